@@ -1,0 +1,130 @@
+"""The configuration schema: the shipped example validates, and every kind of
+mistake is reported with its field path, the bad value and what was expected."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from brandpulse.config import ConfigError, load_config, parse_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+MINIMAL = {"brands": [{"name": "Acme"}]}
+
+
+def test_shipped_example_validates_without_any_environment():
+    config = load_config(REPO / "config.yaml", env={})
+    assert [b.name for b in config.brands] == ["Acme", "Globex"]
+    assert {s.type for s in config.sources} >= {"reddit", "hackernews", "rss", "html_forum"}
+    # Unset optional secrets mean "not configured", not an empty password.
+    reddit = next(s for s in config.sources if s.type == "reddit")
+    assert reddit.client_id is None
+    assert config.slack.token is None
+
+
+def test_environment_references_are_expanded_and_secrets_hidden():
+    data = {**MINIMAL, "slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#pr"}}
+    config = parse_config(data, env={"SLACK_BOT_TOKEN": "xoxb-123"})
+    assert config.slack.token is not None
+    assert config.slack.token.get_secret_value() == "xoxb-123"
+    assert "xoxb-123" not in repr(config.slack)
+
+
+def test_missing_environment_variable_is_named():
+    data = {**MINIMAL, "slack": {"token": "${SLACK_BOT_TOKEN}", "channel": "#pr"}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    assert "slack.token: environment variable SLACK_BOT_TOKEN is not set" in str(err.value)
+
+
+def test_every_error_is_reported_at_once_with_path_value_and_expectation():
+    data = {
+        "brands": [{"name": "Acme", "colour": "red"}],
+        "sources": [
+            {"name": "r", "type": "reddit", "schedule": {"every": "soon"}},
+            {"name": "t", "type": "telegraph"},
+        ],
+        "nlp": {"batch_size": 0},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="bad.yaml", env={})
+    problems = err.value.problems
+    text = str(err.value)
+    assert "bad.yaml" in text
+    assert any(p.startswith("brands.0.colour: unknown field") and "'red'" in p for p in problems)
+    assert any(
+        p.startswith("sources.0.reddit.schedule.every") and "'soon'" in p and "duration" in p
+        for p in problems
+    )
+    assert any(p.startswith("sources.1") and "telegraph" in p for p in problems)
+    assert any(p.startswith("nlp.batch_size") and "greater than or equal to 1" in p for p in problems)
+    assert len(problems) >= 4
+
+
+def test_durations_are_human():
+    data = {**MINIMAL, "alerts": {"check_every": "90s", "query_delay": "2m", "history": "14d"}}
+    alerts = parse_config(data, env={}).alerts
+    assert alerts.check_every == timedelta(seconds=90)
+    assert alerts.query_delay == timedelta(minutes=2)
+    assert alerts.history == timedelta(days=14)
+
+
+def test_cross_references_are_checked():
+    data = {
+        "brands": [{"name": "Acme"}, {"name": "Acme"}],
+        "sources": [{"name": "hn", "type": "hackernews", "brands": ["Initech"]}],
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    text = str(err.value)
+    assert "'Acme' is used twice" in text
+    assert "'Initech' is not a configured brand" in text
+
+
+def test_slack_bot_token_needs_a_channel():
+    data = {**MINIMAL, "slack": {"token": "xoxb-1"}}
+    with pytest.raises(ConfigError, match="slack.channel is not"):
+        parse_config(data, env={})
+
+
+def test_per_brand_spike_settings_override_only_what_they_set():
+    data = {
+        "brands": [{"name": "Acme", "spike": {"min_count": 3}}, {"name": "Globex"}],
+        "alerts": {"spike": {"threshold": 6.0, "min_count": 20}},
+    }
+    config = parse_config(data, env={})
+    acme = config.spike_settings("Acme")
+    assert acme.min_count == 3
+    assert acme.threshold == 6.0
+    assert config.spike_settings("Globex").min_count == 20
+
+
+def test_brand_query_that_does_not_parse_fails_with_its_position():
+    data = {"brands": [{"name": "Acme", "query": '("acme" OR acme corp'}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    assert "brands.0" in str(err.value)
+    assert "position" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("brands: [\n  - name: Acme\n bad indent", "not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("", "expected a mapping"),
+    ],
+)
+def test_unreadable_files_are_explained(tmp_path, text, expected):
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path, env={})
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
