@@ -1,0 +1,74 @@
+"""Per-source crawl statistics: what a source yielded, dropped and what failed.
+
+At close the summary goes into Scrapy's stats (`brandpulse/summary`), into one
+log line, and into BRANDPULSE_STATS_FILE (JSON) for `crawlers.runner`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+
+from crawlers.cursors import atomic_write_json
+from crawlers.spiders.base import STATS_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+class SourceStats:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.started = time.monotonic()
+        path = crawler.settings.get("BRANDPULSE_STATS_FILE")
+        self.path = Path(path) if path else None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SourceStats:
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider: Any) -> None:
+        self.started = time.monotonic()
+
+    def item_scraped(self, item: Any, spider: Any) -> None:
+        self.crawler.stats.inc_value(f"{STATS_PREFIX}/yielded")
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        stats = self.crawler.stats
+        base = spider.summary() if hasattr(spider, "summary") else {"source": spider.name}
+        dropped = dict(base.get("dropped") or {})
+        for key, value in stats.get_stats().items():
+            prefix = f"{STATS_PREFIX}/dropped/"
+            if key.startswith(prefix):
+                dropped[key[len(prefix) :]] = value
+        summary = {
+            **base,
+            "yielded": stats.get_value(f"{STATS_PREFIX}/yielded", 0),
+            "dropped": dropped,
+            "pages": stats.get_value(f"{STATS_PREFIX}/pages", 0),
+            "posts_seen": stats.get_value(f"{STATS_PREFIX}/posts_seen", 0),
+            "marked_duplicate": stats.get_value(f"{STATS_PREFIX}/marked_duplicate", 0),
+            "requests": stats.get_value("downloader/request_count", 0),
+            "finish_reason": reason,
+            "elapsed_seconds": round(time.monotonic() - self.started, 3),
+        }
+        stats.set_value(f"{STATS_PREFIX}/summary", summary)
+        logger.info(
+            "source %r: yielded %d, dropped %s, failed %s, %d pages, finished: %s",
+            summary.get("source"),
+            summary["yielded"],
+            summary["dropped"] or "{}",
+            summary.get("failed") or "{}",
+            summary["pages"],
+            reason,
+        )
+        if self.path is not None:
+            atomic_write_json(self.path, summary)

@@ -1,0 +1,191 @@
+"""Item pipelines: duplicates within and across runs, and the JSONL hand-off.
+
+`DuplicatePipeline` drops a mention whose id was already yielded in this run
+(several brand queries find the same post) and marks reposts and near-copies with
+`duplicate_of`: an exact hash of the normalised text catches reposts, a 64-bit
+SimHash within Hamming distance 3 catches copies with small edits. The hashes of
+recent mentions are kept per source in the state dir so reposts are recognised
+across runs too. The first mention seen keeps the text; later ones point to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import IO, Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem, NotConfigured
+
+from brandpulse.mention import Mention
+from crawlers.cursors import atomic_write_json
+from crawlers.spiders.base import STATS_PREFIX
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_MIN_EXACT_CHARS = 24  # "lol", "+1", "same here" repeat without being reposts
+_MIN_SIMHASH_TOKENS = 8  # below this a few shared words flip most bits
+_MAX_DISTANCE = 3
+_BANDS = 4  # 4 x 16 bits: distance <= 3 guarantees one band matches exactly
+_MASK16 = 0xFFFF
+
+
+def normalise_for_hash(text: str) -> str:
+    """Lowercase words only: links, punctuation, emoji and spacing do not make a new post."""
+    text = _URL.sub(" ", text.lower())
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def exact_hash(normalised: str) -> str:
+    return hashlib.sha1(normalised.encode("utf-8")).hexdigest()[:20]
+
+
+def simhash(tokens: list[str]) -> int:
+    """64-bit SimHash over word unigrams and bigrams."""
+    weights = [0] * 64
+    features = tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+    for feature in features:
+        h = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "big")
+        for bit in range(64):
+            weights[bit] += 1 if h >> bit & 1 else -1
+    value = 0
+    for bit in range(64):
+        if weights[bit] > 0:
+            value |= 1 << bit
+    return value
+
+
+class RecentHashes:
+    """Exact and SimHash index of recent mentions (banded for fast near lookups)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str | None, int | None, float]] = []
+        self.by_exact: dict[str, str] = {}
+        self.bands: list[dict[int, list[int]]] = [{} for _ in range(_BANDS)]
+
+    def add(self, mention_id: str, exact: str | None, sim: int | None, seen: float) -> None:
+        index = len(self.entries)
+        self.entries.append((mention_id, exact, sim, seen))
+        if exact is not None:
+            self.by_exact.setdefault(exact, mention_id)
+        if sim is not None:
+            for band in range(_BANDS):
+                self.bands[band].setdefault(sim >> (16 * band) & _MASK16, []).append(index)
+
+    def find(self, mention_id: str, exact: str | None, sim: int | None) -> str | None:
+        if exact is not None:
+            hit = self.by_exact.get(exact)
+            if hit is not None and hit != mention_id:
+                return hit
+        if sim is None:
+            return None
+        for band in range(_BANDS):
+            for index in self.bands[band].get(sim >> (16 * band) & _MASK16, ()):
+                other_id, _, other_sim, _ = self.entries[index]
+                if (
+                    other_id != mention_id
+                    and other_sim is not None
+                    and (other_sim ^ sim).bit_count() <= _MAX_DISTANCE
+                ):
+                    return other_id
+        return None
+
+
+class DuplicatePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        settings = crawler.settings
+        self.keep = settings.getint("BRANDPULSE_RECENT_HASHES", 20000)
+        self.max_age = settings.getfloat("BRANDPULSE_RECENT_HASH_DAYS", 7) * 86400
+        self.seen_ids: set[str] = set()
+        self.index = RecentHashes()
+        self.path: Path | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DuplicatePipeline:
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        spider = self.crawler.spider
+        store = getattr(spider, "cursor_store", None)
+        source = getattr(getattr(spider, "source", None), "name", None)
+        if store is None or source is None:
+            return
+        self.path = store.state_dir / f"{source}.hashes.json"
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            entries = data["entries"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # no or unreadable memory: only in-run duplicates are found
+        cutoff = time.time() - self.max_age
+        for entry in entries[-self.keep :]:
+            try:
+                mention_id, exact, sim, seen = entry
+            except (TypeError, ValueError):
+                continue
+            if isinstance(seen, int | float) and seen >= cutoff:
+                self.index.add(str(mention_id), exact, int(sim) if sim is not None else None, seen)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Mention):
+            return item
+        mention_id = item.id
+        if mention_id in self.seen_ids:
+            self.stats.inc_value(f"{STATS_PREFIX}/dropped/duplicate_in_run")
+            raise DropItem(
+                f"duplicate_in_run: {mention_id} was already yielded in this crawl",
+                log_level="DEBUG",  # counted in stats; one line per item would drown the log
+            )
+        self.seen_ids.add(mention_id)
+        normalised = normalise_for_hash(item.body)
+        exact = exact_hash(normalised) if len(normalised) >= _MIN_EXACT_CHARS else None
+        tokens = normalised.split()
+        sim = simhash(tokens) if len(tokens) >= _MIN_SIMHASH_TOKENS else None
+        original = self.index.find(mention_id, exact, sim)
+        self.index.add(mention_id, exact, sim, time.time())
+        if original is not None and item.duplicate_of is None:
+            self.stats.inc_value(f"{STATS_PREFIX}/marked_duplicate")
+            return item.model_copy(update={"duplicate_of": original})
+        return item
+
+    def close_spider(self) -> None:
+        if self.path is None:
+            return
+        entries = [list(e) for e in self.index.entries[-self.keep :]]
+        atomic_write_json(self.path, {"version": 1, "entries": entries})
+
+
+class JsonLinesOutputPipeline:
+    """Appends each mention as one JSON line to BRANDPULSE_OUTPUT (flushed per line,
+    so whatever was collected before a crash is still handed over)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.file: IO[str] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> JsonLinesOutputPipeline:
+        path = crawler.settings.get("BRANDPULSE_OUTPUT")
+        if not path:
+            raise NotConfigured("BRANDPULSE_OUTPUT is not set")
+        return cls(path)
+
+    def open_spider(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = self.path.open("a", encoding="utf-8")
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, Mention) and self.file is not None:
+            self.file.write(item.model_dump_json() + "\n")
+            self.file.flush()
+        return item
+
+    def close_spider(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None

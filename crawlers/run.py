@@ -1,0 +1,80 @@
+"""Crawl one source from the command line.
+
+    python -m crawlers.run --config config.yaml --source NAME [--out FILE]
+
+Writes the mentions as JSON lines to FILE (or stdout), the per-source summary to
+stderr, and commits the source's cursor once the mentions are written. `--child`
+is the internal entry point used by `crawlers.runner` in the child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _child(args: argparse.Namespace) -> int:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    from brandpulse.config import Config
+
+    config: Config = pickle.loads(Path(args.config_pickle).read_bytes())
+    source = next(s for s in config.sources if s.name == args.source)
+    settings = Settings()
+    settings.setmodule("crawlers.settings", priority="project")
+    overrides: dict[str, Any] = json.loads(args.settings_json or "{}")
+    settings.setdict(overrides, priority="cmdline")
+    process = CrawlerProcess(settings)
+    process.crawl(source.type, source=source.name, config=config)
+    process.start()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m crawlers.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--config", default=None, help="config file (default: $BRANDPULSE_CONFIG or config.yaml)"
+    )
+    parser.add_argument("--source", required=True, help="name of the source in the config")
+    parser.add_argument("--out", default=None, help="JSONL output file (default: stdout)")
+    parser.add_argument("--state-dir", default=None, help="default: daemon.state_dir of the config")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    parser.add_argument("--no-commit", action="store_true", help="do not advance the cursor")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--config-pickle", help=argparse.SUPPRESS)
+    parser.add_argument("--settings-json", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(args)
+
+    import os
+
+    from crawlers.runner import run_crawl
+
+    config = args.config or os.environ.get("BRANDPULSE_CONFIG", "config.yaml")
+    result = run_crawl(config, args.source, state_dir=args.state_dir, timeout=args.timeout)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        for mention in result.mentions:
+            out.write(mention.model_dump_json() + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(json.dumps(result.stats, indent=1, default=str), file=sys.stderr)
+    if result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    if not args.no_commit:
+        result.commit_cursor()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

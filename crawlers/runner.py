@@ -1,0 +1,196 @@
+"""Run one source's crawl programmatically, the way the daemon does.
+
+    result = run_crawl("config.yaml", "reddit-main", state_dir="var/state", timeout=300)
+    index(result.mentions)          # or spool them
+    result.commit_cursor()          # only now does the source's cursor advance
+
+Scrapy runs in a child process (`python -m crawlers.run --child ...`): Twisted's
+reactor cannot be restarted inside one process, and a spider that crashes or
+hangs must not take the daemon with it. Mentions come back through a JSONL file
+flushed per line; the child leaves its new cursor *pending*, and the parent
+commits it only when told the mentions are safe, so a crash of either process
+means a re-fetch (an overwrite, by the deterministic id), never a gap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from brandpulse.config import Config, ConfigError, load_config
+from brandpulse.mention import Mention
+from crawlers.cursors import CursorStore
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The child gets CLOSESPIDER_TIMEOUT = timeout; this is how much longer the parent
+# waits (engine shutdown, pipelines closing) before it stops the child by force.
+SHUTDOWN_GRACE = 15.0
+_LOG_TAIL = 4000
+
+
+@dataclass
+class CrawlResult:
+    mentions: list[Mention]
+    stats: dict[str, Any]
+    error: str | None
+    source: str = ""
+    log: str = field(default="", repr=False)
+    _store: CursorStore | None = field(default=None, repr=False)
+    _pending: Path | None = field(default=None, repr=False)
+
+    def commit_cursor(self) -> bool:
+        """Advance the source's cursor to what this crawl reached. Call it after the
+        mentions are indexed or spooled. False when there is nothing to commit (the
+        child died before writing a cursor, or it was committed already)."""
+        if self._store is None or self._pending is None:
+            return False
+        done = self._store.commit(self.source, self._pending)
+        self._pending = None
+        return done
+
+    def discard_cursor(self) -> None:
+        """Forget the pending cursor (the mentions could not be kept)."""
+        if self._pending is not None:
+            self._pending.unlink(missing_ok=True)
+            self._pending = None
+
+
+def run_crawl(
+    config: Config | str | Path,
+    source_name: str,
+    *,
+    state_dir: str | Path | None = None,
+    timeout: float = 600.0,
+    settings: dict[str, Any] | None = None,
+) -> CrawlResult:
+    """Crawl one source in a child process; never raises for a failing crawl.
+
+    `settings` are Scrapy setting overrides (highest priority), e.g. for tests.
+    A configuration problem (unknown source, invalid file) is returned as `error`.
+    """
+    try:
+        cfg = config if isinstance(config, Config) else load_config(config)
+    except ConfigError as exc:
+        return CrawlResult([], {}, str(exc), source_name)
+    source = next((s for s in cfg.sources if s.name == source_name), None)
+    if source is None:
+        names = [s.name for s in cfg.sources]
+        return CrawlResult(
+            [], {}, f"no source named {source_name!r} in the config (have {names})", source_name
+        )
+
+    store = CursorStore(state_dir if state_dir is not None else cfg.daemon.state_dir)
+    store.state_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"brandpulse-crawl-{source_name}-"))
+    out = workdir / "mentions.jsonl"
+    stats_file = workdir / "stats.json"
+    log_file = workdir / "crawl.log"
+    # Unique per run, in the state dir (same filesystem, so commit is a rename).
+    pending = store.state_dir / f".{source_name}.cursor.pending.{uuid.uuid4().hex[:12]}.json"
+    config_file = workdir / "config.pickle"
+    config_file.write_bytes(pickle.dumps(cfg))
+
+    overrides = {
+        "BRANDPULSE_OUTPUT": str(out),
+        "BRANDPULSE_STATS_FILE": str(stats_file),
+        "BRANDPULSE_STATE_DIR": str(store.state_dir),
+        "BRANDPULSE_COMMIT_CURSOR": False,
+        "BRANDPULSE_CURSOR_PENDING": str(pending),
+        "CLOSESPIDER_TIMEOUT": timeout,
+        **(settings or {}),
+    }
+    cmd = [
+        sys.executable, "-m", "crawlers.run", "--child",
+        "--config-pickle", str(config_file),
+        "--source", source_name,
+        "--settings-json", json.dumps(overrides),
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
+    error: str | None = None
+    try:
+        with log_file.open("wb") as log:
+            proc = subprocess.Popen(
+                cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+            try:
+                code = proc.wait(timeout=timeout + SHUTDOWN_GRACE)
+            except subprocess.TimeoutExpired:
+                code = _stop(proc)
+                error = f"crawl of {source_name!r} did not end within {timeout + SHUTDOWN_GRACE:.0f}s; stopped"
+        log_text = log_file.read_text(encoding="utf-8", errors="replace")
+        if error is None and code != 0:
+            error = f"crawl of {source_name!r} failed (exit code {code}): {_last_error(log_text)}"
+        mentions, bad_lines = _read_mentions(out)
+        stats: dict[str, Any] = {}
+        if stats_file.exists():
+            try:
+                stats = json.loads(stats_file.read_text(encoding="utf-8"))
+            except ValueError:
+                stats = {}
+        if bad_lines:
+            stats["unreadable_output_lines"] = bad_lines
+        has_cursor = pending.exists() and error is None
+        if not has_cursor:
+            pending.unlink(missing_ok=True)
+        return CrawlResult(
+            mentions, stats, error, source_name, log_text[-_LOG_TAIL:],
+            store if has_cursor else None, pending if has_cursor else None,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    # SIGTERM first: Scrapy then closes the spider cleanly (pipelines flush).
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            return proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    return proc.wait()
+
+
+def _last_error(log_text: str) -> str:
+    lines = [line for line in log_text.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line:
+            return line.strip()[:500]
+    return lines[-1].strip()[:500] if lines else "no output"
+
+
+def _read_mentions(path: Path) -> tuple[list[Mention], int]:
+    mentions: list[Mention] = []
+    bad = 0
+    if not path.exists():
+        return mentions, bad
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                mentions.append(Mention.model_validate_json(line))
+            except ValidationError:
+                bad += 1  # e.g. a line torn by a killed child
+    return mentions, bad

@@ -1,0 +1,79 @@
+"""Scrapy settings of the BrandPulse crawlers.
+
+Per-source values (concurrency, timeout, rate, base URL) come from the source's
+entry in config.yaml and are applied by `MentionSpider` at start; what is here are
+the defaults and the wiring of BrandPulse's components.
+"""
+
+from __future__ import annotations
+
+import os
+
+BOT_NAME = "brandpulse"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+# --- BrandPulse ------------------------------------------------------------
+BRANDPULSE_CONFIG = os.environ.get("BRANDPULSE_CONFIG", "config.yaml")
+# Cursor/duplicate state; default: daemon.state_dir of the config.
+BRANDPULSE_STATE_DIR = os.environ.get("BRANDPULSE_STATE_DIR") or None
+# JSONL file receiving the mentions (the runner sets it; off when unset).
+BRANDPULSE_OUTPUT = None
+# JSON file receiving the per-source summary at close (the runner sets it).
+BRANDPULSE_STATS_FILE = None
+# `scrapy crawl` commits the cursor itself; the runner turns this off and commits
+# only after the parent process has the mentions.
+BRANDPULSE_COMMIT_CURSOR = True
+BRANDPULSE_CURSOR_PENDING = None
+# Longest server-requested pause (Retry-After, X-Ratelimit-Reset, backoff) a crawl
+# waits out; a longer one abandons the source's remaining requests for this run.
+BRANDPULSE_MAX_RETRY_AFTER = 120.0
+# Near-duplicate memory kept across runs (per source).
+BRANDPULSE_RECENT_HASHES = 20000
+BRANDPULSE_RECENT_HASH_DAYS = 7
+
+# --- Politeness --------------------------------------------------------------
+USER_AGENT = "brandpulse/0.1 (brand monitoring; +https://github.com/brandpulse/brandpulse)"
+# True for HTML scrapers; API spiders opt out per request (see spiders/base.py).
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2  # per source: `concurrency` in config.yaml
+DOWNLOAD_DELAY = 0  # the per-source rate limit and AutoThrottle pace requests
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+COOKIES_ENABLED = False  # APIs: a cookie jar only leaks state between runs
+TELNETCONSOLE_ENABLED = False
+
+# --- Bounded crawls -------------------------------------------------------------
+DOWNLOAD_TIMEOUT = 30
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# A source's faults are logged once per source at close (MentionSpider.closed);
+# Scrapy's per-request give-up lines would repeat them.
+RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
+CLOSESPIDER_TIMEOUT = 600
+DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
+
+# --- Components -------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    # After RetryMiddleware (550) on the way in, before it on the way out, so a
+    # 429's Retry-After is recorded before the retry is scheduled.
+    "crawlers.middlewares.RateLimitMiddleware": 560,
+}
+SPIDER_MIDDLEWARES = {
+    "crawlers.middlewares.FaultAccountingMiddleware": 45,
+}
+ITEM_PIPELINES = {
+    "crawlers.pipelines.DuplicatePipeline": 300,
+    "crawlers.pipelines.JsonLinesOutputPipeline": 900,
+}
+EXTENSIONS = {
+    "crawlers.extensions.SourceStats": 500,
+}
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,683 @@
+"""`MentionSpider`: the base of every BrandPulse spider.
+
+THE CONTRACT (read this before writing a spider)
+================================================
+
+One crawl = one configured source (an entry of `sources:` in config.yaml) = one
+spider instance. Run it with::
+
+    scrapy crawl <type> -a source=<source name> [-s BRANDPULSE_CONFIG=config.yaml]
+
+or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does).
+
+1. Declare the source type (class attributes)
+   - ``name``: the Scrapy spider name; MUST equal ``source_type`` (the runner finds
+     the spider for a source by its config ``type``).
+   - ``source_type``: the config ``type`` and ``Mention.source`` ("reddit", ...).
+   - ``source_model``: the pydantic model of the source's options in
+     `brandpulse.config` (``RedditSource``...). The instance is ``self.source``.
+   - ``default_base_url``: the real API root. ``self.base_url`` is the config's
+     ``base_url`` when set (a mirror or the local test server), else this. ALWAYS
+     build URLs from ``self.base_url`` (or ``self.url(path, **params)``).
+   - ``default_requests_per_minute``: the polite rate when the config sets none.
+   - ``expects_json`` (True): responses are decoded to ``data`` by the base with
+     fault detection; set False for HTML/XML sources (``data`` is then None and you
+     read ``response`` yourself).
+   - ``obey_robots`` (False): API spiders skip robots.txt because they call a
+     documented programmatic API under its own terms and rate limits (robots.txt
+     governs crawling of web pages; reddit's even disallows the API paths to
+     generic bots while its API terms allow them). HTML scrapers MUST set True.
+   - ``newest_first`` (True): pages come newest first, so paging stops at the
+     first post older than the cursor.
+
+2. Check credentials: override ``check_credentials() -> str | None``; return a
+   reason (e.g. "api_key is not set") to SKIP the source. The base logs exactly
+   one WARNING line, records ``brandpulse/skipped`` and yields nothing: never raise.
+   Optional login step: ``setup_request() -> Request | None`` (e.g. an OAuth token
+   request) is sent first; its decoded JSON goes to ``handle_setup(response,
+   data)``, which stores e.g. ``self.default_headers["Authorization"]``; raise
+   ``SourceFault("auth", "...")`` there to fail the source. Searches start after.
+
+3. Build requests
+   - ``search_queries() -> list[SearchQuery]``: default is one query per brand of
+     this source, ``text`` = the brand query's ``search_string(self.search_style)``.
+     Override to fan out (per subreddit, per search term, per tag...) with
+     ``self.make_query(key, brand, text, **params)``; ``key`` must be stable across
+     runs (it keys the cursor). ``query.since`` is where this crawl starts (the
+     cursor, or now - lookback on a first crawl); ``query.token`` is whatever the
+     previous run stored for this key via ``Page.cursor_token``.
+   - ``build_request(query, page_token) -> Request``: the request for one page;
+     ``page_token`` is None for the first page, else the ``Page.next_page`` you
+     returned. Do not set callback/errback: the base does (and adds
+     ``self.default_headers``, ``Accept`` and bookkeeping meta).
+
+4. Parse a response into mentions
+   - ``parse_page(response, query, data) -> Page(items, next_page, cursor_token)``:
+     pick the raw posts and the next page token (None = last page). Raise
+     ``SourceFault(kind, detail)`` for an API-level error in a 200 response.
+   - ``post_to_mention(raw, query) -> Mention | None``: one raw post -> a Mention
+     built with ``self.make_mention(...)`` (fills source/source_name, cleans text
+     and HTML, parses times to UTC). Return None to skip a non-post. Exceptions
+     here (KeyError, ValueError, ValidationError...) are counted as ``bad_item``
+     and only that post is lost.
+   - The base then drops posts at or before the cursor (``before_cursor``), matches
+     brands with the brand query filter (``brandpulse.query.match_brands`` on
+     title+text, url, author, language) and drops posts matching none
+     (``no_brand``), and pages on until ``max_pages``.
+
+5. Cursor: automatic. Per query key the base stores the newest ``created_at`` seen
+   and the ids at that instant, plus ``Page.cursor_token`` from the first page. A
+   query's cursor advances only if all its pages were fetched without a fault
+   (otherwise the next crawl re-fetches). The new cursor is written as *pending* at
+   close and committed by the runner once the mentions are safe
+   (see `crawlers.cursors`).
+
+6. Faults: never raise out of a callback. Call ``self.fault(kind, detail)``; HTTP
+   errors (after bounded retries), timeouts, connection errors, HTML-instead-of-JSON
+   and malformed JSON are classified by the base already. Kinds are short
+   snake_case words: ``http_500``, ``http_429``, ``timeout``, ``connection``,
+   ``bad_json``, ``html_instead_of_json``, ``bad_item``, ``parse_error``,
+   ``api_error``, ``rate_limited``, ``auth``. Each is counted in stats
+   (``brandpulse/failed/<kind>``) and logged ONCE per source at close with counts
+   and the first example. ``describe_error(response)`` may extract the API's own
+   error text from an error body for that log line.
+
+7. Rate limits: ``backoff_from_response(response) -> float | None`` lets a source
+   report a server-requested pause found in its body (Stack Exchange ``backoff``);
+   ``Retry-After`` and ``X-Ratelimit-*`` headers are handled by
+   `crawlers.middlewares.RateLimitMiddleware` for every spider.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import scrapy
+from pydantic import ValidationError
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request, Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import (
+    ConnectionLost,
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+
+from brandpulse.config import BrandConfig, Config, SourceBase, load_config
+from brandpulse.mention import Engagement, Mention
+from crawlers.cursors import CursorStore
+from crawlers.text import clean_text, decode_body, html_to_text, parse_time
+
+__all__ = ["MentionSpider", "Page", "RateLimited", "SearchQuery", "SourceFault"]
+
+STATS_PREFIX = "brandpulse"
+
+
+class SourceFault(Exception):
+    """A fault of the source (not of our code) found while handling a response."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class RateLimited(IgnoreRequest):
+    """Raised by the rate-limit middleware when the server asks for a longer pause
+    than this crawl may wait; the request is abandoned and counted as `rate_limited`."""
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One search a spider runs (and pages through) during a crawl."""
+
+    key: str  # stable across runs: keys the cursor
+    brand: str | None  # the brand it searches for (None: several/all)
+    text: str  # what is sent to the source
+    since: datetime  # posts at or before this were seen by an earlier crawl
+    token: Any = None  # what the previous crawl stored via Page.cursor_token
+    params: Mapping[str, Any] = field(default_factory=dict)  # spider-specific (subreddit...)
+
+
+@dataclass
+class Page:
+    """What `parse_page` found in one response."""
+
+    items: Sequence[Any]
+    next_page: Any = None  # token for build_request; None: no further page
+    cursor_token: Any = None  # stored for the next crawl (first page's value wins)
+
+
+@dataclass
+class _QueryState:
+    query: SearchQuery
+    boundary_ids: frozenset[str]  # ids seen at exactly query.since by earlier crawls
+    pages: int = 0
+    complete: bool = False
+    failed: bool = False
+    truncated: bool = False
+    newest: datetime | None = None
+    newest_ids: set[str] = field(default_factory=set)
+    token: Any = None
+
+
+_NOT_JSON = object()
+
+
+class MentionSpider(scrapy.Spider):
+    """Base of all API spiders; see the module docstring for the contract."""
+
+    source_type: ClassVar[str] = ""
+    source_model: ClassVar[type[SourceBase]] = SourceBase
+    default_base_url: ClassVar[str] = ""
+    default_requests_per_minute: ClassVar[float] = 30.0
+    expects_json: ClassVar[bool] = True
+    obey_robots: ClassVar[bool] = False
+    newest_first: ClassVar[bool] = True
+    search_style: ClassVar[str] = "boolean"
+
+    config: Config
+    source: Any  # an instance of source_model
+    base_url: str
+    requests_per_minute: float
+    skip_reason: str | None
+
+    def __init__(
+        self,
+        source: str | None = None,
+        config: Config | str | Path | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._source_arg = source
+        self._config_arg = config
+        self.default_headers: dict[str, str] = {}
+        self.skip_reason = None
+        self._queries: dict[str, _QueryState] = {}
+        self._faults: dict[str, list[Any]] = {}  # kind -> [count, first detail]
+        self._dropped: dict[str, int] = {}
+        self._old_cursor: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ setup
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> MentionSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._configure(crawler)
+        return spider
+
+    def _configure(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        config = self._config_arg
+        if config is None:
+            config = settings.get("BRANDPULSE_CONFIG") or "config.yaml"
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self.source = self._find_source(self.config, self._source_arg)
+        self.base_url = (self.source.base_url or self.default_base_url).rstrip("/")
+        self.requests_per_minute = float(
+            self.source.requests_per_minute or self.default_requests_per_minute
+        )
+        state_dir = settings.get("BRANDPULSE_STATE_DIR") or self.config.daemon.state_dir
+        self.cursor_store = CursorStore(state_dir)
+
+        wanted = self.source.brands
+        self.brand_configs: list[BrandConfig] = [
+            b for b in self.config.brands if wanted is None or b.name in wanted
+        ]
+        from brandpulse.query import compile_query
+
+        self.brand_queries = [
+            (b.name, compile_query(b.effective_query())) for b in self.brand_configs
+        ]
+
+        # Per-source knobs become settings before the crawler freezes them; a
+        # command-line/runner override (higher priority) still wins, which is how
+        # tests shrink timeouts.
+        timeout = self.source.timeout.total_seconds()
+        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", self.source.concurrency, priority="spider")
+        settings.set(
+            "AUTOTHROTTLE_TARGET_CONCURRENCY", float(self.source.concurrency), priority="spider"
+        )
+        settings.set("DOWNLOAD_TIMEOUT", timeout, priority="spider")
+        settings.set("ROBOTSTXT_OBEY", self.obey_robots, priority="spider")
+        self.configure_settings(settings)
+
+        if not self.source.enabled:
+            self.skip_reason = "disabled in the configuration"
+        else:
+            self.skip_reason = self.check_credentials()
+        if self.skip_reason:
+            self.logger.warning(
+                "source %r (%s) skipped: %s", self.source.name, self.source_type, self.skip_reason
+            )
+            crawler.stats.set_value(f"{STATS_PREFIX}/skipped", self.skip_reason)
+
+    def _find_source(self, config: Config, name: str | None) -> Any:
+        candidates = [s for s in config.sources if s.type == self.source_type]
+        if name is None:
+            if len(candidates) == 1:
+                return candidates[0]
+            raise ValueError(
+                f"spider {self.name!r} needs -a source=<name>: the config has "
+                f"{len(candidates)} sources of type {self.source_type!r} "
+                f"({[s.name for s in candidates]})"
+            )
+        for source in config.sources:
+            if source.name == name:
+                if source.type != self.source_type:
+                    raise ValueError(
+                        f"source {name!r} has type {source.type!r}, but spider {self.name!r} "
+                        f"crawls type {self.source_type!r}"
+                    )
+                return source
+        raise ValueError(
+            f"no source named {name!r} in the config (sources of type {self.source_type!r}: "
+            f"{[s.name for s in candidates]})"
+        )
+
+    # ------------------------------------------------------------- hooks
+
+    def configure_settings(self, settings: Any) -> None:
+        """Adjust crawler settings for this source (called before they freeze)."""
+
+    def check_credentials(self) -> str | None:
+        """Reason to skip this source (missing credentials), or None to crawl it."""
+        return None
+
+    def setup_request(self) -> Request | None:
+        """A request to send before any search (login/token); None for none."""
+        return None
+
+    def handle_setup(self, response: Response, data: Any) -> None:
+        """Digest the setup response (store auth headers); raise SourceFault to fail."""
+
+    def search_queries(self) -> list[SearchQuery]:
+        return [
+            self.make_query(f"brand:{name}", name, query.search_string(self.search_style))
+            for name, query in self.brand_queries
+        ]
+
+    def build_request(self, query: SearchQuery, page_token: Any) -> Request:
+        raise NotImplementedError(f"{type(self).__name__} must implement build_request")
+
+    def parse_page(self, response: Response, query: SearchQuery, data: Any) -> Page:
+        raise NotImplementedError(f"{type(self).__name__} must implement parse_page")
+
+    def post_to_mention(self, raw: Any, query: SearchQuery) -> Mention | None:
+        raise NotImplementedError(f"{type(self).__name__} must implement post_to_mention")
+
+    def describe_error(self, response: Response) -> str | None:
+        """The API's own words about an error response, for the fault log line."""
+        return None
+
+    def backoff_from_response(self, response: Response) -> float | None:
+        """Seconds the server asks us to pause, when it says so in the body."""
+        return None
+
+    # ------------------------------------------------------------- helpers
+
+    def url(self, path: str, **params: Any) -> str:
+        """`base_url` + path + query string (None values left out)."""
+        query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+        return f"{self.base_url}{path}" + (f"?{query}" if query else "")
+
+    def make_query(self, key: str, brand: str | None, text: str, **params: Any) -> SearchQuery:
+        entry = self._old_cursor.get("queries", {}).get(key) or {}
+        since = None
+        if entry.get("since"):
+            try:
+                since = parse_time(entry["since"])
+            except ValueError:
+                since = None
+        if since is None:
+            since = datetime.now(UTC) - self.source.lookback
+        query = SearchQuery(key, brand, text, since, entry.get("token"), params)
+        ids = frozenset(entry.get("ids") or []) if entry.get("since") else frozenset()
+        self._queries[key] = _QueryState(query, ids)
+        return query
+
+    def make_mention(
+        self,
+        *,
+        source_id: str | int,
+        created_at: Any,
+        text: str | None = "",
+        html: bool = False,
+        title: str | None = None,
+        url: str | None = None,
+        author: str | None = None,
+        author_reach: int | None = None,
+        language: str | None = None,
+        likes: int | None = None,
+        replies: int | None = None,
+        shares: int | None = None,
+        score: int | None = None,
+    ) -> Mention:
+        """A Mention of this source with text cleaned and time parsed to UTC."""
+
+        def count(value: Any) -> int | None:
+            # Sources occasionally send -1 or null for "hidden"; that is "unknown".
+            return int(value) if isinstance(value, int | float) and value >= 0 else None
+
+        return Mention(
+            source=self.source_type,
+            source_id=str(source_id),
+            source_name=self.source.name,
+            url=url or None,
+            author=clean_text(author) or None if author else None,
+            author_reach=count(author_reach),
+            title=clean_text(title) or None if title else None,
+            text=html_to_text(text) if html else clean_text(text),
+            language=language or None,
+            created_at=parse_time(created_at),
+            engagement=Engagement(
+                likes=count(likes),
+                replies=count(replies),
+                shares=count(shares),
+                score=int(score) if isinstance(score, int | float) else None,
+            ),
+        )
+
+    def fault(self, kind: str, detail: str) -> None:
+        """Count a fault of this source; it is logged once, at close, with its count."""
+        self.crawler.stats.inc_value(f"{STATS_PREFIX}/failed/{kind}")
+        entry = self._faults.setdefault(kind, [0, detail])
+        entry[0] += 1
+        self.logger.debug("source %r fault %s: %s", self.source.name, kind, detail)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.crawler.stats.inc_value(f"{STATS_PREFIX}/dropped/{reason}", count)
+        self._dropped[reason] = self._dropped.get(reason, 0) + count
+
+    # ------------------------------------------------------------- engine side
+
+    async def start(self) -> AsyncIterator[Any]:
+        if self.skip_reason:
+            return
+        self._old_cursor = self.cursor_store.load(self.source.name)
+        setup = self.setup_request()
+        if setup is not None:
+            yield self._decorate(setup, callback=self._on_setup, meta={})
+            return
+        for request in self._first_requests():
+            yield request
+
+    def _first_requests(self) -> Iterator[Request]:
+        for query in self.search_queries():
+            yield self._page_request(query, None, 1)
+
+    def _page_request(self, query: SearchQuery, token: Any, page: int) -> Request:
+        request = self.build_request(query, token)
+        meta = {"brandpulse_query": query.key, "brandpulse_page": page}
+        return self._decorate(request, callback=self._on_page, meta=meta)
+
+    def _decorate(self, request: Request, *, callback: Any, meta: dict[str, Any]) -> Request:
+        headers = dict(self.default_headers)
+        if self.expects_json:
+            headers.setdefault("Accept", "application/json")
+        for key, value in request.headers.items():
+            headers[key.decode("latin-1")] = b",".join(value).decode("latin-1")
+        return request.replace(
+            callback=callback,
+            errback=self._on_error,
+            headers=headers,
+            meta={**request.meta, **meta, "dont_obey_robotstxt": not self.obey_robots},
+        )
+
+    def decode_json(self, response: Response) -> Any:
+        """The response's JSON, or `_NOT_JSON` after recording why it is not JSON."""
+        body = response.body
+        ctype = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+        if "html" in ctype or body.lstrip()[:1] == b"<":
+            self.fault(
+                "html_instead_of_json",
+                f"{response.url} answered {ctype or 'no content type'}: {_snippet(body)}",
+            )
+            return _NOT_JSON
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            # Invalid UTF-8 inside an otherwise good body: decode leniently rather
+            # than lose the page (decode_body keeps the valid parts intact).
+            text = decode_body(body, _charset(ctype))
+        except ValueError as exc:
+            self.fault("bad_json", f"{response.url}: {exc} in {_snippet(body)}")
+            return _NOT_JSON
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            self.fault("bad_json", f"{response.url}: {exc} in {_snippet(body)}")
+            return _NOT_JSON
+
+    def _on_setup(self, response: Response) -> Iterator[Request]:
+        data = self.decode_json(response) if self.expects_json else None
+        if data is _NOT_JSON:
+            self.fault("auth", f"setup request {response.url} did not answer JSON")
+            return
+        try:
+            self.handle_setup(response, data)
+        except SourceFault as exc:
+            self.fault(exc.kind, exc.detail)
+            return
+        except (KeyError, TypeError, ValueError) as exc:
+            self.fault("auth", f"unexpected setup response from {response.url}: {exc!r}")
+            return
+        yield from self._first_requests()
+
+    def _on_page(self, response: Response) -> Iterator[Any]:
+        state = self._queries[response.meta["brandpulse_query"]]
+        query = state.query
+        state.pages += 1
+        self.crawler.stats.inc_value(f"{STATS_PREFIX}/pages")
+        data = None
+        if self.expects_json:
+            data = self.decode_json(response)
+            if data is _NOT_JSON:
+                state.failed = True
+                return
+        try:
+            page = self.parse_page(response, query, data)
+        except SourceFault as exc:
+            self.fault(exc.kind, exc.detail)
+            state.failed = True
+            return
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.fault("parse_error", f"{response.url}: unexpected response shape: {exc!r}")
+            state.failed = True
+            return
+        if state.pages == 1 and page.cursor_token is not None:
+            state.token = page.cursor_token
+
+        reached_old = False
+        for raw in page.items:
+            try:
+                mention = self.post_to_mention(raw, query)
+            except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
+                self.fault("bad_item", f"{response.url}: {_short(exc)}")
+                continue
+            if mention is None:
+                self.drop("not_a_post")
+                continue
+            self.crawler.stats.inc_value(f"{STATS_PREFIX}/posts_seen")
+            self._track_newest(state, mention)
+            if self._seen_before(state, mention):
+                self.drop("before_cursor")
+                reached_old = True
+                continue
+            brands = self.match_brands(mention)
+            if not brands:
+                self.drop("no_brand")
+                continue
+            yield mention.model_copy(update={"brands": brands})
+
+        if page.next_page is None or (reached_old and self.newest_first):
+            state.complete = True
+        elif state.pages >= self.source.max_pages:
+            # Bounded on purpose; the cursor still advances (a gap beats an
+            # ever-growing backlog), and the stats say it happened.
+            state.complete = True
+            state.truncated = True
+            self.crawler.stats.inc_value(f"{STATS_PREFIX}/truncated_queries")
+        else:
+            yield self._page_request(query, page.next_page, state.pages + 1)
+
+    def match_brands(self, mention: Mention) -> list[str]:
+        from brandpulse.query import match_brands
+
+        return match_brands(
+            self.brand_queries,
+            mention.body,
+            url=mention.url,
+            author=mention.author,
+            language=mention.language,
+        )
+
+    @staticmethod
+    def _track_newest(state: _QueryState, mention: Mention) -> None:
+        if state.newest is None or mention.created_at > state.newest:
+            state.newest = mention.created_at
+            state.newest_ids = {mention.source_id}
+        elif mention.created_at == state.newest:
+            state.newest_ids.add(mention.source_id)
+
+    @staticmethod
+    def _seen_before(state: _QueryState, mention: Mention) -> bool:
+        since = state.query.since
+        if mention.created_at < since:
+            return True
+        return mention.created_at == since and mention.source_id in state.boundary_ids
+
+    def _on_error(self, failure: Failure) -> None:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        kind, detail = self.classify_failure(failure)
+        self.fault(kind, detail)
+        key = request.meta.get("brandpulse_query")
+        if key in self._queries:
+            self._queries[key].failed = True
+
+    def classify_failure(self, failure: Failure) -> tuple[str, str]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        exc = failure.value
+        where = f"{request.method} {request.url}"
+        if isinstance(exc, HttpError):
+            response = exc.response
+            said = self.describe_error(response) or _snippet(response.body)
+            return f"http_{response.status}", f"{where} -> {response.status}: {said}"
+        if isinstance(exc, RateLimited):
+            return "rate_limited", f"{where}: {exc}"
+        if isinstance(exc, TimeoutError | TCPTimedOutError):
+            return "timeout", f"{where}: no response within the download timeout"
+        if isinstance(
+            exc,
+            ConnectionRefusedError
+            | DNSLookupError
+            | ConnectionLost
+            | ResponseFailed
+            | ResponseNeverReceived,
+        ):
+            return "connection", f"{where}: {_short(exc)}"
+        if isinstance(exc, IgnoreRequest):
+            return "ignored", f"{where}: {_short(exc)}"
+        return f"error_{type(exc).__name__}", f"{where}: {_short(exc)}"
+
+    # ------------------------------------------------------------- close
+
+    def closed(self, reason: str) -> None:
+        if self.skip_reason:
+            return
+        if self._faults:
+            parts = [
+                f"{kind} x{n} (first: {detail})"
+                for kind, (n, detail) in sorted(self._faults.items())
+            ]
+            self.logger.warning(
+                "source %r (%s) had faults: %s",
+                self.source.name,
+                self.source_type,
+                "; ".join(parts),
+            )
+        self._write_cursor()
+
+    def _write_cursor(self) -> None:
+        old_queries: dict[str, Any] = dict(self._old_cursor.get("queries") or {})
+        queries = dict(old_queries)
+        for key, state in self._queries.items():
+            if not state.complete or state.failed:
+                continue  # re-fetch next time rather than risk skipping
+            entry = dict(old_queries.get(key) or {})
+            if state.newest is not None and state.newest >= state.query.since:
+                if state.newest == state.query.since:
+                    ids = set(state.newest_ids) | set(state.boundary_ids)
+                else:
+                    ids = set(state.newest_ids)
+                entry["since"] = state.newest.isoformat()
+                entry["ids"] = sorted(ids)
+            if state.token is not None:
+                entry["token"] = state.token
+            if entry:
+                queries[key] = entry
+        data = {
+            "source": self.source.name,
+            "type": self.source_type,
+            "updated_at": datetime.now(UTC).isoformat(),
+            "queries": queries,
+        }
+        settings = self.crawler.settings
+        pending = settings.get("BRANDPULSE_CURSOR_PENDING")
+        path = self.cursor_store.save_pending(
+            self.source.name, data, Path(pending) if pending else None
+        )
+        if settings.getbool("BRANDPULSE_COMMIT_CURSOR", True):
+            self.cursor_store.commit(self.source.name, path)
+
+    def summary(self) -> dict[str, Any]:
+        """Per-source outcome for the stats extension."""
+        states = self._queries.values()
+        return {
+            "source": self.source.name if hasattr(self, "source") else None,
+            "type": self.source_type,
+            "skipped": self.skip_reason,
+            "queries": len(self._queries),
+            "queries_complete": sum(1 for s in states if s.complete and not s.failed),
+            "queries_truncated": sum(1 for s in states if s.truncated),
+            "dropped": dict(self._dropped),
+            "failed": {kind: n for kind, (n, _) in self._faults.items()},
+            "fault_examples": {kind: detail for kind, (_, detail) in self._faults.items()},
+        }
+
+
+def _snippet(body: bytes, limit: int = 120) -> str:
+    text = decode_body(body[: limit * 4])
+    text = " ".join(text.split())
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text[:limit]
+
+
+def _charset(content_type: str) -> str | None:
+    for part in content_type.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "charset" and value:
+            return value.strip("\"'")
+    return None
+
+
+def iter_items(value: Any) -> Iterable[Any]:
+    """A list from a JSON field that may be missing or null."""
+    return value if isinstance(value, list) else []
