@@ -40,7 +40,7 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
 
 3. Build requests
    - ``search_queries() -> list[SearchQuery]``: default is one query per brand of
-     this source, ``text`` = the brand query's ``search_string(self.search_style)``.
+     this source, ``text`` = the brand query's ``search_string(style=self.search_style)``.
      Override to fan out (per subreddit, per search term, per tag...) with
      ``self.make_query(key, brand, text, **params)``; ``key`` must be stable across
      runs (it keys the cursor). ``query.since`` is where this crawl starts (the
@@ -305,7 +305,7 @@ class MentionSpider(scrapy.Spider):
 
     def search_queries(self) -> list[SearchQuery]:
         return [
-            self.make_query(f"brand:{name}", name, query.search_string(self.search_style))
+            self.make_query(f"brand:{name}", name, query.search_string(style=self.search_style))
             for name, query in self.brand_queries
         ]
 
