@@ -1,0 +1,27 @@
+"""Alert rules: the negative-spike detector, the high-reach rule and their settings."""
+
+from alerts.detector import (
+    Point,
+    SpikeContinuing,
+    SpikeDetector,
+    SpikeEnded,
+    SpikeEvent,
+    SpikeStarted,
+)
+from alerts.rules import RULES, HighReachMention, HighReachRule, Rule
+from alerts.settings import HighReachSettings, SpikeSettings
+
+__all__ = [
+    "RULES",
+    "HighReachMention",
+    "HighReachRule",
+    "HighReachSettings",
+    "Point",
+    "Rule",
+    "SpikeContinuing",
+    "SpikeDetector",
+    "SpikeEnded",
+    "SpikeEvent",
+    "SpikeSettings",
+    "SpikeStarted",
+]

@@ -1,0 +1,152 @@
+"""Settings for the alert rules, one pydantic model per rule.
+
+`brandpulse/config.py` (the global config) imports these models, so they must stay
+importable without side effects. The defaults are meant for a brand nobody has
+tuned: they were chosen to be quiet on low-volume brands and on daily/weekly
+rhythm, and they are the same defaults the NAB benchmark (`bench/spike_nab.py`)
+runs with.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from brandpulse.units import Duration
+
+_HOUR = timedelta(hours=1)
+
+
+class SpikeSettings(BaseModel):
+    """Settings of the `negative_spike` rule (`alerts.detector.SpikeDetector`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interval: Duration = Field(
+        default=timedelta(minutes=5),
+        description="length of one complete interval the caller feeds (must divide one hour)",
+    )
+    window: Duration = Field(
+        default=timedelta(hours=2),
+        description="the latest `window` of intervals is what gets judged at each check",
+    )
+    min_count: int = Field(
+        default=10,
+        ge=1,
+        description="an alert needs at least this many mentions in the window, whatever the score",
+    )
+    min_ratio: float = Field(
+        default=2.0,
+        ge=1.0,
+        le=100.0,
+        description="and at least this multiple of the expected count",
+    )
+    threshold: float = Field(
+        default=2.5,
+        gt=0.0,
+        le=50.0,
+        description="robust z-score (log ratio over its usual spread) needed to start an alert; "
+        "this is the sensitivity knob: lower means more alerts",
+    )
+    end_threshold: float = Field(
+        default=1.5,
+        ge=0.0,
+        description="a wave is over once its z-score stays below this for `end_after`",
+    )
+    end_after: Duration = Field(
+        default=timedelta(hours=2), description="how long the score must stay low to call it over"
+    )
+    warmup: Duration = Field(
+        default=timedelta(days=2),
+        description="history needed before the first alert (the daily profile needs days)",
+    )
+    cooldown: Duration = Field(
+        default=timedelta(hours=12),
+        description="after a wave ends, a new crossing within this time reopens it "
+        "(SpikeContinuing with reopened=True) instead of paging with a new SpikeStarted",
+    )
+    continuing_every: Duration = Field(
+        default=timedelta(hours=1),
+        description="while a wave keeps going, one SpikeContinuing per this period",
+    )
+    history_days: int = Field(
+        default=21,
+        ge=2,
+        le=56,
+        description="days of hourly counts kept for the seasonal baseline (>=14 enables the "
+        "hour-of-week profile)",
+    )
+    level_hours: int = Field(
+        default=24,
+        ge=1,
+        le=168,
+        description="hours over which the recent level (robust ratio to the seasonal profile) is taken",
+    )
+    max_gap: Duration = Field(
+        default=timedelta(days=1),
+        description="a longer hole between intervals resets the history instead of reading as zeros",
+    )
+    # Negative-share ("sentiment dip") signal: only used when totals are fed.
+    share_threshold: float = Field(
+        default=4.0,
+        gt=0.0,
+        description="binomial z-score of the negative share needed for a sentiment-dip alert",
+    )
+    share_min_ratio: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="the negative share must also be this multiple of its usual share",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpikeSettings:
+        if self.interval <= timedelta(0) or self.interval > _HOUR:
+            raise ValueError("interval must be positive and at most one hour")
+        if _HOUR % self.interval:
+            raise ValueError("interval must divide one hour (e.g. 1, 5, 10, 15, 30, 60 minutes)")
+        if self.window < self.interval or self.window % self.interval:
+            raise ValueError("window must be a whole number of intervals")
+        if self.window > timedelta(hours=24):
+            raise ValueError("window must be at most 24 hours")
+        for name in ("end_after", "warmup", "cooldown", "continuing_every"):
+            if getattr(self, name) < timedelta(0):
+                raise ValueError(f"{name} must not be negative")
+        if self.continuing_every < self.interval:
+            raise ValueError("continuing_every must be at least one interval")
+        if self.max_gap < self.interval:
+            raise ValueError("max_gap must be at least one interval")
+        if self.end_threshold >= self.threshold:
+            raise ValueError("end_threshold must be below threshold")
+        return self
+
+    @property
+    def steps_per_hour(self) -> int:
+        return _HOUR // self.interval
+
+    @property
+    def window_steps(self) -> int:
+        return self.window // self.interval
+
+
+class HighReachSettings(BaseModel):
+    """Settings of the `high_reach` rule (`alerts.detector.HighReachRule`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_reach: int = Field(
+        default=100_000,
+        ge=1,
+        description="a negative mention whose author reaches at least this many people alerts",
+    )
+    labels: tuple[str, ...] = Field(
+        default=("negative",),
+        min_length=1,
+        description="sentiment labels that count",
+    )
+    remember: int = Field(
+        default=10_000,
+        ge=0,
+        le=1_000_000,
+        description="how many alerted mention ids to remember so a re-crawl does not re-alert",
+    )
