@@ -1,0 +1,526 @@
+"""A real single-node Elasticsearch started from the Maven Central jars.
+
+Docker is not available where BrandPulse is developed and tested, and no
+registry ships the Elasticsearch distribution, but Maven Central ships the
+server and its HTTP layer (``transport-netty4``). This module:
+
+1. resolves those jars with Maven into a cache folder outside git
+   (``~/.cache/brandpulse/esnode/<version>`` or ``$BRANDPULSE_ESNODE_HOME``),
+2. compiles the small launcher in ``esnode/java`` with a JDK >= 21 into the
+   same cache (Elasticsearch 9 needs Java 21+),
+3. starts the JVM in the background bound to 127.0.0.1 and waits until the
+   official Python client sees ``cluster.health`` yellow.
+
+What the node lacks compared with a full distribution (no ``analysis-common``,
+painless, reindex, ILM, data streams, security, ``GET /``) is described in
+docs/elasticsearch.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from elasticsearch import Elasticsearch
+
+# Pinned exactly: the launcher relies on package-private hooks that change
+# between minor versions. 9.4.3 is not on Maven Central; 9.5.3 is the newest
+# release for which both the server and transport-netty4 are published.
+ES_VERSION = "9.5.3"
+MIN_JAVA = 21
+DEFAULT_PORT = 9250
+DEFAULT_HEAP = "512m"
+STATE_FILE = "esnode.json"
+LOG_FILE = "node.log"
+
+_PKG_DIR = Path(__file__).resolve().parent
+_JAVA_SRC = _PKG_DIR / "java"
+_POM = _PKG_DIR / "pom.xml"
+_MAIN_CLASS = "org.elasticsearch.node.BrandPulseNode"
+
+
+class EsNodeError(RuntimeError):
+    """The local node could not be installed, started or stopped."""
+
+
+@dataclass(frozen=True)
+class Java:
+    home: Path
+    major: int
+
+    @property
+    def java(self) -> Path:
+        return self.home / "bin" / "java"
+
+    @property
+    def javac(self) -> Path:
+        return self.home / "bin" / "javac"
+
+
+def cache_home() -> Path:
+    """Where the jars and compiled launcher live (never inside the repo)."""
+    override = os.environ.get("BRANDPULSE_ESNODE_HOME")
+    if override:
+        return Path(override).expanduser().resolve()
+    return Path.home() / ".cache" / "brandpulse" / "esnode" / ES_VERSION
+
+
+def default_data_dir() -> Path:
+    override = os.environ.get("BRANDPULSE_ESNODE_DATA")
+    if override:
+        return Path(override).expanduser().resolve()
+    return Path.home() / ".cache" / "brandpulse" / "esnode-data" / "default"
+
+
+def _java_major(home: Path) -> int | None:
+    """Read the feature version from the JDK's ``release`` file, else ``java -version``."""
+    release = home / "release"
+    if release.is_file():
+        m = re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', release.read_text(), re.M)
+        if m:
+            major = int(m.group(1))
+            # Java 8 and older report "1.8"
+            return int(m.group(2) or 0) if major == 1 else major
+    java = home / "bin" / "java"
+    if not java.is_file():
+        return None
+    try:
+        out = subprocess.run(
+            [str(java), "-version"], capture_output=True, text=True, timeout=30
+        ).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'version "(\d+)', out)
+    return int(m.group(1)) if m else None
+
+
+def find_java(jvm_dirs: tuple[Path, ...] = (Path("/usr/lib/jvm"),)) -> Java:
+    """Find a JDK (java + javac) >= 21: ``$JAVA_HOME`` if suitable, else the newest
+    under ``jvm_dirs``."""
+    candidates: list[Path] = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(Path(os.environ["JAVA_HOME"]))
+    for jvm_dir in jvm_dirs:
+        if jvm_dir.is_dir():
+            candidates.extend(sorted(p for p in jvm_dir.iterdir() if p.is_dir()))
+    seen: list[str] = []
+    best: Java | None = None
+    for home in candidates:
+        home = home.resolve()
+        major = _java_major(home)
+        seen.append(f"{home} (java {major if major is not None else '?'})")
+        if major is None or major < MIN_JAVA:
+            continue
+        if not (home / "bin" / "javac").is_file():
+            seen[-1] += " [no javac: a JRE, need a JDK]"
+            continue
+        if os.environ.get("JAVA_HOME") and home == Path(os.environ["JAVA_HOME"]).resolve():
+            # an explicit, suitable JAVA_HOME wins over anything newer on disk
+            best = Java(home, major)
+            break
+        if best is None or major > best.major:
+            best = Java(home, major)
+    if best is None:
+        looked = "\n  ".join(seen) or "(nothing: JAVA_HOME unset and no JVM folder found)"
+        raise EsNodeError(
+            f"Elasticsearch {ES_VERSION} needs a JDK >= {MIN_JAVA} (java and javac), "
+            f"none found. Looked at:\n  {looked}\n"
+            f"Install one (e.g. apt-get install temurin-21-jdk or openjdk-21-jdk) "
+            f"or point JAVA_HOME at it."
+        )
+    return best
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Two pytest sessions may install at once; the second waits for the first.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sources_digest(java: Java) -> str:
+    h = hashlib.sha256(f"{ES_VERSION}|{java.major}".encode())
+    for src in sorted(_JAVA_SRC.rglob("*.java")):
+        h.update(src.relative_to(_JAVA_SRC).as_posix().encode())
+        h.update(src.read_bytes())
+    return h.hexdigest()
+
+
+def ensure_installed(java: Java | None = None, log: bool = True) -> Path:
+    """Download jars (first time) and compile the launcher (when sources change).
+
+    Returns the cache folder holding ``lib/`` and ``classes/``.
+    """
+    java = java or find_java()
+    home = cache_home()
+    lib = home / "lib"
+    classes = home / "classes"
+    with _locked(home / ".install.lock"):
+        if not (lib / ".complete").is_file():
+            mvn = shutil.which("mvn")
+            if mvn is None:
+                raise EsNodeError(
+                    "Maven (mvn) is needed once to download the Elasticsearch jars "
+                    f"into {lib}; it is not on PATH. Install it (apt-get install maven)."
+                )
+            if log:
+                print(
+                    f"esnode: downloading Elasticsearch {ES_VERSION} jars into {lib}",
+                    file=sys.stderr,
+                )
+            tmp = home / "lib.partial"
+            shutil.rmtree(tmp, ignore_errors=True)
+            cmd = [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={tmp}",
+                f"-Des.version={ES_VERSION}",
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise EsNodeError(
+                    f"mvn failed to resolve Elasticsearch {ES_VERSION} from Maven Central "
+                    f"(exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}"
+                )
+            if not (tmp / f"elasticsearch-{ES_VERSION}.jar").is_file():
+                raise EsNodeError(f"mvn succeeded but {tmp} has no elasticsearch-{ES_VERSION}.jar")
+            (tmp / ".complete").write_text(ES_VERSION + "\n")
+            shutil.rmtree(lib, ignore_errors=True)
+            tmp.rename(lib)
+
+        digest = _sources_digest(java)
+        stamp = classes / ".digest"
+        launcher_ok = (home / "esnode-launcher.jar").is_file()
+        if not (launcher_ok and stamp.is_file() and stamp.read_text().strip() == digest):
+            if log:
+                print(f"esnode: compiling launcher with {java.javac}", file=sys.stderr)
+            shutil.rmtree(classes, ignore_errors=True)
+            classes.mkdir(parents=True)
+            sources = [str(p) for p in sorted(_JAVA_SRC.rglob("*.java"))]
+            proc = subprocess.run(
+                [str(java.javac), "-nowarn", "-d", str(classes), "-cp", _classpath(lib), *sources],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                raise EsNodeError(
+                    f"javac failed compiling the esnode launcher against Elasticsearch "
+                    f"{ES_VERSION} (hooks changed?):\n{proc.stdout}{proc.stderr}"
+                )
+            # a jar, not a class folder: the JVM's class-data-sharing archive
+            # only accepts jars on the classpath
+            launcher = home / "esnode-launcher.jar"
+            proc = subprocess.run(
+                [str(java.home / "bin" / "jar"), "cf", str(launcher), "-C", str(classes), "."],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                raise EsNodeError(f"jar failed packaging the launcher:\n{proc.stderr}")
+            # a stale archive references the old launcher jar and would be rejected
+            for jsa in home.glob("*.jsa"):
+                jsa.unlink()
+            stamp.write_text(digest + "\n")
+    return home
+
+
+def _classpath(lib: Path, launcher: Path | None = None) -> str:
+    jars = sorted(str(p) for p in lib.glob("*.jar"))
+    return os.pathsep.join(([str(launcher)] if launcher else []) + jars)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited, not yet reaped) counts as gone
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a process, from /proc (None if unknown)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def log_tail(data_dir: Path, lines: int = 40) -> str:
+    path = Path(data_dir) / LOG_FILE
+    if not path.is_file():
+        return f"(no log at {path})"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def read_state(data_dir: Path) -> dict[str, object] | None:
+    path = Path(data_dir) / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+class LocalNode:
+    """One local Elasticsearch JVM bound to 127.0.0.1.
+
+    ``with LocalNode(port=..., data_dir=...) as node: node.client()...``
+
+    ``data_dir`` holds the index data (``data/``), the log (``node.log``) and the
+    state file; starting again on the same folder recovers the indices.
+    ``watch_parent`` makes the JVM exit when this Python process dies, so a
+    killed test run does not leave a node behind; the CLI turns it off.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | str | None = None,
+        heap: str = DEFAULT_HEAP,
+        watch_parent: bool = True,
+        boot_timeout: float = 180.0,
+    ) -> None:
+        if not re.fullmatch(r"\d+[mMgG]", heap):
+            raise ValueError(f"heap must look like 512m or 1g, got {heap!r}")
+        self.port = port if port is not None else DEFAULT_PORT
+        self.data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
+        self.heap = heap
+        self.watch_parent = watch_parent
+        self.boot_timeout = boot_timeout
+        self.pid: int | None = None
+        self.boot_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kwargs: object) -> Elasticsearch:
+        opts: dict[str, object] = {"request_timeout": 60}
+        opts.update(kwargs)
+        return Elasticsearch(self.url, **opts)  # type: ignore[arg-type]
+
+    def java_command(self, java: Java, home: Path) -> list[str]:
+        cmd = [
+            str(java.java),
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            # Modest footprint: this runs next to the model and the crawlers.
+            "-XX:+UseG1GC",
+            "-XX:ReservedCodeCacheSize=96m",
+            "-XX:MaxDirectMemorySize=256m",
+            "-Xss1m",
+            # Class-data sharing archive, written on the first clean exit and
+            # mapped on later starts: loading ~20k classes dominates boot time.
+            "-XX:+AutoCreateSharedArchive",
+            f"-XX:SharedArchiveFile={home / f'esnode-jdk{java.major}.jsa'}",
+            "-Xlog:cds=off",
+            "-Xlog:cds+dynamic=off",
+            # What the distribution's jvm.options set and the server expects.
+            "-Dfile.encoding=UTF-8",
+            "-Djava.awt.headless=true",
+            "-Djava.locale.providers=CLDR",
+            "-Dlog4j2.formatMsgNoLookups=true",
+            "-Dlog4j2.disable.jmx=true",
+            "-Dlog4j.shutdownHookEnabled=false",
+            "-Dio.netty.noUnsafe=true",
+            "-Dio.netty.noKeySetOptimization=true",
+            "-Dio.netty.recycler.maxCapacityPerThread=0",
+            "--enable-native-access=ALL-UNNAMED",
+            "-cp",
+            _classpath(home / "lib", home / "esnode-launcher.jar"),
+            _MAIN_CLASS,
+            "--home",
+            str(self.data_dir),
+            "--http-port",
+            str(self.port),
+        ]
+        if self.watch_parent:
+            cmd += ["--parent-pid", str(os.getpid())]
+        return cmd
+
+    def start(self) -> LocalNode:
+        state = read_state(self.data_dir)
+        if state and _pid_alive(int(str(state["pid"]))):
+            raise EsNodeError(
+                f"a node (pid {state['pid']}, {state['url']}) already runs on {self.data_dir}; "
+                f"stop it first: python -m esnode stop --data {self.data_dir}"
+            )
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise EsNodeError(f"port {self.port} on 127.0.0.1 is already in use")
+        java = find_java()
+        home = ensure_installed(java)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.data_dir / LOG_FILE
+        t0 = time.monotonic()
+        with log_path.open("ab") as log:
+            log.write(f"\n=== esnode start {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                self.java_command(java, home),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # own session: Ctrl-C in the terminal that ran `esnode start`
+                # must not kill the background node
+                start_new_session=True,
+            )
+        self.pid = self._proc.pid
+        try:
+            self._wait_ready(t0)
+        except BaseException:
+            self._kill()
+            raise
+        self.boot_seconds = time.monotonic() - t0
+        (self.data_dir / STATE_FILE).write_text(
+            json.dumps(
+                {
+                    "pid": self.pid,
+                    "port": self.port,
+                    "url": self.url,
+                    "version": ES_VERSION,
+                    "heap": self.heap,
+                    "java": str(java.home),
+                    "boot_seconds": round(self.boot_seconds, 2),
+                    "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        return self
+
+    def _wait_ready(self, t0: float) -> None:
+        es = self.client(request_timeout=5, max_retries=0)
+        last_error: Exception | None = None
+        try:
+            while time.monotonic() - t0 < self.boot_timeout:
+                assert self._proc is not None
+                code = self._proc.poll()
+                if code is not None:
+                    raise EsNodeError(
+                        f"Elasticsearch JVM exited with code {code} while booting "
+                        f"(log {self.data_dir / LOG_FILE}):\n{log_tail(self.data_dir)}"
+                    )
+                try:
+                    es.cluster.health(wait_for_status="yellow", timeout="2s")
+                    return
+                except Exception as exc:  # connection refused until HTTP binds
+                    last_error = exc
+                    time.sleep(0.3)
+            raise EsNodeError(
+                f"Elasticsearch did not become yellow on {self.url} within "
+                f"{self.boot_timeout:.0f}s (last error: {last_error!r}). "
+                f"Log tail:\n{log_tail(self.data_dir)}"
+            )
+        finally:
+            es.close()
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM (the JVM closes the node cleanly), SIGKILL if it hangs."""
+        pid = self.pid
+        if pid is None:
+            state = read_state(self.data_dir)
+            pid = int(str(state["pid"])) if state else None
+        if pid is not None:
+            stop_pid(pid, timeout)
+            if self._proc is not None:
+                self._proc.wait(timeout=5)
+        (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+        self.pid = None
+        self._proc = None
+
+    def rss_bytes(self) -> int | None:
+        return rss_bytes(self.pid) if self.pid else None
+
+    def __enter__(self) -> LocalNode:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def stop_pid(pid: int, timeout: float = 60.0) -> bool:
+    """Stop a node JVM; returns False if it had to be killed."""
+    if not _pid_alive(pid):
+        return True
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return True
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return False
+
+
+__all__ = [
+    "DEFAULT_HEAP",
+    "DEFAULT_PORT",
+    "ES_VERSION",
+    "EsNodeError",
+    "Java",
+    "LocalNode",
+    "cache_home",
+    "default_data_dir",
+    "ensure_installed",
+    "find_java",
+    "free_port",
+    "log_tail",
+    "read_state",
+    "rss_bytes",
+    "stop_pid",
+]

@@ -1,0 +1,56 @@
+"""Shared fixtures: a real Elasticsearch node for tests that need one.
+
+``BRANDPULSE_TEST_ES_URL=http://host:port`` reuses a running node instead of
+starting one (CI services, or `python -m esnode start` kept open while iterating).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+# `pytest` (unlike `python -m pytest`) puts tests/ first on sys.path, where the
+# folder tests/esnode/ would shadow the real `esnode` package as a namespace
+# package; the repository root on the path lets the regular package win.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from esnode import LocalNode, free_port
+
+
+class RunningNode:
+    """A node someone else started: same surface as LocalNode for tests."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def client(self, **kwargs: object) -> Elasticsearch:
+        opts: dict[str, object] = {"request_timeout": 60}
+        opts.update(kwargs)
+        return Elasticsearch(self.url, **opts)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def es_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode | RunningNode]:
+    url = os.environ.get("BRANDPULSE_TEST_ES_URL")
+    if url:
+        yield RunningNode(url)
+        return
+    data_dir: Path = tmp_path_factory.mktemp("esnode")
+    node = LocalNode(port=free_port(), data_dir=data_dir, heap="512m")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def es_client(es_node: LocalNode | RunningNode) -> Iterator[Elasticsearch]:
+    client = es_node.client()
+    yield client
+    client.close()

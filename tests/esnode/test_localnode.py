@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+import esnode
+from esnode import ES_VERSION, EsNodeError, LocalNode, find_java, free_port
+
+
+def test_node_answers_with_the_pinned_version(es_client: Elasticsearch):
+    health = es_client.cluster.health(wait_for_status="yellow", timeout="30s")
+    assert health["status"] in ("yellow", "green")
+    nodes = es_client.nodes.info()["nodes"]
+    assert [n["version"] for n in nodes.values()] == [ES_VERSION]
+
+
+def test_node_indexes_and_searches(es_client: Elasticsearch):
+    es_client.index(index="esnode-smoke", id="1", document={"t": "hello 世界"}, refresh=True)
+    hits = es_client.search(index="esnode-smoke", query={"match": {"t": "世"}})["hits"]
+    assert hits["total"]["value"] == 1
+    es_client.indices.delete(index="esnode-smoke")
+
+
+def test_find_java_picks_a_jdk_21_or_newer():
+    java = find_java()
+    assert java.major >= 21
+    assert java.javac.is_file()
+
+
+def test_find_java_fails_loudly_without_a_suitable_jdk(monkeypatch, tmp_path: Path):
+    old = tmp_path / "jdk17"
+    (old / "bin").mkdir(parents=True)
+    (old / "release").write_text('JAVA_VERSION="17.0.15"\n')
+    monkeypatch.setenv("JAVA_HOME", str(old))
+    with pytest.raises(EsNodeError, match=r"(?s)needs a JDK >= 21.*jdk17 \(java 17\)"):
+        find_java(jvm_dirs=(tmp_path / "no-jvms",))
+
+
+def test_stop_then_restart_on_the_same_data_dir_keeps_documents(tmp_path: Path):
+    node = LocalNode(port=free_port(), data_dir=tmp_path / "node", heap="256m")
+    with node:
+        assert node.boot_seconds is not None and node.rss_bytes()
+        es = node.client()
+        es.index(index="persist", id="a", document={"n": 1}, refresh=True)
+        es.close()
+    assert not (tmp_path / "node" / "esnode.json").exists()
+    with LocalNode(port=free_port(), data_dir=tmp_path / "node", heap="256m") as again:
+        es = again.client()
+        assert es.get(index="persist", id="a")["_source"] == {"n": 1}
+        es.close()
+
+
+def test_heap_is_validated_before_anything_starts():
+    with pytest.raises(ValueError, match="heap must look like"):
+        LocalNode(port=free_port(), heap="not-a-size")
+
+
+def test_a_crashing_jvm_surfaces_its_log(tmp_path: Path, monkeypatch):
+    node = LocalNode(port=free_port(), data_dir=tmp_path / "crash", heap="256m")
+    real = node.java_command
+
+    def broken(java: esnode.Java, home: Path) -> list[str]:
+        cmd = real(java, home)
+        return [*cmd, "--no-such-flag"]
+
+    monkeypatch.setattr(node, "java_command", broken)
+    with pytest.raises(EsNodeError) as info:
+        node.start()
+    assert "exited with code" in str(info.value)
+    assert "unknown argument: --no-such-flag" in str(info.value)
+    assert node.pid is not None
+    assert not esnode._pid_alive(node.pid)
