@@ -157,6 +157,7 @@ class _Episode:
     excess: float = 0.0
     quiet_steps: int = 0
     level: float | None = None  # baseline level frozen at the start
+    frozen_from: int | None = None  # first hour (since epoch) judged with the frozen level
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +169,7 @@ class _Episode:
             "excess": self.excess,
             "quiet_steps": self.quiet_steps,
             "level": self.level,
+            "frozen_from": self.frozen_from,
         }
 
     @classmethod
@@ -181,6 +183,7 @@ class _Episode:
             excess=float(d["excess"]),
             quiet_steps=int(d["quiet_steps"]),
             level=None if d.get("level") is None else float(d["level"]),
+            frozen_from=d.get("frozen_from"),
         )
 
 
@@ -487,7 +490,10 @@ class SpikeDetector:
         ep = self._episode
         # While a wave is open its own hours must not raise the level it is judged
         # against, or a plateau would "end" by becoming the norm.
-        level = ep.level if ep is not None and ep.level is not None else self._level()
+        frozen = ep is not None and ep.level is not None and h.hour >= (ep.frozen_from or 0)
+        # Hours before the freeze use the normal level, so a history re-fed by
+        # warm() after restoring an open wave gets the same predictions it had.
+        level = ep.level if frozen and ep is not None and ep.level is not None else self._level()
         expected_hour = max((prof + 1.0) * math.exp(level) - 1.0, 0.0)
         self._baseline = _Baseline(h.hour, prof, expected_hour, level)
         return self._baseline
@@ -601,6 +607,7 @@ class SpikeDetector:
             closed.last_report = at
             closed.peak_observed = max(closed.peak_observed, c.observed)
             closed.peak_score = max(closed.peak_score, score)
+            closed.frozen_from = self._hist.hour
             self._episode, self._closed, self._cooldown_until = closed, None, None
             self._baseline = None  # back to the level frozen when the wave began
             return self._continuing(at, c, closed, score, reopened=True)
@@ -615,6 +622,7 @@ class SpikeDetector:
             score,
             c.observed - c.expected if signal == "volume" else 0.0,
             level=base.level if base else None,
+            frozen_from=self._hist.hour,
         )
         return SpikeStarted(
             self.brand,

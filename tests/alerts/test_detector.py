@@ -1,0 +1,244 @@
+"""SpikeDetector and HighReachRule on constructed series (5-minute intervals)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from alerts import (
+    RULES,
+    HighReachRule,
+    HighReachSettings,
+    Point,
+    SpikeContinuing,
+    SpikeDetector,
+    SpikeEnded,
+    SpikeSettings,
+    SpikeStarted,
+)
+
+STEP = timedelta(minutes=5)
+PER_HOUR = 12
+PER_DAY = 288
+MONDAY = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, 00:00 UTC
+
+
+def run(
+    det: SpikeDetector, counts: list[int], start: datetime = MONDAY
+) -> list[tuple[int, object]]:
+    out = []
+    for i, c in enumerate(counts):
+        ev = det.observe(Point(start + i * STEP, int(c)))
+        if ev is not None:
+            out.append((i, ev))
+    return out
+
+
+def started(events: list[tuple[int, object]]) -> list[int]:
+    return [i for i, e in events if isinstance(e, SpikeStarted)]
+
+
+def poisson(lam: float, n: int, seed: int = 1) -> list[int]:
+    return [int(x) for x in np.random.default_rng(seed).poisson(lam, n)]
+
+
+def test_flat_series_is_silent() -> None:
+    assert run(SpikeDetector("b"), [100] * (10 * PER_DAY)) == []
+
+
+def test_noisy_poisson_is_silent() -> None:
+    assert started(run(SpikeDetector("b"), poisson(20, 14 * PER_DAY))) == []
+
+
+def test_low_volume_brand_is_not_paged_for_four() -> None:
+    # About 1.5 mentions an hour (0-3 in most hours), then one hour with 4.
+    counts = poisson(1.5 / PER_HOUR, 7 * PER_DAY, seed=3)
+    hour = 6 * PER_DAY + 14 * PER_HOUR
+    counts[hour : hour + PER_HOUR] = [1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0]
+    assert sum(counts[hour : hour + PER_HOUR]) == 4
+    assert run(SpikeDetector("b"), counts) == []
+    # The same four would alert with the guards removed: the test can fail.
+    loose = SpikeSettings(min_count=1, min_ratio=1.0, threshold=0.5, end_threshold=0.1)
+    assert started(run(SpikeDetector("b", loose), counts))
+
+
+def weekly_series(weeks: int) -> list[int]:
+    counts = poisson(20, weeks * 7 * PER_DAY, seed=5)
+    for w in range(weeks):
+        a = (w * 7) * PER_DAY + 8 * PER_HOUR  # Monday 08:00-11:00, four times the usual
+        counts[a : a + 3 * PER_HOUR] = poisson(80, 3 * PER_HOUR, seed=10 + w)
+    return counts
+
+
+def test_recurring_monday_peak_is_learnt() -> None:
+    counts = weekly_series(5)
+    learnt = [i for i in started(run(SpikeDetector("b"), counts)) if i >= 14 * PER_DAY]
+    assert learnt == []
+    # Without the hour-of-week profile (one week of history) the peak keeps alerting.
+    short = SpikeSettings(history_days=7)
+    assert [i for i in started(run(SpikeDetector("b", short), counts)) if i >= 14 * PER_DAY]
+
+
+def wave(base: int, days: int, at: int, factor: float, hours: float, seed: int = 7) -> list[int]:
+    counts = poisson(base, days * PER_DAY, seed=seed)
+    n = int(hours * PER_HOUR)
+    ramp = PER_HOUR // 2
+    for k in range(n):
+        f = 1 + (factor - 1) * min(1.0, (k + 1) / ramp)
+        counts[at + k] = int(np.random.default_rng(seed + k).poisson(base * f))
+    return counts
+
+
+def test_real_wave_alerts_once_near_its_start() -> None:
+    at = 5 * PER_DAY + 10 * PER_HOUR
+    events = run(SpikeDetector("acme"), wave(50, 6, at, 6.0, 3))
+    starts = started(events)
+    assert len(starts) == 1
+    # Within an hour of the start (the 2 h window needs part of the ramp to be in it).
+    assert at <= starts[0] <= at + PER_HOUR
+    ev = dict(events)[starts[0]]
+    assert isinstance(ev, SpikeStarted)
+    assert ev.brand == "acme" and ev.observed > 2 * ev.expected and ev.score >= 2.5
+    assert "acme" in SpikeDetector("acme").describe(ev)
+
+
+def test_plateau_reports_continuing_then_ended() -> None:
+    s = SpikeSettings()
+    at = 4 * PER_DAY + 9 * PER_HOUR
+    counts = [50] * (5 * PER_DAY)
+    counts[at : at + 6 * PER_HOUR] = [250] * (6 * PER_HOUR)
+    events = run(SpikeDetector("b", s), counts)
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds[0] == "SpikeStarted" and kinds[-1] == "SpikeEnded"
+    assert kinds.count("SpikeStarted") == 1 and kinds.count("SpikeEnded") == 1
+    conts = [i for i, e in events if isinstance(e, SpikeContinuing)]
+    assert len(conts) >= 4
+    first = events[0][0]
+    # Exactly one update per `continuing_every`, counted from the start.
+    assert [b - a for a, b in zip([first, *conts], conts, strict=False)] == [
+        s.continuing_every // STEP
+    ] * len(conts)
+    end_i, end = events[-1]
+    assert isinstance(end, SpikeEnded)
+    assert at + 6 * PER_HOUR <= end_i <= at + 6 * PER_HOUR + s.window // STEP + s.end_after // STEP
+    assert end.peak_observed >= 250 * (s.window // STEP) * 0.9
+    assert end.excess > 0
+
+
+def test_warmup_is_silent() -> None:
+    counts = [50] * (4 * PER_DAY)
+    spike = [400] * PER_HOUR
+    early = PER_DAY + 12 * PER_HOUR  # day 2, inside the 2-day warm-up
+    late = 3 * PER_DAY + 12 * PER_HOUR
+    counts[early : early + PER_HOUR] = spike
+    counts[late : late + PER_HOUR] = spike
+    starts = started(run(SpikeDetector("b"), counts))
+    assert starts and all(i >= late for i in starts)
+
+
+def test_cooldown_reopens_instead_of_paging_again() -> None:
+    s = SpikeSettings(cooldown=timedelta(hours=6))
+    counts = [50] * (6 * PER_DAY)
+    first = 3 * PER_DAY + 8 * PER_HOUR
+    within = first + 5 * PER_HOUR  # ended ~3 h after `first`, so this is inside the cooldown
+    after = within + 14 * PER_HOUR  # well past end + cooldown
+    for a in (first, within, after):
+        counts[a : a + PER_HOUR] = [400] * PER_HOUR
+    events = run(SpikeDetector("b", s), counts)
+    starts = started(events)
+    assert starts[0] == pytest.approx(first, abs=3)
+    assert len(starts) == 2 and starts[1] >= after
+    reopened = [i for i, e in events if isinstance(e, SpikeContinuing) and e.reopened]
+    assert len(reopened) == 1 and within <= reopened[0] <= within + 3
+
+
+def test_state_round_trip_continues_identically() -> None:
+    at = 4 * PER_DAY + 9 * PER_HOUR
+    counts = poisson(50, 6 * PER_DAY, seed=11)
+    counts[at : at + 4 * PER_HOUR] = poisson(300, 4 * PER_HOUR, seed=12)
+    reference = run(SpikeDetector("b"), counts)
+    assert started(reference)
+    for cut in (PER_DAY + 7, at - 5, at + 3, at + 2 * PER_HOUR + 1, at + 4 * PER_HOUR + 5):
+        det = SpikeDetector("b")
+        head = run(det, counts[:cut])
+        state = json.loads(json.dumps(det.to_state()))  # must survive JSON (Elasticsearch)
+        again = SpikeDetector.from_state(state)
+        tail = [(i + cut, e) for i, e in run(again, counts[cut:], MONDAY + cut * STEP)]
+        assert head + tail == reference, f"diverged after restoring at {cut}"
+
+
+def test_alert_state_plus_warm_history_continues_identically() -> None:
+    # The daemon's path: alert state from Elasticsearch, history rebuilt from counts.
+    at = 4 * PER_DAY + 9 * PER_HOUR
+    counts = poisson(50, 6 * PER_DAY, seed=13)
+    counts[at : at + 4 * PER_HOUR] = poisson(300, 4 * PER_HOUR, seed=14)
+    reference = run(SpikeDetector("b"), counts)
+    cut = at + PER_HOUR + 4
+    det = SpikeDetector("b")
+    head = run(det, counts[:cut])
+    alert_state = json.loads(json.dumps(det.to_state(include_history=False)))
+    assert "hours" not in alert_state
+    again = SpikeDetector.from_state(alert_state)
+    again.warm((MONDAY + i * STEP, c) for i, c in enumerate(counts[:cut]))
+    tail = [(i + cut, e) for i, e in run(again, counts[cut:], MONDAY + cut * STEP)]
+    assert head + tail == reference
+
+
+def test_refeeding_old_intervals_is_ignored() -> None:
+    det = SpikeDetector("b")
+    run(det, [10] * PER_DAY)
+    before = det.to_state()
+    assert det.observe(Point(MONDAY, 999)) is None
+    assert det.to_state() == before
+
+
+def test_warm_is_fast() -> None:
+    det = SpikeDetector("b")
+    points = [Point(MONDAY + i * STEP, c) for i, c in enumerate(poisson(30, 4000))]
+    t0 = time.perf_counter()
+    det.warm(points)
+    assert time.perf_counter() - t0 < 0.5
+    assert det.warmed_up and not det.active
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(ValidationError):
+        SpikeSettings(interval=timedelta(minutes=7))
+    with pytest.raises(ValidationError):
+        SpikeSettings(end_threshold=3.0, threshold=2.0)
+    with pytest.raises(ValidationError):
+        SpikeSettings(min_count=0)
+    assert SpikeSettings(window="30m").window == timedelta(minutes=30)
+
+
+@dataclass
+class _Sentiment:
+    label: str
+
+
+@dataclass
+class _Mention:
+    id: str
+    author_reach: int | None
+    sentiment: _Sentiment | str | None
+
+
+def test_high_reach_rule() -> None:
+    rule = RULES["high_reach"]("acme", HighReachSettings(min_reach=10_000))
+    assert isinstance(rule, HighReachRule)
+    assert rule.observe(_Mention("a", 50_000, _Sentiment("positive"))) is None
+    assert rule.observe(_Mention("b", 9_999, _Sentiment("negative"))) is None
+    assert rule.observe(_Mention("c", None, "negative")) is None
+    ev = rule.observe(_Mention("d", 10_000, _Sentiment("negative")))
+    assert ev is not None and ev.mention_id == "d" and ev.author_reach == 10_000
+    assert "10,000" in rule.describe(ev)
+    assert rule.observe(_Mention("d", 10_000, "negative")) is None  # once per mention
+    restored = HighReachRule.from_state(json.loads(json.dumps(rule.to_state())))
+    assert restored.observe(_Mention("d", 10_000, "negative")) is None
+    assert RULES["negative_spike"] is SpikeDetector
