@@ -1,0 +1,311 @@
+"""Block Kit messages for alerts.
+
+Everything a post's author wrote is untrusted: it is escaped before it reaches a
+mrkdwn field, so no post can ping `<!channel>`, mention `<@U123>` or dress a link up as
+something else (`<http://evil|kibana>`). Every field is also cut to Slack's limits,
+because Slack rejects (rather than truncates) an over-long block and the alert would
+then be lost to a 20,000-character rant.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from alerts.notifiers.base import Alert
+from brandpulse.mention import Mention
+
+# Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_CONTEXT_TEXT = 2000  # per element
+MAX_FIELD_TEXT = 2000
+MAX_BUTTON_URL = 3000
+MAX_BUTTON_TEXT = 75
+MAX_FALLBACK_TEXT = 4000  # Slack truncates `text` at 40,000; a fallback needs far less
+
+EXCERPT_CHARS = 280  # per post: enough to judge it, short enough for five of them
+ELLIPSIS = "…"
+
+# `@here` and friends only ping when written as `<!here>`, which escaping defeats; a
+# word joiner after the `@` also keeps clients that linkify bare words from doing so.
+_BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn gives control meaning to."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub("@\u2060\\1", escaped)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+def escaped_clip(raw: str, limit: int) -> str:
+    """Escape, then fit into `limit` without cutting an `&amp;` entity in half.
+
+    The raw text is cut (not the escaped one) so entities stay whole; escaping can grow
+    text up to fivefold, so the raw cut shrinks until the escaped result fits.
+    """
+    out = escape(raw)
+    keep = limit
+    while len(out) > limit:
+        out = escape(clip(raw, keep))
+        keep -= max(len(out) - limit, 1)
+    return out
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def safe_link(url: str | None, label: str) -> str:
+    """A mrkdwn link to an http(s) URL, or the escaped label alone for anything else."""
+    label = escape(label)
+    if not url:
+        return label
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return label
+    # Inside <url|label> the URL must not contain '|' or '>' and must be entity-escaped.
+    target = url.replace("|", "%7C").replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+    if len(target) > 1000:
+        return label
+    return f"<{target}|{label}>"
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _window(alert: Alert) -> str:
+    start, end = alert.interval_start, alert.interval_end
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+    return f"{_when(start)} – {_when(end)}"
+
+
+def _duration(start: datetime, end: datetime) -> str:
+    minutes = int((end - start).total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes} min"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _number(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"
+
+
+def _expected(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def headline(alert: Alert) -> str:
+    """One line saying what happened, untrusted text escaped: also the `text` fallback."""
+    brand = escape(alert.brand)
+    window = _window(alert)
+    if alert.kind == "high_reach":
+        post = alert.top_posts[0] if alert.top_posts else None
+        who = escape(post.author or "an author") if post else "an author"
+        reach = _number(post.author_reach) if post else "unknown"
+        return f"High-reach negative post about {brand} by {who} (reach {reach})"
+    counts = f"{alert.observed} negative mentions {window}, usually {_expected(alert.expected)}"
+    if alert.kind == "started":
+        what = "Negative sentiment dip" if alert.signal == "share" else "Negative spike"
+        return f"{what} for {brand}: {counts}"
+    if alert.kind == "continuing":
+        return f"Still elevated for {brand}: {counts}"
+    return f"Back to normal for {brand}: {counts}"
+
+
+def _header_text(alert: Alert) -> str:
+    titles = {
+        "started": ":rotating_light: Negative spike",
+        "continuing": ":hourglass_flowing_sand: Still elevated",
+        "ended": ":white_check_mark: Back to normal",
+        "high_reach": ":loudspeaker: High-reach negative post",
+    }
+    title = titles[alert.kind]
+    if alert.kind == "started" and alert.signal == "share":
+        title = ":chart_with_downwards_trend: Negative sentiment dip"
+    # plain_text headers are never parsed, so the brand needs no escaping here.
+    return clip(f"{title}: {alert.brand}", MAX_HEADER_TEXT)
+
+
+def _summary(alert: Alert) -> str:
+    brand = escape(alert.brand)
+    window = _window(alert)
+    ratio = alert.ratio
+    times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
+    if alert.kind == "high_reach":
+        return f"A negative post about *{brand}* from an account with a large audience."
+    lines = [
+        f"*{alert.observed}* negative mentions of *{brand}* in {window}, "
+        f"against a usual *{_expected(alert.expected)}*{times}."
+    ]
+    if alert.negative_share is not None:
+        share = f"Negative share *{_pct(alert.negative_share)}*"
+        if alert.usual_share is not None:
+            share += f" (usually {_pct(alert.usual_share)})"
+        if alert.total is not None:
+            share += f" of {alert.total:,} mentions"
+        lines.append(share + ".")
+    if alert.kind == "continuing" and alert.wave_started_at is not None:
+        lines.append(
+            f"The wave started {_when(alert.wave_started_at)} and is still going on "
+            f"({_duration(alert.wave_started_at, alert.interval_end)} so far)."
+        )
+    if alert.kind == "ended":
+        since = ""
+        if alert.wave_started_at is not None:
+            since = f" after {_duration(alert.wave_started_at, alert.interval_end)}"
+        lines.append(f"The wave is over{since}; negative volume is back at its usual level.")
+    # Built from escaped parts only; the brand is configuration, so a cut cannot
+    # split anything a post wrote.
+    return clip("\n".join(lines), MAX_SECTION_TEXT)
+
+
+def _fields(alert: Alert) -> list[dict[str, str]]:
+    fields = [
+        ("Brand", escape(alert.brand)),
+        ("Window", _window(alert)),
+        ("Negative mentions", f"{alert.observed} (usual {_expected(alert.expected)})"),
+        ("Negative share", f"{_pct(alert.negative_share)} (usual {_pct(alert.usual_share)})"),
+    ]
+    if alert.score is not None:
+        fields.append(("Score", f"{alert.score:.1f}"))
+    return [
+        {"type": "mrkdwn", "text": clip(f"*{name}*\n{value}", MAX_FIELD_TEXT)}
+        for name, value in fields
+    ]
+
+
+def _post_blocks(post: Mention) -> list[dict[str, Any]]:
+    title = _one_line(post.title or "") or f"Post on {post.source}"
+    link = safe_link(post.url, clip(title, 150))
+    body = _one_line(post.text)
+    excerpt = escaped_clip(body, EXCERPT_CHARS) if body else ""
+    text = f"*{link}*" + (f"\n>{excerpt}" if excerpt else "")
+    meta = [
+        f"*{escaped_clip(post.author or 'unknown author', 100)}*",
+        f"reach {_number(post.author_reach)}",
+        escape(
+            post.source_name
+            if post.source_name == post.source
+            else f"{post.source} · {post.source_name}"
+        ),
+        _when(post.created_at),
+    ]
+    engagement = post.engagement.total()
+    if engagement:
+        meta.append(f"{engagement:,} interactions")
+    if post.sentiment is not None:
+        meta.append(f"negative {post.sentiment.negative:.0%}")
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION_TEXT)}},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": clip(" · ".join(meta), MAX_CONTEXT_TEXT)}],
+        },
+    ]
+
+
+def _kibana_button(alert: Alert) -> dict[str, Any] | None:
+    url = alert.discover_url
+    if not url or len(url) > MAX_BUTTON_URL:
+        return None
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": clip("Open in Kibana", MAX_BUTTON_TEXT)},
+                "url": url,
+                "action_id": "open_kibana",
+            }
+        ],
+    }
+
+
+def build_message(alert: Alert, *, in_thread: bool = False) -> dict[str, Any]:
+    """`{"text": ..., "blocks": [...]}` for one alert, within every Slack limit.
+
+    `in_thread` drops the header and fields: a reply under the wave's first message
+    only needs what changed.
+    """
+    blocks: list[dict[str, Any]] = []
+    if not in_thread:
+        blocks.append(
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": _header_text(alert), "emoji": True},
+            }
+        )
+    else:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*{escape(_header_text(alert))}*"},
+            }
+        )
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _summary(alert)}})
+    if alert.kind != "high_reach" and not in_thread:
+        blocks.append({"type": "section", "fields": _fields(alert)})
+
+    button = _kibana_button(alert)
+    footer = [
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": clip(
+                        f"alert `{alert.alert_id}` · wave `{alert.wave_id}`", MAX_CONTEXT_TEXT
+                    ),
+                }
+            ],
+        }
+    ]
+    if button is not None:
+        footer.insert(0, button)
+    elif alert.discover_url:
+        footer[0]["elements"].append(
+            {"type": "mrkdwn", "text": "Kibana link omitted: longer than Slack allows"}
+        )
+
+    posts = list(alert.top_posts)
+    if posts:
+        title = "Top negative posts" if alert.kind != "high_reach" else "The post"
+        heading = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}}
+        # Keep room for the heading, the footer and a possible "N more" note.
+        room = MAX_BLOCKS - len(blocks) - len(footer) - 2 - 1
+        shown = posts[: max(room // 2, 0)]
+        blocks.append({"type": "divider"})
+        blocks.append(heading)
+        for post in shown:
+            blocks.extend(_post_blocks(post))
+        if len(shown) < len(posts):
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [
+                        {
+                            "type": "mrkdwn",
+                            "text": f"…and {len(posts) - len(shown)} more in Kibana.",
+                        }
+                    ],
+                }
+            )
+    blocks.extend(footer)
+    assert len(blocks) <= MAX_BLOCKS, "block budget arithmetic is wrong"
+    return {"text": clip(headline(alert), MAX_FALLBACK_TEXT), "blocks": blocks}

@@ -1,0 +1,1 @@
+"""Local stand-ins for external services (Slack), for tests and the demo."""

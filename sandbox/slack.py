@@ -1,0 +1,675 @@
+"""A local stand-in for Slack: the Web API's `chat.postMessage`/`auth.test` and incoming
+webhooks, over real HTTP, so slack-sdk (and BrandPulse's notifier) run unchanged against it.
+
+It records every message, checks what Slack would reject (unknown tokens and channels,
+Block Kit limits), can be told to rate limit or fail, and renders messages the way a
+person reads them, threads indented under their parent.
+
+From tests::
+
+    with SlackSandbox() as slack:
+        notifier = SlackNotifier(token=slack.token, channel=slack.channel, base_url=slack.base_url)
+        ...
+        assert slack.messages[0].thread_ts is None
+
+From a shell (the demo)::
+
+    python -m sandbox.slack --port 8765
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+DEFAULT_TOKEN = "xoxb-sandbox-token"
+DEFAULT_CHANNEL_ID = "C0SANDBOX01"
+DEFAULT_CHANNEL_NAME = "brand-alerts"
+WEBHOOK_PATH = "/services/T0SANDBOX/B0SANDBOX/sandboxwebhooksecret"
+
+# Block Kit limits that real Slack enforces by rejecting the message.
+_MAX_BLOCKS = 50
+_MAX_HEADER = 150
+_MAX_SECTION = 3000
+_MAX_FIELDS = 10
+_MAX_FIELD = 2000
+_MAX_CONTEXT_ELEMENTS = 10
+_MAX_BUTTON_URL = 3000
+_MAX_TEXT = 40000
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One message Slack accepted."""
+
+    seq: int
+    via: Literal["api", "webhook"]
+    channel: str
+    ts: str
+    thread_ts: str | None
+    text: str
+    blocks: list[dict[str, Any]]
+    payload: dict[str, Any]
+    received_at: datetime
+
+    @property
+    def is_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+    def block_texts(self) -> list[str]:
+        """Every text in the blocks, raw (escaped) as Slack received it."""
+        out: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("text"), str):
+                    out.append(node["text"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(self.blocks)
+        return out
+
+
+@dataclass(frozen=True)
+class SandboxRequest:
+    """One HTTP request, accepted or not (for asserting retries)."""
+
+    path: str
+    status: int
+    error: str | None
+    at: datetime
+
+
+@dataclass
+class _Fault:
+    status: int
+    retry_after: float | None = None
+
+
+def validate_blocks(blocks: Any) -> list[str]:
+    """What Slack would object to in `blocks` (empty when it would accept them)."""
+    if not isinstance(blocks, list):
+        return ["blocks must be an array"]
+    problems: list[str] = []
+    if len(blocks) > _MAX_BLOCKS:
+        problems.append(f"too many blocks: {len(blocks)} > {_MAX_BLOCKS}")
+    for i, block in enumerate(blocks):
+        where = f"blocks[{i}]"
+        if not isinstance(block, dict) or "type" not in block:
+            problems.append(f"{where}: a block needs a type")
+            continue
+        kind = block["type"]
+        text = block.get("text")
+        if kind == "header":
+            if not isinstance(text, dict) or text.get("type") != "plain_text":
+                problems.append(f"{where}: header text must be plain_text")
+            elif len(text.get("text", "")) > _MAX_HEADER:
+                problems.append(f"{where}: header text longer than {_MAX_HEADER}")
+        elif kind == "section":
+            if text is None and not block.get("fields"):
+                problems.append(f"{where}: section needs text or fields")
+            if isinstance(text, dict) and not 1 <= len(text.get("text", "")) <= _MAX_SECTION:
+                problems.append(f"{where}: section text must be 1..{_MAX_SECTION} characters")
+            fields = block.get("fields") or []
+            if len(fields) > _MAX_FIELDS:
+                problems.append(f"{where}: more than {_MAX_FIELDS} fields")
+            for j, f in enumerate(fields):
+                if len(f.get("text", "")) > _MAX_FIELD:
+                    problems.append(f"{where}.fields[{j}]: longer than {_MAX_FIELD}")
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= _MAX_CONTEXT_ELEMENTS:
+                problems.append(f"{where}: context needs 1..{_MAX_CONTEXT_ELEMENTS} elements")
+        elif kind == "actions":
+            for j, element in enumerate(block.get("elements") or []):
+                url = element.get("url")
+                if url is not None and len(url) > _MAX_BUTTON_URL:
+                    problems.append(f"{where}.elements[{j}]: url longer than {_MAX_BUTTON_URL}")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Rendering for a terminal
+# ---------------------------------------------------------------------------
+
+_EMOJI = {
+    "rotating_light": "🚨",
+    "hourglass_flowing_sand": "⏳",
+    "white_check_mark": "✅",
+    "loudspeaker": "📢",
+    "chart_with_downwards_trend": "📉",
+}
+_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def _emoji(text: str) -> str:
+    return re.sub(r":([a-z0-9_+-]+):", lambda m: _EMOJI.get(m.group(1), m.group(0)), text)
+
+
+def mrkdwn_to_text(text: str) -> str:
+    """What a reader sees: links as `label (url)`, mentions as `@x`, entities decoded."""
+
+    def link(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith("@") or target.startswith("#"):
+            return target if not label else f"@{label}"
+        if target.startswith("!"):
+            return "@" + target[1:].split("^")[0]  # <!here> pings; shown loudly on purpose
+        url = html.unescape(target)
+        return f"{html.unescape(label)} ({url})" if label else url
+
+    out = _LINK.sub(link, text)
+    out = _emoji(out)
+    # Bold as Slack shows it: without the asterisks.
+    out = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", out)
+    # Decode only Slack's three entities: anything else is literal text.
+    out = out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return out.replace("\u2060", "")
+
+
+def _element_text(element: dict[str, Any]) -> str:
+    kind = element.get("type")
+    if kind in ("mrkdwn", "plain_text"):
+        text = element.get("text", "")
+        return mrkdwn_to_text(text) if kind == "mrkdwn" else _emoji(text)
+    if kind == "image":
+        return f"[image: {element.get('alt_text', '')}]"
+    if kind == "button":
+        label = element.get("text", {}).get("text", "")
+        return f"[ {label} ] → {element.get('url', '(no url)')}"
+    return f"[{kind}]"
+
+
+def render_blocks(blocks: list[dict[str, Any]], width: int = 88) -> list[str]:
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = _element_text(block.get("text", {}))
+            lines += [title, "═" * min(max(len(title), 8), width)]
+        elif kind == "section":
+            if block.get("text"):
+                for line in _element_text(block["text"]).splitlines():
+                    lines.append("│ " + line[1:] if line.startswith(">") else line)
+            fields = [
+                _element_text(f).replace("\n", ": ", 1).replace("\n", " ")
+                for f in block.get("fields") or []
+            ]
+            col = max((len(f) for f in fields), default=0) + 3
+            for i in range(0, len(fields), 2):
+                pair = fields[i : i + 2]
+                lines.append((pair[0].ljust(col) + (pair[1] if len(pair) > 1 else "")).rstrip())
+            if block.get("accessory"):
+                lines.append("  " + _element_text(block["accessory"]))
+        elif kind == "context":
+            lines.append("  " + "  ".join(_element_text(e) for e in block.get("elements", [])))
+        elif kind == "divider":
+            lines.append("─" * 40)
+        elif kind == "actions":
+            lines.append("  ".join(_element_text(e) for e in block.get("elements", [])))
+        else:
+            lines.append(f"[{kind} block]")
+    return lines
+
+
+def render_message(message: SlackMessage, channel_name: str | None = None) -> str:
+    """One message as a person would read it; replies carry a thread marker."""
+    where = f"#{channel_name}" if channel_name else message.channel
+    head = f"── {where} · ts {message.ts} · via {message.via}"
+    if message.is_reply:
+        head += f" · reply in thread {message.thread_ts}"
+    body = render_blocks(message.blocks) if message.blocks else [mrkdwn_to_text(message.text)]
+    return "\n".join([head, *body])
+
+
+# ---------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------
+
+
+class SlackSandbox:
+    """A local Slack. Use as a context manager, or `start()`/`stop()`."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: tuple[str, ...] = (DEFAULT_TOKEN,),
+        channels: dict[str, str] | None = None,
+        on_message: Callable[[SlackMessage], None] | None = None,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.tokens = tokens
+        self.channels = dict(channels or {DEFAULT_CHANNEL_ID: DEFAULT_CHANNEL_NAME})
+        self.on_message = on_message
+        self._lock = threading.Lock()
+        self._messages: list[SlackMessage] = []
+        self._requests: list[SandboxRequest] = []
+        self._faults: list[_Fault] = []
+        self._outage: int | None = None
+        self._seq = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> SlackSandbox:
+        if self._server is not None:
+            return self
+        sandbox = self
+
+        class Handler(_Handler):
+            owner = sandbox
+
+        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
+        self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            # A short poll keeps stop(), and so every test's teardown, quick.
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="slack-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> SlackSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what tests and the demo use -----------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """Give this to `WebClient(base_url=...)` / `slack.base_url`."""
+        return f"{self.url}/api/"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.url}{WEBHOOK_PATH}"
+
+    @property
+    def token(self) -> str:
+        return self.tokens[0]
+
+    @property
+    def channel(self) -> str:
+        return next(iter(self.channels))
+
+    @property
+    def messages(self) -> list[SlackMessage]:
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def requests(self) -> list[SandboxRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def replies(self, ts: str) -> list[SlackMessage]:
+        return [m for m in self.messages if m.thread_ts == ts and m.ts != ts]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+            self._requests.clear()
+            self._faults.clear()
+            self._outage = None
+
+    def fail_next(self, n: int = 1, status: int = 503) -> None:
+        """The next `n` requests (API or webhook) fail with HTTP `status`."""
+        with self._lock:
+            self._faults.extend(_Fault(status) for _ in range(n))
+
+    def rate_limit_next(self, retry_after: float = 1, n: int = 1) -> None:
+        """The next `n` requests get a 429 with `Retry-After: retry_after`."""
+        with self._lock:
+            self._faults.extend(_Fault(429, retry_after) for _ in range(n))
+
+    def set_outage(self, status: int | None = 503) -> None:
+        """Every request fails with `status` until `set_outage(None)`."""
+        with self._lock:
+            self._outage = status
+
+    @contextmanager
+    def outage(self, status: int = 503) -> Iterator[None]:
+        self.set_outage(status)
+        try:
+            yield
+        finally:
+            self.set_outage(None)
+
+    def render(self) -> str:
+        """All messages as a person reads them, each thread's replies indented under it."""
+        messages = self.messages
+        roots = [m for m in messages if not m.is_reply]
+        known = {m.ts for m in roots}
+        chunks: list[str] = []
+        for root in roots:
+            chunks.append(render_message(root, self.channels.get(root.channel)))
+            for reply in (m for m in messages if m.is_reply and m.thread_ts == root.ts):
+                text = render_message(reply, self.channels.get(reply.channel))
+                chunks.append("\n".join("    ┃ " + line for line in text.splitlines()))
+        for orphan in (m for m in messages if m.is_reply and m.thread_ts not in known):
+            chunks.append(render_message(orphan, self.channels.get(orphan.channel)))
+        return "\n\n".join(chunks)
+
+    # -- request handling (called from the server's threads) -----------------
+
+    def _take_fault(self) -> _Fault | None:
+        with self._lock:
+            if self._faults:
+                return self._faults.pop(0)
+            if self._outage is not None:
+                return _Fault(self._outage)
+        return None
+
+    def _log(self, path: str, status: int, error: str | None) -> None:
+        with self._lock:
+            self._requests.append(SandboxRequest(path, status, error, datetime.now(UTC)))
+
+    def _resolve_channel(self, value: Any) -> str | None:
+        if not isinstance(value, str) or not value:
+            return None
+        if value in self.channels:
+            return value
+        name = value.lstrip("#")
+        for cid, cname in self.channels.items():
+            if cname == name:
+                return cid
+        return None
+
+    def _record(
+        self,
+        via: Literal["api", "webhook"],
+        channel: str,
+        thread_ts: str | None,
+        payload: dict[str, Any],
+    ) -> SlackMessage:
+        with self._lock:
+            self._seq += 1
+            # Slack ts: seconds.microseconds, unique per channel and increasing.
+            ts = f"{1700000000 + self._seq // 10000}.{(self._seq % 10000) * 100:06d}"
+            message = SlackMessage(
+                seq=self._seq,
+                via=via,
+                channel=channel,
+                ts=ts,
+                thread_ts=thread_ts,
+                text=payload.get("text") or "",
+                blocks=list(payload.get("blocks") or []),
+                payload=payload,
+                received_at=datetime.now(UTC),
+            )
+            self._messages.append(message)
+        if self.on_message is not None:
+            self.on_message(message)
+        return message
+
+    def _thread_exists(self, channel: str, ts: str) -> bool:
+        with self._lock:
+            return any(m.channel == channel and m.ts == ts for m in self._messages)
+
+    def handle_api(self, method: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+        if method not in ("auth.test", "chat.postMessage"):
+            return {"ok": False, "error": "unknown_method"}
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token not in self.tokens:
+            return {"ok": False, "error": "invalid_auth"}
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://brandpulse-sandbox.slack.com/",
+                "team": "BrandPulse Sandbox",
+                "user": "brandpulse",
+                "team_id": "T0SANDBOX",
+                "user_id": "U0BRANDPULSE",
+                "bot_id": "B0BRANDPULSE",
+            }
+        channel = self._resolve_channel(payload.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        problem = self._check_content(payload)
+        if problem is not None:
+            return problem
+        thread_ts = payload.get("thread_ts") or None
+        # Real Slack posts a reply to an unknown ts as a new message; the sandbox is
+        # stricter so that a lost thread reference shows up in tests.
+        if thread_ts is not None and not self._thread_exists(channel, str(thread_ts)):
+            return {"ok": False, "error": "thread_not_found"}
+        message = self._record("api", channel, thread_ts, payload)
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message.ts,
+            "message": {
+                "type": "message",
+                "subtype": "bot_message",
+                "text": message.text,
+                "blocks": message.blocks,
+                "ts": message.ts,
+                "thread_ts": thread_ts,
+                "bot_id": "B0BRANDPULSE",
+            },
+        }
+
+    def handle_webhook(self, payload: dict[str, Any]) -> tuple[int, str]:
+        problem = self._check_content(payload)
+        if problem is not None:
+            return 400, "no_text" if problem["error"] == "no_text" else "invalid_blocks"
+        self._record("webhook", self.channel, None, payload)
+        return 200, "ok"
+
+    @staticmethod
+    def _check_content(payload: dict[str, Any]) -> dict[str, Any] | None:
+        text = payload.get("text")
+        blocks = payload.get("blocks")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        if isinstance(text, str) and len(text) > _MAX_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
+        if blocks:
+            problems = validate_blocks(blocks)
+            if problems:
+                return {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "response_metadata": {"messages": problems},
+                }
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: SlackSandbox
+    server_version = "SlackSandbox/1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the sandbox's own request log is `SlackSandbox.requests`
+
+    def _reply(
+        self, status: int, body: str, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self._reply(status, json.dumps(body), "application/json; charset=utf-8", headers)
+
+    def _read_payload(self) -> tuple[dict[str, Any], str | None]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode("utf-8") if length else ""
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        token: str | None = None
+        auth = self.headers.get("Authorization") or ""
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        if content_type == "application/json":
+            payload = json.loads(raw) if raw else {}
+            if not isinstance(payload, dict):
+                raise ValueError("the JSON body must be an object")
+        else:
+            payload = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+            # Form posts carry blocks and metadata as JSON strings.
+            for key in ("blocks", "attachments", "metadata"):
+                if isinstance(payload.get(key), str) and payload[key]:
+                    payload[key] = json.loads(payload[key])
+            token = token or payload.pop("token", None)
+        return payload, token
+
+    def do_GET(self) -> None:
+        if self.path in ("/", "/health"):
+            self._reply(200, "slack sandbox\n", "text/plain")
+        else:
+            self._reply(404, "not found\n", "text/plain")
+
+    def do_POST(self) -> None:
+        owner = self.owner
+        path = self.path.split("?")[0]
+        is_api = path.startswith("/api/")
+        is_hook = path.startswith("/services/")
+        if not (is_api or is_hook):
+            owner._log(path, 404, "not_found")
+            self._reply(404, "not found\n", "text/plain")
+            return
+        fault = owner._take_fault()
+        if fault is not None:
+            self._fail(path, fault, is_api)
+            return
+        try:
+            payload, token = self._read_payload()
+        except (ValueError, json.JSONDecodeError) as exc:
+            owner._log(path, 400, "invalid_json")
+            if is_api:
+                self._json(200, {"ok": False, "error": "invalid_json", "detail": str(exc)})
+            else:
+                self._reply(400, "invalid_payload", "text/html")
+            return
+        if is_api:
+            body = owner.handle_api(path[len("/api/") :], token, payload)
+            owner._log(path, 200, None if body.get("ok") else body.get("error"))
+            # Slack answers API errors with HTTP 200 and ok:false.
+            self._json(200, body)
+            return
+        if path != WEBHOOK_PATH:
+            owner._log(path, 404, "no_service")
+            self._reply(404, "no_service", "text/html")
+            return
+        status, text = owner.handle_webhook(payload)
+        owner._log(path, status, None if status == 200 else text)
+        self._reply(status, text, "text/html")
+
+    def _fail(self, path: str, fault: _Fault, is_api: bool) -> None:
+        # The request body must still be consumed, or the client sees a reset.
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if fault.status == 429:
+            self.owner._log(path, 429, "ratelimited")
+            headers = {"Retry-After": f"{fault.retry_after:g}"}
+            if is_api:
+                self._json(429, {"ok": False, "error": "ratelimited"}, headers)
+            else:
+                self._reply(429, "rate_limited", "text/html", headers)
+            return
+        phrase = (
+            HTTPStatus(fault.status).phrase
+            if fault.status in HTTPStatus._value2member_map_
+            else "Error"
+        )
+        self.owner._log(path, fault.status, "injected_failure")
+        self._reply(fault.status, f"<html><body>{fault.status} {phrase}</body></html>", "text/html")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.slack",
+        description="A local Slack (Web API + incoming webhooks) that prints every message.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--token", default=DEFAULT_TOKEN, help="the bot token it accepts")
+    parser.add_argument("--channel", default=DEFAULT_CHANNEL_NAME, help="channel name it knows")
+    args = parser.parse_args(argv)
+
+    channels = {DEFAULT_CHANNEL_ID: args.channel.lstrip("#")}
+    sandbox = SlackSandbox(host=args.host, port=args.port, tokens=(args.token,), channels=channels)
+
+    def show(message: SlackMessage) -> None:
+        text = render_message(message, sandbox.channels.get(message.channel))
+        if message.is_reply:
+            text = "\n".join("    ┃ " + line for line in text.splitlines())
+        print(text + "\n", flush=True)
+
+    sandbox.on_message = show
+    try:
+        sandbox.start()
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(
+        "Slack sandbox listening.\n"
+        f"  slack.base_url:    {sandbox.base_url}\n"
+        f"  slack.token:       {sandbox.token}\n"
+        f"  slack.channel:     #{args.channel.lstrip('#')} (or {DEFAULT_CHANNEL_ID})\n"
+        f"  slack.webhook_url: {sandbox.webhook_url}\n"
+        "Messages appear below as they arrive. Ctrl-C stops.\n",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""The Slack sandbox speaks Slack's wire format to any HTTP client, not only slack-sdk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from sandbox.slack import SlackSandbox, render_blocks, validate_blocks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackSandbox]:
+    with SlackSandbox() as sandbox:
+        yield sandbox
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def api_json(
+    slack: SlackSandbox, method: str, payload: dict[str, Any], token: str | None = None
+) -> dict:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    status, _, body = post(slack.base_url + method, json.dumps(payload).encode(), headers)
+    assert status == 200  # Slack reports API errors in the body, with HTTP 200
+    return json.loads(body)
+
+
+def test_post_message_json_with_bearer(slack):
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
+    answer = api_json(
+        slack,
+        "chat.postMessage",
+        {"channel": slack.channel, "text": "hi", "blocks": blocks},
+        slack.token,
+    )
+    assert answer["ok"] is True
+    assert answer["channel"] == slack.channel
+    assert answer["ts"] == "1700000000.000100"
+    assert answer["message"]["blocks"] == blocks
+    [message] = slack.messages
+    assert message.text == "hi" and message.blocks == blocks and message.via == "api"
+
+
+def test_post_message_form_encoded_with_token_field_and_channel_name(slack):
+    body = urlencode(
+        {
+            "token": slack.token,
+            "channel": "#brand-alerts",
+            "text": "form",
+            "blocks": json.dumps([{"type": "divider"}]),
+        }
+    ).encode()
+    status, _, raw = post(
+        slack.base_url + "chat.postMessage",
+        body,
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    answer = json.loads(raw)
+    assert status == 200 and answer["ok"] and answer["channel"] == slack.channel
+    assert slack.messages[0].blocks == [{"type": "divider"}]
+
+
+def test_timestamps_increase_and_threads_must_exist(slack):
+    first = api_json(
+        slack, "chat.postMessage", {"channel": slack.channel, "text": "a"}, slack.token
+    )
+    reply = api_json(
+        slack,
+        "chat.postMessage",
+        {"channel": slack.channel, "text": "b", "thread_ts": first["ts"]},
+        slack.token,
+    )
+    assert float(reply["ts"]) > float(first["ts"])
+    assert slack.replies(first["ts"])[0].text == "b"
+    lost = api_json(
+        slack,
+        "chat.postMessage",
+        {"channel": slack.channel, "text": "c", "thread_ts": "1.000000"},
+        slack.token,
+    )
+    assert lost == {"ok": False, "error": "thread_not_found"}
+
+
+@pytest.mark.parametrize(
+    ("token", "channel", "error"),
+    [
+        (None, "C0SANDBOX01", "not_authed"),
+        ("xoxb-wrong", "C0SANDBOX01", "invalid_auth"),
+        ("xoxb-sandbox-token", "C0NOPE", "channel_not_found"),
+    ],
+)
+def test_errors_like_slack(slack, token, channel, error):
+    answer = api_json(slack, "chat.postMessage", {"channel": channel, "text": "x"}, token)
+    assert answer == {"ok": False, "error": error}
+    assert not slack.messages
+    assert slack.requests[-1].error == error
+
+
+def test_auth_test(slack):
+    assert api_json(slack, "auth.test", {}, slack.token)["team"] == "BrandPulse Sandbox"
+    assert api_json(slack, "auth.test", {}, "xoxb-wrong") == {"ok": False, "error": "invalid_auth"}
+
+
+def test_rejects_what_slack_rejects(slack):
+    too_many = [{"type": "divider"}] * 51
+    answer = api_json(
+        slack, "chat.postMessage", {"channel": slack.channel, "blocks": too_many}, slack.token
+    )
+    assert answer["error"] == "invalid_blocks"
+    assert "too many blocks: 51 > 50" in answer["response_metadata"]["messages"]
+    assert (
+        api_json(slack, "chat.postMessage", {"channel": slack.channel}, slack.token)["error"]
+        == "no_text"
+    )
+    long_text = {"channel": slack.channel, "text": "x" * 40001}
+    assert api_json(slack, "chat.postMessage", long_text, slack.token)["error"] == "msg_too_long"
+    assert validate_blocks([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}])
+    assert validate_blocks([{"type": "section", "text": {"type": "mrkdwn", "text": "s" * 3001}}])
+    assert validate_blocks(
+        [{"type": "actions", "elements": [{"type": "button", "url": "u" * 3001}]}]
+    )
+    assert not validate_blocks(
+        [{"type": "section", "text": {"type": "mrkdwn", "text": "s" * 3000}}]
+    )
+    assert not slack.messages
+
+
+def test_webhook(slack):
+    headers = {"Content-Type": "application/json"}
+    status, _, body = post(slack.webhook_url, json.dumps({"text": "hooked"}).encode(), headers)
+    assert (status, body) == (200, "ok")
+    assert slack.messages[0].via == "webhook" and slack.messages[0].channel == slack.channel
+    status, _, body = post(slack.url + "/services/T1/B1/wrong", b'{"text":"x"}', headers)
+    assert (status, body) == (404, "no_service")
+    status, _, body = post(slack.webhook_url, b"{not json", headers)
+    assert (status, body) == (400, "invalid_payload")
+    assert len(slack.messages) == 1
+
+
+def test_injected_rate_limit_and_failures(slack):
+    slack.rate_limit_next(retry_after=3)
+    slack.fail_next(1, status=502)
+    payload = json.dumps({"channel": slack.channel, "text": "x"}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {slack.token}"}
+    status, got, body = post(slack.base_url + "chat.postMessage", payload, headers)
+    assert (
+        status == 429 and got["Retry-After"] == "3" and json.loads(body)["error"] == "ratelimited"
+    )
+    status, _, _ = post(slack.base_url + "chat.postMessage", payload, headers)
+    assert status == 502
+    slack.set_outage(503)
+    assert post(slack.webhook_url, b'{"text":"x"}', {"Content-Type": "application/json"})[0] == 503
+    slack.set_outage(None)
+    assert post(slack.base_url + "chat.postMessage", payload, headers)[0] == 200
+    assert [r.status for r in slack.requests] == [429, 502, 503, 200]
+    assert len(slack.messages) == 1
+
+
+def test_render_blocks_for_a_terminal():
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": ":rotating_light: Spike: Acme"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*84* negative\n>quoted &lt;b&gt;"}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": "*Brand*\nAcme"},
+                {"type": "mrkdwn", "text": "*Share*\n42%"},
+            ],
+        },
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "<https://r.com/1|post> · reach 5"}],
+        },
+        {"type": "divider"},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Open"},
+                    "url": "http://k/x",
+                }
+            ],
+        },
+    ]
+    assert render_blocks(blocks) == [
+        "🚨 Spike: Acme",
+        "═" * 13,
+        "84 negative",
+        "│ quoted <b>",
+        "Brand: Acme   Share: 42%",
+        "  post (https://r.com/1) · reach 5",
+        "─" * 40,
+        "[ Open ] → http://k/x",
+    ]
+
+
+def test_render_indents_thread_replies(slack):
+    root = api_json(
+        slack, "chat.postMessage", {"channel": slack.channel, "text": "root"}, slack.token
+    )
+    api_json(slack, "chat.postMessage", {"channel": slack.channel, "text": "other"}, slack.token)
+    api_json(
+        slack,
+        "chat.postMessage",
+        {"channel": slack.channel, "text": "reply", "thread_ts": root["ts"]},
+        slack.token,
+    )
+    lines = slack.render().splitlines()
+    assert lines[1] == "root"
+    assert lines[2:5] == [
+        "",
+        f"    ┃ ── #brand-alerts · ts 1700000000.000300 · via api · reply in thread {root['ts']}",
+        "    ┃ reply",
+    ]
+    assert lines[-1] == "other"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_command_line_prints_messages_as_they_arrive():
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.slack", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        banner = [proc.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{port}/api/" in "".join(banner)
+        blocks = [{"type": "header", "text": {"type": "plain_text", "text": "Hello from a test"}}]
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer xoxb-sandbox-token"}
+        body = json.dumps({"channel": "#brand-alerts", "text": "x", "blocks": blocks}).encode()
+        status, _, _ = post(f"http://127.0.0.1:{port}/api/chat.postMessage", body, headers)
+        assert status == 200
+        deadline = time.monotonic() + 10
+        seen = ""
+        while "Hello from a test" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()  # type: ignore[union-attr]
+        assert "── #brand-alerts · ts 1700000000.000100 · via api" in seen
+        assert "Hello from a test" in seen
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
