@@ -262,7 +262,8 @@ class MentionSpider(scrapy.Spider):
             self.logger.warning(
                 "source %r (%s) skipped: %s", self.source.name, self.source_type, self.skip_reason
             )
-            crawler.stats.set_value(f"{STATS_PREFIX}/skipped", self.skip_reason)
+            # `crawler.stats` only exists once the crawl starts (Scrapy >= 2.13 raises
+            # here), so the skip is recorded in stats by start().
 
     def _find_source(self, config: Config, name: str | None) -> Any:
         candidates = [s for s in config.sources if s.type == self.source_type]
@@ -405,6 +406,7 @@ class MentionSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         if self.skip_reason:
+            self.crawler.stats.set_value(f"{STATS_PREFIX}/skipped", self.skip_reason)
             return
         self._old_cursor = self.cursor_store.load(self.source.name)
         setup = self.setup_request()
