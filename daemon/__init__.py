@@ -1,0 +1,1 @@
+"""The background service: runs crawl -> enrich -> index -> detect -> notify on a schedule."""

@@ -1,0 +1,77 @@
+"""Structured logs: one line per event, readable by a person and parseable by a shipper.
+
+`text` format is logfmt (`ts=... level=info event=crawl.finished source=reddit n=12`),
+`json` format is one JSON object per line. Components log an event name plus
+key/value fields through `log_event`, so both formats carry the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log `event` with structured fields (kept as record attributes, not in the text)."""
+    logger.log(level, event, extra={"event_fields": fields})
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = dict(getattr(record, "event_fields", {}) or {})
+    # Third-party libraries pass extras as plain attributes; keep them too.
+    for key, value in record.__dict__.items():
+        if key not in _RESERVED and key != "event_fields" and not key.startswith("_"):
+            fields.setdefault(key, value)
+    return fields
+
+
+def _logfmt_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    if text == "" or any(c in text for c in ' ="\n\t'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+class LogfmtFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+        parts = [
+            f"ts={ts}",
+            f"level={record.levelname.lower()}",
+            f"logger={record.name}",
+            f"event={_logfmt_value(record.getMessage())}",
+        ]
+        parts += [f"{k}={_logfmt_value(v)}" for k, v in _fields(record).items()]
+        if record.exc_info:
+            parts.append(f"exc={_logfmt_value(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+            **_fields(record),
+        }
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def configure_logging(fmt: str = "text", level: str = "INFO", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries that chat at INFO about every request would bury our events.
+    for noisy in ("elastic_transport", "urllib3", "apscheduler", "scrapy", "filelock", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
