@@ -75,6 +75,8 @@ def iso_utc(value: datetime) -> str:
 def unique_terms(brand_queries: Sequence[tuple[str, BrandQuery]]) -> list[tuple[str, list[str]]]:
     """Every positive search term of the brands, once, with the brands using it.
 
+    Phrases keep their quotes ('"acme cloud"'), single words lose them ('acme').
+
     For sources whose search engine has no reliable OR (Mastodon full-text search,
     Bluesky, forum search boxes) one search per term is the only way to be sure a
     brand's aliases are all asked for; matches() filters the answers afterwards.
@@ -82,7 +84,10 @@ def unique_terms(brand_queries: Sequence[tuple[str, BrandQuery]]) -> list[tuple[
     by_term: dict[str, list[str]] = {}
     for name, query in brand_queries:
         for term in query.search_terms():
-            brands = by_term.setdefault(term, [])
+            # Quotes matter only around phrases; a quoted single word reads oddly in
+            # logs and some search boxes take the quotes literally.
+            bare = term.strip('"')
+            brands = by_term.setdefault(term if " " in bare else bare, [])
             if name not in brands:
                 brands.append(name)
     return list(by_term.items())

@@ -1,0 +1,192 @@
+"""Mastodon spider (hashtag timelines + full-text search), through the real Scrapy engine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.crawlers.conftest import Reply
+from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, faults, log_lines
+
+TAG = "/api/v1/timelines/tag/acme"
+SEARCH = "/api/v2/search"
+
+
+def source(**extra):
+    return {
+        "type": "mastodon",
+        "instance_url": "https://mastodon.example",
+        "tags": ["acme"],
+        "lookback": LOOKBACK,
+        **extra,
+    }
+
+
+def link(base: str, path: str, newer: str, older: str) -> str:
+    return f'<{base}{path}?max_id={older}>; rel="next", <{base}{path}?min_id={newer}>; rel="prev"'
+
+
+def uri(account: str, status_id: str) -> str:
+    return f"{account}/statuses/{status_id}"
+
+
+ALICE = "https://fosstodon.org/users/alice"
+WANG = "https://mastodon.example/users/wangwei"
+BOB = "https://hachyderm.io/users/bob"
+CAROL = "https://mastodon.example/users/carol"
+
+
+def test_tag_timeline_search_paging_and_incremental_cursor(api_server, crawl):
+    base = api_server.base_url
+    api_server.add(
+        TAG,
+        Reply.fixture("mastodon", "tag_acme_run2.json"),
+        when={"since_id": "113560900000000005"},
+    )
+    api_server.add(
+        TAG,
+        Reply.fixture(
+            "mastodon",
+            "tag_acme_page2.json",
+            headers={"Link": link(base, TAG, "113560600000000002", "103000000000000001")},
+        ),
+        when={"max_id": "113560700000000003"},
+    )
+    api_server.add(
+        TAG, Reply.fixture("mastodon", "empty.json"), when={"max_id": "103000000000000001"}
+    )
+    api_server.add(
+        TAG,
+        Reply.fixture(
+            "mastodon",
+            "tag_acme_page1.json",
+            headers={
+                "Link": link(base, TAG, "113560900000000005", "113560700000000003"),
+                "X-RateLimit-Limit": "300",
+                "X-RateLimit-Remaining": "297",
+                "X-RateLimit-Reset": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+            },
+        ),
+    )
+    api_server.add(
+        SEARCH,
+        Reply.fixture("mastodon", "search_acme_page1.json"),
+        when={"q": "acme", "min_id": None},
+    )
+    api_server.add(SEARCH, Reply.fixture("mastodon", "search_acme_page2.json"))
+
+    first = crawl(source(access_token="tok-123"), brands=BRANDS)
+    assert first.error is None, first.log
+    got = by_id(first.mentions)
+    assert sorted(got) == sorted(
+        [
+            uri(ALICE, "113560900000000005"),
+            uri(WANG, "113560800000000004"),
+            uri(BOB, "113560700000000003"),
+            uri(CAROL, "113560950000000012"),
+            uri(BOB, "113560650000000011"),
+        ]
+    )
+
+    rocket = got[uri(ALICE, "113560900000000005")]
+    assert (
+        rocket.text
+        == "Just got the new #Acme Rocket 3 & it's amazing 🚀🔥 <3\n\nBattery lasts two days."
+    )
+    assert rocket.created_at == datetime(2026, 11, 26, 9, 30, 12, 345000, tzinfo=UTC)
+    assert rocket.author == "alice@fosstodon.org"
+    assert rocket.author_reach == 1520
+    assert rocket.url == "https://fosstodon.org/@alice/113560900000000005"
+    assert rocket.language == "en"
+    assert (rocket.engagement.likes, rocket.engagement.replies, rocket.engagement.shares) == (
+        12,
+        3,
+        5,
+    )
+    assert rocket.brands == ["Acme"]
+
+    chinese = got[uri(WANG, "113560800000000004")]
+    assert chinese.text.startswith("阿克米的新路由器又掉线了😡")
+    assert chinese.language == "zh" and chinese.brands == ["Acme"]
+
+    rant = got[uri(BOB, "113560700000000003")]
+    assert rant.title == "product rant"  # the content warning
+    assert rant.language is None
+    assert rant.brands == ["Acme", "Globex"]
+    assert '"fine"' in rant.text and "@acmesupport" in rant.text
+
+    german = got[uri(BOB, "113560650000000011")]
+    assert german.language == "de" and german.author_reach == 40210
+
+    tag_hits = api_server.hits(TAG)
+    # Paging follows the Link header and stops at the first post older than the lookback.
+    assert [(h.param("max_id"), h.param("since_id")) for h in tag_hits] == [
+        (None, None),
+        ("113560700000000003", None),
+    ]
+    assert tag_hits[0].param("limit") == "40"
+    assert tag_hits[0].headers["authorization"] == "Bearer tok-123"
+    searched = sorted(h.param("q") for h in api_server.hits(SEARCH))
+    assert searched == ['"globex corp"', "Globex", "acme", "阿克米"]
+    assert all(h.param("type") == "statuses" for h in api_server.hits(SEARCH))
+    assert first.stats["dropped"].get("no_brand") == 1  # the sunset post tagged #acme
+
+    api_server.requests.clear()
+    second = crawl(source(access_token="tok-123"), brands=BRANDS)
+    assert second.error is None, second.log
+    assert [m.source_id for m in second.mentions] == [uri(CAROL, "113561000000000006")]
+    assert [h.param("since_id") for h in api_server.hits(TAG)] == ["113560900000000005"]
+    acme_search = [h for h in api_server.hits(SEARCH) if h.param("q") == "acme"]
+    assert [h.param("min_id") for h in acme_search] == ["113560950000000012"]
+
+
+def test_no_tags_and_no_token_skips_with_one_line(api_server, crawl):
+    result = crawl(source(tags=[]), brands=BRANDS, settings={"LOG_LEVEL": "WARNING"})
+    assert result.error is None and result.mentions == []
+    assert "no tags configured and no access_token" in result.stats["skipped"]
+    assert len(log_lines(result.log, "(mastodon) skipped: no tags configured")) == 1
+    assert api_server.requests == []
+
+
+def test_bad_token_html_and_wrong_shape_are_faults(api_server, crawl):
+    api_server.add(TAG, Reply.fixture("mastodon", "maintenance.html"))
+    api_server.add("/api/v1/timelines/tag/globex", Reply.fixture("mastodon", "error_404.json"))
+    api_server.add(SEARCH, Reply.fixture("mastodon", "error_401.json", status=401))
+    result = crawl(
+        source(tags=["acme", "globex"], access_token="expired"),
+        brands=BRANDS[:1],
+        settings={"LOG_LEVEL": "WARNING"},
+    )
+    assert result.error is None
+    assert result.mentions == []
+    failed = faults(result)
+    assert failed.get("html_instead_of_json") == 1
+    assert failed.get("parse_error") == 1  # an object where a list of statuses belongs
+    assert failed.get("http_401") == 2  # both search terms of Acme
+    line = log_lines(result.log, "had faults")
+    assert len(line) == 1 and "The access token is invalid" in line[0]
+
+
+def test_429_with_an_iso_reset_far_away_gives_up(api_server, crawl):
+    # Mastodon dates X-RateLimit-Reset as ISO 8601, not seconds; an hour away is
+    # longer than a crawl may wait, so no retry is sent into the closed window.
+    reset = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    api_server.add(
+        TAG,
+        Reply.fixture(
+            "mastodon",
+            "error_429.json",
+            status=429,
+            headers={
+                "X-RateLimit-Limit": "300",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": reset,
+            },
+        ),
+    )
+    result = crawl(source(), brands=BRANDS)
+    assert result.error is None
+    assert len(api_server.hits(TAG)) == 1
+    assert "rate_limited" in faults(result)
+    # Without a token only the tag timeline is read, anonymously.
+    assert api_server.hits(SEARCH) == []
+    assert "authorization" not in api_server.hits(TAG)[0].headers
