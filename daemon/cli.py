@@ -1,0 +1,235 @@
+"""`python scheduler.py <subcommand>`: the one command-line entry point.
+
+Also installed as the `brandpulse` console script. Each subcommand is what a team
+does by hand; `run` is the daemon itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from brandpulse.config import Config, ConfigError, load_config
+from daemon.logs import configure_logging
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon.service import Daemon
+
+    config = _config(args)
+    configure_logging(config.daemon.log_format, config.daemon.log_level)
+    Daemon(config, args.config).run_forever()
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    enabled = [s.name for s in config.sources if s.enabled]
+    print(f"{args.config}: valid")
+    print(f"  brands:  {', '.join(b.name + ('' if b.own else ' (competitor)') for b in config.brands)}")
+    print(f"  sources: {', '.join(enabled) or 'none enabled'}")
+    print(f"  model:   {config.nlp.model}")
+    print(f"  slack:   {_slack_mode(config)}")
+    return 0
+
+
+def _slack_mode(config: Config) -> str:
+    if config.slack.token is not None:
+        return f"bot token, channel {config.slack.channel}"
+    if config.slack.webhook_url is not None:
+        return "incoming webhook"
+    return "not configured (alerts are logged only)"
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    both = not args.elasticsearch and not args.kibana
+    if args.elasticsearch or both:
+        from alerts.state import install as install_alert_state
+        from store.client import make_client
+        from store.setup import setup_elasticsearch
+
+        client = make_client(config.elasticsearch)
+        result = setup_elasticsearch(client, config.elasticsearch)
+        install_alert_state(client, config.elasticsearch.index_prefix)
+        print(f"elasticsearch: templates installed, alias {result.alias}, "
+              f"Chinese analyzer {result.zh_analyzer}")  # fmt: skip
+    if args.kibana or both:
+        from kibana.importer import import_saved_objects
+
+        if not config.kibana.url:
+            print("kibana: kibana.url is not set in the config; skipped", file=sys.stderr)
+            return 0 if both else 2
+        auth = None
+        if config.kibana.username:
+            password = config.kibana.password.get_secret_value() if config.kibana.password else ""
+            auth = (config.kibana.username, password)
+        ndjson = Path(__file__).resolve().parent.parent / "kibana" / "brandpulse.ndjson"
+        result = import_saved_objects(config.kibana.url, ndjson, auth=auth)
+        print(f"kibana: {result}")
+    return 0
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawlers.runner import run_crawl
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    result = run_crawl(args.config, args.source, state_dir=config.daemon.state_dir)
+    print(f"{args.source}: {len(result.mentions)} mention(s)"
+          + (f", error: {result.error}" if result.error else ""))  # fmt: skip
+    mentions = result.mentions
+    if mentions and not args.no_score:
+        from nlp.enrich import enrich
+        from nlp.scorer import SentimentScorer
+
+        mentions = enrich(mentions, SentimentScorer.from_config(config.nlp))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            for m in mentions:
+                fh.write(json.dumps(m.to_document(), ensure_ascii=False) + "\n")
+        print(f"wrote {args.out}")
+    if args.index and mentions:
+        from store.client import make_client
+        from store.writer import BulkWriter
+
+        with BulkWriter(make_client(config.elasticsearch), config.elasticsearch) as writer:
+            report = writer.write(mentions)
+        print(f"index: {report.summary()}")
+        if not report.ok:
+            return 1
+    if not args.out and not args.index:
+        for m in mentions[: args.show]:
+            label = m.sentiment.label if m.sentiment else "-"
+            print(f"  [{label:8}] {m.created_at:%Y-%m-%d %H:%M} {m.author or '?'}: {m.body[:100]!r}")
+    if args.commit and not result.error:
+        result.commit_cursor()
+    else:
+        result.discard_cursor()
+    return 1 if result.error else 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from brandpulse.config import NlpConfig
+    from nlp.scorer import SentimentScorer
+
+    nlp = NlpConfig(model=args.model) if args.model else (
+        load_config(args.config).nlp if Path(args.config).exists() else NlpConfig()
+    )  # fmt: skip
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    scorer = SentimentScorer.from_config(nlp)
+    for text, s in zip(texts, scorer.score(texts), strict=True):
+        print(f"{s.label:8} neg={s.negative:.3f} neu={s.neutral:.3f} pos={s.positive:.3f}  {text[:80]}")
+    return 0
+
+
+def cmd_check_alerts(args: argparse.Namespace) -> int:
+    from alerts.engine import AlertEngine
+    from alerts.notifiers import notifier_from_config
+    from store.client import make_client
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    now = datetime.fromisoformat(args.at).astimezone(UTC) if args.at else datetime.now(UTC)
+    engine = AlertEngine(config, make_client(config.elasticsearch), notifier_from_config(config))
+    if args.dry_run:
+        from alerts.notifiers.slack_templates import build_message
+        from sandbox.slack import render_blocks
+
+        alerts = engine.dry_run(now)
+        for alert in alerts:
+            print("\n".join(render_blocks(build_message(alert)["blocks"])) + "\n")
+        print(f"{len(alerts)} alert(s) would be sent (dry run: nothing sent, no state changed)")
+        return 0
+    sent = engine.check(now)
+    print(f"{len(sent)} alert(s) sent")
+    return 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from daemon.rescore import rescore
+    from nlp.scorer import SentimentScorer
+    from store.client import make_client
+    from store.writer import BulkWriter
+
+    config = _config(args)
+    nlp = config.nlp.model_copy(update={"model": args.model}) if args.model else config.nlp
+    client = make_client(config.elasticsearch)
+    scorer = SentimentScorer.from_config(nlp)
+    with BulkWriter(client, config.elasticsearch) as writer:
+        n = rescore(
+            client, config.elasticsearch.index_prefix, scorer, writer,
+            only_unscored=args.only_unscored,
+        )  # fmt: skip
+    print(f"re-scored {n} mention(s) with {scorer.model_id}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon.demo import run_demo
+
+    return run_demo(workdir=Path(args.workdir), burst_after=args.burst_after, keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brandpulse",
+        description="BrandPulse: brand mentions crawled, scored, indexed in Elasticsearch, "
+        "negative spikes alerted on Slack.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<subcommand>")
+
+    def add(name: str, func: object, help_text: str, config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if config:
+            p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+        p.set_defaults(func=func)
+        return p
+
+    add("run", cmd_run, "run the daemon: crawl, score, index, detect and notify on schedule")
+    add("validate", cmd_validate, "validate the configuration and say what it sets up")
+    p = add("setup", cmd_setup, "install Elasticsearch templates and import the Kibana objects")
+    p.add_argument("--elasticsearch", action="store_true", help="only Elasticsearch")
+    p.add_argument("--kibana", action="store_true", help="only Kibana")
+    p = add("crawl", cmd_crawl, "crawl one source once and show, save or index what it found")
+    p.add_argument("source", help="the source's name in the config")
+    p.add_argument("--no-score", action="store_true", help="skip sentiment scoring")
+    p.add_argument("--out", help="write the mentions as JSON lines to this file")
+    p.add_argument("--index", action="store_true", help="write the mentions to Elasticsearch")
+    p.add_argument("--commit", action="store_true", help="advance the source's cursor afterwards")
+    p.add_argument("--show", type=int, default=20, help="how many mentions to print")
+    p = add("score", cmd_score, "score texts (arguments, or one per line on stdin)")
+    p.add_argument("text", nargs="*")
+    p.add_argument("--model", help="'default', a local checkpoint path or a Hugging Face name")
+    p = add("check-alerts", cmd_check_alerts, "run the alert check once")
+    p.add_argument("--dry-run", action="store_true", help="print the Slack messages, send nothing")
+    p.add_argument("--at", help="pretend it is this time (ISO 8601), e.g. to replay a past wave")
+    p = add("rescore", cmd_rescore, "score stored mentions again (e.g. with a new model)")
+    p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
+    p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")
+    p = add("demo", cmd_demo, "the whole pipeline on this machine, ending in a Slack alert", config=False)
+    p.add_argument("--workdir", default="var/demo", help="where the demo keeps its data")
+    p.add_argument("--burst-after", type=float, default=20.0,
+                   help="seconds after the first crawl when the negative burst appears")  # fmt: skip
+    p.add_argument("--keep", action="store_true", help="leave Elasticsearch running at the end")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

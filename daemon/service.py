@@ -1,0 +1,346 @@
+"""The BrandPulse daemon: APScheduler jobs around the pipeline.
+
+Jobs:
+- one crawl job per enabled source, on the source's own interval with jitter;
+  `max_instances=1` so one source never runs twice at once, `coalesce=True` so
+  runs missed while the daemon was busy or asleep collapse into one;
+- the alert check on `alerts.check_every`;
+- housekeeping every minute: replay the spool, score mentions left unscored,
+  deliver alerts still waiting in the outbox.
+
+Crawls run in child processes (see `crawlers.runner`), so Scrapy's
+one-reactor-per-process rule and a crashing spider cannot take the daemon down;
+the failure is logged and counted and the next run happens on schedule.
+SIGTERM/SIGINT stop it cleanly: no new jobs, running crawls are asked to stop
+and what they collected is written or spooled, then the process exits within
+`daemon.shutdown_timeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from brandpulse.config import Config
+from daemon.health import HealthServer
+from daemon.logs import log_event
+from daemon.metrics import Metrics
+from daemon.pipeline import Pipeline
+from store.client import make_client
+from store.setup import setup_elasticsearch
+from store.writer import BulkWriter
+
+if TYPE_CHECKING:
+    from alerts.engine import AlertEngine
+    from nlp.scorer import SentimentScorer
+
+logger = logging.getLogger("brandpulse.daemon")
+
+
+@dataclass
+class SourceStatus:
+    last_started: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    runs: int = 0
+    failures: int = 0
+    last_mentions: int = 0
+
+
+@dataclass
+class DaemonState:
+    sources: dict[str, SourceStatus] = field(default_factory=dict)
+    last_alert_check: datetime | None = None
+    alerts_sent: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        config_path: str | Path | None = None,
+        *,
+        scorer: SentimentScorer | None = None,
+        engine: AlertEngine | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = Path(config_path) if config_path else None
+        self.metrics = metrics or Metrics()
+        self.state = DaemonState()
+        self.client = make_client(config.elasticsearch)
+        self.writer = BulkWriter(self.client, config.elasticsearch)
+        self._scorer = scorer
+        self._engine = engine
+        self._pipeline: Pipeline | None = None
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._cancel = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=max(4, len(config.sources) + 2))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self.health_server: HealthServer | None = None
+
+    # ------------------------------------------------------------------ parts
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            if self._scorer is None:
+                from nlp.scorer import SentimentScorer
+
+                self._scorer = SentimentScorer.from_config(self.config.nlp)
+            self._pipeline = Pipeline(self._scorer, self.writer, self.metrics)
+        return self._pipeline
+
+    @property
+    def engine(self) -> AlertEngine | None:
+        if self._engine is None and self.config.alerts.enabled:
+            from alerts.engine import AlertEngine
+            from alerts.notifiers import notifier_from_config
+
+            self._engine = AlertEngine(self.config, self.client, notifier_from_config(self.config))
+        return self._engine
+
+    # ------------------------------------------------------------------- jobs
+
+    def crawl_job(self, source_name: str) -> int:
+        """Crawl one source and push what it found through the pipeline."""
+        from crawlers.runner import run_crawl
+
+        status = self.state.sources.setdefault(source_name, SourceStatus())
+        status.last_started = datetime.now(UTC)
+        status.runs += 1
+        started = time.perf_counter()
+        source = next(s for s in self.config.sources if s.name == source_name)
+        result = run_crawl(
+            self.config_path or self.config,
+            source_name,
+            state_dir=self.config.daemon.state_dir,
+            timeout=max(30.0, source.timeout.total_seconds() * 4),
+            cancel=self._cancel,
+        )
+        self.metrics.crawl_seconds.labels(source_name).observe(time.perf_counter() - started)
+        errors = int(result.stats.get("errors", 0) or 0) if isinstance(result.stats, dict) else 0
+        if errors:
+            self.metrics.crawl_errors.labels(source_name).inc(errors)
+        # Whatever came back is written (or spooled) first; only then may the cursor move.
+        if result.mentions:
+            self.pipeline.ingest(source_name, result.mentions)
+        status.last_mentions = len(result.mentions)
+        if result.error:
+            status.failures += 1
+            status.last_error = result.error
+            self.metrics.crawl_runs.labels(source_name, "failed").inc()
+            result.discard_cursor()
+            log_event(
+                logger, "crawl.failed", logging.WARNING, source=source_name,
+                mentions=len(result.mentions), error=result.error,
+            )  # fmt: skip
+            return len(result.mentions)
+        result.commit_cursor()
+        status.last_success = datetime.now(UTC)
+        status.last_error = None
+        self.metrics.crawl_runs.labels(source_name, "ok").inc()
+        log_event(
+            logger, "crawl.finished", source=source_name, mentions=len(result.mentions),
+            seconds=round(time.perf_counter() - started, 2),
+            stats=_short_stats(result.stats),
+        )  # fmt: skip
+        return len(result.mentions)
+
+    def alert_job(self) -> int:
+        engine = self.engine
+        if engine is None:
+            return 0
+        now = datetime.now(UTC)
+        sent = engine.check(now)
+        self.metrics.alert_checks.inc()
+        self.state.last_alert_check = now
+        for alert in sent:
+            self.metrics.alerts_sent.labels(alert.brand, str(alert.kind)).inc()
+        self.state.alerts_sent += len(sent)
+        if sent:
+            log_event(logger, "alerts.sent", n=len(sent), brands=sorted({a.brand for a in sent}))
+        return len(sent)
+
+    def housekeeping_job(self) -> None:
+        self.pipeline.replay_spool()
+        if self.writer.pending() == 0:
+            self._score_unscored()
+        engine = self.engine
+        if engine is not None:
+            delivered = engine.retry_outbox()
+            if delivered:
+                log_event(logger, "alerts.outbox_delivered", n=len(delivered))
+
+    def _score_unscored(self) -> None:
+        from daemon.rescore import rescore
+
+        try:
+            n = rescore(
+                self.client, self.config.elasticsearch.index_prefix, self.pipeline.scorer,
+                self.writer, only_unscored=True, progress=None,
+            )  # fmt: skip
+        except Exception as exc:  # the next housekeeping run tries again
+            log_event(logger, "rescore.failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+            return
+        if n:
+            log_event(logger, "rescore.unscored", n=n)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def setup(self) -> None:
+        """Idempotent start-up work: templates, alert state index, spool replay."""
+        result = setup_elasticsearch(self.client, self.config.elasticsearch)
+        log_event(logger, "elasticsearch.ready", alias=result.alias, zh_analyzer=result.zh_analyzer)
+        engine = self.engine
+        if engine is not None:
+            engine.install()
+        self.pipeline.replay_spool()
+
+    def start(self) -> None:
+        self.setup()
+        for source in self.config.sources:
+            if not source.enabled:
+                log_event(logger, "source.disabled", source=source.name)
+                continue
+            self.state.sources[source.name] = SourceStatus()
+            self.scheduler.add_job(
+                self.crawl_job,
+                IntervalTrigger(
+                    seconds=source.schedule.every.total_seconds(),
+                    jitter=int(source.schedule.jitter.total_seconds()) or None,
+                    timezone=UTC,
+                ),
+                args=[source.name],
+                id=f"crawl:{source.name}",
+                name=f"crawl {source.name}",
+                next_run_time=datetime.now(UTC),  # first crawl right away, not after one interval
+            )
+        if self.config.alerts.enabled:
+            self.scheduler.add_job(
+                self.alert_job,
+                IntervalTrigger(seconds=self.config.alerts.check_every.total_seconds(), timezone=UTC),
+                id="alerts:check",
+                name="alert check",
+            )
+        self.scheduler.add_job(
+            self.housekeeping_job, IntervalTrigger(seconds=60, timezone=UTC), id="housekeeping"
+        )
+        if self.config.daemon.http_port:
+            self.health_server = HealthServer(
+                self.config.daemon.http_host, self.config.daemon.http_port, self.health,
+                self.metrics.registry,
+            ).start()  # fmt: skip
+            log_event(logger, "http.listening", url=self.health_server.url)
+        self.scheduler.start()
+        log_event(
+            logger, "daemon.started",
+            sources=[s for s in self.state.sources], alerts=self.config.alerts.enabled,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop within `daemon.shutdown_timeout`; in-flight mentions are written or spooled."""
+        if self._stopping.is_set():
+            self._stopped.wait()
+            return
+        self._stopping.set()
+        deadline = time.monotonic() + self.config.daemon.shutdown_timeout.total_seconds()
+        log_event(logger, "daemon.stopping")
+        self.scheduler.pause()
+        self._cancel.set()  # running crawls stop their child and return what they have
+        waiter = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+        waiter.start()
+        waiter.join(max(0.0, deadline - time.monotonic()))
+        if waiter.is_alive():
+            log_event(logger, "daemon.stop_timeout", logging.WARNING, note="jobs still running")
+        if self.health_server is not None:
+            self.health_server.stop()
+        self.writer.close()
+        self._stopped.set()
+        log_event(logger, "daemon.stopped", spool_pending=self.writer.spool.pending_count())
+
+    def run_forever(self) -> None:
+        """Start, then block until SIGTERM/SIGINT, then stop cleanly."""
+        stop = threading.Event()
+
+        def handle(signum: int, _frame: Any) -> None:
+            log_event(logger, "daemon.signal", signal=signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        self.start()
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    # --------------------------------------------------------------- health
+
+    def health(self) -> dict[str, Any]:
+        try:
+            es = self.client.cluster.health(timeout="2s")
+            es_status = {"reachable": True, "status": es["status"]}
+        except Exception as exc:
+            es_status = {"reachable": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        sources = {
+            name: {
+                "last_success": s.last_success,
+                "last_started": s.last_started,
+                "last_error": s.last_error,
+                "runs": s.runs,
+                "failures": s.failures,
+                "last_mentions": s.last_mentions,
+            }
+            for name, s in self.state.sources.items()
+        }
+        spool = self.writer.spool.pending_count()
+        ok = es_status["reachable"] and not self._stopping.is_set()
+        return {
+            "status": "ok" if ok else "degraded",
+            "elasticsearch": es_status,
+            "spool_pending": spool,
+            "sources": sources,
+            "last_alert_check": self.state.last_alert_check,
+            "alerts_sent": self.state.alerts_sent,
+            "started_at": self.state.started_at,
+        }
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            log_event(logger, "job.missed", logging.WARNING, job=event.job_id)
+            return
+        # A job that raised: log it with the traceback; the schedule carries on.
+        if event.job_id.startswith("crawl:"):
+            name = event.job_id.split(":", 1)[1]
+            status = self.state.sources.setdefault(name, SourceStatus())
+            status.failures += 1
+            status.last_error = f"{type(event.exception).__name__}: {event.exception}"
+            self.metrics.crawl_runs.labels(name, "crashed").inc()
+        log_event(
+            logger, "job.crashed", logging.ERROR, job=event.job_id,
+            error=f"{type(event.exception).__name__}: {event.exception}",
+        )  # fmt: skip
+
+
+def _short_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    keep = ("requests", "responses", "yielded", "dropped", "errors", "pages")
+    return {k: v for k, v in stats.items() if any(k.endswith(x) or k == x for x in keep)}
