@@ -1,0 +1,133 @@
+"""YouTube commentThreads spider, through the real Scrapy engine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.crawlers.conftest import Reply
+from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, faults, log_lines
+
+PATH = "/commentThreads"
+VIDEO = "dQw4w9WgXcQ"
+CHANNEL = "UCacmeOfficial0000000000"
+
+
+def source(**extra):
+    return {"type": "youtube", "api_key": "AIza-test-key", "lookback": LOOKBACK, **extra}
+
+
+def test_video_and_channel_threads_paging_and_incremental_cursor(api_server, crawl):
+    api_server.add(
+        PATH,
+        Reply.fixture("youtube", "threads_video_page2.json"),
+        when={"videoId": VIDEO, "pageToken": "QURTSl9pMzB2U0dfX1Bhc3QtMS1wYWdl"},
+    )
+    # First crawl gets page 1 (ASCII-escaped JSON), the second crawl the newer page.
+    api_server.add(
+        PATH,
+        Reply.fixture("youtube", "threads_video_page1.json"),
+        Reply.fixture("youtube", "threads_video_run2.json"),
+        when={"videoId": VIDEO, "pageToken": None},
+    )
+    api_server.add(
+        PATH,
+        Reply.fixture("youtube", "threads_channel.json"),
+        when={"allThreadsRelatedToChannelId": CHANNEL},
+    )
+
+    first = crawl(source(video_ids=[VIDEO], channel_ids=[CHANNEL]), brands=BRANDS)
+    assert first.error is None, first.log
+    got = by_id(first.mentions)
+    assert sorted(got) == [
+        "UgzChannel000000000000007",
+        "UgzChinese000000000000002",
+        "UgzNewest0000000000000001",
+        "UgzQuoted0000000000000004",
+    ]
+
+    battery = got["UgzNewest0000000000000001"]
+    assert battery.text == "Acme Rocket 3 battery is insane 🔋🚀 two days & counting"
+    assert battery.created_at == datetime(2026, 11, 26, 17, 42, 10, tzinfo=UTC)
+    assert battery.author == "@RocketFan"
+    assert battery.author_reach is None  # comments carry no subscriber count
+    assert battery.url == f"https://www.youtube.com/watch?v={VIDEO}&lc=UgzNewest0000000000000001"
+    assert (battery.engagement.likes, battery.engagement.replies) == (154, 12)
+    assert battery.brands == ["Acme"]
+
+    assert got["UgzChinese000000000000002"].text == "阿克米这次的充电器真的会发烫，\n小心使用！"
+    # textOriginal is plain text: angle brackets in it are words, not markup.
+    assert (
+        got["UgzQuoted0000000000000004"].text == 'The "Acme" charger <recall> was overdue. See 2:31'
+    )
+    assert got["UgzChannel000000000000007"].brands == ["Acme", "Globex"]
+    assert got["UgzChannel000000000000007"].url.startswith(
+        "https://www.youtube.com/watch?v=vid2Example&lc="
+    )
+    assert first.stats["dropped"].get("no_brand") == 1  # "first"
+
+    video_hits = [h for h in api_server.hits(PATH) if h.param("videoId")]
+    assert [h.param("pageToken") for h in video_hits] == [None, "QURTSl9pMzB2U0dfX1Bhc3QtMS1wYWdl"]
+    hit = video_hits[0]
+    assert (hit.param("part"), hit.param("order"), hit.param("maxResults")) == (
+        "snippet",
+        "time",
+        "100",
+    )
+    # The key goes in a header, so URLs in logs and fault lines never carry it.
+    assert hit.headers["x-goog-api-key"] == "AIza-test-key"
+    assert hit.param("key") is None
+
+    second = crawl(source(video_ids=[VIDEO], channel_ids=[CHANNEL]), brands=BRANDS)
+    assert second.error is None, second.log
+    assert [m.source_id for m in second.mentions] == ["UgzRun2New000000000000006"]
+
+
+def test_missing_api_key_skips_with_one_line(api_server, crawl):
+    result = crawl(
+        source(api_key=None, video_ids=[VIDEO]), brands=BRANDS, settings={"LOG_LEVEL": "WARNING"}
+    )
+    assert result.error is None and result.mentions == []
+    assert "api_key is not set" in result.stats["skipped"]
+    assert len(log_lines(result.log, "(youtube) skipped: api_key is not set")) == 1
+    assert api_server.requests == []
+
+
+def test_disabled_comments_missing_video_and_html_are_faults(api_server, crawl):
+    api_server.add(
+        PATH,
+        Reply.fixture("youtube", "error_comments_disabled.json", status=403),
+        when={"videoId": "vidDisabled"},
+    )
+    api_server.add(
+        PATH,
+        Reply.fixture("youtube", "error_video_not_found.json", status=404),
+        when={"videoId": "vidMissing"},
+    )
+    api_server.add(PATH, Reply.html(status=200), when={"videoId": "vidHtml"})
+    api_server.add(PATH, Reply.fixture("youtube", "threads_channel.json"))
+    result = crawl(
+        source(video_ids=["vidDisabled", "vidMissing", "vidHtml", "vidFine"]),
+        brands=BRANDS,
+        settings={"LOG_LEVEL": "WARNING"},
+    )
+    assert result.error is None
+    # One video's trouble costs only that video.
+    assert [m.source_id for m in result.mentions] == ["UgzChannel000000000000007"]
+    assert {"http_403", "http_404", "html_instead_of_json"} <= set(faults(result))
+    line = log_lines(result.log, "had faults")
+    assert len(line) == 1
+    assert "commentsDisabled" in line[0] and "videoNotFound" in line[0]
+
+
+def test_quota_exceeded_stops_the_source_for_the_day(api_server, crawl):
+    api_server.add(PATH, Reply.fixture("youtube", "error_quota.json", status=403))
+    result = crawl(
+        source(video_ids=["v1", "v2", "v3"], concurrency=1),
+        brands=BRANDS,
+        settings={"LOG_LEVEL": "WARNING"},
+    )
+    assert result.error is None and result.mentions == []
+    assert len(api_server.hits(PATH)) == 1  # no quota burnt on calls that must fail
+    failed = faults(result)
+    assert failed.get("http_403") == 1 and failed.get("rate_limited") == 2
+    assert "quotaExceeded" in log_lines(result.log, "had faults")[0]
