@@ -22,6 +22,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import reactor, task
+from twisted.internet.defer import DeferredSemaphore
 
 from crawlers.spiders.base import STATS_PREFIX, RateLimited
 
@@ -68,6 +69,12 @@ class RateLimitMiddleware:
         self.next_allowed = 0.0
         self.blocked_until = 0.0
         self.gave_up: str | None = None
+        # Requests past the limiter and not yet answered. Holding the source's
+        # concurrency here (not only in Scrapy's download slot) means a request
+        # cannot slip out while a response asking for a pause is still on its way
+        # through the middlewares.
+        self.gate = DeferredSemaphore(1)
+        self.in_flight: set[int] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RateLimitMiddleware:
@@ -80,8 +87,27 @@ class RateLimitMiddleware:
     def spider_opened(self, spider: Any) -> None:
         rpm = getattr(spider, "requests_per_minute", None) or crawler_rpm(self.crawler)
         self.interval = 60.0 / rpm if rpm else 0.0
+        concurrency = self.crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
+        self.gate = DeferredSemaphore(max(1, concurrency))
 
     async def process_request(self, request: Request) -> None:
+        if self.gave_up:
+            raise RateLimited(self.gave_up)
+        await maybe_deferred_to_future(self.gate.acquire())
+        self.in_flight.add(id(request))
+        try:
+            await self._pace(request)
+        except BaseException:
+            self._release(request)
+            raise
+        return None
+
+    def _release(self, request: Request) -> None:
+        if id(request) in self.in_flight:
+            self.in_flight.discard(id(request))
+            self.gate.release()
+
+    async def _pace(self, request: Request) -> None:
         if self.gave_up:
             raise RateLimited(self.gave_up)
         now = time.monotonic()
@@ -95,10 +121,20 @@ class RateLimitMiddleware:
             if self.gave_up:
                 raise RateLimited(self.gave_up)
             if self.blocked_until > time.monotonic() + 0.001:
-                return await self.process_request(request)
+                await self._pace(request)
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        self._release(request)
         return None
 
     def process_response(self, request: Request, response: Response) -> Response:
+        try:
+            self._observe(response)
+        finally:
+            self._release(request)
+        return response
+
+    def _observe(self, response: Response) -> None:
         pause: float | None = None
         why = ""
         if response.status in (429, 503):
@@ -125,7 +161,6 @@ class RateLimitMiddleware:
                 pause, why = backoff, "backoff field"
         if pause:
             self.block(pause, why)
-        return response
 
     def block(self, seconds: float, why: str) -> None:
         self.stats.inc_value(f"{STATS_PREFIX}/ratelimit/pauses")

@@ -23,6 +23,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The child gets CLOSESPIDER_TIMEOUT = timeout; this is how much longer the parent
 # waits (engine shutdown, pipelines closing) before it stops the child by force.
 SHUTDOWN_GRACE = 15.0
-_LOG_TAIL = 4000
+_LOG_TAIL = 200_000  # the log is INFO level: a few KB per crawl
 
 
 @dataclass
@@ -77,8 +79,12 @@ def run_crawl(
     state_dir: str | Path | None = None,
     timeout: float = 600.0,
     settings: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
 ) -> CrawlResult:
     """Crawl one source in a child process; never raises for a failing crawl.
+
+    Setting `cancel` (the daemon does on SIGTERM) stops the child gracefully; the
+    mentions it had already written come back, with an error and no cursor.
 
     `settings` are Scrapy setting overrides (highest priority), e.g. for tests.
     A configuration problem (unknown source, invalid file) is returned as `error`.
@@ -130,11 +136,7 @@ def run_crawl(
                 cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
-            try:
-                code = proc.wait(timeout=timeout + SHUTDOWN_GRACE)
-            except subprocess.TimeoutExpired:
-                code = _stop(proc)
-                error = f"crawl of {source_name!r} did not end within {timeout + SHUTDOWN_GRACE:.0f}s; stopped"
+            code, error = _wait(proc, timeout + SHUTDOWN_GRACE, cancel, source_name)
         log_text = log_file.read_text(encoding="utf-8", errors="replace")
         if error is None and code != 0:
             error = f"crawl of {source_name!r} failed (exit code {code}): {_last_error(log_text)}"
@@ -156,6 +158,21 @@ def run_crawl(
         )  # fmt: skip
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], limit: float, cancel: threading.Event | None, source: str
+) -> tuple[int, str | None]:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            return proc.wait(timeout=0.2 if cancel is not None else limit), None
+        except subprocess.TimeoutExpired:
+            pass
+        if cancel is not None and cancel.is_set():
+            return _stop(proc), f"crawl of {source!r} cancelled (shutting down)"
+        if time.monotonic() >= deadline:
+            return _stop(proc), f"crawl of {source!r} did not end within {limit:.0f}s; stopped"
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:

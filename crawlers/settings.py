@@ -45,6 +45,10 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 COOKIES_ENABLED = False  # APIs: a cookie jar only leaks state between runs
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote-control extension runs Python sent over a local HTTP port
+# and writes job files with its token into the home directory: nothing a crawl
+# run by the daemon should expose.
+REMOTE_CONTROL_ENABLED = False
 
 # --- Bounded crawls -------------------------------------------------------------
 DOWNLOAD_TIMEOUT = 30

@@ -42,7 +42,9 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
    - ``search_queries() -> list[SearchQuery]``: default is one query per brand of
      this source, ``text`` = the brand query's ``search_string(style=self.search_style)``.
      Override to fan out (per subreddit, per search term, per tag...) with
-     ``self.make_query(key, brand, text, **params)``; ``key`` must be stable across
+     ``self.make_query(key, brand, text, **params)``, or set ``search_style =
+     "terms"`` for one query per search term (sources without OR in their search);
+     ``key`` must be stable across
      runs (it keys the cursor). ``query.since`` is where this crawl starts (the
      cursor, or now - lookback on a first crawl); ``query.token`` is whatever the
      previous run stored for this key via ``Page.cursor_token``.
@@ -226,9 +228,7 @@ class MentionSpider(scrapy.Spider):
         self.config = config if isinstance(config, Config) else load_config(config)
         self.source = self._find_source(self.config, self._source_arg)
         self.base_url = (self.source.base_url or self.default_base_url).rstrip("/")
-        self.requests_per_minute = float(
-            self.source.requests_per_minute or self.default_requests_per_minute
-        )
+        self.requests_per_minute = float(self.source.requests_per_minute or self.default_rate())
         state_dir = settings.get("BRANDPULSE_STATE_DIR") or self.config.daemon.state_dir
         self.cursor_store = CursorStore(state_dir)
 
@@ -305,10 +305,27 @@ class MentionSpider(scrapy.Spider):
         """Digest the setup response (store auth headers); raise SourceFault to fail."""
 
     def search_queries(self) -> list[SearchQuery]:
+        if self.search_style == "terms":
+            return self.per_term_queries()
         return [
             self.make_query(f"brand:{name}", name, query.search_string(style=self.search_style))
             for name, query in self.brand_queries
         ]
+
+    def per_term_queries(self) -> list[SearchQuery]:
+        """One query per positive search term of each brand (for sources whose search
+        has no OR); phrases stay quoted, single words lose the quotes."""
+        queries = []
+        for name, query in self.brand_queries:
+            for term in query.search_terms():
+                bare = term.strip('"')
+                text = term if " " in bare else bare
+                queries.append(self.make_query(f"brand:{name}|term:{bare.lower()}", name, text))
+        return queries
+
+    def default_rate(self) -> float:
+        """Requests per minute when the config sets none (may depend on credentials)."""
+        return self.default_requests_per_minute
 
     def build_request(self, query: SearchQuery, page_token: Any) -> Request:
         raise NotImplementedError(f"{type(self).__name__} must implement build_request")

@@ -106,6 +106,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # arrival, for pacing tests
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)

@@ -1,0 +1,74 @@
+"""Stack Exchange spider: wrapper fields, paging, backoff, error bodies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conftest import Reply
+
+SEARCH = "/2.3/search/advanced"
+
+
+def serve(api_server, page1: Reply | None = None) -> None:
+    api_server.add(
+        SEARCH,
+        page1 or Reply.fixture("stackexchange", "search_page1.json"),
+        when={"q": "acme", "page": "1"},
+    )
+    api_server.add(
+        SEARCH, Reply.fixture("stackexchange", "search_page2.json"), when={"q": "acme", "page": "2"}
+    )
+    api_server.add(SEARCH, Reply.fixture("stackexchange", "empty.json"))
+
+
+def test_questions_with_html_bodies_and_escaped_titles(api_server, crawl):
+    serve(api_server)
+    result = crawl({"type": "stackexchange", "site": "superuser", "key": "k3y"})
+    assert result.error is None
+    got = {m.source_id: m for m in result.mentions}
+    assert sorted(got) == ["77770001", "77770002", "77770003"]
+    sdk = got["77770001"]
+    assert sdk.title == 'Acme SDK throws "TokenExpired" after upgrade to 4.2'
+    assert (
+        sdk.text
+        == "Since upgrading the acme-sdk to 4.2 I get:\n\nTokenExpired: token is expired\n\nDowngrading fixes it. What changed?"
+    )
+    assert sdk.author == "José García"
+    assert sdk.author_reach == 1530
+    assert sdk.engagement.score == 3 and sdk.engagement.replies == 1
+    assert sdk.created_at == datetime(2024, 1, 2, 10, 0, tzinfo=UTC)
+    assert sdk.url.startswith("https://stackoverflow.com/questions/77770001/")
+    assert got["77770002"].text == "The docs don't say how to page through all buckets."
+    assert got["77770003"].brands == ["Acme", "Globex"]
+    first = api_server.hits(SEARCH)[0]
+    assert first.param("site") == "superuser" and first.param("key") == "k3y"
+    assert first.param("sort") == "creation" and first.param("order") == "desc"
+    assert first.param("filter") == "withbody" and first.param("fromdate").isdigit()
+
+
+def test_backoff_field_holds_the_next_request(api_server, crawl):
+    with_backoff = Reply(
+        body=Reply.fixture("stackexchange", "search_page1.json")
+        .payload()
+        .replace(b'"has_more"', b'"backoff": 2, "has_more"')
+    )
+    serve(api_server, page1=with_backoff)
+    result = crawl({"type": "stackexchange", "brands": ["Acme"], "concurrency": 1})
+    assert result.error is None and len(result.mentions) == 3
+    page1 = next(
+        h for h in api_server.hits(SEARCH) if h.param("q") == "acme" and h.param("page") == "1"
+    )
+    later = [h for h in api_server.hits(SEARCH) if h.at > page1.at]
+    assert later and min(h.at for h in later) - page1.at >= 1.9
+
+
+def test_error_body_is_reported_with_the_api_words(api_server, crawl):
+    api_server.add(SEARCH, Reply.fixture("stackexchange", "error_throttle.json", status=400))
+    result = crawl({"type": "stackexchange"})
+    assert result.error is None and result.mentions == []
+    assert result.stats["failed"] == {"http_400": 4}  # one per term; 400 is not retried
+    assert (
+        "error 502 throttle_violation: too many requests"
+        in result.stats["fault_examples"]["http_400"]
+    )
+    assert result.log.count("had faults") == 1
