@@ -305,14 +305,20 @@ class DaemonConfig(Strict):
 
 
 class Config(Strict):
-    brands: list[BrandConfig] = Field(min_length=1)
-    sources: list[SourceConfig] = Field(default_factory=list)
-    nlp: NlpConfig = Field(default_factory=NlpConfig)
-    elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)
-    slack: SlackConfig = Field(default_factory=SlackConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    kibana: KibanaConfig = Field(default_factory=KibanaConfig)
-    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    brands: list[BrandConfig] = Field(min_length=1, description="the brands to watch (ours and competitors)")
+    sources: list[SourceConfig] = Field(
+        default_factory=list, description="where mentions come from; `type` picks the options"
+    )
+    nlp: NlpConfig = Field(default_factory=NlpConfig, description="the sentiment model")
+    elasticsearch: ElasticsearchConfig = Field(
+        default_factory=ElasticsearchConfig, description="where mentions and alert state are kept"
+    )
+    slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
+    kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="saved objects import")
+    daemon: DaemonConfig = Field(
+        default_factory=DaemonConfig, description="state, HTTP endpoint, logs, shutdown"
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
