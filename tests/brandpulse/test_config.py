@@ -86,7 +86,7 @@ def test_cross_references_are_checked():
 
 def test_slack_bot_token_needs_a_channel():
     data = {**MINIMAL, "slack": {"token": "xoxb-1"}}
-    with pytest.raises(ConfigError, match="slack.channel is not"):
+    with pytest.raises(ConfigError, match=r"slack\.channel is not"):
         parse_config(data, env={})
 
 
