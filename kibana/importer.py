@@ -67,6 +67,10 @@ class ImportResult:
         lines += [f"  warning: {w.get('message', w)}" for w in self.warnings]
         return "\n".join(lines)
 
+    # Callers print the result as is (`print(f"kibana: {result}")`); make that readable.
+    def __str__(self) -> str:
+        return self.summary()
+
 
 def _describe_error(error: dict[str, Any]) -> str:
     """One line per rejected object, in the words of Kibana's error types."""

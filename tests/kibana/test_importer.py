@@ -190,6 +190,7 @@ def test_imports_the_shipped_file_with_overwrite_xsrf_and_multipart_file(kibana)
     assert [(o.type, o.id) for o in result.imported] == [(o["type"], o["id"]) for o in objects]
     assert ("dashboard", "brandpulse-dashboard") in {(o.type, o.id) for o in result.imported}
     assert "BrandPulse — brand sentiment" in result.summary()
+    assert str(result) == result.summary()
 
 
 def test_space_goes_into_the_path(kibana):
