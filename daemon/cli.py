@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from elasticsearch import ConnectionError as ElasticsearchConnectionError
+
 from brandpulse.config import Config, ConfigError, load_config
 from daemon.logs import configure_logging
 
@@ -231,5 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except ElasticsearchConnectionError as exc:
+        print(f"cannot reach Elasticsearch: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        # Our own errors (model load, Kibana import, spool lock, local node) say what
+        # is wrong in their message; a traceback would only bury it.
+        if type(exc).__module__.split(".")[0] in {"nlp", "kibana", "store", "esnode", "alerts"}:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         return 130

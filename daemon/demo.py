@@ -60,7 +60,7 @@ def demo_config(
             {"name": "mastodon", "type": "mastodon", "instance_url": sources["mastodon"],
              "base_url": sources["mastodon"], "tags": ["acme"], "schedule": every,
              "lookback": "4d", "max_pages": 20},
-        ],  # fmt: skip
+        ],
         "nlp": {"model": "default"},
         "elasticsearch": {
             "hosts": [es_url],
