@@ -258,6 +258,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -387,9 +393,8 @@ class LocalNode:
                 f"a node (pid {state['pid']}, {state['url']}) already runs on {self.data_dir}; "
                 f"stop it first: python -m esnode stop --data {self.data_dir}"
             )
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                raise EsNodeError(f"port {self.port} on 127.0.0.1 is already in use")
+        if _port_open(self.port):
+            raise EsNodeError(f"port {self.port} on 127.0.0.1 is already in use")
         java = find_java()
         home = ensure_installed(java)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -433,30 +438,44 @@ class LocalNode:
         return self
 
     def _wait_ready(self, t0: float) -> None:
-        es = self.client(request_timeout=5, max_retries=0)
+        deadline = t0 + self.boot_timeout
+        # A plain TCP poll until HTTP binds: the client would log a warning for
+        # every refused connection while the JVM boots.
+        while not _port_open(self.port):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise EsNodeError(
+                    f"Elasticsearch did not open {self.url} within {self.boot_timeout:.0f}s. "
+                    f"Log tail:\n{log_tail(self.data_dir)}"
+                )
+            time.sleep(0.2)
+        es = self.client(request_timeout=10, max_retries=0)
         last_error: Exception | None = None
         try:
-            while time.monotonic() - t0 < self.boot_timeout:
-                assert self._proc is not None
-                code = self._proc.poll()
-                if code is not None:
-                    raise EsNodeError(
-                        f"Elasticsearch JVM exited with code {code} while booting "
-                        f"(log {self.data_dir / LOG_FILE}):\n{log_tail(self.data_dir)}"
-                    )
+            while time.monotonic() < deadline:
+                self._check_alive()
                 try:
-                    es.cluster.health(wait_for_status="yellow", timeout="2s")
+                    es.cluster.health(wait_for_status="yellow", timeout="5s")
                     return
-                except Exception as exc:  # connection refused until HTTP binds
+                except Exception as exc:  # 503/408 until the node elected itself
                     last_error = exc
                     time.sleep(0.3)
-            raise EsNodeError(
-                f"Elasticsearch did not become yellow on {self.url} within "
-                f"{self.boot_timeout:.0f}s (last error: {last_error!r}). "
-                f"Log tail:\n{log_tail(self.data_dir)}"
-            )
         finally:
             es.close()
+        raise EsNodeError(
+            f"Elasticsearch did not become yellow on {self.url} within "
+            f"{self.boot_timeout:.0f}s (last error: {last_error!r}). "
+            f"Log tail:\n{log_tail(self.data_dir)}"
+        )
+
+    def _check_alive(self) -> None:
+        assert self._proc is not None
+        code = self._proc.poll()
+        if code is not None:
+            raise EsNodeError(
+                f"Elasticsearch JVM exited with code {code} while booting "
+                f"(log {self.data_dir / LOG_FILE}):\n{log_tail(self.data_dir)}"
+            )
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -1,0 +1,235 @@
+"""Read side: what alerts, the demo and reports ask Elasticsearch.
+
+Every function takes the index (normally the alias ``brandpulse-mentions``), a
+brand exactly as stored on mentions (``BrandConfig.name``) and a half-open time
+window ``[start, end)`` on ``created_at`` in UTC, and returns plain dataclasses
+or :class:`~brandpulse.mention.Mention` objects, never raw responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from elasticsearch import Elasticsearch
+
+from brandpulse.mention import SENTIMENT_LABELS, Mention, SentimentLabel
+
+SortOrder = Literal["reach", "time", "negative"]
+
+# terms on brands: a brand list is short, but "all brands" must not truncate
+_MAX_BRANDS = 1000
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value!r}")
+    return value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _window(start: datetime, end: datetime) -> dict[str, Any]:
+    s, e = _utc(start, "start"), _utc(end, "end")
+    if e <= s:
+        raise ValueError(f"empty time window: end {e.isoformat()} <= start {s.isoformat()}")
+    return {
+        "range": {
+            "created_at": {"gte": _iso(s), "lt": _iso(e), "format": "strict_date_optional_time"}
+        }
+    }
+
+
+def _interval(interval: timedelta) -> str:
+    seconds = int(interval.total_seconds())
+    if seconds <= 0 or interval.total_seconds() != seconds:
+        raise ValueError(f"interval must be a positive whole number of seconds, got {interval}")
+    return f"{seconds}s"
+
+
+@dataclass(frozen=True)
+class IntervalCounts:
+    """Mentions of one brand in one interval, split by sentiment label."""
+
+    brand: str
+    start: datetime
+    total: int
+    negative: int = 0
+    neutral: int = 0
+    positive: int = 0
+    unscored: int = 0  # no sentiment yet (scoring lags or failed)
+
+    def count(self, label: SentimentLabel) -> int:
+        return int(getattr(self, label))
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    brand: str
+    start: datetime
+    end: datetime
+    negative: int
+    total: int
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class MentionPage:
+    mentions: list[Mention]
+    total: int  # matching mentions in the whole window, not just this page
+    # pass back as `search_after` for the next page; None when this was the last
+    next_after: list[Any] | None = field(default=None)
+
+
+def counts_per_interval(
+    client: Elasticsearch,
+    index: str,
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    brands: Sequence[str] | None = None,
+) -> list[IntervalCounts]:
+    """Per brand, per interval, how many mentions of each sentiment label.
+
+    Intervals with no mention are present with zeros (the spike detector needs
+    the quiet hours too), from the interval holding ``start`` to the one
+    holding ``end`` (exclusive), aligned to the epoch.
+    """
+    window = _window(start, end)
+    filters: list[dict[str, Any]] = [window]
+    if brands is not None:
+        if not brands:
+            return []
+        filters.append({"terms": {"brands": list(brands)}})
+    last = _utc(end, "end") - timedelta(milliseconds=1)
+    resp = client.search(
+        index=index,
+        size=0,
+        query={"bool": {"filter": filters}},
+        aggs={
+            "brand": {
+                "terms": {
+                    "field": "brands",
+                    "size": len(brands) if brands else _MAX_BRANDS,
+                    # a mention can name several brands; only report the asked ones
+                    **({"include": list(brands)} if brands else {}),
+                },
+                "aggs": {
+                    "t": {
+                        "date_histogram": {
+                            "field": "created_at",
+                            "fixed_interval": _interval(interval),
+                            "min_doc_count": 0,
+                            "extended_bounds": {"min": _iso(start), "max": _iso(last)},
+                        },
+                        "aggs": {
+                            "label": {"terms": {"field": "sentiment.label", "size": 3}},
+                            "scored": {"value_count": {"field": "sentiment.label"}},
+                        },
+                    }
+                },
+            }
+        },
+    )
+    out: list[IntervalCounts] = []
+    for b in resp["aggregations"]["brand"]["buckets"]:
+        for t in b["t"]["buckets"]:
+            labels = {lb["key"]: int(lb["doc_count"]) for lb in t["label"]["buckets"]}
+            total = int(t["doc_count"])
+            out.append(
+                IntervalCounts(
+                    brand=str(b["key"]),
+                    start=datetime.fromtimestamp(t["key"] / 1000, tz=UTC),
+                    total=total,
+                    negative=labels.get("negative", 0),
+                    neutral=labels.get("neutral", 0),
+                    positive=labels.get("positive", 0),
+                    unscored=total - int(t["scored"]["value"]),
+                )
+            )
+    out.sort(key=lambda c: (c.brand, c.start))
+    return out
+
+
+def negative_counts(
+    client: Elasticsearch, index: str, brand: str, start: datetime, end: datetime
+) -> WindowCounts:
+    """Negative and total mentions of one brand in ``[start, end)``."""
+    resp = client.search(
+        index=index,
+        size=0,
+        track_total_hits=True,
+        query={"bool": {"filter": [_window(start, end), {"term": {"brands": brand}}]}},
+        aggs={"negative": {"filter": {"term": {"sentiment.label": "negative"}}}},
+    )
+    return WindowCounts(
+        brand=brand,
+        start=_utc(start, "start"),
+        end=_utc(end, "end"),
+        negative=int(resp["aggregations"]["negative"]["doc_count"]),
+        total=int(resp["hits"]["total"]["value"]),
+    )
+
+
+_SORTS: dict[SortOrder, list[dict[str, Any]]] = {
+    "reach": [
+        {"author_reach": {"order": "desc", "missing": "_last"}},
+        {"created_at": {"order": "desc"}},
+    ],
+    "time": [{"created_at": {"order": "desc"}}],
+    "negative": [
+        {"sentiment.negative": {"order": "desc", "missing": "_last"}},
+        {"created_at": {"order": "desc"}},
+    ],
+}
+
+
+def search_mentions(
+    client: Elasticsearch,
+    index: str,
+    brand: str,
+    start: datetime,
+    end: datetime,
+    *,
+    sentiment: SentimentLabel | None = None,
+    sort: SortOrder = "time",
+    page_size: int = 50,
+    search_after: list[Any] | None = None,
+) -> MentionPage:
+    """One page of a brand's mentions, sorted; follow ``next_after`` for more.
+
+    ``search_after`` (not from/size) so paging deep into a busy brand stays cheap
+    and stable while new mentions arrive; the mention ``id`` ends every sort so
+    ties never repeat or skip a mention across pages.
+    """
+    if sentiment is not None and sentiment not in SENTIMENT_LABELS:
+        raise ValueError(f"sentiment must be one of {SENTIMENT_LABELS}, got {sentiment!r}")
+    if sort not in _SORTS:
+        raise ValueError(f"sort must be one of {sorted(_SORTS)}, got {sort!r}")
+    if not 1 <= page_size <= 10_000:
+        raise ValueError(f"page_size must be within 1..10000, got {page_size}")
+    filters: list[dict[str, Any]] = [_window(start, end), {"term": {"brands": brand}}]
+    if sentiment is not None:
+        filters.append({"term": {"sentiment.label": sentiment}})
+    body: dict[str, Any] = {
+        "query": {"bool": {"filter": filters}},
+        "sort": [*_SORTS[sort], {"id": {"order": "asc"}}],
+        "size": page_size,
+        "track_total_hits": True,
+    }
+    if search_after is not None:
+        body["search_after"] = search_after
+    resp = client.search(index=index, **body)
+    hits = resp["hits"]["hits"]
+    mentions = [Mention.from_document(h["_source"]) for h in hits]
+    next_after = hits[-1]["sort"] if len(hits) == page_size else None
+    return MentionPage(
+        mentions=mentions, total=int(resp["hits"]["total"]["value"]), next_after=next_after
+    )

@@ -1,0 +1,222 @@
+"""Index templates, index naming and the Chinese analyzer probe.
+
+Layout (prefix ``brandpulse`` by default, from ``elasticsearch.index_prefix``):
+
+- component templates ``brandpulse-mentions-settings`` and
+  ``brandpulse-mentions-mappings``, composed by the index template
+  ``brandpulse-mentions`` for the pattern ``brandpulse-mentions-*``;
+- one index per month of ``created_at``: ``brandpulse-mentions-YYYY.MM``;
+- every such index joins the alias ``brandpulse-mentions`` (the template adds it),
+  which is what readers, Kibana and alerts query.
+
+The monthly index is a pure function of ``created_at`` (:func:`index_for`), so a
+mention always lands in the same index and its deterministic ``_id`` makes a
+re-crawl or re-score overwrite it instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch
+
+from brandpulse.config import ElasticsearchConfig
+
+log = logging.getLogger(__name__)
+
+# Bumped whenever the mapping or settings change; stored in the template `_meta`
+# so `GET _index_template/...` tells which layout a cluster has.
+TEMPLATE_VERSION = 1
+
+# Best first: smartcn segments words, icu_analyzer segments by dictionary, cjk
+# indexes bigrams. All three ship only with a full cluster (plugins or the
+# analysis-common module); `standard` always exists and splits Han text into
+# single characters, which still serves match_phrase on brand names.
+ZH_ANALYZER_CANDIDATES: tuple[str, ...] = ("smartcn", "icu_analyzer", "cjk")
+ZH_PROBE_TEXT = "小米手机的电池很耐用"
+
+
+def alias_name(prefix: str = "brandpulse") -> str:
+    return f"{prefix}-mentions"
+
+
+def index_pattern(prefix: str = "brandpulse") -> str:
+    return f"{alias_name(prefix)}-*"
+
+
+def index_for(created_at: datetime, prefix: str = "brandpulse") -> str:
+    """The monthly index a mention created at ``created_at`` belongs to."""
+    if created_at.tzinfo is None:
+        raise ValueError(f"created_at must be timezone-aware (UTC), got naive {created_at!r}")
+    utc = created_at.astimezone(UTC)
+    return f"{alias_name(prefix)}-{utc:%Y.%m}"
+
+
+def probe_zh_analyzer(client: Elasticsearch) -> str:
+    """The best Chinese analyzer this cluster has, by asking ``POST _analyze``."""
+    for name in ZH_ANALYZER_CANDIDATES:
+        try:
+            tokens = client.indices.analyze(analyzer=name, text=ZH_PROBE_TEXT)["tokens"]
+        except ApiError as exc:
+            # 400 "failed to find global analyzer [cjk]" is the expected answer
+            # on a cluster without the plugin/module
+            log.debug("analyzer %s not available: %s", name, exc)
+            continue
+        if tokens:
+            return name
+    return "standard"
+
+
+def _text_field(zh_analyzer: str, keyword: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {"zh": {"type": "text", "analyzer": zh_analyzer}}
+    if keyword:
+        # exact-match filters and sorting on short titles; long ones are not indexed
+        fields["keyword"] = {"type": "keyword", "ignore_above": 512}
+    return {"type": "text", "analyzer": "standard", "fields": fields}
+
+
+def mappings(zh_analyzer: str = "standard") -> dict[str, Any]:
+    """The mapping of a mention document, i.e. of ``Mention.to_document()``."""
+    long_ = {"type": "long"}
+    keyword = {"type": "keyword"}
+    return {
+        # strict: a document with a field the mapping does not know is rejected
+        # (mapping drift between Mention and this file shows up as an error, not
+        # as a silently dynamic-mapped field)
+        "dynamic": "strict",
+        "properties": {
+            "id": keyword,
+            "source": keyword,
+            "source_id": keyword,
+            "source_name": keyword,
+            "url": {"type": "keyword", "ignore_above": 2048},
+            "author": keyword,
+            "author_reach": long_,
+            "title": _text_field(zh_analyzer, keyword=True),
+            "text": _text_field(zh_analyzer, keyword=False),
+            "language": keyword,
+            "created_at": {"type": "date"},
+            "collected_at": {"type": "date"},
+            "brands": keyword,
+            "engagement": {
+                "properties": {"likes": long_, "replies": long_, "shares": long_, "score": long_}
+            },
+            "sentiment": {
+                "properties": {
+                    "label": keyword,
+                    "negative": {"type": "float"},
+                    "neutral": {"type": "float"},
+                    "positive": {"type": "float"},
+                    "model": keyword,
+                }
+            },
+            "duplicate_of": keyword,
+        },
+    }
+
+
+def index_settings() -> dict[str, Any]:
+    return {
+        "index": {
+            "number_of_shards": 1,
+            # 0 replicas on a single node (green), 1 as soon as a second node exists
+            "auto_expand_replicas": "0-1",
+            "refresh_interval": "1s",
+        }
+    }
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    alias: str
+    index_template: str
+    component_templates: tuple[str, ...]
+    zh_analyzer: str
+    bootstrap_index: str | None = None
+
+
+def install_templates(client: Elasticsearch, cfg: ElasticsearchConfig | None = None) -> SetupResult:
+    """Install (or update) the component and index templates. Idempotent.
+
+    Existing monthly indices get the mapping too (``PUT _mapping``): additive
+    changes apply at once; a conflicting change fails here, naming the field,
+    instead of at the next write.
+    """
+    prefix = (cfg or ElasticsearchConfig()).index_prefix
+    alias = alias_name(prefix)
+    zh = probe_zh_analyzer(client)
+    settings_name = f"{alias}-settings"
+    mappings_name = f"{alias}-mappings"
+    meta = {"managed_by": "brandpulse", "template_version": TEMPLATE_VERSION, "zh_analyzer": zh}
+    client.cluster.put_component_template(
+        name=settings_name, template={"settings": index_settings()}, meta=meta
+    )
+    client.cluster.put_component_template(
+        name=mappings_name, template={"mappings": mappings(zh)}, meta=meta
+    )
+    client.indices.put_index_template(
+        name=alias,
+        index_patterns=[index_pattern(prefix)],
+        composed_of=[settings_name, mappings_name],
+        template={"aliases": {alias: {}}},
+        # above the built-in templates (priority 100-ish) that might match too
+        priority=500,
+        meta=meta,
+    )
+    existing = client.indices.get(index=index_pattern(prefix), allow_no_indices=True)
+    if existing:
+        mp = mappings(zh)
+        # an index created under another analyzer keeps it: analyzers cannot change
+        # on a live field, so only add what is missing
+        for name, body in existing.items():
+            current = body.get("mappings", {}).get("properties", {})
+            missing = {k: v for k, v in mp["properties"].items() if k not in current}
+            if missing:
+                client.indices.put_mapping(index=name, properties=missing)
+    log.info("installed templates for %s (zh analyzer: %s)", alias, zh)
+    return SetupResult(
+        alias=alias,
+        index_template=alias,
+        component_templates=(settings_name, mappings_name),
+        zh_analyzer=zh,
+    )
+
+
+def ensure_index(client: Elasticsearch, index: str) -> bool:
+    """Create a monthly index from the template if missing; True if it was created.
+
+    Explicit creation (instead of relying on auto-create on first write) works on
+    clusters that restrict ``action.auto_create_index``.
+    """
+    try:
+        client.indices.create(index=index)
+        return True
+    except ApiError as exc:
+        if exc.error == "resource_already_exists_exception":
+            return False
+        raise
+
+
+def setup_elasticsearch(
+    client: Elasticsearch, cfg: ElasticsearchConfig | None = None, now: datetime | None = None
+) -> SetupResult:
+    """Templates plus the current month's index, so the alias resolves from day one.
+
+    Kibana's data view, field_caps and the readers need the alias to exist before
+    the first mention is written.
+    """
+    result = install_templates(client, cfg)
+    prefix = (cfg or ElasticsearchConfig()).index_prefix
+    index = index_for(now or datetime.now(UTC), prefix)
+    ensure_index(client, index)
+    client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+    return SetupResult(
+        alias=result.alias,
+        index_template=result.index_template,
+        component_templates=result.component_templates,
+        zh_analyzer=result.zh_analyzer,
+        bootstrap_index=index,
+    )

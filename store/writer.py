@@ -1,0 +1,298 @@
+"""Bulk writer: mentions into their monthly index, through the durable spool.
+
+``BulkWriter.write(mentions)``:
+
+1. replays whatever an earlier run or outage left in the spool (oldest first);
+2. cuts the new mentions into batches of ``bulk_size`` (and at most
+   ``max_batch_bytes``), writes each batch to a spool segment (fsync), then
+   sends it with one ``_bulk`` request;
+3. retries what Elasticsearch answered 429 or 5xx for (whole request or single
+   items) with exponential backoff and jitter;
+4. sends documents Elasticsearch rejects for good (mapping errors, other 4xx)
+   to the dead-letter file with the reason, and lists them in the report;
+5. deletes a segment only when every document in it is acknowledged or
+   dead-lettered. If Elasticsearch stays unreachable, the rest of the call only
+   spools: nothing is lost, and the next ``write`` or ``replay`` sends it.
+
+Documents are sent with the ``index`` op and ``_id = Mention.id``, so a resend
+after an ambiguous failure (a timeout after Elasticsearch applied the write)
+overwrites the same document: at-least-once delivery plus idempotent ids gives
+exactly one copy of each mention.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ConnectionError as EsConnectionError
+
+from brandpulse.config import ElasticsearchConfig
+from brandpulse.mention import Mention
+from store.setup import ensure_index, index_for
+from store.spool import Segment, Spool, SpoolRecord
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class DocFailure:
+    """One document Elasticsearch rejected for good."""
+
+    id: str
+    index: str
+    status: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.id} -> {self.index}: HTTP {self.status}: {self.reason}"
+
+
+@dataclass
+class WriteReport:
+    indexed: int = 0  # acknowledged by Elasticsearch in this call (replayed ones included)
+    replayed: int = 0  # of `indexed`, how many came from the spool
+    dead_lettered: int = 0
+    spooled: int = 0  # still in the spool when the call returned (Elasticsearch down)
+    retries: int = 0
+    failures: list[DocFailure] = field(default_factory=list)
+    unavailable: str | None = None  # why the remaining documents stayed in the spool
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.spooled
+
+    def summary(self) -> str:
+        parts = [f"indexed {self.indexed}"]
+        if self.replayed:
+            parts.append(f"{self.replayed} of them from the spool")
+        if self.dead_lettered:
+            parts.append(f"dead-lettered {self.dead_lettered}")
+        if self.spooled:
+            parts.append(f"{self.spooled} waiting in the spool ({self.unavailable})")
+        return ", ".join(parts)
+
+
+def _reason(error: Any) -> str:
+    """Elasticsearch's per-item error object as one readable line."""
+    if not isinstance(error, dict):
+        return str(error)
+    text = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+    cause = error.get("caused_by")
+    if isinstance(cause, dict):
+        text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+    return text
+
+
+class BulkWriter:
+    """Writes mentions to Elasticsearch; one instance owns one spool directory."""
+
+    def __init__(
+        self,
+        client: Elasticsearch,
+        cfg: ElasticsearchConfig | None = None,
+        *,
+        spool_dir: Path | str | None = None,
+        bulk_size: int | None = None,
+        max_batch_bytes: int = 10 * 1024 * 1024,
+        max_retries: int = 5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        refresh: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        cfg = cfg or ElasticsearchConfig()
+        self.prefix = cfg.index_prefix
+        self.bulk_size = bulk_size or cfg.bulk_size
+        self.max_batch_bytes = max_batch_bytes
+        self.max_retries = max_retries
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.refresh = refresh
+        self._sleep = sleep
+        # our own retry loop decides; the transport's retries would hide 429s and
+        # multiply the wait when the node is down
+        self.client = client.options(max_retries=0)
+        self.spool = Spool(spool_dir if spool_dir is not None else cfg.spool_dir)
+        self._known_indices: set[str] = set()
+
+    def close(self) -> None:
+        self.spool.close()
+
+    def __enter__(self) -> BulkWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ public
+
+    def write(self, mentions: Iterable[Mention]) -> WriteReport:
+        """Write mentions (after replaying the spool). Never raises for ES outages."""
+        report = WriteReport()
+        down = self._replay(report)
+        for batch in self._batches(mentions):
+            segment = self.spool.append(batch)
+            if down:
+                # keep order behind the spooled backlog; do not hammer a dead node
+                report.spooled += len(batch)
+                continue
+            down = not self._send_segment(Segment(segment, batch, []), report, replay=False)
+        if report.failures:
+            log.warning(
+                "%d mention(s) rejected by Elasticsearch, see %s; first: %s",
+                len(report.failures),
+                self.spool.dead_letter_path,
+                report.failures[0],
+            )
+        return report
+
+    def replay(self) -> WriteReport:
+        """Send what the spool holds (e.g. on startup, or on a timer while ES was down)."""
+        report = WriteReport()
+        self._replay(report)
+        return report
+
+    def pending(self) -> int:
+        return self.spool.pending_count()
+
+    # ---------------------------------------------------------------- internals
+
+    def _replay(self, report: WriteReport) -> bool:
+        """Send spooled segments oldest first; True if Elasticsearch is (still) down."""
+        segments = self.spool.segments()
+        for i, path in enumerate(segments):
+            seg = self.spool.read(path)
+            for raw in seg.torn:
+                self.spool.dead_letter(None, "unreadable spool line (torn write)", raw=raw)
+                report.dead_lettered += 1
+            if not self._send_segment(seg, report, replay=True):
+                report.spooled += sum(len(self.spool.read(p).records) for p in segments[i + 1 :])
+                return True
+        return False
+
+    def _batches(self, mentions: Iterable[Mention]) -> Iterator[list[SpoolRecord]]:
+        batch: list[SpoolRecord] = []
+        size = 0
+        for m in mentions:
+            rec = SpoolRecord(
+                id=m.id, index=index_for(m.created_at, self.prefix), doc=m.to_document()
+            )
+            n = len(rec.to_line())
+            if batch and (len(batch) >= self.bulk_size or size + n > self.max_batch_bytes):
+                yield batch
+                batch, size = [], 0
+            batch.append(rec)
+            size += n
+        if batch:
+            yield batch
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max, self.backoff_initial * (2**attempt))
+        # full jitter: many writers recovering from the same outage spread out
+        return random.uniform(delay / 2, delay)
+
+    def _ensure_indices(self, records: list[SpoolRecord]) -> None:
+        for index in {r.index for r in records} - self._known_indices:
+            ensure_index(self.client, index)
+            self._known_indices.add(index)
+
+    def _send_segment(self, seg: Segment, report: WriteReport, *, replay: bool) -> bool:
+        """Send one segment until every record is acked or dead-lettered.
+
+        Returns False if Elasticsearch is unavailable; the segment then keeps the
+        records that are still pending.
+        """
+        pending = list(seg.records)
+        attempt = 0
+        last_problem = ""
+        while pending:
+            try:
+                self._ensure_indices(pending)
+                resp = self.client.bulk(
+                    operations=self._operations(pending),
+                    refresh="wait_for" if self.refresh else None,
+                )
+            except (EsConnectionError, TransportError) as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+            except ApiError as exc:
+                if exc.status_code not in RETRYABLE_STATUS:
+                    # the whole request was refused (e.g. 400 on malformed input,
+                    # 401/403 on credentials): retrying the same bytes cannot help
+                    # and the spool keeps the segment for after the fix
+                    report.spooled += len(pending)
+                    report.unavailable = f"bulk request refused: HTTP {exc.status_code} {exc}"
+                    self.spool.rewrite(seg.path, pending)
+                    return False
+                last_problem = f"HTTP {exc.status_code}: {exc}"
+            else:
+                acked, retry = self._handle_items(pending, resp["items"], report, replay)
+                if retry and len(retry) < len(pending):
+                    # progress: persist it, so a crash now does not resend the acked ones
+                    self.spool.rewrite(seg.path, retry)
+                pending = retry
+                if not pending:
+                    break
+                last_problem = f"{len(pending)} item(s) answered 429/5xx"
+                if acked:
+                    attempt = 0
+            if attempt >= self.max_retries:
+                report.spooled += len(pending)
+                report.unavailable = last_problem
+                self.spool.rewrite(seg.path, pending)
+                log.warning(
+                    "Elasticsearch unavailable after %d retries (%s); %d mention(s) stay in %s",
+                    attempt,
+                    last_problem,
+                    len(pending),
+                    self.spool.dir,
+                )
+                return False
+            report.retries += 1
+            self._sleep(self._backoff(attempt))
+            attempt += 1
+        self.spool.remove(seg.path)
+        return True
+
+    def _operations(self, records: list[SpoolRecord]) -> list[dict[str, Any]]:
+        ops: list[dict[str, Any]] = []
+        for r in records:
+            ops.append({"index": {"_index": r.index, "_id": r.id}})
+            ops.append(r.doc)
+        return ops
+
+    def _handle_items(
+        self,
+        records: list[SpoolRecord],
+        items: list[dict[str, Any]],
+        report: WriteReport,
+        replay: bool,
+    ) -> tuple[int, list[SpoolRecord]]:
+        if len(items) != len(records):
+            raise RuntimeError(f"bulk answered {len(items)} items for {len(records)} operations")
+        acked = 0
+        retry: list[SpoolRecord] = []
+        for rec, item in zip(records, items, strict=True):
+            result = next(iter(item.values()))
+            status = int(result.get("status", 0))
+            if 200 <= status < 300:
+                acked += 1
+            elif status in RETRYABLE_STATUS:
+                retry.append(rec)
+            else:
+                reason = _reason(result.get("error"))
+                self.spool.dead_letter(rec, reason, status)
+                report.dead_lettered += 1
+                report.failures.append(DocFailure(rec.id, rec.index, status, reason))
+        report.indexed += acked
+        if replay:
+            report.replayed += acked
+        return acked, retry

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from brandpulse.config import ElasticsearchConfig
+from brandpulse.mention import Mention
+from esnode import LocalNode, free_port
+from store.setup import alias_name, install_templates
+from store.spool import Spool, SpoolLockedError
+from store.synthetic import mentions
+from store.writer import BulkWriter
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+END = datetime(2026, 11, 27, tzinfo=UTC)  # three monthly indices
+
+
+def _count(es: Elasticsearch, cfg: ElasticsearchConfig) -> int:
+    alias = alias_name(cfg.index_prefix)
+    es.indices.refresh(index=alias)
+    return int(es.count(index=alias)["count"])
+
+
+def _all_ids(es: Elasticsearch, index: str) -> list[str]:
+    """Every document _id (with repeats, if any), exactly: cardinality is approximate."""
+    es.indices.refresh(index=index)
+    ids: list[str] = []
+    after = None
+    while True:
+        page = es.search(
+            index=index, size=5000, source=False, sort=[{"id": "asc"}], search_after=after
+        )["hits"]["hits"]
+        if not page:
+            return ids
+        ids += [h["_id"] for h in page]
+        after = page[-1]["sort"]
+
+
+def test_writing_ten_thousand_mentions_twice_leaves_ten_thousand(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    install_templates(es_client, es_cfg)
+    batch = list(mentions(10_000, START, END))
+    with BulkWriter(es_client, es_cfg) as writer:
+        first = writer.write(batch)
+        second = writer.write(batch)
+        assert writer.pending() == 0
+    assert first.ok and second.ok, (first.summary(), second.summary())
+    assert first.indexed == second.indexed == 10_000
+    ids = _all_ids(es_client, alias_name(es_cfg.index_prefix))
+    assert len(ids) == 10_000
+    assert set(ids) == {m.id for m in batch}
+    indices = es_client.indices.get_alias(name=alias_name(es_cfg.index_prefix))
+    assert sorted(indices) == [
+        f"{es_cfg.index_prefix}-mentions-2026.{m}" for m in ("09", "10", "11")
+    ]
+
+
+def test_a_rescore_overwrites_in_place(es_client: Elasticsearch, es_cfg: ElasticsearchConfig):
+    install_templates(es_client, es_cfg)
+    (m,) = mentions(1, START, END)
+    assert m.sentiment is not None
+    flipped = m.sentiment.model_copy(update={"model": "v2"})
+    with BulkWriter(es_client, es_cfg) as writer:
+        writer.write([m])
+        writer.write([m.model_copy(update={"sentiment": flipped})])
+    assert _count(es_client, es_cfg) == 1
+    got = es_client.get(index=alias_name(es_cfg.index_prefix), id=m.id)["_source"]
+    assert got["sentiment"]["model"] == "v2"
+
+
+def test_poison_documents_go_to_the_dead_letter_file_with_the_reason(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    install_templates(es_client, es_cfg)
+    good = list(mentions(20, START, END))
+    bad = good[3].model_copy(update={"source_id": "poison"})
+
+    class Drifted(Mention):
+        # a Mention that grew a field the index mapping does not know
+        def to_document(self) -> dict:
+            return {**super().to_document(), "toxicity": 0.9}
+
+    poison = Drifted.model_validate(bad.model_dump())
+    with BulkWriter(es_client, es_cfg) as writer:
+        report = writer.write([*good, poison])
+        assert writer.pending() == 0
+        dead = list(writer.spool.dead_letters())
+    assert report.indexed == 20
+    assert report.dead_lettered == 1
+    (failure,) = report.failures
+    assert failure.id == poison.id
+    assert failure.status == 400
+    assert "strict_dynamic_mapping_exception" in failure.reason
+    assert "toxicity" in failure.reason
+    assert [d["id"] for d in dead] == [poison.id]
+    assert "toxicity" in dead[0]["reason"]
+    assert dead[0]["doc"]["toxicity"] == 0.9
+    assert _count(es_client, es_cfg) == 20
+
+
+def test_an_unreachable_node_spools_and_a_later_write_replays(tmp_path: Path):
+    dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    cfg = ElasticsearchConfig(index_prefix="offline", spool_dir=tmp_path / "spool", bulk_size=100)
+    batch = list(mentions(250, START, END))
+    es = Elasticsearch(dead_url, request_timeout=2)
+    sleeps: list[float] = []
+    with BulkWriter(es, cfg, max_retries=3, sleep=sleeps.append) as writer:
+        report = writer.write(batch)
+        assert report.indexed == 0
+        assert report.spooled == 250
+        assert writer.pending() == 250
+        assert "ConnectionError" in (report.unavailable or "")
+    # three retries with growing backoff on the first batch, then spool-only
+    assert len(sleeps) == 3
+    assert sleeps[0] < 0.5 + 1e-9 < sleeps[2]
+    segments = sorted((tmp_path / "spool").glob("*.jsonl"))
+    assert len(segments) == 3
+    lines = [json.loads(x) for s in segments for x in s.read_text().splitlines()]
+    assert [x["id"] for x in lines] == [m.id for m in batch]
+
+
+def test_the_spool_has_a_single_owner(tmp_path: Path):
+    with Spool(tmp_path), pytest.raises(SpoolLockedError, match="in use by another writer"):
+        Spool(tmp_path)
+
+
+def test_torn_spool_lines_are_dead_lettered_not_lost_silently(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    install_templates(es_client, es_cfg)
+    ms = list(mentions(3, START, END))
+    with BulkWriter(es_client, es_cfg) as writer:
+        spool_dir = writer.spool.dir
+    # what a crash in the middle of writing a segment leaves behind
+    lines = [
+        json.dumps(
+            {"id": m.id, "index": f"{es_cfg.index_prefix}-mentions-2026.10", "doc": m.to_document()}
+        )
+        for m in ms
+    ]
+    (spool_dir / "00000000000000000001-1-000001.jsonl.partial").write_text(
+        "\n".join(lines) + '\n{"id": "half-writ'
+    )
+    with BulkWriter(es_client, es_cfg) as writer:
+        report = writer.replay()
+        assert writer.pending() == 0
+        dead = list(writer.spool.dead_letters())
+    assert report.replayed == 3
+    assert report.dead_lettered == 1
+    assert "torn write" in dead[0]["reason"]
+    assert _count(es_client, es_cfg) == 3
+
+
+def test_stopping_the_node_mid_write_then_restarting_keeps_every_mention_once(tmp_path: Path):
+    node = LocalNode(port=free_port(), data_dir=tmp_path / "node", heap="384m")
+    cfg = ElasticsearchConfig(index_prefix="crash", spool_dir=tmp_path / "spool", bulk_size=250)
+    batch = list(mentions(6_000, START, END, seed=11))
+    node.start()
+    try:
+        es = node.client(request_timeout=10)
+        install_templates(es, cfg)
+        acked_before_stop = 0
+
+        def stop_when_some_are_in() -> None:
+            nonlocal acked_before_stop
+            while True:
+                time.sleep(0.05)
+                try:
+                    es.indices.refresh(index="crash-mentions-*")
+                    acked_before_stop = int(es.count(index="crash-mentions-*")["count"])
+                except Exception:
+                    continue
+                if acked_before_stop >= 1_000:
+                    node.stop()
+                    return
+
+        stopper = threading.Thread(target=stop_when_some_are_in)
+        stopper.start()
+        with BulkWriter(es, cfg, max_retries=2, backoff_initial=0.05) as writer:
+            during = writer.write(batch)
+        stopper.join(timeout=120)
+        assert not stopper.is_alive()
+        # the outage really happened in the middle of the write
+        assert 1_000 <= acked_before_stop < 6_000
+        assert during.spooled > 0, during.summary()
+        assert during.indexed + during.spooled == 6_000
+        es.close()
+
+        node.start()
+        es = node.client(request_timeout=30)
+        es.cluster.health(index="crash-mentions-*", wait_for_status="yellow", timeout="60s")
+        with BulkWriter(es, cfg) as writer:
+            after = writer.replay()
+            assert writer.pending() == 0
+            assert list(writer.spool.dead_letters()) == []
+        assert after.ok, after.summary()
+        assert after.replayed == during.spooled
+        ids = _all_ids(es, "crash-mentions-*")
+        assert len(ids) == 6_000
+        assert set(ids) == {m.id for m in batch}
+        es.close()
+    finally:
+        node.stop()
