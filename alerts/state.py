@@ -1,0 +1,422 @@
+"""Alert state in Elasticsearch: one index `<prefix>-alert-state` holding two kinds of doc.
+
+* `brand:<name>` - per brand: the alert part of the detector's state (open episode,
+  cooldown; its history is rebuilt from mention counts at every check), the high-reach
+  rule's memory of alerted mentions, the last interval fed, and the open wave.
+* `alert:<alert_id>` - the outbox: every alert the engine decided to send, with its
+  delivery status (`pending` -> `sending` -> `delivered`) and, once delivered, where
+  it landed (the Slack `ts` that later replies thread under).
+
+Why Elasticsearch and not a local file: the daemon is stateless, a restart or a second
+daemon on another host finds the same state, and state survives a container rebuild.
+
+Concurrency: every write of an existing doc is conditional on the `_seq_no` /
+`_primary_term` read with it, and outbox docs are created with `op_type=create` under a
+deterministic id. Two daemons can therefore never both enqueue or both claim the same
+alert; the loser gets `StateConflict` and leaves the work to the winner.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
+
+from alerts.notifiers.base import Alert, Delivery
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+OutboxStatus = Literal["pending", "sending", "delivered"]
+
+_KEYWORD = {"type": "keyword"}
+_DATE = {"type": "date"}
+_OPAQUE = {"type": "object", "enabled": False}  # stored, never searched
+
+MAPPING: dict[str, Any] = {
+    # strict: a typo in a field name is an error here, not a silently new field
+    "dynamic": "strict",
+    "_meta": {"managed_by": "brandpulse", "state_version": STATE_VERSION},
+    "properties": {
+        "type": _KEYWORD,  # "brand" | "alert"
+        "brand": _KEYWORD,
+        "updated_at": _DATE,
+        "owner": _KEYWORD,
+        # brand docs
+        "detector": _OPAQUE,
+        "high_reach": _OPAQUE,
+        "last_fed": _DATE,
+        "cooldown_until": _DATE,
+        "open_wave": {
+            "properties": {
+                "wave_id": _KEYWORD,
+                "started_at": _DATE,
+                "root_alert_id": _KEYWORD,
+                "channel": _KEYWORD,
+                "thread_ts": _KEYWORD,
+                "last_update": _DATE,
+            }
+        },
+        # outbox docs
+        "alert_id": _KEYWORD,
+        "wave_id": _KEYWORD,
+        "kind": _KEYWORD,
+        "root_alert_id": _KEYWORD,
+        "status": _KEYWORD,
+        "created_at": _DATE,
+        "seq": {"type": "long"},
+        "attempts": {"type": "integer"},
+        "last_error": {"type": "text"},
+        "next_attempt_at": _DATE,
+        "lease_until": _DATE,
+        "delivered_at": _DATE,
+        "delivery": _OPAQUE,
+        "alert": _OPAQUE,
+    },
+}
+
+
+def state_index(prefix: str = "brandpulse") -> str:
+    return f"{prefix}-alert-state"
+
+
+def install(es: Elasticsearch, prefix: str = "brandpulse") -> bool:
+    """Create the state index with its explicit mapping; True if it was created.
+
+    On an existing index the mapping is re-put, which adds new fields and fails,
+    naming the field, on an incompatible change.
+    """
+    index = state_index(prefix)
+    if es.indices.exists(index=index):
+        es.indices.put_mapping(index=index, **MAPPING)
+        return False
+    try:
+        es.indices.create(
+            index=index,
+            settings={"index": {"number_of_shards": 1, "auto_expand_replicas": "0-1"}},
+            mappings=MAPPING,
+        )
+    except ApiError as exc:
+        if exc.error == "resource_already_exists_exception":  # another daemon was first
+            return False
+        raise
+    es.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+    return True
+
+
+class StateConflict(Exception):
+    """Someone else (another daemon) changed the doc since it was read."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class OpenWave:
+    wave_id: str
+    started_at: datetime
+    root_alert_id: str
+    last_update: datetime
+    channel: str | None = None
+    thread_ts: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "wave_id": self.wave_id,
+            "started_at": _iso(self.started_at),
+            "root_alert_id": self.root_alert_id,
+            "last_update": _iso(self.last_update),
+            "channel": self.channel,
+            "thread_ts": self.thread_ts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OpenWave:
+        started, last = _dt(d["started_at"]), _dt(d["last_update"])
+        assert started is not None and last is not None
+        return cls(
+            wave_id=d["wave_id"],
+            started_at=started,
+            root_alert_id=d["root_alert_id"],
+            last_update=last,
+            channel=d.get("channel"),
+            thread_ts=d.get("thread_ts"),
+        )
+
+
+@dataclass
+class BrandState:
+    """What the engine remembers about one brand between checks."""
+
+    brand: str
+    detector: dict[str, Any] | None = None
+    high_reach: dict[str, Any] | None = None
+    last_fed: datetime | None = None  # start of the last interval the detector judged
+    cooldown_until: datetime | None = None  # mirrored from the detector, for people
+    open_wave: OpenWave | None = None
+    updated_at: datetime | None = None
+    owner: str | None = None
+    seq_no: int | None = None
+    primary_term: int | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "type": "brand",
+            "brand": self.brand,
+            "detector": self.detector,
+            "high_reach": self.high_reach,
+            "last_fed": _iso(self.last_fed),
+            "cooldown_until": _iso(self.cooldown_until),
+            "open_wave": self.open_wave.to_dict() if self.open_wave else None,
+            "updated_at": _iso(self.updated_at),
+            "owner": self.owner,
+        }
+
+    @classmethod
+    def from_hit(cls, hit: dict[str, Any]) -> BrandState:
+        d = hit["_source"]
+        return cls(
+            brand=d["brand"],
+            detector=d.get("detector"),
+            high_reach=d.get("high_reach"),
+            last_fed=_dt(d.get("last_fed")),
+            cooldown_until=_dt(d.get("cooldown_until")),
+            open_wave=OpenWave.from_dict(d["open_wave"]) if d.get("open_wave") else None,
+            updated_at=_dt(d.get("updated_at")),
+            owner=d.get("owner"),
+            seq_no=hit.get("_seq_no"),
+            primary_term=hit.get("_primary_term"),
+        )
+
+
+@dataclass
+class OutboxEntry:
+    """One alert on its way out."""
+
+    alert: Alert
+    status: OutboxStatus
+    created_at: datetime
+    seq: int = 0  # order among alerts created by the same check
+    root_alert_id: str | None = None  # the wave's first alert, which replies thread under
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    owner: str | None = None
+    delivered_at: datetime | None = None
+    delivery: Delivery | None = None
+    seq_no: int | None = field(default=None, compare=False)
+    primary_term: int | None = field(default=None, compare=False)
+
+    @property
+    def alert_id(self) -> str:
+        return self.alert.alert_id
+
+    def to_doc(self) -> dict[str, Any]:
+        a = self.alert
+        return {
+            "type": "alert",
+            "brand": a.brand,
+            "alert_id": a.alert_id,
+            "wave_id": a.wave_id,
+            "kind": a.kind,
+            "root_alert_id": self.root_alert_id,
+            "status": self.status,
+            "created_at": _iso(self.created_at),
+            "seq": self.seq,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "next_attempt_at": _iso(self.next_attempt_at),
+            "lease_until": _iso(self.lease_until),
+            "owner": self.owner,
+            "delivered_at": _iso(self.delivered_at),
+            "delivery": self.delivery.to_dict() if self.delivery else None,
+            "alert": a.to_dict(),
+            "updated_at": _iso(datetime.now(UTC)),
+        }
+
+    @classmethod
+    def from_hit(cls, hit: dict[str, Any]) -> OutboxEntry:
+        d = hit["_source"]
+        created = _dt(d["created_at"])
+        assert created is not None
+        return cls(
+            alert=Alert.from_dict(d["alert"]),
+            status=d["status"],
+            created_at=created,
+            seq=int(d.get("seq") or 0),
+            root_alert_id=d.get("root_alert_id"),
+            attempts=int(d.get("attempts") or 0),
+            last_error=d.get("last_error"),
+            next_attempt_at=_dt(d.get("next_attempt_at")),
+            lease_until=_dt(d.get("lease_until")),
+            owner=d.get("owner"),
+            delivered_at=_dt(d.get("delivered_at")),
+            delivery=Delivery.from_dict(d["delivery"]) if d.get("delivery") else None,
+            seq_no=hit.get("_seq_no"),
+            primary_term=hit.get("_primary_term"),
+        )
+
+
+class AlertStateStore:
+    """Reads and conditionally writes the state index. Writes refresh at once: the
+    index is tiny and the outbox is listed by search right after it is written."""
+
+    def __init__(self, es: Elasticsearch, prefix: str = "brandpulse") -> None:
+        self.es = es
+        self.index = state_index(prefix)
+        self.prefix = prefix
+
+    def install(self) -> bool:
+        return install(self.es, self.prefix)
+
+    # -- brands ---------------------------------------------------------------
+
+    @staticmethod
+    def _brand_id(brand: str) -> str:
+        return f"brand:{brand}"
+
+    def load_brand(self, brand: str) -> BrandState:
+        """The brand's state, or a fresh one (not yet stored) when there is none."""
+        try:
+            hit = self.es.get(index=self.index, id=self._brand_id(brand))
+        except NotFoundError:
+            return BrandState(brand=brand)
+        return BrandState.from_hit(dict(hit))
+
+    def save_brand(self, state: BrandState) -> BrandState:
+        """Write `state` if nobody changed it since it was loaded; else StateConflict."""
+        kwargs: dict[str, Any] = {}
+        if state.seq_no is None:
+            kwargs["op_type"] = "create"
+        else:
+            kwargs["if_seq_no"] = state.seq_no
+            kwargs["if_primary_term"] = state.primary_term
+        try:
+            res = self.es.index(
+                index=self.index,
+                id=self._brand_id(state.brand),
+                document=state.to_doc(),
+                refresh=True,
+                **kwargs,
+            )
+        except ConflictError as exc:
+            raise StateConflict(f"brand state of {state.brand!r} changed concurrently") from exc
+        return replace(state, seq_no=res["_seq_no"], primary_term=res["_primary_term"])
+
+    # -- outbox ---------------------------------------------------------------
+
+    @staticmethod
+    def _alert_id(alert_id: str) -> str:
+        return f"alert:{alert_id}"
+
+    def enqueue(self, entry: OutboxEntry) -> bool:
+        """Add to the outbox; False (and no change) if this alert id is already there."""
+        try:
+            self.es.index(
+                index=self.index,
+                id=self._alert_id(entry.alert_id),
+                document=entry.to_doc(),
+                op_type="create",
+                refresh=True,
+            )
+        except ConflictError:
+            return False
+        return True
+
+    def get_entry(self, alert_id: str) -> OutboxEntry | None:
+        try:
+            hit = self.es.get(index=self.index, id=self._alert_id(alert_id))
+        except NotFoundError:
+            return None
+        return OutboxEntry.from_hit(dict(hit))
+
+    def undelivered(self, brand: str | None = None, limit: int = 1000) -> list[OutboxEntry]:
+        """Pending and in-flight entries, oldest first (the order they must go out in)."""
+        filters: list[dict[str, Any]] = [
+            {"term": {"type": "alert"}},
+            {"terms": {"status": ["pending", "sending"]}},
+        ]
+        if brand is not None:
+            filters.append({"term": {"brand": brand}})
+        res = self.es.search(
+            index=self.index,
+            query={"bool": {"filter": filters}},
+            sort=[{"created_at": "asc"}, {"seq": "asc"}],
+            size=limit,
+            seq_no_primary_term=True,
+        )
+        return [OutboxEntry.from_hit(hit) for hit in res["hits"]["hits"]]
+
+    def entries(self, brand: str | None = None, limit: int = 1000) -> list[OutboxEntry]:
+        """Every outbox entry (any status), oldest first: for inspection and tests."""
+        filters: list[dict[str, Any]] = [{"term": {"type": "alert"}}]
+        if brand is not None:
+            filters.append({"term": {"brand": brand}})
+        res = self.es.search(
+            index=self.index,
+            query={"bool": {"filter": filters}},
+            sort=[{"created_at": "asc"}, {"seq": "asc"}],
+            size=limit,
+            seq_no_primary_term=True,
+        )
+        return [OutboxEntry.from_hit(hit) for hit in res["hits"]["hits"]]
+
+    def _update(self, entry: OutboxEntry, new: OutboxEntry) -> OutboxEntry:
+        try:
+            res = self.es.index(
+                index=self.index,
+                id=self._alert_id(entry.alert_id),
+                document=new.to_doc(),
+                if_seq_no=entry.seq_no,
+                if_primary_term=entry.primary_term,
+                refresh=True,
+            )
+        except ConflictError as exc:
+            raise StateConflict(f"outbox entry {entry.alert_id} changed concurrently") from exc
+        return replace(new, seq_no=res["_seq_no"], primary_term=res["_primary_term"])
+
+    def claim(
+        self, entry: OutboxEntry, owner: str, now: datetime, lease_until: datetime
+    ) -> OutboxEntry:
+        """Mark `sending` before the message goes out; StateConflict if someone else did."""
+        return self._update(
+            entry,
+            replace(
+                entry,
+                status="sending",
+                owner=owner,
+                lease_until=lease_until,
+                attempts=entry.attempts + 1,
+            ),
+        )
+
+    def mark_delivered(self, entry: OutboxEntry, delivery: Delivery, now: datetime) -> OutboxEntry:
+        return self._update(
+            entry,
+            replace(
+                entry, status="delivered", delivery=delivery, delivered_at=now, lease_until=None
+            ),
+        )
+
+    def mark_failed(
+        self, entry: OutboxEntry, error: str, next_attempt_at: datetime | None
+    ) -> OutboxEntry:
+        return self._update(
+            entry,
+            replace(
+                entry,
+                status="pending",
+                last_error=error[:2000],
+                next_attempt_at=next_attempt_at,
+                lease_until=None,
+            ),
+        )

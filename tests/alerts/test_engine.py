@@ -1,0 +1,388 @@
+"""AlertEngine end to end: mentions in a real Elasticsearch node, messages in the Slack sandbox.
+
+Nothing is mocked. Each test gets its own index prefix, so mention indices, templates
+and alert state never leak between tests sharing the session's node.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from alerts.engine import SEND_LEASE, AlertEngine
+from alerts.notifiers.slack import SlackNotifier
+from alerts.state import AlertStateStore, OutboxEntry, StateConflict, install, state_index
+from brandpulse.config import Config
+from brandpulse.mention import Mention, Sentiment
+from sandbox.slack import SlackSandbox
+from store.setup import setup_elasticsearch
+from store.writer import BulkWriter
+
+# A check at NOW judges intervals up to 12:00 (query delay 2 min, 5-min intervals).
+NOW = datetime(2026, 11, 20, 12, 3, tzinfo=UTC)
+WAVE_START = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+LABEL_SCORES = {
+    "negative": (0.9, 0.07, 0.03),
+    "neutral": (0.1, 0.8, 0.1),
+    "positive": (0.03, 0.07, 0.9),
+}
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackSandbox]:
+    with SlackSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def prefix(es_client: Elasticsearch) -> Iterator[str]:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    # Deleting by wildcard is refused (destructive_requires_name): name each index.
+    for existing in es_client.indices.get(index=f"{name}-*", allow_no_indices=True):
+        es_client.indices.delete(index=existing)
+    client = es_client.options(ignore_status=404)
+    client.indices.delete_index_template(name=f"{name}-mentions")
+    for part in ("settings", "mappings"):
+        client.cluster.delete_component_template(name=f"{name}-mentions-{part}")
+
+
+def make_config(prefix: str, slack: SlackSandbox, **alerts: object) -> Config:
+    return Config.model_validate(
+        {
+            "brands": [{"name": "Acme"}, {"name": "Tiny"}],
+            "elasticsearch": {"index_prefix": prefix},
+            "slack": {"token": slack.token, "channel": slack.channel, "base_url": slack.base_url},
+            "kibana": {"url": "http://kibana.local:5601"},
+            "alerts": {
+                "history": "3d",
+                "query_delay": "2m",
+                # Explicit, so the tests do not move when the tuned defaults do.
+                "spike": {
+                    "interval": 300,
+                    "window": 3600,
+                    "min_count": 10,
+                    "min_ratio": 2.0,
+                    "threshold": 3.0,
+                    "end_threshold": 1.5,
+                    "end_after": 1800,
+                    "warmup": 2 * 86400,
+                    "cooldown": 3600,
+                    "continuing_every": 3600,
+                },
+                **alerts,
+            },
+        }
+    )
+
+
+def mention(
+    brand: str, at: datetime, label: str, key: str, *, reach: int = 100, author: str | None = None
+) -> Mention:
+    neg, neu, pos = LABEL_SCORES[label]
+    return Mention(
+        source="reddit",
+        source_id=f"{brand}-{key}",
+        source_name="reddit",
+        url=f"https://www.reddit.com/r/{brand.lower()}/comments/{key}",
+        author=author or f"user-{key}",
+        author_reach=reach,
+        title=f"{brand} post {key}",
+        text=f"What I think about {brand} ({label}).",
+        created_at=at,
+        brands=[brand],
+        sentiment=Sentiment(label=label, negative=neg, neutral=neu, positive=pos, model="test"),  # type: ignore[arg-type]
+    )
+
+
+def background(
+    brand: str, start: datetime, end: datetime, negatives_per_hour: int = 3
+) -> list[Mention]:
+    """A steady, slightly uneven stream: a few negatives and more neutral/positive each hour."""
+    out: list[Mention] = []
+    hour = start
+    i = 0
+    while hour < end:
+        negatives = negatives_per_hour - 1 + (i % 3)  # 2, 3, 4 ... around the mean
+        for k in range(negatives):
+            out.append(
+                mention(brand, hour + timedelta(minutes=7 + 17 * k), "negative", f"bg{i}n{k}")
+            )
+        for k in range(6):
+            label = "neutral" if k % 2 else "positive"
+            out.append(mention(brand, hour + timedelta(minutes=3 + 9 * k), label, f"bg{i}o{k}"))
+        hour += timedelta(hours=1)
+        i += 1
+    return out
+
+
+def wave(brand: str, start: datetime, n: int, tag: str) -> list[Mention]:
+    """`n` negative mentions spread over the hour from `start`."""
+    step = timedelta(hours=1) / n
+    return [
+        mention(brand, start + i * step, "negative", f"{tag}{i}", reach=500 + i) for i in range(n)
+    ]
+
+
+def index(es: Elasticsearch, config: Config, tmp_path: Path, mentions: list[Mention]) -> None:
+    setup_elasticsearch(es, config.elasticsearch, now=NOW)
+    with BulkWriter(es, config.elasticsearch, spool_dir=tmp_path / "spool", refresh=True) as writer:
+        report = writer.write(mentions)
+    assert report.ok, report.summary()
+
+
+def engine(config: Config, es: Elasticsearch, slack: SlackSandbox, **kwargs: object) -> AlertEngine:
+    return AlertEngine(config, es, SlackNotifier.from_config(config.slack), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def acme_wave(es_client, prefix, slack, tmp_path) -> Config:
+    """Three days of quiet Acme and Tiny, then 80 negative Acme mentions in 11:00-12:00."""
+    config = make_config(prefix, slack)
+    start = NOW - timedelta(days=3)
+    key_posts = [
+        mention("Acme", WAVE_START + timedelta(minutes=m), "negative", f"key{m}", reach=r, author=a)
+        for m, r, a in (
+            (12, 90_000, "bigcritic"),
+            (25, 70_000, "techblog"),
+            (40, 60_000, "angryfan"),
+        )
+    ]
+    tiny = [
+        mention("Tiny", start + timedelta(hours=h), "negative", f"t{h}") for h in range(0, 72, 20)
+    ]
+    tiny += [
+        mention("Tiny", WAVE_START + timedelta(minutes=5 * k), "negative", f"tw{k}")
+        for k in range(6)
+    ]
+    index(
+        es_client,
+        config,
+        tmp_path,
+        background("Acme", start, WAVE_START + timedelta(hours=1))
+        + wave("Acme", WAVE_START, 80, "w")
+        + key_posts
+        + tiny,
+    )
+    return config
+
+
+def test_a_negative_wave_posts_exactly_one_message_with_the_top_posts(es_client, slack, acme_wave):
+    sent = engine(acme_wave, es_client, slack).check(NOW)
+
+    assert [(a.kind, a.brand) for a in sent] == [("started", "Acme")]
+    [message] = slack.messages
+    alert = sent[0]
+    assert alert.interval_start == WAVE_START and alert.interval_end == WAVE_START + timedelta(
+        hours=1
+    )
+    assert alert.observed >= 80 and alert.expected < 10
+    assert alert.negative_share is not None and alert.negative_share > 0.8
+    assert alert.usual_share is not None and alert.usual_share < 0.5
+    # The highest-reach negative posts of the window, in order.
+    assert [p.author for p in alert.top_posts[:3]] == ["bigcritic", "techblog", "angryfan"]
+    assert len(alert.top_posts) == 5
+    text = slack.render()
+    assert "Negative spike: Acme" in text
+    assert text.index("bigcritic") < text.index("techblog") < text.index("angryfan")
+    assert "reach 90,000" in text
+    button = next(b for b in message.blocks if b["type"] == "actions")["elements"][0]["url"]
+    assert button.startswith("http://kibana.local:5601/app/discover#/")
+    assert "2026-11-20T11:00:00Z" in button and "2026-11-20T12:00:00Z" in button
+    assert "Tiny" not in text  # 6 negatives is a big ratio but below min_count
+
+    # Exactly once: the next check, within the same interval or the next one, is silent.
+    assert engine(acme_wave, es_client, slack).check(NOW + timedelta(minutes=1)) == []
+    assert engine(acme_wave, es_client, slack).check(NOW + timedelta(minutes=5)) == []
+    assert len(slack.messages) == 1
+
+
+def test_a_restarted_engine_does_not_repeat_and_state_is_in_elasticsearch(
+    es_client, slack, acme_wave
+):
+    first = engine(acme_wave, es_client, slack, owner="daemon-1")
+    assert len(first.check(NOW)) == 1
+
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    state = store.load_brand("Acme")
+    assert state.open_wave is not None and state.open_wave.started_at == datetime(
+        2026, 11, 20, 11, 55, tzinfo=UTC
+    )
+    assert state.last_fed == datetime(2026, 11, 20, 11, 55, tzinfo=UTC)
+    assert state.detector is not None and state.detector["episode"] is not None
+    assert state.owner == "daemon-1"
+
+    del first  # "restart": a new process knows only what Elasticsearch holds
+    again = engine(acme_wave, es_client, slack, owner="daemon-2")
+    assert again.check(NOW) == []
+    assert again.check(NOW + timedelta(minutes=10)) == []
+    assert len(slack.messages) == 1
+    # The second check copied the wave's Slack thread into the brand state.
+    wave_state = store.load_brand("Acme").open_wave
+    assert wave_state is not None and wave_state.thread_ts == slack.messages[0].ts
+
+
+def test_slack_outage_keeps_the_alert_and_delivers_it_once_later(es_client, slack, acme_wave):
+    eng = engine(acme_wave, es_client, slack)
+    with slack.outage(503):
+        assert eng.check(NOW) == []
+    assert slack.messages == []
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    [entry] = store.entries()
+    assert entry.status == "pending" and entry.attempts == 1
+    assert entry.last_error is not None and "HTTP 503" in entry.last_error
+
+    # Still down at the next check: still kept, one more attempt.
+    with slack.outage(503):
+        assert engine(acme_wave, es_client, slack).check(NOW + timedelta(minutes=1)) == []
+    # Back: delivered once, by whichever instance checks next.
+    sent = engine(acme_wave, es_client, slack).check(NOW + timedelta(minutes=2))
+    assert [a.kind for a in sent] == ["started"]
+    assert len(slack.messages) == 1
+    [entry] = store.entries()
+    assert entry.status == "delivered" and entry.attempts == 3
+    assert entry.delivery is not None and entry.delivery.ts == slack.messages[0].ts
+    assert engine(acme_wave, es_client, slack).check(NOW + timedelta(minutes=3)) == []
+    assert len(slack.messages) == 1
+
+
+def test_a_continuing_wave_replies_in_the_thread_then_says_back_to_normal(
+    es_client, slack, acme_wave, tmp_path
+):
+    eng = engine(acme_wave, es_client, slack)
+    [started] = eng.check(NOW)
+    second_hour = WAVE_START + timedelta(hours=1)
+    index(
+        es_client,
+        acme_wave,
+        tmp_path,
+        wave("Acme", second_hour, 90, "x")
+        + background("Acme", second_hour + timedelta(hours=1), NOW + timedelta(hours=4)),
+    )
+
+    sent = eng.check(NOW + timedelta(hours=1))
+    assert [a.kind for a in sent] == ["continuing"]
+    root, reply = slack.messages
+    assert reply.thread_ts == root.ts
+    assert "Still elevated" in reply.text
+    assert sent[0].wave_id == started.wave_id
+    assert sent[0].wave_started_at == started.wave_started_at
+
+    # The wave stops at 13:00. Whether the detector still reports it once more before
+    # calling it over is its business; the engine must thread all of it and end it.
+    sent = engine(acme_wave, es_client, slack).check(NOW + timedelta(hours=3))
+    assert [a.kind for a in sent][-1:] == ["ended"]
+    assert {a.wave_id for a in sent} == {started.wave_id}
+    replies = slack.messages[1:]
+    assert len(replies) == 1 + len(sent)
+    assert all(m.thread_ts == root.ts for m in replies)
+    ended = replies[-1]
+    assert ended.payload.get("reply_broadcast") is True
+    assert "Back to normal for Acme" in ended.text
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    state = store.load_brand("Acme")
+    assert state.open_wave is None
+    assert state.cooldown_until is not None and state.cooldown_until > NOW + timedelta(hours=2)
+    # Rendered as a person would read the channel: one message, two replies under it.
+    assert slack.render().count("    ┃ ── #brand-alerts") == len(replies)
+
+
+def test_a_reply_waits_for_its_root_message(es_client, slack, acme_wave, tmp_path):
+    eng = engine(acme_wave, es_client, slack)
+    second_hour = WAVE_START + timedelta(hours=1)
+    index(es_client, acme_wave, tmp_path, wave("Acme", second_hour, 90, "x"))
+    with slack.outage(503):
+        eng.check(NOW)
+        eng.check(NOW + timedelta(hours=1))  # continuing is enqueued behind the started
+    assert slack.messages == []
+    sent = eng.retry_outbox(NOW + timedelta(hours=1, minutes=1))
+    assert [a.kind for a in sent] == ["started", "continuing"]
+    root, reply = slack.messages
+    assert reply.thread_ts == root.ts
+
+
+def test_dry_run_reports_without_writing_or_sending(es_client, slack, acme_wave):
+    eng = engine(acme_wave, es_client, slack)
+    planned = eng.dry_run(NOW)
+    assert [(a.kind, a.brand) for a in planned] == [("started", "Acme")]
+    assert slack.messages == []
+    assert not es_client.indices.exists(index=state_index(acme_wave.elasticsearch.index_prefix))
+    # The real check then produces the same alert (same id).
+    assert [a.alert_id for a in eng.check(NOW)] == [planned[0].alert_id]
+
+
+def test_no_alert_without_a_wave(es_client, slack, prefix, tmp_path):
+    config = make_config(prefix, slack)
+    index(es_client, config, tmp_path, background("Acme", NOW - timedelta(days=3), NOW))
+    eng = engine(config, es_client, slack)
+    assert eng.check(NOW) == []
+    assert eng.check(NOW + timedelta(hours=2)) == []
+    assert slack.messages == []
+
+
+def test_high_reach_mention_alerts_once(es_client, slack, prefix, tmp_path):
+    config = make_config(prefix, slack)
+    star = mention(
+        "Acme", NOW - timedelta(minutes=30), "negative", "star", reach=2_000_000, author="celebrity"
+    )
+    calm = mention("Acme", NOW - timedelta(minutes=20), "positive", "calm", reach=3_000_000)
+    index(
+        es_client, config, tmp_path, [*background("Acme", NOW - timedelta(days=3), NOW), star, calm]
+    )
+
+    sent = engine(config, es_client, slack).check(NOW)
+    assert [(a.kind, a.top_posts[0].id) for a in sent] == [("high_reach", star.id)]
+    assert "celebrity" in slack.messages[0].text and "2,000,000" in slack.messages[0].text
+    assert engine(config, es_client, slack).check(NOW + timedelta(minutes=5)) == []
+    # Re-crawled (same id, new engagement): still not alerted again.
+    index(es_client, config, tmp_path, [star.model_copy(update={"text": "edited"})])
+    assert engine(config, es_client, slack).check(NOW + timedelta(minutes=10)) == []
+    assert len(slack.messages) == 1
+
+
+def test_claims_and_enqueues_are_exclusive(es_client, slack, acme_wave):
+    """What keeps two daemons from both sending: create-only enqueue, conditional claim."""
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    [alert] = engine(acme_wave, es_client, slack).dry_run(NOW)
+    install(es_client, acme_wave.elasticsearch.index_prefix)
+    entry = OutboxEntry(alert=alert, status="pending", created_at=NOW)
+    assert store.enqueue(entry) is True
+    assert store.enqueue(entry) is False
+    read = store.get_entry(alert.alert_id)
+    assert read is not None
+    store.claim(read, "daemon-1", NOW, NOW + SEND_LEASE)
+    with pytest.raises(StateConflict):
+        store.claim(read, "daemon-2", NOW, NOW + SEND_LEASE)  # stale read: daemon-1 won
+
+
+def test_an_abandoned_claim_is_resent_after_its_lease(es_client, slack, acme_wave):
+    """A daemon that crashed mid-send: nobody touches it during the lease, then it goes out."""
+    eng = engine(acme_wave, es_client, slack)
+    with slack.outage(503):
+        eng.check(NOW)
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    [entry] = store.undelivered()
+    store.claim(entry, "crashed-daemon", NOW, NOW + SEND_LEASE)
+
+    assert eng.retry_outbox(NOW + SEND_LEASE - timedelta(seconds=1)) == []
+    assert slack.messages == []
+    assert [a.kind for a in eng.retry_outbox(NOW + SEND_LEASE + timedelta(seconds=1))] == [
+        "started"
+    ]
+    assert len(slack.messages) == 1
+
+
+def test_rate_limit_longer_than_the_bound_defers_to_retry_after(es_client, slack, acme_wave):
+    notifier = SlackNotifier.from_config(acme_wave.slack, max_retry_wait=5, sleep=lambda s: None)
+    eng = AlertEngine(acme_wave, es_client, notifier)
+    slack.rate_limit_next(retry_after=120)
+    assert eng.check(NOW) == []
+    assert eng.retry_outbox(NOW + timedelta(seconds=60)) == []  # Slack asked for 120 s
+    assert [r.status for r in slack.requests] == [429]
+    assert len(eng.retry_outbox(NOW + timedelta(seconds=121))) == 1
+    assert len(slack.messages) == 1
