@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -13,17 +14,31 @@ from brandpulse.config import ElasticsearchConfig
 _counter = itertools.count()
 
 
-@pytest.fixture
-def es_cfg(es_client: Elasticsearch, tmp_path: Path) -> Iterator[ElasticsearchConfig]:
+@contextlib.contextmanager
+def _isolated(es: Elasticsearch, spool: Path) -> Iterator[ElasticsearchConfig]:
     """A config with an index prefix of its own, so tests sharing the node never meet."""
     prefix = f"bptest{os.getpid()}-{next(_counter)}"
-    yield ElasticsearchConfig(index_prefix=prefix, spool_dir=tmp_path / "spool", bulk_size=500)
+    yield ElasticsearchConfig(index_prefix=prefix, spool_dir=spool, bulk_size=500)
     # wildcard deletes are refused (action.destructive_requires_name): name them
-    names = list(es_client.indices.get(index=f"{prefix}-mentions-*", allow_no_indices=True))
+    names = list(es.indices.get(index=f"{prefix}-mentions-*", allow_no_indices=True))
     if names:
-        es_client.indices.delete(index=",".join(names))
-    es_client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-mentions")
+        es.indices.delete(index=",".join(names))
+    es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-mentions")
     for suffix in ("settings", "mappings"):
-        es_client.options(ignore_status=404).cluster.delete_component_template(
+        es.options(ignore_status=404).cluster.delete_component_template(
             name=f"{prefix}-mentions-{suffix}"
         )
+
+
+@pytest.fixture
+def es_cfg(es_client: Elasticsearch, tmp_path: Path) -> Iterator[ElasticsearchConfig]:
+    with _isolated(es_client, tmp_path / "spool") as cfg:
+        yield cfg
+
+
+@pytest.fixture(scope="module")
+def es_cfg_module(
+    es_client: Elasticsearch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ElasticsearchConfig]:
+    with _isolated(es_client, tmp_path_factory.mktemp("spool")) as cfg:
+        yield cfg
