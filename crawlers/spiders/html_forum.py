@@ -1,0 +1,235 @@
+"""Forums without an API (phpBB, vBulletin, Discuz!, Tieba-style boards), read with CSS selectors.
+
+Everything site-specific is configuration (`HtmlForumSource`): `start_urls` (list or
+search pages), and `selectors` for one post on such a page and, inside it, its
+text, id, url, title, author and time, plus the "next page" link. Selectors are
+Scrapy CSS: `a.title::text` and `a::attr(href)` give strings; a selector without
+a pseudo-element gives the element, whose HTML is turned into text.
+
+`{query}` in a start URL makes it a search page, fetched once per search term of
+the brands (forum search boxes have no OR), URL-encoded as UTF-8. Many Chinese
+forums (Discuz! GBK editions) decode the query in their page encoding instead:
+write `{query:gbk}` (any Python codec name) to encode it that way.
+
+Politeness: robots.txt is obeyed (a disallowed start URL is skipped and counted as
+`ignored`), the default pace is 10 requests a minute and cookies are off.
+
+Ids: the `id` selector's value when configured, else the post's URL with session
+and highlight parameters removed (`sid`, `PHPSESSID`, `highlight`...), which
+otherwise change between visits and would make every crawl a new post.
+Times: `time_format` (strptime) or, by default, ISO 8601 / RFC 2822 / epoch.
+A time without a zone is taken as UTC (see docs/crawlers.md for boards that show
+local time). A post whose time does not parse is a `bad_item`: without a time it
+cannot be placed in the alert windows.
+
+Incremental: the base's time cursor per start URL and term. Pages are not assumed
+to be sorted, so paging goes on to `max_pages` (or the last page) every crawl.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
+
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.http import Request, Response, TextResponse
+from scrapy.robotstxt import RobotParser
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
+
+from brandpulse.config import HtmlForumSource
+from brandpulse.mention import Mention
+from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
+from crawlers.spiders.social_common import unique_terms
+from crawlers.text import html_to_text, parse_time
+
+_PLACEHOLDER = re.compile(r"\{query(?::([A-Za-z0-9_.-]+))?\}")
+# Query parameters that identify a visit or a search, not a post.
+_VOLATILE_PARAMS = {
+    "sid",
+    "phpsessid",
+    "sessionid",
+    "jsessionid",
+    "highlight",
+    "hilit",
+    "sessionhash",
+}
+_SESSION_HASH = re.compile(r"^[0-9a-f]{32}$")  # vBulletin's s=<md5>; a plain s= may be content
+
+
+def canonical_url(url: str) -> str:
+    """The URL without session/highlight parameters (they change between crawls)."""
+    parts = urlsplit(url)
+    kept = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in _VOLATILE_PARAMS and not (k == "s" and _SESSION_HASH.match(v))
+    ]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def fill_query(template: str, term: str) -> str:
+    """`template` with each {query} / {query:codec} replaced by the encoded term."""
+
+    def encode(match: re.Match[str]) -> str:
+        return quote_plus(term, encoding=match.group(1) or "utf-8")
+
+    return _PLACEHOLDER.sub(encode, template)
+
+
+def _strings(scope: Any, css: str) -> list[str]:
+    if "::" in css:
+        values = [v.strip() for v in scope.css(css).getall()]
+    else:
+        values = [html_to_text(v) for v in scope.css(css).getall()]
+    return [v for v in values if v]
+
+
+def _first(scope: Any, css: str | None) -> str | None:
+    if not css:
+        return None
+    values = _strings(scope, css)
+    return values[0] if values else None
+
+
+class WaitingRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, fixed for requests that wait for robots.txt.
+
+    Since Scrapy 2.13 every request that arrives while a host's robots.txt is
+    still downloading awaits the same Deferred; the first await consumes its
+    result and the others receive None, which the middleware reads as "no
+    robots.txt, allowed". With two start URLs on one host the second was fetched
+    even when robots.txt disallowed it. Here each waiter gets its own Deferred,
+    fed from the shared one without consuming it.
+    """
+
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        pending = self._parsers.get(urlparse_cached(request).netloc)
+        if isinstance(pending, Deferred):
+            mine: Deferred[RobotParser | None] = Deferred()
+
+            def relay(result: Any) -> Any:
+                mine.callback(result)
+                return result  # keep it for the other waiters
+
+            pending.addBoth(relay)
+            return await maybe_deferred_to_future(mine)
+        return await super().robot_parser(request)
+
+
+class HtmlForumSpider(MentionSpider):
+    name = "html_forum"
+    source_type = "html_forum"
+    source_model = HtmlForumSource
+    expects_json = False
+    obey_robots = True
+    newest_first = False  # search and list pages are not reliably sorted by time
+    default_requests_per_minute: ClassVar[float] = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._visited: dict[str, set[str]] = {}
+
+    def configure_settings(self, settings: Any) -> None:
+        middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+        middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] = None
+        middlewares[f"{__name__}.WaitingRobotsTxtMiddleware"] = 100  # Scrapy's own slot
+        settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="spider")
+
+    def check_credentials(self) -> str | None:
+        # No credentials; but a source that cannot date its posts yields nothing
+        # useful, so it is refused with a reason instead of faulting on every post.
+        if not self.source.selectors.time:
+            return "selectors.time is not set: posts without a time cannot be placed in the alert windows"
+        return None
+
+    def search_queries(self) -> list[SearchQuery]:
+        queries = []
+        for template in self.source.start_urls:
+            if not _PLACEHOLDER.search(template):
+                queries.append(self.make_query(f"url:{template}", None, template, url=template))
+                continue
+            for term, brands in unique_terms(self.brand_queries):
+                try:
+                    url = fill_query(template, term)
+                except (UnicodeEncodeError, LookupError) as exc:
+                    self.fault("bad_query", f"cannot put {term!r} into {template}: {exc}")
+                    continue
+                brand = brands[0] if len(brands) == 1 else None
+                queries.append(self.make_query(f"url:{template}|term:{term}", brand, term, url=url))
+        return queries
+
+    def build_request(self, query: SearchQuery, page_token: Any) -> Request:
+        url = str(page_token or query.params["url"])
+        self._visited.setdefault(query.key, set()).add(canonical_url(url))
+        return Request(url)
+
+    def parse_page(self, response: Response, query: SearchQuery, data: Any) -> Page:
+        if (
+            not isinstance(response, TextResponse)
+            or "html"
+            not in response.headers.get(b"Content-Type", b"text/html").decode("latin-1").lower()
+        ):
+            ctype = response.headers.get(b"Content-Type", b"").decode("latin-1")
+            raise SourceFault(
+                "not_html",
+                f"{response.url} answered {ctype or 'no content type'}, not an HTML page",
+            )
+        selectors = self.source.selectors
+        items = []
+        for post in response.css(selectors.post):
+            items.append({
+                "id": _first(post, selectors.id),
+                "url": _first(post, selectors.url),
+                "title": _first(post, selectors.title),
+                "author": _first(post, selectors.author),
+                "time": _first(post, selectors.time),
+                "html": "\n".join(post.css(selectors.text).getall()),
+                "page": response.url,
+            })  # fmt: skip
+        next_page = None
+        href = _first(response, selectors.next_page)
+        if href:
+            candidate = response.urljoin(href)
+            # A "next" link back to a page already read (last pages often link to
+            # themselves) ends the query here; left to Scrapy's duplicate filter it
+            # would end without a callback and the cursor would never advance.
+            if canonical_url(candidate) not in self._visited.get(query.key, set()):
+                next_page = candidate
+        return Page(items, next_page=next_page)
+
+    def post_to_mention(self, raw: Any, query: SearchQuery) -> Mention | None:
+        if not raw["html"].strip() and not raw["title"]:
+            return None
+        url = canonical_url(urljoin(raw["page"], raw["url"])) if raw["url"] else None
+        source_id = raw["id"] or url
+        if not source_id:
+            raise ValueError(
+                f"post on {raw['page']} has neither an id nor a url (check selectors.id/url)"
+            )
+        return self.make_mention(
+            source_id=source_id,
+            created_at=self._parse_time(raw["time"]),
+            title=raw["title"],
+            text=raw["html"],
+            html=True,
+            url=url,
+            author=raw["author"],
+            language=self.source.language,
+        )
+
+    def _parse_time(self, value: str | None) -> datetime:
+        if not value:
+            raise ValueError(
+                f"selectors.time {self.source.selectors.time!r} matched nothing in the post"
+            )
+        fmt = self.source.time_format
+        if fmt:
+            try:
+                return datetime.strptime(value.strip(), fmt)
+            except ValueError as exc:
+                raise ValueError(f"time {value!r} does not match time_format {fmt!r}") from exc
+        return parse_time(value)
