@@ -291,8 +291,15 @@ class AlertEngine:
         events: list[SpikeEvent] = []
         for c in fresh:
             event = detector.observe(Point(c.at, c.negative, c.total))
-            if event is not None:
-                events.append(event)
+            if event is None:
+                continue
+            if isinstance(event, SpikeContinuing) and event.score < settings.end_threshold:
+                # The detector reports an open wave hourly, even while it is dying down
+                # towards its end; "still elevated" over a normal window would mislead,
+                # and "back to normal" follows shortly.
+                log.info("%s: wave winding down, no 'still elevated' message", brand)
+                continue
+            events.append(event)
 
         planned = [self._spike_alert(brand, event, grid, settings) for event in events]
         detector_state = detector.to_state(include_history=False)
@@ -333,17 +340,12 @@ class AlertEngine:
         window_end = event.at + step
         window_start = window_end - settings.window
         in_window = [c for c in grid if window_start <= c.at < window_end]
-        before = [c for c in grid if c.at < window_start]
         total = sum(c.total for c in in_window)
         negative = sum(c.negative for c in in_window)
-        usual_total = sum(c.total for c in before)
-        usual_share = sum(c.negative for c in before) / usual_total if usual_total else None
 
         kind: AlertKind
         if isinstance(event, SpikeStarted):
             kind, started_at = "started", event.at
-            if event.expected_share is not None:
-                usual_share = event.expected_share
             score: float | None = event.score
         elif isinstance(event, SpikeContinuing):
             kind, started_at, score = "continuing", event.started_at, event.score
@@ -353,10 +355,19 @@ class AlertEngine:
 
         wave_id = wave_id_for(brand, started_at)
         root = alert_id_for("started", brand, wave_id, started_at + step)
+        # The detector dates a wave by the interval it was detected in; a reader takes
+        # "started" to mean when the elevated window began.
+        began = started_at + step - settings.window
+        # The usual share is taken from before the wave, or the wave would raise it.
+        before = [c for c in grid if c.at < began]
+        usual_total = sum(c.total for c in before)
+        usual_share = sum(c.negative for c in before) / usual_total if usual_total else None
+        if isinstance(event, SpikeStarted) and event.expected_share is not None:
+            usual_share = event.expected_share
         posts: tuple[Mention, ...] = ()
         if kind != "ended":
             posts = self._top_posts(brand, window_start, window_end)
-        link_from = window_start if kind == "started" else min(window_start, started_at)
+        link_from = min(window_start, began)
         alert = Alert(
             kind=kind,
             brand=brand,
@@ -370,7 +381,7 @@ class AlertEngine:
             usual_share=usual_share,
             score=score,
             signal=event.signal,
-            wave_started_at=started_at,
+            wave_started_at=began,
             top_posts=posts,
             discover_url=self._discover(brand, link_from, window_end),
         )
