@@ -7,6 +7,8 @@ class with `from_config(section)`. Adding a channel means adding a module beside
 
 from __future__ import annotations
 
+import logging
+
 from alerts.notifiers.base import (
     Alert,
     AlertKind,
@@ -17,19 +19,28 @@ from alerts.notifiers.base import (
     kibana_discover_url,
     wave_id_for,
 )
-from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
+from alerts.notifiers.log import LogNotifier
+from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier, secret
 from brandpulse.config import Config
 
-NOTIFIERS: dict[str, type[Notifier]] = {"slack": SlackNotifier}
+log = logging.getLogger(__name__)
+
+NOTIFIERS: dict[str, type[Notifier]] = {"slack": SlackNotifier, "log": LogNotifier}
 
 
 def notifier_from_config(config: Config) -> Notifier:
-    """The notifier the configuration asks for; an error naming what is missing otherwise."""
+    """Slack when a bot token or a webhook is configured, else alerts go to the log.
+
+    An empty value counts as unset: `token: ${SLACK_BOT_TOKEN:-}` with the variable
+    missing must not produce a notifier that fails on every alert.
+    """
     slack = config.slack
-    if slack.token is None and slack.webhook_url is None:
-        raise ValueError(
-            "no alert channel configured: set slack.token + slack.channel, or slack.webhook_url"
+    if secret(slack.token) is None and secret(slack.webhook_url) is None:
+        log.warning(
+            "no Slack configured (slack.token + slack.channel, or slack.webhook_url): "
+            "alerts are written to the log only"
         )
+        return LogNotifier()
     return SlackNotifier.from_config(slack)
 
 
@@ -38,6 +49,7 @@ __all__ = [
     "Alert",
     "AlertKind",
     "Delivery",
+    "LogNotifier",
     "Notifier",
     "NotifierError",
     "SlackDeliveryError",

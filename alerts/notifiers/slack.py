@@ -20,6 +20,7 @@ from http.client import RemoteDisconnected
 from typing import Any, ClassVar
 from urllib.error import URLError
 
+from pydantic import SecretStr
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
@@ -147,6 +148,13 @@ class BoundedRateLimitRetryHandler(RetryHandler):
         state.increment_current_attempt()
 
 
+def secret(value: SecretStr | None) -> str | None:
+    """The secret's text, or None when unset or blank (an unset `${VAR:-}`)."""
+    if value is None:
+        return None
+    return value.get_secret_value().strip() or None
+
+
 def _network_cause(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or exc
     return f"cannot reach Slack ({type(reason).__name__}: {reason})"
@@ -213,8 +221,8 @@ class SlackNotifier(Notifier):
     @classmethod
     def from_config(cls, slack: SlackConfig, **overrides: Any) -> SlackNotifier:
         """Build from the `slack:` config section; a bot token wins over a webhook."""
-        token = slack.token.get_secret_value() if slack.token else None
-        webhook = slack.webhook_url.get_secret_value() if slack.webhook_url else None
+        token = secret(slack.token)
+        webhook = secret(slack.webhook_url)
         if token:
             webhook = None
         return cls(

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from alerts.notifiers import NOTIFIERS, notifier_from_config
+from alerts.notifiers import NOTIFIERS, LogNotifier, notifier_from_config
 from alerts.notifiers.base import Alert, alert_id_for, kibana_discover_url, rison, wave_id_for
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from alerts.notifiers.slack_templates import escape, escaped_clip
@@ -382,8 +382,27 @@ def test_from_config_and_registry(slack, make_alert):
         {"brands": [{"name": "Acme"}], "slack": {"webhook_url": slack.webhook_url}}
     )
     assert isinstance(notifier_from_config(config), SlackNotifier)
-    with pytest.raises(ValueError, match="no alert channel configured"):
-        notifier_from_config(Config.model_validate({"brands": [{"name": "Acme"}]}))
+
+    # Nothing configured, or an unset ${SLACK_BOT_TOKEN:-}: alerts go to the log.
+    assert isinstance(
+        notifier_from_config(Config.model_validate({"brands": [{"name": "Acme"}]})), LogNotifier
+    )
+    blank = Config.model_validate(
+        {"brands": [{"name": "Acme"}], "slack": {"token": "", "channel": "#x"}}
+    )
+    assert isinstance(notifier_from_config(blank), LogNotifier)
+
+
+def test_log_notifier_writes_the_alert_unescaped(make_alert, make_post, caplog):
+    post = make_post(0, author="a<b>&c")
+    alert = make_alert("high_reach", wave_id=post.id, top_posts=(post,), observed=1, expected=0)
+    with caplog.at_level("WARNING", logger="brandpulse.alerts"):
+        delivery = LogNotifier().send(alert)
+    assert delivery.alert_id == alert.alert_id and delivery.ts is None
+    [record] = caplog.records
+    assert alert.alert_id in record.getMessage()
+    assert "High-reach negative post about Acme by a<b>&c (reach 1,000)" in record.getMessage()
+    assert post.url in record.getMessage()
 
 
 def test_constructor_needs_exactly_one_way_in():

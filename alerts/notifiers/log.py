@@ -1,0 +1,42 @@
+"""A notifier that writes alerts to the log: what runs when no Slack is configured.
+
+`brandpulse check-config` says "not configured (alerts are logged only)"; this is that.
+It counts as delivered, so the outbox does not pile up alerts that would flood a
+channel connected weeks later.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from alerts.notifiers.base import Alert, Delivery, Notifier
+from alerts.notifiers.slack_templates import headline
+
+log = logging.getLogger("brandpulse.alerts")
+
+
+def _plain(text: str) -> str:
+    # headline() escapes for Slack's mrkdwn; a log line wants the text as written.
+    return (
+        text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("\u2060", "")
+    )
+
+
+class LogNotifier(Notifier):
+    name: ClassVar[str] = "log"
+
+    def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
+        posts = "; ".join(f"{p.author or '?'} {p.url or p.id}" for p in alert.top_posts[:3])
+        log.warning(
+            "ALERT %s %s%s%s",
+            alert.alert_id,
+            _plain(headline(alert)),
+            f" | top posts: {posts}" if posts else "",
+            f" | {alert.discover_url}" if alert.discover_url else "",
+        )
+        return Delivery(notifier=self.name, alert_id=alert.alert_id, delivered_at=datetime.now(UTC))
+
+    def check(self) -> str:
+        return "log only (no Slack configured)"
