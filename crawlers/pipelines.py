@@ -29,9 +29,18 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _MIN_EXACT_CHARS = 24  # "lol", "+1", "same here" repeat without being reposts
 _MIN_SIMHASH_TOKENS = 8  # below this a few shared words flip most bits
-_MAX_DISTANCE = 3
-_BANDS = 4  # 4 x 16 bits: distance <= 3 guarantees one band matches exactly
-_MASK16 = 0xFFFF
+# Posts are short: a one-word edit of a 15-word post moves ~5 of 64 bits, while
+# unrelated posts (even on the same topic) stay 15+ apart; see tests/crawlers/test_dedupe.py.
+_MAX_DISTANCE = 5
+# Six bands of 10-11 bits: with at most 5 differing bits one band is identical
+# (pigeonhole), so candidates are found by exact band lookups, not a scan.
+_BAND_EDGES = (0, 10, 20, 31, 42, 53, 64)
+_BANDS = len(_BAND_EDGES) - 1
+
+
+def _band(value: int, band: int) -> int:
+    low, high = _BAND_EDGES[band], _BAND_EDGES[band + 1]
+    return value >> low & ((1 << (high - low)) - 1)
 
 
 def normalise_for_hash(text: str) -> str:
@@ -74,7 +83,7 @@ class RecentHashes:
             self.by_exact.setdefault(exact, mention_id)
         if sim is not None:
             for band in range(_BANDS):
-                self.bands[band].setdefault(sim >> (16 * band) & _MASK16, []).append(index)
+                self.bands[band].setdefault(_band(sim, band), []).append(index)
 
     def find(self, mention_id: str, exact: str | None, sim: int | None) -> str | None:
         if exact is not None:
@@ -84,7 +93,7 @@ class RecentHashes:
         if sim is None:
             return None
         for band in range(_BANDS):
-            for index in self.bands[band].get(sim >> (16 * band) & _MASK16, ()):
+            for index in self.bands[band].get(_band(sim, band), ()):
                 other_id, _, other_sim, _ = self.entries[index]
                 if (
                     other_id != mention_id

@@ -30,9 +30,19 @@ def _child(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = json.loads(args.settings_json or "{}")
     settings.setdict(overrides, priority="cmdline")
     process = CrawlerProcess(settings)
-    process.crawl(source.type, source=source.name, config=config)
+    failures: list[str] = []
+
+    def record(failure: Any) -> None:
+        # Scrapy only logs a crawl that fails to start (a broken component, a bad
+        # setting); the exit code is how the parent learns about it.
+        failures.append(failure.getErrorMessage())
+        print(
+            f"crawl failed: {failure.type.__name__}: {failure.getErrorMessage()}", file=sys.stderr
+        )
+
+    process.crawl(source.type, source=source.name, config=config).addErrback(record)
     process.start()
-    return 0
+    return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:

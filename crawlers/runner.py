@@ -106,6 +106,11 @@ def run_crawl(
     out = workdir / "mentions.jsonl"
     stats_file = workdir / "stats.json"
     log_file = workdir / "crawl.log"
+    # A new crawl of the source supersedes cursors earlier crawls left uncommitted
+    # (their parent never confirmed the mentions): they are removed, so those
+    # results can no longer commit and the posts are simply fetched again.
+    for stale in store.state_dir.glob(f".{source_name}.cursor.pending.*.json"):
+        stale.unlink(missing_ok=True)
     # Unique per run, in the state dir (same filesystem, so commit is a rename).
     pending = store.state_dir / f".{source_name}.cursor.pending.{uuid.uuid4().hex[:12]}.json"
     config_file = workdir / "config.pickle"

@@ -39,10 +39,16 @@ _SPACE_AROUND_NEWLINE = re.compile(r" *\n *")
 _MOJIBAKE = re.compile(
     r"[ÃÂâð][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u2122]"
 )
+# Characters cp1252 can encode (ASCII, Latin-1 and cp1252's extra punctuation).
+_LEGACY_RUN = re.compile(
+    "[\x00-\xff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]+"
+)
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "ul", "ol", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5",
     "h6", "tr", "table", "section", "article", "aside", "header", "footer", "hr",
 }  # fmt: skip
+_LINE_TAGS = {"br", "li", "tr", "hr"}
 _DROP_TAGS = ("script", "style", "noscript", "template", "head")
 
 
@@ -81,19 +87,28 @@ def decode_body(body: bytes, declared: str | None = None) -> str:
 def fix_mojibake(text: str) -> str:
     """Undo UTF-8 text that was decoded as cp1252/latin-1 somewhere upstream ("CafÃ©").
 
-    Only applied when the round trip is lossless and removes the tell-tale
-    sequences, so correct text with a real "Ã" in it is left alone.
+    Repaired run by run (a run = characters a legacy codec can hold), so an emoji
+    or CJK text next to the damage does not block the repair; a run is only
+    replaced when the round trip is lossless and removes the tell-tale sequences,
+    so correct text with a real "Ã" in it is left alone.
     """
     if not _MOJIBAKE.search(text):
         return text
+    return _LEGACY_RUN.sub(_repair_run, text)
+
+
+def _repair_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if not _MOJIBAKE.search(run):
+        return run
     for legacy in ("cp1252", "latin-1"):
         try:
-            repaired = text.encode(legacy).decode("utf-8")
+            repaired = run.encode(legacy).decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             continue
-        if len(_MOJIBAKE.findall(repaired)) < len(_MOJIBAKE.findall(text)):
+        if len(_MOJIBAKE.findall(repaired)) < len(_MOJIBAKE.findall(run)):
             return repaired
-    return text
+    return run
 
 
 def normalize_whitespace(text: str) -> str:
@@ -135,7 +150,9 @@ def html_to_text(fragment: str | None) -> str:
             continue  # comments and processing instructions
         if element.tag in _BLOCK_TAGS:
             element.tail = "\n" + (element.tail or "")
-            if element.tag != "br":
+            # Paragraph-like blocks are separated by a blank line; list items,
+            # rows and <br> only by a line break.
+            if element.tag not in _LINE_TAGS:
                 element.text = "\n" + (element.text or "")
     return clean_text(root.text_content())
 

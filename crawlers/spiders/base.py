@@ -103,7 +103,14 @@ from urllib.parse import urlencode
 import scrapy
 from pydantic import ValidationError
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
@@ -596,7 +603,7 @@ class MentionSpider(scrapy.Spider):
             return f"http_{response.status}", f"{where} -> {response.status}: {said}"
         if isinstance(exc, RateLimited):
             return "rate_limited", f"{where}: {exc}"
-        if isinstance(exc, TimeoutError | TCPTimedOutError):
+        if isinstance(exc, TimeoutError | TCPTimedOutError | DownloadTimeoutError):
             return "timeout", f"{where}: no response within the download timeout"
         if isinstance(
             exc,
@@ -604,7 +611,11 @@ class MentionSpider(scrapy.Spider):
             | DNSLookupError
             | ConnectionLost
             | ResponseFailed
-            | ResponseNeverReceived,
+            | ResponseNeverReceived
+            | DownloadConnectionRefusedError
+            | CannotResolveHostError
+            | DownloadFailedError
+            | ResponseDataLossError,
         ):
             return "connection", f"{where}: {_short(exc)}"
         if isinstance(exc, IgnoreRequest):

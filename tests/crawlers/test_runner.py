@@ -1,0 +1,116 @@
+"""crawlers.runner / crawlers.run / `scrapy crawl`: hand-off, cursor commit, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from conftest import TEST_SETTINGS, Reply
+
+from brandpulse.config import parse_config
+from brandpulse.mention import Mention
+from crawlers.runner import REPO_ROOT, run_crawl
+
+SEARCH = "/api/v1/search_by_date"
+BRANDS = [{"name": "Acme", "query": "acme"}]
+
+
+def serve(api_server) -> None:
+    api_server.add(SEARCH, Reply.fixture("hackernews", "search_page0.json"), when={"page": "0"})
+    api_server.add(SEARCH, Reply.fixture("hackernews", "search_page1.json"), when={"page": "1"})
+
+
+def test_cursor_advances_only_when_the_parent_commits(api_server, crawl, tmp_path):
+    serve(api_server)
+    cursor = tmp_path / "state" / "test-hackernews.cursor.json"
+    first = crawl({"type": "hackernews"}, brands=BRANDS, commit=False)
+    assert len(first.mentions) == 3 and not cursor.exists()
+    # The parent "died" before committing: the next crawl re-fetches the same posts.
+    again = crawl({"type": "hackernews"}, brands=BRANDS, commit=False)
+    assert sorted(m.id for m in again.mentions) == sorted(m.id for m in first.mentions)
+    assert again.commit_cursor() is True and cursor.exists()
+    assert again.commit_cursor() is False  # once only
+    assert json.loads(cursor.read_text())["queries"]["brand:Acme|term:acme"]["ids"] == ["38867001"]
+    assert crawl({"type": "hackernews"}, brands=BRANDS).mentions == []
+    assert not list((tmp_path / "state").glob("*pending*"))  # nothing left behind
+
+
+def test_configuration_problems_are_returned_not_raised(tmp_path):
+    config = parse_config(
+        {"brands": BRANDS, "sources": [{"type": "hackernews", "name": "hn"}]}, env={}
+    )
+    result = run_crawl(config, "nope", state_dir=tmp_path)
+    assert result.mentions == [] and "no source named 'nope'" in result.error
+    missing = run_crawl(tmp_path / "missing.yaml", "hn", state_dir=tmp_path)
+    assert "file not found" in missing.error
+
+
+def test_a_child_that_cannot_start_is_an_error_with_its_reason(api_server, tmp_path):
+    config = parse_config(
+        {
+            "brands": BRANDS,
+            "sources": [{"type": "hackernews", "name": "hn", "base_url": api_server.base_url}],
+        },
+        env={},
+    )
+    result = run_crawl(
+        config, "hn", state_dir=tmp_path, timeout=20,
+        settings={**TEST_SETTINGS, "ITEM_PIPELINES": {"crawlers.no_such_module.Pipeline": 100}},
+    )  # fmt: skip
+    assert result.error is not None and "exit code 1" in result.error
+    assert "no_such_module" in result.error
+    assert result.commit_cursor() is False
+
+
+def write_config(api_server, tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "brands": BRANDS,
+                "sources": [
+                    {
+                        "type": "hackernews",
+                        "name": "hn",
+                        "base_url": api_server.base_url,
+                        "lookback": "3650d",
+                    }
+                ],
+                "daemon": {"state_dir": str(tmp_path / "state")},
+            }
+        )
+    )
+    return path
+
+
+def test_command_line_writes_jsonl_and_commits(api_server, tmp_path):
+    serve(api_server)
+    config = write_config(api_server, tmp_path)
+    out = tmp_path / "mentions.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawlers.run", "--config", str(config), "--source", "hn", "--out", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mentions = [Mention.model_validate_json(line) for line in out.read_text().splitlines()]
+    assert sorted(m.source_id for m in mentions) == ["38866001", "38866950", "38867001"]
+    assert json.loads(proc.stderr[proc.stderr.index("{") :])["yielded"] == 3
+    assert (tmp_path / "state" / "hn.cursor.json").exists()
+
+
+def test_scrapy_crawl_from_the_repository(api_server, tmp_path):
+    serve(api_server)
+    config = write_config(api_server, tmp_path)
+    env = {**os.environ, "BRANDPULSE_CONFIG": str(config)}
+    env.pop("SCRAPY_SETTINGS_MODULE", None)  # found through scrapy.cfg
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "hackernews", "-a", "source=hn", "-s", "AUTOTHROTTLE_START_DELAY=0"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "source 'hn': yielded 3" in proc.stderr
+    assert (tmp_path / "state" / "hn.cursor.json").exists()
