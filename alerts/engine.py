@@ -141,29 +141,43 @@ class AlertEngine:
             return []
         if not self._installed:
             self.install()
+        failures: list[tuple[str, Exception]] = []
         for brand in self.config.brands:
-            state = self.state.load_brand(brand.name)
-            planned, new_state = self._evaluate(brand.name, now, state)
-            # Outbox first: a crash before the state write re-derives the same alerts
-            # (same ids) at the next check, and create-only enqueueing drops the repeats.
-            for seq, plan in enumerate(planned):
-                entry = OutboxEntry(
-                    alert=plan.alert,
-                    status="pending",
-                    created_at=now,
-                    seq=seq,
-                    root_alert_id=plan.root_alert_id,
-                )
-                if not self.state.enqueue(entry):
-                    log.info("alert %s is already in the outbox", plan.alert.alert_id)
-            new_state = self._with_thread(new_state)
             try:
-                self.state.save_brand(replace(new_state, updated_at=now, owner=self.owner))
-            except StateConflict:
-                # Another daemon checked this brand meanwhile; it derived the same
-                # alerts under the same ids, so there is nothing to undo.
-                log.info("brand %s was checked concurrently by another daemon", brand.name)
-        return self.retry_outbox(now)
+                self._check_brand(brand.name, now)
+            except Exception as exc:
+                # One brand's bad query or conflict must not silence the others.
+                log.exception("alert check for brand %s failed", brand.name)
+                failures.append((brand.name, exc))
+        sent = self.retry_outbox(now)
+        if failures and len(failures) == len(self.config.brands):
+            # Nothing was checked (Elasticsearch down?): let the caller see it.
+            name, exc = failures[-1]
+            raise RuntimeError(f"alert check failed for every brand; last ({name}): {exc}") from exc
+        return sent
+
+    def _check_brand(self, brand: str, now: datetime) -> None:
+        state = self.state.load_brand(brand)
+        planned, new_state = self._evaluate(brand, now, state)
+        # Outbox first: a crash before the state write re-derives the same alerts
+        # (same ids) at the next check, and create-only enqueueing drops the repeats.
+        for seq, plan in enumerate(planned):
+            entry = OutboxEntry(
+                alert=plan.alert,
+                status="pending",
+                created_at=now,
+                seq=seq,
+                root_alert_id=plan.root_alert_id,
+            )
+            if not self.state.enqueue(entry):
+                log.info("alert %s is already in the outbox", plan.alert.alert_id)
+        new_state = self._with_thread(new_state)
+        try:
+            self.state.save_brand(replace(new_state, updated_at=now, owner=self.owner))
+        except StateConflict:
+            # Another daemon checked this brand meanwhile; it derived the same alerts
+            # under the same ids, so there is nothing to undo.
+            log.info("brand %s was checked concurrently by another daemon", brand)
 
     def dry_run(self, now: datetime | None = None) -> list[Alert]:
         now = _utc(now) if now is not None else _utc(self.clock())
