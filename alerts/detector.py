@@ -3,19 +3,22 @@
 How it judges a check (see docs/alerting.md for the long version):
 
 * Counts are bucketed into clock hours (UTC). The expected count of an hour is a
-  seasonal profile (median of the same hour on the previous 7 days, and once
-  two weeks are known the lower median of the same hour-of-week, whichever is
-  higher) scaled by the recent level (median ratio actual/profile over the last
-  `level_hours` hours). Medians keep a past spike from becoming "normal".
-* The latest `window` of intervals is compared with the sum of the expected
-  counts of those intervals: score = log((observed+1)/(expected+1)) divided by
-  its usual spread (1.4826*MAD of the same log ratio over the last week of
-  hours), with a Poisson floor 1/sqrt(expected+1) so that low-volume brands need
-  a much bigger ratio before the score is high.
+  seasonal profile (median of the same hour on the previous 7 days; raised to
+  the same hour-of-week when that hour was at least this busy in each of the
+  last three weeks) scaled by the recent level (median ratio actual/profile over
+  the last `level_hours` hours). Medians keep a past spike from becoming "normal".
+* The latest `window` of intervals is compared with the sum of the predictions
+  for the hours they fall in: score = log((observed+1)/(expected+1)) / sqrt(
+  sigma^2 + 1/(expected+1)). sigma is the extra-Poisson spread of the hourly log
+  ratio over the last week (1.4826*MAD, minus the hourly Poisson part); the
+  second term is the Poisson spread of the window's own count, so a low-volume
+  brand needs a much bigger ratio before the score is high.
 * A wave starts when score >= threshold AND observed >= min_count AND
-  observed >= min_ratio * expected, outside warm-up and cooldown. While it lasts
-  the detector emits one `SpikeContinuing` per `continuing_every`, and a
-  `SpikeEnded` once the score has stayed below `end_threshold` for `end_after`.
+  observed >= min_ratio * expected, after the warm-up. While it lasts the
+  detector emits one `SpikeContinuing` per `continuing_every`, and a `SpikeEnded`
+  once the score has stayed below `end_threshold` for `end_after`. A crossing
+  within `cooldown` of the end reopens the same wave (`SpikeContinuing`,
+  reopened=True) instead of paging again.
 
 Nothing looks ahead: the expected count of an hour only uses hours before it, and
 a check only sees intervals it has been fed. The caller applies the query delay
@@ -57,13 +60,6 @@ def _median(values: list[float]) -> float:
     n = len(s)
     mid = n // 2
     return s[mid] if n % 2 else 0.5 * (s[mid - 1] + s[mid])
-
-
-def _lower_median(values: list[float]) -> float:
-    # With two samples a plain median is their mean, so one odd week would drag
-    # the profile half-way; the lower median needs the level to have recurred.
-    s = sorted(values)
-    return s[(len(s) - 1) // 2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,8 +457,10 @@ class SpikeDetector:
             return float(_median(list(hours)))
         prof = float(_median(daily))
         weekly = [hours[n - 168 * w] for w in range(1, _WEEKLY_SAMPLES + 1) if 168 * w <= n]
-        if len(weekly) >= 2:
-            prof = max(prof, float(_lower_median(weekly)))
+        if len(weekly) == _WEEKLY_SAMPLES:
+            # An hour-of-week that was this busy in each of the last three weeks is a
+            # rhythm (the Monday-morning peak), not news; one or two busy weeks are not.
+            prof = max(prof, float(min(weekly)))
         return prof
 
     def _level(self) -> float:
@@ -504,14 +502,16 @@ class SpikeDetector:
         h = self._hist
         n = len(h.expected)
         hours = list(h.hours)[-n:] if n else []
-        logr = [
-            math.log((c + 1.0) / (e + 1.0))
-            for c, e in zip(hours, h.expected, strict=True)
-            if not math.isnan(e)
-        ]
+        pairs = [(c, e) for c, e in zip(hours, h.expected, strict=True) if not math.isnan(e)]
+        logr = [math.log((c + 1.0) / (e + 1.0)) for c, e in pairs]
         if len(logr) >= _MIN_SCALE_HOURS:
             mid = _median(logr)
             sigma = _MAD_TO_SIGMA * _median([abs(x - mid) for x in logr])
+            # Part of the hourly spread is Poisson noise of hourly counts, which
+            # shrinks over a longer window; keep only the extra-Poisson part here
+            # and add the window's own Poisson term when scoring.
+            pois = _median([1.0 / (e + 1.0) for _, e in pairs])
+            sigma = math.sqrt(max(sigma * sigma - pois, 0.0))
         else:
             sigma = 1.0  # hardly any history: stay cautious
         base.sigma = max(sigma, _SIGMA_FLOOR)
@@ -550,7 +550,7 @@ class SpikeDetector:
         observed = sum(self._recent)
         poisson = 1.0 / math.sqrt(expected + 1.0)
         ratio = (observed + 1.0) / (expected + 1.0)
-        score = math.log(ratio) / max(sigma, poisson)
+        score = math.log(ratio) / math.sqrt(sigma * sigma + poisson * poisson)
         check = _Check(observed, expected, score, ratio, step_expected)
         if base.share is not None and min(self._recent_totals) >= 0:
             total = sum(self._recent_totals)

@@ -43,7 +43,7 @@ class SpikeSettings(BaseModel):
         description="and at least this multiple of the expected count",
     )
     threshold: float = Field(
-        default=2.5,
+        default=2.6,
         gt=0.0,
         le=50.0,
         description="robust z-score (log ratio over its usual spread) needed to start an alert; "
@@ -74,8 +74,8 @@ class SpikeSettings(BaseModel):
         default=21,
         ge=2,
         le=56,
-        description="days of hourly counts kept for the seasonal baseline (>=14 enables the "
-        "hour-of-week profile)",
+        description="days of hourly counts kept for the seasonal baseline (>=21 enables the "
+        "hour-of-week profile, which needs three past weeks)",
     )
     level_hours: int = Field(
         default=24,
