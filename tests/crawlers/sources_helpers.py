@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from scrapy.crawler import Crawler
+from scrapy.settings import Settings
+
+from brandpulse.config import parse_config
 from brandpulse.mention import Mention
 
 # Acme with its Chinese name, and a competitor: the fixtures mention both.
@@ -31,3 +37,26 @@ def faults(result: Any) -> dict[str, int]:
 
 def log_lines(log: str, needle: str) -> list[str]:
     return [line for line in log.splitlines() if needle in line]
+
+
+def configure(
+    spider_cls: type,
+    source: dict[str, Any],
+    state_dir: Path,
+    brands: list[dict[str, Any]] | None = None,
+) -> Any:
+    """A spider set up from a config as a crawl would, without running a crawl.
+
+    Credential checks happen at this point, so skip decisions can be tested in
+    milliseconds instead of a crawl subprocess each; one end-to-end skip crawl
+    (test_x.py) covers the rest of that path.
+    """
+    config = parse_config(
+        {"brands": brands or BRANDS, "sources": [{"name": "s", **source}]}, env={}
+    )
+    crawler = Crawler(spider_cls, Settings({"BRANDPULSE_STATE_DIR": str(state_dir)}))
+    return spider_cls.from_crawler(crawler, source="s", config=config)
+
+
+def warnings_of(caplog: Any) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

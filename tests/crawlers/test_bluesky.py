@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime
 
+from crawlers.spiders.bluesky import BlueskySpider
 from tests.crawlers.conftest import Reply, load_fixture
-from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, faults, log_lines
+from tests.crawlers.sources_helpers import (
+    BRANDS,
+    LOOKBACK,
+    by_id,
+    configure,
+    faults,
+    log_lines,
+    warnings_of,
+)
 
 SESSION = "/xrpc/com.atproto.server.createSession"
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
@@ -101,12 +111,15 @@ def test_login_search_paging_and_incremental_cursor(api_server, crawl):
     assert acme[0].param("since") == "2026-11-26T16:00:00Z"
 
 
-def test_missing_app_password_skips_with_one_line(api_server, crawl):
-    result = crawl(source(app_password=None), brands=BRANDS, settings={"LOG_LEVEL": "WARNING"})
-    assert result.error is None and result.mentions == []
-    assert result.stats["skipped"].startswith("app_password not set")
-    assert len(log_lines(result.log, "(bluesky) skipped: app_password not set")) == 1
-    assert api_server.requests == []
+def test_missing_credentials_are_skipped_with_one_warning(caplog, tmp_path):
+    with caplog.at_level(logging.INFO):
+        spider = configure(BlueskySpider, source(app_password=None), tmp_path)
+    assert (
+        spider.skip_reason == "app_password not set (Bluesky post search needs a logged-in session)"
+    )
+    assert warnings_of(caplog) == [f"source 's' (bluesky) skipped: {spider.skip_reason}"]
+    neither = configure(BlueskySpider, source(app_password=" ", handle=None), tmp_path)
+    assert neither.skip_reason.startswith("handle and app_password not set")
 
 
 def test_wrong_password_fails_the_source_without_searching(api_server, crawl):

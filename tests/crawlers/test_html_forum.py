@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+from crawlers.spiders.html_forum import HtmlForumSpider
 from tests.crawlers.conftest import Reply
-from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, faults, log_lines
+from tests.crawlers.sources_helpers import (
+    BRANDS,
+    LOOKBACK,
+    by_id,
+    configure,
+    faults,
+    log_lines,
+    warnings_of,
+)
 
 PHPBB_SELECTORS = {
     "post": "div.search.post",
@@ -150,17 +160,14 @@ def test_discuz_gbk_page_with_gbk_encoded_query(api_server, crawl):
     assert sent == sorted(["acme", as_server_reads_gbk])
 
 
-def test_missing_time_selector_skips_with_one_line(api_server, crawl):
+def test_missing_time_selector_is_skipped_with_one_warning(caplog, tmp_path):
     selectors = {k: v for k, v in PHPBB_SELECTORS.items() if k != "time"}
-    result = crawl(
-        phpbb(api_server.base_url, selectors=selectors),
-        brands=BRANDS,
-        settings={"LOG_LEVEL": "WARNING"},
-    )
-    assert result.error is None and result.mentions == []
-    assert result.stats["skipped"].startswith("selectors.time is not set")
-    assert len(log_lines(result.log, "(html_forum) skipped: selectors.time is not set")) == 1
-    assert api_server.requests == []
+    with caplog.at_level(logging.INFO):
+        spider = configure(
+            HtmlForumSpider, phpbb("http://forum.example", selectors=selectors), tmp_path
+        )
+    assert spider.skip_reason.startswith("selectors.time is not set")
+    assert warnings_of(caplog) == [f"source 's' (html_forum) skipped: {spider.skip_reason}"]
 
 
 def test_bad_times_server_errors_and_non_html_are_faults(api_server, crawl):

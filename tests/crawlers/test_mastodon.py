@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
+from crawlers.spiders.mastodon import MastodonSpider
 from tests.crawlers.conftest import Reply
-from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, faults, log_lines
+from tests.crawlers.sources_helpers import (
+    BRANDS,
+    LOOKBACK,
+    by_id,
+    configure,
+    faults,
+    log_lines,
+    warnings_of,
+)
 
 TAG = "/api/v1/timelines/tag/acme"
 SEARCH = "/api/v2/search"
@@ -139,12 +149,14 @@ def test_tag_timeline_search_paging_and_incremental_cursor(api_server, crawl):
     assert [h.param("min_id") for h in acme_search] == ["113560950000000012"]
 
 
-def test_no_tags_and_no_token_skips_with_one_line(api_server, crawl):
-    result = crawl(source(tags=[]), brands=BRANDS, settings={"LOG_LEVEL": "WARNING"})
-    assert result.error is None and result.mentions == []
-    assert "no tags configured and no access_token" in result.stats["skipped"]
-    assert len(log_lines(result.log, "(mastodon) skipped: no tags configured")) == 1
-    assert api_server.requests == []
+def test_no_tags_and_no_token_is_skipped_with_one_warning(caplog, tmp_path):
+    with caplog.at_level(logging.INFO):
+        spider = configure(MastodonSpider, source(tags=[]), tmp_path)
+    assert spider.skip_reason.startswith("no tags configured and no access_token set")
+    assert warnings_of(caplog) == [f"source 's' (mastodon) skipped: {spider.skip_reason}"]
+    # With tags but no token the source runs, anonymously, tag timelines only.
+    anonymous = configure(MastodonSpider, source(), tmp_path)
+    assert anonymous.skip_reason is None and "Authorization" not in anonymous.default_headers
 
 
 def test_bad_token_html_and_wrong_shape_are_faults(api_server, crawl):

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
+from crawlers.spiders.rss import RssSpider
 from tests.crawlers.conftest import Reply
-from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, faults, log_lines
+from tests.crawlers.sources_helpers import (
+    BRANDS,
+    LOOKBACK,
+    by_id,
+    configure,
+    faults,
+    log_lines,
+    warnings_of,
+)
 
 NEWS = "/rss/search"
 VERGE = "CBMiWGh0dHBzOi8vd3d3LnRoZXZlcmdlLmNvbS9hY21lLXJlY2FsbA"
@@ -110,12 +120,11 @@ def test_news_search_atom_and_cp1252_feeds_with_incremental_cursor(api_server, c
     assert [m.source_id for m in second.mentions] == [BBC]
 
 
-def test_no_feeds_skips_with_one_line(api_server, crawl):
-    result = crawl(source([]), brands=BRANDS, settings={"LOG_LEVEL": "WARNING"})
-    assert result.error is None and result.mentions == []
-    assert result.stats["skipped"] == "no feeds configured"
-    assert len(log_lines(result.log, "(rss) skipped: no feeds configured")) == 1
-    assert api_server.requests == []
+def test_no_feeds_is_skipped_with_one_warning(caplog, tmp_path):
+    with caplog.at_level(logging.INFO):
+        spider = configure(RssSpider, source([]), tmp_path)
+    assert spider.skip_reason == "no feeds configured"
+    assert warnings_of(caplog) == ["source 's' (rss) skipped: no feeds configured"]
 
 
 def test_malformed_feed_html_page_and_server_error(api_server, crawl):

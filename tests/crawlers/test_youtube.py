@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
+from crawlers.spiders.youtube import YouTubeSpider
 from tests.crawlers.conftest import Reply
-from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, faults, log_lines
+from tests.crawlers.sources_helpers import (
+    BRANDS,
+    LOOKBACK,
+    by_id,
+    configure,
+    faults,
+    log_lines,
+    warnings_of,
+)
 
 PATH = "/commentThreads"
 VIDEO = "dQw4w9WgXcQ"
@@ -82,14 +92,15 @@ def test_video_and_channel_threads_paging_and_incremental_cursor(api_server, cra
     assert [m.source_id for m in second.mentions] == ["UgzRun2New000000000000006"]
 
 
-def test_missing_api_key_skips_with_one_line(api_server, crawl):
-    result = crawl(
-        source(api_key=None, video_ids=[VIDEO]), brands=BRANDS, settings={"LOG_LEVEL": "WARNING"}
+def test_missing_api_key_or_nothing_to_read_is_skipped_with_one_warning(caplog, tmp_path):
+    with caplog.at_level(logging.INFO):
+        spider = configure(YouTubeSpider, source(api_key=None, video_ids=[VIDEO]), tmp_path)
+    assert spider.skip_reason == "api_key is not set (YouTube Data API v3 needs an API key)"
+    assert warnings_of(caplog) == [f"source 's' (youtube) skipped: {spider.skip_reason}"]
+    idle = configure(YouTubeSpider, source(), tmp_path)
+    assert (
+        idle.skip_reason == "neither video_ids nor channel_ids is configured: no comments to read"
     )
-    assert result.error is None and result.mentions == []
-    assert "api_key is not set" in result.stats["skipped"]
-    assert len(log_lines(result.log, "(youtube) skipped: api_key is not set")) == 1
-    assert api_server.requests == []
 
 
 def test_disabled_comments_missing_video_and_html_are_faults(api_server, crawl):
