@@ -42,7 +42,12 @@ BRAND_QUERY = '("acme" OR 阿克米) NOT ("acme thread" OR "road runner")'
 
 
 def demo_config(
-    es_url: str, sources: dict[str, str], slack_base_url: str, workdir: Path
+    es_url: str,
+    sources: dict[str, str],
+    slack_base_url: str,
+    workdir: Path,
+    *,
+    index_prefix: str = "brandpulse",
 ) -> dict[str, Any]:
     """The demo's config.yaml: the shipped example's shape, pointed at local servers.
 
@@ -64,7 +69,7 @@ def demo_config(
         "nlp": {"model": "default"},
         "elasticsearch": {
             "hosts": [es_url],
-            "index_prefix": "brandpulse",
+            "index_prefix": index_prefix,
             "spool_dir": str(workdir / "spool"),
         },
         "slack": {

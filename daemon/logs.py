@@ -73,5 +73,8 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: Any = None
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Libraries that chat at INFO about every request would bury our events.
-    for noisy in ("elastic_transport", "urllib3", "apscheduler", "scrapy", "filelock", "httpx"):
+    for noisy in ("elastic_transport", "urllib3", "scrapy", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # APScheduler warns about every skipped overlapping run; the daemon reports job
+    # outcomes itself (job.crashed, job.missed, job.still_running).
+    logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))

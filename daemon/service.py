@@ -27,7 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -93,7 +99,9 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max_workers=max(4, len(config.sources) + 2))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self.scheduler.add_listener(
+            self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
         self.health_server: HealthServer | None = None
 
     # ------------------------------------------------------------------ parts
@@ -324,11 +332,17 @@ class Daemon:
             "started_at": self.state.started_at,
         }
 
-    def _on_job_event(self, event: JobExecutionEvent) -> None:
+    def _on_job_event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            # The previous run of this job is still going: by design it is not started
+            # twice, and the run is simply skipped.
+            log_event(logger, "job.still_running", logging.DEBUG, job=event.job_id)
+            return
         if event.code == EVENT_JOB_MISSED:
             log_event(logger, "job.missed", logging.WARNING, job=event.job_id)
             return
-        # A job that raised: log it with the traceback; the schedule carries on.
+        # A job that raised: log it; the schedule carries on.
+        assert isinstance(event, JobExecutionEvent)
         if event.job_id.startswith("crawl:"):
             name = event.job_id.split(":", 1)[1]
             status = self.state.sources.setdefault(name, SourceStatus())

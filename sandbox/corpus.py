@@ -22,7 +22,7 @@ PRODUCTS_ZH = ["阿克米X2手机", "阿克米云盘", "阿克米耳机", "阿�
 POSITIVE_EN = [
     "Honestly {p} is the best purchase I made this year. Battery lasts two days 🔋",
     "Shout-out to {b} support, fixed my issue in 5 minutes. Great team! 🙌",
-    "Just upgraded to {p} and I love it &mdash; camera is stunning.",
+    "Just upgraded to {p} and I love it — camera is stunning.",
     "{p} keeps getting better, the new update is smooth and fast.",
     "Switched from Globex to {b} last month, zero regrets. Highly recommend.",
     "The {p} design is gorgeous and it feels premium. 10/10 would buy again.",
