@@ -8,10 +8,9 @@ for sources whose search has no boolean OR.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from scrapy.http import Response
@@ -20,7 +19,6 @@ from brandpulse.query import BrandQuery
 from crawlers.text import parse_time
 
 __all__ = [
-    "error_text",
     "header_text",
     "iso_utc",
     "language_code",
@@ -92,23 +90,3 @@ def unique_terms(brand_queries: Sequence[tuple[str, BrandQuery]]) -> list[tuple[
                 brands.append(name)
     return list(by_term.items())
 
-
-def error_text(body: bytes, paths: Iterable[tuple[str, ...]]) -> str | None:
-    """The first string found at one of `paths` in a JSON error body, else None."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    for path in paths:
-        node: object = data
-        for key in path:
-            if isinstance(node, dict):
-                node = node.get(key)
-            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                node = None
-                break
-        if isinstance(node, str | int) and str(node).strip():
-            return str(node).strip()
-    return None

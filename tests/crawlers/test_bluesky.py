@@ -172,3 +172,18 @@ def test_rate_limited_login_gives_up_until_the_reset(api_server, crawl):
     assert len(api_server.hits(SESSION)) == 1
     assert "rate_limited" in faults(result)
     assert api_server.hits(SEARCH) == []
+
+
+def test_post_urls():
+    from crawlers.spiders.bluesky import post_url
+
+    uri = "at://did:plc:abc/app.bsky.feed.post/3lbx"
+    assert (
+        post_url(uri, "a.bsky.social", "did:plc:abc")
+        == "https://bsky.app/profile/a.bsky.social/post/3lbx"
+    )
+    assert (
+        post_url(uri, "handle.invalid", "did:plc:abc")
+        == "https://bsky.app/profile/did:plc:abc/post/3lbx"
+    )
+    assert post_url("at://did:plc:abc/app.bsky.feed.like/3lbx", "a", None) is None

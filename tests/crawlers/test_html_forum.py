@@ -195,3 +195,20 @@ def test_bad_times_server_errors_and_non_html_are_faults(api_server, crawl):
     line = log_lines(result.log, "had faults")
     assert len(line) == 1
     assert "does not match time_format '%d.%m.%Y %H:%M'" in line[0]
+
+
+def test_session_parameters_are_not_part_of_a_post_url():
+    from crawlers.spiders.html_forum import canonical_url, fill_query
+
+    assert canonical_url("https://f.example/viewtopic.php?p=5&sid=0123abcd#p5") == (
+        "https://f.example/viewtopic.php?p=5#p5"
+    )
+    assert canonical_url(
+        "https://f.example/showthread.php?t=9&s=0123456789abcdef0123456789abcdef"
+    ) == ("https://f.example/showthread.php?t=9")
+    assert (
+        canonical_url("https://f.example/search.php?s=acme")
+        == "https://f.example/search.php?s=acme"
+    )
+    assert fill_query("/s?q={query}&x=1", '"acme cloud"') == "/s?q=%22acme+cloud%22&x=1"
+    assert fill_query("/s?q={query:gbk}", "阿克米") == "/s?q=%B0%A2%BF%CB%C3%D7"

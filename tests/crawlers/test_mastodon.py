@@ -202,3 +202,26 @@ def test_429_with_an_iso_reset_far_away_gives_up(api_server, crawl):
     # Without a token only the tag timeline is read, anonymously.
     assert api_server.hits(SEARCH) == []
     assert "authorization" not in api_server.hits(TAG)[0].headers
+
+
+def test_link_header_next_url():
+    from scrapy.http import Response
+
+    from crawlers.spiders.mastodon import next_link
+
+    both = Response(
+        "https://m.example/x",
+        headers={
+            "Link": (
+                '<https://m.example/api/v1/timelines/tag/acme?max_id=7>; rel="next", '
+                '<https://m.example/api/v1/timelines/tag/acme?min_id=9>; rel="prev"'
+            )
+        },
+    )
+    assert next_link(both) == "https://m.example/api/v1/timelines/tag/acme?max_id=7"
+    prev_only = Response(
+        "https://m.example/x",
+        headers={"Link": '<https://m.example/api/v1/timelines/tag/acme?min_id=9>; rel="prev"'},
+    )
+    assert next_link(prev_only) is None
+    assert next_link(Response("https://m.example/x")) is None

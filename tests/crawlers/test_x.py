@@ -164,3 +164,23 @@ def test_error_bodies_and_html_are_faults_named_in_the_log(api_server, crawl):
     assert len(fault_lines) == 1
     assert "Unauthorized" in fault_lines[0]
     assert "missing closing parenthesis" in fault_lines[0]
+
+
+def test_language_codes_and_reset_times():
+    from crawlers.spiders.social_common import language_code, seconds_until
+
+    assert [language_code(v) for v in ("en", "zh-Hant", "pt_BR", "und", "qme", "", None, 3)] == [
+        "en",
+        "zh",
+        "pt",
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+    now = 1_800_000_000.0
+    assert seconds_until("1800000030", now=now) == 30.0  # X, Bluesky: epoch seconds
+    assert seconds_until("2027-01-15T08:00:30.5Z", now=now) == 30.5  # Mastodon: ISO 8601
+    assert seconds_until("1799999000", now=now) == 0.0  # already past: no negative pause
+    assert seconds_until("soon", now=now) is None

@@ -142,3 +142,12 @@ def test_quota_exceeded_stops_the_source_for_the_day(api_server, crawl):
     failed = faults(result)
     assert failed.get("http_403") == 1 and failed.get("rate_limited") == 2
     assert "quotaExceeded" in log_lines(result.log, "had faults")[0]
+
+
+def test_quota_resets_at_midnight_pacific():
+    from crawlers.spiders.youtube import seconds_to_quota_reset
+
+    # 07:00 UTC on a winter day is 23:00 PST: one hour to go.
+    assert seconds_to_quota_reset(datetime(2026, 11, 27, 7, 0, tzinfo=UTC)) == 3600
+    # 06:00 UTC in summer is 23:00 PDT.
+    assert seconds_to_quota_reset(datetime(2026, 7, 1, 6, 0, tzinfo=UTC)) == 3600
