@@ -437,8 +437,10 @@ class SpikeDetector:
         base = self._predict()
         h.hours.append(h.hour_count)
         h.totals.append(h.hour_total if h.hour_total_known else -1)
-        h.profile.append(base.profile if base else math.nan)
-        h.expected.append(base.expected_hour if base else math.nan)
+        # Rounded once here, so the JSON state is compact and a restored detector
+        # sees exactly the numbers the live one used.
+        h.profile.append(round(base.profile, 4) if base else math.nan)
+        h.expected.append(round(base.expected_hour, 4) if base else math.nan)
         h.hour += 1
         h.hour_count = 0
         h.hour_total = 0
