@@ -1,5 +1,6 @@
-"""A local stand-in for Slack: the Web API's `chat.postMessage`/`auth.test` and incoming
-webhooks, over real HTTP, so slack-sdk (and BrandPulse's notifier) run unchanged against it.
+"""A local stand-in for Slack: the Web API's `chat.postMessage`, `auth.test`,
+`conversations.history`/`conversations.replies` and incoming webhooks, over real HTTP,
+so slack-sdk (and BrandPulse's notifier) run unchanged against it.
 
 It records every message, checks what Slack would reject (unknown tokens and channels,
 Block Kit limits), can be told to rate limit or fail, and renders messages the way a
@@ -48,6 +49,8 @@ _MAX_FIELD = 2000
 _MAX_CONTEXT_ELEMENTS = 10
 _MAX_BUTTON_URL = 3000
 _MAX_TEXT = 40000
+
+_READ_METHODS = ("conversations.history", "conversations.replies")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class SandboxRequest:
 class _Fault:
     status: int
     retry_after: float | None = None
+    after_posting: bool = False  # take the message, then fail (a proxy error after Slack)
 
 
 def validate_blocks(blocks: Any) -> list[str]:
@@ -254,8 +258,11 @@ class SlackSandbox:
         tokens: tuple[str, ...] = (DEFAULT_TOKEN,),
         channels: dict[str, str] | None = None,
         on_message: Callable[[SlackMessage], None] | None = None,
+        history_scope: bool = True,
     ) -> None:
         self.host = host
+        # False: the token lacks channels:history, the read methods answer missing_scope.
+        self.history_scope = history_scope
         self._port = port
         self.tokens = tokens
         self.channels = dict(channels or {DEFAULT_CHANNEL_ID: DEFAULT_CHANNEL_NAME})
@@ -354,10 +361,14 @@ class SlackSandbox:
             self._faults.clear()
             self._outage = None
 
-    def fail_next(self, n: int = 1, status: int = 503) -> None:
-        """The next `n` requests (API or webhook) fail with HTTP `status`."""
+    def fail_next(self, n: int = 1, status: int = 503, *, after_posting: bool = False) -> None:
+        """The next `n` requests (API or webhook) fail with HTTP `status`.
+
+        `after_posting`: the message is recorded first, as when Slack took it and a
+        proxy or load balancer failed on the way back; the sender cannot know.
+        """
         with self._lock:
-            self._faults.extend(_Fault(status) for _ in range(n))
+            self._faults.extend(_Fault(status, after_posting=after_posting) for _ in range(n))
 
     def rate_limit_next(self, retry_after: float = 1, n: int = 1) -> None:
         """The next `n` requests get a 429 with `Retry-After: retry_after`."""
@@ -449,7 +460,7 @@ class SlackSandbox:
             return any(m.channel == channel and m.ts == ts for m in self._messages)
 
     def handle_api(self, method: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
-        if method not in ("auth.test", "chat.postMessage"):
+        if method not in ("auth.test", "chat.postMessage", *_READ_METHODS):
             return {"ok": False, "error": "unknown_method"}
         if not token:
             return {"ok": False, "error": "not_authed"}
@@ -465,6 +476,8 @@ class SlackSandbox:
                 "user_id": "U0BRANDPULSE",
                 "bot_id": "B0BRANDPULSE",
             }
+        if method in _READ_METHODS:
+            return self._read(method, payload)
         channel = self._resolve_channel(payload.get("channel"))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
@@ -491,6 +504,41 @@ class SlackSandbox:
                 "bot_id": "B0BRANDPULSE",
             },
         }
+
+    def _read(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self.history_scope:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:history"}
+        channel = payload.get("channel")
+        # Like Slack, the read methods take a channel id only, never a name.
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        with_metadata = str(payload.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = int(payload.get("limit") or 100)
+        messages = [m for m in self.messages if m.channel == channel]
+        if method == "conversations.replies":
+            root = str(payload.get("ts") or "")
+            if not any(m.ts == root for m in messages):
+                return {"ok": False, "error": "thread_not_found"}
+            chosen = [m for m in messages if m.ts == root or m.thread_ts == root][:limit]
+        else:
+            # The channel's own messages, newest first; replies only when broadcast.
+            top = [m for m in messages if not m.is_reply or m.payload.get("reply_broadcast")]
+            chosen = list(reversed(top))[:limit]
+
+        def view(m: SlackMessage) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "type": "message",
+                "ts": m.ts,
+                "text": m.text,
+                "blocks": m.blocks,
+            }
+            if m.thread_ts:
+                out["thread_ts"] = m.thread_ts
+            if with_metadata and m.payload.get("metadata"):
+                out["metadata"] = m.payload["metadata"]
+            return out
+
+        return {"ok": True, "messages": [view(m) for m in chosen], "has_more": False}
 
     def handle_webhook(self, payload: dict[str, Any]) -> tuple[int, str]:
         problem = self._check_content(payload)
@@ -579,7 +627,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, "not found\n", "text/plain")
             return
         fault = owner._take_fault()
-        if fault is not None:
+        if fault is not None and not fault.after_posting:
             self._fail(path, fault, is_api)
             return
         try:
@@ -593,6 +641,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if is_api:
             body = owner.handle_api(path[len("/api/") :], token, payload)
+            if fault is not None:
+                self._fail(path, fault, is_api, consumed=True)
+                return
             owner._log(path, 200, None if body.get("ok") else body.get("error"))
             # Slack answers API errors with HTTP 200 and ok:false.
             self._json(200, body)
@@ -602,12 +653,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, "no_service", "text/html")
             return
         status, text = owner.handle_webhook(payload)
+        if fault is not None:
+            self._fail(path, fault, is_api, consumed=True)
+            return
         owner._log(path, status, None if status == 200 else text)
         self._reply(status, text, "text/html")
 
-    def _fail(self, path: str, fault: _Fault, is_api: bool) -> None:
+    def _fail(self, path: str, fault: _Fault, is_api: bool, *, consumed: bool = False) -> None:
         # The request body must still be consumed, or the client sees a reset.
-        length = int(self.headers.get("Content-Length") or 0)
+        length = 0 if consumed else int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
         if fault.status == 429:

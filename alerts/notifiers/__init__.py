@@ -12,6 +12,7 @@ import logging
 from alerts.notifiers.base import (
     Alert,
     AlertKind,
+    CannotTell,
     Delivery,
     Notifier,
     NotifierError,
@@ -48,6 +49,7 @@ __all__ = [
     "NOTIFIERS",
     "Alert",
     "AlertKind",
+    "CannotTell",
     "Delivery",
     "LogNotifier",
     "Notifier",

@@ -214,6 +214,8 @@ class NotifierError(Exception):
     `retryable` is False when sending again cannot help until someone changes the
     configuration (a revoked token, an unknown channel); the engine keeps the alert
     either way. `retry_after` is the channel's own hint, in seconds, when it gave one.
+    `maybe_delivered` is True when the message may have arrived all the same (a 5xx or
+    a timeout after the request went out): the engine then looks before resending.
     """
 
     def __init__(
@@ -223,12 +225,18 @@ class NotifierError(Exception):
         *,
         retryable: bool = True,
         retry_after: float | None = None,
+        maybe_delivered: bool = False,
     ) -> None:
         self.notifier = notifier
         self.cause = cause
         self.retryable = retryable
         self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
         super().__init__(f"{notifier}: {cause}")
+
+
+class CannotTell(Exception):
+    """The channel cannot say whether a message was posted (no history access)."""
 
 
 class Notifier(ABC):
@@ -247,6 +255,18 @@ class Notifier(ABC):
     def check(self) -> str:
         """Verify the channel is reachable and the credentials work; return a description."""
         return self.name
+
+    def find(
+        self, alert: Alert, *, reply_to: Delivery | None = None, channel: str | None = None
+    ) -> Delivery | None:
+        """Look for `alert` among the channel's recent messages: its Delivery if it was
+        posted, None if it was not. Raise CannotTell when the channel cannot be read,
+        NotifierError when it cannot be reached.
+
+        The engine asks this before re-sending an alert whose sender crashed between
+        posting and recording it. `channel` is a hint (a channel id seen earlier).
+        """
+        raise CannotTell(f"{self.name} cannot read back what it posted")
 
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ engine's outbox keeps what raised.
 from __future__ import annotations
 
 import logging
+import re
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,7 +31,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from alerts.notifiers.base import Alert, Delivery, Notifier, NotifierError
+from alerts.notifiers.base import Alert, CannotTell, Delivery, Notifier, NotifierError
 from alerts.notifiers.slack_templates import build_message
 from brandpulse.config import SlackConfig
 
@@ -45,7 +47,7 @@ _HINTS: dict[str, tuple[str, bool]] = {
     "channel_not_found": ("slack.channel does not exist or the bot cannot see it", False),
     "not_in_channel": ("the bot is not a member of slack.channel; /invite it", False),
     "is_archived": ("slack.channel is archived", False),
-    "missing_scope": ("the bot token lacks the chat:write scope", False),
+    "missing_scope": ("the bot token lacks a scope this call needs", False),
     "invalid_blocks": (
         "Slack rejected the message layout (a BrandPulse bug; please report)",
         False,
@@ -66,6 +68,12 @@ _HINTS: dict[str, tuple[str, bool]] = {
 }
 
 
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+# What conversations.history/replies answer when the token may not read the channel.
+_NO_HISTORY = {"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"}
+_FIND_LIMIT = 200  # a crashed send is minutes old: the newest page is enough
+
+
 class SlackDeliveryError(NotifierError):
     """A Slack message could not be delivered; the text names the cause and the fix."""
 
@@ -77,10 +85,17 @@ class SlackDeliveryError(NotifierError):
         status: int | None = None,
         retryable: bool = True,
         retry_after: float | None = None,
+        maybe_delivered: bool = False,
     ) -> None:
         self.error = error
         self.status = status
-        super().__init__("slack", cause, retryable=retryable, retry_after=retry_after)
+        super().__init__(
+            "slack",
+            cause,
+            retryable=retryable,
+            retry_after=retry_after,
+            maybe_delivered=maybe_delivered,
+        )
 
 
 class BoundedRateLimitRetryHandler(RetryHandler):
@@ -155,9 +170,14 @@ def secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value().strip() or None
 
 
-def _network_cause(exc: BaseException) -> str:
+def _network_error(exc: BaseException) -> SlackDeliveryError:
     reason = getattr(exc, "reason", None) or exc
-    return f"cannot reach Slack ({type(reason).__name__}: {reason})"
+    # Refused or unresolvable: the request never reached Slack. Anything else (a reset,
+    # a timeout) may have hit after Slack took the message.
+    never_sent = isinstance(reason, ConnectionRefusedError | socket.gaierror)
+    return SlackDeliveryError(
+        f"cannot reach Slack ({type(reason).__name__}: {reason})", maybe_delivered=not never_sent
+    )
 
 
 class SlackNotifier(Notifier):
@@ -190,6 +210,8 @@ class SlackNotifier(Notifier):
         if token and not channel:
             raise ValueError("SlackNotifier: a bot token needs a channel (slack.channel)")
         self.channel = channel
+        # Reading history needs the channel's id, not its name; learnt from each post.
+        self._channel_id: str | None = channel if channel and _CHANNEL_ID.match(channel) else None
         self._rate_limit = BoundedRateLimitRetryHandler(
             max_retry_count=rate_limit_retries, max_wait=max_retry_wait, sleep=sleep
         )
@@ -246,7 +268,7 @@ class SlackNotifier(Notifier):
         except SlackApiError as exc:
             raise self._api_error(exc, "auth.test") from exc
         except (URLError, OSError, SlackClientError) as exc:
-            raise SlackDeliveryError(_network_cause(exc)) from exc
+            raise _network_error(exc) from exc
         return f"slack bot {response.get('user')} in team {response.get('team')}"
 
     def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
@@ -286,7 +308,9 @@ class SlackNotifier(Notifier):
         except SlackApiError as exc:
             raise self._api_error(exc, "chat.postMessage") from exc
         except (URLError, OSError, SlackClientError) as exc:
-            raise SlackDeliveryError(_network_cause(exc)) from exc
+            raise _network_error(exc) from exc
+        if response.get("channel"):
+            self._channel_id = response["channel"]
         return Delivery(
             notifier=self.name,
             alert_id=alert.alert_id,
@@ -295,6 +319,57 @@ class SlackNotifier(Notifier):
             ts=response.get("ts"),
             thread_ts=thread_ts,
         )
+
+    def find(
+        self, alert: Alert, *, reply_to: Delivery | None = None, channel: str | None = None
+    ) -> Delivery | None:
+        """Search the newest messages (or the wave's thread) for this alert's metadata.
+
+        Needs the `channels:history` scope (`groups:history` for a private channel);
+        without it, or with a webhook, raises CannotTell.
+        """
+        if self._web is None:
+            raise CannotTell("an incoming webhook cannot read the channel back")
+        root = reply_to.thread_root if reply_to else None
+        where = (reply_to.channel if reply_to else None) or self._channel_id or channel
+        if not where:
+            raise CannotTell(
+                f"the id of channel {self.channel} is not known yet (nothing posted since start)"
+            )
+        method = "conversations.replies" if root else "conversations.history"
+        try:
+            if root:
+                response = self._web.conversations_replies(
+                    channel=where, ts=root, include_all_metadata=True, limit=_FIND_LIMIT
+                )
+            else:
+                response = self._web.conversations_history(
+                    channel=where, include_all_metadata=True, limit=_FIND_LIMIT
+                )
+        except SlackApiError as exc:
+            failure = self._api_error(exc, method)
+            if failure.error in _NO_HISTORY:
+                raise CannotTell(str(failure)) from exc
+            raise failure from exc
+        except (URLError, OSError, SlackClientError) as exc:
+            raise _network_error(exc) from exc
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == "brandpulse_alert"
+                and payload.get("alert_id") == alert.alert_id
+            ):
+                thread = message.get("thread_ts")
+                return Delivery(
+                    notifier=self.name,
+                    alert_id=alert.alert_id,
+                    delivered_at=datetime.now(UTC),
+                    channel=where,
+                    ts=message.get("ts"),
+                    thread_ts=thread if thread and thread != message.get("ts") else None,
+                )
+        return None
 
     def _post_webhook(self, alert: Alert, message: dict[str, Any]) -> Delivery:
         assert self._webhook is not None
@@ -306,7 +381,7 @@ class SlackNotifier(Notifier):
                 unfurl_media=False,
             )
         except (URLError, OSError, SlackClientError) as exc:
-            raise SlackDeliveryError(_network_cause(exc)) from exc
+            raise _network_error(exc) from exc
         if response.status_code != 200:
             body = (response.body or "").strip()
             code = body if body and len(body) < 60 and " " not in body else None
@@ -361,6 +436,7 @@ class SlackNotifier(Notifier):
                 f"{what} failed: Slack answered HTTP {status}{code} (outage or overload)",
                 error=error,
                 status=status,
+                maybe_delivered=True,
             )
         if error:
             hint, retryable = _HINTS.get(error, ("", True))

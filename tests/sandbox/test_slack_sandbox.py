@@ -275,3 +275,58 @@ def test_command_line_prints_messages_as_they_arrive():
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_conversations_history_and_replies(slack):
+    meta = {"event_type": "brandpulse_alert", "event_payload": {"alert_id": "a1"}}
+    root = api_json(
+        slack,
+        "chat.postMessage",
+        {"channel": slack.channel, "text": "root", "metadata": meta},
+        slack.token,
+    )
+    api_json(
+        slack,
+        "chat.postMessage",
+        {"channel": slack.channel, "text": "r1", "thread_ts": root["ts"]},
+        slack.token,
+    )
+    api_json(
+        slack,
+        "chat.postMessage",
+        {"channel": slack.channel, "text": "r2", "thread_ts": root["ts"], "reply_broadcast": True},
+        slack.token,
+    )
+    api_json(slack, "chat.postMessage", {"channel": slack.channel, "text": "later"}, slack.token)
+
+    history = api_json(slack, "conversations.history", {"channel": slack.channel}, slack.token)
+    assert [m["text"] for m in history["messages"]] == ["later", "r2", "root"]  # newest first
+    assert "metadata" not in history["messages"][-1]
+    with_meta = api_json(
+        slack,
+        "conversations.history",
+        {"channel": slack.channel, "include_all_metadata": True},
+        slack.token,
+    )
+    assert with_meta["messages"][-1]["metadata"] == meta
+    replies = api_json(
+        slack, "conversations.replies", {"channel": slack.channel, "ts": root["ts"]}, slack.token
+    )
+    assert [m["text"] for m in replies["messages"]] == ["root", "r1", "r2"]
+    # Names are for posting only; reading takes the id, as in Slack.
+    named = api_json(slack, "conversations.history", {"channel": "#brand-alerts"}, slack.token)
+    assert named == {"ok": False, "error": "channel_not_found"}
+
+
+def test_missing_history_scope():
+    with SlackSandbox(history_scope=False) as slack:
+        answer = api_json(slack, "conversations.history", {"channel": slack.channel}, slack.token)
+        assert answer["error"] == "missing_scope"
+
+
+def test_failure_after_posting_keeps_the_message(slack):
+    slack.fail_next(1, status=502, after_posting=True)
+    payload = json.dumps({"channel": slack.channel, "text": "x"}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {slack.token}"}
+    assert post(slack.base_url + "chat.postMessage", payload, headers)[0] == 502
+    assert len(slack.messages) == 1

@@ -71,5 +71,7 @@ def test_hackernews_filters_by_created_at_and_mastodon_links_pages():
         assert 'rel="next"' in headers["Link"] and "max_id=" in headers["Link"]
         assert statuses[0]["account"]["followers_count"] >= 0
         assert statuses[0]["content"].startswith("<p>")
-        older, _ = _get(f"{urls['mastodon']}/api/v1/timelines/tag/acme?limit=5&max_id={statuses[-1]['id']}")
+        older, _ = _get(
+            f"{urls['mastodon']}/api/v1/timelines/tag/acme?limit=5&max_id={statuses[-1]['id']}"
+        )
         assert int(older[0]["id"]) < int(statuses[-1]["id"])

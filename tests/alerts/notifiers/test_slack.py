@@ -15,7 +15,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from alerts.notifiers import NOTIFIERS, LogNotifier, notifier_from_config
-from alerts.notifiers.base import Alert, alert_id_for, kibana_discover_url, rison, wave_id_for
+from alerts.notifiers.base import (
+    Alert,
+    CannotTell,
+    alert_id_for,
+    kibana_discover_url,
+    rison,
+    wave_id_for,
+)
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from alerts.notifiers.slack_templates import escape, escaped_clip
 from brandpulse.config import Config, SlackConfig
@@ -318,6 +325,7 @@ def test_network_down_raises_cannot_reach(make_alert):
     with pytest.raises(SlackDeliveryError, match="cannot reach Slack") as info:
         notifier.send(make_alert())
     assert info.value.retryable
+    assert not info.value.maybe_delivered  # refused: the request never reached Slack
 
 
 # ---------------------------------------------------------------------------
@@ -453,3 +461,55 @@ def test_sandbox_renderer_decodes_what_slack_shows():
     assert mrkdwn_to_text("&lt;!channel&gt; &amp; <https://x.io/a?b=1&amp;c=2|*site*>") == (
         "<!channel> & site (https://x.io/a?b=1&c=2)"
     )
+
+
+# ---------------------------------------------------------------------------
+# Reading back: did an attempt that looked failed reach the channel?
+# ---------------------------------------------------------------------------
+
+
+def test_failures_say_whether_the_message_may_have_arrived(slack, make_alert):
+    slack.fail_next(1, status=502, after_posting=True)
+    with pytest.raises(SlackDeliveryError, match="HTTP 502") as info:
+        bot(slack).send(make_alert())
+    assert info.value.maybe_delivered
+    assert len(slack.messages) == 1  # Slack took it; the answer got lost on the way back
+    wrong = SlackNotifier(token="xoxb-wrong", channel=slack.channel, base_url=slack.base_url)
+    with pytest.raises(SlackDeliveryError) as info:
+        wrong.send(make_alert())
+    assert not info.value.maybe_delivered
+
+
+def test_find_reads_back_a_posted_alert_and_a_thread_reply(slack, make_alert):
+    notifier = bot(slack)
+    alert = make_alert()
+    assert notifier.find(alert) is None
+    first = notifier.send(alert)
+    found = notifier.find(alert)
+    assert found is not None and (found.ts, found.channel) == (first.ts, slack.channel)
+
+    later = T0 + timedelta(hours=1)
+    follow = make_alert("continuing", interval_start=later, interval_end=later + timedelta(hours=1))
+    assert notifier.find(follow, reply_to=first) is None
+    reply = notifier.send(follow, reply_to=first)
+    found = notifier.find(follow, reply_to=first)
+    assert found is not None and (found.ts, found.thread_ts) == (reply.ts, first.ts)
+    assert notifier.find(follow) is None  # a reply is not in the channel's own history
+
+
+def test_find_needs_a_channel_id(slack, make_alert):
+    alert = make_alert()
+    bot(slack).send(alert)
+    named = SlackNotifier(token=slack.token, channel="#brand-alerts", base_url=slack.base_url)
+    with pytest.raises(CannotTell, match="not known yet"):
+        named.find(alert)
+    found = named.find(alert, channel=slack.channel)  # the engine's hint from its outbox
+    assert found is not None and found.ts == slack.messages[0].ts
+
+
+def test_find_cannot_tell_without_history_scope_or_with_a_webhook(make_alert):
+    with SlackSandbox(history_scope=False) as slack:
+        with pytest.raises(CannotTell, match="missing_scope"):
+            bot(slack).find(make_alert())
+        with pytest.raises(CannotTell, match="webhook"):
+            SlackNotifier(webhook_url=slack.webhook_url).find(make_alert())
