@@ -22,10 +22,12 @@ Delivery guarantees (see docs/slack.md):
 * Two daemons cannot both send it: enqueueing is create-only under the alert's
   deterministic id, and an entry is claimed (`sending`) with a conditional write
   before the message goes out.
-* The one window for a duplicate is a crash (or an Elasticsearch failure) after Slack
-  accepted a message and before it was marked delivered: the claim's lease expires and
-  the alert is sent again. We chose at-least-once there because a lost alert costs a
-  PR team more than a repeated one, and the footer's alert id makes a repeat obvious.
+* A send with an unknown outcome (a crash after posting, a 5xx, a broken connection)
+  is checked before it is repeated: the notifier reads the channel back and looks for
+  the alert id in the message metadata. Only where the channel cannot be read (a
+  webhook, a token without history scope) is it posted again: at-least-once there,
+  because a lost alert costs a PR team more than a repeated one, and the footer's
+  alert id makes a repeat obvious.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from alerts.detector import (
 from alerts.notifiers.base import (
     Alert,
     AlertKind,
+    CannotTell,
+    Delivery,
     Notifier,
     NotifierError,
     alert_id_for,
@@ -214,9 +218,7 @@ class AlertEngine:
                 continue
             if entry.status == "sending":
                 log.warning(
-                    "alert %s was claimed by %s and never confirmed; sending it again",
-                    entry.alert_id,
-                    entry.owner,
+                    "alert %s was claimed by %s and never confirmed", entry.alert_id, entry.owner
                 )
             reply_to = None
             if entry.root_alert_id and entry.root_alert_id != entry.alert_id:
@@ -231,21 +233,55 @@ class AlertEngine:
                 blocked.add(brand)
                 continue
             try:
-                delivery = self.notifier.send(entry.alert, reply_to=reply_to)
+                delivery = None
+                if claimed.maybe_posted:
+                    delivery = self._find_posted(claimed, reply_to)
+                fresh = delivery is None
+                if delivery is None:
+                    delivery = self.notifier.send(entry.alert, reply_to=reply_to)
             except Exception as exc:
                 # Whatever went wrong, the entry goes back to pending with the cause.
                 retry_at = None
-                if isinstance(exc, NotifierError) and exc.retry_after:
-                    retry_at = now + timedelta(seconds=exc.retry_after)
+                maybe = True  # an unknown failure could have happened after posting
+                if isinstance(exc, NotifierError):
+                    maybe = exc.maybe_delivered
+                    if exc.retry_after:
+                        retry_at = now + timedelta(seconds=exc.retry_after)
                 cause = (
                     str(exc) if isinstance(exc, NotifierError) else f"{type(exc).__name__}: {exc}"
                 )
                 log.warning("alert %s not delivered, kept in the outbox: %s", entry.alert_id, cause)
-                self.state.mark_failed(claimed, cause, retry_at)
+                self.state.mark_failed(claimed, cause, retry_at, maybe_posted=maybe)
                 break
             self.state.mark_delivered(claimed, delivery, now)
-            sent.append(entry.alert)
+            if fresh:
+                sent.append(entry.alert)
         return sent
+
+    def _find_posted(self, entry: OutboxEntry, reply_to: Delivery | None) -> Delivery | None:
+        """Whether an earlier attempt's message is in the channel after all.
+
+        None (so: post it) when it is not there, and also when the channel cannot be
+        read (a webhook, a token without history scope): then a duplicate is possible,
+        and the footer's alert id shows it for what it is.
+        """
+        assert self.notifier is not None
+        hint = reply_to.channel if reply_to and reply_to.channel else self.state.last_channel()
+        try:
+            found = self.notifier.find(entry.alert, reply_to=reply_to, channel=hint)
+        except CannotTell as exc:
+            log.warning(
+                "alert %s may already be in the channel but it cannot be checked (%s); "
+                "posting it again",
+                entry.alert_id,
+                exc,
+            )
+            return None
+        if found is not None:
+            log.info(
+                "alert %s was already posted (ts %s); not posting again", entry.alert_id, found.ts
+            )
+        return found
 
     # -- evaluation ---------------------------------------------------------------
 

@@ -69,6 +69,7 @@ MAPPING: dict[str, Any] = {
         "created_at": _DATE,
         "seq": {"type": "long"},
         "attempts": {"type": "integer"},
+        "maybe_posted": {"type": "boolean"},
         "last_error": {"type": "text"},
         "next_attempt_at": _DATE,
         "lease_until": _DATE,
@@ -207,6 +208,9 @@ class OutboxEntry:
     seq: int = 0  # order among alerts created by the same check
     root_alert_id: str | None = None  # the wave's first alert, which replies thread under
     attempts: int = 0
+    # An earlier attempt may have reached the channel (a crash mid-send, a 5xx, a
+    # timeout): the next one looks in the channel before posting.
+    maybe_posted: bool = False
     last_error: str | None = None
     next_attempt_at: datetime | None = None
     lease_until: datetime | None = None
@@ -233,6 +237,7 @@ class OutboxEntry:
             "created_at": _iso(self.created_at),
             "seq": self.seq,
             "attempts": self.attempts,
+            "maybe_posted": self.maybe_posted,
             "last_error": self.last_error,
             "next_attempt_at": _iso(self.next_attempt_at),
             "lease_until": _iso(self.lease_until),
@@ -255,6 +260,7 @@ class OutboxEntry:
             seq=int(d.get("seq") or 0),
             root_alert_id=d.get("root_alert_id"),
             attempts=int(d.get("attempts") or 0),
+            maybe_posted=bool(d.get("maybe_posted")),
             last_error=d.get("last_error"),
             next_attempt_at=_dt(d.get("next_attempt_at")),
             lease_until=_dt(d.get("lease_until")),
@@ -387,7 +393,11 @@ class AlertStateStore:
     def claim(
         self, entry: OutboxEntry, owner: str, now: datetime, lease_until: datetime
     ) -> OutboxEntry:
-        """Mark `sending` before the message goes out; StateConflict if someone else did."""
+        """Mark `sending` before the message goes out; StateConflict if someone else did.
+
+        Claiming an entry still marked `sending` (its sender's lease ran out) records
+        that the message may already be in the channel.
+        """
         return self._update(
             entry,
             replace(
@@ -396,6 +406,7 @@ class AlertStateStore:
                 owner=owner,
                 lease_until=lease_until,
                 attempts=entry.attempts + 1,
+                maybe_posted=entry.maybe_posted or entry.status == "sending",
             ),
         )
 
@@ -403,12 +414,22 @@ class AlertStateStore:
         return self._update(
             entry,
             replace(
-                entry, status="delivered", delivery=delivery, delivered_at=now, lease_until=None
+                entry,
+                status="delivered",
+                delivery=delivery,
+                delivered_at=now,
+                lease_until=None,
+                maybe_posted=False,
             ),
         )
 
     def mark_failed(
-        self, entry: OutboxEntry, error: str, next_attempt_at: datetime | None
+        self,
+        entry: OutboxEntry,
+        error: str,
+        next_attempt_at: datetime | None,
+        *,
+        maybe_posted: bool = False,
     ) -> OutboxEntry:
         return self._update(
             entry,
@@ -418,5 +439,21 @@ class AlertStateStore:
                 last_error=error[:2000],
                 next_attempt_at=next_attempt_at,
                 lease_until=None,
+                maybe_posted=entry.maybe_posted or maybe_posted,
             ),
         )
+
+    def last_channel(self) -> str | None:
+        """The channel id of the latest delivery: a hint for reading the channel back."""
+        filters = [{"term": {"type": "alert"}}, {"term": {"status": "delivered"}}]
+        res = self.es.search(
+            index=self.index,
+            query={"bool": {"filter": filters}},
+            sort=[{"delivered_at": "desc"}],
+            size=20,
+        )
+        for hit in res["hits"]["hits"]:
+            channel = (hit["_source"].get("delivery") or {}).get("channel")
+            if channel:
+                return str(channel)
+        return None

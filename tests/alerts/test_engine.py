@@ -387,3 +387,49 @@ def test_rate_limit_longer_than_the_bound_defers_to_retry_after(es_client, slack
     assert [r.status for r in slack.requests] == [429]
     assert len(eng.retry_outbox(NOW + timedelta(seconds=121))) == 1
     assert len(slack.messages) == 1
+
+
+@pytest.mark.parametrize(("history_scope", "messages"), [(True, 1), (False, 2)])
+def test_a_crash_after_slack_took_the_message(es_client, prefix, tmp_path, history_scope, messages):
+    """A daemon posts, then dies before recording it. With history access the next one
+    finds the message (its metadata carries the alert id) and does not post again;
+    without, it posts again: the documented at-least-once case."""
+    with SlackSandbox(history_scope=history_scope) as slack:
+        config = make_config(prefix, slack)
+        start = NOW - timedelta(days=3)
+        index(
+            es_client,
+            config,
+            tmp_path,
+            background("Acme", start, WAVE_START) + wave("Acme", WAVE_START, 80, "w"),
+        )
+        eng = engine(config, es_client, slack)
+        [alert] = eng.dry_run(NOW)
+        store = AlertStateStore(es_client, prefix)
+        store.install()
+        store.enqueue(OutboxEntry(alert=alert, status="pending", created_at=NOW))
+        entry = store.get_entry(alert.alert_id)
+        assert entry is not None
+        store.claim(entry, "doomed-daemon", NOW, NOW + SEND_LEASE)
+        SlackNotifier.from_config(config.slack).send(alert)  # ...and the daemon dies here
+
+        assert eng.retry_outbox(NOW + SEND_LEASE / 2) == []  # its lease still holds
+        eng.retry_outbox(NOW + SEND_LEASE + timedelta(seconds=1))
+        assert len(slack.messages) == messages
+        done = store.get_entry(alert.alert_id)
+        assert done is not None and done.status == "delivered" and not done.maybe_posted
+        assert done.delivery is not None and done.delivery.ts == slack.messages[-1].ts
+
+
+def test_a_5xx_after_slack_took_the_message_is_not_posted_twice(es_client, slack, acme_wave):
+    slack.fail_next(1, status=502, after_posting=True)
+    eng = engine(acme_wave, es_client, slack)
+    assert eng.check(NOW) == []
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    [entry] = store.entries()
+    assert entry.status == "pending" and entry.maybe_posted
+    eng.check(NOW + timedelta(minutes=1))
+    assert len(slack.messages) == 1
+    [entry] = store.entries()
+    assert entry.status == "delivered" and entry.delivery is not None
+    assert entry.delivery.ts == slack.messages[0].ts
