@@ -89,4 +89,3 @@ def unique_terms(brand_queries: Sequence[tuple[str, BrandQuery]]) -> list[tuple[
             if name not in brands:
                 brands.append(name)
     return list(by_term.items())
-
