@@ -75,6 +75,8 @@ HIGH_REACH_LOOKBACK = timedelta(hours=24)
 # How long a claimed (`sending`) entry is left alone before it counts as abandoned by a
 # crashed daemon: well above the notifier's worst case (timeout plus bounded 429 waits).
 SEND_LEASE = timedelta(minutes=5)
+# Delivered alerts are kept at least this long (and at least `alerts.history`).
+PRUNE_MIN_AGE = timedelta(days=2)
 # The longest stretch of missed intervals judged after a daemon was down.
 CATCH_UP = timedelta(hours=6)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,6 +133,7 @@ class AlertEngine:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.kibana_url = config.slack.kibana_url or config.kibana.url
         self._installed = False
+        self._pruned_at: datetime | None = None
 
     # -- public API -------------------------------------------------------------
 
@@ -256,7 +259,31 @@ class AlertEngine:
             self.state.mark_delivered(claimed, delivery, now)
             if fresh:
                 sent.append(entry.alert)
+        self._maybe_prune(now)
         return sent
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Forget delivered alerts older than `alerts.history` (at least two days).
+
+        Spike alerts are only ever re-derived for the last few hours and high-reach ones
+        for the last day, so older entries no longer guard against repeats.
+        """
+        now = _utc(now) if now is not None else _utc(self.clock())
+        keep = max(self.config.alerts.history, PRUNE_MIN_AGE)
+        removed = self.state.prune(now - keep)
+        if removed:
+            log.info("pruned %d delivered alert(s) older than %s", removed, keep)
+        return removed
+
+    def _maybe_prune(self, now: datetime) -> None:
+        # Housekeeping calls retry_outbox every few minutes; pruning hourly is plenty.
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return
+        self._pruned_at = now
+        try:
+            self.prune(now)
+        except Exception:
+            log.exception("pruning the alert outbox failed; will try again later")
 
     def _find_posted(self, entry: OutboxEntry, reply_to: Delivery | None) -> Delivery | None:
         """Whether an earlier attempt's message is in the channel after all.

@@ -443,6 +443,35 @@ class AlertStateStore:
             ),
         )
 
+    def prune(self, delivered_before: datetime, batch: int = 500) -> int:
+        """Delete delivered outbox entries older than `delivered_before`; return how many.
+
+        Search and bulk delete rather than delete_by_query, which needs the reindex
+        module that not every cluster (nor the test node) has.
+        """
+        removed = 0
+        while True:
+            res = self.es.search(
+                index=self.index,
+                query={
+                    "bool": {
+                        "filter": [
+                            {"term": {"type": "alert"}},
+                            {"term": {"status": "delivered"}},
+                            {"range": {"delivered_at": {"lt": _iso(delivered_before)}}},
+                        ]
+                    }
+                },
+                size=batch,
+                source=False,
+            )
+            hits = res["hits"]["hits"]
+            if not hits:
+                return removed
+            operations = [{"delete": {"_index": self.index, "_id": h["_id"]}} for h in hits]
+            self.es.bulk(operations=operations, refresh=True)
+            removed += len(hits)
+
     def last_channel(self) -> str | None:
         """The channel id of the latest delivery: a hint for reading the channel back."""
         filters = [{"term": {"type": "alert"}}, {"term": {"status": "delivered"}}]

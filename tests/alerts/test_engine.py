@@ -433,3 +433,17 @@ def test_a_5xx_after_slack_took_the_message_is_not_posted_twice(es_client, slack
     [entry] = store.entries()
     assert entry.status == "delivered" and entry.delivery is not None
     assert entry.delivery.ts == slack.messages[0].ts
+
+
+def test_prune_forgets_old_delivered_alerts_only(es_client, slack, acme_wave):
+    eng = engine(acme_wave, es_client, slack)
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    with slack.outage(503):
+        eng.check(NOW)
+    far = NOW + timedelta(days=30)
+    assert eng.prune(far) == 0  # undelivered: kept however old
+    eng.retry_outbox(NOW + timedelta(minutes=1))
+    assert eng.prune(NOW + timedelta(days=2)) == 0  # alerts.history is 3 days here
+    assert eng.prune(NOW + timedelta(days=3, minutes=2)) == 1
+    assert store.entries() == []
+    assert len(slack.messages) == 1
