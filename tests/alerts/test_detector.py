@@ -243,3 +243,31 @@ def test_high_reach_rule() -> None:
     restored = HighReachRule.from_state(json.loads(json.dumps(rule.to_state())))
     assert restored.observe(_Mention("d", 10_000, "negative")) is None
     assert RULES["negative_spike"] is SpikeDetector
+
+
+def test_sentiment_dip_on_negative_share() -> None:
+    # Volume of negatives rises only 1.5x (below min_ratio) but their share of all
+    # mentions goes from 10 % to about 37 %: the share signal must catch it.
+    rng = np.random.default_rng(21)
+    n = 4 * PER_DAY
+    totals = [1000] * n
+    negatives = [int(x) for x in rng.binomial(1000, 0.10, n)]
+    at = 3 * PER_DAY + 10 * PER_HOUR
+    for i in range(at, at + 4 * PER_HOUR):
+        totals[i] = 400
+        negatives[i] = int(rng.binomial(400, 0.375))
+    det = SpikeDetector("b")
+    events = [
+        (i, ev)
+        for i in range(n)
+        if (ev := det.observe(Point(MONDAY + i * STEP, negatives[i], totals[i]))) is not None
+    ]
+    starts = [(i, e) for i, e in events if isinstance(e, SpikeStarted)]
+    assert len(starts) == 1
+    i, ev = starts[0]
+    assert ev.signal == "share" and at <= i <= at + PER_HOUR
+    assert ev.share is not None and ev.expected_share is not None
+    assert ev.share > 1.5 * ev.expected_share
+    assert "share" in det.describe(ev)
+    # Fed without totals, the same negatives raise nothing.
+    assert started(run(SpikeDetector("b"), negatives)) == []
