@@ -176,12 +176,16 @@ def build_corpus(
         next_id += rng.randint(1, 9)
         # Burst times are assigned when the burst is published (see `publish_burst`).
         corpus.burst.append(_post(rng, next_id, now, text, "zh" if zh else "en", "negative"))
-    # One very loud critic, so the high-reach rule has something to say.
+    # One very loud critic, so the high-reach rule has something to say. Chinese posts
+    # go to the Mastodon stand-in, whose accounts carry follower counts.
+    loud = corpus.burst[len(corpus.burst) // 2]
     corpus.burst[len(corpus.burst) // 2] = Post(
         **{
-            **corpus.burst[len(corpus.burst) // 2].__dict__,
+            **loud.__dict__,
             "author": "techcrunchy",
             "followers": 2_400_000,
+            "text": _fill(BURST_ZH[0], rng, True),
+            "language": "zh",
         }
     )
     return corpus
