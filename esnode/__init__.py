@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -317,6 +317,7 @@ class LocalNode:
     state file; starting again on the same folder recovers the indices.
     ``watch_parent`` makes the JVM exit when this Python process dies, so a
     killed test run does not leave a node behind; the CLI turns it off.
+    ``settings`` are extra Elasticsearch node settings; they override the defaults.
     """
 
     def __init__(
@@ -326,6 +327,7 @@ class LocalNode:
         heap: str = DEFAULT_HEAP,
         watch_parent: bool = True,
         boot_timeout: float = 180.0,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         if not re.fullmatch(r"\d+[mMgG]", heap):
             raise ValueError(f"heap must look like 512m or 1g, got {heap!r}")
@@ -334,6 +336,8 @@ class LocalNode:
         self.heap = heap
         self.watch_parent = watch_parent
         self.boot_timeout = boot_timeout
+        # extra node settings (`-E key=value`), e.g. a tiny write queue for tests
+        self.settings = dict(settings or {})
         self.pid: int | None = None
         self.boot_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -384,6 +388,8 @@ class LocalNode:
         ]
         if self.watch_parent:
             cmd += ["--parent-pid", str(os.getpid())]
+        for key, value in self.settings.items():
+            cmd += ["-E", f"{key}={value}"]
         return cmd
 
     def start(self) -> LocalNode:

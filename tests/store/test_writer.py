@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -158,7 +160,10 @@ def test_torn_spool_lines_are_dead_lettered_not_lost_silently(
     assert _count(es_client, es_cfg) == 3
 
 
-def test_stopping_the_node_mid_write_then_restarting_keeps_every_mention_once(tmp_path: Path):
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_stopping_the_node_mid_write_then_restarting_keeps_every_mention_once(
+    tmp_path: Path, how: str
+):
     node = LocalNode(port=free_port(), data_dir=tmp_path / "node", heap="384m")
     cfg = ElasticsearchConfig(index_prefix="crash", spool_dir=tmp_path / "spool", bulk_size=250)
     batch = list(mentions(6_000, START, END, seed=11))
@@ -178,6 +183,11 @@ def test_stopping_the_node_mid_write_then_restarting_keeps_every_mention_once(tm
                 except Exception:
                     continue
                 if acked_before_stop >= 1_000:
+                    if how == "sigkill":
+                        # a crash: no flush, no clean close; acked writes must
+                        # survive through the translog
+                        assert node.pid is not None
+                        os.kill(node.pid, signal.SIGKILL)
                     node.stop()
                     return
 
@@ -208,3 +218,46 @@ def test_stopping_the_node_mid_write_then_restarting_keeps_every_mention_once(tm
         es.close()
     finally:
         node.stop()
+
+
+def test_429_rejections_from_a_saturated_node_are_retried(tmp_path: Path):
+    # One write thread with a queue of one: concurrent bulks get real
+    # es_rejected_execution_exception (429) items, which must be retried.
+    node = LocalNode(
+        port=free_port(),
+        data_dir=tmp_path / "node",
+        heap="256m",
+        settings={"thread_pool.write.size": "1", "thread_pool.write.queue_size": "1"},
+    )
+    cfg = ElasticsearchConfig(index_prefix="busy", spool_dir=tmp_path / "spool", bulk_size=50)
+    batch = list(mentions(500, START, END, seed=5))
+    with node:
+        es = node.client(request_timeout=30)
+        install_templates(es, cfg)
+        noise = [{"index": {"_index": "noise"}} if i % 2 == 0 else {"n": i} for i in range(100)]
+        stop = threading.Event()
+        rejected = 0
+
+        def hammer() -> None:
+            nonlocal rejected
+            while not stop.is_set():
+                resp = es.bulk(operations=noise)
+                rejected += sum(1 for it in resp["items"] if it["index"]["status"] == 429)
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            with BulkWriter(es, cfg, max_retries=30, backoff_initial=0.02, backoff_max=0.5) as w:
+                report = w.write(batch)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert rejected > 0, "the node never pushed back: the setup does not test anything"
+        assert report.retries > 0, report.summary()
+        assert report.ok, report.summary()
+        assert report.indexed == 500
+        ids = _all_ids(es, "busy-mentions-*")
+        assert sorted(ids) == sorted(m.id for m in batch)
+        es.close()

@@ -12,7 +12,9 @@ import org.elasticsearch.transport.netty4.Netty4Plugin;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -23,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  * NodeServiceProvider and the Node(NodeConstruction) constructor are
  * package-private. Started and stopped by the Python module `esnode`.
  *
- * Usage: BrandPulseNode --home DIR --http-port N [--transport-port RANGE] [--parent-pid PID]
+ * Usage: BrandPulseNode --home DIR --http-port N [--transport-port RANGE] [--parent-pid PID] [-E key=value]...
  */
 public final class BrandPulseNode extends Node {
     private static final List<Class<? extends Plugin>> PLUGINS = List.of(Netty4Plugin.class);
@@ -47,6 +49,7 @@ public final class BrandPulseNode extends Node {
         String httpPort = null;
         String transportPort = "9300-9400";
         long parentPid = -1;
+        Map<String, String> extra = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
@@ -54,17 +57,25 @@ public final class BrandPulseNode extends Node {
                 case "--http-port" -> { httpPort = value; i++; }
                 case "--transport-port" -> { transportPort = value; i++; }
                 case "--parent-pid" -> { parentPid = Long.parseLong(value); i++; }
+                case "-E" -> {
+                    int eq = value == null ? -1 : value.indexOf('=');
+                    if (eq <= 0) {
+                        throw new IllegalArgumentException("-E needs key=value, got: " + value);
+                    }
+                    extra.put(value.substring(0, eq), value.substring(eq + 1));
+                    i++;
+                }
                 default -> throw new IllegalArgumentException("unknown argument: " + args[i]);
             }
         }
         if (home == null || httpPort == null) {
-            throw new IllegalArgumentException("usage: BrandPulseNode --home DIR --http-port N [--transport-port RANGE] [--parent-pid PID]");
+            throw new IllegalArgumentException("usage: BrandPulseNode --home DIR --http-port N [--transport-port RANGE] [--parent-pid PID] [-E key=value]...");
         }
         Path homePath = Path.of(home).toAbsolutePath();
         Files.createDirectories(homePath.resolve("data"));
         Files.createDirectories(homePath.resolve("logs"));
 
-        Settings settings = Settings.builder()
+        Settings.Builder builder = Settings.builder()
             .put("node.name", "brandpulse-local")
             .put("cluster.name", "brandpulse-local")
             .put("path.home", homePath.toString())
@@ -77,8 +88,10 @@ public final class BrandPulseNode extends Node {
             // tmp dirs and CI disks are often >90% full; the watermark would block writes
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
             // INFO, not log4j's default ERROR: the log is what explains a failed boot
-            .put("logger.level", "INFO")
-            .build();
+            .put("logger.level", "INFO");
+        // -E last, so a caller can override any default above
+        extra.forEach(builder::put);
+        Settings settings = builder.build();
 
         // log4j to stdout; the Python side redirects stdout into <data>/node.log
         LogConfigurator.configureWithoutConfig(settings);
