@@ -18,6 +18,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
@@ -54,18 +55,16 @@ def exact_hash(normalised: str) -> str:
 
 
 def simhash(tokens: list[str]) -> int:
-    """64-bit SimHash over word unigrams and bigrams."""
-    weights = [0] * 64
+    """64-bit SimHash over word unigrams and bigrams (vectorised: it runs per post)."""
     features = tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
-    for feature in features:
-        h = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "big")
-        for bit in range(64):
-            weights[bit] += 1 if h >> bit & 1 else -1
-    value = 0
-    for bit in range(64):
-        if weights[bit] > 0:
-            value |= 1 << bit
-    return value
+    if not features:
+        return 0
+    digests = b"".join(
+        hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest() for feature in features
+    )
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(len(features), 64)
+    majority = bits.sum(axis=0, dtype=np.int32) * 2 > len(features)
+    return int.from_bytes(np.packbits(majority).tobytes(), "big")
 
 
 class RecentHashes:
