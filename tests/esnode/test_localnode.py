@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -7,6 +12,8 @@ from elasticsearch import Elasticsearch
 
 import esnode
 from esnode import ES_VERSION, EsNodeError, LocalNode, find_java, free_port
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_node_answers_with_the_pinned_version(es_client: Elasticsearch):
@@ -72,3 +79,62 @@ def test_a_crashing_jvm_surfaces_its_log(tmp_path: Path, monkeypatch):
     assert "unknown argument: --no-such-flag" in str(info.value)
     assert node.pid is not None
     assert not esnode._pid_alive(node.pid)
+
+
+def test_a_busy_port_is_refused_before_booting(tmp_path: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(EsNodeError, match=f"port {port} .* already in use"):
+            LocalNode(port=port, data_dir=tmp_path / "busy").start()
+
+
+def _esnode(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "esnode", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_cli_start_status_stop(tmp_path: Path):
+    data = tmp_path / "cli"
+    port = free_port()
+    started = _esnode("start", "--port", str(port), "--data", str(data), "--heap", "256m")
+    try:
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.strip() == f"http://127.0.0.1:{port}"
+        state = json.loads((data / "esnode.json").read_text())
+        assert state["port"] == port and state["version"] == ES_VERSION
+        status = _esnode("status", "--data", str(data))
+        assert status.returncode == 0
+        assert "running" in status.stdout and "health green" in status.stdout
+    finally:
+        stopped = _esnode("stop", "--data", str(data))
+    assert stopped.returncode == 0, stopped.stderr
+    assert not esnode._pid_alive(state["pid"])
+    after = _esnode("status", "--data", str(data))
+    assert after.returncode == 3 and after.stdout.startswith("stopped")
+
+
+def test_the_node_exits_when_the_python_process_that_started_it_dies(tmp_path: Path):
+    data = tmp_path / "orphan"
+    script = (
+        "import sys; from esnode import LocalNode;"
+        f"n = LocalNode(port={free_port()}, data_dir={str(data)!r}, heap='256m').start();"
+        "print(n.pid, flush=True)"
+    )
+    # the parent exits right after the boot without stopping the node
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 60
+    while esnode._pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not esnode._pid_alive(pid), "the JVM outlived its parent"
+    assert "parent" in esnode.log_tail(data, 200) and "shutting down" in esnode.log_tail(data, 200)
