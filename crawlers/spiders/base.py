@@ -19,7 +19,11 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
    - ``default_base_url``: the real API root. ``self.base_url`` is the config's
      ``base_url`` when set (a mirror or the local test server), else this. ALWAYS
      build URLs from ``self.base_url`` (or ``self.url(path, **params)``).
-   - ``default_requests_per_minute``: the polite rate when the config sets none.
+   - ``default_requests_per_minute``: the polite rate when the config sets none
+     (override ``default_rate()`` when it depends on credentials, as Reddit's does).
+   - ``configure_settings(settings)``: a hook to set Scrapy settings for this
+     source before they freeze (e.g. Reddit's User-Agent); ``self.source`` is
+     already loaded. Per-source concurrency/timeout are applied by the base.
    - ``expects_json`` (True): responses are decoded to ``data`` by the base with
      fault detection; set False for HTML/XML sources (``data`` is then None and you
      read ``response`` yourself).
@@ -43,9 +47,8 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
      this source, ``text`` = the brand query's ``search_string(style=self.search_style)``.
      Override to fan out (per subreddit, per search term, per tag...) with
      ``self.make_query(key, brand, text, **params)``, or set ``search_style =
-     "terms"`` for one query per search term (sources without OR in their search);
-     ``key`` must be stable across
-     runs (it keys the cursor). ``query.since`` is where this crawl starts (the
+     "terms"`` for one query per search term (sources without OR in their search).
+     ``key`` must be stable across runs (it keys the cursor). ``query.since`` is where this crawl starts (the
      cursor, or now - lookback on a first crawl); ``query.token`` is whatever the
      previous run stored for this key via ``Page.cursor_token``.
    - ``build_request(query, page_token) -> Request``: the request for one page;
