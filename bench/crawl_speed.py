@@ -15,6 +15,7 @@ its own process, printing mentions/s and the crawl child's peak RSS:
                        machinery itself costs)
 - project-uncapped-c8: the same with the source's concurrency at 8
 - project-uncapped-c8-noat: and without AutoThrottle (what AutoThrottle costs)
+- project-uncapped-c8-noat-nolimiter: and without the BrandPulse rate limiter
 - scrapy-default:      Scrapy's own defaults for everything that paces a crawl
                        (no AutoThrottle, no BrandPulse rate limiter, 8 per domain,
                        16 total); the BrandPulse pipelines stay, they produce the output
