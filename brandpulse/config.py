@@ -205,7 +205,25 @@ class HtmlForumSource(SourceBase):
     start_urls: list[str] = Field(min_length=1, description="list or search pages; {query} allowed")
     selectors: HtmlSelectors
     time_format: str | None = Field(default=None, description="strptime format; default: ISO 8601")
+    timezone: str | None = Field(
+        default=None,
+        description="IANA zone of times the board shows without one (e.g. Asia/Shanghai); "
+        "default UTC",
+    )
     language: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Asia/Shanghai)") from None
+        return value
 
 
 SourceConfig = Annotated[

@@ -32,6 +32,7 @@ import re
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Request, Response, TextResponse
@@ -229,7 +230,15 @@ class HtmlForumSpider(MentionSpider):
         fmt = self.source.time_format
         if fmt:
             try:
-                return datetime.strptime(value.strip(), fmt)
+                parsed = datetime.strptime(value.strip(), fmt)
             except ValueError as exc:
                 raise ValueError(f"time {value!r} does not match time_format {fmt!r}") from exc
-        return parse_time(value)
+        else:
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                return parse_time(value)  # RFC 2822 / epoch carry their own zone
+        if parsed.tzinfo is None and self.source.timezone:
+            # Boards show local wall-clock time; the configured zone says which.
+            parsed = parsed.replace(tzinfo=ZoneInfo(self.source.timezone))
+        return parse_time(parsed)

@@ -128,3 +128,15 @@ def test_unreadable_files_are_explained(tmp_path, text, expected):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_time_zone_is_named():
+    data = {
+        **MINIMAL,
+        "sources": [{
+            "name": "board", "type": "html_forum", "start_urls": ["https://x/{query}"],
+            "selectors": {"post": "li", "text": "p", "time": "span"}, "timezone": "Mars/Olympus",
+        }],
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
+        parse_config(data, env={})

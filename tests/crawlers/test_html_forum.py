@@ -212,3 +212,26 @@ def test_session_parameters_are_not_part_of_a_post_url():
     )
     assert fill_query("/s?q={query}&x=1", '"acme cloud"') == "/s?q=%22acme+cloud%22&x=1"
     assert fill_query("/s?q={query:gbk}", "阿克米") == "/s?q=%B0%A2%BF%CB%C3%D7"
+
+
+def test_board_local_times_are_read_in_the_configured_zone(api_server, crawl):
+    # A Chinese board shows Beijing time without saying so; `timezone` says it.
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add(
+        "/search.php",
+        Reply.fixture("html_forum", "discuz_search_gbk.html", content_type="text/html"),
+    )
+    source = {
+        "type": "html_forum",
+        "start_urls": [f"{base}/search.php?mod=forum&srchtxt={{query:gbk}}&searchsubmit=yes"],
+        "selectors": DISCUZ_SELECTORS,
+        "time_format": "%Y-%m-%d %H:%M",
+        "timezone": "Asia/Shanghai",
+        "language": "zh",
+        "lookback": LOOKBACK,
+    }
+    result = crawl(source, brands=BRANDS[:1])
+    assert result.error is None, result.log
+    # 21:14 on the board is 13:14 UTC.
+    assert by_id(result.mentions)["3345678"].created_at == datetime(2026, 11, 26, 13, 14, tzinfo=UTC)
