@@ -71,10 +71,12 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
      (``no_brand``), and pages on until ``max_pages``.
 
 5. Cursor: automatic. Per query key the base stores the newest ``created_at`` seen
-   and the ids at that instant, plus ``Page.cursor_token`` from the first page. A
-   query's cursor advances only if all its pages were fetched without a fault
-   (otherwise the next crawl re-fetches). The new cursor is written as *pending* at
-   close and committed by the runner once the mentions are safe
+   and the ids at that instant, plus ``Page.cursor_token`` from the first page.
+   With ``cursor_overlap`` (search indexes that lag) the next crawl starts that
+   much earlier and skips the ids it saw there, so late-indexed posts are still
+   found. A query's cursor advances only if all its pages were fetched without a
+   fault (otherwise the next crawl re-fetches). The new cursor is written as
+   *pending* at close and committed by the runner once the mentions are safe
    (see `crawlers.cursors`).
 
 6. Faults: never raise out of a callback. Call ``self.fault(kind, detail)``; HTTP
@@ -98,7 +100,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -174,14 +176,19 @@ class Page:
 @dataclass
 class _QueryState:
     query: SearchQuery
-    boundary_ids: frozenset[str]  # ids seen at exactly query.since by earlier crawls
+    stored_since: datetime | None  # newest post time earlier crawls saw (None: first crawl)
+    seen_ids: frozenset[str]  # ids earlier crawls saw at/after query.since
+    old_recent: dict[str, float]  # id -> epoch of those, to carry the window forward
     pages: int = 0
     complete: bool = False
     failed: bool = False
     truncated: bool = False
     newest: datetime | None = None
-    newest_ids: set[str] = field(default_factory=set)
+    posts: dict[str, datetime] = field(default_factory=dict)  # seen this crawl, in window
     token: Any = None
+
+
+_MAX_RECENT_IDS = 5000
 
 
 _NOT_JSON = object()
@@ -198,6 +205,10 @@ class MentionSpider(scrapy.Spider):
     obey_robots: ClassVar[bool] = False
     newest_first: ClassVar[bool] = True
     search_style: ClassVar[str] = "boolean"
+    # Search indexes lag: a post created just before the newest one seen may only
+    # show up in the next crawl. The next crawl therefore starts this much before
+    # the cursor and skips what it saw there by id. 0 = start at the cursor.
+    cursor_overlap: ClassVar[timedelta] = timedelta(0)
 
     config: Config
     source: Any  # an instance of source_model
@@ -363,17 +374,26 @@ class MentionSpider(scrapy.Spider):
 
     def make_query(self, key: str, brand: str | None, text: str, **params: Any) -> SearchQuery:
         entry = self._old_cursor.get("queries", {}).get(key) or {}
-        since = None
+        stored: datetime | None = None
         if entry.get("since"):
             try:
-                since = parse_time(entry["since"])
+                stored = parse_time(entry["since"])
             except ValueError:
-                since = None
-        if since is None:
+                stored = None
+        if stored is None:
             since = datetime.now(UTC) - self.source.lookback
+            seen: set[str] = set()
+            recent: dict[str, float] = {}
+        else:
+            since = stored - self.cursor_overlap
+            recent = {
+                str(item[0]): float(item[1])
+                for item in entry.get("recent") or []
+                if isinstance(item, list) and len(item) == 2
+            }
+            seen = {str(i) for i in entry.get("ids") or []} | set(recent)
         query = SearchQuery(key, brand, text, since, entry.get("token"), params)
-        ids = frozenset(entry.get("ids") or []) if entry.get("since") else frozenset()
-        self._queries[key] = _QueryState(query, ids)
+        self._queries[key] = _QueryState(query, stored, frozenset(seen), recent)
         return query
 
     def make_mention(
@@ -540,11 +560,14 @@ class MentionSpider(scrapy.Spider):
                 self.drop("not_a_post")
                 continue
             self.crawler.stats.inc_value(f"{STATS_PREFIX}/posts_seen")
-            self._track_newest(state, mention)
-            if self._seen_before(state, mention):
+            verdict = self._seen_before(state, mention)
+            if verdict is not None:
                 self.drop("before_cursor")
-                reached_old = True
+                # Only a post older than the window ends the paging: a post seen
+                # inside the overlap may be followed by late-indexed unseen ones.
+                reached_old = reached_old or verdict == "old"
                 continue
+            self._track(state, mention)
             brands = self.match_brands(mention)
             if not brands:
                 self.drop("no_brand")
@@ -574,19 +597,19 @@ class MentionSpider(scrapy.Spider):
         )
 
     @staticmethod
-    def _track_newest(state: _QueryState, mention: Mention) -> None:
+    def _track(state: _QueryState, mention: Mention) -> None:
+        state.posts[mention.source_id] = mention.created_at
         if state.newest is None or mention.created_at > state.newest:
             state.newest = mention.created_at
-            state.newest_ids = {mention.source_id}
-        elif mention.created_at == state.newest:
-            state.newest_ids.add(mention.source_id)
 
     @staticmethod
-    def _seen_before(state: _QueryState, mention: Mention) -> bool:
-        since = state.query.since
-        if mention.created_at < since:
-            return True
-        return mention.created_at == since and mention.source_id in state.boundary_ids
+    def _seen_before(state: _QueryState, mention: Mention) -> str | None:
+        """ "old" (before this crawl's window), "seen" (by an earlier crawl) or None."""
+        if mention.created_at < state.query.since:
+            return "old"
+        if mention.source_id in state.seen_ids:
+            return "seen"
+        return None
 
     def _on_error(self, failure: Failure) -> None:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -650,13 +673,23 @@ class MentionSpider(scrapy.Spider):
             if not state.complete or state.failed:
                 continue  # re-fetch next time rather than risk skipping
             entry = dict(old_queries.get(key) or {})
-            if state.newest is not None and state.newest >= state.query.since:
-                if state.newest == state.query.since:
-                    ids = set(state.newest_ids) | set(state.boundary_ids)
-                else:
-                    ids = set(state.newest_ids)
-                entry["since"] = state.newest.isoformat()
+            candidates = [t for t in (state.stored_since, state.newest) if t is not None]
+            if candidates:
+                since = max(candidates)
+                # Ids at exactly the cursor instant: ties are not yielded again.
+                ids = {i for i, t in state.posts.items() if t == since}
+                if since == state.stored_since:
+                    ids |= {str(i) for i in entry.get("ids") or []}
+                entry["since"] = since.isoformat()
                 entry["ids"] = sorted(ids)
+                if self.cursor_overlap:
+                    start = (since - self.cursor_overlap).timestamp()
+                    recent = dict(state.old_recent)
+                    recent.update({i: t.timestamp() for i, t in state.posts.items()})
+                    kept = sorted(
+                        ([i, t] for i, t in recent.items() if t >= start), key=lambda it: -it[1]
+                    )
+                    entry["recent"] = kept[:_MAX_RECENT_IDS]
             if state.token is not None:
                 entry["token"] = state.token
             if entry:

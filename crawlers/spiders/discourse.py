@@ -24,6 +24,8 @@ class DiscourseSpider(MentionSpider):
     name = "discourse"
     source_type = "discourse"
     source_model = DiscourseSource
+    # Discourse indexes posts for search in a background job.
+    cursor_overlap = timedelta(minutes=15)
     default_base_url = ""  # forum_url
     # Discourse's default per-IP limits for anonymous users are generous, but
     # forums are run by small teams: stay gentle.

@@ -8,6 +8,7 @@ query is its own search; the brand filter then decides on the full query.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from scrapy.http import Request, Response
@@ -23,6 +24,8 @@ class HackerNewsSpider(MentionSpider):
     name = "hackernews"
     source_type = "hackernews"
     source_model = HackerNewsSource
+    # Algolia indexes HN within seconds to a few minutes.
+    cursor_overlap = timedelta(minutes=5)
     default_base_url = "https://hn.algolia.com"
     # Algolia allows ~10k requests/hour per IP; a fraction of that is plenty.
     default_requests_per_minute = 60.0

@@ -36,6 +36,8 @@ class RedditSpider(MentionSpider):
     name = "reddit"
     source_type = "reddit"
     source_model = RedditSource
+    # Reddit's search index trails new posts by minutes.
+    cursor_overlap = timedelta(minutes=15)
     default_base_url = WWW
     page_size = 100
 

@@ -10,6 +10,7 @@ middleware). Errors come as HTTP 400/4xx/5xx with `error_id`, `error_name` and
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from scrapy.http import Request, Response
@@ -23,6 +24,8 @@ class StackExchangeSpider(MentionSpider):
     name = "stackexchange"
     source_type = "stackexchange"
     source_model = StackExchangeSource
+    # Stack Exchange's search index trails new questions by minutes.
+    cursor_overlap = timedelta(minutes=15)
     default_base_url = "https://api.stackexchange.com"
     # 300 requests/day without a key; the daily quota, not the rate, is the limit.
     default_requests_per_minute = 20.0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-from conftest import Reply
+from conftest import Reply, load_fixture
 
 SEARCH = "/api/v1/search_by_date"
 
@@ -65,9 +66,32 @@ def test_second_run_asks_from_the_cursor_and_yields_nothing_old(api_server, craw
     again = crawl({"type": "hackernews"})
     assert again.error is None and again.mentions == []
     acme_calls = [h for h in api_server.hits(SEARCH)[before:] if h.param("query") == "acme"]
-    # The newest post seen (created_at_i 1704189600) is where the next crawl starts.
-    assert [h.param("numericFilters") for h in acme_calls] == ["created_at_i>=1704189600"]
-    assert again.stats["dropped"]["before_cursor"] >= 1
+    # Newest post seen: created_at_i 1704189600; the next crawl starts 5 minutes
+    # (the overlap for index lag) earlier and stops paging at the first post older
+    # than that (page 0's second hit, 10 minutes older), so page 1 is not fetched.
+    assert [h.param("numericFilters") for h in acme_calls] == ["created_at_i>=1704189300"]
+    assert again.stats["dropped"]["before_cursor"] == 2
+
+
+def test_a_late_indexed_post_inside_the_overlap_is_still_found(api_server, crawl):
+    serve(api_server)
+    assert len(crawl({"type": "hackernews"}).mentions) == 3
+    api_server.reset()
+    page = json.loads(load_fixture("hackernews", "search_page0.json"))
+    late = dict(
+        page["hits"][1],
+        objectID="38867000",
+        created_at_i=1704189600 - 120,
+        comment_text="acme, indexed late",
+    )
+    page["hits"].insert(1, late)  # newer than the 09:50 post seen, older than the cursor
+    page["nbPages"] = 1
+    api_server.add(SEARCH, Reply.json(page), when={"query": "acme"})
+    api_server.add(SEARCH, Reply.fixture("hackernews", "empty.json"))
+    again = crawl({"type": "hackernews"})
+    assert [m.source_id for m in again.mentions] == ["38867000"]
+    third = crawl({"type": "hackernews"})
+    assert third.mentions == []  # and it is remembered
 
 
 def test_only_stories_when_configured(api_server, crawl):

@@ -34,7 +34,9 @@ def test_cursor_advances_only_when_the_parent_commits(api_server, crawl, tmp_pat
     assert sorted(m.id for m in again.mentions) == sorted(m.id for m in first.mentions)
     assert again.commit_cursor() is True and cursor.exists()
     assert again.commit_cursor() is False  # once only
-    assert json.loads(cursor.read_text())["queries"]["brand:Acme|term:acme"]["ids"] == ["38867001"]
+    entry = json.loads(cursor.read_text())["queries"]["brand:Acme|term:acme"]
+    assert entry["since"] == "2024-01-02T10:00:00+00:00" and entry["ids"] == ["38867001"]
+    assert entry["recent"] == [["38867001", 1704189600.0]]  # ids in the 5-minute overlap
     assert crawl({"type": "hackernews"}, brands=BRANDS).mentions == []
     assert not list((tmp_path / "state").glob("*pending*"))  # nothing left behind
 
