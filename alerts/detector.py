@@ -141,6 +141,7 @@ class _Check:
     share: float | None = None
     expected_share: float | None = None
     share_score: float | None = None
+    slow: float = 0.0
 
 
 @dataclass(slots=True)
@@ -193,6 +194,7 @@ class _Baseline:
     level: float
     sigma: float | None = None  # filled lazily: only checks need it, warming does not
     share: float | None = None
+    slow: float | None = None  # slow-rise CUSUM over the completed hours (lazy too)
 
 
 @dataclass(slots=True)
@@ -229,6 +231,10 @@ class SpikeDetector:
         self._cooldown_until: datetime | None = None
         self._closed: _Episode | None = None  # the wave that ended, during its cooldown
         self._baseline: _Baseline | None = None
+        # First hour (since epoch) the slow-rise sum may use: the hours of a wave
+        # that already paged must not push the next one over the line.
+        self._slow_from: int | None = None
+        self._crossings = 0  # consecutive checks over the line, outside a wave
 
     # ------------------------------------------------------------------ public API
 
@@ -317,6 +323,8 @@ class SpikeDetector:
             "episode": self._episode.to_dict() if self._episode else None,
             "cooldown_until": self._cooldown_until.isoformat() if self._cooldown_until else None,
             "closed": self._closed.to_dict() if self._closed else None,
+            "slow_from": self._slow_from,
+            "crossings": self._crossings,
         }
         if include_history:
             h = self._hist
@@ -349,6 +357,9 @@ class SpikeDetector:
             det._cooldown_until = datetime.fromisoformat(state["cooldown_until"])
         if state.get("closed"):
             det._closed = _Episode.from_dict(state["closed"])
+        if state.get("slow_from") is not None:
+            det._slow_from = int(state["slow_from"])
+        det._crossings = int(state.get("crossings", 0))
         if "hours" in state:
             s = det.settings
             det._last = datetime.fromisoformat(state["last"]) if state["last"] else None
@@ -529,6 +540,37 @@ class SpikeDetector:
             base.share = max(sum(c for c, _ in known) / tot, _SHARE_FLOOR)
         return base.sigma
 
+    def _slow(self, base: _Baseline, sigma: float) -> float:
+        """One-sided CUSUM of the hourly scores over the last `slow_hours` completed hours.
+
+        A slow rise (each hour 1.5-2x its expectation for many hours) never makes
+        a 2 h window stand out, and the recent level starts to absorb it; summing
+        the hourly excess over `slow_drift` finds it before it is absorbed. Only
+        completed hours with a prediction count, and none from before
+        `_slow_from` (the end of the last wave), so a wave is not paged twice.
+        """
+        if base.slow is not None:
+            return base.slow
+        h = self._hist
+        assert h.hour is not None
+        s = self.settings
+        n = min(s.slow_hours, len(h.expected))
+        first = h.hour - n
+        if self._slow_from is not None:
+            first = max(first, self._slow_from)
+        total = 0.0
+        for hour in range(first, h.hour):
+            back = h.hour - hour
+            e = h.expected[-back]
+            if math.isnan(e):
+                continue
+            z = math.log((h.hours[-back] + 1.0) / (e + 1.0)) / math.sqrt(
+                sigma * sigma + 1.0 / (e + 1.0)
+            )
+            total = max(0.0, total + z - s.slow_drift)
+        base.slow = total
+        return total
+
     def _check(self, at: datetime) -> _Check | None:
         base = self._predict()
         if base is None:
@@ -554,6 +596,8 @@ class SpikeDetector:
         ratio = (observed + 1.0) / (expected + 1.0)
         score = math.log(ratio) / math.sqrt(sigma * sigma + poisson * poisson)
         check = _Check(observed, expected, score, ratio, step_expected)
+        if s.slow_threshold > 0:
+            check.slow = self._slow(base, sigma)
         if base.share is not None and min(self._recent_totals) >= 0:
             total = sum(self._recent_totals)
             check.total = total
@@ -580,6 +624,7 @@ class SpikeDetector:
                 self._closed = ep
                 self._baseline = None  # the level is no longer frozen
                 self._cooldown_until = at + s.cooldown
+                self._slow_from = self._hist.hour
                 return SpikeEnded(
                     self.brand,
                     at,
@@ -598,7 +643,15 @@ class SpikeDetector:
             return None
         signal, score, ratio = self._trigger(c)
         if signal is None:
+            self._crossings = 0
             return None
+        # A window that touches the line for a check or two and falls back (a
+        # burst that barely tips the 2 h sum, then a lull) is borderline noise;
+        # a real wave stays over it. Waiting costs `confirm_checks - 1` intervals.
+        self._crossings += 1
+        if self._crossings < s.confirm_checks:
+            return None
+        self._crossings = 0
         if self._cooldown_until is not None and at < self._cooldown_until:
             closed = self._closed
             if closed is None or closed.signal != signal:
@@ -612,9 +665,11 @@ class SpikeDetector:
             closed.frozen_from = self._hist.hour
             self._episode, self._closed, self._cooldown_until = closed, None, None
             self._baseline = None  # back to the level frozen when the wave began
+            self._slow_from = self._hist.hour
             return self._continuing(at, c, closed, score, reopened=True)
         self._closed = None
         self._cooldown_until = None
+        self._slow_from = self._hist.hour
         base = self._baseline
         self._episode = _Episode(
             signal,
@@ -645,6 +700,14 @@ class SpikeDetector:
         if c.observed < s.min_count:
             return None, 0.0, 0.0
         if c.score >= s.threshold and c.ratio >= s.min_ratio:
+            return "volume", c.score, c.ratio
+        if (
+            s.slow_threshold > 0
+            and c.slow >= s.slow_threshold
+            and c.score >= s.end_threshold
+            and c.ratio >= s.min_ratio
+        ):
+            # A slow rise: the hours so far add up, and the window is still clearly up.
             return "volume", c.score, c.ratio
         if (
             c.share_score is not None

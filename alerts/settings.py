@@ -43,11 +43,18 @@ class SpikeSettings(BaseModel):
         description="and at least this multiple of the expected count",
     )
     threshold: float = Field(
-        default=2.6,
+        default=2.7,
         gt=0.0,
         le=50.0,
         description="robust z-score (log ratio over its usual spread) needed to start an alert; "
         "this is the sensitivity knob: lower means more alerts",
+    )
+    confirm_checks: int = Field(
+        default=1,
+        ge=1,
+        le=12,
+        description="consecutive checks that must cross before a wave starts "
+        "(a window that only touches the line and falls back is not paged)",
     )
     end_threshold: float = Field(
         default=1.5,
@@ -86,6 +93,23 @@ class SpikeSettings(BaseModel):
     max_gap: Duration = Field(
         default=timedelta(days=1),
         description="a longer hole between intervals resets the history instead of reading as zeros",
+    )
+    # Slow-rise path: a one-sided CUSUM of the hourly scores.
+    slow_threshold: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=100.0,
+        description="CUSUM of hourly robust scores (minus `slow_drift` each hour) that starts a "
+        "wave on a slow rise the window score misses (the window must still be at `min_ratio` "
+        "and score `end_threshold`); 0 turns the slow-rise path off",
+    )
+    slow_hours: int = Field(
+        default=24, ge=2, le=168, description="completed hours the slow-rise CUSUM looks back over"
+    )
+    slow_drift: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="hourly score subtracted in the slow-rise CUSUM (ordinary noise must not add up)",
     )
     # Negative-share ("sentiment dip") signal: only used when totals are fed.
     share_threshold: float = Field(
