@@ -57,6 +57,8 @@ class SourceStats:
             "posts_seen": stats.get_value(f"{STATS_PREFIX}/posts_seen", 0),
             "marked_duplicate": stats.get_value(f"{STATS_PREFIX}/marked_duplicate", 0),
             "requests": stats.get_value("downloader/request_count", 0),
+            # One number for metrics (the daemon's crawl_errors); `failed` has it by kind.
+            "errors": sum((base.get("failed") or {}).values()),
             "finish_reason": reason,
             "elapsed_seconds": round(time.monotonic() - self.started, 3),
         }

@@ -40,7 +40,7 @@ def test_500_stays_with_its_query_and_keeps_its_cursor(api_server, crawl, tmp_pa
     result = crawl({"type": "hackernews"}, brands=TWO_BRANDS)
     assert result.error is None
     assert [m.source_id for m in result.mentions] == ["7"]  # the other query went on
-    assert result.stats["failed"] == {"http_500": 1}
+    assert result.stats["failed"] == {"http_500": 1} and result.stats["errors"] == 1
     assert (
         len([h for h in api_server.hits(SEARCH) if h.param("query") == "acme"]) == 2
     )  # one retry, bounded
