@@ -55,6 +55,18 @@ def phpbb(base: str, **extra):
     }
 
 
+def discuz(base: str, **extra):
+    return {
+        "type": "html_forum",
+        "start_urls": [f"{base}/search.php?mod=forum&srchtxt={{query:gbk}}&searchsubmit=yes"],
+        "selectors": DISCUZ_SELECTORS,
+        "time_format": "%Y-%m-%d %H:%M",
+        "language": "zh",
+        "lookback": LOOKBACK,
+        **extra,
+    }
+
+
 def post_url(base: str, post_id: int) -> str:
     # The session id (sid=...) is gone: it changes on every visit.
     return f"{base}/viewtopic.php?p={post_id}#p{post_id}"
@@ -125,15 +137,7 @@ def test_discuz_gbk_page_with_gbk_encoded_query(api_server, crawl):
         "/search.php",
         Reply.fixture("html_forum", "discuz_search_gbk.html", content_type="text/html"),
     )
-    source = {
-        "type": "html_forum",
-        "start_urls": [f"{base}/search.php?mod=forum&srchtxt={{query:gbk}}&searchsubmit=yes"],
-        "selectors": DISCUZ_SELECTORS,
-        "time_format": "%Y-%m-%d %H:%M",
-        "language": "zh",
-        "lookback": LOOKBACK,
-    }
-    result = crawl(source, brands=BRANDS[:1])
+    result = crawl(discuz(base), brands=BRANDS[:1])
     assert result.error is None, result.log
     got = by_id(result.mentions)
     assert sorted(got) == ["3345601", "3345678"]
@@ -222,16 +226,7 @@ def test_board_local_times_are_read_in_the_configured_zone(api_server, crawl):
         "/search.php",
         Reply.fixture("html_forum", "discuz_search_gbk.html", content_type="text/html"),
     )
-    source = {
-        "type": "html_forum",
-        "start_urls": [f"{base}/search.php?mod=forum&srchtxt={{query:gbk}}&searchsubmit=yes"],
-        "selectors": DISCUZ_SELECTORS,
-        "time_format": "%Y-%m-%d %H:%M",
-        "timezone": "Asia/Shanghai",
-        "language": "zh",
-        "lookback": LOOKBACK,
-    }
-    result = crawl(source, brands=BRANDS[:1])
+    result = crawl(discuz(base, timezone="Asia/Shanghai"), brands=BRANDS[:1])
     assert result.error is None, result.log
     # 21:14 on the board is 13:14 UTC.
     assert by_id(result.mentions)["3345678"].created_at == datetime(2026, 11, 26, 13, 14, tzinfo=UTC)
