@@ -58,6 +58,11 @@ def _header_float(response: Response, name: str) -> float | None:
         return None
 
 
+# Seconds after a request left the downloader by which the middleware chain has
+# surely handled its response; a request still held then is released.
+_LEAK_GRACE = 1.0
+
+
 class RateLimitMiddleware:
     """Per-source request pacing that obeys the server's own rate-limit signals."""
 
@@ -74,7 +79,7 @@ class RateLimitMiddleware:
         # cannot slip out while a response asking for a pause is still on its way
         # through the middlewares.
         self.gate = DeferredSemaphore(1)
-        self.in_flight: set[int] = set()
+        self.in_flight: dict[int, Request] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RateLimitMiddleware:
@@ -82,6 +87,7 @@ class RateLimitMiddleware:
             raise NotConfigured("BRANDPULSE_RATELIMIT_ENABLED is off")
         mw = cls(crawler)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(mw.request_left_downloader, signal=signals.request_left_downloader)
         return mw
 
     def spider_opened(self, spider: Any) -> None:
@@ -94,7 +100,7 @@ class RateLimitMiddleware:
         if self.gave_up:
             raise RateLimited(self.gave_up)
         await maybe_deferred_to_future(self.gate.acquire())
-        self.in_flight.add(id(request))
+        self.in_flight[id(request)] = request
         try:
             await self._pace(request)
         except BaseException:
@@ -103,9 +109,16 @@ class RateLimitMiddleware:
         return None
 
     def _release(self, request: Request) -> None:
-        if id(request) in self.in_flight:
-            self.in_flight.discard(id(request))
+        if self.in_flight.pop(id(request), None) is not None:
             self.gate.release()
+
+    def request_left_downloader(self, request: Request, spider: Any) -> None:
+        # Normally process_response/process_exception release the request. A
+        # middleware nearer the downloader that answers with a new Request (a
+        # redirect, a meta refresh) ends the chain before us; without this the
+        # source's concurrency would leak one slot per redirect and stall.
+        if id(request) in self.in_flight:
+            reactor.callLater(_LEAK_GRACE, self._release, request)
 
     async def _pace(self, request: Request) -> None:
         if self.gave_up:

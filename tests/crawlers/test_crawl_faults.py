@@ -157,3 +157,17 @@ def test_a_slow_endless_source_is_stopped_by_the_crawl_timeout(api_server, crawl
     assert time.monotonic() - started < 20
     assert [m.source_id for m in result.mentions] == ["31"]
     assert len(api_server.hits(SEARCH)) < 10
+
+
+def test_redirects_do_not_leak_the_concurrency_gate(api_server, crawl):
+    # Every search answers with a redirect (RedirectMiddleware re-issues the
+    # request before our middleware sees the response); with concurrency 1 a leak
+    # would stall the crawl after the first query until the crawl timeout.
+    api_server.add(SEARCH, Reply(status=302, headers={"Location": "/moved"}, body=b""))
+    api_server.add("/moved", Reply.json(hits_page(hit("51", "acme and globex"))))
+    started = time.monotonic()
+    result = crawl({"type": "hackernews", "concurrency": 1}, brands=TWO_BRANDS, timeout=30)
+    assert result.error is None and result.stats["finish_reason"] == "finished"
+    assert len(api_server.hits(SEARCH)) == 2
+    assert [m.source_id for m in result.mentions] == ["51"]
+    assert time.monotonic() - started < 20
