@@ -74,6 +74,9 @@ class RateLimitMiddleware:
         self.next_allowed = 0.0
         self.blocked_until = 0.0
         self.gave_up: str | None = None
+        # End of the crawl (CLOSESPIDER_TIMEOUT): a pause reaching past it is
+        # pointless, and a request sleeping here would hold up the spider's close.
+        self.deadline = float("inf")
         # Requests past the limiter and not yet answered. Holding the source's
         # concurrency here (not only in Scrapy's download slot) means a request
         # cannot slip out while a response asking for a pause is still on its way
@@ -93,6 +96,9 @@ class RateLimitMiddleware:
     def spider_opened(self, spider: Any) -> None:
         rpm = getattr(spider, "requests_per_minute", None) or crawler_rpm(self.crawler)
         self.interval = 60.0 / rpm if rpm else 0.0
+        limit = self.crawler.settings.getfloat("CLOSESPIDER_TIMEOUT", 0.0)
+        if limit > 0:
+            self.deadline = time.monotonic() + limit
         concurrency = self.crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
         self.gate = DeferredSemaphore(max(1, concurrency))
 
@@ -127,6 +133,11 @@ class RateLimitMiddleware:
         start = max(now, self.next_allowed, self.blocked_until)
         self.next_allowed = start + self.interval
         delay = start - now
+        if delay > 0.001 and start > self.deadline:
+            raise RateLimited(
+                f"a pause of {delay:.0f}s would outlast the crawl's CLOSESPIDER_TIMEOUT; "
+                "request dropped for this crawl"
+            )
         if delay > 0.001:
             self.stats.inc_value(f"{STATS_PREFIX}/ratelimit/wait_seconds", round(delay, 3))
             await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))

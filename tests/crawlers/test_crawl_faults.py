@@ -171,3 +171,14 @@ def test_redirects_do_not_leak_the_concurrency_gate(api_server, crawl):
     assert len(api_server.hits(SEARCH)) == 2
     assert [m.source_id for m in result.mentions] == ["51"]
     assert time.monotonic() - started < 20
+
+
+def test_a_pause_past_the_crawl_timeout_is_not_slept(api_server, crawl):
+    api_server.add(
+        SEARCH, Reply.json({"message": "slow down"}, status=429, headers={"Retry-After": "60"})
+    )
+    started = time.monotonic()
+    result = crawl({"type": "hackernews"}, brands=ACME_ONLY, timeout=5)
+    assert result.error is None  # ended by itself, not killed by the runner
+    assert time.monotonic() - started < 15
+    assert "CLOSESPIDER_TIMEOUT" in result.stats["fault_examples"]["rate_limited"]
