@@ -151,6 +151,10 @@ class Daemon:
         if result.mentions:
             self.pipeline.ingest(source_name, result.mentions)
         status.last_mentions = len(result.mentions)
+        if result.error is None and errors and not result.stats.get("pages"):
+            # Every request failed (host down, all 5xx, HTML instead of JSON): the
+            # crawl ended normally but collected nothing, which is not a success.
+            result.error = f"no page could be read ({errors} fault(s): {result.stats.get('failed')})"
         if result.error:
             status.failures += 1
             status.last_error = result.error
@@ -271,13 +275,16 @@ class Daemon:
         self._stopping.set()
         deadline = time.monotonic() + self.config.daemon.shutdown_timeout.total_seconds()
         log_event(logger, "daemon.stopping")
-        self.scheduler.pause()
         self._cancel.set()  # running crawls stop their child and return what they have
-        waiter = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
-        waiter.start()
-        waiter.join(max(0.0, deadline - time.monotonic()))
-        if waiter.is_alive():
-            log_event(logger, "daemon.stop_timeout", logging.WARNING, note="jobs still running")
+        if self.scheduler.running:
+            self.scheduler.pause()
+            waiter = threading.Thread(
+                target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True
+            )
+            waiter.start()
+            waiter.join(max(0.0, deadline - time.monotonic()))
+            if waiter.is_alive():
+                log_event(logger, "daemon.stop_timeout", logging.WARNING, note="jobs still running")
         if self.health_server is not None:
             self.health_server.stop()
         self.writer.close()

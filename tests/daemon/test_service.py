@@ -1,0 +1,122 @@
+"""The daemon in-process: health and metrics endpoints, a failing source, the spool.
+
+Real parts throughout: the local Elasticsearch node, the default model, Scrapy
+crawling a port where nothing listens.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from brandpulse.config import parse_config
+from brandpulse.mention import Mention
+from daemon.service import Daemon
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on exit: nothing listens there
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.fixture
+def daemon(es_node, tmp_path):
+    config = parse_config(
+        {
+            "brands": [{"name": "Acme"}],
+            "sources": [
+                {
+                    "name": "broken-forum",
+                    "type": "discourse",
+                    "forum_url": f"http://127.0.0.1:{_dead_port()}",
+                    "schedule": {"every": "2s", "jitter": "0s"},
+                    "timeout": "3s",
+                }
+            ],
+            "elasticsearch": {
+                "hosts": [es_node.url],
+                "index_prefix": f"svc{uuid.uuid4().hex[:8]}",
+                "spool_dir": str(tmp_path / "spool"),
+            },
+            "alerts": {"enabled": False},
+            "daemon": {"state_dir": str(tmp_path / "state"), "http_port": _dead_port()},
+        },
+        env={},
+    )
+    d = Daemon(config)
+    yield d
+    d.stop()
+
+
+def test_health_metrics_and_a_failing_source_that_does_not_stop_the_daemon(daemon):
+    daemon.start()
+    assert daemon.health_server is not None
+    base = daemon.health_server.url
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and daemon.state.sources["broken-forum"].failures < 2:
+        time.sleep(0.5)
+    status = daemon.state.sources["broken-forum"]
+    assert status.runs >= 2, "the schedule carries on after a failed crawl"
+    assert status.failures >= 2 and status.last_success is None
+    assert "no page could be read" in (status.last_error or "")
+
+    code, body = _get(f"{base}/healthz")
+    report = json.loads(body)
+    assert code == 200, body
+    assert report["status"] == "ok"
+    assert report["elasticsearch"]["reachable"] is True
+    assert report["spool_pending"] == 0
+    assert report["sources"]["broken-forum"]["runs"] >= 2
+    assert report["sources"]["broken-forum"]["last_error"]
+
+    code, metrics = _get(f"{base}/metrics")
+    assert code == 200
+    assert "brandpulse_crawl_runs_total" in metrics
+    assert 'source="broken-forum"' in metrics
+    assert 'brandpulse_crawl_runs_total{outcome="failed",source="broken-forum"}' in metrics
+    assert 'brandpulse_crawl_errors_total{source="broken-forum"}' in metrics
+    assert _get(f"{base}/nope")[0] == 404
+
+
+def test_mentions_survive_an_elasticsearch_outage_through_the_spool(daemon, es_node):
+    # The pipeline path the crawl jobs use, with Elasticsearch pointed at a dead port.
+    daemon.setup()
+    mention = Mention(
+        source="discourse", source_id="42", source_name="broken-forum",
+        text="Acme support was terrible today", created_at=datetime.now(UTC), brands=["Acme"],
+    )  # fmt: skip
+    from store.client import make_client
+
+    alive = daemon.writer.client
+    dead_cfg = daemon.config.elasticsearch.model_copy(update={"hosts": [f"http://127.0.0.1:{_dead_port()}"]})
+    daemon.writer.client = make_client(dead_cfg).options(max_retries=0, request_timeout=2)
+    report = daemon.pipeline.ingest("broken-forum", [mention])
+    assert report.write.spooled == 1 and report.write.indexed == 0
+    assert report.scored == 1, "scored before it was parked"
+    assert daemon.health()["spool_pending"] == 1
+
+    daemon.writer.client = alive
+    replay = daemon.pipeline.replay_spool()
+    assert replay.indexed == 1
+    alias = f"{daemon.config.elasticsearch.index_prefix}-mentions"
+    daemon.client.indices.refresh(index=alias)
+    hits = daemon.client.search(index=alias, query={"match_all": {}})["hits"]["hits"]
+    assert [h["_id"] for h in hits] == [mention.id]
+    assert hits[0]["_source"]["sentiment"]["label"] in {"negative", "neutral", "positive"}
