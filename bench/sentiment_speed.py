@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -35,6 +36,11 @@ def load_texts(n: int) -> list[str]:
     return texts[:n]
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_variant(variant: str, model: str, n: int, threads: int) -> dict:
     import torch
 
@@ -49,6 +55,7 @@ def run_variant(variant: str, model: str, n: int, threads: int) -> dict:
         loaded = time.perf_counter() - start
         scorer.score(texts[:8])  # warm-up
         start = time.perf_counter()
+        cpu0 = _cpu()
         scorer.score(texts)
     else:
         from transformers import pipeline
@@ -63,10 +70,17 @@ def run_variant(variant: str, model: str, n: int, threads: int) -> dict:
         loaded = time.perf_counter() - start
         pipe(texts[0])
         start = time.perf_counter()
+        cpu0 = _cpu()
         for text in texts:
             pipe(text, truncation=True)
     elapsed = time.perf_counter() - start
-    return {"variant": variant, "texts": n, "seconds": round(elapsed, 2),
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu0
+    return {"cpu_s": round(cpu, 2),
+            # What the run would take on `threads` otherwise idle cores, assuming the
+            # threads were kept busy: meaningful when other jobs share the machine.
+            "texts_per_cpu_s_x_threads": round(n / cpu * threads, 1),
+            "variant": variant, "texts": n, "seconds": round(elapsed, 2),
             "texts_per_s": round(n / elapsed, 1), "load_s": round(loaded, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
@@ -83,6 +97,7 @@ def main() -> None:
     if args.variant:
         print(json.dumps(run_variant(args.variant, args.model, args.n, args.threads)))
         return
+    load_before = os.getloadavg()[0]
     results = []
     for variant in args.variants.split(","):
         proc = subprocess.run(
@@ -93,10 +108,13 @@ def main() -> None:
             print(proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"variant {variant} failed")
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"{'variant':<12} {'texts/s':>9} {'peak RSS MB':>12} {'load s':>7}  ({args.n} tweets, "
-          f"{args.threads} threads)")
+    print(f"{args.n} tweets, {args.threads} threads, load average before: "
+          f"{load_before:.1f}")
+    print(f"{'variant':<12} {'texts/s':>9} {'texts/CPU-s x threads':>22} {'peak RSS MB':>12} "
+          f"{'load s':>7}")
     for r in results:
-        print(f"{r['variant']:<12} {r['texts_per_s']:>9} {r['peak_rss_mb']:>12} {r['load_s']:>7}")
+        print(f"{r['variant']:<12} {r['texts_per_s']:>9} {r['texts_per_cpu_s_x_threads']:>22} "
+              f"{r['peak_rss_mb']:>12} {r['load_s']:>7}")
 
 
 if __name__ == "__main__":

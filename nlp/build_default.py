@@ -43,6 +43,7 @@ ADAPTER_FILE = "adapter.safetensors"
 RECIPE_FILE = "recipe.json"
 VOCAB_FILE = "vocab_keep.bits.gz"
 BUILD_INFO = "build_info.json"
+STAMP = ".built"  # the Makefile's target: touched on every successful (or up-to-date) build
 
 
 def save_vocab_keep(keep: np.ndarray, n_pieces: int, path: Path) -> None:
@@ -124,6 +125,7 @@ def build(out_dir: Path = DEFAULT_MODEL_DIR, artifact_dir: Path = ARTIFACT_DIR,
     from safetensors.torch import load_file, save_file
 
     if not force and is_built(out_dir, artifact_dir):
+        (out_dir / STAMP).touch()
         return out_dir
     recipe_path = artifact_dir / RECIPE_FILE
     if not recipe_path.exists():
@@ -160,6 +162,7 @@ def build(out_dir: Path = DEFAULT_MODEL_DIR, artifact_dir: Path = ARTIFACT_DIR,
         "vocab_size": model.config.vocab_size,
     }
     (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    (tmp / STAMP).write_text(info["artifact_digest"] + "\n", encoding="utf-8")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
@@ -175,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if not args.force and is_built(args.out, args.artifacts):
+        (args.out / STAMP).touch()
         print(f"{args.out} is up to date (use --force to rebuild)")
         return
     try:

@@ -123,6 +123,25 @@ def trainable(model: nn.Module) -> dict[str, nn.Parameter]:
     return chosen
 
 
+def load_artifact(model: nn.Module, folder: Path) -> None:
+    """Load saved trained tensors back into a LoRA-wrapped model (to continue training)."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / ADAPTER_FILE))
+    recipe = json.loads((folder / RECIPE_FILE).read_text(encoding="utf-8"))
+    # The saved classifier bias has the class-bias offsets folded in; training starts
+    # again from the unshifted bias.
+    state["classifier.bias"] = state["classifier.bias"] - torch.tensor(recipe["class_bias"])
+    by_clean = {name.replace(".base.", "."): p for name, p in model.named_parameters()
+                if p.requires_grad}
+    missing = set(by_clean) - set(state)
+    if missing:
+        raise ValueError(f"{folder} lacks trained tensors {sorted(missing)[:5]}...")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            by_clean[name].copy_(tensor.float())
+
+
 def artifact_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """Trained tensors under the names of the merged (plain BERT) model."""
     out = {}
@@ -152,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vocab-top-k", type=int, default=30000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="continue from the artifacts in this folder (adapter + recipe)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -196,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     model = base_classifier(e5, args.layers)
     add_lora(model, args.rank, args.alpha, dropout=0.05)
     params = trainable(model)
+    if args.init_from is not None:
+        load_artifact(model, args.init_from)
+        emit(event="init", source=str(args.init_from))
     emit(event="model", trainable=sum(p.numel() for p in params.values()))
     opt = torch.optim.AdamW(params.values(), lr=args.lr, weight_decay=0.01)
 

