@@ -78,3 +78,10 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: Any = None
     # APScheduler warns about every skipped overlapping run; the daemon reports job
     # outcomes itself (job.crashed, job.missed, job.still_running).
     logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))
+    # transformers draws progress bars while loading weights: not a log line.
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass

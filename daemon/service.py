@@ -160,8 +160,10 @@ class Daemon:
             status.last_error = result.error
             self.metrics.crawl_runs.labels(source_name, "failed").inc()
             result.discard_cursor()
+            # A crawl cut short by our own shutdown is expected, not a warning.
+            level = logging.INFO if self._cancel.is_set() else logging.WARNING
             log_event(
-                logger, "crawl.failed", logging.WARNING, source=source_name,
+                logger, "crawl.failed", level, source=source_name,
                 mentions=len(result.mentions), error=result.error,
             )  # fmt: skip
             return len(result.mentions)

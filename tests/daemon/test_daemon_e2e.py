@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daemon.demo import demo_config
+from daemon.demo import demo_config, is_spike_message
 from sandbox.corpus import build_corpus, publish_burst
 from sandbox.slack import SlackSandbox
 from sandbox.sources import SourcesServer
@@ -99,10 +99,7 @@ def _indexed(es, prefix: str) -> list[dict]:
 
 def _spike_messages(slack: SlackSandbox) -> list:
     # Top-level messages about a spike (not thread replies, not high-reach alerts).
-    return [
-        m for m in slack.messages
-        if not m.is_reply and "spike" in (m.text or "").lower() + " ".join(m.block_texts()).lower()
-    ]  # fmt: skip
+    return [m for m in slack.messages if is_spike_message(m)]
 
 
 def test_daemon_cycles_alert_once_survive_sigterm_and_restart(world):
