@@ -10,8 +10,8 @@ One interface for every model the pipeline can use:
 Decisions a caller can rely on:
 
 * Texts are scored in length-sorted batches with dynamic padding under
-  `torch.inference_mode`; on CPU the Linear layers are quantised to int8 at load time
-  (measured on the default model: same accuracy within noise, about twice as fast).
+  `torch.inference_mode`; on CPU the Linear layers except the feed-forward
+  down-projections are quantised to int8 at load time (see `quantize_linear_layers`).
 * Long texts are never silently cut: the tokens are split into consecutive windows of
   `max_length` tokens (special tokens included) and the windows' probabilities are
   averaged, weighted by each window's number of tokens.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,24 @@ def resolve_label_map(id2label: Mapping[int, str],
     return matrix
 
 
+# Feed-forward down-projections (BERT/RoBERTa/XLM-R, DistilBERT, GPT-style, LLaMA-style).
+# Their inputs are post-GELU activations with a few huge outliers; dynamic int8 uses one
+# activation scale per tensor, which crushes everything else. Measured on the default
+# model (600 TweetEval validation tweets, macro recall): fp32 0.676, all Linear int8
+# 0.596, all but these int8 0.672.
+_KEEP_FP32 = re.compile(r"(layer\.\d+\.output\.dense|ffn\.lin2|mlp\.c_proj|mlp\.fc2|down_proj)$")
+
+
+def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 for every Linear layer except the feed-forward down-projections."""
+    names = {name for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Linear) and not _KEEP_FP32.search(name)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice; the API still works
+        return torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8,
+                                                      inplace=True)
+
+
 @dataclass
 class _Window:
     text_index: int
@@ -184,10 +203,7 @@ class SentimentScorer:
         if quantize is None:
             quantize = device == "cpu"
         if quantize:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.ao deprecation notice, still works
-                net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear},
-                                                             dtype=torch.qint8)
+            net = quantize_linear_layers(net)
             model_id += "+int8"
         net.to(device)
         return cls(net, tokenizer, matrix, model_id, batch_size=batch_size,

@@ -326,6 +326,9 @@ def save_artifact(model: nn.Module, args: argparse.Namespace, step: int, seen: i
         "class_bias": bias.tolist(),
         "val": metrics,
     }
+    if args.init_from is not None:
+        recipe["continued_from"] = json.loads(
+            (args.init_from / RECIPE_FILE).read_text(encoding="utf-8"))
     (args.out / RECIPE_FILE).write_text(json.dumps(recipe, indent=2), encoding="utf-8")
 
 
