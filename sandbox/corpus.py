@@ -169,7 +169,15 @@ def build_corpus(
             next_id += rng.randint(1, 9)
             corpus.history.append(_post(rng, next_id, at, text, "zh" if zh else "en", tone))
         t += timedelta(minutes=5)
+    # Sites hand out ids in time order (Reddit base-36 ids, Mastodon snowflakes), and
+    # paging by id depends on it: number the posts in the order they were written.
     corpus.history.sort(key=lambda p: p.created_at)
+    next_id = 1000
+    renumbered = []
+    for post in corpus.history:
+        next_id += rng.randint(1, 9)
+        renumbered.append(Post(**{**post.__dict__, "id": next_id}))
+    corpus.history = renumbered
     for _ in range(burst_size):
         zh = rng.random() < 0.25
         text = _fill(rng.choice(BURST_ZH if zh else BURST_EN), rng, zh)

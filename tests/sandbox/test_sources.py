@@ -75,3 +75,10 @@ def test_hackernews_filters_by_created_at_and_mastodon_links_pages():
             f"{urls['mastodon']}/api/v1/timelines/tag/acme?limit=5&max_id={statuses[-1]['id']}"
         )
         assert int(older[0]["id"]) < int(statuses[-1]["id"])
+
+
+def test_post_ids_follow_time_as_on_real_sites():
+    corpus = build_corpus(datetime(2026, 11, 27, 12, 0, tzinfo=UTC), per_hour=40)
+    ids = [p.id for p in corpus.history]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert min(p.id for p in corpus.burst) > max(ids)
