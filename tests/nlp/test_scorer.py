@@ -43,11 +43,13 @@ def test_results_are_sentiments_in_input_order(scorer: SentimentScorer) -> None:
         assert a.negative == pytest.approx(b.negative, abs=1e-5)
         assert a.positive == pytest.approx(b.positive, abs=1e-5)
     # Dynamic int8 quantisation scales activations per batch (padding rows included), so
-    # the company a text keeps moves its probabilities a little (measured: up to ~0.035
-    # with the current artifacts); results of different texts differ by far more.
+    # the company a text keeps moves its probabilities (measured: up to ~0.08 on these
+    # texts with the current artifacts; docs/sentiment.md); the label stays, and results
+    # of different texts differ by far more, so a mix-up would still show.
     for a, b in zip(together, alone, strict=True):
-        assert a.negative == pytest.approx(b.negative, abs=0.06)
-        assert a.positive == pytest.approx(b.positive, abs=0.06)
+        assert a.label == b.label
+        assert a.negative == pytest.approx(b.negative, abs=0.12)
+        assert a.positive == pytest.approx(b.positive, abs=0.12)
 
 
 def test_empty_and_whitespace_text_is_neutral_without_the_model(scorer: SentimentScorer) -> None:
