@@ -1,6 +1,6 @@
 """Score the spike detector on NAB-layout data the NAB way.
 
-    python bench/spike_nab.py --data /work/shared/bench/nab [--alerts-out alerts.csv]
+    python bench/spike_nab.py --data ../shared/bench/nab [--alerts-out alerts.csv]
 
 DIR has NAB's layout: data/<category>/<file>.csv (timestamp,value) and
 labels/combined_windows.json (+ optionally labels/combined_labels.json for lag).
