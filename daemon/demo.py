@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -114,8 +115,6 @@ def run_demo(workdir: Path = Path("var/demo"), burst_after: float = 20.0, keep: 
         # and mentions of an earlier run (other times, other ids) would blur the counts.
         target = workdir / sub
         if target.exists():
-            import shutil
-
             shutil.rmtree(target)
     workdir.mkdir(parents=True, exist_ok=True)
     configure_logging("text", os.environ.get("BRANDPULSE_DEMO_LOG", "WARNING"))

@@ -366,4 +366,4 @@ class Daemon:
 
 def _short_stats(stats: dict[str, Any]) -> dict[str, Any]:
     keep = ("requests", "responses", "yielded", "dropped", "errors", "pages")
-    return {k: v for k, v in stats.items() if any(k.endswith(x) or k == x for x in keep)}
+    return {k: v for k, v in stats.items() if k in keep}
