@@ -645,11 +645,15 @@ class SpikeDetector:
         if signal is None:
             self._crossings = 0
             return None
-        # A window that touches the line for a check or two and falls back (a
-        # burst that barely tips the 2 h sum, then a lull) is borderline noise;
-        # a real wave stays over it. Waiting costs `confirm_checks - 1` intervals.
+        # A window that just reaches the magnitude line for a check or two and
+        # falls back (a burst that barely tips the 2 h sum, then a lull) is
+        # borderline noise; a real wave stays over it. Only such borderline
+        # crossings wait (`confirm_checks - 1` intervals): a window already well
+        # past the line (`confirm_margin` times it) pages at once.
         self._crossings += 1
-        if self._crossings < s.confirm_checks:
+        line = s.min_ratio if signal == "volume" else s.share_min_ratio
+        clear = ratio >= s.confirm_margin * line
+        if self._crossings < s.confirm_checks and not clear:
             return None
         self._crossings = 0
         if self._cooldown_until is not None and at < self._cooldown_until:

@@ -50,11 +50,20 @@ class SpikeSettings(BaseModel):
         "this is the sensitivity knob: lower means more alerts",
     )
     confirm_checks: int = Field(
-        default=1,
+        default=3,
         ge=1,
         le=12,
-        description="consecutive checks that must cross before a wave starts "
-        "(a window that only touches the line and falls back is not paged)",
+        description="consecutive checks that must cross before a borderline wave starts "
+        "(a window that only touches the line and falls back is not paged); 1 pages at "
+        "the first crossing",
+    )
+    confirm_margin: float = Field(
+        default=1.25,
+        ge=1.0,
+        le=100.0,
+        description="a crossing whose window is at least this multiple of its magnitude line "
+        "(`min_ratio` x expected; `share_min_ratio` x usual share for a sentiment dip) is "
+        "clear and pages at once, without waiting for `confirm_checks`",
     )
     end_threshold: float = Field(
         default=1.5,

@@ -310,12 +310,26 @@ def test_slow_rise_state_round_trip_continues_identically() -> None:
 def test_window_that_only_touches_the_line_is_not_paged_with_confirm_checks() -> None:
     # Flat 50 per interval; one burst lifts the 2 h sum to 2.04x expected for a
     # single check, and the lull after it takes the window back under 2x.
-    confirm = SpikeSettings(confirm_checks=3)
     counts = [50] * (4 * PER_DAY)
     at = 3 * PER_DAY + 12 * PER_HOUR
     counts[at : at + 4] = [1300, 0, 0, 0]
-    assert started(run(SpikeDetector("b", confirm), counts)) == []
-    assert started(run(SpikeDetector("b"), counts)) == [at]  # default: 1 check
-    # A wave that stays over the line is paged `confirm_checks - 1` intervals later.
+    assert SpikeSettings().confirm_checks == 3
+    assert started(run(SpikeDetector("b"), counts)) == []
+    first = SpikeSettings(confirm_checks=1)
+    assert started(run(SpikeDetector("b", first), counts)) == [at]
+    # A borderline wave that stays over the line is paged `confirm_checks - 1` intervals later.
     counts[at : at + 4] = [1300, 50, 50, 50]
-    assert started(run(SpikeDetector("b", confirm), counts)) == [at + 2]
+    assert started(run(SpikeDetector("b"), counts)) == [at + 2]
+    assert started(run(SpikeDetector("b", first), counts)) == [at]
+
+
+def test_a_clear_crossing_pages_at_once_despite_confirm_checks() -> None:
+    # 3.5x expected (past confirm_margin x min_ratio = 2.5x): no waiting, even if
+    # the window falls back right after.
+    counts = [50] * (4 * PER_DAY)
+    at = 3 * PER_DAY + 12 * PER_HOUR
+    counts[at : at + 4] = [3000, 0, 0, 0]
+    assert started(run(SpikeDetector("b"), counts)) == [at]
+    # With the margin set out of reach, the same burst has to hold for 3 checks: it does.
+    strict = SpikeSettings(confirm_margin=100.0)
+    assert started(run(SpikeDetector("b", strict), counts)) == [at + 2]
