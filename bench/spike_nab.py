@@ -1,6 +1,6 @@
 """Score the spike detector on NAB-layout data the NAB way.
 
-    python bench/spike_nab.py --data ../shared/bench/nab [--alerts-out alerts.csv]
+    python bench/spike_nab.py --data ../shared/bench/nab [--alerts-out alerts.csv] [--loo]
 
 DIR has NAB's layout: data/<category>/<file>.csv (timestamp,value) and
 labels/combined_windows.json (+ optionally labels/combined_labels.json for lag).
@@ -8,6 +8,11 @@ Each series is streamed through `SpikeDetector` with its default settings (only
 `interval` is set, to the series' own step), one interval at a time, exactly as
 the daemon would; every `SpikeStarted` is a detection. An ElastAlert2-style
 `spike` rule runs through the same scorer as a baseline.
+
+`--loo` also runs the neighbourhood grid (threshold x confirm_checks x
+slow_threshold, 48 cells, a few minutes) and a leave-one-series-out check: for
+each series, the cell that scores best on the other six is scored on it, and the
+held-out raw scores are summed and normalised like the main figure.
 
 The scorer re-implements NAB's published algorithm (numenta/NAB nab/sweeper.py,
 nab/runner.py normalize): standard profile, scaled sigmoid of the detection's
@@ -253,10 +258,66 @@ def evaluate(
     return Result(name, per), hits
 
 
+GRID_THRESHOLD = (2.5, 2.6, 2.7, 2.8)
+GRID_CONFIRM = (1, 2, 3)
+GRID_SLOW = (0.0, 8.0, 10.0, 12.0)
+
+
+def normalised(scores: Sequence[SeriesScore]) -> float:
+    raw = sum(r.raw for r in scores)
+    windows = sum(r.windows for r in scores)
+    return 50.0 * (raw + windows) / windows if windows else 0.0
+
+
+def false_rate(scores: Sequence[SeriesScore]) -> float:
+    hours = sum(r.scored_hours for r in scores)
+    return 1000.0 * sum(r.false_alerts for r in scores) / hours if hours else 0.0
+
+
+def leave_one_out(series: list[Series]) -> None:
+    """Neighbourhood grid of the defaults, then leave-one-series-out over it."""
+    cells: dict[tuple[float, int, float], dict[str, SeriesScore]] = {}
+    for th in GRID_THRESHOLD:
+        for cf in GRID_CONFIRM:
+            for sl in GRID_SLOW:
+                st = SpikeSettings(threshold=th, confirm_checks=cf, slow_threshold=sl)
+                cells[th, cf, sl] = {s.key: score_series(s, run_detector(s, st)) for s in series}
+    print()
+    print("grid: NAB / false per 1000 h (threshold x confirm_checks; slow_threshold 0 8 10 12)")
+    for th in GRID_THRESHOLD:
+        for cf in GRID_CONFIRM:
+            row = " | ".join(
+                f"{normalised(list(cells[th, cf, sl].values())):5.1f} / "
+                f"{false_rate(list(cells[th, cf, sl].values())):3.1f}"
+                for sl in GRID_SLOW
+            )
+            print(f"  {th:.1f} x {cf}: {row}")
+    allnab = [normalised(list(c.values())) for c in cells.values()]
+    print(f"  mean {statistics.mean(allnab):.1f}, min {min(allnab):.1f}, max {max(allnab):.1f}")
+    held: list[SeriesScore] = []
+    for s in series:
+        others = [x.key for x in series if x.key != s.key]
+
+        def fit(cell: tuple[float, int, float], others: list[str] = others) -> tuple[float, float]:
+            train = [cells[cell][k] for k in others]
+            return normalised(train), -false_rate(train)
+
+        best = max(cells, key=fit)
+        held.append(cells[best][s.key])
+        print(
+            f"  held out {s.key:36s} chosen on the other six: threshold {best[0]:.1f}, "
+            f"confirm {best[1]}, slow {best[2]:.0f} -> raw {cells[best][s.key].raw:+.2f}"
+        )
+    print(f"leave_one_series_out={normalised(held):.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="NAB-layout directory")
     ap.add_argument("--alerts-out", type=Path, help="write CSV series,timestamp of SpikeStarted")
+    ap.add_argument(
+        "--loo", action="store_true", help="also the neighbourhood grid and leave-one-series-out"
+    )
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -300,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         f"nab_standard={ours.normalised:.1f} caught={ours.caught}/{ours.windows} "
         f"false_per_1000h={ours.false_per_1000h:.1f} median_lag_min={ours.median_lag:.0f}"
     )
+    if args.loo:
+        leave_one_out(series)
     return 0
 
 
