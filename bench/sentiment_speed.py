@@ -5,10 +5,16 @@
 Same model, same texts (the first N SemEval tweets by a fixed shuffle). Each variant runs
 in its own subprocess so that its peak RSS (ru_maxrss) is its own:
 
-* `scorer`        nlp.scorer.SentimentScorer: length-sorted batches, dynamic padding,
-                  int8 dynamic quantisation of the Linear layers, inference_mode;
-* `scorer-fp32`   the same without quantisation;
-* `pipeline`      transformers.pipeline("text-classification") called one text at a time.
+* `scorer`        nlp.scorer.SentimentScorer as the pipeline runs it on CPU: length-sorted
+                  batches, dynamic padding, the model's int8 ONNX export on ONNX Runtime
+                  (torch is never imported);
+* `scorer-torch`  the same scorer on the torch runtime: int8 dynamic quantisation of the
+                  Linear layers, inference_mode;
+* `scorer-fp32`   the torch runtime without quantisation;
+* `pipeline`      transformers.pipeline("text-classification") called one text at a time
+                  (the baseline: same model, same texts).
+
+Peak memory is the child's VmHWM (its resident high-water mark).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-VARIANTS = ("scorer", "scorer-fp32", "pipeline")
+VARIANTS = ("scorer", "scorer-torch", "scorer-fp32", "pipeline")
 
 
 def load_texts(n: int) -> list[str]:
@@ -41,24 +47,31 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_variant(variant: str, model: str, n: int, threads: int) -> dict:
-    import torch
+def peak_rss_mb() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) // 1024
 
-    torch.set_num_threads(threads)
+
+def run_variant(variant: str, model: str, n: int, threads: int) -> dict:
     texts = load_texts(n)
     start = time.perf_counter()
     if variant.startswith("scorer"):
         from nlp.scorer import SentimentScorer
 
+        runtime = "auto" if variant == "scorer" else "torch"
         scorer = SentimentScorer.from_pretrained(model, threads=threads, batch_size=32,
-                                                 quantize=variant == "scorer")
+                                                 runtime=runtime,
+                                                 quantize=variant != "scorer-fp32")
         loaded = time.perf_counter() - start
         scorer.score(texts[:8])  # warm-up
         start = time.perf_counter()
         cpu0 = _cpu()
         scorer.score(texts)
     else:
+        import torch
         from transformers import pipeline
+
+        torch.set_num_threads(threads)
         from transformers.utils import logging
 
         from nlp.scorer import _locate
@@ -82,7 +95,8 @@ def run_variant(variant: str, model: str, n: int, threads: int) -> dict:
             "texts_per_cpu_s_x_threads": round(n / cpu * threads, 1),
             "variant": variant, "texts": n, "seconds": round(elapsed, 2),
             "texts_per_s": round(n / elapsed, 1), "load_s": round(loaded, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "model_id": scorer.model_id if variant.startswith("scorer") else "pipeline",
+            "imports_torch": "torch" in sys.modules, "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
@@ -110,12 +124,20 @@ def main() -> None:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(f"{args.n} tweets, {args.threads} threads, load average before: "
           f"{load_before:.1f}")
-    print(f"{'variant':<12} {'texts/s':>9} {'texts/CPU-s x threads':>22} {'peak RSS MB':>12} "
-          f"{'load s':>7}")
+    print(f"{'variant':<13} {'texts/s':>8} {'texts/CPU-s x threads':>22} {'peak RSS MB':>12} "
+          f"{'load s':>7} {'torch':>6}  model")
     for r in results:
-        print(f"{r['variant']:<12} {r['texts_per_s']:>9} {r['texts_per_cpu_s_x_threads']:>22} "
-              f"{r['peak_rss_mb']:>12} {r['load_s']:>7}")
-
+        print(f"{r['variant']:<13} {r['texts_per_s']:>8} {r['texts_per_cpu_s_x_threads']:>22} "
+              f"{r['peak_rss_mb']:>12} {r['load_s']:>7} {'yes' if r['imports_torch'] else 'no':>6}"
+              f"  {r['model_id']}")
+    by_name = {r["variant"]: r for r in results}
+    if "scorer" in by_name and "pipeline" in by_name:
+        ours, base = by_name["scorer"], by_name["pipeline"]
+        print(f"scorer vs naive pipeline (baseline, same run): "
+              f"{ours['texts_per_s'] / base['texts_per_s']:.1f}x texts/s, "
+              f"{ours['texts_per_cpu_s_x_threads'] / base['texts_per_cpu_s_x_threads']:.1f}x "
+              f"per CPU-second, peak RSS {ours['peak_rss_mb']} vs {base['peak_rss_mb']} MB "
+              f"(targets: >= 200 texts/s, < 1024 MB)")
 
 if __name__ == "__main__":
     main()

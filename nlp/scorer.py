@@ -7,11 +7,14 @@ One interface for every model the pipeline can use:
 * a local directory holding any Hugging Face sequence-classification checkpoint;
 * a Hugging Face hub name (needs network access the first time).
 
+and for the runtimes that run it (`nlp.runtimes`): ONNX Runtime on CPU when the
+checkpoint has an ONNX export (the default model has one), torch otherwise or on a GPU.
+
 Decisions a caller can rely on:
 
-* Texts are scored in length-sorted batches with dynamic padding under
-  `torch.inference_mode`; on CPU the Linear layers except the feed-forward
-  down-projections are quantised to int8 at load time (see `quantize_linear_layers`).
+* Texts are scored in length-sorted batches with dynamic padding; on CPU the model
+  is int8 (ONNX Runtime's dynamic quantisation, or torch's for the Linear layers except
+  the feed-forward down-projections); torch runs under `torch.inference_mode`.
 * Long texts are never silently cut: the tokens are split into consecutive windows of
   `max_length` tokens (special tokens included) and the windows' probabilities are
   averaged, weighted by each window's number of tokens.
@@ -21,23 +24,23 @@ Decisions a caller can rely on:
   emoji, and "😡😡" is clearly not neutral.
 * A 2-class checkpoint maps to negative/positive with neutral probability 0. Several
   checkpoint labels may map to the same class (e.g. 1-5 stars); their probabilities add.
+* The model id recorded on each mention names the runtime too (`...+onnx-int8`,
+  `...+int8`): int8 and fp32 scores of one model differ slightly.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from brandpulse.mention import SENTIMENT_LABELS, Sentiment, SentimentLabel
+from nlp.runtimes import ClassifierRuntime, ModelLoadError, TextEncoder, load_runtime
 
 if TYPE_CHECKING:
     from brandpulse.config import NlpConfig
@@ -52,10 +55,6 @@ _SYNONYMS: dict[str, SentimentLabel] = {
     "neutral": "neutral", "neu": "neutral", "label_neutral": "neutral",
     "positive": "positive", "pos": "positive", "label_positive": "positive",
 }
-
-
-class ModelLoadError(RuntimeError):
-    """The configured model cannot be loaded or its labels cannot be mapped."""
 
 
 def empty_sentiment(model_id: str) -> Sentiment:
@@ -108,22 +107,11 @@ def resolve_label_map(id2label: Mapping[int, str],
     return matrix
 
 
-# Feed-forward down-projections (BERT/RoBERTa/XLM-R, DistilBERT, GPT-style, LLaMA-style).
-# Their inputs are post-GELU activations with a few huge outliers; dynamic int8 uses one
-# activation scale per tensor, which crushes everything else. Measured on the default
-# model (600 TweetEval validation tweets, macro recall): fp32 0.676, all Linear int8
-# 0.596, all but these int8 0.672.
-_KEEP_FP32 = re.compile(r"(layer\.\d+\.output\.dense|ffn\.lin2|mlp\.c_proj|mlp\.fc2|down_proj)$")
-
-
-def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 for every Linear layer except the feed-forward down-projections."""
-    names = {name for name, module in model.named_modules()
-             if isinstance(module, torch.nn.Linear) and not _KEEP_FP32.search(name)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's deprecation notice; the API still works
-        return torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8,
-                                                      inplace=True)
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass
@@ -136,78 +124,53 @@ class _Window:
 class SentimentScorer:
     """Scores texts with one sequence-classification model; see the module docstring."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: object, label_matrix: np.ndarray,
-                 model_id: str, *, batch_size: int = 32, max_length: int = 256,
-                 device: str = "cpu") -> None:
-        self.model = model
-        self.tokenizer = tokenizer
+    def __init__(self, runtime: ClassifierRuntime, encoder: TextEncoder,
+                 label_matrix: np.ndarray, model_id: str, *, batch_size: int = 32,
+                 max_length: int = 256) -> None:
+        self.runtime = runtime
+        self.encoder = encoder
         self.label_matrix = label_matrix
         self.model_id = model_id
         self.batch_size = batch_size
-        self.device = torch.device(device)
-        limit = getattr(model.config, "max_position_embeddings", max_length)
-        # RoBERTa-style models reserve pad_token_id + 1 position rows.
-        if getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-            limit -= (model.config.pad_token_id or 0) + 1
-        self.max_length = min(max_length, limit)
-        enc_a = tokenizer("a")["input_ids"]  # type: ignore[operator]
-        bare_a = tokenizer("a", add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+        self.max_length = min(max_length, runtime.max_positions)
+        enc_a = encoder.encode(["a"], special_tokens=True)[0]
+        bare_a = encoder.encode(["a"], special_tokens=False)[0]
         start = next(i for i in range(len(enc_a)) if enc_a[i : i + len(bare_a)] == bare_a)
         self._prefix = enc_a[:start]
         self._suffix = enc_a[start + len(bare_a):]
         self._window = self.max_length - len(self._prefix) - len(self._suffix)
         if self._window < 1:
             raise ValueError(f"max_length {self.max_length} leaves no room for text")
-        pad = getattr(tokenizer, "pad_token_id", None)
-        self._pad_id = int(pad) if pad is not None else 0
+        self._pad_id = encoder.pad_id
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_config(cls, config: NlpConfig) -> SentimentScorer:
         return cls.from_pretrained(config.model, labels=config.labels,
                                    batch_size=config.batch_size, max_length=config.max_length,
-                                   threads=config.threads, device=config.device)
+                                   threads=config.threads, device=config.device,
+                                   runtime=config.runtime)
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike[str] = "default", *,
                         labels: Mapping[str, SentimentLabel] | None = None,
                         batch_size: int = 32, max_length: int = 256,
                         threads: int | None = None, device: str = "auto",
-                        quantize: bool | None = None) -> SentimentScorer:
+                        runtime: str = "auto", quantize: bool | None = None) -> SentimentScorer:
         """Load `model` ('default', a local checkpoint directory, or a hub name).
 
-        `quantize` (default: on for CPU) turns the Linear layers into dynamic int8.
+        `runtime` is 'auto', 'onnx' or 'torch' (see `nlp.runtimes`); `quantize` (default:
+        on for CPU) picks the int8 model.
         """
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ModelLoadError("nlp.device is 'cuda' but torch sees no CUDA device")
-        if threads is not None:
-            torch.set_num_threads(threads)
-        else:
-            # torch defaults to the machine's cores even inside a CPU-limited container.
-            torch.set_num_threads(max(1, min(torch.get_num_threads(),
-                                             len(os.sched_getaffinity(0)))))
-
         source, model_id = _locate(str(model))
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
-            net = AutoModelForSequenceClassification.from_pretrained(source, dtype=torch.float32)
-        except OSError as exc:
-            raise ModelLoadError(f"cannot load sentiment model {model!s}: {exc}") from exc
-        net.eval()
-        id2label = {int(k): str(v) for k, v in net.config.id2label.items()}
-        matrix = resolve_label_map(id2label, labels)
-        if quantize is None:
-            quantize = device == "cpu"
-        if quantize:
-            net = quantize_linear_layers(net)
-            model_id += "+int8"
-        net.to(device)
-        return cls(net, tokenizer, matrix, model_id, batch_size=batch_size,
-                   max_length=max_length, device=device)
+        local = Path(source) if Path(source).is_dir() else None
+        net, encoder = load_runtime(source, local, runtime=runtime, device=device,
+                                    quantize=quantize, threads=threads)
+        matrix = resolve_label_map(net.id2label, labels)
+        if net.name:
+            model_id += f"+{net.name}"
+        return cls(net, encoder, matrix, model_id, batch_size=batch_size,
+                   max_length=max_length)
 
     # ------------------------------------------------------------------ scoring
     def _windows(self, texts: Sequence[str]) -> tuple[list[_Window], list[int]]:
@@ -216,8 +179,7 @@ class SentimentScorer:
         empty = [i for i, t in enumerate(texts) if not t or t.isspace()]
         if not todo:
             return [], empty
-        encoded = self.tokenizer([texts[i] for i in todo],  # type: ignore[operator]
-                                 add_special_tokens=False, truncation=False)["input_ids"]
+        encoded = self.encoder.encode([texts[i] for i in todo], special_tokens=False)
         windows = []
         for i, ids in zip(todo, encoded, strict=True):
             if not ids:  # e.g. only characters the normaliser deletes
@@ -237,22 +199,18 @@ class SentimentScorer:
             return out
         order = sorted(range(len(windows)), key=lambda w: len(windows[w].ids))
         weights = np.zeros(len(texts), dtype=np.float64)
-        with torch.inference_mode():
-            for s in range(0, len(order), self.batch_size):
-                batch = [windows[w] for w in order[s : s + self.batch_size]]
-                width = max(len(w.ids) for w in batch)
-                ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, w in enumerate(batch):
-                    ids[row, : len(w.ids)] = torch.tensor(w.ids)
-                    mask[row, : len(w.ids)] = 1
-                logits = self.model(input_ids=ids.to(self.device),
-                                    attention_mask=mask.to(self.device)).logits
-                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy().astype(np.float64)
-                mapped = probs @ self.label_matrix
-                for row, w in enumerate(batch):
-                    out[w.text_index] += w.weight * mapped[row]
-                    weights[w.text_index] += w.weight
+        for s in range(0, len(order), self.batch_size):
+            batch = [windows[w] for w in order[s : s + self.batch_size]]
+            width = max(len(w.ids) for w in batch)
+            ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, w in enumerate(batch):
+                ids[row, : len(w.ids)] = w.ids
+                mask[row, : len(w.ids)] = 1
+            mapped = softmax(self.runtime.logits(ids, mask)) @ self.label_matrix
+            for row, w in enumerate(batch):
+                out[w.text_index] += w.weight * mapped[row]
+                weights[w.text_index] += w.weight
         scored = weights > 0
         out[scored] /= weights[scored, None]
         return out / out.sum(1, keepdims=True)
@@ -287,3 +245,6 @@ def _locate(model: str) -> tuple[str, str]:
     if looks_local or path.exists():
         raise ModelLoadError(f"sentiment model path {model!r} does not exist or is not a directory")
     return model, model
+
+
+__all__ = ["ModelLoadError", "SentimentScorer", "empty_sentiment", "resolve_label_map"]

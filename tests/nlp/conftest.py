@@ -18,9 +18,11 @@ def default_model_dir() -> Path:
     return build()
 
 
-@pytest.fixture(scope="session")
-def scorer(default_model_dir: Path) -> SentimentScorer:
-    return SentimentScorer.from_pretrained("default", batch_size=16, max_length=128)
+@pytest.fixture(scope="session", params=["onnx", "torch"])
+def scorer(default_model_dir: Path, request: pytest.FixtureRequest) -> SentimentScorer:
+    """The default model on each runtime (int8 on CPU, as the pipeline runs it)."""
+    return SentimentScorer.from_pretrained("default", batch_size=16, max_length=128,
+                                           runtime=request.param)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import torch
 
 from brandpulse.config import NlpConfig
 from brandpulse.mention import Sentiment
-from nlp.scorer import ModelLoadError, SentimentScorer, resolve_label_map
+from nlp.scorer import ModelLoadError, SentimentScorer, resolve_label_map, softmax
 
 POSITIVE_EN = [
     "I absolutely love this phone, best purchase I have made all year!",
@@ -74,10 +74,12 @@ def test_mixed_scripts(scorer: SentimentScorer) -> None:
     assert pos.label == "positive"
 
 
-def test_long_text_is_chunked_and_averaged_by_length(default_model_dir: Path) -> None:
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_long_text_is_chunked_and_averaged_by_length(default_model_dir: Path,
+                                                     runtime: str) -> None:
     # fp32 so that the windows can be checked exactly (int8 scales depend on the batch).
     scorer = SentimentScorer.from_pretrained("default", max_length=32, batch_size=8,
-                                             quantize=False)
+                                             runtime=runtime, quantize=False)
     good = "I love this brand, everything about it is wonderful and the staff are great. "
     bad = "The product broke after a day and the refund process was a nightmare. "
     text = good * 6 + bad * 2
@@ -86,16 +88,15 @@ def test_long_text_is_chunked_and_averaged_by_length(default_model_dir: Path) ->
     assert len(windows) > 3, "a text longer than max_length must give several windows"
     assert all(len(w.ids) <= 32 for w in windows)
     # Every token is scored once: the windows together hold the whole text.
-    n_tokens = len(scorer.tokenizer(text, add_special_tokens=False)["input_ids"])
+    n_tokens = len(scorer.encoder.encode([text], special_tokens=False)[0])
     assert sum(w.weight for w in windows) == n_tokens
 
     # The combination is the token-weighted mean of the windows' own probabilities.
     per_window = []
     for w in windows:
-        with torch.inference_mode():
-            logits = scorer.model(input_ids=torch.tensor([w.ids]),
-                                  attention_mask=torch.ones(1, len(w.ids), dtype=torch.long)).logits
-        per_window.append(torch.softmax(logits, -1)[0].numpy() @ scorer.label_matrix)
+        ids = np.array([w.ids], dtype=np.int64)
+        per_window.append(softmax(scorer.runtime.logits(ids, np.ones_like(ids)))[0]
+                          @ scorer.label_matrix)
     weights = np.array([w.weight for w in windows], dtype=float)
     expected = (np.array(per_window) * weights[:, None]).sum(0) / weights.sum()
     got = scorer.probabilities([text])[0]
@@ -110,9 +111,15 @@ def test_from_config_uses_its_settings(default_model_dir: Path) -> None:
     scorer = SentimentScorer.from_config(NlpConfig(batch_size=4, max_length=64, threads=1))
     assert scorer.batch_size == 4
     assert scorer.max_length == 64
+    assert scorer.model_id.startswith("brandpulse-default-")
+    # On a machine without a GPU, `runtime: auto` runs the default model's int8 ONNX export.
+    assert scorer.model_id.endswith("+onnx-int8")
+    assert scorer.runtime.session.get_session_options().intra_op_num_threads == 1
+
+    scorer = SentimentScorer.from_config(NlpConfig(threads=1, runtime="torch"))
+    assert scorer.model_id.endswith("+int8")
     assert torch.get_num_threads() == 1
     torch.set_num_threads(2)
-    assert scorer.model_id.startswith("brandpulse-default-")
 
 
 # --------------------------------------------------------------- other checkpoints

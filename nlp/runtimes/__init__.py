@@ -1,0 +1,70 @@
+"""Model runtimes for the scorer, and the choice between them.
+
+* `torch` (`torch_runtime`): any Hugging Face checkpoint, local or from the hub, on CPU
+  (dynamic int8) or GPU.
+* `onnx` (`onnx_runtime`): a local checkpoint's ONNX export, CPU only, without torch.
+* `auto` (the default): `onnx` when the checkpoint has a current ONNX export and no GPU
+  is wanted, else `torch`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from nlp.runtimes.base import ClassifierRuntime, ModelLoadError, TextEncoder
+
+log = logging.getLogger(__name__)
+
+RuntimeName = Literal["auto", "torch", "onnx"]
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnx")
+
+
+def gpu_present() -> bool:
+    """An NVIDIA device node exists: worth importing torch to ask whether CUDA works."""
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/gpus").is_dir()
+
+
+def load_runtime(source: str, local_dir: Path | None, *, runtime: str = "auto",
+                 device: str = "auto", quantize: bool | None = None,
+                 threads: int | None = None) -> tuple[ClassifierRuntime, TextEncoder]:
+    """Load `source` (a local checkpoint `local_dir`, or a hub name) with the chosen runtime."""
+    if runtime not in RUNTIMES:
+        raise ModelLoadError(f"unknown nlp.runtime {runtime!r}; expected one of {RUNTIMES}")
+    if runtime == "onnx" and device == "cuda":
+        raise ModelLoadError("nlp.runtime 'onnx' runs on the CPU; use runtime 'torch' for cuda")
+    if runtime == "auto":
+        runtime = _choose(local_dir, device, quantize)
+    if runtime == "onnx":
+        if local_dir is None:
+            raise ModelLoadError(f"nlp.runtime 'onnx' needs a local checkpoint directory with an "
+                                 f"ONNX export, not the hub name {source!r}")
+        from nlp.runtimes.onnx_runtime import OnnxClassifier
+
+        return OnnxClassifier.load(local_dir, quantize=quantize is not False, threads=threads)
+    from nlp.runtimes.torch_runtime import TorchClassifier
+
+    return TorchClassifier.load(source, device=device, quantize=quantize, threads=threads)
+
+
+def _choose(local_dir: Path | None, device: str, quantize: bool | None) -> str:
+    if device == "cuda" or local_dir is None:
+        return "torch"
+    if device == "auto" and gpu_present():
+        from nlp.runtimes.torch_runtime import cuda_available
+
+        if cuda_available():
+            return "torch"
+    from nlp.runtimes.onnx_runtime import export_problem
+
+    problem = export_problem(local_dir, quantize is not False)
+    if problem:
+        log.warning("%s: scoring with torch instead, which needs about 1 GB more memory "
+                    "(python -m nlp.export_onnx %s makes the export)", problem, local_dir)
+        return "torch"
+    return "onnx"
+
+
+__all__ = ["RUNTIMES", "ClassifierRuntime", "ModelLoadError", "RuntimeName", "TextEncoder",
+           "gpu_present", "load_runtime"]
