@@ -9,8 +9,9 @@ checks below). The scorer then runs the checkpoint with ONNX Runtime (`nlp.runti
 or `onnx`), without torch. `make model` runs this for the default model.
 
 The export is checked before it is kept: on a few fixed texts (English, Chinese, emoji,
-a long one) the fp32 graph must give the torch model's probabilities to within 1e-3, and
-the int8 graph's largest difference is recorded.
+a long one) `tokenizer.json` run by `tokenizers` alone must give the checkpoint
+tokenizer's ids, the fp32 graph must give the torch model's probabilities to within 1e-3,
+and the int8 graph's largest difference is recorded.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.runtimes.base import EXPORT_INFO, ONNX_DIR, ONNX_FP32, ONNX_INT8
+from nlp.runtimes.base import EXPORT_INFO, ONNX_DIR, ONNX_FP32, ONNX_INT8, ModelLoadError
 from nlp.runtimes.onnx_runtime import checkpoint_digest
 
 CHECK_TEXTS = (
@@ -56,13 +57,26 @@ def export(checkpoint: Path, *, opset: int = 17) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from nlp.runtimes.onnx_runtime import OnnxClassifier
+    from nlp.runtimes.onnx_runtime import OnnxClassifier, TokenizersEncoder
 
     if not (checkpoint / "config.json").exists():
         raise ExportError(f"{checkpoint} is not a Hugging Face checkpoint (no config.json)")
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+
+    # The onnx runtime tokenises with `tokenizers` alone (no transformers): it must give
+    # the ids the checkpoint's own tokenizer gives, special tokens included.
+    try:
+        ours = TokenizersEncoder(checkpoint, model.config.to_dict())
+    except ModelLoadError as exc:
+        raise ExportError(str(exc)) from None
+    for special in (True, False):
+        want = tokenizer(list(CHECK_TEXTS), add_special_tokens=special)["input_ids"]
+        if ours.encode(CHECK_TEXTS, special_tokens=special) != want:
+            raise ExportError(f"{checkpoint}/tokenizer.json, run without transformers, does not "
+                              "give the ids the checkpoint's tokenizer gives; use nlp.runtime "
+                              "'torch' for this checkpoint")
 
     class LogitsOnly(torch.nn.Module):
         """The graph takes ids and mask and returns logits (token types are all 0)."""
