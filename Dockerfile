@@ -57,7 +57,9 @@ COPY sandbox/ sandbox/
 COPY store/ store/
 
 # The offline default model lands in /app/.cache/models/default, where `nlp.model:
-# default` looks for it; built here so the container never downloads at start-up.
+# default` looks for it, with its checked ONNX export (onnx/), which the daemon scores
+# with on CPU without importing torch; built here so the container never downloads at
+# start-up.
 RUN python -m nlp.build_default
 
 # ---------------------------------------------------------------------------
