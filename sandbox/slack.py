@@ -24,6 +24,7 @@ import argparse
 import html
 import json
 import re
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -716,8 +717,14 @@ def main(argv: list[str] | None = None) -> int:
         "Messages appear below as they arrive. Ctrl-C stops.\n",
         flush=True,
     )
+    stopped = threading.Event()
+    # SIGTERM (a supervisor, `kill`) stops it like Ctrl-C does. Ctrl-C alone is not
+    # enough: a process started in the background by a non-interactive shell inherits
+    # SIGINT as ignored, and then Python never raises KeyboardInterrupt.
+    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
     try:
-        threading.Event().wait()
+        while not stopped.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

@@ -272,8 +272,10 @@ def test_command_line_prints_messages_as_they_arrive():
         assert "── #brand-alerts · ts 1700000000.000100 · via api" in seen
         assert "Hello from a test" in seen
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        # SIGTERM, not SIGINT: pytest may itself run as a background job with SIGINT
+        # ignored, which the child would inherit.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
     assert proc.returncode == 0
 
 
