@@ -130,7 +130,6 @@ def export(checkpoint: Path, *, opset: int = 17) -> dict:
                                         attention_mask=enc["attention_mask"]).logits, -1)
             cases.append((enc["input_ids"].numpy().astype(np.int64),
                           enc["attention_mask"].numpy().astype(np.int64), probs[0].numpy()))
-    (tmp / EXPORT_INFO).write_text(json.dumps(info), encoding="utf-8")
     for quantized, key in ((False, "fp32_max_abs_diff"), (True, "int8_max_abs_diff")):
         runtime, _ = OnnxClassifier.load(checkpoint, quantize=quantized, threads=1,
                                          onnx_dir=tmp)

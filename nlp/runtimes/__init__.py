@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 from nlp.runtimes.base import ClassifierRuntime, ModelLoadError, TextEncoder
 
 log = logging.getLogger(__name__)
 
-RuntimeName = Literal["auto", "torch", "onnx"]
 RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnx")
 
 
@@ -34,37 +32,37 @@ def load_runtime(source: str, local_dir: Path | None, *, runtime: str = "auto",
         raise ModelLoadError(f"unknown nlp.runtime {runtime!r}; expected one of {RUNTIMES}")
     if runtime == "onnx" and device == "cuda":
         raise ModelLoadError("nlp.runtime 'onnx' runs on the CPU; use runtime 'torch' for cuda")
-    if runtime == "auto":
-        runtime = _choose(local_dir, device, quantize)
-    if runtime == "onnx":
-        if local_dir is None:
-            raise ModelLoadError(f"nlp.runtime 'onnx' needs a local checkpoint directory with an "
-                                 f"ONNX export, not the hub name {source!r}")
-        from nlp.runtimes.onnx_runtime import OnnxClassifier
+    if runtime == "onnx" and local_dir is None:
+        raise ModelLoadError(f"nlp.runtime 'onnx' needs a local checkpoint directory with an "
+                             f"ONNX export, not the hub name {source!r}")
+    if local_dir is not None and (runtime == "onnx"
+                                  or (runtime == "auto" and _onnx_may_serve(device))):
+        from nlp.runtimes.onnx_runtime import OnnxClassifier, export_problem
 
-        return OnnxClassifier.load(local_dir, quantize=quantize is not False, threads=threads)
+        quantized = quantize is not False
+        # Once per load: the check hashes the checkpoint's weights.
+        problem = export_problem(local_dir, quantized)
+        if problem is None:
+            return OnnxClassifier.load(local_dir, quantize=quantized, threads=threads)
+        if runtime == "onnx":
+            raise ModelLoadError(f"{problem}; run `python -m nlp.export_onnx {local_dir}`")
+        log.warning("%s: scoring with torch instead, which needs about 1 GB more memory "
+                    "(python -m nlp.export_onnx %s makes the export)", problem, local_dir)
     from nlp.runtimes.torch_runtime import TorchClassifier
 
     return TorchClassifier.load(source, device=device, quantize=quantize, threads=threads)
 
 
-def _choose(local_dir: Path | None, device: str, quantize: bool | None) -> str:
-    if device == "cuda" or local_dir is None:
-        return "torch"
+def _onnx_may_serve(device: str) -> bool:
+    """`auto` with a local checkpoint: no GPU wanted (the export itself is checked after)."""
+    if device == "cuda":
+        return False
     if device == "auto" and gpu_present():
         from nlp.runtimes.torch_runtime import cuda_available
 
-        if cuda_available():
-            return "torch"
-    from nlp.runtimes.onnx_runtime import export_problem
-
-    problem = export_problem(local_dir, quantize is not False)
-    if problem:
-        log.warning("%s: scoring with torch instead, which needs about 1 GB more memory "
-                    "(python -m nlp.export_onnx %s makes the export)", problem, local_dir)
-        return "torch"
-    return "onnx"
+        return not cuda_available()
+    return True
 
 
-__all__ = ["RUNTIMES", "ClassifierRuntime", "ModelLoadError", "RuntimeName", "TextEncoder",
-           "gpu_present", "load_runtime"]
+__all__ = ["RUNTIMES", "ClassifierRuntime", "ModelLoadError", "TextEncoder", "gpu_present",
+           "load_runtime"]

@@ -113,13 +113,14 @@ class OnnxClassifier:
     @classmethod
     def load(cls, model_dir: Path, *, quantize: bool = True, threads: int | None = None,
              onnx_dir: Path | None = None) -> tuple[OnnxClassifier, TokenizersEncoder]:
-        """`onnx_dir` defaults to the checkpoint's `onnx/` (the exporter checks a new one)."""
+        """Load the graph in `onnx_dir` (default: the checkpoint's `onnx/`).
+
+        Whether the export is current is the caller's question (`export_problem`, asked
+        once by `nlp.runtimes.load_runtime`; the exporter loads the graphs it just made).
+        """
         import onnxruntime as ort
 
         onnx_dir = onnx_dir or model_dir / ONNX_DIR
-        problem = export_problem(model_dir, quantize, onnx_dir)
-        if problem:
-            raise ModelLoadError(f"{problem}; run `python -m nlp.export_onnx {model_dir}`")
         config = read_checkpoint_config(model_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))

@@ -67,7 +67,7 @@ class TorchClassifier:
     def __init__(self, model: torch.nn.Module, device: str, quantized: bool) -> None:
         self.model = model
         self.device = torch.device(device)
-        self.name = "int8" if quantized else ("cuda" if device == "cuda" else "")
+        self.name = "int8" if quantized else ""
         self.id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
         self.max_positions = position_limit(model.config.to_dict(), 512)
 
