@@ -15,6 +15,7 @@ from pathlib import Path
 from elasticsearch import ConnectionError as ElasticsearchConnectionError
 
 from brandpulse.config import Config, ConfigError, load_config
+from brandpulse.secrets import mask_url
 from daemon.logs import configure_logging
 
 DEFAULT_CONFIG = "config.yaml"
@@ -40,8 +41,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  brands:  {', '.join(b.name + ('' if b.own else ' (competitor)') for b in config.brands)}")
     print(f"  sources: {', '.join(enabled) or 'none enabled'}")
     print(f"  model:   {config.nlp.model}")
+    print(f"  elasticsearch: {_es_where(config)}")
     print(f"  slack:   {_slack_mode(config)}")
+    for warning in config.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _es_where(config: Config) -> str:
+    es = config.elasticsearch
+    where = f"Elastic Cloud id {es.cloud_id}" if es.cloud_id else ", ".join(mask_url(h) for h in es.hosts)
+    auth = "API key" if es.api_key else ("user " + es.username if es.username else "no credentials")
+    return f"{where} ({auth})"
 
 
 def _slack_mode(config: Config) -> str:
