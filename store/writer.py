@@ -14,6 +14,10 @@
    dead-lettered. If Elasticsearch stays unreachable, the rest of the call only
    spools: nothing is lost, and the next ``write`` or ``replay`` sends it.
 
+A mention whose text holds a lone surrogate or control characters is cleaned
+(``brandpulse.text.clean_text``: U+FFFD for a surrogate, controls removed) rather
+than failing its batch.
+
 Documents are sent with the ``index`` op and ``_id = Mention.id``, so a resend
 after an ambiguous failure (a timeout after Elasticsearch applied the write)
 overwrites the same document: at-least-once delivery plus idempotent ids gives
@@ -35,6 +39,7 @@ from elasticsearch import ConnectionError as EsConnectionError
 
 from brandpulse.config import ElasticsearchConfig
 from brandpulse.mention import Mention
+from brandpulse.text import clean_value, needs_cleaning
 from store.setup import ensure_index, index_for
 from store.spool import Segment, Spool, SpoolRecord
 
@@ -90,6 +95,27 @@ def _reason(error: Any) -> str:
     if isinstance(cause, dict):
         text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
     return text
+
+
+def _document(mention: Mention) -> tuple[str, dict[str, Any]]:
+    """(_id, document) of a mention, its text cleaned if it must be (`brandpulse.text`).
+
+    A lone surrogate cannot be encoded (neither for the id hash nor for the spool)
+    and control characters mean nothing to a reader; neither may cost the post, nor
+    the batch it travels in. A clean mention (the usual case) is not copied.
+    """
+    try:
+        doc = mention.to_document()
+        if not needs_cleaning(doc):
+            return mention.id, doc
+    except UnicodeEncodeError:  # a lone surrogate in the source id
+        pass
+    cleaned = Mention.model_validate(clean_value(mention.model_dump()))
+    log.warning(
+        "mention %s had characters that cannot be stored (lone surrogates or control "
+        "characters); replaced", cleaned.id,
+    )  # fmt: skip
+    return cleaned.id, cleaned.to_document()
 
 
 class BulkWriter:
@@ -183,9 +209,8 @@ class BulkWriter:
         batch: list[SpoolRecord] = []
         size = 0
         for m in mentions:
-            rec = SpoolRecord(
-                id=m.id, index=index_for(m.created_at, self.prefix), doc=m.to_document()
-            )
+            doc_id, doc = _document(m)
+            rec = SpoolRecord(id=doc_id, index=index_for(m.created_at, self.prefix), doc=doc)
             n = len(rec.to_line())
             if batch and (len(batch) >= self.bulk_size or size + n > self.max_batch_bytes):
                 yield batch
