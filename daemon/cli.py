@@ -12,17 +12,18 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from elasticsearch import ConnectionError as ElasticsearchConnectionError
-
 from brandpulse.config import Config, ConfigError, load_config
-from brandpulse.secrets import mask_url
+from brandpulse.secrets import mask_url, redact
 from daemon.logs import configure_logging
+from store.errors import ES_ERRORS, describe_es_error
 
 DEFAULT_CONFIG = "config.yaml"
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    config = load_config(args.config)
+    args.loaded_config = config  # for error messages that name the configured hosts
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -138,11 +139,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     nlp = NlpConfig(model=args.model) if args.model else (
         load_config(args.config).nlp if Path(args.config).exists() else NlpConfig()
     )  # fmt: skip
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = args.text or _stdin_lines()
     scorer = SentimentScorer.from_config(nlp)
     for text, s in zip(texts, scorer.score(texts), strict=True):
         print(f"{s.label:8} neg={s.negative:.3f} neu={s.neutral:.3f} pos={s.positive:.3f}  {text[:80]}")
     return 0
+
+
+def _stdin_lines() -> list[str]:
+    """Non-blank lines of stdin; bytes that are not UTF-8 become U+FFFD, with a warning."""
+    raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        print(f"warning: stdin is not valid UTF-8 (first bad byte on line {line}); "
+              "invalid bytes were replaced by U+FFFD", file=sys.stderr)  # fmt: skip
+        text = raw.decode("utf-8", errors="replace")
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
 def cmd_check_alerts(args: argparse.Namespace) -> int:
@@ -244,14 +258,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except ElasticsearchConnectionError as exc:
-        print(f"cannot reach Elasticsearch: {exc}", file=sys.stderr)
+    except ES_ERRORS as exc:
+        # refused, timed out, TLS not trusted, 401, 403, missing index: one line that
+        # names the host and what to do, not a traceback
+        config = getattr(args, "loaded_config", None)
+        hosts = config.elasticsearch.hosts if config is not None else []
+        print(f"error: {describe_es_error(exc, hosts)}", file=sys.stderr)
         return 1
     except RuntimeError as exc:
         # Our own errors (model load, Kibana import, spool lock, local node) say what
         # is wrong in their message; a traceback would only bury it.
         if type(exc).__module__.split(".")[0] in {"nlp", "kibana", "store", "esnode", "alerts"}:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
             return 1
         raise
     except KeyboardInterrupt:

@@ -93,6 +93,12 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: Any = None
     library_debug = os.environ.get("BRANDPULSE_LIBRARY_DEBUG") == "1"
     for noisy in THIRD_PARTY_LOGGERS:
         logging.getLogger(noisy).setLevel(root.level if library_debug else max(logging.WARNING, root.level))
+    # The Elasticsearch transport warns with a full traceback on every retry of every
+    # request while the cluster is down; BrandPulse says it once per outage instead
+    # (store.errors.describe_es_error), so only its errors pass.
+    if not library_debug:
+        for chatty in ("elastic_transport", "elasticsearch"):
+            logging.getLogger(chatty).setLevel(max(logging.ERROR, root.level))
     # APScheduler warns about every skipped overlapping run; the daemon reports job
     # outcomes itself (job.crashed, job.missed, job.still_running).
     logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))

@@ -40,6 +40,7 @@ from elasticsearch import ConnectionError as EsConnectionError
 from brandpulse.config import ElasticsearchConfig
 from brandpulse.mention import Mention
 from brandpulse.text import clean_value, needs_cleaning
+from store.errors import describe_es_error
 from store.setup import ensure_index, index_for
 from store.spool import Segment, Spool, SpoolRecord
 
@@ -149,6 +150,10 @@ class BulkWriter:
         self.client = client.options(max_retries=0)
         self.spool = Spool(spool_dir if spool_dir is not None else cfg.spool_dir)
         self._known_indices: set[str] = set()
+        # Set (to the reason) while Elasticsearch must not be written to yet, e.g.
+        # before the daemon could install the index templates: everything spools.
+        self.hold: str | None = None
+        self._hosts = [cfg.cloud_id] if cfg.cloud_id else list(cfg.hosts)
 
     def close(self) -> None:
         self.spool.close()
@@ -164,7 +169,12 @@ class BulkWriter:
     def write(self, mentions: Iterable[Mention]) -> WriteReport:
         """Write mentions (after replaying the spool). Never raises for ES outages."""
         report = WriteReport()
-        down = self._replay(report)
+        if self.hold is not None:
+            down = True
+            report.spooled = self.pending()
+            report.unavailable = self.hold
+        else:
+            down = self._replay(report)
         for batch in self._batches(mentions):
             segment = self.spool.append(batch)
             if down:
@@ -184,6 +194,9 @@ class BulkWriter:
     def replay(self) -> WriteReport:
         """Send what the spool holds (e.g. on startup, or on a timer while ES was down)."""
         report = WriteReport()
+        if self.hold is not None:
+            report.spooled, report.unavailable = self.pending(), self.hold
+            return report
         self._replay(report)
         return report
 
@@ -247,17 +260,17 @@ class BulkWriter:
                     refresh="wait_for" if self.refresh else None,
                 )
             except (EsConnectionError, TransportError) as exc:
-                last_problem = f"{type(exc).__name__}: {exc}"
+                last_problem = describe_es_error(exc, self._hosts)
             except ApiError as exc:
                 if exc.status_code not in RETRYABLE_STATUS:
                     # the whole request was refused (e.g. 400 on malformed input,
                     # 401/403 on credentials): retrying the same bytes cannot help
                     # and the spool keeps the segment for after the fix
                     report.spooled += len(pending)
-                    report.unavailable = f"bulk request refused: HTTP {exc.status_code} {exc}"
+                    report.unavailable = f"bulk request refused: {describe_es_error(exc, self._hosts)}"
                     self.spool.rewrite(seg.path, pending)
                     return False
-                last_problem = f"HTTP {exc.status_code}: {exc}"
+                last_problem = describe_es_error(exc, self._hosts)
             else:
                 acked, retry = self._handle_items(pending, resp["items"], report, replay)
                 if retry and len(retry) < len(pending):
@@ -273,7 +286,9 @@ class BulkWriter:
                 report.spooled += len(pending)
                 report.unavailable = last_problem
                 self.spool.rewrite(seg.path, pending)
-                log.warning(
+                # INFO: the caller reports the outage (WriteReport.unavailable); the
+                # daemon says it once per outage, not once per batch
+                log.info(
                     "Elasticsearch unavailable after %d retries (%s); %d mention(s) stay in %s",
                     attempt,
                     last_problem,
