@@ -57,9 +57,8 @@ def test_refused_connection_names_the_host_and_what_to_do():
 
 
 def test_a_node_that_never_answers_is_a_timeout():
-    with TcpProxy("127.0.0.1:9", blackhole=True) as hung:
-        with pytest.raises(Exception) as err:
-            Elasticsearch(hung.url, request_timeout=1, max_retries=0).info()
+    with TcpProxy("127.0.0.1:9", blackhole=True) as hung, pytest.raises(Exception) as err:
+        Elasticsearch(hung.url, request_timeout=1, max_retries=0).info()
     line = describe_es_error(err.value, [hung.url])
     assert "did not answer in time" in line and "request_timeout" in line
 
