@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from brandpulse.config import Config, ConfigError, load_config
-from brandpulse.secrets import mask_url, redact
+from brandpulse.secrets import mask_url, redact, reveal
 from daemon.logs import configure_logging
 from store.errors import ES_ERRORS, describe_es_error
 
@@ -80,15 +80,20 @@ def cmd_setup(args: argparse.Namespace) -> int:
     if args.kibana or both:
         from kibana.importer import import_saved_objects
 
-        if not config.kibana.url:
+        kibana = config.kibana
+        if not kibana.base_url:
             print("kibana: kibana.url is not set in the config; skipped", file=sys.stderr)
             return 0 if both else 2
-        auth = None
-        if config.kibana.username:
-            password = config.kibana.password.get_secret_value() if config.kibana.password else ""
-            auth = (config.kibana.username, password)
+        for warning in kibana.tls_warnings("kibana"):
+            print(f"warning: {warning}", file=sys.stderr)
+        auth: tuple[str, str] | str | None = reveal(kibana.api_key)
+        if auth is None and kibana.username:
+            auth = (kibana.username, reveal(kibana.password) or "")
         ndjson = Path(__file__).resolve().parent.parent / "kibana" / "brandpulse.ndjson"
-        result = import_saved_objects(config.kibana.url, ndjson, auth=auth)
+        result = import_saved_objects(
+            kibana.base_url, ndjson, auth=auth, ca_certs=kibana.ca_certs,
+            ssl_assert_fingerprint=kibana.ssl_assert_fingerprint, verify_certs=kibana.verify_certs,
+        )  # fmt: skip
         print(f"kibana: {result}")
     return 0
 
