@@ -39,6 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from brandpulse.config import Config
+from brandpulse.secrets import redact
 from daemon.health import HealthServer
 from daemon.logs import log_event
 from daemon.metrics import Metrics
@@ -395,7 +396,7 @@ class Daemon:
             name: {
                 "last_success": s.last_success,
                 "last_started": s.last_started,
-                "last_error": s.last_error,
+                "last_error": redact(s.last_error) if s.last_error else None,
                 "runs": s.runs,
                 "failures": s.failures,
                 "last_mentions": s.last_mentions,
