@@ -871,5 +871,10 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Confi
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+        # PyYAML's message quotes the offending line, which may hold a secret someone
+        # wrote into the file: name the position instead
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(str(path), [f"not valid YAML{where}: {problem}"]) from None
     return parse_config(data, source=str(path), env=env)

@@ -265,3 +265,15 @@ def test_an_elastic_cloud_id_gives_the_elasticsearch_and_kibana_urls():
     with pytest.raises(ConfigError, match="either cloud_id or hosts"):
         parse_config({"brands": [{"name": "Acme"}],
                       "elasticsearch": {"cloud_id": cloud_id, "hosts": ["https://x:9200"]}}, env={})  # fmt: skip
+
+
+def test_a_yaml_error_names_the_position_not_the_line(tmp_path: Path):
+    from brandpulse.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("brands: [{name: Acme}]\nslack:\n  token: xoxb-literal-SECRET: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    text = str(err.value)
+    assert "not valid YAML at line 3" in text
+    assert "xoxb-literal-SECRET" not in text
