@@ -9,6 +9,9 @@ environment variable, and a missing variable is an error that names it.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -26,9 +29,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from alerts.settings import HighReachSettings, SpikeSettings
-from brandpulse.units import Duration
+from brandpulse.secrets import mask_url, redact
+from brandpulse.units import Duration, min_duration
 
 # ---------------------------------------------------------------------------
 # Small value types
@@ -44,11 +49,153 @@ def _blank_is_none(value: Any) -> Any:
 
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]
 
+# A duration that must be strictly positive, and one that may be zero but not negative.
+PositiveDuration = Annotated[Duration, min_duration(timedelta(seconds=1))]
+NonNegativeDuration = Annotated[Duration, min_duration(timedelta(0))]
+
+Problems = list[tuple[tuple[str | int, ...], str]]
+
+
+def _given(value: Any) -> bool:
+    """Whether a raw (not yet validated) value counts as set: blank text and an empty
+    secret mean "not configured", like `_blank_is_none`."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _url(value: str, schemes: tuple[str, ...], what: str) -> str:
+    """`value` if it is an absolute URL with one of `schemes` and a host; the error
+    shows the URL with its credentials masked."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme.lower() not in schemes or not host:
+        expected = " or ".join(f"{s}://" for s in schemes)
+        raise PydanticCustomError(
+            "bad_url",
+            "{what} must be an absolute {expected} URL with a host, got {shown}",
+            {"what": what, "expected": expected, "shown": repr(mask_url(value))},
+        )
+    return value.strip()
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _clear_text_hosts(hosts: Any) -> list[str]:
+    """The http:// (not https) URLs among `hosts` whose host is not this machine."""
+    from urllib.parse import urlsplit
+
+    out: list[str] = []
+    for host in hosts if isinstance(hosts, list | tuple) else [hosts]:
+        if not isinstance(host, str):
+            continue
+        try:
+            parts = urlsplit(host.strip())
+            if parts.scheme.lower() == "http" and parts.hostname and not _loopback(parts.hostname):
+                out.append(mask_url(host.strip()))
+        except ValueError:
+            continue
+    return out
+
+
+def _has_userinfo(urls: Any) -> bool:
+    return any(isinstance(u, str) and "@" in u.split("//", 1)[-1].split("/", 1)[0]
+               for u in (urls if isinstance(urls, list | tuple) else [urls]))  # fmt: skip
+
+
+def _fingerprint(value: str | None) -> str | None:
+    if value is None:
+        return None
+    digits = value.replace(":", "").strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digits):
+        raise ValueError(
+            "expected the SHA-256 fingerprint of the server certificate: 64 hex digits, "
+            "colons allowed (openssl x509 -noout -fingerprint -sha256 -in cert.pem)"
+        )
+    return value.strip()
+
+
+def cloud_endpoints(cloud_id: str) -> tuple[str, str | None]:
+    """The Elasticsearch and Kibana https URLs an Elastic Cloud id stands for.
+
+    A cloud id is `name:base64("host[:port]$es_uuid$kibana_uuid")`.
+    """
+    _, _, encoded = cloud_id.strip().rpartition(":")
+    try:
+        decoded = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("not an Elastic Cloud id (expected name:base64 from the Cloud console)") from None
+    parts = decoded.split("$")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ValueError("not an Elastic Cloud id (expected name:base64 from the Cloud console)")
+    host, _, port = parts[0].partition(":")
+    port = port or "443"
+    es = f"https://{parts[1]}.{host}:{port}"
+    kibana = f"https://{parts[2]}.{host}:{port}" if len(parts) > 2 and parts[2] else None
+    return es, kibana
+
+
+def _absolute(path: Path) -> Path:
+    """A relative path taken against the current directory, once, at load time: the
+    daemon, its crawl children and every later `chdir` then agree on one place."""
+    path = path.expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
 
 class Strict(BaseModel):
-    """Base for config sections: unknown keys are errors (they are usually typos)."""
+    """Base for config sections: unknown keys are errors (they are usually typos).
+
+    Checks that span several fields of a section live in `section_problems`, which
+    reads the raw input: they run even when a field of the section is invalid, so
+    one `validate` run reports them together with the field errors.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        """(location inside the section, message) for every cross-field problem.
+
+        `data` is the raw input: any field may be missing or of the wrong type, so a
+        check looks only at what it can read and leaves the rest to field validation.
+        """
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _whole_section(cls, data: Any, handler: Any) -> Any:
+        problems = cls.section_problems(data) if isinstance(data, dict) else []
+        if not problems:
+            return handler(data)
+        errors: list[Any] = []
+        try:
+            handler(data)
+        except ValidationError as exc:
+            # re-raised as custom errors of the same type and text: pydantic cannot
+            # rebuild its own error types (or ours from a nested section) from errors()
+            errors = [
+                {"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]}
+                for e in exc.errors(include_url=False)
+            ]
+        errors += [
+            # input None: a section's raw data may hold secrets and is never echoed
+            {"type": PydanticCustomError("section", "{problem}", {"problem": msg}),
+             "loc": loc, "input": None}
+            for loc, msg in problems
+        ]  # fmt: skip
+        raise ValidationError.from_exception_data(cls.__name__, errors)
 
 
 # ---------------------------------------------------------------------------
@@ -78,17 +225,24 @@ class BrandConfig(Strict):
         terms = [self.name, *self.aliases]
         return " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
 
-    @model_validator(mode="after")
-    def _query_parses(self) -> BrandConfig:
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
         # The query is compiled here so that a typo fails at start with its position,
         # not hours later inside a crawl.
         from brandpulse.query import QuerySyntaxError, compile_query
 
+        query, name, aliases = data.get("query"), data.get("name"), data.get("aliases") or []
+        if not query:
+            if not isinstance(name, str) or not name or not isinstance(aliases, list):
+                return []  # field validation reports what is wrong
+            query = " OR ".join('"' + str(t).replace('"', "") + '"' for t in [name, *aliases])
+        if not isinstance(query, str):
+            return []
         try:
-            compile_query(self.effective_query())
+            compile_query(query)
         except QuerySyntaxError as exc:
-            raise ValueError(f"brand query does not parse: {exc}") from exc
-        return self
+            return [(("query",) if data.get("query") else (), f"brand query does not parse: {exc}")]
+        return []
 
 
 # ---------------------------------------------------------------------------
@@ -97,15 +251,8 @@ class BrandConfig(Strict):
 
 
 class Schedule(Strict):
-    every: Duration = Field(default=timedelta(minutes=5), description="interval between crawls")
-    jitter: Duration = Field(default=timedelta(seconds=30), description="random delay per run")
-
-    @field_validator("every")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
-            raise ValueError("must be at least 1s")
-        return value
+    every: PositiveDuration = Field(default=timedelta(minutes=5), description="interval between crawls")
+    jitter: NonNegativeDuration = Field(default=timedelta(seconds=30), description="random delay per run")
 
 
 class SourceBase(Strict):
@@ -125,8 +272,8 @@ class SourceBase(Strict):
     requests_per_minute: float | None = Field(
         default=None, gt=0, description="upper bound on request rate; None = the source's default"
     )
-    timeout: Duration = Field(default=timedelta(seconds=30))
-    lookback: Duration = Field(
+    timeout: PositiveDuration = Field(default=timedelta(seconds=30))
+    lookback: PositiveDuration = Field(
         default=timedelta(days=1), description="how far back the first crawl (no cursor yet) goes"
     )
 
@@ -268,71 +415,233 @@ class NlpConfig(Strict):
         "onnx when the checkpoint has a current export and no GPU is wanted",
     )
 
-    @model_validator(mode="after")
-    def _onnx_is_cpu_only(self) -> NlpConfig:
-        if self.runtime == "onnx" and self.device == "cuda":
-            raise ValueError("runtime 'onnx' runs on the CPU; use runtime 'torch' with device 'cuda'")
-        return self
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        if data.get("runtime") == "onnx" and data.get("device") == "cuda":
+            return [((), "runtime 'onnx' runs on the CPU; use runtime 'torch' with device 'cuda'")]
+        return []
 
 
-class ElasticsearchConfig(Strict):
-    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1)
+class TlsSettings(Strict):
+    """How to trust a server's certificate and when clear text is acceptable (shared by
+    the `elasticsearch` and `kibana` sections)."""
+
+    verify_certs: bool = Field(
+        default=True, description="check the server certificate; false is for experiments only"
+    )
+    ca_certs: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the server certificate (e.g. the "
+        "http_ca.crt a new Elasticsearch 9 prints)",
+    )
+    ssl_assert_fingerprint: str | None = Field(
+        default=None,
+        description="SHA-256 fingerprint of the server certificate; trusts exactly that "
+        "certificate instead of a CA",
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="allow credentials over plain http to a host other than this machine "
+        "(only on a network you trust)",
+    )
+
+    @field_validator("ssl_assert_fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        return _fingerprint(value)
+
+    @field_validator("ca_certs")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = _absolute(value)
+        if not path.is_file():
+            raise ValueError(f"CA certificate file {str(path)!r} does not exist")
+        return path
+
+    def tls_warnings(self, section: str) -> list[str]:
+        if not self.verify_certs and self.ssl_assert_fingerprint is None:
+            return [
+                f"{section}.verify_certs is false: any server can pose as this one and read "
+                f"the credentials; set {section}.ca_certs or {section}.ssl_assert_fingerprint "
+                "instead"
+            ]
+        return []
+
+    @staticmethod
+    def clear_text_problems(section: str, urls: Any, data: dict[str, Any], secrets: tuple[str, ...]) -> Problems:
+        """Credentials over http to another machine are refused unless allowed."""
+        if data.get("allow_insecure_http") is True:
+            return []
+        if not (any(_given(data.get(k)) for k in secrets) or _has_userinfo(urls)):
+            return []
+        clear = _clear_text_hosts(urls)
+        if not clear:
+            return []
+        return [((), f"credentials would be sent in clear text over http to {', '.join(clear)}; "
+                     f"use https, or set {section}.allow_insecure_http: true on a network you trust")]  # fmt: skip
+
+
+class ElasticsearchConfig(TlsSettings):
+    hosts: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1,
+        description="http(s) URLs of the cluster's nodes",
+    )  # fmt: skip
+    cloud_id: str | None = Field(
+        default=None, description="Elastic Cloud deployment id, instead of hosts"
+    )
     username: str | None = None
     password: OptionalSecret = None
-    api_key: OptionalSecret = None
-    verify_certs: bool = True
+    api_key: OptionalSecret = Field(default=None, description="an API key (the encoded form), instead of username/password")
     index_prefix: str = Field(default="brandpulse", pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    request_timeout: Duration = Field(default=timedelta(seconds=30))
+    request_timeout: PositiveDuration = Field(default=timedelta(seconds=30))
     bulk_size: int = Field(default=500, ge=1, le=10000, description="documents per bulk request")
     spool_dir: Path = Field(
-        default=Path("var/spool"), description="mentions wait here while Elasticsearch is down"
-    )
+        default=Path("var/spool"), validate_default=True,
+        description="mentions wait here while Elasticsearch is down; relative to the "
+        "directory the command runs in",
+    )  # fmt: skip
+
+    @field_validator("hosts")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        return [_url(h, ("http", "https"), "an Elasticsearch host") for h in value]
+
+    @field_validator("cloud_id")
+    @classmethod
+    def _cloud_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            cloud_endpoints(value)
+        return value
+
+    @field_validator("spool_dir")
+    @classmethod
+    def _spool_absolute(cls, value: Path) -> Path:
+        return _absolute(value)
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        problems: Problems = []
+        if _given(data.get("cloud_id")) and "hosts" in data:
+            problems.append(((), "set either cloud_id or hosts, not both"))
+        if not _given(data.get("cloud_id")):
+            hosts = data.get("hosts", ["http://127.0.0.1:9200"])
+            problems += cls.clear_text_problems(
+                "elasticsearch", hosts, data, ("username", "password", "api_key")
+            )
+        return problems
 
 
 class SlackConfig(Strict):
     token: OptionalSecret = Field(default=None, description="bot token (xoxb-...)")
     channel: str | None = Field(default=None, description="channel id or name for the bot token")
-    webhook_url: OptionalSecret = Field(default=None, description="incoming webhook instead")
+    webhook_url: OptionalSecret = Field(
+        default=None,
+        description="incoming webhook instead (https://hooks.slack.com/...; plain http "
+        "only to this machine)",
+    )
     base_url: str | None = Field(
         default=None, description="Web API base URL override (for a proxy or a test server)"
     )
     kibana_url: str | None = Field(default=None, description="links in messages point here")
 
-    @model_validator(mode="after")
-    def _bot_needs_channel(self) -> SlackConfig:
-        if self.token is not None and not self.channel:
-            raise ValueError("slack.token is set but slack.channel is not: the bot needs a channel")
-        return self
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        try:
+            _url(value.get_secret_value(), ("http", "https"), "the webhook URL")
+            parts = urlsplit(value.get_secret_value().strip())
+            ok = parts.scheme.lower() == "https" or _loopback(parts.hostname or "")
+        except (PydanticCustomError, ValueError):
+            ok = False
+        if not ok:
+            # the URL is the credential: never shown, and never sent in clear (plain
+            # http only to this machine: a local test server such as sandbox.slack)
+            raise PydanticCustomError("bad_url", "must be an https:// URL with a host")
+        return value
+
+    @field_validator("base_url", "kibana_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value, ("http", "https"), "the URL")
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        if _given(data.get("token")) and not _given(data.get("channel")):
+            return [((), "slack.token is set but slack.channel is not: the bot needs a channel")]
+        return []
 
 
 class AlertsConfig(Strict):
     enabled: bool = True
-    check_every: Duration = Field(default=timedelta(minutes=1))
-    query_delay: Duration = Field(
+    check_every: PositiveDuration = Field(default=timedelta(minutes=1))
+    query_delay: NonNegativeDuration = Field(
         default=timedelta(minutes=2),
         description="ignore the newest stretch of time: crawl and indexing lag behind",
     )
-    history: Duration = Field(
-        default=timedelta(days=14), description="how much past the detector learns from"
+    history: Annotated[Duration, min_duration(timedelta(hours=1))] = Field(
+        default=timedelta(days=14), description="how much past the detector learns from (at least 1h)"
     )
     spike: SpikeSettings = Field(default_factory=SpikeSettings)
     high_reach: HighReachSettings = Field(default_factory=HighReachSettings)
     top_posts: int = Field(default=5, ge=1, le=20)
 
 
-class KibanaConfig(Strict):
+class KibanaConfig(TlsSettings):
     url: str | None = Field(default=None, description="Kibana base URL, for imports and links")
+    cloud_id: str | None = Field(
+        default=None, description="Elastic Cloud deployment id: the Kibana URL is taken from it"
+    )
     username: str | None = None
     password: OptionalSecret = None
+    api_key: OptionalSecret = Field(default=None, description="an API key (the encoded form), instead of username/password")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value, ("http", "https"), "the Kibana URL")
+
+    @field_validator("cloud_id")
+    @classmethod
+    def _cloud_id(cls, value: str | None) -> str | None:
+        if value is not None and cloud_endpoints(value)[1] is None:
+            raise ValueError("this Elastic Cloud id names no Kibana")
+        return value
+
+    @property
+    def base_url(self) -> str | None:
+        """`url`, or the Kibana of `cloud_id`."""
+        if self.url:
+            return self.url
+        return cloud_endpoints(self.cloud_id)[1] if self.cloud_id else None
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        return cls.clear_text_problems(
+            "kibana", data.get("url"), data, ("username", "password", "api_key")
+        )
 
 
 class DaemonConfig(Strict):
-    state_dir: Path = Field(default=Path("var/state"), description="crawl cursors and caches")
+    state_dir: Path = Field(
+        default=Path("var/state"), validate_default=True,
+        description="crawl cursors and caches; relative to the directory the command runs in",
+    )  # fmt: skip
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9464, ge=0, le=65535, description="health and metrics; 0=off")
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    shutdown_timeout: Duration = Field(default=timedelta(seconds=30))
+    shutdown_timeout: PositiveDuration = Field(default=timedelta(seconds=30))
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_absolute(cls, value: Path) -> Path:
+        return _absolute(value)
 
 
 class Config(Strict):
@@ -351,25 +660,34 @@ class Config(Strict):
         default_factory=DaemonConfig, description="state, HTTP endpoint, logs, shutdown"
     )
 
-    @model_validator(mode="after")
-    def _cross_references(self) -> Config:
-        problems: list[str] = []
-        names = [b.name for b in self.brands]
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        problems: Problems = []
+
+        def names_of(key: str) -> list[str]:
+            items = data.get(key)
+            if not isinstance(items, list):
+                return []
+            return [x["name"] for x in items if isinstance(x, dict) and isinstance(x.get("name"), str)]
+
+        names = names_of("brands")
         for dup in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(f"brands: brand name {dup!r} is used twice")
-        source_names = [s.name for s in self.sources]
+            problems.append((("brands",), f"brand name {dup!r} is used twice"))
+        source_names = names_of("sources")
         for dup in sorted({n for n in source_names if source_names.count(n) > 1}):
-            problems.append(f"sources: source name {dup!r} is used twice")
-        for i, source in enumerate(self.sources):
-            for brand in source.brands or []:
-                if brand not in names:
-                    problems.append(
-                        f"sources.{i}.brands: {brand!r} is not a configured brand "
-                        f"(expected one of {names})"
-                    )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            problems.append((("sources",), f"source name {dup!r} is used twice"))
+        sources = data.get("sources") if isinstance(data.get("sources"), list) else []
+        for i, source in enumerate(sources):
+            wanted = source.get("brands") if isinstance(source, dict) else None
+            for brand in wanted if isinstance(wanted, list) else []:
+                if names and brand not in names:
+                    problems.append((("sources", i, "brands"), f"{brand!r} is not a configured "
+                                     f"brand (expected one of {list(dict.fromkeys(names))})"))  # fmt: skip
+        return problems
+
+    def warnings(self) -> list[str]:
+        """Settings that work but deserve a word at start (e.g. certificates unchecked)."""
+        return self.elasticsearch.tls_warnings("elasticsearch") + self.kibana.tls_warnings("kibana")
 
     def brand(self, name: str) -> BrandConfig:
         for brand in self.brands:
@@ -431,26 +749,99 @@ def _expand_env(node: Any, path: str, env: dict[str, str], problems: list[str]) 
     return node
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _secret_values(data: Any, annotation: Any = None) -> set[str]:
+    """Every value the raw document holds in a secret field (as text), found by walking
+    the document along the schema: these never appear in an error message."""
+    import types
+    import typing
+
+    annotation = Config if annotation is None else annotation
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _secret_values(data, args[0])
+    if annotation is SecretStr:
+        return _leaves(data)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _fields_secret_values(data, [annotation])
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        if SecretStr in members:
+            return _leaves(data)
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        if models:
+            return _fields_secret_values(data, models)
+        return set().union(*(_secret_values(data, m) for m in members)) if members else set()
+    if origin in (list, tuple) and isinstance(data, list) and args:
+        return set().union(set(), *(_secret_values(item, args[0]) for item in data))
+    if origin is dict and isinstance(data, dict) and len(args) == 2:
+        return set().union(set(), *(_secret_values(v, args[1]) for v in data.values()))
+    return set()
+
+
+def _fields_secret_values(data: Any, models: list[type[BaseModel]]) -> set[str]:
+    from typing import get_args
+
+    if not isinstance(data, dict):
+        return set()
+    # a source's `type` picks its model; an unknown type is checked against all of them
+    tagged = [m for m in models if "type" in m.model_fields
+              and data.get("type") in get_args(m.model_fields["type"].annotation)]  # fmt: skip
+    out: set[str] = set()
+    for key, value in data.items():
+        for model in tagged or models:
+            info = model.model_fields.get(str(key))
+            if info is not None:
+                out |= _secret_values(value, info.annotation)
+    return out
+
+
+def _leaves(data: Any) -> set[str]:
+    if isinstance(data, dict):
+        return set().union(set(), *(_leaves(v) for v in data.values()))
+    if isinstance(data, list):
+        return set().union(set(), *(_leaves(v) for v in data))
+    if isinstance(data, SecretStr):
+        data = data.get_secret_value()
+    return set() if data is None or isinstance(data, bool) else {str(data)}
+
+
+def _describe(error: dict[str, Any], secrets: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """One line per error: field path, what was expected and, unless it may be a
+    secret, the bad value (URLs with their credentials masked)."""
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
     value = error.get("input")
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
+    if isinstance(value, dict):
+        shown = "a mapping"
+    elif isinstance(value, list):
+        shown = "a list"
+    elif value is not None and str(value) in secrets:
+        shown = "a secret value, not shown"
+    else:
+        shown = repr(redact(value, secrets) if isinstance(value, str) else value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
     message = error["msg"]
     if error["type"] == "missing":
-        return f"{location}: required field is missing"
-    if error["type"] == "extra_forbidden":
-        return f"{location}: unknown field (value {shown}); check the spelling"
-    if error["type"] == "union_tag_invalid":
-        return f"{location}: {message}"
-    return f"{location}: {message} (got {shown})"
+        line = f"{location}: required field is missing"
+    elif error["type"] == "extra_forbidden":
+        # a misspelt secret key (`tokn`, `api_kye`) holds a secret: never echo the value
+        line = f"{location}: unknown field; check the spelling"
+    elif error["type"] in ("union_tag_invalid", "section", "bad_url"):
+        line = f"{location}: {message}"
+    else:
+        line = f"{location}: {message} (got {shown})"
+    return redact(line, secrets)
 
 
 def parse_config(
     data: Any, *, source: str = "<config>", env: dict[str, str] | None = None
 ) -> Config:
-    """Validate an already-parsed YAML document; raise ConfigError listing every problem."""
+    """Validate an already-parsed YAML document; raise ConfigError listing every problem.
+
+    No secret value appears in the problems: values of secret fields and of unknown
+    keys are not echoed, and credentials in URLs are masked.
+    """
     if not isinstance(data, dict):
         raise ConfigError(
             source, [f"(top level): expected a mapping of sections, got {type(data).__name__}"]
@@ -460,7 +851,8 @@ def parse_config(
     try:
         config = Config.model_validate(expanded)
     except ValidationError as exc:
-        problems.extend(_describe(e) for e in exc.errors(include_url=False))
+        secrets = _secret_values(expanded)
+        problems.extend(_describe(e, secrets) for e in exc.errors(include_url=False))
         raise ConfigError(source, problems) from None
     if problems:
         raise ConfigError(source, problems)
@@ -479,5 +871,10 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Confi
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+        # PyYAML's message quotes the offending line, which may hold a secret someone
+        # wrote into the file: name the position instead
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(str(path), [f"not valid YAML{where}: {problem}"]) from None
     return parse_config(data, source=str(path), env=env)

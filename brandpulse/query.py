@@ -97,6 +97,11 @@ _SPACED_WORD_RE = re.compile(_SPACED_WORD)
 # there is no cheap way to segment Chinese into words.
 _WORD_RE = re.compile(f"[{_NOSPACE}]|{_SPACED_WORD}+(?:['\u2019]{_SPACED_WORD}+)*")
 
+# The largest NEAR/n distance: far beyond any post's length, and small enough that
+# counting words up to it stays an ordinary integer (NEAR/99999999999999999999 used
+# to parse, then make every match raise).
+MAX_NEAR_DISTANCE = 10_000
+
 _DASHES = "\\-\u2010-\u2015\u2212"  # hyphen-minus, Unicode hyphens and dashes, minus sign
 _APOSTROPHES = "'\u2018\u2019\u02bc"
 
@@ -560,6 +565,11 @@ def _tokenize(query: str) -> list[_Tok]:
                     )
                 if not digits.isdigit() or not digits.isascii():
                     raise QuerySyntaxError("expected a number of words after 'NEAR/'", i + 5, query)
+                if int(digits) > MAX_NEAR_DISTANCE:
+                    raise QuerySyntaxError(
+                        f"NEAR distance {digits} is too large (at most {MAX_NEAR_DISTANCE} words)",
+                        i + 5, query,
+                    )  # fmt: skip
                 toks.append(_Tok("near", raw, i, number=int(digits)))
                 i = j
                 continue

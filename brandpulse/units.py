@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -36,3 +36,17 @@ def parse_duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def min_duration(minimum: timedelta) -> AfterValidator:
+    """A validator for `Annotated[Duration, min_duration(...)]`: shorter is an error
+    that names the minimum (a zero timeout or a negative interval is never meant)."""
+    seconds = minimum.total_seconds()
+    shown = "0s" if seconds == 0 else (f"{seconds / 3600:g}h" if seconds >= 3600 else f"{seconds:g}s")
+
+    def check(value: timedelta) -> timedelta:
+        if value < minimum:
+            raise ValueError(f"must be at least {shown}")
+        return value
+
+    return AfterValidator(check)

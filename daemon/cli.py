@@ -12,16 +12,18 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from elasticsearch import ConnectionError as ElasticsearchConnectionError
-
 from brandpulse.config import Config, ConfigError, load_config
+from brandpulse.secrets import mask_url, redact, reveal
 from daemon.logs import configure_logging
+from store.errors import ES_ERRORS, describe_es_error
 
 DEFAULT_CONFIG = "config.yaml"
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    config = load_config(args.config)
+    args.loaded_config = config  # for error messages that name the configured hosts
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -40,8 +42,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  brands:  {', '.join(b.name + ('' if b.own else ' (competitor)') for b in config.brands)}")
     print(f"  sources: {', '.join(enabled) or 'none enabled'}")
     print(f"  model:   {config.nlp.model}")
+    print(f"  elasticsearch: {_es_where(config)}")
     print(f"  slack:   {_slack_mode(config)}")
+    for warning in config.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _es_where(config: Config) -> str:
+    es = config.elasticsearch
+    where = f"Elastic Cloud id {es.cloud_id}" if es.cloud_id else ", ".join(mask_url(h) for h in es.hosts)
+    auth = "API key" if es.api_key else ("user " + es.username if es.username else "no credentials")
+    return f"{where} ({auth})"
 
 
 def _slack_mode(config: Config) -> str:
@@ -68,15 +80,20 @@ def cmd_setup(args: argparse.Namespace) -> int:
     if args.kibana or both:
         from kibana.importer import import_saved_objects
 
-        if not config.kibana.url:
+        kibana = config.kibana
+        if not kibana.base_url:
             print("kibana: kibana.url is not set in the config; skipped", file=sys.stderr)
             return 0 if both else 2
-        auth = None
-        if config.kibana.username:
-            password = config.kibana.password.get_secret_value() if config.kibana.password else ""
-            auth = (config.kibana.username, password)
+        for warning in kibana.tls_warnings("kibana"):
+            print(f"warning: {warning}", file=sys.stderr)
+        auth: tuple[str, str] | str | None = reveal(kibana.api_key)
+        if auth is None and kibana.username:
+            auth = (kibana.username, reveal(kibana.password) or "")
         ndjson = Path(__file__).resolve().parent.parent / "kibana" / "brandpulse.ndjson"
-        result = import_saved_objects(config.kibana.url, ndjson, auth=auth)
+        result = import_saved_objects(
+            kibana.base_url, ndjson, auth=auth, ca_certs=kibana.ca_certs,
+            ssl_assert_fingerprint=kibana.ssl_assert_fingerprint, verify_certs=kibana.verify_certs,
+        )  # fmt: skip
         print(f"kibana: {result}")
     return 0
 
@@ -127,11 +144,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     nlp = NlpConfig(model=args.model) if args.model else (
         load_config(args.config).nlp if Path(args.config).exists() else NlpConfig()
     )  # fmt: skip
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = args.text or _stdin_lines()
     scorer = SentimentScorer.from_config(nlp)
     for text, s in zip(texts, scorer.score(texts), strict=True):
         print(f"{s.label:8} neg={s.negative:.3f} neu={s.neutral:.3f} pos={s.positive:.3f}  {text[:80]}")
     return 0
+
+
+def _stdin_lines() -> list[str]:
+    """Non-blank lines of stdin; bytes that are not UTF-8 become U+FFFD, with a warning."""
+    raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        print(f"warning: stdin is not valid UTF-8 (first bad byte on line {line}); "
+              "invalid bytes were replaced by U+FFFD", file=sys.stderr)  # fmt: skip
+        text = raw.decode("utf-8", errors="replace")
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
 def cmd_check_alerts(args: argparse.Namespace) -> int:
@@ -233,14 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except ElasticsearchConnectionError as exc:
-        print(f"cannot reach Elasticsearch: {exc}", file=sys.stderr)
+    except ES_ERRORS as exc:
+        # refused, timed out, TLS not trusted, 401, 403, missing index: one line that
+        # names the host and what to do, not a traceback
+        config = getattr(args, "loaded_config", None)
+        hosts = config.elasticsearch.hosts if config is not None else []
+        print(f"error: {describe_es_error(exc, hosts)}", file=sys.stderr)
         return 1
     except RuntimeError as exc:
         # Our own errors (model load, Kibana import, spool lock, local node) say what
         # is wrong in their message; a traceback would only bury it.
         if type(exc).__module__.split(".")[0] in {"nlp", "kibana", "store", "esnode", "alerts"}:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
             return 1
         raise
     except KeyboardInterrupt:

@@ -39,13 +39,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from brandpulse.config import Config
+from brandpulse.secrets import redact
 from daemon.health import HealthServer
 from daemon.logs import log_event
 from daemon.metrics import Metrics
 from daemon.pipeline import Pipeline
 from store.client import make_client
+from store.errors import ES_ERRORS, describe_es_error
 from store.setup import setup_elasticsearch
-from store.writer import BulkWriter
+from store.writer import BulkWriter, WriteReport
 
 if TYPE_CHECKING:
     from alerts.engine import AlertEngine
@@ -103,6 +105,10 @@ class Daemon:
             self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
         )
         self.health_server: HealthServer | None = None
+        self._es_hosts = [config.elasticsearch.cloud_id] if config.elasticsearch.cloud_id else list(config.elasticsearch.hosts)
+        self._es_lock = threading.Lock()
+        self._es_down_since: datetime | None = None
+        self._setup_pending = False
 
     # ------------------------------------------------------------------ parts
 
@@ -149,7 +155,8 @@ class Daemon:
             self.metrics.crawl_errors.labels(source_name).inc(errors)
         # Whatever came back is written (or spooled) first; only then may the cursor move.
         if result.mentions:
-            self.pipeline.ingest(source_name, result.mentions)
+            ingest = self.pipeline.ingest(source_name, result.mentions)
+            self._es_outcome(ingest.write)
         status.last_mentions = len(result.mentions)
         if result.error is None and errors and not result.stats.get("pages"):
             # Every request failed (host down, all 5xx, HTML instead of JSON): the
@@ -171,19 +178,28 @@ class Daemon:
         status.last_success = datetime.now(UTC)
         status.last_error = None
         self.metrics.crawl_runs.labels(source_name, "ok").inc()
+        # Some requests failed although pages were read: a person should hear of it
+        # (the summary is the crawl child's, by kind of fault).
+        faults = {"faults": result.stats.get("failed") or errors} if errors else {}
         log_event(
-            logger, "crawl.finished", source=source_name, mentions=len(result.mentions),
+            logger, "crawl.finished", logging.WARNING if errors else logging.INFO,
+            source=source_name, mentions=len(result.mentions),
             seconds=round(time.perf_counter() - started, 2),
-            stats=_short_stats(result.stats),
+            stats=_short_stats(result.stats), **faults,
         )  # fmt: skip
         return len(result.mentions)
 
     def alert_job(self) -> int:
         engine = self.engine
-        if engine is None:
+        if engine is None or self._setup_pending:
             return 0
         now = datetime.now(UTC)
-        sent = engine.check(now)
+        try:
+            sent = engine.check(now)
+        except ES_ERRORS as exc:  # one line per outage, not a traceback per check
+            self._es_failed(describe_es_error(exc, self._es_hosts))
+            return 0
+        self._es_ok()
         self.metrics.alert_checks.inc()
         self.state.last_alert_check = now
         for alert in sent:
@@ -194,12 +210,18 @@ class Daemon:
         return len(sent)
 
     def housekeeping_job(self) -> None:
-        self.pipeline.replay_spool()
+        if self._setup_pending and not self._try_setup():
+            return
+        self._es_outcome(self.pipeline.replay_spool())
         if self.writer.pending() == 0:
             self._score_unscored()
         engine = self.engine
         if engine is not None:
-            delivered = engine.retry_outbox()
+            try:
+                delivered = engine.retry_outbox()
+            except ES_ERRORS as exc:
+                self._es_failed(describe_es_error(exc, self._es_hosts))
+                return
             if delivered:
                 log_event(logger, "alerts.outbox_delivered", n=len(delivered))
 
@@ -211,6 +233,9 @@ class Daemon:
                 self.client, self.config.elasticsearch.index_prefix, self.pipeline.scorer,
                 self.writer, only_unscored=True, progress=None,
             )  # fmt: skip
+        except ES_ERRORS as exc:  # an outage: said once, by _es_failed
+            self._es_failed(describe_es_error(exc, self._es_hosts))
+            return
         except Exception as exc:  # the next housekeeping run tries again
             log_event(logger, "rescore.failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
             return
@@ -226,10 +251,57 @@ class Daemon:
         engine = self.engine
         if engine is not None:
             engine.install()
+        self.writer.hold = None  # the templates exist: what waited may go now
         self.pipeline.replay_spool()
 
+    def _try_setup(self) -> bool:
+        """`setup`, or (Elasticsearch unreachable or refusing) hold the writer so
+        mentions spool until the templates exist; housekeeping tries again."""
+        try:
+            self.setup()
+        except ES_ERRORS as exc:
+            reason = describe_es_error(exc, self._es_hosts)
+            self._setup_pending = True
+            self.writer.hold = f"waiting for Elasticsearch set-up ({reason})"
+            self._es_failed(reason)
+            return False
+        self._setup_pending = False
+        self._es_ok()
+        return True
+
+    # ------------------------------------------------- Elasticsearch outages
+
+    def _es_failed(self, reason: str) -> None:
+        """Record a failed Elasticsearch call: one WARNING when an outage begins."""
+        with self._es_lock:
+            first = self._es_down_since is None
+            if first:
+                self._es_down_since = datetime.now(UTC)
+        if first:
+            log_event(logger, "elasticsearch.unavailable", logging.WARNING, reason=reason,
+                      note="mentions wait in the spool; retrying every minute")  # fmt: skip
+        else:
+            log_event(logger, "elasticsearch.still_unavailable", logging.DEBUG, reason=reason)
+
+    def _es_ok(self) -> None:
+        """Record a successful Elasticsearch call: one line when an outage ends."""
+        with self._es_lock:
+            since, self._es_down_since = self._es_down_since, None
+        if since is not None:
+            seconds = round((datetime.now(UTC) - since).total_seconds())
+            log_event(logger, "elasticsearch.recovered", down_seconds=seconds,
+                      spool_pending=self.writer.pending())  # fmt: skip
+
+    def _es_outcome(self, report: WriteReport) -> None:
+        if report.unavailable and report.spooled and self.writer.hold is None:
+            self._es_failed(report.unavailable)
+        elif report.indexed:
+            self._es_ok()
+
     def start(self) -> None:
-        self.setup()
+        """Start the schedule. Elasticsearch being down is not a reason to refuse:
+        crawls run and spool, and housekeeping finishes the set-up when it is back."""
+        self._try_setup()
         for source in self.config.sources:
             if not source.enabled:
                 log_event(logger, "source.disabled", source=source.name)
@@ -316,13 +388,15 @@ class Daemon:
         try:
             es = self.client.cluster.health(timeout="2s")
             es_status = {"reachable": True, "status": es["status"]}
+        except ES_ERRORS as exc:
+            es_status = {"reachable": False, "error": describe_es_error(exc, self._es_hosts)}
         except Exception as exc:
             es_status = {"reachable": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         sources = {
             name: {
                 "last_success": s.last_success,
                 "last_started": s.last_started,
-                "last_error": s.last_error,
+                "last_error": redact(s.last_error) if s.last_error else None,
                 "runs": s.runs,
                 "failures": s.failures,
                 "last_mentions": s.last_mentions,

@@ -9,6 +9,12 @@ rejected and why. `python scheduler.py setup --kibana` calls it; it also runs al
 
 with credentials from KIBANA_USERNAME/KIBANA_PASSWORD or KIBANA_API_KEY.
 
+TLS: `ca_certs` (a PEM CA file) is trusted besides the system store;
+`ssl_assert_fingerprint` trusts exactly the certificate with that SHA-256
+fingerprint (chain and host name are then not checked, as with Elasticsearch's
+client); `verify_certs=False` checks nothing. URLs in messages have their
+credentials masked.
+
 Only the standard library is used: the importer runs in the setup container and in
 CI, where pulling in an HTTP client for one request is not worth a dependency.
 """
@@ -17,8 +23,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import http.client
 import json
 import os
+import ssl
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -26,8 +35,9 @@ from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote
-from urllib.request import Request, urlopen
+from urllib.request import HTTPSHandler, Request, build_opener
 
+from brandpulse.secrets import mask_url
 from kibana import NDJSON_PATH
 
 IMPORT_PATH = "/api/saved_objects/_import"
@@ -110,6 +120,50 @@ def _auth_header(auth: Auth) -> str:
     return f"ApiKey {auth}"
 
 
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection that accepts exactly the certificate with `fingerprint`."""
+
+    fingerprint = ""
+
+    def connect(self) -> None:
+        super().connect()
+        der = self.sock.getpeercert(binary_form=True) or b""  # type: ignore[union-attr]
+        if hashlib.sha256(der).hexdigest() != self.fingerprint:
+            self.sock.close()
+            raise ssl.SSLError(
+                "the server certificate's SHA-256 fingerprint is not kibana.ssl_assert_fingerprint"
+            )
+
+
+class _PinnedHTTPSHandler(HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext, fingerprint: str) -> None:
+        super().__init__(context=context)
+        self._connection = type("Pinned", (_PinnedHTTPSConnection,), {"fingerprint": fingerprint})
+
+    def https_open(self, req: Request) -> Any:
+        return self.do_open(self._connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+def _opener(ca_certs: str | Path | None, ssl_assert_fingerprint: str | None, verify_certs: bool) -> Any:
+    context = ssl.create_default_context()
+    if ca_certs is not None:
+        context.load_verify_locations(cafile=str(ca_certs))
+    if ssl_assert_fingerprint or not verify_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if ssl_assert_fingerprint:
+        digits = ssl_assert_fingerprint.replace(":", "").strip().lower()
+        return build_opener(_PinnedHTTPSHandler(context, digits))
+    return build_opener(HTTPSHandler(context=context))
+
+
+def _unreachable(reason: Any) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (f"its TLS certificate is not trusted ({reason.verify_message}); set "
+                "kibana.ca_certs to the CA file, or kibana.ssl_assert_fingerprint")  # fmt: skip
+    return str(reason)
+
+
 def import_saved_objects(
     kibana_url: str,
     ndjson_path: str | Path = NDJSON_PATH,
@@ -117,6 +171,9 @@ def import_saved_objects(
     auth: Auth | None = None,
     space: str | None = None,
     timeout: float = 60.0,
+    ca_certs: str | Path | None = None,
+    ssl_assert_fingerprint: str | None = None,
+    verify_certs: bool = True,
 ) -> ImportResult:
     """Import (overwriting) the saved objects in `ndjson_path` into Kibana.
 
@@ -136,8 +193,10 @@ def import_saved_objects(
         headers["Authorization"] = _auth_header(auth)
 
     request = Request(url, data=body, headers=headers, method="POST")
+    opener = _opener(ca_certs, ssl_assert_fingerprint, verify_certs)
+    shown = mask_url(url)
     try:
-        with urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             status, raw = response.status, response.read()
     except HTTPError as exc:
         raw = exc.read()
@@ -147,13 +206,13 @@ def import_saved_objects(
         except (ValueError, AttributeError):
             payload, message = raw.decode(errors="replace"), raw.decode(errors="replace")
         raise KibanaImportError(
-            f"Kibana refused the import at {url}: HTTP {exc.code}: {message}",
+            f"Kibana refused the import at {shown}: HTTP {exc.code}: {message}",
             status=exc.code,
             body=payload,
         ) from exc
     except (URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise KibanaImportError(f"cannot reach Kibana at {url}: {reason}") from exc
+        raise KibanaImportError(f"cannot reach Kibana at {shown}: {_unreachable(reason)}") from exc
 
     try:
         payload = json.loads(raw)

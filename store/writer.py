@@ -14,6 +14,10 @@
    dead-lettered. If Elasticsearch stays unreachable, the rest of the call only
    spools: nothing is lost, and the next ``write`` or ``replay`` sends it.
 
+A mention whose text holds a lone surrogate or control characters is cleaned
+(``brandpulse.text.clean_text``: U+FFFD for a surrogate, controls removed) rather
+than failing its batch.
+
 Documents are sent with the ``index`` op and ``_id = Mention.id``, so a resend
 after an ambiguous failure (a timeout after Elasticsearch applied the write)
 overwrites the same document: at-least-once delivery plus idempotent ids gives
@@ -35,6 +39,8 @@ from elasticsearch import ConnectionError as EsConnectionError
 
 from brandpulse.config import ElasticsearchConfig
 from brandpulse.mention import Mention
+from brandpulse.text import clean_value, needs_cleaning
+from store.errors import describe_es_error
 from store.setup import ensure_index, index_for
 from store.spool import Segment, Spool, SpoolRecord
 
@@ -92,6 +98,27 @@ def _reason(error: Any) -> str:
     return text
 
 
+def _document(mention: Mention) -> tuple[str, dict[str, Any]]:
+    """(_id, document) of a mention, its text cleaned if it must be (`brandpulse.text`).
+
+    A lone surrogate cannot be encoded (neither for the id hash nor for the spool)
+    and control characters mean nothing to a reader; neither may cost the post, nor
+    the batch it travels in. A clean mention (the usual case) is not copied.
+    """
+    try:
+        doc = mention.to_document()
+        if not needs_cleaning(doc):
+            return mention.id, doc
+    except UnicodeEncodeError:  # a lone surrogate in the source id
+        pass
+    cleaned = Mention.model_validate(clean_value(mention.model_dump()))
+    log.warning(
+        "mention %s had characters that cannot be stored (lone surrogates or control "
+        "characters); replaced", cleaned.id,
+    )  # fmt: skip
+    return cleaned.id, cleaned.to_document()
+
+
 class BulkWriter:
     """Writes mentions to Elasticsearch; one instance owns one spool directory."""
 
@@ -123,6 +150,10 @@ class BulkWriter:
         self.client = client.options(max_retries=0)
         self.spool = Spool(spool_dir if spool_dir is not None else cfg.spool_dir)
         self._known_indices: set[str] = set()
+        # Set (to the reason) while Elasticsearch must not be written to yet, e.g.
+        # before the daemon could install the index templates: everything spools.
+        self.hold: str | None = None
+        self._hosts = [cfg.cloud_id] if cfg.cloud_id else list(cfg.hosts)
 
     def close(self) -> None:
         self.spool.close()
@@ -138,7 +169,12 @@ class BulkWriter:
     def write(self, mentions: Iterable[Mention]) -> WriteReport:
         """Write mentions (after replaying the spool). Never raises for ES outages."""
         report = WriteReport()
-        down = self._replay(report)
+        if self.hold is not None:
+            down = True
+            report.spooled = self.pending()
+            report.unavailable = self.hold
+        else:
+            down = self._replay(report)
         for batch in self._batches(mentions):
             segment = self.spool.append(batch)
             if down:
@@ -158,6 +194,9 @@ class BulkWriter:
     def replay(self) -> WriteReport:
         """Send what the spool holds (e.g. on startup, or on a timer while ES was down)."""
         report = WriteReport()
+        if self.hold is not None:
+            report.spooled, report.unavailable = self.pending(), self.hold
+            return report
         self._replay(report)
         return report
 
@@ -183,9 +222,8 @@ class BulkWriter:
         batch: list[SpoolRecord] = []
         size = 0
         for m in mentions:
-            rec = SpoolRecord(
-                id=m.id, index=index_for(m.created_at, self.prefix), doc=m.to_document()
-            )
+            doc_id, doc = _document(m)
+            rec = SpoolRecord(id=doc_id, index=index_for(m.created_at, self.prefix), doc=doc)
             n = len(rec.to_line())
             if batch and (len(batch) >= self.bulk_size or size + n > self.max_batch_bytes):
                 yield batch
@@ -222,17 +260,17 @@ class BulkWriter:
                     refresh="wait_for" if self.refresh else None,
                 )
             except (EsConnectionError, TransportError) as exc:
-                last_problem = f"{type(exc).__name__}: {exc}"
+                last_problem = describe_es_error(exc, self._hosts)
             except ApiError as exc:
                 if exc.status_code not in RETRYABLE_STATUS:
                     # the whole request was refused (e.g. 400 on malformed input,
                     # 401/403 on credentials): retrying the same bytes cannot help
                     # and the spool keeps the segment for after the fix
                     report.spooled += len(pending)
-                    report.unavailable = f"bulk request refused: HTTP {exc.status_code} {exc}"
+                    report.unavailable = f"bulk request refused: {describe_es_error(exc, self._hosts)}"
                     self.spool.rewrite(seg.path, pending)
                     return False
-                last_problem = f"HTTP {exc.status_code}: {exc}"
+                last_problem = describe_es_error(exc, self._hosts)
             else:
                 acked, retry = self._handle_items(pending, resp["items"], report, replay)
                 if retry and len(retry) < len(pending):
@@ -248,7 +286,9 @@ class BulkWriter:
                 report.spooled += len(pending)
                 report.unavailable = last_problem
                 self.spool.rewrite(seg.path, pending)
-                log.warning(
+                # INFO: the caller reports the outage (WriteReport.unavailable); the
+                # daemon says it once per outage, not once per batch
+                log.info(
                     "Elasticsearch unavailable after %d retries (%s); %d mention(s) stay in %s",
                     attempt,
                     last_problem,

@@ -34,6 +34,7 @@ from slack_sdk.http_retry.state import RetryState
 from alerts.notifiers.base import Alert, CannotTell, Delivery, Notifier, NotifierError
 from alerts.notifiers.slack_templates import build_message
 from brandpulse.config import SlackConfig
+from brandpulse.secrets import reveal
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +166,7 @@ class BoundedRateLimitRetryHandler(RetryHandler):
 
 def secret(value: SecretStr | None) -> str | None:
     """The secret's text, or None when unset or blank (an unset `${VAR:-}`)."""
-    if value is None:
-        return None
-    return value.get_secret_value().strip() or None
+    return reveal(value)
 
 
 def _network_error(exc: BaseException) -> SlackDeliveryError:

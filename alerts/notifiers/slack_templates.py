@@ -2,9 +2,14 @@
 
 Everything a post's author wrote is untrusted: it is escaped before it reaches a
 mrkdwn field, so no post can ping `<!channel>`, mention `<@U123>` or dress a link up as
-something else (`<http://evil|kibana>`). Every field is also cut to Slack's limits,
+something else (`<http://evil|kibana>`). Text objects that carry it are `verbatim`, so
+Slack does not turn a bare URL or `#channel` in a post into a link either. Bidi
+override and isolate characters are removed from it (a U+202E can make "nimda" read
+"admin"), a post's link shows the host it really goes to, and the URL loses any
+`user@` part that could pass for a host. Every field is also cut to Slack's limits,
 because Slack rejects (rather than truncates) an over-long block and the alert would
-then be lost to a 20,000-character rant.
+then be lost to a 20,000-character rant; the cut is made on what a reader sees, after
+long runs of punctuation are shortened, so 300 `<` cannot eat an excerpt's budget.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from alerts.notifiers.base import Alert
 from brandpulse.mention import Mention
@@ -35,6 +40,19 @@ ELLIPSIS = "…"
 _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 
 
+# Characters that reorder what follows them (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI,
+# PDI) or flip the direction of neutral characters (LRM, RLM, ALM): invisible, and able
+# to make text read differently from what it is.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+# More than three of the same punctuation or symbol in a row says nothing three do not.
+_NOISE_RUN = re.compile(r"([^\w\s])\1{3,}")
+
+
+def untrusted(text: str) -> str:
+    """A post's text made fit to show: bidi controls removed, long symbol runs shortened."""
+    return _NOISE_RUN.sub(r"\1\1\1", _BIDI.sub("", text))
+
+
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn gives control meaning to."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -48,17 +66,25 @@ def clip(text: str, limit: int) -> str:
     return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
 
 
-def escaped_clip(raw: str, limit: int) -> str:
-    """Escape, then fit into `limit` without cutting an `&amp;` entity in half.
+def escaped_clip(raw: str, limit: int, *, max_len: int | None = None) -> str:
+    """Escape `raw` and cut it to `limit` characters as a reader sees them (an entity
+    counts as one), and to at most `max_len` characters of mrkdwn; never inside an
+    entity, and ending in an ellipsis when cut.
 
-    The raw text is cut (not the escaped one) so entities stay whole; escaping can grow
-    text up to fivefold, so the raw cut shrinks until the escaped result fits.
+    Counting what a reader sees keeps the budget for text: an excerpt of `<` and `&`
+    is not five times shorter than one of letters. `max_len` (default five times
+    `limit`, the most escaping can grow) is Slack's limit for the field.
     """
+    max_len = 5 * limit if max_len is None else max_len
     out = escape(raw)
-    keep = limit
-    while len(out) > limit:
-        out = escape(clip(raw, keep))
-        keep -= max(len(out) - limit, 1)
+    if len(raw) <= limit and len(out) <= max_len:
+        return out
+    keep = min(len(raw), limit - 1)
+    out = escape(raw[:keep].rstrip()) + ELLIPSIS
+    while len(out) > max_len and keep > 0:
+        # shrink by the overshoot, counted in raw characters (each escapes to 1..5)
+        keep = max(0, keep - max((len(out) - max_len + 4) // 5, 1))
+        out = escape(raw[:keep].rstrip()) + ELLIPSIS
     return out
 
 
@@ -66,19 +92,43 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def safe_link(url: str | None, label: str) -> str:
-    """A mrkdwn link to an http(s) URL, or the escaped label alone for anything else."""
-    label = escape(label)
+def _link_target(url: str | None) -> tuple[str, str] | None:
+    """(mrkdwn-safe URL, host) for an http(s) URL, or None for anything else.
+
+    The userinfo is dropped: in `https://trusted.example@evil.example/` everything
+    before the `@` is a user name, and only what follows is where the link goes.
+    """
     if not url:
-        return label
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return label
+        return None
+    try:
+        parts = urlsplit(_BIDI.sub("", url.strip()))
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    clean = urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
     # Inside <url|label> the URL must not contain '|' or '>' and must be entity-escaped.
-    target = url.replace("|", "%7C").replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+    target = clean.replace("|", "%7C").replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+    target = re.sub(r"\s", lambda m: f"%{ord(m.group(0)):02X}", target)
     if len(target) > 1000:
+        return None
+    return target, host
+
+
+def safe_link(url: str | None, label: str) -> str:
+    """A mrkdwn link to an http(s) URL followed by the host it goes to, or the escaped
+    label alone for anything else. `label` is raw text; it is escaped here."""
+    label = escape(label)
+    link = _link_target(url)
+    if link is None:
         return label
-    return f"<{target}|{label}>"
+    target, host = link
+    return f"<{target}|{label}> ({escape(host)})"
 
 
 def _when(value: datetime) -> str:
@@ -116,7 +166,7 @@ def headline(alert: Alert) -> str:
     window = _window(alert)
     if alert.kind == "high_reach":
         post = alert.top_posts[0] if alert.top_posts else None
-        who = escape(post.author or "an author") if post else "an author"
+        who = (escape(_one_line(untrusted(post.author or ""))) or "an author") if post else "an author"
         reach = _number(post.author_reach) if post else "unknown"
         return f"High-reach negative post about {brand} by {who} (reach {reach})"
     counts = f"{alert.observed} negative mentions {window}, usually {_expected(alert.expected)}"
@@ -191,13 +241,16 @@ def _fields(alert: Alert) -> list[dict[str, str]]:
 
 
 def _post_blocks(post: Mention) -> list[dict[str, Any]]:
-    title = _one_line(post.title or "") or f"Post on {post.source}"
+    title = _one_line(untrusted(post.title or "")) or f"Post on {post.source}"
     link = safe_link(post.url, clip(title, 150))
-    body = _one_line(post.text)
-    excerpt = escaped_clip(body, EXCERPT_CHARS) if body else ""
-    text = f"*{link}*" + (f"\n>{excerpt}" if excerpt else "")
+    heading = f"*{link}*"
+    body = _one_line(untrusted(post.text))
+    # what the heading leaves of the section's limit goes to the excerpt
+    room = MAX_SECTION_TEXT - len(heading) - 2
+    excerpt = escaped_clip(body, EXCERPT_CHARS, max_len=room) if body and room > 1 else ""
+    text = heading + (f"\n>{excerpt}" if excerpt else "")
     meta = [
-        f"*{escaped_clip(post.author or 'unknown author', 100)}*",
+        f"*{escaped_clip(_one_line(untrusted(post.author or '')) or 'unknown author', 100)}*",
         f"reach {_number(post.author_reach)}",
         escape(
             post.source_name
@@ -212,10 +265,16 @@ def _post_blocks(post: Mention) -> list[dict[str, Any]]:
     if post.sentiment is not None:
         meta.append(f"negative {post.sentiment.negative:.0%}")
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION_TEXT)}},
+        {
+            "type": "section",
+            # verbatim: Slack must not turn bare URLs or #channels in the post into links
+            "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION_TEXT), "verbatim": True},
+        },
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": clip(" · ".join(meta), MAX_CONTEXT_TEXT)}],
+            "elements": [
+                {"type": "mrkdwn", "text": clip(" · ".join(meta), MAX_CONTEXT_TEXT), "verbatim": True}
+            ],
         },
     ]
 

@@ -54,7 +54,8 @@ def test_every_error_is_reported_at_once_with_path_value_and_expectation():
     problems = err.value.problems
     text = str(err.value)
     assert "bad.yaml" in text
-    assert any(p.startswith("brands.0.colour: unknown field") and "'red'" in p for p in problems)
+    # an unknown key may be a misspelt secret (`tokn`): its value is never echoed
+    assert any(p.startswith("brands.0.colour: unknown field") and "'red'" not in p for p in problems)
     assert any(
         p.startswith("sources.0.reddit.schedule.every") and "'soon'" in p and "duration" in p
         for p in problems

@@ -135,11 +135,13 @@ def test_app_services_use_the_same_image_and_mount_the_config(services):
 
 
 def test_state_and_spool_volumes_match_the_config_paths(compose, services):
-    # The daemon resolves var/state and var/spool against its working directory /app.
+    # The daemon resolves var/state and var/spool against its working directory /app
+    # (load_config makes them absolute against the current directory).
     config = load_config(ROOT / "config.yaml", env={})
     targets = {v.split(":")[1]: v.split(":")[0] for v in services["brandpulse"]["volumes"]}
     for path in (config.daemon.state_dir, config.elasticsearch.spool_dir):
-        container_path = str(APP_DIR / PurePosixPath(path.as_posix()))
+        relative = path.relative_to(Path.cwd())
+        container_path = str(APP_DIR / PurePosixPath(relative.as_posix()))
         assert container_path in targets, f"{container_path} is not on a volume"
         assert targets[container_path] in compose["volumes"]
 

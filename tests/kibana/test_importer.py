@@ -294,3 +294,41 @@ def test_auth_from_env():
     assert auth_from_env({}) is None
     assert auth_from_env({"KIBANA_USERNAME": "u", "KIBANA_PASSWORD": "p"}) == ("u", "p")
     assert auth_from_env({"KIBANA_API_KEY": "k", "KIBANA_USERNAME": "u"}) == "k"
+
+
+# --- TLS: a real TLS terminator in front of the fake Kibana (tests/security/tls_proxy.py)
+
+
+@pytest.fixture
+def tls_kibana(kibana, tmp_path: Path):
+    from tests.security.tls_proxy import TcpProxy, make_certificates
+
+    url, state = kibana
+    cert = make_certificates(tmp_path / "certs", "kibana")
+    with TcpProxy(url.split("//", 1)[1], tls=cert) as proxy:
+        yield proxy, state, cert
+
+
+def test_imports_over_tls_with_ca_certs_and_with_a_pinned_fingerprint(tls_kibana):
+    proxy, state, cert = tls_kibana
+    result = import_saved_objects(proxy.url, NDJSON_PATH, auth="a2V5OnNlY3JldA==", ca_certs=cert.ca_file)
+    assert result.success_count == 9
+    assert state.requests[-1]["headers"]["authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    result = import_saved_objects(proxy.url, NDJSON_PATH, ssl_assert_fingerprint=cert.fingerprint)
+    assert result.success_count == 9 and len(state.requests) == 2
+
+
+def test_an_untrusted_kibana_certificate_is_refused_clearly(tls_kibana, tmp_path: Path):
+    from tests.security.tls_proxy import make_certificates
+
+    proxy, state, _ = tls_kibana
+    with pytest.raises(KibanaImportError, match=r"not trusted .*kibana\.ca_certs"):
+        import_saved_objects(proxy.url, NDJSON_PATH)
+    stranger = make_certificates(tmp_path / "other", "stranger")
+    with pytest.raises(KibanaImportError, match=r"not kibana\.ssl_assert_fingerprint"):
+        import_saved_objects(proxy.url, NDJSON_PATH, ssl_assert_fingerprint=stranger.fingerprint)
+    assert state.requests == []
+    # a URL's credentials never appear in a message
+    with pytest.raises(KibanaImportError) as err:
+        import_saved_objects(proxy.url.replace("https://", "https://elastic:pw@"), NDJSON_PATH)
+    assert "pw@" not in str(err.value) and "https://***@127.0.0.1" in str(err.value)

@@ -107,6 +107,26 @@ def test_poison_documents_go_to_the_dead_letter_file_with_the_reason(
     assert _count(es_client, es_cfg) == 20
 
 
+def test_bad_characters_in_one_post_cost_neither_the_post_nor_the_batch(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    install_templates(es_client, es_cfg)
+    good = list(mentions(10, START, END))
+    surrogate = good[0].model_copy(update={"source_id": "lone\ud83d", "text": "Acme \ud83d down"})
+    controls = good[1].model_copy(update={"source_id": "ctl", "text": "Acme\x00 is\x07 \x1b[31mred",
+                                          "author": "bad\x08guy"})  # fmt: skip
+    with BulkWriter(es_client, es_cfg) as writer:
+        report = writer.write([*good, surrogate, controls])
+        assert writer.pending() == 0
+        assert list(writer.spool.dead_letters()) == []
+    assert report.ok and report.indexed == 12, report.summary()
+    alias = alias_name(es_cfg.index_prefix)
+    assert _count(es_client, es_cfg) == 12
+    hits = es_client.search(index=alias, query={"terms": {"source_id": ["lone\ufffd", "ctl"]}})
+    texts = sorted(h["_source"]["text"] for h in hits["hits"]["hits"])
+    assert texts == ["Acme is [31mred", "Acme \ufffd down"]
+
+
 def test_an_unreachable_node_spools_and_a_later_write_replays(tmp_path: Path):
     dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     cfg = ElasticsearchConfig(index_prefix="offline", spool_dir=tmp_path / "spool", bulk_size=100)
@@ -118,7 +138,7 @@ def test_an_unreachable_node_spools_and_a_later_write_replays(tmp_path: Path):
         assert report.indexed == 0
         assert report.spooled == 250
         assert writer.pending() == 250
-        assert "ConnectionError" in (report.unavailable or "")
+        assert "refused the connection" in (report.unavailable or "")  # one readable line
     # three retries with growing backoff on the first batch, then spool-only
     assert len(sleeps) == 3
     assert sleeps[0] < 0.5 + 1e-9 < sleeps[2]

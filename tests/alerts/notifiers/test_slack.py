@@ -150,9 +150,12 @@ def test_non_http_post_url_is_not_linked(slack, make_alert, make_post):
 
 def test_escape_and_clip_never_split_an_entity():
     assert escape("a<b>&c") == "a&lt;b&gt;&amp;c"
-    clipped = escaped_clip("&" * 100, 12)
+    clipped = escaped_clip("&" * 100, 12, max_len=12)
     assert len(clipped) <= 12 and clipped.endswith("…")
     assert re.fullmatch(r"(&amp;)*…", clipped)
+    # the limit counts what a reader sees: an entity is one character
+    seen = escaped_clip("&" * 100, 12)
+    assert re.fullmatch(r"(&amp;){11}…", seen)
 
 
 def test_huge_post_is_truncated_with_an_ellipsis(slack, make_alert, make_post):
