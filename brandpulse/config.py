@@ -263,6 +263,12 @@ class NlpConfig(Strict):
         description="cap on the tokens scored per text (a post, a brand's clauses): longer "
         "texts are scored on their first and last half of this many tokens; null = no cap",
     )
+    uncertain_below: float | None = Field(
+        default=0.55, ge=0.0, le=1.0,
+        description="a calibrated confidence under this marks a result uncertain: it keeps "
+        "its label but is counted apart from negative/neutral/positive; null = never. "
+        "Under 0.55 the default model's labels are right less than half the time",
+    )
     threads: int | None = Field(default=None, ge=1,
                                 description="inference threads; default: the cores this process may use")
     device: Literal["auto", "cpu", "cuda"] = "auto"

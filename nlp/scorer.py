@@ -31,6 +31,13 @@ Decisions a caller can rely on:
   emoji, and "😡😡" is clearly not neutral.
 * A 2-class checkpoint maps to negative/positive with neutral probability 0. Several
   checkpoint labels may map to the same class (e.g. 1-5 stars); their probabilities add.
+* `confidence` on each result is the calibrated probability that its label is right:
+  the same windows' logits divided by the temperature fitted for the model on labelled
+  held-out data (`python -m nlp.calibrate`, stored in `nlp/calibration.json`), then
+  combined like the probabilities. The label and the three stored probabilities stay the
+  model's own (temperature 1). A confidence under `uncertain_below`
+  (`nlp.uncertain_below`) marks the result `uncertain`: it keeps its label, and the
+  counts that alerts and Kibana read put it apart.
 * The model id recorded on each mention names the runtime too (`...+onnx-int8`,
   `...+int8`): int8 and fp32 scores of one model differ slightly.
 """
@@ -38,6 +45,7 @@ Decisions a caller can rely on:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +59,8 @@ from nlp.runtimes import ClassifierRuntime, ModelLoadError, TextEncoder, load_ru
 
 if TYPE_CHECKING:
     from brandpulse.config import NlpConfig
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / ".cache" / "models" / "default"
@@ -141,7 +151,12 @@ class SentimentScorer:
 
     def __init__(self, runtime: ClassifierRuntime, encoder: TextEncoder,
                  label_matrix: np.ndarray, model_id: str, *, batch_size: int = 32,
-                 max_length: int = 256, max_tokens: int | None = None) -> None:
+                 max_length: int = 256, max_tokens: int | None = None,
+                 temperature: float = 1.0, uncertain_below: float | None = None) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = temperature
+        self.uncertain_below = uncertain_below
         if max_tokens is not None and max_tokens < 2:
             raise ValueError(f"max_tokens must be at least 2 (a head and a tail), got {max_tokens}")
         self.runtime = runtime
@@ -168,7 +183,8 @@ class SentimentScorer:
                                    batch_size=config.batch_size, max_length=config.max_length,
                                    threads=config.threads, device=config.device,
                                    runtime=config.runtime,
-                                   max_tokens=config.max_tokens_per_mention)
+                                   max_tokens=config.max_tokens_per_mention,
+                                   uncertain_below=config.uncertain_below)
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike[str] = "default", *,
@@ -176,21 +192,35 @@ class SentimentScorer:
                         batch_size: int = 32, max_length: int = 256,
                         threads: int | None = None, device: str = "auto",
                         runtime: str = "auto", quantize: bool | None = None,
-                        max_tokens: int | None = None) -> SentimentScorer:
+                        max_tokens: int | None = None, temperature: float | None = None,
+                        uncertain_below: float | None = None) -> SentimentScorer:
         """Load `model` ('default', a local checkpoint directory, or a hub name).
 
         `runtime` is 'auto', 'onnx' or 'torch' (see `nlp.runtimes`); `quantize` (default:
         on for CPU) picks the int8 model; `max_tokens` caps each text (None: no cap).
+        `temperature` calibrates the confidence; by default it is the one fitted for this
+        model by `python -m nlp.calibrate` (`nlp/calibration.json`), or 1 (the raw
+        probabilities, with a warning) for a model nobody calibrated. Confidences under
+        `uncertain_below` mark a result uncertain.
         """
         source, model_id = _locate(str(model))
         local = Path(source) if Path(source).is_dir() else None
         net, encoder = load_runtime(source, local, runtime=runtime, device=device,
                                     quantize=quantize, threads=threads)
         matrix = resolve_label_map(net.id2label, labels)
+        if temperature is None:
+            from nlp.calibrate import fitted_temperature
+
+            temperature = fitted_temperature(model_id)
+            if temperature is None:
+                log.warning("no calibration for model %s: confidences are the raw "
+                            "probabilities (python -m nlp.calibrate fits one)", model_id)
+                temperature = 1.0
         if net.name:
             model_id += f"+{net.name}"
         return cls(net, encoder, matrix, model_id, batch_size=batch_size,
-                   max_length=max_length, max_tokens=max_tokens)
+                   max_length=max_length, max_tokens=max_tokens, temperature=temperature,
+                   uncertain_below=uncertain_below)
 
     # ------------------------------------------------------------------ capping
     def cap_text(self, text: str) -> str:
@@ -262,40 +292,74 @@ class SentimentScorer:
                 windows.append(_Window(i, [*self._prefix, *part, *self._suffix], len(part)))
         return windows, empty
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), 3) probabilities in negative/neutral/positive order."""
-        out = np.zeros((len(texts), 3), dtype=np.float64)
+    def window_logits(self, texts: Sequence[str]) -> WindowLogits:
+        """The model's raw logits for every window of `texts`: one model pass, combined
+        later (`WindowLogits.probabilities`) at any temperature."""
         windows, empty = self._windows(texts)
-        out[empty, CLASS_INDEX["neutral"]] = 1.0
-        if not windows:
-            return out
+        logits = np.zeros((len(windows), self.label_matrix.shape[0]), dtype=np.float64)
         order = sorted(range(len(windows)), key=lambda w: len(windows[w].ids))
-        weights = np.zeros(len(texts), dtype=np.float64)
         for s in range(0, len(order), self.batch_size):
-            batch = [windows[w] for w in order[s : s + self.batch_size]]
+            rows = order[s : s + self.batch_size]
+            batch = [windows[w] for w in rows]
             width = max(len(w.ids) for w in batch)
             ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, w in enumerate(batch):
                 ids[row, : len(w.ids)] = w.ids
                 mask[row, : len(w.ids)] = 1
-            mapped = softmax(self.runtime.logits(ids, mask)) @ self.label_matrix
-            for row, w in enumerate(batch):
-                out[w.text_index] += w.weight * mapped[row]
-                weights[w.text_index] += w.weight
+            logits[rows] = self.runtime.logits(ids, mask)
+        return WindowLogits(len(texts), np.array([w.text_index for w in windows], dtype=np.int64),
+                            np.array([w.weight for w in windows], dtype=np.float64),
+                            logits, self.label_matrix, empty)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), 3) probabilities in negative/neutral/positive order (uncalibrated)."""
+        return self.window_logits(texts).probabilities()
+
+    def score(self, texts: Sequence[str]) -> list[Sentiment]:
+        """One `Sentiment` per text: the model's probabilities and label, plus the
+        calibrated confidence in that label and whether it falls in the uncertain band."""
+        if isinstance(texts, str):
+            raise TypeError("score() takes a sequence of texts, not one string")
+        raw = self.window_logits(texts)
+        probs = raw.probabilities()
+        calibrated = raw.probabilities(self.temperature) if self.temperature != 1.0 else probs
+        out = []
+        for p, c in zip(probs, calibrated, strict=True):
+            label = int(p.argmax())
+            confidence = min(max(float(c[label]), 0.0), 1.0)
+            out.append(Sentiment(
+                label=SENTIMENT_LABELS[label], negative=float(p[0]), neutral=float(p[1]),
+                positive=float(p[2]), model=self.model_id, confidence=round(confidence, 4),
+                uncertain=self.uncertain_below is not None and confidence < self.uncertain_below))
+        return out
+
+
+@dataclass
+class WindowLogits:
+    """Raw logits of every window of a list of texts, and how to combine them."""
+
+    n_texts: int
+    text_index: np.ndarray  # (windows,) the text each window belongs to
+    weight: np.ndarray  # (windows,) content tokens in each window
+    logits: np.ndarray  # (windows, checkpoint labels)
+    label_matrix: np.ndarray
+    empty: list[int]  # texts with nothing to score: neutral (0, 1, 0)
+
+    def probabilities(self, temperature: float = 1.0) -> np.ndarray:
+        """(n_texts, 3): per window softmax(logits / temperature), mapped to our classes,
+        averaged over each text's windows weighted by their tokens."""
+        out = np.zeros((self.n_texts, 3), dtype=np.float64)
+        out[self.empty, CLASS_INDEX["neutral"]] = 1.0
+        if not len(self.logits):
+            return out
+        mapped = softmax(self.logits / temperature) @ self.label_matrix
+        weights = np.zeros(self.n_texts, dtype=np.float64)
+        np.add.at(out, self.text_index, mapped * self.weight[:, None])
+        np.add.at(weights, self.text_index, self.weight)
         scored = weights > 0
         out[scored] /= weights[scored, None]
         return out / out.sum(1, keepdims=True)
-
-    def score(self, texts: Sequence[str]) -> list[Sentiment]:
-        if isinstance(texts, str):
-            raise TypeError("score() takes a sequence of texts, not one string")
-        probs = self.probabilities(texts)
-        return [
-            Sentiment(label=SENTIMENT_LABELS[int(p.argmax())], negative=float(p[0]),
-                      neutral=float(p[1]), positive=float(p[2]), model=self.model_id)
-            for p in probs
-        ]
 
 
 def _locate(model: str) -> tuple[str, str]:
