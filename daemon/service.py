@@ -113,7 +113,10 @@ class Daemon:
                 from nlp.scorer import SentimentScorer
 
                 self._scorer = SentimentScorer.from_config(self.config.nlp)
-            self._pipeline = Pipeline(self._scorer, self.writer, self.metrics)
+            from nlp.enrich import brand_queries
+
+            self._pipeline = Pipeline(self._scorer, self.writer, self.metrics,
+                                      brand_queries(self.config.brands))
         return self._pipeline
 
     @property
@@ -209,7 +212,7 @@ class Daemon:
         try:
             n = rescore(
                 self.client, self.config.elasticsearch.index_prefix, self.pipeline.scorer,
-                self.writer, only_unscored=True, progress=None,
+                self.writer, only_unscored=True, progress=None, brands=self.pipeline.brands,
             )  # fmt: skip
         except Exception as exc:  # the next housekeeping run tries again
             log_event(logger, "rescore.failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
