@@ -10,7 +10,7 @@ import pytest
 from brandpulse.config import BrandConfig
 from brandpulse.mention import Mention, Sentiment
 from brandpulse.query import compile_query
-from nlp.brands import brand_texts, queries_for, split_clauses
+from nlp.brands import MAX_SEGMENT_CHARS, brand_texts, queries_for, split_clauses
 from nlp.enrich import brand_queries, enrich
 from nlp.scorer import SentimentScorer
 
@@ -67,6 +67,17 @@ def test_fallback_to_the_post() -> None:
     site_only = {"Acme": compile_query("site:acme.com OR acme"), "Globex": BRANDS["Globex"]}
     assert brand_texts("Globex is awful, the rest is fine", site_only) == {
         "Acme": None, "Globex": None}
+
+
+def test_a_huge_post_is_segmented_on_its_head_and_tail() -> None:
+    filler = "filler text, nothing more. " * 1000
+    middle = filler + "Acme is named here in the middle and nowhere else. " + filler
+    got = brand_texts("Globex lost my data. " + middle + "Globex is awful, truly.", BRANDS)
+    assert got == {"Acme": None, "Globex": None}  # Acme is not seen: the post's result
+    huge = "Acme is great. " + "filler text, nothing more. " * 20_000 + "Globex is awful!"
+    got = brand_texts(huge, BRANDS)
+    assert got["Globex"] is not None and got["Globex"].endswith("Globex is awful!")
+    assert len(got["Globex"]) <= MAX_SEGMENT_CHARS and got["Acme"].startswith("Acme is great.")
 
 
 def test_brands_are_found_by_their_configured_query_terms() -> None:
