@@ -75,7 +75,8 @@ _SYNONYMS: dict[str, SentimentLabel] = {
 
 
 def empty_sentiment(model_id: str) -> Sentiment:
-    return Sentiment(label="neutral", negative=0.0, neutral=1.0, positive=0.0, model=model_id)
+    return Sentiment(label="neutral", negative=0.0, neutral=1.0, positive=0.0, model=model_id,
+                     confidence=1.0)
 
 
 def resolve_label_map(id2label: Mapping[int, str],
@@ -383,4 +384,4 @@ def _locate(model: str) -> tuple[str, str]:
     return model, model
 
 
-__all__ = ["ModelLoadError", "SentimentScorer", "empty_sentiment", "resolve_label_map"]
+__all__ = ["ModelLoadError", "SentimentScorer", "WindowLogits", "empty_sentiment", "resolve_label_map"]
