@@ -100,6 +100,27 @@ class _Counts:
 
 
 @dataclass(frozen=True)
+class _BrandView:
+    """A mention as one of its brands sees it: `sentiment_label` (which the high-reach
+    rule reads first) is the brand's own bucket -- its label, or "uncertain" -- or the
+    post's label for a mention scored before per-brand sentiment existed. The rest is
+    the mention's."""
+
+    mention: Mention
+    sentiment_label: str | None
+
+    @classmethod
+    def of(cls, mention: Mention, brand: str) -> _BrandView:
+        own = [b.bucket for b in mention.brand_sentiments if b.brand == brand]
+        if own:
+            return cls(mention, own[0])
+        return cls(mention, mention.sentiment.label if mention.sentiment else None)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.mention, name)
+
+
+@dataclass(frozen=True)
 class _Planned:
     alert: Alert
     root_alert_id: str | None
@@ -527,7 +548,9 @@ class AlertEngine:
                 after = page.next_after
         planned: list[_Planned] = []
         for mention in sorted(candidates.values(), key=lambda m: (m.created_at, m.id)):
-            if rule.observe(mention) is None:
+            # The search chose the mention by the brand's own sentiment; the rule judges
+            # the same one (a post praising one brand can attack this one).
+            if rule.observe(_BrandView.of(mention, brand)) is None:
                 continue
             at = mention.created_at
             planned.append(

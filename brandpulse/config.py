@@ -405,6 +405,17 @@ class NlpConfig(Strict):
     )
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_length: int = Field(default=256, ge=16, le=4096, description="tokens per chunk")
+    max_tokens_per_mention: int | None = Field(
+        default=512, ge=16, le=1_000_000,
+        description="cap on the tokens scored per text (a post, a brand's clauses): longer "
+        "texts are scored on their first and last half of this many tokens; null = no cap",
+    )
+    uncertain_below: float | None = Field(
+        default=0.55, ge=0.0, le=1.0,
+        description="a calibrated confidence under this marks a result uncertain: it keeps "
+        "its label but is counted apart from negative/neutral/positive; null = never. "
+        "Under 0.55 the default model's labels are right less than half the time",
+    )
     threads: int | None = Field(default=None, ge=1,
                                 description="inference threads; default: the cores this process may use")
     device: Literal["auto", "cpu", "cuda"] = "auto"

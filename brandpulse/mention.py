@@ -17,6 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
+# What counts split by: the label of a confident result, or "uncertain".
+SentimentBucket = Literal["negative", "neutral", "positive", "uncertain"]
+SENTIMENT_BUCKETS: tuple[SentimentBucket, ...] = ("negative", "neutral", "positive", "uncertain")
+
+
+# Document fields `to_document` derives and `from_document` drops.
+DERIVED_FIELDS = ("id", "sentiment_bucket", "brand_sentiment_keys")
 
 
 def mention_id(source: str, source_id: str) -> str:
@@ -40,8 +47,8 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-class Sentiment(BaseModel):
-    """The model's verdict on one text: a label, the three probabilities, the model."""
+class _Verdict(BaseModel):
+    """A label, the three probabilities, and how sure the calibrated model is of the label."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -49,10 +56,19 @@ class Sentiment(BaseModel):
     negative: float = Field(ge=0.0, le=1.0)
     neutral: float = Field(ge=0.0, le=1.0)
     positive: float = Field(ge=0.0, le=1.0)
-    model: str = Field(min_length=1, description="id of the model that produced it")
+    confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="calibrated probability that `label` is right (None: scored before "
+        "confidences existed)",
+    )
+    uncertain: bool = Field(
+        default=False,
+        description="confidence under nlp.uncertain_below: the label is kept, but counts "
+        "of negative/neutral/positive leave it out (it is counted as uncertain)",
+    )
 
     @model_validator(mode="after")
-    def _probabilities_sum_to_one(self) -> Sentiment:
+    def _probabilities_sum_to_one(self) -> _Verdict:
         total = self.negative + self.neutral + self.positive
         if not math.isclose(total, 1.0, abs_tol=1e-3):
             raise ValueError(f"sentiment probabilities must sum to 1, got {total:.4f}")
@@ -61,6 +77,34 @@ class Sentiment(BaseModel):
     @property
     def probabilities(self) -> dict[SentimentLabel, float]:
         return {"negative": self.negative, "neutral": self.neutral, "positive": self.positive}
+
+    @property
+    def bucket(self) -> SentimentBucket:
+        """What counts count this result as: its label, or 'uncertain'."""
+        return "uncertain" if self.uncertain else self.label
+
+
+class Sentiment(_Verdict):
+    """The model's verdict on one text: a label, the three probabilities, the model."""
+
+    model: str = Field(min_length=1, description="id of the model that produced it")
+
+
+class BrandSentiment(_Verdict):
+    """The sentiment of a post towards one of the brands it names.
+
+    `source` says what was scored: "clause" -- the sentences and clauses that concern
+    the brand (`nlp.brands`); "post" -- the whole post (the brand's clauses were the
+    whole post, or it could not be told apart), i.e. the post's own sentiment.
+    """
+
+    brand: str = Field(min_length=1)
+    source: Literal["clause", "post"]
+
+    @property
+    def key(self) -> str:
+        """`brand|bucket`, the flat keyword counts and Kibana aggregate on."""
+        return f"{self.brand}|{self.bucket}"
 
 
 class Engagement(BaseModel):
@@ -98,6 +142,10 @@ class Mention(BaseModel):
     brands: list[str] = Field(default_factory=list)
     engagement: Engagement = Field(default_factory=Engagement)
     sentiment: Sentiment | None = None
+    brand_sentiments: list[BrandSentiment] = Field(
+        default_factory=list,
+        description="per brand in `brands`, its own sentiment (empty until scored)",
+    )
     duplicate_of: str | None = Field(
         default=None, description="id of an earlier mention this one reposts or nearly copies"
     )
@@ -128,9 +176,15 @@ class Mention(BaseModel):
         """The Elasticsearch document (JSON-ready); the inverse of `from_document`."""
         doc = self.model_dump(mode="json", exclude_none=True)
         doc["id"] = self.id
+        # Derived, flat keywords for counts and Kibana (which aggregates nested fields
+        # poorly): the post's bucket, and one `brand|bucket` per brand.
+        if self.sentiment is not None:
+            doc["sentiment_bucket"] = self.sentiment.bucket
+        if self.brand_sentiments:
+            doc["brand_sentiment_keys"] = [b.key for b in self.brand_sentiments]
         return doc
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Mention:
-        fields = {k: v for k, v in doc.items() if k != "id"}
+        fields = {k: v for k, v in doc.items() if k not in DERIVED_FIELDS}
         return cls.model_validate(fields)

@@ -777,6 +777,17 @@ class BrandQuery:
         """Whether a post (its text, plus metadata for site:/author:/lang:) matches."""
         return self._match(_Post(text, url, author, language))
 
+    def term_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the query's positive terms (those of `search_terms`) occur, sorted.
+
+        Spans index ``normalize_text(text)``, where matching happens; they are found
+        with the very patterns `matches` uses (same boundaries, hyphen and apostrophe
+        rules). Per-brand sentiment uses them to find which clauses of a post name the
+        brand. Field filters (site:, author:, lang:) have no place in the text.
+        """
+        norm = normalize_text(text)
+        return sorted(m.span() for t in self._terms for m in t.pattern.finditer(norm))
+
     def search_terms(self) -> list[str]:
         """Positive terms and phrases (not under NOT), phrases in quotes, in query order."""
         return [t.search_form() for t in self._terms]

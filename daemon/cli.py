@@ -108,10 +108,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
           + (f", error: {result.error}" if result.error else ""))  # fmt: skip
     mentions = result.mentions
     if mentions and not args.no_score:
-        from nlp.enrich import enrich
+        from nlp.enrich import brand_queries, enrich
         from nlp.scorer import SentimentScorer
 
-        mentions = enrich(mentions, SentimentScorer.from_config(config.nlp))
+        mentions = enrich(mentions, SentimentScorer.from_config(config.nlp),
+                          brands=brand_queries(config.brands))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             for m in mentions:
@@ -189,6 +190,7 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
 
 def cmd_rescore(args: argparse.Namespace) -> int:
     from daemon.rescore import rescore
+    from nlp.enrich import brand_queries
     from nlp.scorer import SentimentScorer
     from store.client import make_client
     from store.writer import BulkWriter
@@ -200,7 +202,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     with BulkWriter(client, config.elasticsearch) as writer:
         n = rescore(
             client, config.elasticsearch.index_prefix, scorer, writer,
-            only_unscored=args.only_unscored,
+            only_unscored=args.only_unscored, brands=brand_queries(config.brands),
         )  # fmt: skip
     print(f"re-scored {n} mention(s) with {scorer.model_id}")
     return 0

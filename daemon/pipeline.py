@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from daemon.metrics import Metrics
 from store.writer import BulkWriter, WriteReport
 
 if TYPE_CHECKING:
+    from brandpulse.query import BrandQuery
     from nlp.scorer import SentimentScorer
 
 logger = logging.getLogger("brandpulse.pipeline")
@@ -37,8 +39,10 @@ class IngestReport:
 
 
 class Pipeline:
-    def __init__(self, scorer: SentimentScorer, writer: BulkWriter, metrics: Metrics) -> None:
+    def __init__(self, scorer: SentimentScorer, writer: BulkWriter, metrics: Metrics,
+                 brands: Mapping[str, BrandQuery] | None = None) -> None:
         self.scorer = scorer
+        self.brands = brands  # the configured queries, to give each brand its sentiment
         self.writer = writer
         self.metrics = metrics
         # One scoring batch at a time: crawls finish on several threads, and torch
@@ -55,7 +59,7 @@ class Pipeline:
         started = time.perf_counter()
         try:
             with self._score_lock:
-                enriched = enrich(mentions, self.scorer)
+                enriched = enrich(mentions, self.scorer, brands=self.brands)
         except Exception as exc:  # keep the mentions; they are scored again later
             reason = f"{type(exc).__name__}: {exc}"
             log_event(logger, "scoring.failed", logging.ERROR, n=len(mentions), error=reason)

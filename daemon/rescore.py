@@ -8,7 +8,7 @@ writer, so a re-score overwrites each document (same id, same index).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from elasticsearch import Elasticsearch
@@ -18,6 +18,7 @@ from store.setup import alias_name
 from store.writer import BulkWriter
 
 if TYPE_CHECKING:
+    from brandpulse.query import BrandQuery
     from nlp.scorer import SentimentScorer
 
 UNSCORED: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "sentiment.label"}}]}}
@@ -51,8 +52,12 @@ def rescore(
     only_unscored: bool = False,
     progress: TextIO | None = sys.stderr,
     enrich: Callable[..., list[Mention]] | None = None,
+    brands: Mapping[str, BrandQuery] | None = None,
 ) -> int:
-    """Re-score stored mentions; returns how many were written back."""
+    """Re-score stored mentions; returns how many were written back.
+
+    `brands` (the configured queries) locate each brand for its own sentiment.
+    """
     if enrich is None:
         from nlp.enrich import enrich as default_enrich
 
@@ -63,7 +68,7 @@ def rescore(
     # Unscored-only pages shrink as we write, so always read the first page again.
     batches = _first_pages(client, prefix, query) if only_unscored else iter_mentions(client, prefix)
     for batch in batches:
-        scored = enrich(batch, scorer)
+        scored = enrich(batch, scorer, brands=brands)
         report = writer.write(scored)
         done += len(batch)
         if progress is not None:

@@ -119,7 +119,10 @@ class Daemon:
                 from nlp.scorer import SentimentScorer
 
                 self._scorer = SentimentScorer.from_config(self.config.nlp)
-            self._pipeline = Pipeline(self._scorer, self.writer, self.metrics)
+            from nlp.enrich import brand_queries
+
+            self._pipeline = Pipeline(self._scorer, self.writer, self.metrics,
+                                      brand_queries(self.config.brands))
         return self._pipeline
 
     @property
@@ -231,7 +234,7 @@ class Daemon:
         try:
             n = rescore(
                 self.client, self.config.elasticsearch.index_prefix, self.pipeline.scorer,
-                self.writer, only_unscored=True, progress=None,
+                self.writer, only_unscored=True, progress=None, brands=self.pipeline.brands,
             )  # fmt: skip
         except ES_ERRORS as exc:  # an outage: said once, by _es_failed
             self._es_failed(describe_es_error(exc, self._es_hosts))

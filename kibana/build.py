@@ -51,7 +51,10 @@ PANEL_VERSION = "8.9.0"
 
 SEARCH_INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 KUERY_ALL = {"query": "", "language": "kuery"}
-NEGATIVE_KQL = 'sentiment.label : "negative"'
+# Confident results only: under nlp.uncertain_below a result is counted as "uncertain".
+NEGATIVE_KQL = 'sentiment_bucket : "negative"'
+# Negative about at least one of the post's brands (each brand's own sentiment).
+BRAND_NEGATIVE_KQL = "brand_sentiment_keys : *|negative"
 
 
 def _json(value: Any) -> str:
@@ -81,6 +84,7 @@ def data_view() -> dict[str, Any]:
         "sentiment.negative": {"id": "percent", "params": {}},
         "sentiment.neutral": {"id": "percent", "params": {}},
         "sentiment.positive": {"id": "percent", "params": {}},
+        "sentiment.confidence": {"id": "percent", "params": {}},
         # Makes the permalink clickable in Discover and in the saved-search panel.
         "url": {"id": "url", "params": {"type": "a", "urlTemplate": None, "labelTemplate": None}},
     }
@@ -135,6 +139,7 @@ def _saved_search(
 SEARCH_NEGATIVE = "brandpulse-search-negative-mentions"
 SEARCH_BY_BRAND = "brandpulse-search-mentions-by-brand"
 SEARCH_BY_SOURCE = "brandpulse-search-mentions-by-source"
+SEARCH_BRAND_NEGATIVE = "brandpulse-search-negative-about-a-brand"
 
 
 def saved_searches() -> list[dict[str, Any]]:
@@ -143,9 +148,21 @@ def saved_searches() -> list[dict[str, Any]]:
         _saved_search(
             SEARCH_NEGATIVE,
             "BrandPulse — negative mentions",
-            "Mentions the sentiment model labelled negative, newest first.",
+            "Mentions the sentiment model labelled negative with a confidence at or above "
+            "nlp.uncertain_below, newest first.",
             query=NEGATIVE_KQL,
-            columns=["brands", "source_name", "author", "title", "sentiment.negative", "url"],
+            columns=["brands", "source_name", "author", "title", "sentiment.negative",
+                     "sentiment.confidence", "url"],
+            sort=[newest_first],
+        ),
+        _saved_search(
+            SEARCH_BRAND_NEGATIVE,
+            "BrandPulse — negative about a brand",
+            "Mentions negative towards at least one of their brands, judged on the clauses "
+            "that name it (brand_sentiment_keys is brand|sentiment), newest first. Replace "
+            "`*` by a brand name for one brand: brand_sentiment_keys : \"Acme|negative\".",
+            query=BRAND_NEGATIVE_KQL,
+            columns=["brand_sentiment_keys", "source_name", "author", "title", "url"],
             sort=[newest_first],
         ),
         _saved_search(
@@ -153,7 +170,7 @@ def saved_searches() -> list[dict[str, Any]]:
             "BrandPulse — mentions by brand",
             "All mentions sorted by brand, then newest first. Filter on `brands` to focus on one.",
             query="",
-            columns=["brands", "sentiment.label", "source_name", "author", "title", "url"],
+            columns=["brands", "brand_sentiment_keys", "source_name", "author", "title", "url"],
             sort=[["brands", "asc"], newest_first],
         ),
         _saved_search(
@@ -161,7 +178,7 @@ def saved_searches() -> list[dict[str, Any]]:
             "BrandPulse — mentions by source",
             "All mentions sorted by source type and configured source, then newest first.",
             query="",
-            columns=["source", "source_name", "brands", "sentiment.label", "title", "url"],
+            columns=["source", "source_name", "brands", "sentiment_bucket", "title", "url"],
             sort=[["source", "asc"], ["source_name", "asc"], newest_first],
         ),
     ]
@@ -234,12 +251,13 @@ def _max_column(field: str, label: str) -> dict[str, Any]:
     }
 
 
-# Three labels only, ordered alphabetically, so the colours of negative/neutral/positive
-# stay in the same order in every chart that splits by sentiment.
+# The three labels and "uncertain" (confidence under nlp.uncertain_below), ordered
+# alphabetically, so their colours stay in the same order in every chart that splits by
+# sentiment.
 SENTIMENT_SPLIT = _terms_column(
-    "sentiment.label",
+    "sentiment_bucket",
     "Sentiment",
-    size=3,
+    size=4,
     order_by={"type": "alphabetical", "fallback": False},
     other_bucket=False,
 )
@@ -291,7 +309,7 @@ def _lens(
 
 
 def _xy_visualization(
-    *, layer_id: str, series_type: str, x: str, y: str, split: str
+    *, layer_id: str, series_type: str, x: str, y: str, split: str | None
 ) -> dict[str, Any]:
     visible = {"x": True, "yLeft": True, "yRight": True}
     return {
@@ -306,7 +324,7 @@ def _xy_visualization(
                 "layerType": "data",
                 "palette": {"name": "default", "type": "palette"},
                 "seriesType": series_type,
-                "splitAccessor": split,
+                **({"splitAccessor": split} if split else {}),
                 "xAccessor": x,
             }
         ],
@@ -319,7 +337,7 @@ def _xy_visualization(
 
 
 LENS_OVER_TIME = "brandpulse-lens-mentions-over-time"
-LENS_NEGATIVE_SHARE = "brandpulse-lens-negative-share-per-brand"
+LENS_BRAND_SENTIMENT = "brandpulse-lens-sentiment-per-brand"
 LENS_TOP_SOURCES = "brandpulse-lens-top-sources"
 LENS_TOP_AUTHORS = "brandpulse-lens-top-authors-by-reach"
 
@@ -334,7 +352,8 @@ def mentions_over_time() -> dict[str, Any]:
     return _lens(
         LENS_OVER_TIME,
         "Mentions over time by sentiment",
-        "Mention volume per interval, stacked by sentiment label.",
+        "Mention volume per interval, stacked by sentiment label; low-confidence results "
+        "are stacked apart as 'uncertain'.",
         visualization_type="lnsXY",
         layer_id=layer,
         columns=columns,
@@ -348,36 +367,37 @@ def mentions_over_time() -> dict[str, Any]:
     )
 
 
-def negative_share_per_brand() -> dict[str, Any]:
-    # A 100%-stacked bar per brand: the red segment is the negative share. Done with a
-    # percentage stack rather than a Lens formula because it needs no formula parser
-    # on the Kibana side and shows neutral/positive context next to the negative share.
-    layer = "layer-brand-share"
+def sentiment_per_brand() -> dict[str, Any]:
+    # One bar per brand and sentiment ("Acme|negative", "Acme|neutral", ...), from each
+    # brand's own sentiment: a post praising Acme and attacking Globex counts once in
+    # "Acme|positive" and once in "Globex|negative". The flat keyword is used because
+    # Lens cannot aggregate the nested `brand_sentiments`; sorted by key, a brand's bars
+    # sit together. "|uncertain" holds the results under nlp.uncertain_below.
+    layer = "layer-brand-sentiment"
     columns = {
-        "col-brand": _terms_column(
-            "brands",
-            "Brand",
-            size=20,
-            order_by={"type": "column", "columnId": "col-count"},
+        "col-brand-sentiment": _terms_column(
+            "brand_sentiment_keys",
+            "Brand | sentiment",
+            size=100,
+            order_by={"type": "alphabetical", "fallback": False},
             other_bucket=True,
         ),
-        "col-count": _count_column("Share of mentions"),
-        "col-sentiment": SENTIMENT_SPLIT,
+        "col-count": _count_column("Mentions"),
     }
     return _lens(
-        LENS_NEGATIVE_SHARE,
-        "Negative share per brand",
-        "Share of each brand's mentions by sentiment label (100% stacked); the negative "
-        "segment is the brand's negative share.",
+        LENS_BRAND_SENTIMENT,
+        "Sentiment per brand",
+        "Mentions per brand and the brand's own sentiment (judged on the clauses that name "
+        "it); 'uncertain' holds low-confidence results, counted apart from the labels.",
         visualization_type="lnsXY",
         layer_id=layer,
         columns=columns,
         visualization=_xy_visualization(
             layer_id=layer,
-            series_type="bar_horizontal_percentage_stacked",
-            x="col-brand",
+            series_type="bar_horizontal",
+            x="col-brand-sentiment",
             y="col-count",
-            split="col-sentiment",
+            split=None,
         ),
     )
 
@@ -459,7 +479,7 @@ def top_authors_by_reach() -> dict[str, Any]:
 
 
 def visualisations() -> list[dict[str, Any]]:
-    return [mentions_over_time(), negative_share_per_brand(), top_sources(), top_authors_by_reach()]
+    return [mentions_over_time(), sentiment_per_brand(), top_sources(), top_authors_by_reach()]
 
 
 # --- dashboard ---------------------------------------------------------------------
@@ -470,10 +490,10 @@ DASHBOARD_TITLE = "BrandPulse — brand sentiment"
 # (panel type, saved object id, x, y, w, h) on Kibana's 48-column grid.
 PANEL_LAYOUT: list[tuple[str, str, int, int, int, int]] = [
     ("lens", LENS_OVER_TIME, 0, 0, 48, 14),
-    ("lens", LENS_NEGATIVE_SHARE, 0, 14, 24, 16),
+    ("lens", LENS_BRAND_SENTIMENT, 0, 14, 24, 16),
     ("lens", LENS_TOP_SOURCES, 24, 14, 24, 16),
     ("lens", LENS_TOP_AUTHORS, 0, 30, 24, 16),
-    ("search", SEARCH_NEGATIVE, 24, 30, 24, 16),
+    ("search", SEARCH_BRAND_NEGATIVE, 24, 30, 24, 16),
 ]
 
 

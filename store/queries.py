@@ -4,6 +4,12 @@ Every function takes the index (normally the alias ``brandpulse-mentions``), a
 brand exactly as stored on mentions (``BrandConfig.name``) and a half-open time
 window ``[start, end)`` on ``created_at`` in UTC, and returns plain dataclasses
 or :class:`~brandpulse.mention.Mention` objects, never raw responses.
+
+Sentiment counts per brand use each brand's own sentiment (`brand_sentiments`, counted
+through the flat `brand_sentiment_keys` "brand|bucket"), so a post that praises Acme and
+attacks Globex is negative for Globex only; mentions scored before per-brand sentiment
+existed count by their post label. Results whose calibrated confidence is under
+`nlp.uncertain_below` are counted as `uncertain`, never as negative/neutral/positive.
 """
 
 from __future__ import annotations
@@ -15,7 +21,13 @@ from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
-from brandpulse.mention import SENTIMENT_LABELS, Mention, SentimentLabel
+from brandpulse.mention import (
+    SENTIMENT_BUCKETS,
+    SENTIMENT_LABELS,
+    Mention,
+    SentimentBucket,
+    SentimentLabel,
+)
 
 SortOrder = Literal["reach", "time", "negative"]
 
@@ -44,6 +56,22 @@ def _window(start: datetime, end: datetime) -> dict[str, Any]:
     }
 
 
+# Mentions scored before per-brand sentiment existed (or not scored yet).
+_NO_BRAND_KEYS: dict[str, Any] = {
+    "bool": {"must_not": [{"exists": {"field": "brand_sentiment_keys"}}]}
+}
+
+
+def brand_sentiment_filter(brand: str, bucket: SentimentBucket) -> dict[str, Any]:
+    """Mentions counted as `bucket` for `brand`: by the brand's own sentiment, or, for a
+    mention scored before per-brand sentiment existed, by its post label."""
+    should: list[dict[str, Any]] = [{"term": {"brand_sentiment_keys": f"{brand}|{bucket}"}}]
+    if bucket != "uncertain":  # such old mentions have no confidence, so none is uncertain
+        legacy = {"term": {"sentiment.label": bucket}}
+        should.append({"bool": {"filter": [legacy, _NO_BRAND_KEYS]}})
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
 def _interval(interval: timedelta) -> str:
     seconds = int(interval.total_seconds())
     if seconds <= 0 or interval.total_seconds() != seconds:
@@ -53,7 +81,11 @@ def _interval(interval: timedelta) -> str:
 
 @dataclass(frozen=True)
 class IntervalCounts:
-    """Mentions of one brand in one interval, split by sentiment label."""
+    """Mentions of one brand in one interval, split by the brand's sentiment.
+
+    negative/neutral/positive count confident results only; `uncertain` those under
+    `nlp.uncertain_below`, whatever their label.
+    """
 
     brand: str
     start: datetime
@@ -62,8 +94,9 @@ class IntervalCounts:
     neutral: int = 0
     positive: int = 0
     unscored: int = 0  # no sentiment yet (scoring lags or failed)
+    uncertain: int = 0
 
-    def count(self, label: SentimentLabel) -> int:
+    def count(self, label: SentimentBucket) -> int:
         return int(getattr(self, label))
 
 
@@ -96,7 +129,8 @@ def counts_per_interval(
     interval: timedelta,
     brands: Sequence[str] | None = None,
 ) -> list[IntervalCounts]:
-    """Per brand, per interval, how many mentions of each sentiment label.
+    """Per brand, per interval, how many mentions of each sentiment bucket (the brand's
+    own sentiment; see the module docstring).
 
     Intervals with no mention are present with zeros (the spike detector needs
     the quiet hours too), from the interval holding ``start`` to the one
@@ -109,6 +143,13 @@ def counts_per_interval(
             return []
         filters.append({"terms": {"brands": list(brands)}})
     last = _utc(end, "end") - timedelta(milliseconds=1)
+    # A mention's keys name all its brands; each brand's bucket keeps its own below.
+    keys_terms: dict[str, Any] = {"field": "brand_sentiment_keys"}
+    if brands:
+        wanted = [f"{b}|{bucket}" for b in brands for bucket in SENTIMENT_BUCKETS]
+        keys_terms |= {"size": len(wanted), "include": wanted}
+    else:
+        keys_terms["size"] = _MAX_BRANDS * len(SENTIMENT_BUCKETS)
     resp = client.search(
         index=index,
         size=0,
@@ -130,7 +171,14 @@ def counts_per_interval(
                             "extended_bounds": {"min": _iso(start), "max": _iso(last)},
                         },
                         "aggs": {
-                            "label": {"terms": {"field": "sentiment.label", "size": 3}},
+                            "keys": {"terms": keys_terms},
+                            # mentions scored before per-brand sentiment: their post label
+                            "legacy": {
+                                "filter": _NO_BRAND_KEYS,
+                                "aggs": {
+                                    "label": {"terms": {"field": "sentiment.label", "size": 3}}
+                                },
+                            },
                             "scored": {"value_count": {"field": "sentiment.label"}},
                         },
                     }
@@ -140,18 +188,24 @@ def counts_per_interval(
     )
     out: list[IntervalCounts] = []
     for b in resp["aggregations"]["brand"]["buckets"]:
+        brand = str(b["key"])
         for t in b["t"]["buckets"]:
-            labels = {lb["key"]: int(lb["doc_count"]) for lb in t["label"]["buckets"]}
+            counts = {lb["key"]: int(lb["doc_count"]) for lb in t["legacy"]["label"]["buckets"]}
+            for kb in t["keys"]["buckets"]:
+                key_brand, _, bucket = str(kb["key"]).rpartition("|")
+                if key_brand == brand:
+                    counts[bucket] = counts.get(bucket, 0) + int(kb["doc_count"])
             total = int(t["doc_count"])
             out.append(
                 IntervalCounts(
-                    brand=str(b["key"]),
+                    brand=brand,
                     start=datetime.fromtimestamp(t["key"] / 1000, tz=UTC),
                     total=total,
-                    negative=labels.get("negative", 0),
-                    neutral=labels.get("neutral", 0),
-                    positive=labels.get("positive", 0),
+                    negative=counts.get("negative", 0),
+                    neutral=counts.get("neutral", 0),
+                    positive=counts.get("positive", 0),
                     unscored=total - int(t["scored"]["value"]),
+                    uncertain=counts.get("uncertain", 0),
                 )
             )
     out.sort(key=lambda c: (c.brand, c.start))
@@ -161,13 +215,14 @@ def counts_per_interval(
 def negative_counts(
     client: Elasticsearch, index: str, brand: str, start: datetime, end: datetime
 ) -> WindowCounts:
-    """Negative and total mentions of one brand in ``[start, end)``."""
+    """Mentions negative for `brand` (its own sentiment, confident) and all its mentions
+    in ``[start, end)``."""
     resp = client.search(
         index=index,
         size=0,
         track_total_hits=True,
         query={"bool": {"filter": [_window(start, end), {"term": {"brands": brand}}]}},
-        aggs={"negative": {"filter": {"term": {"sentiment.label": "negative"}}}},
+        aggs={"negative": {"filter": brand_sentiment_filter(brand, "negative")}},
     )
     return WindowCounts(
         brand=brand,
@@ -205,6 +260,9 @@ def search_mentions(
 ) -> MentionPage:
     """One page of a brand's mentions, sorted; follow ``next_after`` for more.
 
+    ``sentiment`` selects the mentions counted as that label for the brand (its own
+    sentiment, confident ones only), as the counts above do.
+
     ``search_after`` (not from/size) so paging deep into a busy brand stays cheap
     and stable while new mentions arrive; the mention ``id`` ends every sort so
     ties never repeat or skip a mention across pages.
@@ -217,7 +275,7 @@ def search_mentions(
         raise ValueError(f"page_size must be within 1..10000, got {page_size}")
     filters: list[dict[str, Any]] = [_window(start, end), {"term": {"brands": brand}}]
     if sentiment is not None:
-        filters.append({"term": {"sentiment.label": sentiment}})
+        filters.append(brand_sentiment_filter(brand, sentiment))
     body: dict[str, Any] = {
         "query": {"bool": {"filter": filters}},
         "sort": [*_SORTS[sort], {"id": {"order": "asc"}}],

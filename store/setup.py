@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Bumped whenever the mapping or settings change; stored in the template `_meta`
 # so `GET _index_template/...` tells which layout a cluster has.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 # Best first: smartcn segments words, icu_analyzer segments by dictionary, cjk
 # indexes bigrams. All three ship only with a full cluster (plugins or the
@@ -82,6 +82,15 @@ def mappings(zh_analyzer: str = "standard") -> dict[str, Any]:
     """The mapping of a mention document, i.e. of ``Mention.to_document()``."""
     long_ = {"type": "long"}
     keyword = {"type": "keyword"}
+    float_ = {"type": "float"}
+    verdict = {
+        "label": keyword,
+        "negative": float_,
+        "neutral": float_,
+        "positive": float_,
+        "confidence": float_,
+        "uncertain": {"type": "boolean"},
+    }
     return {
         # strict: a document with a field the mapping does not know is rejected
         # (mapping drift between Mention and this file shows up as an error, not
@@ -104,18 +113,44 @@ def mappings(zh_analyzer: str = "standard") -> dict[str, Any]:
             "engagement": {
                 "properties": {"likes": long_, "replies": long_, "shares": long_, "score": long_}
             },
-            "sentiment": {
-                "properties": {
-                    "label": keyword,
-                    "negative": {"type": "float"},
-                    "neutral": {"type": "float"},
-                    "positive": {"type": "float"},
-                    "model": keyword,
-                }
+            "sentiment": {"properties": {**verdict, "model": keyword}},
+            # "negative"/"neutral"/"positive", or "uncertain" under nlp.uncertain_below:
+            # what post-level counts and Kibana's sentiment splits aggregate on
+            "sentiment_bucket": keyword,
+            # Per-brand sentiment twice: nested, so that one brand's label, confidence
+            # and source are queried together (`nested` query: brand X AND negative
+            # AND certain), and flat as "brand|bucket" keywords, which terms
+            # aggregations and Kibana (Lens cannot aggregate nested fields) count
+            # without nested aggregations; the writer derives them from one list.
+            "brand_sentiments": {
+                "type": "nested",
+                "properties": {**verdict, "brand": keyword, "source": keyword},
             },
+            "brand_sentiment_keys": keyword,
             "duplicate_of": keyword,
         },
     }
+
+
+def _missing(wanted: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """The part of `wanted` (mapping properties) that `current` lacks, at any depth.
+
+    A new sub-field of an existing object (`sentiment.confidence`) needs the object in
+    the put-mapping body with only the new sub-field: repeating existing text fields
+    would fail on an index made under another analyzer.
+    """
+    out: dict[str, Any] = {}
+    for name, spec in wanted.items():
+        have = current.get(name)
+        if have is None:
+            out[name] = spec
+        elif "properties" in spec:
+            inner = _missing(spec["properties"], have.get("properties", {}))
+            if inner:
+                # `type` (e.g. nested) must be repeated; an object's is implied
+                out[name] = {k: v for k, v in spec.items() if k != "properties"}
+                out[name]["properties"] = inner
+    return out
 
 
 def index_settings() -> dict[str, Any]:
@@ -173,7 +208,7 @@ def install_templates(client: Elasticsearch, cfg: ElasticsearchConfig | None = N
         # on a live field, so only add what is missing
         for name, body in existing.items():
             current = body.get("mappings", {}).get("properties", {})
-            missing = {k: v for k, v in mp["properties"].items() if k not in current}
+            missing = _missing(mp["properties"], current)
             if missing:
                 client.indices.put_mapping(index=name, properties=missing)
     log.info("installed templates for %s (zh analyzer: %s)", alias, zh)

@@ -34,6 +34,15 @@ class TextEncoder(Protocol):
 
     def encode(self, texts: Sequence[str], *, special_tokens: bool) -> list[list[int]]: ...
 
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Per text, the (start, end) characters of each token (no special tokens).
+
+        The scorer's length cap (`nlp.max_tokens_per_mention`) cuts texts at token
+        boundaries with these. Raise NotImplementedError where the tokenizer cannot tell
+        (transformers' slow tokenizers): the cap then cuts by characters only.
+        """
+        ...
+
 
 class ClassifierRuntime(Protocol):
     """One loaded classifier. `logits` takes int64 (batch, width) ids and attention mask."""

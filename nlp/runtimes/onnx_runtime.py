@@ -96,6 +96,10 @@ class TokenizersEncoder:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts),
                                                            add_special_tokens=special_tokens)]
 
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [list(e.offsets) for e in self.tokenizer.encode_batch(list(texts),
+                                                                     add_special_tokens=False)]
+
 
 class OnnxClassifier:
     """`ClassifierRuntime` over an ONNX Runtime CPU session."""

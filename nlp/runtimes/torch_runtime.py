@@ -60,6 +60,12 @@ class HFTokenizerEncoder:
         return self.tokenizer(list(texts), add_special_tokens=special_tokens,  # type: ignore[operator]
                               truncation=False)["input_ids"]
 
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        # transformers' slow (pure Python) tokenizers raise NotImplementedError here.
+        out = self.tokenizer(list(texts), add_special_tokens=False,  # type: ignore[operator]
+                             truncation=False, return_offsets_mapping=True)
+        return [[(int(a), int(b)) for a, b in row] for row in out["offset_mapping"]]
+
 
 class TorchClassifier:
     """`ClassifierRuntime` over a transformers model."""

@@ -447,3 +447,30 @@ def test_prune_forgets_old_delivered_alerts_only(es_client, slack, acme_wave):
     assert eng.prune(NOW + timedelta(days=3, minutes=2)) == 1
     assert store.entries() == []
     assert len(slack.messages) == 1
+
+
+def test_high_reach_judges_each_brands_own_sentiment(es_client, slack, prefix, tmp_path):
+    from brandpulse.mention import BrandSentiment
+
+    config = make_config(prefix, slack)
+
+    def own(brand: str, label: str, *, uncertain: bool = False) -> BrandSentiment:
+        neg, neu, pos = LABEL_SCORES[label]
+        return BrandSentiment(brand=brand, label=label, negative=neg, neutral=neu,  # type: ignore[arg-type]
+                              positive=pos, confidence=0.4 if uncertain else 0.9,
+                              uncertain=uncertain, source="clause")
+
+    # Praises Acme, attacks Tiny; the post as a whole reads positive.
+    both = mention("Acme", NOW - timedelta(minutes=30), "positive", "both", reach=2_000_000,
+                   author="celebrity").model_copy(update={
+                       "brands": ["Acme", "Tiny"],
+                       "brand_sentiments": [own("Acme", "positive"), own("Tiny", "negative")]})
+    # Negative, but a coin flip: not alerted.
+    flip = mention("Acme", NOW - timedelta(minutes=25), "negative", "flip", reach=3_000_000)
+    flip = flip.model_copy(update={"brand_sentiments": [own("Acme", "negative", uncertain=True)]})
+    index(es_client, config, tmp_path,
+          [*background("Acme", NOW - timedelta(days=3), NOW), both, flip])
+
+    sent = engine(config, es_client, slack).check(NOW)
+    assert [(a.kind, a.brand, a.top_posts[0].id) for a in sent] == [
+        ("high_reach", "Tiny", both.id)]

@@ -72,3 +72,38 @@ def test_body_joins_title_and_text():
     assert make(title="T", text="x").body == "T\nx"
     assert make(title=None, text="x").body == "x"
     assert make(title="T", text="").body == "T"
+
+
+def test_confidence_and_per_brand_sentiment_round_trip_with_derived_keys():
+    from brandpulse.mention import BrandSentiment
+
+    post = Sentiment(label="negative", negative=0.5, neutral=0.2, positive=0.3, model="m",
+                     confidence=0.46, uncertain=True)
+    m = make(
+        brands=["Acme", "Globex"],
+        sentiment=post,
+        brand_sentiments=[
+            BrandSentiment(brand="Acme", label="positive", negative=0.1, neutral=0.1,
+                           positive=0.8, confidence=0.81, source="clause"),
+            BrandSentiment(brand="Globex", source="post", **post.model_dump(exclude={"model"})),
+        ],
+    )
+    doc = m.to_document()
+    assert doc["sentiment_bucket"] == "uncertain"
+    assert doc["brand_sentiment_keys"] == ["Acme|positive", "Globex|uncertain"]
+    assert doc["brand_sentiments"][0] == {
+        "brand": "Acme", "label": "positive", "negative": 0.1, "neutral": 0.1, "positive": 0.8,
+        "confidence": 0.81, "uncertain": False, "source": "clause",
+    }  # fmt: skip
+    assert Mention.from_document(doc) == m
+    assert post.bucket == "uncertain" and m.brand_sentiments[0].bucket == "positive"
+
+
+def test_documents_scored_before_confidences_still_read():
+    old = make(sentiment=Sentiment(label="negative", negative=0.9, neutral=0.05, positive=0.05,
+                                   model="m")).to_document()
+    del old["sentiment"]["uncertain"], old["sentiment_bucket"]
+    m = Mention.from_document(old)
+    assert m.sentiment.confidence is None and not m.sentiment.uncertain
+    assert m.brand_sentiments == []
+    assert "brand_sentiment_keys" not in m.to_document()

@@ -489,3 +489,13 @@ def test_config_builds_parseable_queries_from_names() -> None:
     for name in ("Acme", "AT&T", "C++", "小米", "Ben & Jerry's", "Yahoo!"):
         q = compile_query(f'"{name}"')
         assert q.matches(f"news about {name} today"), name
+
+
+def test_term_spans_find_the_positive_terms_as_matches_does():
+    q = compile_query('acme OR "coca-cola" OR 小米 NOT acmeville')
+    text = "Acme, not Acmeville; Coca Cola and 我的小米手机"
+    norm = normalize_text(text)
+    assert [norm[a:b] for a, b in q.term_spans(text)] == ["acme", "coca cola", "小米"]
+    assert q.term_spans("acmeville only") == []  # word boundaries; NOT terms are not terms
+    # field filters are not text: a query of "acme" and a site: filter finds only acme
+    assert compile_query("acme site:acme.com").term_spans("see acme.com") == [(4, 8)]

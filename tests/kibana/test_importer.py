@@ -186,7 +186,7 @@ def test_imports_the_shipped_file_with_overwrite_xsrf_and_multipart_file(kibana)
     assert request["file"]["content"] == NDJSON_PATH.read_bytes()
 
     objects = [json.loads(line) for line in NDJSON_PATH.read_text().splitlines()][:-1]
-    assert result.success_count == len(objects) == 9
+    assert result.success_count == len(objects) == 10
     assert [(o.type, o.id) for o in result.imported] == [(o["type"], o["id"]) for o in objects]
     assert ("dashboard", "brandpulse-dashboard") in {(o.type, o.id) for o in result.imported}
     assert "BrandPulse — brand sentiment" in result.summary()
@@ -210,7 +210,7 @@ def test_basic_auth_is_sent(kibana):
     expected = "Basic " + base64.b64encode(b"elastic:s3cret").decode()
     state.require_auth = expected
     result = import_saved_objects(url, NDJSON_PATH, auth=("elastic", "s3cret"))
-    assert result.success_count == 9
+    assert result.success_count == 10
     assert state.requests[0]["headers"]["authorization"] == expected
 
 
@@ -269,7 +269,7 @@ def test_a_file_not_named_ndjson_is_uploaded_under_an_ndjson_name(kibana, tmp_pa
     url, state = kibana
     path = tmp_path / "export.json"
     path.write_bytes(NDJSON_PATH.read_bytes())
-    assert import_saved_objects(url, path).success_count == 9
+    assert import_saved_objects(url, path).success_count == 10
     assert state.requests[0]["file"]["filename"] == "export.ndjson"
 
 
@@ -277,7 +277,7 @@ def test_overwrite_of_existing_objects_succeeds(kibana):
     url, state = kibana
     state.existing = {("index-pattern", "brandpulse-mentions")}
     result = import_saved_objects(url, NDJSON_PATH)
-    assert result.success_count == 9
+    assert result.success_count == 10
 
 
 def test_unreachable_kibana_is_a_clear_error(tmp_path: Path):

@@ -84,7 +84,7 @@ def test_every_line_parses_and_the_summary_counts_the_objects():
     parsed = [json.loads(line) for line in lines]  # raises on any bad line
     assert all(isinstance(p, dict) for p in parsed)
     *objects, summary = parsed
-    assert summary["exportedCount"] == len(objects) == 9
+    assert summary["exportedCount"] == len(objects) == 10
     assert summary["missingReferences"] == []
     assert "type" not in summary
 
@@ -109,7 +109,7 @@ def test_objects_have_the_export_shape(objects):
         for ref in obj["references"]:
             assert set(ref) == {"id", "name", "type"}
     counts = {t: len(_by_type(objects, t)) for t in STRING_ATTRIBUTES}
-    assert counts == {"index-pattern": 1, "search": 3, "lens": 4, "dashboard": 1}
+    assert counts == {"index-pattern": 1, "search": 4, "lens": 4, "dashboard": 1}
 
 
 def test_embedded_json_strings_parse(objects):
@@ -167,7 +167,8 @@ def test_lens_layers_references_and_accessors_agree(objects):
                 accessors += [
                     *vis_layer["accessors"],
                     vis_layer["xAccessor"],
-                    vis_layer["splitAccessor"],
+                    # a chart with one series per bar has no split
+                    *([vis_layer["splitAccessor"]] if "splitAccessor" in vis_layer else []),
                 ]
                 columns = layers[vis_layer["layerId"]]["columns"]
                 assert all(a in columns for a in accessors)
@@ -202,7 +203,7 @@ def test_dashboard_panels_match_references(objects):
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 48
     shown = {refs[name]["id"] for name in refs}
     assert shown == {o["id"] for o in _by_type(objects, "lens")} | {
-        "brandpulse-search-negative-mentions"
+        "brandpulse-search-negative-about-a-brand"
     }
 
 
@@ -261,9 +262,8 @@ def test_field_uses_cover_every_chart_and_search(objects):
     uses = field_uses(objects)
     users = {by for entry in uses.values() for by in entry["by"]}
     assert users == {o["id"] for o in objects if o["type"] != "dashboard"}
-    assert uses["sentiment.label"]["aggregatable"] and uses["sentiment.label"]["types"] == {
-        "keyword"
-    }
+    for field in ("sentiment_bucket", "brand_sentiment_keys"):
+        assert uses[field]["aggregatable"] and uses[field]["types"] == {"keyword"}
     assert uses["created_at"]["types"] == {"date", "date_nanos"}
     assert uses["author_reach"]["types"] == NUMERIC
 
@@ -272,20 +272,37 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def _mentions() -> list[Any]:
-    from brandpulse.mention import Engagement, Mention, Sentiment
+    from brandpulse.mention import BrandSentiment, Engagement, Mention, Sentiment
 
-    def sentiment(label: str) -> Sentiment:
-        probs = {"negative": 0.05, "neutral": 0.05, "positive": 0.05}
-        probs[label] = 0.9
-        return Sentiment(label=label, model="test-model", **probs)
+    def probs(label: str, top: float) -> dict[str, float]:
+        out = {"negative": (1 - top) / 2, "neutral": (1 - top) / 2, "positive": (1 - top) / 2}
+        out[label] = top
+        return out
+
+    def sentiment(label: str, uncertain: bool) -> Sentiment:
+        top = 0.45 if uncertain else 0.9
+        return Sentiment(label=label, model="test-model", confidence=top, uncertain=uncertain,
+                         **probs(label, top))
+
+    def per_brand(brands: list[str], post: Sentiment, labels: dict[str, str]) -> list[Any]:
+        return [
+            BrandSentiment(brand=b, label=labels[b], source="clause", confidence=0.9,
+                           **probs(labels[b], 0.9))
+            if b in labels else
+            BrandSentiment(brand=b, source="post", **post.model_dump(exclude={"model"}))
+            for b in brands
+        ]  # fmt: skip
 
     rows = [
         ("reddit", "r1", "reddit", "alice", 120_000, ["Acme"], "negative", 0),
+        # praises Acme, attacks Globex: negative for Globex only
         ("reddit", "r2", "reddit", "bob", 15, ["Acme", "Globex"], "positive", 1),
         ("hackernews", "h1", "hackernews", "carol", 4_000, ["Globex"], "neutral", 2),
-        ("mastodon", "m1", "mastodon", "dave", 900, ["Acme"], "negative", 3),
+        # a coin flip: negative label, confidence under the band, counted as uncertain
+        ("mastodon", "m1", "mastodon", "dave", 900, ["Acme"], "negative?", 3),
         ("rss", "n1", "news", None, None, ["Globex"], "positive", 40 * 24),  # a month back
     ]
+    clauses = {"r2": {"Acme": "positive", "Globex": "negative"}}
     return [
         Mention(
             source=source,
@@ -300,7 +317,8 @@ def _mentions() -> list[Any]:
             created_at=NOW - timedelta(hours=hours_ago),
             brands=brands,
             engagement=Engagement(likes=3, replies=1),
-            sentiment=sentiment(label),
+            sentiment=(post := sentiment(label.rstrip("?"), label.endswith("?"))),
+            brand_sentiments=per_brand(brands, post, clauses.get(source_id, {})),
         )
         for source, source_id, source_name, author, reach, brands, label, hours_ago in rows
     ]
@@ -416,7 +434,10 @@ def test_lens_aggregations_run_on_the_real_index(objects, es_client, mentions_in
             seen_keys.setdefault(field, set()).update(
                 str(b.get("key_as_string", b["key"])) for b in top
             )
-    assert seen_keys["brands"] == {"Acme", "Globex"}
+    assert seen_keys["brand_sentiment_keys"] == {
+        "Acme|negative", "Acme|positive", "Acme|uncertain",
+        "Globex|negative", "Globex|neutral", "Globex|positive",
+    }  # fmt: skip
     assert seen_keys["source_name"] == {"reddit", "hackernews", "mastodon", "news"}
     assert seen_keys["author"] >= {"alice", "carol"}
 
@@ -431,17 +452,26 @@ def test_top_authors_orders_by_reach(objects, es_client, mentions_index):
 
 
 def test_saved_search_queries_select_what_they_say(objects, es_client, mentions_index):
-    # KQL `field : "value"` is a match_phrase; run it as one on the real index.
-    expected = {m.id for m in _mentions() if m.sentiment and m.sentiment.label == "negative"}
-    assert len(expected) == 2
+    # KQL `field : "value"` is a match_phrase, `field : *value` a wildcard on a keyword;
+    # run them as such on the real index.
+    by_id = {m.source_id: m.id for m in _mentions()}
+    # m1 is negative but uncertain; r2 is positive but negative about Globex
+    expected = {by_id["r1"]}
+    brand_negative = {by_id["r1"], by_id["r2"]}
     for search in _by_type(objects, "search"):
         source = json.loads(search["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
         query = source["query"]["query"]
         match = re.fullmatch(r'([\w.]+)\s*:\s*"([^"]*)"', query)
-        es_query = (
-            {"match_phrase": {match.group(1): match.group(2)}} if match else {"match_all": {}}
+        wildcard = re.fullmatch(r'([\w.]+)\s*:\s*(\*[^\s"]+)', query)
+        if match:
+            es_query: dict[str, Any] = {"match_phrase": {match.group(1): match.group(2)}}
+        elif wildcard:
+            es_query = {"wildcard": {wildcard.group(1): wildcard.group(2)}}
+        else:
+            es_query = {"match_all": {}}
+        assert match or wildcard or query == "", (
+            f"{search['id']}: query {query!r} not understood by this test"
         )
-        assert match or query == "", f"{search['id']}: query {query!r} not understood by this test"
         sort = [{field: {"order": direction}} for field, direction in search["attributes"]["sort"]]
         hits = es_client.search(index=mentions_index, query=es_query, sort=sort, size=50)["hits"][
             "hits"
@@ -449,5 +479,7 @@ def test_saved_search_queries_select_what_they_say(objects, es_client, mentions_
         ids = {h["_id"] for h in hits}
         if search["id"] == kibana_build.SEARCH_NEGATIVE:
             assert ids == expected
+        elif search["id"] == kibana_build.SEARCH_BRAND_NEGATIVE:
+            assert ids == brand_negative
         else:
             assert len(ids) == len(_mentions())
