@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Literal
 
 from alerts.counts import false_alerts_per_month, surprise, tail
 from alerts.settings import SpikeSettings
+from alerts.visibility import Visibility, smallest_visible_wave
 
 STATE_VERSION = 2  # 2: count-tail model (quiet-brand baseline, episode offset/window)
 _MAD_TO_SIGMA = 1.4826
@@ -327,6 +328,21 @@ class SpikeDetector:
     @property
     def warmed_up(self) -> bool:
         return self._seen >= self._warmup_steps
+
+    def visibility(self, factor: float = 3.0) -> Visibility | None:
+        """The smallest wave this brand can show at its current volume (None before any data).
+
+        The level is the mean prediction over the last day (so a brand's daily
+        rhythm does not make the answer depend on the hour asked), the
+        over-dispersion the one the next check would use.
+        """
+        base = self._predict() if self._hist.hour is not None else None
+        if base is None:
+            return None
+        alpha = self._dispersion(base, self._spread(base))
+        recent = [e for e in list(self._hist.expected)[-24:] if not math.isnan(e)]
+        per_hour = sum(recent) / len(recent) if recent else base.expected_hour
+        return smallest_visible_wave(per_hour, self.settings, factor, alpha)
 
     def describe(self, event: SpikeEvent) -> str:
         """One line for a human (Slack text, logs)."""
