@@ -439,7 +439,7 @@ class AlertEngine:
     ) -> _Planned:
         step = settings.interval
         window_end = event.at + step
-        window_start = window_end - settings.window
+        window_start = window_end - event.window  # the window that judged the wave
         in_window = [c for c in grid if window_start <= c.at < window_end]
         total = sum(c.total for c in in_window)
         negative = sum(c.negative for c in in_window)
@@ -458,7 +458,7 @@ class AlertEngine:
         root = alert_id_for("started", brand, wave_id, started_at + step)
         # The detector dates a wave by the interval it was detected in; a reader takes
         # "started" to mean when the elevated window began.
-        began = started_at + step - settings.window
+        began = started_at + step - event.window
         # The usual share is taken from before the wave, or the wave would raise it.
         before = [c for c in grid if c.at < began]
         usual_total = sum(c.total for c in before)
