@@ -47,7 +47,7 @@ _WEEKLY_SAMPLES = 3
 _SCALE_HOURS = 168
 _MIN_SCALE_HOURS = 12
 _SHARE_FLOOR = 0.01
-_MEDIAN_FROM = 10.0  # hourly counts from which medians are (nearly) unbiased
+_MEDIAN_FROM = 5.0  # hourly counts from which a median is within ~10 % of the mean
 _LEVEL_CAP = 3.0
 _MIN_SEASONAL_CV2 = 0.01  # a quiet brand's hours are never taken as more alike than +-10 %
 _LEVEL_MENTIONS = 100.0  # a quiet brand's level rests on at least this many expected mentions  # an hour above 3x(+3) its profile counts as 3x(+3) for the level
@@ -68,7 +68,7 @@ def _utc(at: datetime) -> datetime:
 
 
 def _typical(values: list[float] | list[int]) -> float:
-    """The median where it is unbiased (counts of 10 or more), else a robust mean.
+    """The median where it is nearly unbiased (counts of 5 or more), else a robust mean.
 
     A median is robust to several spike days among the samples, but the median
     of small counts is biased (0 at 0.3 mentions an hour, whatever the true
@@ -585,7 +585,7 @@ class SpikeDetector:
     def _level(self) -> tuple[float, float]:
         """(log level, offset): the recent level actual/profile over `level_hours`.
 
-        Busy brands (a median profile of 10 or more per hour): the median of
+        Busy brands (a median profile of 5 or more per hour): the median of
         the hourly log ratios (c+1)/(p+1), so a past spike does not move it;
         offset 1. Quieter brands: a ratio of sums, because there the median of
         the counts is 0 or 1 whatever the true rate is; an hour over 3x its
