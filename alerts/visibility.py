@@ -84,9 +84,18 @@ def smallest_alerting(
         per_month = s.false_alerts_per_month / len(s.windows)
         k = smallest_alerting_count(expected, alpha, window, s.interval, per_month)
     else:
-        k = max(1, math.floor(expected))
-        while surprise(tail(k, expected, alpha)) < s.threshold:
-            k += 1
+        line = s.threshold
+        lo = max(1, math.floor(expected))  # below the mean nothing is surprising
+        hi = lo
+        while surprise(tail(hi, expected, alpha)) < line:
+            lo, hi = hi, hi * 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if surprise(tail(mid, expected, alpha)) < line:
+                lo = mid
+            else:
+                hi = mid
+        k = hi
     ratio_k = math.ceil(s.min_ratio * (expected + 1.0) - 1.0 - 1e-9)
     return max(k, s.min_count, ratio_k)
 

@@ -23,6 +23,8 @@ from alerts import (
     SpikeStarted,
     smallest_visible_wave,
 )
+from alerts.counts import surprise, tail
+from alerts.visibility import assumed_dispersion
 
 STEP = timedelta(minutes=5)
 PER_HOUR = 12
@@ -471,6 +473,13 @@ def test_smallest_visible_wave_says_when_a_rise_is_invisible() -> None:
     assert ratios == sorted(ratios, reverse=True)
     # min_ratio is the floor on a huge brand: a 1.5x wave never pages with min_ratio 2.
     assert not smallest_visible_wave(5000.0, s, factor=1.5).visible
+    # With the expert override the line is the z itself, at any volume.
+    z = SpikeSettings(threshold=3.0, min_count=1, min_ratio=1.0, end_threshold=0.1)
+    for per_hour in (0.3, 30.0, 30_000.0):
+        k = smallest_visible_wave(per_hour, z).smallest
+        e = per_hour * 2
+        alpha = assumed_dispersion(per_hour, z)
+        assert surprise(tail(k, e, alpha)) >= 3.0 > surprise(tail(k - 1, e, alpha))
     # A stricter sensitivity needs a bigger wave.
     assert smallest_visible_wave(2.0, SpikeSettings(false_alerts_per_month=0.1)).smallest > (
         smallest_visible_wave(2.0, s).smallest
