@@ -24,8 +24,12 @@ full volume does not hold for the product.
 
 `--summary` is the whole generalisation harness in one run: full volume,
 thinned 0.3 / 0.1 / 0.03 and leave-one-series-out, then one table with the time
-each part took. Costs on the 2-core development machine shared with other jobs
-(each run prints its own timings): see TIMINGS below.
+each part took. Measured on the 2-core development machine shared with four
+other jobs (load average 9-10; each run prints its own timings): full volume
+7-8 s wall (about 60 us of CPU per check); each thinned level 35-225 s (5
+seeds x 7 series); leave-one-series-out 246 s for the 12-cell LOO_GRID (the
+previous detector's 48-cell grid took 1293 s, which is why the grid is small).
+The whole --summary run: about 13 min.
 
 The per-check cost of the detector (microseconds per fed interval, all work of
 `observe` included) is printed with every run; the Elasticsearch count query it
