@@ -10,6 +10,7 @@ from alerts.detector import (
 )
 from alerts.rules import RULES, HighReachMention, HighReachRule, Rule
 from alerts.settings import HighReachSettings, SpikeSettings
+from alerts.visibility import Visibility, smallest_visible_wave
 
 __all__ = [
     "RULES",
@@ -24,4 +25,6 @@ __all__ = [
     "SpikeEvent",
     "SpikeSettings",
     "SpikeStarted",
+    "Visibility",
+    "smallest_visible_wave",
 ]

@@ -27,6 +27,7 @@ for crawl/indexing lag and feeds complete intervals only.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -34,9 +35,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
+from alerts.counts import false_alerts_per_month, surprise, tail
 from alerts.settings import SpikeSettings
+from alerts.visibility import Visibility, smallest_visible_wave
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: count-tail model (quiet-brand baseline, episode offset/window)
 _MAD_TO_SIGMA = 1.4826
 _SIGMA_FLOOR = 0.1  # a perfectly flat history must not turn a +10% blip into z=inf
 _DAILY_SAMPLES = 7
@@ -44,8 +47,17 @@ _WEEKLY_SAMPLES = 3
 _SCALE_HOURS = 168
 _MIN_SCALE_HOURS = 12
 _SHARE_FLOOR = 0.01
+_MEDIAN_FROM = 5.0  # hourly counts from which a median is within ~10 % of the mean
+_LEVEL_CAP = 3.0
+_MIN_SEASONAL_CV2 = 0.01  # a quiet brand's hours are never taken as more alike than +-10 %
+_LEVEL_MENTIONS = 100.0  # a quiet brand's level rests on at least this many expected mentions  # an hour above 3x(+3) its profile counts as 3x(+3) for the level
 
 Signal = Literal["volume", "share"]
+log = logging.getLogger(__name__)
+_HISTORY_KEYS = frozenset(
+    {"last", "seen", "recent", "recent_totals", "hour", "hour_count", "hour_total",
+     "hour_total_known", "hours", "totals", "profile", "expected"}
+)  # fmt: skip
 
 
 def _utc(at: datetime) -> datetime:
@@ -53,6 +65,31 @@ def _utc(at: datetime) -> datetime:
     if at.tzinfo is None:
         return at.replace(tzinfo=UTC)
     return at.astimezone(UTC)
+
+
+def _typical(values: list[float] | list[int]) -> float:
+    """The median where it is nearly unbiased (counts of 5 or more), else a robust mean.
+
+    A median is robust to several spike days among the samples, but the median
+    of small counts is biased (0 at 0.3 mentions an hour, whatever the true
+    rate); there the mean with its largest value capped (`_robust_mean`) is used.
+    """
+    med = _median([float(v) for v in values])
+    return med if med >= _MEDIAN_FROM else _robust_mean(values)
+
+
+def _robust_mean(values: list[float] | list[int]) -> float:
+    """Mean with the largest value capped at 3x the mean of the others, +3.
+
+    Unbiased at 0.3 mentions an hour (where a median is 0), and one spike day
+    among the samples raises it only as far as a 3x(+3) day would.
+    """
+    s = [float(v) for v in values]
+    if len(s) >= 2:
+        top = max(s)
+        rest = (sum(s) - top) / (len(s) - 1)
+        return (sum(s) - top + min(top, _LEVEL_CAP * rest + _LEVEL_CAP)) / len(s)
+    return s[0] if s else 0.0
 
 
 def _median(values: list[float]) -> float:
@@ -125,6 +162,7 @@ class SpikeEnded:
     excess: float
     signal: Signal = "volume"
     reason: Literal["normal", "reset"] = "normal"
+    window: timedelta = timedelta(hours=2)  # the window the wave was followed on
 
 
 SpikeEvent = SpikeStarted | SpikeContinuing | SpikeEnded
@@ -137,6 +175,8 @@ class _Check:
     score: float
     ratio: float
     step_expected: float  # expected count of the latest interval alone
+    rate: float = math.inf  # false alerts per month of a line at this count (noise alone)
+    window: timedelta = timedelta(hours=2)  # the window these figures are for
     total: int | None = None
     share: float | None = None
     expected_share: float | None = None
@@ -155,6 +195,8 @@ class _Episode:
     quiet_steps: int = 0
     level: float | None = None  # baseline level frozen at the start
     frozen_from: int | None = None  # first hour (since epoch) judged with the frozen level
+    offset: float = 1.0  # of the frozen level (see SpikeDetector._level)
+    window: timedelta = timedelta(hours=2)  # the window that started it, which follows it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +209,8 @@ class _Episode:
             "quiet_steps": self.quiet_steps,
             "level": self.level,
             "frozen_from": self.frozen_from,
+            "offset": self.offset,
+            "window": self.window.total_seconds(),
         }
 
     @classmethod
@@ -181,6 +225,8 @@ class _Episode:
             quiet_steps=int(d["quiet_steps"]),
             level=None if d.get("level") is None else float(d["level"]),
             frozen_from=d.get("frozen_from"),
+            offset=float(d.get("offset", 1.0)),
+            window=timedelta(seconds=float(d.get("window", 7200))),
         )
 
 
@@ -192,9 +238,11 @@ class _Baseline:
     profile: float  # seasonal expected count of the current hour
     expected_hour: float  # profile scaled by the recent level
     level: float
+    offset: float  # 1: busy brand, medians of (c+1)/(p+1); 0: quiet, ratio of sums
     sigma: float | None = None  # filled lazily: only checks need it, warming does not
     share: float | None = None
     slow: float | None = None  # slow-rise CUSUM over the completed hours (lazy too)
+    alpha: float | None = None  # over-dispersion of the window count (lazy too)
 
 
 @dataclass(slots=True)
@@ -281,11 +329,26 @@ class SpikeDetector:
     def warmed_up(self) -> bool:
         return self._seen >= self._warmup_steps
 
+    def visibility(self, factor: float = 3.0) -> Visibility | None:
+        """The smallest wave this brand can show at its current volume (None before any data).
+
+        The level is the mean prediction over the last day (so a brand's daily
+        rhythm does not make the answer depend on the hour asked), the
+        over-dispersion the one the next check would use.
+        """
+        base = self._predict() if self._hist.hour is not None else None
+        if base is None:
+            return None
+        alpha = self._dispersion(base, self._spread(base))
+        recent = [e for e in list(self._hist.expected)[-24:] if not math.isnan(e)]
+        per_hour = sum(recent) / len(recent) if recent else base.expected_hour
+        return smallest_visible_wave(per_hour, self.settings, factor, alpha)
+
     def describe(self, event: SpikeEvent) -> str:
         """One line for a human (Slack text, logs)."""
         who = event.brand or "brand"
         when = event.at.strftime("%Y-%m-%d %H:%M UTC")
-        win = _fmt_td(self.settings.window)
+        win = _fmt_td(event.window)
         what = "negative share" if event.signal == "share" else "negative mentions"
         if isinstance(event, SpikeStarted):
             if event.signal == "share" and event.share is not None:
@@ -348,8 +411,18 @@ class SpikeDetector:
     def from_state(
         cls, state: dict[str, Any], settings: SpikeSettings | None = None
     ) -> SpikeDetector:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"unsupported detector state version {state.get('v')!r}")
+        version = state.get("v")
+        if version not in (1, STATE_VERSION):
+            raise ValueError(f"unsupported detector state version {version!r}")
+        if version == 1 and "hours" in state:
+            # Its hourly predictions were made by the previous model: keep the alert
+            # part (open wave, cooldown) and rebuild the history from counts.
+            log.info(
+                "detector state of %r is version 1: keeping its open wave and cooldown, "
+                "dropping its history (the daemon rebuilds it from Elasticsearch counts)",
+                state.get("brand", ""),
+            )
+            state = {k: v for k, v in state.items() if k not in _HISTORY_KEYS}
         det = cls(state.get("brand", ""), settings)
         if state.get("episode"):
             det._episode = _Episode.from_dict(state["episode"])
@@ -364,9 +437,9 @@ class SpikeDetector:
             s = det.settings
             det._last = datetime.fromisoformat(state["last"]) if state["last"] else None
             det._seen = int(state["seen"])
-            det._recent = deque((int(x) for x in state["recent"]), maxlen=s.window_steps)
+            det._recent = deque((int(x) for x in state["recent"]), maxlen=s.kept_steps)
             det._recent_totals = deque(
-                (int(x) for x in state["recent_totals"]), maxlen=s.window_steps
+                (int(x) for x in state["recent_totals"]), maxlen=s.kept_steps
             )
             h = det._hist
             h.hour = state["hour"]
@@ -394,9 +467,9 @@ class SpikeDetector:
             profile=deque(maxlen=_SCALE_HOURS),
             expected=deque(maxlen=_SCALE_HOURS),
         )
-        self._recent: deque[int] = deque(maxlen=s.window_steps)
+        self._recent: deque[int] = deque(maxlen=s.kept_steps)
         # -1 marks an interval without a known total, which disables the share signal.
-        self._recent_totals: deque[int] = deque(maxlen=s.window_steps)
+        self._recent_totals: deque[int] = deque(maxlen=s.kept_steps)
         self._seen = 0
         self._baseline = None
 
@@ -467,8 +540,10 @@ class SpikeDetector:
         daily = [hours[n - 24 * d] for d in range(1, _DAILY_SAMPLES + 1) if 24 * d <= n]
         if not daily:
             # Less than a day known: the typical hour so far is the best guess.
-            return float(_median(list(hours)))
-        prof = float(_median(daily))
+            return _typical(list(hours))
+        prof = _median([float(v) for v in daily])
+        if prof < _MEDIAN_FROM:
+            prof = self._quiet_profile(daily)
         weekly = [hours[n - 168 * w] for w in range(1, _WEEKLY_SAMPLES + 1) if 168 * w <= n]
         if len(weekly) == _WEEKLY_SAMPLES:
             # An hour-of-week that was this busy in each of the last three weeks is a
@@ -476,16 +551,68 @@ class SpikeDetector:
             prof = max(prof, float(min(weekly)))
         return prof
 
-    def _level(self) -> float:
-        """Median log-ratio actual/profile over the last `level_hours` completed hours."""
+    def _quiet_profile(self, daily: list[int]) -> float:
+        """Seasonal expectation of a quiet brand's next hour (Gamma-Poisson shrinkage).
+
+        Seven samples of one hour at 1.5 mentions an hour range from 0 to 3:
+        taken alone they would invent a daily rhythm. The estimate is the
+        posterior mean of the hour's rate under a Gamma prior centred on the
+        brand's mean hourly count m over the last week, with the spread of true
+        hour-of-day rates (v, their squared coefficient of variation) measured
+        on the same week: (S + 1/v) / (n + 1/(v m)). A busy brand's own hour
+        dominates; a brand at 0.1 an hour gets its weekly mean. S and the
+        hour-of-day means are `_robust_mean`s, so one spike day hardly raises them.
+        """
+        hours = self._hist.hours
+        n = len(hours)
+        days = min(_DAILY_SAMPLES, n // 24)
+        if days < 2:
+            return _robust_mean(list(hours))  # too little to tell hours apart
+        # Hour-of-day means over the last `days` days, aligned on the next hour.
+        means = []
+        for offset in range(24):
+            vals = [hours[n - 24 * d + offset] for d in range(1, days + 1)]
+            means.append(_robust_mean(vals))
+        m = sum(means) / 24.0
+        if m <= 0.0:
+            return 0.0
+        var = sum((x - m) ** 2 for x in means) / 23.0
+        # Remove the Poisson part of the spread of means of `days` samples.
+        v = max((var - m / days) / (m * m), _MIN_SEASONAL_CV2)
+        total = _robust_mean(daily) * len(daily)
+        return (total + 1.0 / v) / (len(daily) + 1.0 / (v * m))
+
+    def _level(self) -> tuple[float, float]:
+        """(log level, offset): the recent level actual/profile over `level_hours`.
+
+        Busy brands (a median profile of 5 or more per hour): the median of
+        the hourly log ratios (c+1)/(p+1), so a past spike does not move it;
+        offset 1. Quieter brands: a ratio of sums, because there the median of
+        the counts is 0 or 1 whatever the true rate is; an hour over 3x its
+        profile (+3) counts as 3x(+3), so one wave does not become the level;
+        offset 0. The expected hour is (profile + offset) * exp(level) - offset.
+        """
         h = self._hist
         k = min(self.settings.level_hours, len(h.profile))
-        logr = []
-        for j in range(1, k + 1):
+        pairs = [(h.hours[-j], h.profile[-j]) for j in range(1, k + 1)]
+        pairs = [(c, p) for c, p in pairs if not math.isnan(p)]
+        if not pairs:
+            return 0.0, 0.0
+        if _median([p for _, p in pairs]) >= _MEDIAN_FROM:
+            return _median([math.log((c + 1.0) / (p + 1.0)) for c, p in pairs]), 1.0
+        # A day of a quiet brand holds too few mentions to know its level: look
+        # further back (up to the week of profiles kept) until the hours looked
+        # at expect `_LEVEL_MENTIONS` mentions, so the level rests on that many.
+        seen = prof = 0.0
+        for j in range(1, len(h.profile) + 1):
             p = h.profile[-j]
-            if not math.isnan(p):
-                logr.append(math.log((h.hours[-j] + 1.0) / (p + 1.0)))
-        return _median(logr) if logr else 0.0
+            if math.isnan(p):
+                break
+            if j > k and prof >= _LEVEL_MENTIONS:
+                break
+            seen += min(float(h.hours[-j]), _LEVEL_CAP * p + _LEVEL_CAP)
+            prof += p
+        return math.log((seen + 1.0) / (prof + 1.0)), 0.0
 
     # ------------------------------------------------------------------ judging
 
@@ -504,9 +631,12 @@ class SpikeDetector:
         frozen = ep is not None and ep.level is not None and h.hour >= (ep.frozen_from or 0)
         # Hours before the freeze use the normal level, so a history re-fed by
         # warm() after restoring an open wave gets the same predictions it had.
-        level = ep.level if frozen and ep is not None and ep.level is not None else self._level()
-        expected_hour = max((prof + 1.0) * math.exp(level) - 1.0, 0.0)
-        self._baseline = _Baseline(h.hour, prof, expected_hour, level)
+        if frozen and ep is not None and ep.level is not None:
+            level, offset = ep.level, ep.offset
+        else:
+            level, offset = self._level()
+        expected_hour = max((prof + offset) * math.exp(level) - offset, 0.0)
+        self._baseline = _Baseline(h.hour, prof, expected_hour, level, offset)
         return self._baseline
 
     def _spread(self, base: _Baseline) -> float:
@@ -571,6 +701,49 @@ class SpikeDetector:
         base.slow = total
         return total
 
+    def _dispersion(self, base: _Baseline, sigma: float) -> float:
+        """Over-dispersion alpha of the window count around its expectation.
+
+        sigma^2 is the extra-Poisson spread of the hourly ratio actual/predicted
+        (robust: a median of absolute deviations, so past spikes do not inflate
+        it). The second term is the uncertainty of the expected level itself,
+        about 1/counts behind it: a brand with 3 mentions in the last day does not
+        know its level to better than a factor of about 2, a brand with 3,000
+        does. As a Gamma-distributed rate this is the posterior-predictive
+        negative binomial of the window.
+        """
+        if base.alpha is not None:
+            return base.alpha
+        h = self._hist
+        k = min(self.settings.level_hours, len(h.hours))
+        behind = sum(h.hours[-j] for j in range(1, k + 1))
+        extra = sigma * sigma
+        if base.offset == 0.0:
+            # A quiet brand: the log-ratio spread is mostly Poisson noise and says
+            # nothing about bursts (a retweet cascade is 5 mentions in an hour
+            # that expects 0.5). A moment estimate, with every hour capped like
+            # the level (3x+3), so a past wave does not inflate it.
+            n = len(h.expected)
+            num = den = 0.0
+            for c, e in zip(list(h.hours)[-n:], h.expected, strict=True):
+                if math.isnan(e):
+                    continue
+                c = min(float(c), _LEVEL_CAP * e + _LEVEL_CAP)
+                num += (c - e) ** 2 - c
+                den += e * e
+            if den > 0.0:
+                extra = max(extra, num / den)
+        base.alpha = extra + 1.0 / (behind + 1.0)
+        return base.alpha
+
+    def _floor_expected(self, window: timedelta) -> float:
+        """The least the window may expect: half a mention per history length (Jeffreys).
+
+        A brand silent for its whole history has an unknown, not a zero, rate.
+        """
+        hours = max(len(self._hist.hours), 1)
+        return 0.5 * (window / timedelta(hours=1)) / hours
+
     def _check(self, at: datetime) -> _Check | None:
         base = self._predict()
         if base is None:
@@ -584,22 +757,47 @@ class SpikeDetector:
         ts = int(at.timestamp())
         n_exp = len(h.expected)
         step_expected = base.expected_hour / sph
-        # Expected count of each interval in the window, from the prediction made
-        # for the hour it falls in.
+        # Expected count of each interval in the windows, from the prediction made
+        # for the hour it falls in; observed and expected summed over each window.
+        recent = self._recent
+        n = len(recent)
+        ends = [min(w // s.interval, n) for w in s.windows]
+        sums: list[tuple[int, float]] = []
         expected = 0.0
-        for k in range(len(self._recent)):
+        observed = 0
+        for k in range(n):
             back = h.hour - (ts - k * step_s) // 3600
             e = h.expected[n_exp - back] if 0 < back <= n_exp else math.nan
             expected += step_expected if math.isnan(e) else e / sph
-        observed = sum(self._recent)
-        poisson = 1.0 / math.sqrt(expected + 1.0)
-        ratio = (observed + 1.0) / (expected + 1.0)
-        score = math.log(ratio) / math.sqrt(sigma * sigma + poisson * poisson)
-        check = _Check(observed, expected, score, ratio, step_expected)
+            observed += recent[n - 1 - k]
+            if k + 1 in ends:
+                sums.append((observed, expected))
+        alpha = self._dispersion(base, sigma)
+        share = len(s.windows)  # the false-alert budget is split between the windows
+        ep = self._episode
+        check: _Check | None = None
+        for j, (obs, exp) in enumerate(sums):
+            window = s.windows[j]
+            mu = max(exp, self._floor_expected(window))
+            score = surprise(tail(obs, mu, alpha))
+            c = _Check(obs, exp, score, (obs + 1.0) / (exp + 1.0), step_expected, window=window)
+            if s.threshold is None and obs > mu:
+                rate = false_alerts_per_month(obs, mu, alpha, window, s.interval)
+                c.rate = rate * share
+            if ep is not None:
+                # An open wave is followed on the window that started it.
+                if window == ep.window or check is None:
+                    check = c
+            elif check is None or _stronger(c, check, s):
+                check = c
+        if check is None:
+            return None
         if s.slow_threshold > 0:
             check.slow = self._slow(base, sigma)
-        if base.share is not None and min(self._recent_totals) >= 0:
-            total = sum(self._recent_totals)
+        totals = list(self._recent_totals)[-s.window_steps :]
+        if base.share is not None and min(totals) >= 0 and check.window == s.window:
+            observed = sum(list(self._recent)[-s.window_steps :])
+            total = sum(totals)
             check.total = total
             if total > 0:
                 p0 = base.share
@@ -636,6 +834,7 @@ class SpikeDetector:
                     ep.peak_score,
                     ep.excess,
                     ep.signal,
+                    window=ep.window,
                 )
             if at - ep.last_report >= s.continuing_every:
                 ep.last_report = at
@@ -684,6 +883,8 @@ class SpikeDetector:
             c.observed - c.expected if signal == "volume" else 0.0,
             level=base.level if base else None,
             frozen_from=self._hist.hour,
+            offset=base.offset if base else 1.0,
+            window=c.window,
         )
         return SpikeStarted(
             self.brand,
@@ -693,7 +894,7 @@ class SpikeDetector:
             score,
             ratio,
             signal,
-            s.window,
+            c.window,
             c.total,
             c.share,
             c.expected_share,
@@ -703,7 +904,12 @@ class SpikeDetector:
         s = self.settings
         if c.observed < s.min_count:
             return None, 0.0, 0.0
-        if c.score >= s.threshold and c.ratio >= s.min_ratio:
+        improbable = (
+            c.score >= s.threshold
+            if s.threshold is not None
+            else c.rate <= s.false_alerts_per_month
+        )
+        if improbable and c.ratio >= s.min_ratio:
             return "volume", c.score, c.ratio
         if (
             s.slow_threshold > 0
@@ -738,9 +944,16 @@ class SpikeDetector:
             ep.peak_score,
             ep.excess,
             ep.signal,
-            self.settings.window,
+            c.window,
             reopened,
         )
+
+
+def _stronger(a: _Check, b: _Check, s: SpikeSettings) -> bool:
+    """Whether window check `a` makes a stronger case for a wave than `b`."""
+    if s.threshold is None:
+        return a.rate < b.rate
+    return a.score > b.score
 
 
 def _nan_to_none(x: float) -> float | None:

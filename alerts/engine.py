@@ -63,6 +63,7 @@ from alerts.notifiers.base import (
 from alerts.rules import HighReachRule
 from alerts.settings import HighReachSettings, SpikeSettings
 from alerts.state import AlertStateStore, BrandState, OpenWave, OutboxEntry, StateConflict
+from alerts.visibility import Visibility
 from brandpulse.config import Config
 from brandpulse.mention import Mention
 from store.queries import counts_per_interval, search_mentions
@@ -215,6 +216,29 @@ class AlertEngine:
             planned, _ = self._evaluate(brand.name, now, state)
             alerts.extend(p.alert for p in planned)
         return alerts
+
+    def visibility(
+        self, now: datetime | None = None, factor: float = 3.0
+    ) -> dict[str, Visibility | None]:
+        """Per brand, the smallest wave its negative spike rule can see at its current volume.
+
+        Built from the same Elasticsearch counts as a check (`alerts.history` up to
+        the query delay); None for a brand without enough history for a baseline.
+        Reads only: no state is loaded or written.
+        """
+        now = _utc(now) if now is not None else _utc(self.clock())
+        out: dict[str, Visibility | None] = {}
+        for brand in self.config.brands:
+            settings = self.config.spike_settings(brand.name)
+            step = settings.interval
+            end = _floor(now - self.config.alerts.query_delay, step)
+            start = _floor(end - self.config.alerts.history, step)
+            detector = SpikeDetector(brand.name, settings)
+            if end > start:
+                grid = self._counts(brand.name, start, end, step)
+                detector.warm(Point(c.at, c.negative, c.total) for c in grid)
+            out[brand.name] = detector.visibility(factor)
+        return out
 
     def retry_outbox(self, now: datetime | None = None) -> list[Alert]:
         """Deliver what waits in the outbox, oldest first; return what went out.
@@ -436,7 +460,7 @@ class AlertEngine:
     ) -> _Planned:
         step = settings.interval
         window_end = event.at + step
-        window_start = window_end - settings.window
+        window_start = window_end - event.window  # the window that judged the wave
         in_window = [c for c in grid if window_start <= c.at < window_end]
         total = sum(c.total for c in in_window)
         negative = sum(c.negative for c in in_window)
@@ -455,7 +479,7 @@ class AlertEngine:
         root = alert_id_for("started", brand, wave_id, started_at + step)
         # The detector dates a wave by the interval it was detected in; a reader takes
         # "started" to mean when the elevated window began.
-        began = started_at + step - settings.window
+        began = started_at + step - event.window
         # The usual share is taken from before the wave, or the wave would raise it.
         before = [c for c in grid if c.at < began]
         usual_total = sum(c.total for c in before)

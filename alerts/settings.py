@@ -31,23 +31,41 @@ class SpikeSettings(BaseModel):
         default=timedelta(hours=2),
         description="the latest `window` of intervals is what gets judged at each check",
     )
+    false_alerts_per_month: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1000.0,
+        description="the sensitivity: how many false alerts a month a brand may get from noise "
+        "alone. The detector converts it, for each brand's own volume, check interval and window, "
+        "into how improbable a window's count must be; lower means fewer alerts (and bigger "
+        "waves needed on quiet brands)",
+    )
+    long_window: Duration | None = Field(
+        default=None,
+        description="a second, longer window judged beside `window` at every check; a quiet "
+        "brand's wave shows over hours rather than in one window (null: only `window`). The "
+        "false-alert budget is split evenly between the two",
+    )
     min_count: int = Field(
-        default=10,
+        default=3,
         ge=1,
-        description="an alert needs at least this many mentions in the window, whatever the score",
+        description="an alert needs at least this many mentions in the window, whatever its "
+        "probability (a floor: on a quiet brand 1-2 mentions are never a wave)",
     )
     min_ratio: float = Field(
         default=2.0,
         ge=1.0,
         le=100.0,
-        description="and at least this multiple of the expected count",
+        description="and at least this multiple of the expected count (so a small relative "
+        "change on a huge brand, however improbable, does not page)",
     )
-    threshold: float = Field(
-        default=2.7,
+    threshold: float | None = Field(
+        default=None,
         gt=0.0,
         le=50.0,
-        description="robust z-score (log ratio over its usual spread) needed to start an alert; "
-        "this is the sensitivity knob: lower means more alerts",
+        description="expert override of `false_alerts_per_month`: a fixed surprise (one-sided "
+        "normal z of the window's tail probability, e.g. 3.7 = 1 in 10,000) needed to start an "
+        "alert, the same for every volume and cadence; unset by default",
     )
     confirm_checks: int = Field(
         default=3,
@@ -68,7 +86,8 @@ class SpikeSettings(BaseModel):
     end_threshold: float = Field(
         default=1.5,
         ge=0.0,
-        description="a wave is over once its z-score stays below this for `end_after`",
+        description="a wave is over once its surprise (z of the window's tail probability) stays "
+        "below this for `end_after`",
     )
     end_after: Duration = Field(
         default=timedelta(hours=2), description="how long the score must stay low to call it over"
@@ -142,6 +161,11 @@ class SpikeSettings(BaseModel):
             raise ValueError("window must be a whole number of intervals")
         if self.window > timedelta(hours=24):
             raise ValueError("window must be at most 24 hours")
+        if self.long_window is not None:
+            if self.long_window <= self.window or self.long_window % self.interval:
+                raise ValueError("long_window must be a whole number of intervals above window")
+            if self.long_window > timedelta(hours=24):
+                raise ValueError("long_window must be at most 24 hours")
         for name in ("end_after", "warmup", "cooldown", "continuing_every"):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"{name} must not be negative")
@@ -149,7 +173,7 @@ class SpikeSettings(BaseModel):
             raise ValueError("continuing_every must be at least one interval")
         if self.max_gap < self.interval:
             raise ValueError("max_gap must be at least one interval")
-        if self.end_threshold >= self.threshold:
+        if self.threshold is not None and self.end_threshold >= self.threshold:
             raise ValueError("end_threshold must be below threshold")
         return self
 
@@ -160,6 +184,16 @@ class SpikeSettings(BaseModel):
     @property
     def window_steps(self) -> int:
         return self.window // self.interval
+
+    @property
+    def windows(self) -> tuple[timedelta, ...]:
+        """The windows judged at each check, shortest first."""
+        return (self.window,) if self.long_window is None else (self.window, self.long_window)
+
+    @property
+    def kept_steps(self) -> int:
+        """Intervals the detector keeps for judging: its longest window."""
+        return max(self.windows) // self.interval
 
 
 class HighReachSettings(BaseModel):

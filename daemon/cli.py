@@ -46,6 +46,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  slack:   {_slack_mode(config)}")
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
+    _print_assumed_visibility(config)
     return 0
 
 
@@ -54,6 +55,23 @@ def _es_where(config: Config) -> str:
     where = f"Elastic Cloud id {es.cloud_id}" if es.cloud_id else ", ".join(mask_url(h) for h in es.hosts)
     auth = "API key" if es.api_key else ("user " + es.username if es.username else "no credentials")
     return f"{where} ({auth})"
+
+
+# Volumes (negative mentions a day) `validate` states the smallest visible wave for:
+# it has no Elasticsearch, so it cannot know a brand's own; the dry run does.
+ASSUMED_PER_DAY = (5.0, 40.0, 300.0, 3000.0)
+
+
+def _print_assumed_visibility(config: Config) -> None:
+    from alerts.visibility import smallest_visible_wave
+
+    print("  smallest visible negative wave, at assumed volumes "
+          "(`check-alerts --dry-run` measures each brand's own):")  # fmt: skip
+    for brand in config.brands:
+        settings = config.spike_settings(brand.name)
+        print(f"    {brand.name}:")
+        for per_day in ASSUMED_PER_DAY:
+            print(f"      {smallest_visible_wave(per_day / 24.0, settings).describe()}")
 
 
 def _slack_mode(config: Config) -> str:
@@ -179,6 +197,11 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
         from sandbox.slack import render_blocks
 
         alerts = engine.dry_run(now)
+        print("smallest visible negative wave per brand, at its current volume:")
+        for brand, vis in engine.visibility(now).items():
+            line = vis.describe() if vis is not None else "no counts yet: cannot tell"
+            print(f"  {brand}: {line}")
+        print()
         for alert in alerts:
             print("\n".join(render_blocks(build_message(alert)["blocks"])) + "\n")
         print(f"{len(alerts)} alert(s) would be sent (dry run: nothing sent, no state changed)")

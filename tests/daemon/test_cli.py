@@ -1,0 +1,89 @@
+"""`scheduler.py validate` and `check-alerts --dry-run`: the low-volume report per brand.
+
+Against a real Elasticsearch node (the session's), with a config file on disk, the
+way a team runs them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from elasticsearch import Elasticsearch
+
+from brandpulse.config import load_config
+from brandpulse.mention import Mention, Sentiment
+from daemon.cli import ASSUMED_PER_DAY, main
+from store.setup import setup_elasticsearch
+from store.writer import BulkWriter
+
+NOW = datetime(2026, 11, 20, 12, 3, tzinfo=UTC)
+
+
+def _mention(brand: str, at: datetime, key: str) -> Mention:
+    return Mention(
+        source="reddit",
+        source_id=f"{brand}-{key}",
+        source_name="reddit",
+        url=f"https://www.reddit.com/r/{brand.lower()}/comments/{key}",
+        author=f"user-{key}",
+        title=f"{brand} post {key}",
+        text=f"What I think about {brand}.",
+        created_at=at,
+        brands=[brand],
+        sentiment=Sentiment(label="negative", negative=0.9, neutral=0.07, positive=0.03, model="t"),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def config_path(es_node, es_client: Elasticsearch, tmp_path: Path) -> Iterator[Path]:
+    """Busy (about 120 negatives an hour) and Quiet (one every 5 hours), four days of each."""
+    prefix = f"cli{uuid.uuid4().hex[:8]}"
+    data = {
+        "brands": [{"name": "Busy"}, {"name": "Quiet"}],
+        "elasticsearch": {"hosts": [es_node.url], "index_prefix": prefix},
+        "alerts": {"history": "4d", "query_delay": "2m"},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    config = load_config(path, env={})
+    start = NOW - timedelta(days=4)
+    mentions = [
+        _mention("Busy", start + k * timedelta(seconds=30), f"b{k}") for k in range(4 * 24 * 120)
+    ]
+    mentions += [_mention("Quiet", start + timedelta(hours=5 * k), f"q{k}") for k in range(19)]
+    setup_elasticsearch(es_client, config.elasticsearch, now=NOW)
+    with BulkWriter(
+        es_client, config.elasticsearch, spool_dir=tmp_path / "spool", refresh=True
+    ) as writer:
+        assert writer.write(mentions).ok
+    yield path
+    for existing in es_client.indices.get(index=f"{prefix}-*", allow_no_indices=True):
+        es_client.indices.delete(index=existing)
+
+
+def test_validate_states_the_smallest_visible_wave_at_assumed_volumes(tmp_path, capsys) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"brands": [{"name": "Acme"}]}), encoding="utf-8")
+    assert main(["validate", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "smallest visible negative wave, at assumed volumes" in out
+    lines = [line.strip() for line in out.splitlines() if line.strip().startswith("at ")]
+    assert len(lines) == len(ASSUMED_PER_DAY)
+    # The quietest assumed brand cannot show a 3x rise; the busiest one pages on it.
+    assert "statistically invisible; smallest visible:" in lines[0]
+    assert "a wave of 3x over 2 h pages within ~" in lines[-1]
+
+
+def test_dry_run_reports_each_brand_at_its_own_volume(config_path, capsys) -> None:
+    assert main(["check-alerts", "--dry-run", "-c", str(config_path), "--at", NOW.isoformat()]) == 0
+    out = capsys.readouterr().out
+    busy = next(line for line in out.splitlines() if line.strip().startswith("Busy:"))
+    quiet = next(line for line in out.splitlines() if line.strip().startswith("Quiet:"))
+    assert "negative mentions/h" in busy and "a wave of 3x over 2 h pages within ~" in busy
+    assert "a 3x rise is statistically invisible; smallest visible:" in quiet
+    assert "0 alert(s) would be sent" in out
