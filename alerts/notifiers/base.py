@@ -312,11 +312,16 @@ def kibana_discover_url(
 ) -> str:
     """A Discover link showing `brand`'s mentions (negative by default) in [start, end).
 
-    `index:` is the data view id; Kibana versions that use `dataSource:` migrate it.
+    The sentiment filter is the one the alert counted (`store.queries.brand_sentiment_filter`):
+    the brand's own confident sentiment, or the post label for a mention scored before
+    per-brand sentiment existed. `index:` is the data view id; Kibana versions that use
+    `dataSource:` migrate it.
     """
     query = f"brands:{_kql_quoted(brand)}"
     if sentiment:
-        query += f" and sentiment.label:{sentiment}"
+        key = _kql_quoted(f"{brand}|{sentiment}")
+        query += (f" and (brand_sentiment_keys:{key} or"
+                  f" (not brand_sentiment_keys:* and sentiment.label:{sentiment}))")
     g = {
         "time": {
             "from": _utc(start).isoformat().replace("+00:00", "Z"),

@@ -455,7 +455,8 @@ def test_kibana_discover_url_selects_brand_negative_and_time():
     assert g == "(time:(from:'2026-11-27T14:00:00Z',to:'2026-11-27T15:00:00Z'))"
     assert "index:brandpulse-mentions" in a
     # KQL escapes the double quote; rison escapes the single quote with '!'.
-    assert "query:'brands:\"Ac\\\"me!'s\" and sentiment.label:negative'" in a
+    assert ("query:'brands:\"Ac\\\"me!'s\" and (brand_sentiment_keys:\"Ac\\\"me!'s|negative\""
+            " or (not brand_sentiment_keys:* and sentiment.label:negative))'") in a
     assert "language:kuery" in a
     assert rison({"a": [True, None, "x y"]}) == "(a:!(!t,!n,'x y'))"
 
