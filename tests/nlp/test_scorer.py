@@ -45,9 +45,13 @@ def test_results_are_sentiments_in_input_order(scorer: SentimentScorer) -> None:
     # Dynamic int8 quantisation scales activations per batch (padding rows included), so
     # the company a text keeps moves its probabilities (measured: up to ~0.08 on these
     # texts with the current artifacts; docs/sentiment.md); the label stays, and results
-    # of different texts differ by far more, so a mix-up would still show.
+    # of different texts differ by far more, so a mix-up would still show. A text whose two
+    # top classes are within that tolerance of each other ("ok" on some builds) may flip
+    # its label with its company, so only clear results must keep their label.
     for a, b in zip(together, alone, strict=True):
-        assert a.label == b.label
+        top2 = sorted((b.negative, b.neutral, b.positive), reverse=True)[:2]
+        if top2[0] - top2[1] > 0.25:
+            assert a.label == b.label
         assert a.negative == pytest.approx(b.negative, abs=0.12)
         assert a.positive == pytest.approx(b.positive, abs=0.12)
 
