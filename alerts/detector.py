@@ -3,22 +3,30 @@
 How it judges a check (see docs/alerting.md for the long version):
 
 * Counts are bucketed into clock hours (UTC). The expected count of an hour is a
-  seasonal profile (median of the same hour on the previous 7 days; raised to
-  the same hour-of-week when that hour was at least this busy in each of the
-  last three weeks) scaled by the recent level (median ratio actual/profile over
-  the last `level_hours` hours). Medians keep a past spike from becoming "normal".
-* The latest `window` of intervals is compared with the sum of the predictions
-  for the hours they fall in: score = log((observed+1)/(expected+1)) / sqrt(
-  sigma^2 + 1/(expected+1)). sigma is the extra-Poisson spread of the hourly log
-  ratio over the last week (1.4826*MAD, minus the hourly Poisson part); the
-  second term is the Poisson spread of the window's own count, so a low-volume
-  brand needs a much bigger ratio before the score is high.
-* A wave starts when score >= threshold AND observed >= min_count AND
-  observed >= min_ratio * expected, after the warm-up. While it lasts the
-  detector emits one `SpikeContinuing` per `continuing_every`, and a `SpikeEnded`
-  once the score has stayed below `end_threshold` for `end_after`. A crossing
-  within `cooldown` of the end reopens the same wave (`SpikeContinuing`,
-  reopened=True) instead of paging again.
+  seasonal profile scaled by the recent level. Busy brands (5+ mentions an hour):
+  the median of the same hour on the previous 7 days (raised to the same
+  hour-of-week when that hour was at least this busy in each of the last three
+  weeks) and the median hourly log ratio actual/profile over `level_hours`, so a
+  past spike does not become "normal". Quiet brands, where medians of small
+  counts are biased: a Gamma-Poisson shrunk profile and a ratio-of-sums level
+  resting on at least ~100 expected mentions, with each hour capped at 3x(+3).
+* The latest window(s) of intervals are judged by the exact tail probability of
+  their count under that expectation: negative binomial with over-dispersion
+  learned per series (the robust extra-Poisson spread of its hourly ratios, plus
+  the uncertainty of the level itself, ~1/mentions behind it) — Poisson when
+  there is none (`alerts.counts.tail`). The sensitivity is
+  `false_alerts_per_month`: a crossing pages only when a line at this count would
+  be reached by noise alone no more often than that, given the series' own
+  window, interval and check cadence (`alerts.counts.false_alerts_per_month`).
+  So the same default asks a quiet brand for a much bigger relative wave than a
+  busy one; `alerts.visibility` says how big, per brand.
+* A wave also needs observed >= min_count and >= min_ratio * expected, after the
+  warm-up; borderline crossings must hold `confirm_checks` checks. A slow-rise
+  CUSUM over hourly scores catches rises no single window shows. While a wave
+  lasts the detector emits one `SpikeContinuing` per `continuing_every`, and a
+  `SpikeEnded` once the score has stayed below `end_threshold` for `end_after`.
+  A crossing within `cooldown` of the end reopens the same wave
+  (`SpikeContinuing`, reopened=True) instead of paging again.
 
 Nothing looks ahead: the expected count of an hour only uses hours before it, and
 a check only sees intervals it has been fed. The caller applies the query delay
@@ -48,9 +56,9 @@ _SCALE_HOURS = 168
 _MIN_SCALE_HOURS = 12
 _SHARE_FLOOR = 0.01
 _MEDIAN_FROM = 5.0  # hourly counts from which a median is within ~10 % of the mean
-_LEVEL_CAP = 3.0
+_LEVEL_CAP = 3.0  # an hour above 3x(+3) its profile counts as 3x(+3) for the level
 _MIN_SEASONAL_CV2 = 0.01  # a quiet brand's hours are never taken as more alike than +-10 %
-_LEVEL_MENTIONS = 100.0  # a quiet brand's level rests on at least this many expected mentions  # an hour above 3x(+3) its profile counts as 3x(+3) for the level
+_LEVEL_MENTIONS = 100.0  # a quiet brand's level rests on at least this many expected mentions
 
 Signal = Literal["volume", "share"]
 log = logging.getLogger(__name__)
