@@ -431,6 +431,11 @@ class HealthTracker:
             self._save()
         return notices
 
+    @property
+    def elasticsearch_down(self) -> bool:
+        """Whether an Elasticsearch episode is open (possibly since before a restart)."""
+        return self._state.elasticsearch.down_since is not None
+
     def _check_es(self, now: datetime) -> list[HealthNotice]:
         es = self._state.elasticsearch
         if es.notified or es.down_since is None:
