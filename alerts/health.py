@@ -400,17 +400,20 @@ class HealthTracker:
 
     # ---------------------------------------------------------- Elasticsearch
 
-    def es_failed(self, reason: str, spooled: int = 0) -> list[HealthNotice]:
-        """An Elasticsearch call failed; `spooled` is what the spool holds now."""
+    def es_failed(self, reason: str, spooled: int | Callable[[], int] = 0) -> list[HealthNotice]:
+        """An Elasticsearch call failed; `spooled` is what the spool holds now, or a
+        function that counts it (called only when a notice needs the figure: counting
+        a large spool is not free)."""
         now = _utc(self.clock())
         with self._lock:
             es = self._state.elasticsearch
-            changed = es.down_since is None or es.spooled < spooled or es.reason != _clean(reason)
+            known = spooled if isinstance(spooled, int) else 0
+            changed = es.down_since is None or es.spooled < known or es.reason != _clean(reason)
             if es.down_since is None:
                 es.down_since = now
             es.reason = _clean(reason)
-            es.spooled = max(es.spooled, spooled)
-            notices = self._check_es(now)
+            es.spooled = max(es.spooled, known)
+            notices = self._check_es(now, spooled if callable(spooled) else None)
             if changed or notices:
                 self._save()
         return notices
@@ -436,12 +439,14 @@ class HealthTracker:
         """Whether an Elasticsearch episode is open (possibly since before a restart)."""
         return self._state.elasticsearch.down_since is not None
 
-    def _check_es(self, now: datetime) -> list[HealthNotice]:
+    def _check_es(self, now: datetime, count: Callable[[], int] | None = None) -> list[HealthNotice]:
         es = self._state.elasticsearch
         if es.notified or es.down_since is None:
             return []
         if now - es.down_since < self.settings.elasticsearch_after:
             return []
+        if count is not None:
+            es.spooled = max(es.spooled, count())
         es.notified = True
         down = HealthNotice("elasticsearch_down", ELASTICSEARCH, since=es.down_since, at=now,
                             error=es.reason, spooled=es.spooled)  # fmt: skip
@@ -449,12 +454,13 @@ class HealthTracker:
 
     # ------------------------------------------------------------------ time
 
-    def tick(self) -> list[HealthNotice]:
+    def tick(self, spooled: Callable[[], int] | None = None) -> list[HealthNotice]:
         """Apply the time thresholds (a source failing for `source_silence`,
-        Elasticsearch down for `elasticsearch_after`) without a new event."""
+        Elasticsearch down for `elasticsearch_after`) without a new event; `spooled`
+        counts the spool if an Elasticsearch notice needs the figure."""
         now = _utc(self.clock())
         with self._lock:
-            notices = self._check_es(now)
+            notices = self._check_es(now, spooled)
             for name, s in self._state.sources.items():
                 notices += self._check_source(name, s, now)
             if notices:

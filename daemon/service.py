@@ -259,7 +259,7 @@ class Daemon:
             if delivered:
                 log_event(logger, "alerts.outbox_delivered", n=len(delivered))
         self._probe_es()
-        self._health_event(lambda t: t.tick(), deliver=True)
+        self._health_event(lambda t: t.tick(self.writer.pending), deliver=True)
 
     def _score_unscored(self) -> None:
         from daemon.rescore import rescore
@@ -319,8 +319,9 @@ class Daemon:
             return
         self._es_ok()
 
-    def _es_failed(self, reason: str) -> None:
-        """Record a failed Elasticsearch call: one WARNING when an outage begins."""
+    def _es_failed(self, reason: str, spooled: int | None = None) -> None:
+        """Record a failed Elasticsearch call: one WARNING when an outage begins.
+        `spooled`: the spool's size when the caller knows it (a write report)."""
         with self._es_lock:
             first = self._es_down_since is None
             if first:
@@ -330,7 +331,8 @@ class Daemon:
                       note="mentions wait in the spool; retrying every minute")  # fmt: skip
         else:
             log_event(logger, "elasticsearch.still_unavailable", logging.DEBUG, reason=reason)
-        self._health_event(lambda t: t.es_failed(reason, self.writer.pending()))
+        count = self.writer.pending if spooled is None else spooled
+        self._health_event(lambda t: t.es_failed(reason, count))
 
     def _es_ok(self) -> None:
         """Record a successful Elasticsearch call: one line when an outage ends."""
@@ -374,7 +376,7 @@ class Daemon:
 
     def _es_outcome(self, report: WriteReport) -> None:
         if report.unavailable and report.spooled and self.writer.hold is None:
-            self._es_failed(report.unavailable)
+            self._es_failed(report.unavailable, report.spooled)
         elif report.indexed:
             self._es_ok()
 

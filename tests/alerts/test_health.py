@@ -170,3 +170,19 @@ def test_notice_round_trip_and_unreadable_state(tmp_path, clock):
     t = tracker(tmp_path, clock)
     assert t.pending() == []
     assert (tmp_path / (STATE_FILE + ".unreadable")).exists()
+
+
+def test_the_spool_is_counted_only_when_a_notice_needs_it(tmp_path, clock):
+    calls: list[int] = []
+
+    def count() -> int:
+        calls.append(1)
+        return 42
+
+    t = tracker(tmp_path, clock)
+    assert t.es_failed("refused", count) == [] and t.tick(count) == []
+    assert calls == []  # below the threshold: the spool is not read
+    clock.advance(minutes=5)
+    [down] = t.tick(count)
+    assert down.spooled == 42 and len(calls) == 1
+    assert t.es_failed("refused", count) == [] and len(calls) == 1
