@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,11 +75,11 @@ def notice_id_for(kind: NoticeKind, subject: str, since: datetime) -> str:
     return f"health-{kind}-" + digest.hexdigest()[:16]
 
 
-def _clean(text: str | None) -> str | None:
-    """An error as it may be shown: URLs masked, one line, bounded."""
+def _clean(text: str | None, secrets: Iterable[str] = ()) -> str | None:
+    """An error as it may be shown: URLs masked, known secrets removed, one line, bounded."""
     if not text:
         return None
-    one = " ".join(redact(text).split())
+    one = " ".join(redact(text, secrets).split())
     return one if len(one) <= MAX_ERROR_CHARS else one[: MAX_ERROR_CHARS - 1] + "…"
 
 
@@ -299,7 +299,9 @@ class HealthTracker:
 
     Every method is safe to call from several threads (crawl jobs run in a pool) and
     returns the notices it produced (already in the outbox and on disk); `deliver`
-    sends what waits. `clock` is injected so tests can walk through time.
+    sends what waits. `clock` is injected so tests can walk through time; `secrets`
+    are configured secret values (`brandpulse.secrets.secret_values(config)`), never
+    kept or sent even where an error quotes one outside a URL.
     """
 
     def __init__(
@@ -308,8 +310,11 @@ class HealthTracker:
         state_dir: str | Path,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        secrets: Iterable[str] = (),
     ) -> None:
         self.settings = settings
+        # configured secret values, removed from any error text before it is kept
+        self._secrets = frozenset(secrets)
         self.path = Path(state_dir) / STATE_FILE
         self.clock = clock
         self._lock = threading.Lock()
@@ -357,7 +362,7 @@ class HealthTracker:
             if s.failures == 0 or s.failing_since is None:
                 s.failing_since = now
             s.failures += 1
-            s.last_error = _clean(error)
+            s.last_error = _clean(error, self._secrets)
             notices = self._check_source(source, s, now)
             self._save()
         return notices
@@ -408,10 +413,11 @@ class HealthTracker:
         with self._lock:
             es = self._state.elasticsearch
             known = spooled if isinstance(spooled, int) else 0
-            changed = es.down_since is None or es.spooled < known or es.reason != _clean(reason)
+            clean = _clean(reason, self._secrets)
+            changed = es.down_since is None or es.spooled < known or es.reason != clean
             if es.down_since is None:
                 es.down_since = now
-            es.reason = _clean(reason)
+            es.reason = clean
             es.spooled = max(es.spooled, known)
             notices = self._check_es(now, spooled if callable(spooled) else None)
             if changed or notices:

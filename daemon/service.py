@@ -46,7 +46,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from brandpulse.config import Config
-from brandpulse.secrets import redact
+from brandpulse.secrets import redact, secret_values
 from daemon.health import HealthServer
 from daemon.logs import log_event
 from daemon.metrics import Metrics
@@ -122,7 +122,9 @@ class Daemon:
         if config.health.enabled:
             from alerts.health import HealthTracker
 
-            self._notices = HealthTracker(config.health, config.daemon.state_dir)
+            self._notices = HealthTracker(
+                config.health, config.daemon.state_dir, secrets=secret_values(config)
+            )
         self._notice_notifier: Notifier | None = None
 
     # ------------------------------------------------------------------ parts

@@ -186,3 +186,22 @@ def test_the_spool_is_counted_only_when_a_notice_needs_it(tmp_path, clock):
     [down] = t.tick(count)
     assert down.spooled == 42 and len(calls) == 1
     assert t.es_failed("refused", count) == [] and len(calls) == 1
+
+
+def test_configured_secrets_never_reach_a_notice_or_the_state_file(tmp_path, clock):
+    from brandpulse.config import parse_config
+    from brandpulse.secrets import secret_values
+
+    config = parse_config(
+        {"brands": [{"name": "Acme"}],
+         "sources": [{"name": "se", "type": "stackexchange", "key": "se-key-1234567"}],
+         "slack": {"token": "xoxb-secret-token-99", "channel": "#c"}},
+        env={},
+    )  # fmt: skip
+    secrets = secret_values(config)
+    assert {"se-key-1234567", "xoxb-secret-token-99"} <= secrets
+    t = HealthTracker(HealthConfig(source_failures=1), tmp_path, clock=clock, secrets=secrets)
+    [n] = t.crawl_failed("se", "bad request: key se-key-1234567 rejected (token xoxb-secret-token-99)")
+    state = (tmp_path / STATE_FILE).read_text(encoding="utf-8")
+    for secret in ("se-key-1234567", "xoxb-secret-token-99"):
+        assert secret not in notice_text(n) and secret not in state
