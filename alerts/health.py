@@ -17,9 +17,12 @@ A notice is written to the outbox in the same write that marks its episode as
 notified, under a deterministic id (kind, subject, episode start): a restarted daemon
 neither repeats a notice nor loses one that was not yet delivered.
 
-Delivery is at least once: a daemon that dies after Slack took a notice and before
-the file recorded it posts it again after the restart (the footer's notice id makes
-the repeat obvious). Failed sends are retried with a growing pause (Slack's
+A send is recorded as under way before it starts; a notice whose send may have
+arrived (the daemon died during it, Slack answered 5xx or the connection broke after
+the request went out) is looked for in the channel before it is posted again (Slack
+message metadata `brandpulse_health` with the notice id; needs a bot with the history
+scope). Where the channel cannot be read back (a webhook) delivery is at least once
+(the footer's notice id makes a repeat obvious). Failed sends are retried with a growing pause (Slack's
 `Retry-After` when it gave one); notices go out oldest first.
 """
 
@@ -234,17 +237,27 @@ class OutboxItem:
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime | None = None
+    # a send was under way (saved before it starts) or ended with an unknown outcome:
+    # the channel is read back before the notice is posted again
+    sending: bool = False
+    maybe_posted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"notice": self.notice.to_dict(), "delivered_at": _iso(self.delivered_at),
                 "attempts": self.attempts, "last_error": self.last_error,
-                "next_attempt_at": _iso(self.next_attempt_at)}  # fmt: skip
+                "next_attempt_at": _iso(self.next_attempt_at), "sending": self.sending,
+                "maybe_posted": self.maybe_posted}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OutboxItem:
-        return cls(HealthNotice.from_dict(d["notice"]), _dt(d.get("delivered_at")),
+        item = cls(HealthNotice.from_dict(d["notice"]), _dt(d.get("delivered_at")),
                    int(d.get("attempts") or 0), d.get("last_error"),
-                   _dt(d.get("next_attempt_at")))  # fmt: skip
+                   _dt(d.get("next_attempt_at")), bool(d.get("sending")),
+                   bool(d.get("maybe_posted")))  # fmt: skip
+        if item.sending and item.delivered_at is None:
+            # the process died during the send: it may have arrived
+            item.sending, item.maybe_posted = False, True
+        return item
 
 
 @dataclass
@@ -498,9 +511,15 @@ class HealthTracker:
                 if item.next_attempt_at is not None and item.next_attempt_at > now:
                     break  # oldest first: what follows waits for it
                 try:
-                    notifier.send_notice(item.notice)
+                    if not (item.maybe_posted and self._already_posted(notifier, item)):
+                        with self._lock:
+                            item.sending = True
+                            self._save()
+                        notifier.send_notice(item.notice)
                 except NotifierError as exc:
                     with self._lock:
+                        item.sending = False
+                        item.maybe_posted = item.maybe_posted or exc.maybe_delivered
                         item.attempts += 1
                         item.last_error = _clean(str(exc))
                         pause = min(FIRST_RETRY * 2 ** (item.attempts - 1), MAX_RETRY)
@@ -511,7 +530,21 @@ class HealthTracker:
                     return DeliveryRound(delivered, item.last_error)
                 with self._lock:
                     item.delivered_at = _utc(self.clock())
+                    item.sending = item.maybe_posted = False
                     item.last_error = None
                     self._save()
                 delivered.append(item.notice)
         return DeliveryRound(delivered)
+
+    @staticmethod
+    def _already_posted(notifier: Notifier, item: OutboxItem) -> bool:
+        """Whether a notice whose send may have arrived is in the channel; a channel
+        that cannot be read back gets it again (at least once)."""
+        from alerts.notifiers.base import CannotTell
+
+        try:
+            return notifier.find_notice(item.notice) is not None
+        except CannotTell:
+            log.warning("health notice %s may have been posted already; the channel cannot "
+                        "be read back, so it is sent again", item.notice.notice_id)  # fmt: skip
+            return False

@@ -261,6 +261,10 @@ class Notifier(ABC):
         no way to show one says so, permanently."""
         raise NotifierError(self.name, "cannot deliver health notices", retryable=False)
 
+    def find_notice(self, notice: HealthNotice) -> Delivery | None:
+        """Look for a health notice among the channel's recent messages, like `find`."""
+        raise CannotTell(f"{self.name} cannot read back what it posted")
+
     def check(self) -> str:
         """Verify the channel is reachable and the credentials work; return a description."""
         return self.name

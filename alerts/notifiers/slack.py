@@ -404,6 +404,34 @@ class SlackNotifier(Notifier):
                 )
         return None
 
+    def find_notice(self, notice: HealthNotice) -> Delivery | None:
+        """Search the channel's newest messages for this health notice's metadata (the
+        same scopes as `find`; a webhook, or no history scope, raises CannotTell)."""
+        if self._web is None:
+            raise CannotTell("an incoming webhook cannot read the channel back")
+        where = self._channel_id
+        if not where:
+            raise CannotTell(f"the id of channel {self.channel} is not known yet (nothing posted since start)")
+        try:
+            response = self._web.conversations_history(
+                channel=where, include_all_metadata=True, limit=_FIND_LIMIT
+            )
+        except SlackApiError as exc:
+            failure = self._api_error(exc, "conversations.history")
+            if failure.error in _NO_HISTORY:
+                raise CannotTell(str(failure)) from exc
+            raise failure from exc
+        except (URLError, OSError, SlackClientError) as exc:
+            raise _network_error(exc) from exc
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (metadata.get("event_type") == "brandpulse_health"
+                    and payload.get("notice_id") == notice.notice_id):  # fmt: skip
+                return Delivery(notifier=self.name, alert_id=notice.notice_id,
+                                delivered_at=datetime.now(UTC), channel=where, ts=message.get("ts"))  # fmt: skip
+        return None
+
     def _post_webhook(self, alert: Alert, message: dict[str, Any]) -> Delivery:
         assert self._webhook is not None
         try:

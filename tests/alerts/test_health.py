@@ -205,3 +205,40 @@ def test_configured_secrets_never_reach_a_notice_or_the_state_file(tmp_path, clo
     state = (tmp_path / STATE_FILE).read_text(encoding="utf-8")
     for secret in ("se-key-1234567", "xoxb-secret-token-99"):
         assert secret not in notice_text(n) and secret not in state
+
+
+def test_a_send_with_an_unknown_outcome_is_looked_for_before_it_is_repeated(tmp_path, clock):
+    t = tracker(tmp_path, clock, source_failures=1)
+    [a] = t.crawl_failed("a", "boom")
+    with SlackSandbox() as slack:
+        notifier = SlackNotifier(token=slack.token, channel=slack.channel, base_url=slack.base_url)
+        slack.fail_next(1, 502, after_posting=True)  # Slack took it, the answer was a 502
+        assert t.deliver(notifier).delivered == []
+        assert [i.maybe_posted for i in t.outbox()] == [True]
+        clock.advance(minutes=1)
+        assert t.deliver(notifier).delivered == [a]
+        assert [m.text for m in slack.messages] == [notice_text(a)]  # found, not re-posted
+
+
+def test_a_daemon_that_died_during_a_send_does_not_repeat_or_lose_the_notice(tmp_path, clock):
+    def crash_during_send(posted: bool) -> HealthNotice:
+        # what a process killed inside send_notice leaves: the file says "sending"
+        t = tracker(tmp_path, clock, source_failures=1)
+        [n] = t.crawl_failed(f"src-{posted}", "boom")
+        if posted:
+            notifier.send_notice(n)
+        state = json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8"))
+        for item in state["outbox"]:
+            if item["notice"]["notice_id"] == n.notice_id:
+                item["sending"] = True
+        (tmp_path / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        return n
+
+    with SlackSandbox() as slack:
+        notifier = SlackNotifier(token=slack.token, channel=slack.channel, base_url=slack.base_url)
+        sent = crash_during_send(posted=True)
+        assert tracker(tmp_path, clock, source_failures=1).deliver(notifier).delivered == [sent]
+        assert len(slack.messages) == 1  # it had arrived: found, not posted again
+        lost = crash_during_send(posted=False)
+        assert tracker(tmp_path, clock, source_failures=1).deliver(notifier).delivered == [lost]
+        assert [m.text for m in slack.messages] == [notice_text(sent), notice_text(lost)]
