@@ -315,7 +315,7 @@ class Daemon:
         if self._es_down_since is None or self._setup_pending:
             return
         try:
-            self.client.info()
+            self.client.cluster.health(timeout="5s")
         except ES_ERRORS as exc:
             self._es_failed(describe_es_error(exc, self._es_hosts))
             return

@@ -188,3 +188,31 @@ def test_crawl_fault_summaries_are_logged_at_warning(tmp_path, slack, feeds, cap
     assert finished.event_fields["faults"] == {"http_500": 1}
     assert daemon.state.sources["news-mixed"].last_success is not None
     assert slack.messages == []  # a partly failing crawl is not a failing source
+
+
+def test_an_outage_seen_by_the_alert_check_ends_with_one_notice_when_housekeeping_finds_it_back(
+    es_node, tmp_path, slack
+):
+    # Nothing spooled, so no replay notices the return: housekeeping asks Elasticsearch.
+    port = free_port()
+    target = es_node.url.split("//", 1)[1]
+    config = _config(tmp_path, slack, f"http://127.0.0.1:{port}", alerts={"enabled": True})
+    daemon = Daemon(config)
+    try:
+        with TcpProxy(target, port=port):
+            daemon.start()  # set-up done while it is up
+            assert daemon.alert_job() == 0
+        daemon.alert_job()  # down now
+        time.sleep(1.5)  # past health.elasticsearch_after
+        daemon.housekeeping_job()
+        [down] = _texts(slack)
+        assert down.startswith("Elasticsearch unreachable since ") and "(0 so far)" in down
+        with TcpProxy(target, port=port):
+            daemon.housekeeping_job()
+            assert len(slack.messages) == 2, _texts(slack)
+            assert _texts(slack)[1].startswith("Elasticsearch is back after ")
+            daemon.alert_job()
+            daemon.housekeeping_job()
+        assert len(slack.messages) == 2, _texts(slack)
+    finally:
+        daemon.stop()
