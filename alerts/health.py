@@ -516,15 +516,16 @@ class HealthTracker:
                             item.sending = True
                             self._save()
                         notifier.send_notice(item.notice)
-                except NotifierError as exc:
+                except Exception as exc:  # NotifierError, or a notifier's own bug: kept, retried
+                    failure = exc if isinstance(exc, NotifierError) else None
                     with self._lock:
                         item.sending = False
-                        item.maybe_posted = item.maybe_posted or exc.maybe_delivered
+                        item.maybe_posted |= failure.maybe_delivered if failure else True
                         item.attempts += 1
-                        item.last_error = _clean(str(exc))
+                        item.last_error = _clean(str(exc) if failure else f"{type(exc).__name__}: {exc}")
                         pause = min(FIRST_RETRY * 2 ** (item.attempts - 1), MAX_RETRY)
-                        if exc.retry_after is not None:
-                            pause = max(pause, timedelta(seconds=exc.retry_after))
+                        if failure and failure.retry_after is not None:
+                            pause = max(pause, timedelta(seconds=failure.retry_after))
                         item.next_attempt_at = now + pause
                         self._save()
                     return DeliveryRound(delivered, item.last_error)
