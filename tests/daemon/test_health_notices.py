@@ -213,6 +213,7 @@ def test_an_outage_seen_by_the_alert_check_ends_with_one_notice_when_housekeepin
             assert _texts(slack)[1].startswith("Elasticsearch is back after ")
             daemon.alert_job()
             daemon.housekeeping_job()
+            assert daemon.health()["health_notices_waiting"] == 0
         assert len(slack.messages) == 2, _texts(slack)
     finally:
         daemon.stop()
