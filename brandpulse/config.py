@@ -603,6 +603,29 @@ class AlertsConfig(Strict):
     top_posts: int = Field(default=5, ge=1, le=20)
 
 
+class HealthConfig(Strict):
+    """Operational notices to Slack: a source that keeps failing, Elasticsearch staying
+    down. One message when the trouble passes its threshold and one when it ends; the
+    thresholds keep a single failed crawl or a short blip from paging anyone."""
+
+    enabled: bool = Field(
+        default=True,
+        description="post a notice when a source keeps failing or Elasticsearch stays down, "
+        "and one when it recovers (independent of alerts.enabled)",
+    )
+    source_failures: int = Field(
+        default=3, ge=1, description="a source is down after this many failed crawls in a row"
+    )
+    source_silence: PositiveDuration = Field(
+        default=timedelta(hours=1),
+        description="...or once it has been failing this long with no successful crawl",
+    )
+    elasticsearch_after: PositiveDuration = Field(
+        default=timedelta(minutes=5),
+        description="Elasticsearch is reported down once it has been unreachable this long",
+    )
+
+
 class KibanaConfig(TlsSettings):
     url: str | None = Field(default=None, description="Kibana base URL, for imports and links")
     cloud_id: str | None = Field(
@@ -666,6 +689,9 @@ class Config(Strict):
     )
     slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
+    health: HealthConfig = Field(
+        default_factory=HealthConfig, description="notices of failing sources and Elasticsearch outages"
+    )
     kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="saved objects import")
     daemon: DaemonConfig = Field(
         default_factory=DaemonConfig, description="state, HTTP endpoint, logs, shutdown"

@@ -105,3 +105,20 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for value in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         out = out.replace(value, MASK)
     return out
+
+
+def secret_values(obj: object) -> set[str]:
+    """The text of every `SecretStr` inside `obj` (a config model, a list, a dict),
+    for `redact(text, secrets=...)` where a message may echo one outside a URL."""
+    from pydantic import BaseModel
+
+    if isinstance(obj, SecretStr):
+        text = reveal(obj)
+        return {text} if text else set()
+    if isinstance(obj, BaseModel):
+        return set().union(set(), *(secret_values(getattr(obj, name)) for name in type(obj).model_fields))
+    if isinstance(obj, list | tuple | set | frozenset):
+        return set().union(set(), *(secret_values(item) for item in obj))
+    if isinstance(obj, dict):
+        return set().union(set(), *(secret_values(value) for value in obj.values()))
+    return set()

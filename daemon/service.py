@@ -6,7 +6,13 @@ Jobs:
   runs missed while the daemon was busy or asleep collapse into one;
 - the alert check on `alerts.check_every`;
 - housekeeping every minute: replay the spool, score mentions left unscored,
-  deliver alerts still waiting in the outbox.
+  deliver alerts still waiting in the outbox, apply the health thresholds and
+  deliver health notices.
+
+Health notices (`health:`, `alerts.health.HealthTracker`): a source that keeps
+failing and Elasticsearch staying down are told to Slack once, and once more when
+they recover; the episode state and the notices waiting to go out are kept in a
+file under `daemon.state_dir`, so a restart neither repeats nor loses one.
 
 Crawls run in child processes (see `crawlers.runner`), so Scrapy's
 one-reactor-per-process rule and a crashing spider cannot take the daemon down;
@@ -22,6 +28,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +46,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from brandpulse.config import Config
-from brandpulse.secrets import redact
+from brandpulse.secrets import redact, secret_values
 from daemon.health import HealthServer
 from daemon.logs import log_event
 from daemon.metrics import Metrics
@@ -51,6 +58,8 @@ from store.writer import BulkWriter, WriteReport
 
 if TYPE_CHECKING:
     from alerts.engine import AlertEngine
+    from alerts.health import HealthNotice, HealthTracker
+    from alerts.notifiers import Notifier
     from nlp.scorer import SentimentScorer
 
 logger = logging.getLogger("brandpulse.daemon")
@@ -109,6 +118,14 @@ class Daemon:
         self._es_lock = threading.Lock()
         self._es_down_since: datetime | None = None
         self._setup_pending = False
+        self._notices: HealthTracker | None = None
+        if config.health.enabled:
+            from alerts.health import HealthTracker
+
+            self._notices = HealthTracker(
+                config.health, config.daemon.state_dir, secrets=secret_values(config)
+            )
+        self._notice_notifier: Notifier | None = None
 
     # ------------------------------------------------------------------ parts
 
@@ -133,6 +150,22 @@ class Daemon:
 
             self._engine = AlertEngine(self.config, self.client, notifier_from_config(self.config))
         return self._engine
+
+    @property
+    def notices(self) -> HealthTracker | None:
+        """The health tracker (None with `health.enabled: false`)."""
+        return self._notices
+
+    def _notifier_for_notices(self) -> Notifier:
+        if self._notice_notifier is None:
+            engine = self.engine
+            if engine is not None and engine.notifier is not None:
+                self._notice_notifier = engine.notifier
+            else:
+                from alerts.notifiers import notifier_from_config
+
+                self._notice_notifier = notifier_from_config(self.config)
+        return self._notice_notifier
 
     # ------------------------------------------------------------------- jobs
 
@@ -176,10 +209,13 @@ class Daemon:
                 logger, "crawl.failed", level, source=source_name,
                 mentions=len(result.mentions), error=result.error,
             )  # fmt: skip
+            if not self._cancel.is_set():
+                self._health_event(lambda t: t.crawl_failed(source_name, result.error))
             return len(result.mentions)
         result.commit_cursor()
         status.last_success = datetime.now(UTC)
         status.last_error = None
+        self._health_event(lambda t: t.crawl_succeeded(source_name))
         self.metrics.crawl_runs.labels(source_name, "ok").inc()
         # Some requests failed although pages were read: a person should hear of it
         # (the summary is the crawl child's, by kind of fault).
@@ -227,6 +263,8 @@ class Daemon:
                 return
             if delivered:
                 log_event(logger, "alerts.outbox_delivered", n=len(delivered))
+        self._probe_es()
+        self._health_event(lambda t: t.tick(self.writer.pending), deliver=True)
 
     def _score_unscored(self) -> None:
         from daemon.rescore import rescore
@@ -274,8 +312,21 @@ class Daemon:
 
     # ------------------------------------------------- Elasticsearch outages
 
-    def _es_failed(self, reason: str) -> None:
-        """Record a failed Elasticsearch call: one WARNING when an outage begins."""
+    def _probe_es(self) -> None:
+        """While an outage is open and nothing else would touch Elasticsearch (no spool
+        to replay, alerts off), ask it directly, so its recovery is noticed."""
+        if self._es_down_since is None or self._setup_pending:
+            return
+        try:
+            self.client.cluster.health(timeout="5s")
+        except ES_ERRORS as exc:
+            self._es_failed(describe_es_error(exc, self._es_hosts))
+            return
+        self._es_ok()
+
+    def _es_failed(self, reason: str, spooled: int | None = None) -> None:
+        """Record a failed Elasticsearch call: one WARNING when an outage begins.
+        `spooled`: the spool's size when the caller knows it (a write report)."""
         with self._es_lock:
             first = self._es_down_since is None
             if first:
@@ -285,6 +336,8 @@ class Daemon:
                       note="mentions wait in the spool; retrying every minute")  # fmt: skip
         else:
             log_event(logger, "elasticsearch.still_unavailable", logging.DEBUG, reason=reason)
+        count = self.writer.pending if spooled is None else spooled
+        self._health_event(lambda t: t.es_failed(reason, count))
 
     def _es_ok(self) -> None:
         """Record a successful Elasticsearch call: one line when an outage ends."""
@@ -294,16 +347,49 @@ class Daemon:
             seconds = round((datetime.now(UTC) - since).total_seconds())
             log_event(logger, "elasticsearch.recovered", down_seconds=seconds,
                       spool_pending=self.writer.pending())  # fmt: skip
+        # The tracker's episode may be older than this process (a restart mid-outage).
+        if since is not None or (self._notices is not None and self._notices.elasticsearch_down):
+            self._health_event(lambda t: t.es_ok(self.writer.pending()))
+
+    # --------------------------------------------------------- health notices
+
+    def _health_event(
+        self, event: Callable[[HealthTracker], list[HealthNotice]], *, deliver: bool = False
+    ) -> None:
+        """Tell the tracker what happened; deliver at once what that produced (and, with
+        `deliver`, whatever still waits). Never raises: a notice problem must not stop
+        a crawl or the housekeeping."""
+        tracker = self._notices
+        if tracker is None:
+            return
+        try:
+            produced = event(tracker)
+            for notice in produced:
+                log_event(logger, "health.notice", kind=notice.kind, subject=notice.subject,
+                          notice_id=notice.notice_id)  # fmt: skip
+            if not (produced or deliver) or not tracker.pending():
+                return
+            result = tracker.deliver(self._notifier_for_notices())
+        except Exception as exc:  # a full disk, a bug: logged, tried again next minute
+            log_event(logger, "health.failed", logging.WARNING, error=redact(f"{type(exc).__name__}: {exc}"))
+            return
+        if result.delivered:
+            log_event(logger, "health.notices_delivered", n=len(result.delivered))
+        if result.error:
+            log_event(logger, "health.notice_not_delivered", logging.WARNING, error=result.error,
+                      waiting=len(tracker.pending()))  # fmt: skip
 
     def _es_outcome(self, report: WriteReport) -> None:
         if report.unavailable and report.spooled and self.writer.hold is None:
-            self._es_failed(report.unavailable)
+            self._es_failed(report.unavailable, report.spooled)
         elif report.indexed:
             self._es_ok()
 
     def start(self) -> None:
         """Start the schedule. Elasticsearch being down is not a reason to refuse:
         crawls run and spool, and housekeeping finishes the set-up when it is back."""
+        if self._notices is not None:
+            self._notices.forget_sources({s.name for s in self.config.sources if s.enabled})
         self._try_setup()
         for source in self.config.sources:
             if not source.enabled:
@@ -415,6 +501,7 @@ class Daemon:
             "sources": sources,
             "last_alert_check": self.state.last_alert_check,
             "alerts_sent": self.state.alerts_sent,
+            "health_notices_waiting": len(self._notices.pending()) if self._notices else 0,
             "started_at": self.state.started_at,
         }
 
@@ -435,6 +522,8 @@ class Daemon:
             status.failures += 1
             status.last_error = f"{type(event.exception).__name__}: {event.exception}"
             self.metrics.crawl_runs.labels(name, "crashed").inc()
+            error = status.last_error
+            self._health_event(lambda t: t.crawl_failed(name, error))
         log_event(
             logger, "job.crashed", logging.ERROR, job=event.job_id,
             error=f"{type(event.exception).__name__}: {event.exception}",

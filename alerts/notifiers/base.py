@@ -18,10 +18,13 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 from urllib.parse import quote
 
 from brandpulse.mention import Mention
+
+if TYPE_CHECKING:
+    from alerts.health import HealthNotice
 
 AlertKind = Literal["started", "continuing", "ended", "high_reach"]
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
@@ -251,6 +254,16 @@ class Notifier(ABC):
     def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
         """Deliver one alert, as a reply to `reply_to` where the channel can; raise
         NotifierError on any failure, never return without having delivered."""
+
+    def send_notice(self, notice: HealthNotice) -> Delivery:
+        """Deliver one operational notice (`alerts.health`: a failing source, an
+        Elasticsearch outage); raise NotifierError on any failure. A channel that has
+        no way to show one says so, permanently."""
+        raise NotifierError(self.name, "cannot deliver health notices", retryable=False)
+
+    def find_notice(self, notice: HealthNotice) -> Delivery | None:
+        """Look for a health notice among the channel's recent messages, like `find`."""
+        raise CannotTell(f"{self.name} cannot read back what it posted")
 
     def check(self) -> str:
         """Verify the channel is reachable and the credentials work; return a description."""

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from alerts.health import HealthNotice, notice_text
 from alerts.notifiers.base import Alert, Delivery, Notifier
 from alerts.notifiers.slack_templates import headline
 
@@ -37,6 +38,10 @@ class LogNotifier(Notifier):
             f" | {alert.discover_url}" if alert.discover_url else "",
         )
         return Delivery(notifier=self.name, alert_id=alert.alert_id, delivered_at=datetime.now(UTC))
+
+    def send_notice(self, notice: HealthNotice) -> Delivery:
+        log.warning("HEALTH %s %s", notice.notice_id, notice_text(notice))
+        return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC))
 
     def check(self) -> str:
         return "log only (no Slack configured)"

@@ -30,8 +30,11 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookResponse
 
+from alerts.health import HealthNotice
 from alerts.notifiers.base import Alert, CannotTell, Delivery, Notifier, NotifierError
+from alerts.notifiers.slack_health_templates import build_notice_message
 from alerts.notifiers.slack_templates import build_message
 from brandpulse.config import SlackConfig
 from brandpulse.secrets import reveal
@@ -277,6 +280,37 @@ class SlackNotifier(Notifier):
             return self._post(alert, message, thread_ts, reply_to)
         return self._post_webhook(alert, message)
 
+    def send_notice(self, notice: HealthNotice) -> Delivery:
+        """Post a health notice as its own message (never in a brand's thread)."""
+        message = build_notice_message(notice)
+        if self._web is None:
+            assert self._webhook is not None
+            try:
+                response = self._webhook.send(
+                    text=message["text"], blocks=message["blocks"],
+                    unfurl_links=False, unfurl_media=False,
+                )  # fmt: skip
+            except (URLError, OSError, SlackClientError) as exc:
+                raise _network_error(exc) from exc
+            if response.status_code != 200:
+                raise self._webhook_failure(response)
+            return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC))
+        try:
+            response = self._web.chat_postMessage(
+                channel=self.channel, text=message["text"], blocks=message["blocks"],
+                unfurl_links=False, unfurl_media=False, link_names=False,
+                metadata={"event_type": "brandpulse_health",
+                          "event_payload": {"notice_id": notice.notice_id}},
+            )  # fmt: skip
+        except SlackApiError as exc:
+            raise self._api_error(exc, "chat.postMessage") from exc
+        except (URLError, OSError, SlackClientError) as exc:
+            raise _network_error(exc) from exc
+        if response.get("channel"):
+            self._channel_id = response["channel"]
+        return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC),
+                        channel=response.get("channel") or self.channel, ts=response.get("ts"))  # fmt: skip
+
     # ------------------------------------------------------------------
 
     def _post(
@@ -370,6 +404,34 @@ class SlackNotifier(Notifier):
                 )
         return None
 
+    def find_notice(self, notice: HealthNotice) -> Delivery | None:
+        """Search the channel's newest messages for this health notice's metadata (the
+        same scopes as `find`; a webhook, or no history scope, raises CannotTell)."""
+        if self._web is None:
+            raise CannotTell("an incoming webhook cannot read the channel back")
+        where = self._channel_id
+        if not where:
+            raise CannotTell(f"the id of channel {self.channel} is not known yet (nothing posted since start)")
+        try:
+            response = self._web.conversations_history(
+                channel=where, include_all_metadata=True, limit=_FIND_LIMIT
+            )
+        except SlackApiError as exc:
+            failure = self._api_error(exc, "conversations.history")
+            if failure.error in _NO_HISTORY:
+                raise CannotTell(str(failure)) from exc
+            raise failure from exc
+        except (URLError, OSError, SlackClientError) as exc:
+            raise _network_error(exc) from exc
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (metadata.get("event_type") == "brandpulse_health"
+                    and payload.get("notice_id") == notice.notice_id):  # fmt: skip
+                return Delivery(notifier=self.name, alert_id=notice.notice_id,
+                                delivered_at=datetime.now(UTC), channel=where, ts=message.get("ts"))  # fmt: skip
+        return None
+
     def _post_webhook(self, alert: Alert, message: dict[str, Any]) -> Delivery:
         assert self._webhook is not None
         try:
@@ -382,18 +444,21 @@ class SlackNotifier(Notifier):
         except (URLError, OSError, SlackClientError) as exc:
             raise _network_error(exc) from exc
         if response.status_code != 200:
-            body = (response.body or "").strip()
-            code = body if body and len(body) < 60 and " " not in body else None
-            raise self._failure(
-                "incoming webhook",
-                status=response.status_code,
-                error=code,
-                detail=body[:200],
-                retry_after=BoundedRateLimitRetryHandler.retry_after(
-                    HttpResponse(status_code=response.status_code, headers=response.headers or {})
-                ),
-            )
+            raise self._webhook_failure(response)
         return Delivery(notifier=self.name, alert_id=alert.alert_id, delivered_at=datetime.now(UTC))
+
+    def _webhook_failure(self, response: WebhookResponse) -> SlackDeliveryError:
+        body = (response.body or "").strip()
+        code = body if body and len(body) < 60 and " " not in body else None
+        return self._failure(
+            "incoming webhook",
+            status=response.status_code,
+            error=code,
+            detail=body[:200],
+            retry_after=BoundedRateLimitRetryHandler.retry_after(
+                HttpResponse(status_code=response.status_code, headers=response.headers or {})
+            ),
+        )
 
     def _api_error(self, exc: SlackApiError, method: str) -> SlackDeliveryError:
         response = exc.response
