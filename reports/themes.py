@@ -73,6 +73,7 @@ can't won't isn't that's you're they're there's know think use used using want w
 actually literally ever every anything something nothing everything us will can may might
 bad terrible worst awful horrible hate hated disappointed disappointing useless annoying
 waste poor worse garbage trash sucks stupid ridiculous frustrating unacceptable star stars
+good great better best love nice
 """)
 _ZH_STOP = _wordlist("""
 一个 没有 什么 这个 那个 就是 还是 不是 我们 你们 他们 自己 因为 所以 但是 而且 如果 虽然
@@ -90,16 +91,18 @@ def _is_chinese(text: str, language: str | None) -> bool:
     return han >= 2 and han * 3 >= len(text.strip()) * 1  # mostly Han (a third of chars)
 
 
-def _en_tokens(text: str) -> list[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+_en_stop: frozenset[str] | None = None
 
+
+def _en_tokens(text: str) -> list[str]:
+    global _en_stop
+    if _en_stop is None:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        _en_stop = frozenset(ENGLISH_STOP_WORDS) | _EN_EXTRA_STOP
+    stop = _en_stop
     words = _EN_WORD.findall(_URL.sub(" ", text.lower()).replace("\u2019", "'"))
-    out = []
-    for w in words:
-        w = w.removesuffix("'s")
-        if len(w) > 1 and w not in ENGLISH_STOP_WORDS and w not in _EN_EXTRA_STOP:
-            out.append(w)
-    return out
+    return [w for w in (w.removesuffix("'s") for w in words) if len(w) > 1 and w not in stop]
 
 
 _jieba: Any = None
