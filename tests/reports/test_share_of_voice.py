@@ -178,3 +178,13 @@ def test_competitors_are_the_brands_not_our_own() -> None:
     assert competitive_set(config, "Hooli") == ("Hooli", "Globex", "Initech")
     with pytest.raises(KeyError):
         competitive_set(config, "Nope")
+
+
+def test_trend_days_in_a_named_time_zone(es_client: Elasticsearch, index: str) -> None:
+    # Shanghai is UTC+8: the week from Monday 00:00 UTC touches 8 Shanghai days
+    sov = share_of_voice(es_client, index, BRANDS, WEEK, time_zone="Asia/Shanghai")
+    acme = sov.focus
+    assert [p.start for p in acme.trend] == [START - timedelta(hours=8) + i * DAY for i in range(8)]
+    assert sum(p.counts.mentions for p in acme.trend) == acme.counts.mentions == 7
+    # c3 (Tuesday 09:00 UTC) is on Tuesday 17:00 in Shanghai; c8 (Sunday 23:59 UTC) on Monday
+    assert [p.counts.mentions for p in acme.trend] == [2, 2, 0, 1, 0, 0, 1, 1]
