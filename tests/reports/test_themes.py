@@ -174,6 +174,14 @@ def planted(es_client: Elasticsearch, es_cfg_module: ElasticsearchConfig) -> dic
         # next week: outside the period
         _negative(f"Acme {zh['蒙牛'][0]}", "later", START + timedelta(days=7), ["Acme"], "zh", 5),
     ]
+    # praise Acme, complain about Globex's battery or screen: Globex's themes read only
+    # the clauses about Globex
+    for i in range(12):
+        complaint = ("Globex battery drains overnight and the battery died" if i % 2
+                     else "Globex screen flickers and the screen cracked")
+        extra.append(_negative(f"Acme support was wonderful and helpful, but {complaint} #{i}",
+                               f"g{i}", START + timedelta(hours=i), ["Acme", "Globex"], "en",
+                               i, acme="positive"))
     install_templates(es_client, es_cfg_module)
     with BulkWriter(es_client, es_cfg_module, refresh=True) as writer:
         report = writer.write(mentions + extra)
@@ -215,3 +223,16 @@ def test_complaint_themes_from_the_index(es_client: Elasticsearch, planted: dict
     with_dups = complaint_themes(es_client, planted["index"], "Acme", WEEK,
                                  exclude_duplicates=False)
     assert with_dups.total == 231
+
+
+def test_themes_of_multi_brand_posts_read_the_brand_s_clauses(es_client: Elasticsearch,
+                                                             planted: dict) -> None:
+    got = complaint_themes(es_client, planted["index"], "Globex", WEEK)
+    assert got.total == 13  # the 12 above and the Chinese post that praises Acme
+    assert got.themes
+    for theme in got.themes:
+        assert not {"support", "wonderful", "helpful"} & set(theme.terms)
+        for e in theme.examples:
+            assert "Acme" not in e.text and e.text.startswith(("but Globex", "Globex"))
+    for theme in got.themes:
+        assert "battery" in theme.label or "screen" in theme.label, theme.label
