@@ -22,7 +22,7 @@ from reports.share_of_voice import (
     competitive_set,
     share_of_voice,
 )
-from reports.themes import ComplaintThemes, complaint_themes
+from reports.themes import ComplaintThemes, Theme, complaint_themes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +64,9 @@ def _jsonable(value: Any) -> Any:
                 "share_of_voice_change": value.share_of_voice_change,
                 "net_sentiment_change": value.net_sentiment_change}
         return out
+    if isinstance(value, Theme):
+        out = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return out | {"change": value.change}
     if isinstance(value, Period):
         return {"start": iso(value.start), "end": iso(value.end),
                 "previous_start": iso(value.previous.start)}

@@ -8,10 +8,10 @@ How (docs/reports.md has the measurements and the limits):
    brand (`nlp.brands.brand_texts`, the text its sentiment was scored on).
 2. **Split by script**: Chinese (language `zh`, or mostly Han characters when the
    language is unknown) and the rest, clustered apart (they share no words).
-3. **Vectorise**: English words (lower case, scikit-learn's English stop words and a few
-   review fillers dropped) and their bigrams; Chinese words from `jieba` (its dictionary
-   ships in the package: offline), words of one character and a short list of function
-   words dropped. The brand's own query terms are dropped: every post names the brand.
+3. **Vectorise**: English words (lower case; scikit-learn's English stop words, fillers
+   and plain displeasure words dropped) and their bigrams; Chinese words from `jieba`
+   (its dictionary ships in the package: offline), words of one character and a short
+   list of function and displeasure words dropped. The brand's own query terms are dropped: every post names the brand.
    TF-IDF (sublinear tf), words in at least 2 posts and at most half of them.
 4. **Group** with NMF (`max_themes` components, default 10): each post goes to the
    component of largest weight. No k-selection criterion: on the planted-topic sets the
@@ -23,17 +23,18 @@ How (docs/reports.md has the measurements and the limits):
    frequency in the cluster against their frequency over all clusters), top 3, a word
    dropped when a chosen bigram holds it.
 6. Clusters smaller than `min_share` of the posts (or 5 posts) are merged into
-   **other**. **Examples**: among a theme's 10 posts nearest its centre, those of
-   highest author reach.
-7. **Change**: the previous period's negative mentions are assigned to the nearest theme
-   (same vocabulary and centres); a post less similar to it than 95 % of the theme's own
-   members goes to "other".
+   **other**. **Examples**: among a theme's 10 most central posts (largest weight
+   share), those of highest author reach.
+7. **Change**: the previous period's negative mentions go to the theme of largest
+   weight (same vocabulary and NMF components); a post whose weight share is under what
+   95 % of the theme's own posts reach goes to "other".
 
 Why not the sentiment model's encoder: its ONNX export gives only logits (hidden states
 would need another export), encoding costs what scoring does (about 436 short texts/s on
 this machine: 20,000 posts would take most of a minute before any clustering), and a
 sentiment-tuned encoder places texts by how negative they are, which all of these are.
-TF-IDF + NMF does 20,000 posts in seconds (bench/reports_speed.py).
+TF-IDF + NMF groups 20,000 posts in about 15 s on the loaded 2-core machine; the whole
+call, fetching and jieba included, took 51 s (bench/reports_speed.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations

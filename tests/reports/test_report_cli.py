@@ -85,6 +85,9 @@ def test_report_json(config_file: Path, capsys: pytest.CaptureFixture[str]) -> N
     labels = [t["label"] for t in themes["themes"]]
     assert any("battery" in label for label in labels), labels
     assert any("support" in label for label in labels), labels
+    assert all(t["previous_size"] == 0 and t["change"] is None for t in themes["themes"])
+    assert all(t["examples"] and "Acme" in t["examples"][0]["text"]
+               for t in themes["themes"])
 
 
 def test_report_text(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
