@@ -55,6 +55,7 @@ COPY kibana/ kibana/
 COPY nlp/ nlp/
 COPY sandbox/ sandbox/
 COPY store/ store/
+COPY reports/ reports/
 
 # The offline default model lands in /app/.cache/models/default, where `nlp.model:
 # default` looks for it, with its checked ONNX export (onnx/), which the daemon scores

@@ -231,6 +231,56 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: str, name: str) -> datetime:
+    """An ISO date or time; a bare date is its UTC midnight, a naive time is UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"{name}: not an ISO date or time: {value!r} (e.g. 2026-11-09)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.period import PERIOD_LENGTHS, Period
+    from reports.summary import brand_insight, to_json, to_text
+    from store.client import make_client
+    from store.setup import alias_name
+
+    if args.out:
+        print("report --out: the HTML/PDF report is not available yet; this command prints "
+              "the figures (--format text|json)", file=sys.stderr)
+        return 2
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    length = PERIOD_LENGTHS[args.period]
+    start = _when(args.start, "--from") if args.start else None
+    end = _when(args.end, "--to") if args.end else None
+    if start and end:
+        period = Period(start, end)
+    elif start:
+        period = Period(start, start + length)
+    elif end:
+        period = Period.ending(args.period, end)
+    else:
+        period = Period.last_complete(args.period, datetime.now(UTC))
+    own = [b.name for b in config.brands if b.own]
+    brands = args.brand or own
+    unknown = [b for b in brands if b not in {c.name for c in config.brands}]
+    if unknown:
+        print(f"--brand: {', '.join(unknown)} not in the config (brands: "
+              f"{', '.join(c.name for c in config.brands)})", file=sys.stderr)
+        return 2
+    client = make_client(config.elasticsearch)
+    index = alias_name(config.elasticsearch.index_prefix)
+    insights = [
+        brand_insight(client, config, index, b, period,
+                      exclude_duplicates=not args.include_duplicates, themes=not args.no_themes)
+        for b in brands
+    ]
+    print(to_json(insights) if args.format == "json" else "\n\n".join(map(to_text, insights)))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from daemon.demo import run_demo
 
@@ -273,6 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rescore", cmd_rescore, "score stored mentions again (e.g. with a new model)")
     p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
     p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")
+    p = add("report", cmd_report, "share of voice, sentiment trend and complaint themes of a period")
+    p.add_argument("--period", choices=["day", "week"], default="week",
+                   help="the last full day or 7 days before today (UTC), unless --from/--to")
+    p.add_argument("--brand", action="append",
+                   help="a brand to report on (repeatable; default: every own brand)")
+    p.add_argument("--from", dest="start", help="start (ISO date or time, UTC unless given)")
+    p.add_argument("--to", dest="end", help="end, exclusive (ISO date or time)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--include-duplicates", action="store_true",
+                   help="count reposts and near-copies (duplicate_of) too")
+    p.add_argument("--no-themes", action="store_true", help="share of voice and trend only")
+    p.add_argument("--out", help="(not yet) directory for the HTML/PDF report")
     p = add("demo", cmd_demo, "the whole pipeline on this machine, ending in a Slack alert", config=False)
     p.add_argument("--workdir", default="var/demo", help="where the demo keeps its data")
     p.add_argument("--burst-after", type=float, default=20.0,

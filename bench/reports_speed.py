@@ -1,0 +1,242 @@
+"""Reports on a large index: share of voice by aggregation vs pulling every mention, and
+complaint themes over 20,000 real negative posts.
+
+    python bench/reports_speed.py                       # starts a throwaway local node
+    python bench/reports_speed.py --url http://127.0.0.1:9250 --mentions 1000000
+
+1. Indexes ``--mentions`` constructed mentions (three brands, one in five posts naming
+   two, per-brand sentiment with an uncertain share, 5 % reposts, five sources, two
+   languages) over two weeks with `helpers.bulk` (refresh off while loading).
+2. Share of voice of the last week against the one before: `reports.share_of_voice`
+   (one aggregation request; the best of 3 runs) against the naive way, the same figures
+   counted in Python from every mention of the two weeks pulled with search_after
+   (the fields needed only). Both must agree exactly: the run stops if they do not.
+3. Themes: ``--negatives`` real negative texts from the shared data (Chinese shopping
+   reviews and English reviews/comments, half each), indexed as a brand's negative
+   mentions of a week, plus a quarter as many the week before; `reports.themes.
+   complaint_themes` end to end (fetch, segment, vectorise, group, label), timed.
+
+The data is read in place from ../shared/data/sentiment (or $BRANDPULSE_SENTIMENT_DATA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from brandpulse.config import ElasticsearchConfig
+from brandpulse.mention import mention_id
+from esnode import LocalNode, free_port
+from nlp.data import shared_data_dir
+from reports.period import Period, iso
+from reports.share_of_voice import SentimentCounts, share_of_voice
+from reports.themes import complaint_themes
+from store.setup import alias_name, ensure_index, index_for, install_templates
+
+END = datetime(2026, 11, 16, tzinfo=UTC)
+WEEK = Period(END - timedelta(days=7), END)
+BRANDS = ("Acme", "Globex", "Initech")
+SOURCES = ("reddit", "hackernews", "x", "mastodon", "weibo")
+BUCKETS = ("negative", "neutral", "positive", "uncertain")
+
+
+def _verdict(rng: random.Random) -> tuple[str, dict[str, Any]]:
+    bucket = rng.choices(BUCKETS, weights=(3, 4, 3, 1))[0]
+    label = "negative" if bucket == "uncertain" else bucket
+    probs = {"negative": 0.1, "neutral": 0.1, "positive": 0.1}
+    probs[label] = 0.8
+    return bucket, {"label": label, "confidence": 0.4 if bucket == "uncertain" else 0.8,
+                    "uncertain": bucket == "uncertain", **probs}
+
+
+def constructed(n: int, prefix: str, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """Bulk actions of `n` mentions spread over the two weeks before END."""
+    rng = random.Random(seed)
+    span = 14 * 86400
+    for i in range(n):
+        brands = rng.sample(BRANDS, 2) if rng.random() < 0.2 else [rng.choices(BRANDS, (5, 3, 2))[0]]
+        created = END - timedelta(seconds=rng.random() * span)
+        source = SOURCES[i % len(SOURCES)]
+        per = []
+        for b in brands:
+            bucket, v = _verdict(rng)
+            per.append((b, bucket, v))
+        _, post = _verdict(rng)
+        doc: dict[str, Any] = {
+            "id": mention_id(source, f"m{i}"), "source": source, "source_id": f"m{i}",
+            "source_name": source, "text": f"post {i}", "created_at": iso(created),
+            "collected_at": iso(created), "brands": brands,
+            "language": "zh" if source == "weibo" else "en",
+            "sentiment": {**post, "model": "bench"},
+            "sentiment_bucket": "uncertain" if post["uncertain"] else post["label"],
+            "brand_sentiments": [{"brand": b, "source": "clause", **v} for b, _, v in per],
+            "brand_sentiment_keys": [f"{b}|{bucket}" for b, bucket, _ in per],
+        }
+        if rng.random() < 0.05:
+            doc["duplicate_of"] = mention_id(source, f"m{max(i - 1, 0)}")
+        yield {"_index": index_for(created, prefix), "_id": doc["id"], "_source": doc}
+
+
+def load(es: Elasticsearch, prefix: str, actions: Iterator[dict[str, Any]]) -> tuple[int, float]:
+    install_templates(es, ElasticsearchConfig(index_prefix=prefix))
+    alias = alias_name(prefix)
+    for month in ("2026.10", "2026.11"):
+        ensure_index(es, f"{alias}-{month}")
+    es.indices.put_settings(index=f"{alias}-*", settings={"index": {"refresh_interval": "-1"}})
+    t0 = time.perf_counter()
+    ok, _ = helpers.bulk(es.options(request_timeout=300), actions, chunk_size=2000)
+    es.indices.put_settings(index=f"{alias}-*", settings={"index": {"refresh_interval": "1s"}})
+    es.indices.refresh(index=alias)
+    return ok, time.perf_counter() - t0
+
+
+def naive_counts(es: Elasticsearch, index: str, period: Period) -> tuple[dict, dict]:
+    """Every mention of the two weeks pulled into Python and counted the same way."""
+    now: dict[str, Counter[str]] = {b: Counter() for b in BRANDS}
+    before: dict[str, Counter[str]] = {b: Counter() for b in BRANDS}
+    query = {"bool": {"filter": [
+        {"range": {"created_at": {"gte": iso(period.previous.start), "lt": iso(period.end)}}},
+        {"terms": {"brands": list(BRANDS)}},
+    ]}}  # fmt: skip
+    after = None
+    fields = ["brands", "brand_sentiment_keys", "created_at", "duplicate_of"]
+    while True:
+        body: dict[str, Any] = {"query": query, "_source": fields, "size": 5000,
+                                "sort": [{"created_at": "asc"}, {"id": "asc"}],
+                                "track_total_hits": False}
+        if after:
+            body["search_after"] = after
+        hits = es.search(index=index, **body)["hits"]["hits"]
+        for h in hits:
+            src = h["_source"]
+            if "duplicate_of" in src:
+                continue
+            side = now if src["created_at"] >= iso(period.start) else before
+            keys = dict(k.rsplit("|", 1) for k in src.get("brand_sentiment_keys", []))
+            for b in src["brands"]:
+                side[b]["mentions"] += 1
+                if b in keys:
+                    side[b][keys[b]] += 1
+        if len(hits) < 5000:
+            return now, before
+        after = hits[-1]["sort"]
+
+
+def _as_counts(c: Counter[str]) -> SentimentCounts:
+    return SentimentCounts(mentions=c["mentions"], **{b: c[b] for b in BUCKETS})
+
+
+def bench_share_of_voice(es: Elasticsearch, n: int) -> None:
+    prefix = "bench-sov"
+    ok, secs = load(es, prefix, constructed(n, prefix))
+    print(f"indexed {ok:,} constructed mentions in {secs:.0f} s ({ok / secs:,.0f}/s)")
+    index = alias_name(prefix)
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sov = share_of_voice(es, index, BRANDS, WEEK)
+        runs.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    now, before = naive_counts(es, index, WEEK)
+    naive = time.perf_counter() - t0
+    for f in sov.brands:
+        assert f.counts == _as_counts(now[f.brand]), (f.brand, f.counts, now[f.brand])
+        assert f.previous == _as_counts(before[f.brand]), (f.brand, f.previous)
+    pulled = sum(c["mentions"] for c in now.values()) + sum(c["mentions"] for c in before.values())
+    print(f"share of voice, {n:,} mentions in the index: aggregation {min(runs):.2f} s "
+          f"(runs {', '.join(f'{r:.2f}' for r in runs)}); naive pull-and-count {naive:.1f} s "
+          f"({naive / min(runs):.0f}x slower); figures identical "
+          f"(Acme {sov.focus.counts.mentions:,} mentions, {pulled:,} brand mentions pulled)")
+
+
+def real_negatives(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """n/2 Chinese and n/2 English negative texts from the shared labelled data."""
+    data = shared_data_dir()
+    rng = random.Random(seed)
+
+    def rows(name: str) -> list[dict[str, str]]:
+        with (data / name).open(encoding="utf-8-sig", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    zh = [r["review"] for r in rows("zh_online_shopping_9cats.csv") if r["label"] == "0"]
+    en = [r["text"] for name in ("en_amazon_multidomain_reviews.csv", "en_app_reviews.csv",
+                                 "en_reddit_goemotions.csv", "en_stackoverflow_senti4sd.csv")
+          for r in rows(name) if r["label"] == "negative"]
+    rng.shuffle(zh)
+    rng.shuffle(en)
+    return zh[: n // 2], en[: n - n // 2]
+
+
+def bench_themes(es: Elasticsearch, n: int) -> None:
+    prefix = "bench-themes"
+    zh, en = real_negatives(n + n // 4)
+    rng = random.Random(3)
+    texts = [(t, "zh") for t in zh] + [(t, "en") for t in en]
+    rng.shuffle(texts)
+    verdict = {"label": "negative", "confidence": 0.9, "uncertain": False,
+               "negative": 0.9, "neutral": 0.05, "positive": 0.05}
+
+    def actions() -> Iterator[dict[str, Any]]:
+        for i, (text, language) in enumerate(texts):
+            week = WEEK if i < n else WEEK.previous
+            created = week.start + timedelta(seconds=rng.random() * 7 * 86400)
+            doc = {
+                "id": mention_id("x", f"t{i}"), "source": "x", "source_id": f"t{i}",
+                "source_name": "x", "text": f"Acme {text}", "language": language,
+                "created_at": iso(created), "collected_at": iso(created), "brands": ["Acme"],
+                "author": f"u{i}", "author_reach": rng.randrange(100_000),
+                "sentiment": {**verdict, "model": "bench"}, "sentiment_bucket": "negative",
+                "brand_sentiments": [{"brand": "Acme", "source": "post", **verdict}],
+                "brand_sentiment_keys": ["Acme|negative"],
+            }
+            yield {"_index": index_for(created, prefix), "_id": doc["id"], "_source": doc}
+
+    load(es, prefix, actions())
+    t0 = time.perf_counter()
+    got = complaint_themes(es, alias_name(prefix), "Acme", WEEK)
+    secs = time.perf_counter() - t0
+    print(f"themes: {got.total:,} negative mentions this week ({got.previous_total:,} the week "
+          f"before) -> {len(got.themes)} themes + other {got.other:,} in {secs:.1f} s")
+    for t in got.themes:
+        print(f"  {t.size:>5} ({t.previous_size:>4} before) [{t.language}] {t.label}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--url", help="an already-running node (default: start a throwaway one)")
+    ap.add_argument("--mentions", type=int, default=300_000)
+    ap.add_argument("--negatives", type=int, default=20_000)
+    ap.add_argument("--heap", default="1g")
+    args = ap.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.url:
+            es = Elasticsearch(args.url, request_timeout=300)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reports-")))
+            node = LocalNode(port=free_port(), data_dir=tmp / "es", heap=args.heap)
+            node.start()
+            stack.callback(node.stop)
+            es = node.client(request_timeout=300)
+        t0 = time.perf_counter()
+        bench_themes(es, args.negatives)
+        bench_share_of_voice(es, args.mentions)
+        print(f"total {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
