@@ -32,6 +32,30 @@ BRANDPULSE_MAX_RETRY_AFTER = 120.0
 BRANDPULSE_RECENT_HASHES = 20000
 BRANDPULSE_RECENT_HASH_DAYS = 7
 
+# --- Egress policy (crawlers/egress.py; docs/crawlers.md "Egress policy and safety")
+# Off only for debugging: it keeps hostile pages from making the crawler read local
+# files, call internal services or carry a token to another host.
+BRANDPULSE_EGRESS_ENABLED = True
+# The source's own URLs (scheme://host:port); the spider sets them from the config.
+# Requests go to these hosts only, and credentials only to these origins.
+BRANDPULSE_EGRESS_ORIGINS: list[str] = []
+# Other hosts the source may follow (config `allowed_hosts`; "*.example.com", "*").
+BRANDPULSE_EGRESS_EXTRA_HOSTS: list[str] = []
+# Loopback/private/link-local/CGNAT addresses (config `crawl.allow_private_addresses`).
+BRANDPULSE_EGRESS_ALLOW_PRIVATE = False
+# Single non-public endpoints allowed: "IP:port", "IP" or a CIDR network
+# (config `crawl.allowed_private_endpoints`).
+BRANDPULSE_EGRESS_ALLOWED_ENDPOINTS: list[str] = []
+# Headers that carry credentials: sent only to the source's own origins.
+BRANDPULSE_EGRESS_CREDENTIAL_HEADERS = [
+    "Authorization", "Cookie", "X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token",
+]  # fmt: skip
+# The resolver that checks the address actually connected to (after DNS).
+TWISTED_DNS_RESOLVER = "crawlers.egress.EgressResolver"
+# http(s) only: the other schemes' handlers are removed outright, so even with the
+# policy off no file is read and no FTP/S3/data request is made.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+
 # --- Politeness --------------------------------------------------------------
 USER_AGENT = "brandpulse/0.1 (brand monitoring; +https://github.com/brandpulse/brandpulse)"
 # True for HTML scrapers; API spiders opt out per request (see spiders/base.py).
@@ -64,6 +88,9 @@ DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 
 # --- Components -------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
+    # First on the way in: nothing (not even a robots.txt fetch) happens for a
+    # request the policy refuses; redirects come back through here as new requests.
+    "crawlers.egress.EgressPolicyMiddleware": 40,
     # After RetryMiddleware (550) on the way in, before it on the way out, so a
     # 429's Retry-After is recorded before the retry is scheduled.
     "crawlers.middlewares.RateLimitMiddleware": 560,

@@ -118,6 +118,7 @@ from scrapy.exceptions import (
 )
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import (
     ConnectionLost,
     ConnectionRefusedError,
@@ -131,6 +132,7 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from brandpulse.config import BrandConfig, Config, SourceBase, load_config
 from brandpulse.mention import Engagement, Mention
 from crawlers.cursors import CursorStore
+from crawlers.egress import EgressRefused, resolver_refusal
 from crawlers.text import clean_text, decode_body, html_to_text, parse_time
 
 __all__ = ["MentionSpider", "Page", "RateLimited", "SearchQuery", "SourceFault"]
@@ -279,12 +281,31 @@ class MentionSpider(scrapy.Spider):
             self.skip_reason = "disabled in the configuration"
         else:
             self.skip_reason = self.check_credentials()
+        self._configure_egress(settings)
         if self.skip_reason:
             self.logger.warning(
                 "source %r (%s) skipped: %s", self.source.name, self.source_type, self.skip_reason
             )
             # `crawler.stats` only exists once the crawl starts (Scrapy >= 2.13 raises
             # here), so the skip is recorded in stats by start().
+
+    def _configure_egress(self, settings: Any) -> None:
+        # The egress policy (crawlers.egress) reads these when the engine builds
+        # it, right after this: the source's own origins, the hosts it opted in to,
+        # and the crawl section's address allowances. Command-line settings win.
+        crawl = self.config.crawl
+        settings.set("BRANDPULSE_EGRESS_ORIGINS", self.egress_urls(), priority="spider")
+        settings.set(
+            "BRANDPULSE_EGRESS_EXTRA_HOSTS", list(self.source.allowed_hosts), priority="spider"
+        )
+        settings.set(
+            "BRANDPULSE_EGRESS_ALLOW_PRIVATE", crawl.allow_private_addresses, priority="spider"
+        )
+        settings.set(
+            "BRANDPULSE_EGRESS_ALLOWED_ENDPOINTS",
+            list(crawl.allowed_private_endpoints),
+            priority="spider",
+        )
 
     def _find_source(self, config: Config, name: str | None) -> Any:
         candidates = [s for s in config.sources if s.type == self.source_type]
@@ -343,6 +364,12 @@ class MentionSpider(scrapy.Spider):
                 text = term if " " in bare else bare
                 queries.append(self.make_query(f"brand:{name}|term:{bare.lower()}", name, text))
         return queries
+
+    def egress_urls(self) -> list[str]:
+        """The source's own URLs: requests may go to their host:port, and credentials
+        to their origin only (crawlers.egress). Default: `base_url`; a spider whose
+        configuration names other URLs (feeds, start pages, a token host) adds them."""
+        return [self.base_url] if self.base_url else []
 
     def default_rate(self) -> float:
         """Requests per minute when the config sets none (may depend on credentials)."""
@@ -629,6 +656,12 @@ class MentionSpider(scrapy.Spider):
             return f"http_{response.status}", f"{where} -> {response.status}: {said}"
         if isinstance(exc, RateLimited):
             return "rate_limited", f"{where}: {exc}"
+        if isinstance(exc, EgressRefused):
+            return "egress_refused", f"{where}: {exc.reason}"
+        if isinstance(exc, DNSLookupError | CannotResolveHostError):
+            refused = resolver_refusal(urlparse_cached(request).hostname)
+            if refused:
+                return "egress_refused", f"{where}: {refused}"
         if isinstance(exc, TimeoutError | TCPTimedOutError | DownloadTimeoutError):
             return "timeout", f"{where}: no response within the download timeout"
         if isinstance(

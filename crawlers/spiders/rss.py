@@ -202,10 +202,16 @@ class RssSpider(MentionSpider):
             return "no feeds configured"
         return None
 
+    def egress_urls(self) -> list[str]:
+        return [*super().egress_urls(), *(self._feed_url(f) for f in self.source.feeds)]
+
+    def _feed_url(self, feed: str) -> str:
+        return feed if urlsplit(feed).scheme else urljoin(self.base_url + "/", feed.lstrip("/"))
+
     def search_queries(self) -> list[SearchQuery]:
         queries = []
         for feed in self.source.feeds:
-            url = feed if urlsplit(feed).scheme else urljoin(self.base_url + "/", feed.lstrip("/"))
+            url = self._feed_url(feed)
             if "{query}" in feed:
                 for name, query in self.brand_queries:
                     text = query.search_string(style="boolean")

@@ -56,6 +56,7 @@ def test_a_child_that_cannot_start_is_an_error_with_its_reason(api_server, tmp_p
         {
             "brands": BRANDS,
             "sources": [{"type": "hackernews", "name": "hn", "base_url": api_server.base_url}],
+            "crawl": {"allowed_private_endpoints": [api_server.endpoint]},
         },
         env={},
     )
@@ -83,6 +84,7 @@ def write_config(api_server, tmp_path: Path) -> Path:
                     }
                 ],
                 "daemon": {"state_dir": str(tmp_path / "state")},
+                "crawl": {"allowed_private_endpoints": [api_server.endpoint]},
             }
         )
     )
