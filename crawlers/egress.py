@@ -391,6 +391,9 @@ class EgressPolicyMiddleware:
     ) -> None:
         self.origins = {o for o in (origin_of(u) for u in origins) if o is not None}
         self.own_hosts = {(host, port) for _, host, port in self.origins}
+        # A site configured as http:// that upgrades to https:// stays on its host
+        # (credentials are still only sent to the configured origin).
+        self.own_hosts |= {(host, 443) for scheme, host, port in self.origins if scheme == "http"}
         self.extra_hosts = [h for h in extra_hosts if h.strip()]
         self.policy = policy or AddressPolicy()
         self.credential_headers = [h for h in credential_headers if h]

@@ -21,13 +21,21 @@ BRANDPULSE_STATE_DIR = os.environ.get("BRANDPULSE_STATE_DIR") or None
 BRANDPULSE_OUTPUT = None
 # JSON file receiving the per-source summary at close (the runner sets it).
 BRANDPULSE_STATS_FILE = None
-# `scrapy crawl` commits the cursor itself; the runner turns this off and commits
-# only after the parent process has the mentions.
+# `scrapy crawl` commits the cursor itself, and only when the mentions went to
+# BRANDPULSE_OUTPUT; the runner turns this off and commits only after the parent
+# process has the mentions.
 BRANDPULSE_COMMIT_CURSOR = True
 BRANDPULSE_CURSOR_PENDING = None
 # Longest server-requested pause (Retry-After, X-Ratelimit-Reset, backoff) a crawl
 # waits out; a longer one abandons the source's remaining requests for this run.
 BRANDPULSE_MAX_RETRY_AFTER = 120.0
+# The parts of a crawl besides parsing, each a component switched by a setting
+# (docs/crawlers.md "How a crawl is split"): turning one off is for tests and
+# dry runs (e.g. BRANDPULSE_CURSOR_ENABLED=False never touches the cursor).
+BRANDPULSE_FAULT_ACCOUNTING_ENABLED = True  # middlewares.FaultAccountingMiddleware
+BRANDPULSE_FAULT_LOG_ENABLED = True  # faults.FaultLog
+BRANDPULSE_BRAND_FILTER_ENABLED = True  # pipelines.BrandFilterPipeline
+BRANDPULSE_CURSOR_ENABLED = True  # extensions.CursorWriter
 # Near-duplicate memory kept across runs (per source).
 BRANDPULSE_RECENT_HASHES = 20000
 BRANDPULSE_RECENT_HASH_DAYS = 7
@@ -79,7 +87,7 @@ DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
-# A source's faults are logged once per source at close (MentionSpider.closed);
+# A source's faults are logged once per source at close (crawlers.faults.FaultLog);
 # Scrapy's per-request give-up lines would repeat them.
 RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
 CLOSESPIDER_TIMEOUT = 600
@@ -99,11 +107,14 @@ SPIDER_MIDDLEWARES = {
     "crawlers.middlewares.FaultAccountingMiddleware": 45,
 }
 ITEM_PIPELINES = {
+    "crawlers.pipelines.BrandFilterPipeline": 100,
     "crawlers.pipelines.DuplicatePipeline": 300,
     "crawlers.pipelines.JsonLinesOutputPipeline": 900,
 }
 EXTENSIONS = {
+    "crawlers.faults.FaultLog": 400,
     "crawlers.extensions.SourceStats": 500,
+    "crawlers.extensions.CursorWriter": 600,
 }
 
 LOG_LEVEL = "INFO"

@@ -73,6 +73,15 @@ def test_own_and_opted_in_hosts_pass():
     assert refused(mw, "https://evilfeeds.example/") is not None
 
 
+def test_an_http_source_may_upgrade_to_https_on_its_host_only():
+    mw = middleware(BRANDPULSE_EGRESS_ORIGINS=["http://feeds.example/rss"])
+    assert refused(mw, "https://feeds.example/rss") is None
+    assert refused(mw, "https://feeds.example:8443/rss") is not None
+    upgraded = Request("https://feeds.example/rss", headers={"Authorization": "t"})
+    mw.process_request(upgraded)
+    assert "Authorization" not in upgraded.headers  # not the configured origin
+
+
 def test_private_addresses_need_an_explicit_allowance():
     assert refused(middleware(BRANDPULSE_EGRESS_ORIGINS=["http://127.0.0.1:8080"]), "http://127.0.0.1:8080/")
     exact = middleware(

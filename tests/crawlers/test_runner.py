@@ -111,10 +111,21 @@ def test_scrapy_crawl_from_the_repository(api_server, tmp_path):
     config = write_config(api_server, tmp_path)
     env = {**os.environ, "BRANDPULSE_CONFIG": str(config)}
     env.pop("SCRAPY_SETTINGS_MODULE", None)  # found through scrapy.cfg
+    command = [sys.executable, "-m", "scrapy", "crawl", "hackernews", "-a", "source=hn", "-s", "AUTOTHROTTLE_START_DELAY=0"]
     proc = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "hackernews", "-a", "source=hn", "-s", "AUTOTHROTTLE_START_DELAY=0"],
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "source 'hn': yielded 3" in proc.stderr
+    # Nothing kept the mentions, so the cursor did not move past them.
+    assert not (tmp_path / "state" / "hn.cursor.json").exists()
+    assert "cursor of source 'hn' not advanced" in proc.stderr
+
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [*command, "-s", f"BRANDPULSE_OUTPUT={out}"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "source 'hn': yielded 3" in proc.stderr
+    assert len(out.read_text().splitlines()) == 3
     assert (tmp_path / "state" / "hn.cursor.json").exists()
