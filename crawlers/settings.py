@@ -57,6 +57,7 @@ BRANDPULSE_EGRESS_ALLOWED_ENDPOINTS: list[str] = []
 # Headers that carry credentials: sent only to the source's own origins.
 BRANDPULSE_EGRESS_CREDENTIAL_HEADERS = [
     "Authorization", "Cookie", "X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token",
+    "X-Goog-Api-Key",  # YouTube's key (crawlers/spiders/youtube.py)
 ]  # fmt: skip
 # The resolver that checks the address actually connected to (after DNS).
 TWISTED_DNS_RESOLVER = "crawlers.egress.EgressResolver"

@@ -104,7 +104,10 @@ def test_private_addresses_need_an_explicit_allowance():
 
 def test_credentials_go_only_to_the_sources_own_origin():
     mw = middleware(BRANDPULSE_EGRESS_EXTRA_HOSTS=["media.example"])
-    headers = {"Authorization": "Bearer t0ken", "Cookie": "s=1", "X-Api-Key": "k", "Accept": "a"}
+    headers = {
+        "Authorization": "Bearer t0ken", "Cookie": "s=1", "X-Api-Key": "k",
+        "X-Goog-Api-Key": "AIza", "Accept": "a",
+    }  # fmt: skip
     own = Request("https://social.example/api", headers=headers)
     mw.process_request(own)
     assert own.headers["Authorization"] == b"Bearer t0ken"
