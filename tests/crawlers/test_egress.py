@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request
 from scrapy.settings import Settings
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
+from zope.interface import implementer, provider
 
 from crawlers.egress import (
     AddressPolicy,
     EgressPolicyMiddleware,
     EgressRefused,
+    EgressResolver,
     address_category,
     parse_endpoint,
+    resolver_refusal,
     unregister_policy,
 )
 
@@ -160,3 +167,66 @@ def test_endpoints_parse_or_say_what_is_expected():
     policy = AddressPolicy(endpoints=(parse_endpoint("10.0.0.0/8"),))
     assert policy.refusal("10.9.9.9", 443) is None
     assert policy.refusal("192.168.1.1", 443) is not None
+
+
+@implementer(IHostnameResolver)
+class Zone:
+    """A DNS zone in memory: each lookup of a name gets its next answer (a
+    rebinding zone answers a public address first and a private one next)."""
+
+    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
+        self.answers = answers
+
+    def resolveHostName(
+        self, receiver, hostName, portNumber=0, addressTypes=None, transportSemantics="TCP"
+    ):
+        receiver.resolutionBegan(None)
+        for ip in self.answers[hostName].pop(0):
+            kind = IPv6Address if ":" in ip else IPv4Address
+            receiver.addressResolved(kind("TCP", ip, portNumber))
+        receiver.resolutionComplete()
+        return receiver
+
+
+@provider(IResolutionReceiver)
+class Collected:
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+        self.done = False
+
+    def resolutionBegan(self, resolution) -> None:
+        pass
+
+    def addressResolved(self, address) -> None:
+        self.addresses.append(address.host)
+
+    def resolutionComplete(self) -> None:
+        self.done = True
+
+
+def resolve(resolver: EgressResolver, name: str, port: int = 443) -> list[str]:
+    got = Collected()
+    resolver.resolveHostName(got, name, port)
+    assert got.done
+    return got.addresses
+
+
+def test_the_resolver_hands_out_allowed_addresses_only():
+    zone = Zone({
+        "rebind.test": [["93.184.216.34"], ["127.0.0.1"]],
+        "mixed.test": [["10.0.0.1", "93.184.216.34", "::ffff:169.254.169.254"]],
+        "local.test": [["127.0.0.1"], ["127.0.0.1"]],
+    })  # fmt: skip
+    resolver = EgressResolver(SimpleNamespace(nameResolver=zone), 0, AddressPolicy())
+    # The address checked is the address handed to the connection, lookup by lookup.
+    assert resolve(resolver, "rebind.test") == ["93.184.216.34"]
+    assert resolve(resolver, "rebind.test") == []
+    assert "127.0.0.1 is a loopback address" in resolver_refusal("rebind.test")
+    assert resolve(resolver, "mixed.test") == ["93.184.216.34"]
+    # An exact endpoint allowance is per port.
+    exact = EgressResolver(
+        SimpleNamespace(nameResolver=zone), 0,
+        AddressPolicy(endpoints=(parse_endpoint("127.0.0.1:8080"),)),
+    )  # fmt: skip
+    assert resolve(exact, "local.test", 9200) == []
+    assert resolve(exact, "local.test", 8080) == ["127.0.0.1"]
