@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = [
     "STATS_PREFIX",
     "FaultLog",
+    "MaskUrlSecrets",
+    "SecretMaskingLog",
     "fault_line",
     "mask_url_secrets",
     "record_fault",
@@ -47,6 +49,45 @@ _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
 def mask_url_secrets(text: str) -> str:
     """`text` with credential query parameters and URL user:password masked."""
     return _URL_USERINFO.sub(r"\1***@", _SECRET_PARAM.sub(r"\1***", text))
+
+
+class MaskUrlSecrets(logging.Filter):
+    """A logging filter that masks credentials in URLs of every record it sees.
+
+    Scrapy logs request URLs (`Crawled (200) <GET ...?key=...>` at DEBUG,
+    retries, download errors); Stack Exchange takes its key only as a query
+    parameter, so without this a DEBUG log of a crawl prints it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_url_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class SecretMaskingLog:
+    """Extension installing `MaskUrlSecrets` on the process's log handlers for the
+    crawl (`BRANDPULSE_MASK_LOG_SECRETS`, on by default)."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SecretMaskingLog:
+        from scrapy import signals
+        from scrapy.exceptions import NotConfigured
+
+        if not crawler.settings.getbool("BRANDPULSE_MASK_LOG_SECRETS", True):
+            raise NotConfigured("BRANDPULSE_MASK_LOG_SECRETS is off")
+        ext = cls()
+        # Scrapy replaces its root log handler after building the extensions, so
+        # the filter goes on when the spider opens (before any request is made).
+        crawler.signals.connect(ext.install, signal=signals.spider_opened)
+        return ext
+
+    def install(self) -> None:
+        for handler in logging.getLogger().handlers:
+            if not any(isinstance(f, MaskUrlSecrets) for f in handler.filters):
+                handler.addFilter(MaskUrlSecrets())
 
 
 def record_fault(stats: Any, kind: str, detail: str) -> None:

@@ -36,6 +36,7 @@ BRANDPULSE_FAULT_ACCOUNTING_ENABLED = True  # middlewares.FaultAccountingMiddlew
 BRANDPULSE_FAULT_LOG_ENABLED = True  # faults.FaultLog
 BRANDPULSE_BRAND_FILTER_ENABLED = True  # pipelines.BrandFilterPipeline
 BRANDPULSE_CURSOR_ENABLED = True  # extensions.CursorWriter
+BRANDPULSE_MASK_LOG_SECRETS = True  # faults.SecretMaskingLog (key=, access_token=... in URLs)
 # Near-duplicate memory kept across runs (per source).
 BRANDPULSE_RECENT_HASHES = 20000
 BRANDPULSE_RECENT_HASH_DAYS = 7
@@ -113,6 +114,8 @@ ITEM_PIPELINES = {
     "crawlers.pipelines.JsonLinesOutputPipeline": 900,
 }
 EXTENSIONS = {
+    # Early: credentials in URLs are masked in every log line of the crawl.
+    "crawlers.faults.SecretMaskingLog": 0,
     "crawlers.faults.FaultLog": 400,
     "crawlers.extensions.SourceStats": 500,
     "crawlers.extensions.CursorWriter": 600,
