@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import TEST_SETTINGS, Reply
 
 from brandpulse.config import parse_config
 from brandpulse.mention import Mention
 from crawlers.runner import REPO_ROOT, run_crawl
+from tests.crawlers.conftest import TEST_SETTINGS, Reply
 
 SEARCH = "/api/v1/search_by_date"
 BRANDS = [{"name": "Acme", "query": "acme"}]
