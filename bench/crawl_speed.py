@@ -131,6 +131,9 @@ def one_profile(args: argparse.Namespace) -> None:
             "brands": [{"name": "Bench", "query": brand_query}],
             "sources": [{"type": "hackernews", "name": "bench", "base_url": args.base_url,
                          "max_pages": args.pages, "lookback": "3650d", **profile["source"]}],
+            # The benchmark's server is on this machine (the egress policy refuses
+            # loopback addresses unless told otherwise).
+            "crawl": {"allow_private_addresses": True},
         }, env={})  # fmt: skip
         started = time.perf_counter()
         result = run_crawl(

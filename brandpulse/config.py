@@ -255,6 +255,47 @@ class Schedule(Strict):
     jitter: NonNegativeDuration = Field(default=timedelta(seconds=30), description="random delay per run")
 
 
+def _http_url(value: str | None, *, relative_ok: bool = False) -> str | None:
+    """A crawl URL: http(s) only, so a config can never make a crawler read a file."""
+    if value is None:
+        return value
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(value.strip()).scheme.lower()
+    if scheme in ("http", "https") or (relative_ok and not scheme):
+        return value
+    raise ValueError(
+        f"{value!r} is not an http(s) URL: crawlers fetch http:// and https:// only"
+        + (" (or a path relative to base_url)" if relative_ok else "")
+    )
+
+
+class CrawlConfig(Strict):
+    """Where crawlers may connect (the egress policy; docs/crawlers.md)."""
+
+    allow_private_addresses: bool = Field(
+        default=False,
+        description="let crawls connect to loopback, private, link-local and CGNAT addresses "
+        "(the local sandbox, an intranet forum); metadata endpoints stay refused",
+    )
+    allowed_private_endpoints: list[str] = Field(
+        default_factory=list,
+        description="single non-public endpoints crawls may reach: IP:port, [IPv6]:port, IP "
+        "or a CIDR network",
+    )
+
+    @field_validator("allowed_private_endpoints")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        if not value:
+            return value
+        from crawlers.egress import parse_endpoint  # the policy's own parser
+
+        for entry in value:
+            parse_endpoint(entry)
+        return value
+
+
 class SourceBase(Strict):
     name: str = Field(
         min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="unique name of this source"
@@ -276,6 +317,16 @@ class SourceBase(Strict):
     lookback: PositiveDuration = Field(
         default=timedelta(days=1), description="how far back the first crawl (no cursor yet) goes"
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="other hosts this source may follow links and redirects to "
+        "('*.example.com' for subdomains, '*' for any); credentials are never sent there",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        return _http_url(value)
 
 
 class RedditSource(SourceBase):
@@ -301,6 +352,11 @@ class DiscourseSource(SourceBase):
     type: Literal["discourse"]
     forum_url: str = Field(description="root URL of the Discourse forum")
 
+    @field_validator("forum_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value) or value
+
 
 class MastodonSource(SourceBase):
     type: Literal["mastodon"]
@@ -310,12 +366,24 @@ class MastodonSource(SourceBase):
         default=None, description="enables full-text search; tag timelines need none"
     )
 
+    @field_validator("instance_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value) or value
+
 
 class RssSource(SourceBase):
     type: Literal["rss"]
     feeds: list[str] = Field(
         default_factory=list, description="feed URLs; {query} is replaced by the brand's query"
     )
+
+    @field_validator("feeds")
+    @classmethod
+    def _http(cls, value: list[str]) -> list[str]:
+        for feed in value:
+            _http_url(feed, relative_ok=True)
+        return value
 
 
 class YouTubeSource(SourceBase):
@@ -358,6 +426,13 @@ class HtmlForumSource(SourceBase):
         "default UTC",
     )
     language: str | None = None
+
+    @field_validator("start_urls")
+    @classmethod
+    def _http(cls, value: list[str]) -> list[str]:
+        for url in value:
+            _http_url(url)
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -695,6 +770,9 @@ class Config(Strict):
     kibana: KibanaConfig = Field(default_factory=KibanaConfig, description="saved objects import")
     daemon: DaemonConfig = Field(
         default_factory=DaemonConfig, description="state, HTTP endpoint, logs, shutdown"
+    )
+    crawl: CrawlConfig = Field(
+        default_factory=CrawlConfig, description="where crawlers may connect (egress policy)"
     )
 
     @classmethod

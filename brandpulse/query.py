@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -338,19 +339,31 @@ class _Near(_Node):
             return False
         lspans = [m.span() for t in self.left for m in t.pattern.finditer(text)]
         rspans = [m.span() for t in self.right for m in t.pattern.finditer(text)]
+        # Only the nearest right occurrence after and before each left one can be
+        # within the distance (a wider gap holds at least as many words), so the
+        # work is linear in the occurrences, not their product: a post repeating
+        # both terms thousands of times took minutes when every pair was tried.
+        # Overlapping spans are one occurrence, not two near each other, so
+        # `acme NEAR/2 acme` needs acme twice: they are neither after nor before.
+        by_start = sorted(rspans)
+        starts = [rs for rs, _ in by_start]
+        by_end = sorted(rspans, key=lambda span: span[1])
+        ends = [re_ for _, re_ in by_end]
+        # Of the left occurrences sharing a nearest right one, only the closest
+        # counts: each gap is then segmented once, so the total is about one pass.
+        gaps: dict[tuple[str, int], tuple[int, int]] = {}
         for ls, le in lspans:
-            for rs, re_ in rspans:
-                if le <= rs:
-                    gap = (le, rs)
-                elif re_ <= ls:
-                    gap = (re_, ls)
-                else:
-                    # Overlapping spans are one occurrence, not two near each other,
-                    # so `acme NEAR/2 acme` needs acme twice.
-                    continue
-                if _words_within(text, *gap, self.distance):
-                    return True
-        return False
+            after = bisect_left(starts, le)
+            if after < len(by_start):
+                gap = gaps.get(("after", after))
+                if gap is None or le > gap[0]:
+                    gaps["after", after] = (le, by_start[after][0])
+            before = bisect_right(ends, ls) - 1
+            if before >= 0:
+                gap = gaps.get(("before", before))
+                if gap is None or ls < gap[1]:
+                    gaps["before", before] = (by_end[before][1], ls)
+        return any(_words_within(text, start, end, self.distance) for start, end in gaps.values())
 
 
 def _words_within(text: str, start: int, end: int, limit: int) -> bool:

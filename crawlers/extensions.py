@@ -1,7 +1,10 @@
-"""Per-source crawl statistics: what a source yielded, dropped and what failed.
+"""Extensions: the per-source summary and the cursor writer.
 
-At close the summary goes into Scrapy's stats (`brandpulse/summary`), into one
-log line, and into BRANDPULSE_STATS_FILE (JSON) for `crawlers.runner`.
+`SourceStats`: what a source yielded, dropped and what failed. At close the
+summary goes into Scrapy's stats (`brandpulse/summary`), into one log line, and
+into BRANDPULSE_STATS_FILE (JSON) for `crawlers.runner`.
+
+`CursorWriter`: the source's new cursor, written at close (see its docstring).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
 
-from crawlers.cursors import atomic_write_json
+from crawlers.cursors import CursorStore, atomic_write_json
 from crawlers.spiders.base import STATS_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -74,3 +78,64 @@ class SourceStats:
         )
         if self.path is not None:
             atomic_write_json(self.path, summary)
+
+
+class CursorWriter:
+    """Writes the cursor the spider reached (`spider.cursor_data()`) when it closes.
+
+    The cursor may only advance past mentions something keeps:
+
+    - `BRANDPULSE_CURSOR_PENDING` set (the runner): written there as *pending*;
+      the parent process commits it once it has the mentions.
+    - otherwise, with `BRANDPULSE_COMMIT_CURSOR` (`scrapy crawl`): committed only
+      when the mentions went to `BRANDPULSE_OUTPUT` without a write error. Without
+      an output nothing keeps them, so the cursor stays (one WARNING line says
+      so): committing would skip those posts for good.
+
+    A write error on the output leaves the cursor where it was in every case.
+    Switched off by `BRANDPULSE_CURSOR_ENABLED` (a dry run: nothing is written).
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CursorWriter:
+        if not crawler.settings.getbool("BRANDPULSE_CURSOR_ENABLED", True):
+            raise NotConfigured("BRANDPULSE_CURSOR_ENABLED is off")
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        cursor_data = getattr(spider, "cursor_data", None)
+        data = cursor_data() if cursor_data is not None else None
+        if data is None:
+            return
+        settings = self.crawler.settings
+        stats = self.crawler.stats
+        store: CursorStore = spider.cursor_store
+        source = data["source"]
+        output = settings.get("BRANDPULSE_OUTPUT")
+        errors = stats.get_value(f"{STATS_PREFIX}/output/errors", 0)
+        if errors:
+            logger.warning(
+                "cursor of source %r not advanced: %d mention(s) could not be written to %s",
+                source, errors, output,
+            )  # fmt: skip
+            return
+        pending = settings.get("BRANDPULSE_CURSOR_PENDING")
+        if pending:
+            store.save_pending(source, data, Path(pending))
+            return
+        if not settings.getbool("BRANDPULSE_COMMIT_CURSOR", True):
+            store.save_pending(source, data)
+            return
+        if not output:
+            logger.warning(
+                "cursor of source %r not advanced: this crawl's mentions were not written "
+                "anywhere (set -s BRANDPULSE_OUTPUT=FILE, or run python -m crawlers.run)",
+                source,
+            )
+            return
+        store.commit(source, store.save_pending(source, data))

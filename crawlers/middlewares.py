@@ -24,6 +24,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import reactor, task
 from twisted.internet.defer import DeferredSemaphore
 
+from crawlers.faults import record_fault
 from crawlers.spiders.base import STATS_PREFIX, RateLimited
 
 logger = logging.getLogger(__name__)
@@ -217,26 +218,24 @@ class FaultAccountingMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FaultAccountingMiddleware:
+        if not crawler.settings.getbool("BRANDPULSE_FAULT_ACCOUNTING_ENABLED", True):
+            raise NotConfigured("BRANDPULSE_FAULT_ACCOUNTING_ENABLED is off")
         return cls(crawler)
 
     def process_spider_exception(
         self, response: Response, exception: Exception
     ) -> Iterable[Any] | None:
-        spider = self.crawler.spider
-        fault = getattr(spider, "fault", None)
-        if fault is None:
-            return None
         from scrapy.spidermiddlewares.httperror import HttpError
 
         if isinstance(exception, HttpError):
             return None  # HttpErrorMiddleware's business (no errback was set)
         logger.debug("callback error on %s", response.url, exc_info=exception)
-        fault(
+        record_fault(
+            self.crawler.stats,
             f"spider_error_{type(exception).__name__}",
             f"{response.url}: {type(exception).__name__}: {exception}",
         )
-        key = response.meta.get("brandpulse_query")
-        states = getattr(spider, "_queries", {})
-        if key in states:
-            states[key].failed = True
+        query_failed = getattr(self.crawler.spider, "query_failed", None)
+        if query_failed is not None:
+            query_failed(response.meta.get("brandpulse_query"))
         return []

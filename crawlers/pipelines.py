@@ -103,6 +103,48 @@ class RecentHashes:
         return None
 
 
+class BrandFilterPipeline:
+    """Keeps a post only if a brand query matches it, with `brands` set to those brands.
+
+    The brand queries are the spider's (`brand_queries`: the brands of its source)
+    unless given. A post matching none is dropped and counted as `no_brand`; the
+    cursor has moved past it already, as it should (it was read). Switched off by
+    `BRANDPULSE_BRAND_FILTER_ENABLED` (every post then passes with no brands).
+    """
+
+    def __init__(self, crawler: Crawler | None = None, brand_queries: Any = None) -> None:
+        self.crawler = crawler
+        self.brand_queries = brand_queries
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> BrandFilterPipeline:
+        if not crawler.settings.getbool("BRANDPULSE_BRAND_FILTER_ENABLED", True):
+            raise NotConfigured("BRANDPULSE_BRAND_FILTER_ENABLED is off")
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        if self.brand_queries is None and self.crawler is not None:
+            self.brand_queries = getattr(self.crawler.spider, "brand_queries", [])
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Mention):
+            return item
+        from brandpulse.query import match_brands
+
+        brands = match_brands(
+            self.brand_queries or [],
+            item.body,
+            url=item.url,
+            author=item.author,
+            language=item.language,
+        )
+        if not brands:
+            if self.crawler is not None:
+                self.crawler.stats.inc_value(f"{STATS_PREFIX}/dropped/no_brand")
+            raise DropItem(f"no_brand: {item.id} matches no brand query", log_level="DEBUG")
+        return item.model_copy(update={"brands": brands})
+
+
 class DuplicatePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -170,10 +212,15 @@ class DuplicatePipeline:
 
 class JsonLinesOutputPipeline:
     """Appends each mention as one JSON line to BRANDPULSE_OUTPUT (flushed per line,
-    so whatever was collected before a crash is still handed over)."""
+    so whatever was collected before a crash is still handed over).
 
-    def __init__(self, path: str) -> None:
+    Counts `brandpulse/output/written` and `brandpulse/output/errors`: a mention
+    that could not be written means the crawl's cursor must not advance
+    (`crawlers.extensions.CursorWriter` checks)."""
+
+    def __init__(self, path: str, crawler: Crawler | None = None) -> None:
         self.path = Path(path)
+        self.crawler = crawler
         self.file: IO[str] | None = None
 
     @classmethod
@@ -181,16 +228,28 @@ class JsonLinesOutputPipeline:
         path = crawler.settings.get("BRANDPULSE_OUTPUT")
         if not path:
             raise NotConfigured("BRANDPULSE_OUTPUT is not set")
-        return cls(path)
+        return cls(path, crawler)
+
+    def _count(self, what: str) -> None:
+        if self.crawler is not None:
+            self.crawler.stats.inc_value(f"{STATS_PREFIX}/output/{what}")
 
     def open_spider(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self.path.open("a", encoding="utf-8")
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, Mention) and self.file is not None:
-            self.file.write(item.model_dump_json() + "\n")
-            self.file.flush()
+        if isinstance(item, Mention):
+            if self.file is None:
+                self._count("errors")
+                raise DropItem(f"output {self.path} is not open; {item.id} not written")
+            try:
+                self.file.write(item.model_dump_json() + "\n")
+                self.file.flush()
+            except (OSError, ValueError):
+                self._count("errors")
+                raise
+            self._count("written")
         return item
 
     def close_spider(self) -> None:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -35,6 +36,7 @@ from pydantic import ValidationError
 from brandpulse.config import Config, ConfigError, load_config
 from brandpulse.mention import Mention
 from crawlers.cursors import CursorStore
+from crawlers.faults import fault_line
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,33 @@ class CrawlResult:
     log: str = field(default="", repr=False)
     _store: CursorStore | None = field(default=None, repr=False)
     _pending: Path | None = field(default=None, repr=False)
+
+    @property
+    def read_nothing(self) -> bool:
+        """True when the crawl did not read a single page of the source: every
+        request failed (or none could be made), the source was skipped, or the
+        crawl itself failed. Zero mentions from pages that were read is not this."""
+        return bool(self.error or self.stats.get("skipped") or not self.stats.get("pages"))
+
+    def fault_summary(self) -> str | None:
+        """`kind xN (first: detail); ...` of the source's faults, None without any."""
+        failed = self.stats.get("failed") or {}
+        examples = self.stats.get("fault_examples") or {}
+        if not failed:
+            return None
+        return fault_line({kind: (n, examples.get(kind, "")) for kind, n in failed.items()})
+
+    def problem(self) -> str | None:
+        """Why the crawl read nothing, in one line (None when it read something)."""
+        if not self.read_nothing:
+            return None
+        if self.error:
+            return self.error
+        if self.stats.get("skipped"):
+            return f"source {self.source!r} skipped: {self.stats['skipped']}"
+        requests = self.stats.get("requests", 0)
+        faults = self.fault_summary() or "no fault recorded"
+        return f"no page of source {self.source!r} could be read ({requests} request(s)): {faults}"
 
     def commit_cursor(self) -> bool:
         """Advance the source's cursor to what this crawl reached. Call it after the
@@ -143,6 +172,7 @@ def run_crawl(
             )  # fmt: skip
             code, error = _wait(proc, timeout + SHUTDOWN_GRACE, cancel, source_name)
         log_text = log_file.read_text(encoding="utf-8", errors="replace")
+        _relay_warnings(log_text, source_name)
         if error is None and code != 0:
             error = f"crawl of {source_name!r} failed (exit code {code}): {_last_error(log_text)}"
         mentions, bad_lines = _read_mentions(out)
@@ -192,6 +222,35 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
         except subprocess.TimeoutExpired:
             continue
     return proc.wait()
+
+
+# Scrapy's LOG_FORMAT: "2026-11-30 08:00:00 [logger.name] WARNING: message".
+_LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d+)? \[(?P<name>[^\]]+)\] "
+    r"(?P<level>WARNING|ERROR|CRITICAL): (?P<message>.*)$"
+)
+_RELAY_LIMIT = 50
+
+
+def _relay_warnings(log_text: str, source: str) -> None:
+    """The child's WARNING and ERROR lines, logged again in this process at their level.
+
+    The child's log is only kept in `CrawlResult.log`; its warnings (a source's
+    faults, a refused request, a cursor that did not advance) must reach the
+    daemon's own log. Only the first line of each record (no tracebacks), at most
+    `_RELAY_LIMIT` of them.
+    """
+    relayed = 0
+    for line in log_text.splitlines():
+        match = _LOG_LINE.match(line)
+        if match is None:
+            continue
+        if relayed == _RELAY_LIMIT:
+            logger.warning("crawl of %r: further warnings are in its log only", source)
+            return
+        level = getattr(logging, match["level"])
+        logger.log(level, "crawl of %r: [%s] %s", source, match["name"], match["message"])
+        relayed += 1
 
 
 def _last_error(log_text: str) -> str:

@@ -21,16 +21,50 @@ BRANDPULSE_STATE_DIR = os.environ.get("BRANDPULSE_STATE_DIR") or None
 BRANDPULSE_OUTPUT = None
 # JSON file receiving the per-source summary at close (the runner sets it).
 BRANDPULSE_STATS_FILE = None
-# `scrapy crawl` commits the cursor itself; the runner turns this off and commits
-# only after the parent process has the mentions.
+# `scrapy crawl` commits the cursor itself, and only when the mentions went to
+# BRANDPULSE_OUTPUT; the runner turns this off and commits only after the parent
+# process has the mentions.
 BRANDPULSE_COMMIT_CURSOR = True
 BRANDPULSE_CURSOR_PENDING = None
 # Longest server-requested pause (Retry-After, X-Ratelimit-Reset, backoff) a crawl
 # waits out; a longer one abandons the source's remaining requests for this run.
 BRANDPULSE_MAX_RETRY_AFTER = 120.0
+# The parts of a crawl besides parsing, each a component switched by a setting
+# (docs/crawlers.md "How a crawl is split"): turning one off is for tests and
+# dry runs (e.g. BRANDPULSE_CURSOR_ENABLED=False never touches the cursor).
+BRANDPULSE_FAULT_ACCOUNTING_ENABLED = True  # middlewares.FaultAccountingMiddleware
+BRANDPULSE_FAULT_LOG_ENABLED = True  # faults.FaultLog
+BRANDPULSE_BRAND_FILTER_ENABLED = True  # pipelines.BrandFilterPipeline
+BRANDPULSE_CURSOR_ENABLED = True  # extensions.CursorWriter
+BRANDPULSE_MASK_LOG_SECRETS = True  # faults.SecretMaskingLog (key=, access_token=... in URLs)
 # Near-duplicate memory kept across runs (per source).
 BRANDPULSE_RECENT_HASHES = 20000
 BRANDPULSE_RECENT_HASH_DAYS = 7
+
+# --- Egress policy (crawlers/egress.py; docs/crawlers.md "Egress policy and safety")
+# Off only for debugging: it keeps hostile pages from making the crawler read local
+# files, call internal services or carry a token to another host.
+BRANDPULSE_EGRESS_ENABLED = True
+# The source's own URLs (scheme://host:port); the spider sets them from the config.
+# Requests go to these hosts only, and credentials only to these origins.
+BRANDPULSE_EGRESS_ORIGINS: list[str] = []
+# Other hosts the source may follow (config `allowed_hosts`; "*.example.com", "*").
+BRANDPULSE_EGRESS_EXTRA_HOSTS: list[str] = []
+# Loopback/private/link-local/CGNAT addresses (config `crawl.allow_private_addresses`).
+BRANDPULSE_EGRESS_ALLOW_PRIVATE = False
+# Single non-public endpoints allowed: "IP:port", "IP" or a CIDR network
+# (config `crawl.allowed_private_endpoints`).
+BRANDPULSE_EGRESS_ALLOWED_ENDPOINTS: list[str] = []
+# Headers that carry credentials: sent only to the source's own origins.
+BRANDPULSE_EGRESS_CREDENTIAL_HEADERS = [
+    "Authorization", "Cookie", "X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token",
+    "X-Goog-Api-Key",  # YouTube's key (crawlers/spiders/youtube.py)
+]  # fmt: skip
+# The resolver that checks the address actually connected to (after DNS).
+TWISTED_DNS_RESOLVER = "crawlers.egress.EgressResolver"
+# http(s) only: the other schemes' handlers are removed outright, so even with the
+# policy off no file is read and no FTP/S3/data request is made.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 
 # --- Politeness --------------------------------------------------------------
 USER_AGENT = "brandpulse/0.1 (brand monitoring; +https://github.com/brandpulse/brandpulse)"
@@ -55,7 +89,7 @@ DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
-# A source's faults are logged once per source at close (MentionSpider.closed);
+# A source's faults are logged once per source at close (crawlers.faults.FaultLog);
 # Scrapy's per-request give-up lines would repeat them.
 RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
 CLOSESPIDER_TIMEOUT = 600
@@ -64,6 +98,9 @@ DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 
 # --- Components -------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
+    # First on the way in: nothing (not even a robots.txt fetch) happens for a
+    # request the policy refuses; redirects come back through here as new requests.
+    "crawlers.egress.EgressPolicyMiddleware": 40,
     # After RetryMiddleware (550) on the way in, before it on the way out, so a
     # 429's Retry-After is recorded before the retry is scheduled.
     "crawlers.middlewares.RateLimitMiddleware": 560,
@@ -72,11 +109,16 @@ SPIDER_MIDDLEWARES = {
     "crawlers.middlewares.FaultAccountingMiddleware": 45,
 }
 ITEM_PIPELINES = {
+    "crawlers.pipelines.BrandFilterPipeline": 100,
     "crawlers.pipelines.DuplicatePipeline": 300,
     "crawlers.pipelines.JsonLinesOutputPipeline": 900,
 }
 EXTENSIONS = {
+    # Early: credentials in URLs are masked in every log line of the crawl.
+    "crawlers.faults.SecretMaskingLog": 0,
+    "crawlers.faults.FaultLog": 400,
     "crawlers.extensions.SourceStats": 500,
+    "crawlers.extensions.CursorWriter": 600,
 }
 
 LOG_LEVEL = "INFO"

@@ -20,6 +20,7 @@ import lxml.etree
 import lxml.html
 
 __all__ = [
+    "clean_field",
     "clean_text",
     "decode_body",
     "fix_mojibake",
@@ -32,6 +33,7 @@ __all__ = [
 # byte-order mark. ZERO WIDTH JOINER (U+200D) and variation selectors are kept on
 # purpose: they glue emoji sequences (family, flags, skin tones) together.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\u200b]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _MANY_NEWLINES = re.compile(r"\n\s*\n(\s*\n)+")
 _SPACE_AROUND_NEWLINE = re.compile(r" *\n *")
@@ -111,6 +113,27 @@ def _repair_run(match: re.Match[str]) -> str:
     return run
 
 
+def scrub_surrogates(text: str) -> str:
+    """Text every encoder accepts: surrogate halves that form a pair are joined into
+    their character, a lone one (JSON may carry `"\\ud800"`) becomes U+FFFD.
+
+    A lone surrogate cannot be encoded as UTF-8, so a post holding one would fail
+    validation or indexing and be lost while the cursor moved past it.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def clean_field(value: str | None) -> str | None:
+    """An id, URL or code from a source: surrogates repaired, control characters
+    removed, surrounding space trimmed; None when nothing is left."""
+    if value is None:
+        return None
+    value = _CONTROL.sub("", scrub_surrogates(value)).strip()
+    return value or None
+
+
 def normalize_whitespace(text: str) -> str:
     """Collapse runs of spaces, keep paragraph breaks (at most one blank line)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -125,8 +148,10 @@ def clean_text(text: str | None) -> str:
     """Plain text from a source: entities decoded, mojibake repaired, spaces normalised."""
     if not text:
         return ""
+    text = scrub_surrogates(text)
     if "&" in text:
         text = html.unescape(text)
+        text = scrub_surrogates(text)  # "&#xd800;" unescapes to a lone surrogate
     text = fix_mojibake(text)
     text = unicodedata.normalize("NFC", text)
     return normalize_whitespace(text)
@@ -136,6 +161,9 @@ def html_to_text(fragment: str | None) -> str:
     """HTML fragment -> readable plain text (block elements become line breaks)."""
     if not fragment:
         return ""
+    # lxml refuses NUL and other control characters ("All strings must be XML
+    # compatible") and cannot encode lone surrogates: both go before parsing.
+    fragment = _CONTROL.sub("", scrub_surrogates(fragment))
     if "<" not in fragment:
         return clean_text(fragment)
     try:

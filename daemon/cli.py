@@ -124,6 +124,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     result = run_crawl(args.config, args.source, state_dir=config.daemon.state_dir)
     print(f"{args.source}: {len(result.mentions)} mention(s)"
           + (f", error: {result.error}" if result.error else ""))  # fmt: skip
+    if result.fault_summary():
+        print(f"faults: {result.fault_summary()}", file=sys.stderr)
+    if result.read_nothing:
+        # Every request failed, or the source was skipped: not a quiet success.
+        print(f"error: {result.problem()}", file=sys.stderr)
+        result.discard_cursor()
+        return 1
     mentions = result.mentions
     if mentions and not args.no_score:
         from nlp.enrich import brand_queries, enrich

@@ -86,6 +86,9 @@ def demo_config(
             "spike": {"interval": "1m", "window": "5m", "warmup": "1d", "min_count": 10},
         },
         "kibana": {"url": "http://127.0.0.1:5601"},
+        # The sources are local servers: the crawlers' egress policy refuses
+        # loopback addresses unless the configuration allows them.
+        "crawl": {"allow_private_addresses": True},
         "daemon": {
             "state_dir": str(workdir / "state"),
             "http_port": 0,

@@ -65,29 +65,32 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
      and HTML, parses times to UTC). Return None to skip a non-post. Exceptions
      here (KeyError, ValueError, ValidationError...) are counted as ``bad_item``
      and only that post is lost.
-   - The base then drops posts at or before the cursor (``before_cursor``), matches
-     brands with the brand query filter (``brandpulse.query.match_brands`` on
-     title+text, url, author, language) and drops posts matching none
-     (``no_brand``), and pages on until ``max_pages``.
+   - The base then drops posts at or before the cursor (``before_cursor``) and
+     pages on until ``max_pages``. Brand matching is not the spider's business:
+     `crawlers.pipelines.BrandFilterPipeline` sets ``brands`` (the brand query
+     filter on title+text, url, author, language) and drops posts matching none
+     (``no_brand``).
 
 5. Cursor: automatic. Per query key the base stores the newest ``created_at`` seen
    and the ids at that instant, plus ``Page.cursor_token`` from the first page.
    With ``cursor_overlap`` (search indexes that lag) the next crawl starts that
    much earlier and skips the ids it saw there, so late-indexed posts are still
    found. A query's cursor advances only if all its pages were fetched without a
-   fault (otherwise the next crawl re-fetches). The new cursor is written as
-   *pending* at close and committed by the runner once the mentions are safe
-   (see `crawlers.cursors`).
+   fault (otherwise the next crawl re-fetches). ``cursor_data()`` is what it
+   advances to; `crawlers.extensions.CursorWriter` writes it at close as
+   *pending*, committed by the runner once the mentions are safe (see
+   `crawlers.cursors`), or by itself only when they went to ``BRANDPULSE_OUTPUT``.
 
 6. Faults: never raise out of a callback. Call ``self.fault(kind, detail)``; HTTP
    errors (after bounded retries), timeouts, connection errors, HTML-instead-of-JSON
    and malformed JSON are classified by the base already. Kinds are short
    snake_case words: ``http_500``, ``http_429``, ``timeout``, ``connection``,
    ``bad_json``, ``html_instead_of_json``, ``bad_item``, ``parse_error``,
-   ``api_error``, ``rate_limited``, ``auth``. Each is counted in stats
-   (``brandpulse/failed/<kind>``) and logged ONCE per source at close with counts
-   and the first example. ``describe_error(response)`` may extract the API's own
-   error text from an error body for that log line.
+   ``api_error``, ``rate_limited``, ``auth``, ``egress_refused``. Each is counted
+   in stats by `crawlers.faults.record_fault` (``brandpulse/failed/<kind>``, the
+   first example kept with credentials masked) and logged ONCE per source at
+   close by the `crawlers.faults.FaultLog` extension. ``describe_error(response)``
+   may extract the API's own error text from an error body for that log line.
 
 7. Rate limits: ``backoff_from_response(response) -> float | None`` lets a source
    report a server-requested pause found in its body (Stack Exchange ``backoff``);
@@ -118,6 +121,7 @@ from scrapy.exceptions import (
 )
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import (
     ConnectionLost,
     ConnectionRefusedError,
@@ -131,11 +135,11 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from brandpulse.config import BrandConfig, Config, SourceBase, load_config
 from brandpulse.mention import Engagement, Mention
 from crawlers.cursors import CursorStore
-from crawlers.text import clean_text, decode_body, html_to_text, parse_time
+from crawlers.egress import EgressRefused, resolver_refusal
+from crawlers.faults import STATS_PREFIX, record_fault, recorded_faults
+from crawlers.text import clean_field, clean_text, decode_body, html_to_text, parse_time
 
 __all__ = ["MentionSpider", "Page", "RateLimited", "SearchQuery", "SourceFault"]
-
-STATS_PREFIX = "brandpulse"
 
 
 class SourceFault(Exception):
@@ -229,8 +233,6 @@ class MentionSpider(scrapy.Spider):
         self.default_headers: dict[str, str] = {}
         self.skip_reason = None
         self._queries: dict[str, _QueryState] = {}
-        self._faults: dict[str, list[Any]] = {}  # kind -> [count, first detail]
-        self._dropped: dict[str, int] = {}
         self._old_cursor: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ setup
@@ -279,12 +281,31 @@ class MentionSpider(scrapy.Spider):
             self.skip_reason = "disabled in the configuration"
         else:
             self.skip_reason = self.check_credentials()
+        self._configure_egress(settings)
         if self.skip_reason:
             self.logger.warning(
                 "source %r (%s) skipped: %s", self.source.name, self.source_type, self.skip_reason
             )
             # `crawler.stats` only exists once the crawl starts (Scrapy >= 2.13 raises
             # here), so the skip is recorded in stats by start().
+
+    def _configure_egress(self, settings: Any) -> None:
+        # The egress policy (crawlers.egress) reads these when the engine builds
+        # it, right after this: the source's own origins, the hosts it opted in to,
+        # and the crawl section's address allowances. Command-line settings win.
+        crawl = self.config.crawl
+        settings.set("BRANDPULSE_EGRESS_ORIGINS", self.egress_urls(), priority="spider")
+        settings.set(
+            "BRANDPULSE_EGRESS_EXTRA_HOSTS", list(self.source.allowed_hosts), priority="spider"
+        )
+        settings.set(
+            "BRANDPULSE_EGRESS_ALLOW_PRIVATE", crawl.allow_private_addresses, priority="spider"
+        )
+        settings.set(
+            "BRANDPULSE_EGRESS_ALLOWED_ENDPOINTS",
+            list(crawl.allowed_private_endpoints),
+            priority="spider",
+        )
 
     def _find_source(self, config: Config, name: str | None) -> Any:
         candidates = [s for s in config.sources if s.type == self.source_type]
@@ -343,6 +364,12 @@ class MentionSpider(scrapy.Spider):
                 text = term if " " in bare else bare
                 queries.append(self.make_query(f"brand:{name}|term:{bare.lower()}", name, text))
         return queries
+
+    def egress_urls(self) -> list[str]:
+        """The source's own URLs: requests may go to their host:port, and credentials
+        to their origin only (crawlers.egress). Default: `base_url`; a spider whose
+        configuration names other URLs (feeds, start pages, a token host) adds them."""
+        return [self.base_url] if self.base_url else []
 
     def default_rate(self) -> float:
         """Requests per minute when the config sets none (may depend on credentials)."""
@@ -419,16 +446,18 @@ class MentionSpider(scrapy.Spider):
             # Sources occasionally send -1 or null for "hidden"; that is "unknown".
             return int(value) if isinstance(value, int | float) and value >= 0 else None
 
+        # Every string is cleaned (surrogates, control characters): one bad
+        # character must never cost the post.
         return Mention(
             source=self.source_type,
-            source_id=str(source_id),
+            source_id=clean_field(str(source_id)) or "",
             source_name=self.source.name,
-            url=url or None,
+            url=clean_field(url) if url else None,
             author=clean_text(author) or None if author else None,
             author_reach=count(author_reach),
             title=clean_text(title) or None if title else None,
             text=html_to_text(text) if html else clean_text(text),
-            language=language or None,
+            language=clean_field(language) if language else None,
             created_at=parse_time(created_at),
             engagement=Engagement(
                 likes=count(likes),
@@ -439,15 +468,17 @@ class MentionSpider(scrapy.Spider):
         )
 
     def fault(self, kind: str, detail: str) -> None:
-        """Count a fault of this source; it is logged once, at close, with its count."""
-        self.crawler.stats.inc_value(f"{STATS_PREFIX}/failed/{kind}")
-        entry = self._faults.setdefault(kind, [0, detail])
-        entry[0] += 1
-        self.logger.debug("source %r fault %s: %s", self.source.name, kind, detail)
+        """Count a fault of this source (`crawlers.faults`); `FaultLog` logs it at close."""
+        record_fault(self.crawler.stats, kind, detail)
+        self.logger.debug("source %r fault %s", self.source.name, kind)
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.crawler.stats.inc_value(f"{STATS_PREFIX}/dropped/{reason}", count)
-        self._dropped[reason] = self._dropped.get(reason, 0) + count
+
+    def query_failed(self, key: str | None) -> None:
+        """A page of query `key` was lost: its cursor must not advance this crawl."""
+        if key in self._queries:
+            self._queries[key].failed = True
 
     # ------------------------------------------------------------- engine side
 
@@ -568,11 +599,9 @@ class MentionSpider(scrapy.Spider):
                 reached_old = reached_old or verdict == "old"
                 continue
             self._track(state, mention)
-            brands = self.match_brands(mention)
-            if not brands:
-                self.drop("no_brand")
-                continue
-            yield mention.model_copy(update={"brands": brands})
+            # Seen (the cursor moves past it); whether it names a brand is the
+            # business of crawlers.pipelines.BrandFilterPipeline.
+            yield mention
 
         if page.next_page is None or (reached_old and self.newest_first):
             state.complete = True
@@ -584,17 +613,6 @@ class MentionSpider(scrapy.Spider):
             self.crawler.stats.inc_value(f"{STATS_PREFIX}/truncated_queries")
         else:
             yield self._page_request(query, page.next_page, state.pages + 1)
-
-    def match_brands(self, mention: Mention) -> list[str]:
-        from brandpulse.query import match_brands
-
-        return match_brands(
-            self.brand_queries,
-            mention.body,
-            url=mention.url,
-            author=mention.author,
-            language=mention.language,
-        )
 
     @staticmethod
     def _track(state: _QueryState, mention: Mention) -> None:
@@ -615,9 +633,7 @@ class MentionSpider(scrapy.Spider):
         request: Request = failure.request  # type: ignore[attr-defined]
         kind, detail = self.classify_failure(failure)
         self.fault(kind, detail)
-        key = request.meta.get("brandpulse_query")
-        if key in self._queries:
-            self._queries[key].failed = True
+        self.query_failed(request.meta.get("brandpulse_query"))
 
     def classify_failure(self, failure: Failure) -> tuple[str, str]:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -629,6 +645,12 @@ class MentionSpider(scrapy.Spider):
             return f"http_{response.status}", f"{where} -> {response.status}: {said}"
         if isinstance(exc, RateLimited):
             return "rate_limited", f"{where}: {exc}"
+        if isinstance(exc, EgressRefused):
+            return "egress_refused", f"{where}: {exc.reason}"
+        if isinstance(exc, DNSLookupError | CannotResolveHostError):
+            refused = resolver_refusal(urlparse_cached(request).hostname)
+            if refused:
+                return "egress_refused", f"{where}: {refused}"
         if isinstance(exc, TimeoutError | TCPTimedOutError | DownloadTimeoutError):
             return "timeout", f"{where}: no response within the download timeout"
         if isinstance(
@@ -650,23 +672,14 @@ class MentionSpider(scrapy.Spider):
 
     # ------------------------------------------------------------- close
 
-    def closed(self, reason: str) -> None:
-        if self.skip_reason:
-            return
-        if self._faults:
-            parts = [
-                f"{kind} x{n} (first: {detail})"
-                for kind, (n, detail) in sorted(self._faults.items())
-            ]
-            self.logger.warning(
-                "source %r (%s) had faults: %s",
-                self.source.name,
-                self.source_type,
-                "; ".join(parts),
-            )
-        self._write_cursor()
+    def cursor_data(self) -> dict[str, Any] | None:
+        """The cursor this crawl advances to (None when the source was skipped).
 
-    def _write_cursor(self) -> None:
+        Written by `crawlers.extensions.CursorWriter` at close. A query's entry only
+        moves when all its pages were read without a fault.
+        """
+        if self.skip_reason:
+            return None
         old_queries: dict[str, Any] = dict(self._old_cursor.get("queries") or {})
         queries = dict(old_queries)
         for key, state in self._queries.items():
@@ -694,23 +707,17 @@ class MentionSpider(scrapy.Spider):
                 entry["token"] = state.token
             if entry:
                 queries[key] = entry
-        data = {
+        return {
             "source": self.source.name,
             "type": self.source_type,
             "updated_at": datetime.now(UTC).isoformat(),
             "queries": queries,
         }
-        settings = self.crawler.settings
-        pending = settings.get("BRANDPULSE_CURSOR_PENDING")
-        path = self.cursor_store.save_pending(
-            self.source.name, data, Path(pending) if pending else None
-        )
-        if settings.getbool("BRANDPULSE_COMMIT_CURSOR", True):
-            self.cursor_store.commit(self.source.name, path)
 
     def summary(self) -> dict[str, Any]:
         """Per-source outcome for the stats extension."""
         states = self._queries.values()
+        faults = recorded_faults(self.crawler.stats)
         return {
             "source": self.source.name if hasattr(self, "source") else None,
             "type": self.source_type,
@@ -718,9 +725,9 @@ class MentionSpider(scrapy.Spider):
             "queries": len(self._queries),
             "queries_complete": sum(1 for s in states if s.complete and not s.failed),
             "queries_truncated": sum(1 for s in states if s.truncated),
-            "dropped": dict(self._dropped),
-            "failed": {kind: n for kind, (n, _) in self._faults.items()},
-            "fault_examples": {kind: detail for kind, (_, detail) in self._faults.items()},
+            "dropped": {},  # from the stats (crawlers.extensions.SourceStats)
+            "failed": {kind: n for kind, (n, _) in faults.items()},
+            "fault_examples": {kind: detail for kind, (_, detail) in faults.items()},
         }
 
 

@@ -140,6 +140,10 @@ class HtmlForumSpider(MentionSpider):
         middlewares[f"{__name__}.WaitingRobotsTxtMiddleware"] = 100  # Scrapy's own slot
         settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="spider")
 
+    def egress_urls(self) -> list[str]:
+        # The start pages' hosts ({query} placeholders sit in paths and queries).
+        return [*super().egress_urls(), *(fill_query(u, "") for u in self.source.start_urls)]
+
     def check_credentials(self) -> str | None:
         # No credentials; but a source that cannot date its posts yields nothing
         # useful, so it is refused with a reason instead of faulting on every post.

@@ -54,6 +54,11 @@ class RedditSpider(MentionSpider):
         if self._use_oauth() and not self.source.base_url:
             self.base_url = OAUTH
 
+    def egress_urls(self) -> list[str]:
+        # The token request goes to www.reddit.com, the searches to oauth.reddit.com.
+        token_root = self.source.base_url.rstrip("/") if self.source.base_url else WWW
+        return [self.base_url, token_root]
+
     def check_credentials(self) -> str | None:
         has_id = self.source.client_id is not None and self.source.client_id.get_secret_value()
         has_secret = (

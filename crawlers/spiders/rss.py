@@ -109,6 +109,23 @@ def _author_name(value: str | None) -> str | None:
     return match.group(1).strip() if match else value.strip()
 
 
+_LEADING_JUNK = re.compile(rb"^(?:\xef\xbb\xbf|[ \t\r\n])+")
+
+
+def strip_leading_junk(body: bytes) -> bytes:
+    """The feed without UTF-8 byte-order marks and whitespace before its first `<`.
+
+    An XML declaration is only valid at the very start; with anything before it
+    the strict parser fails and lxml's recovery mode silently deletes every
+    `&amp; &lt; &gt;` ("AT&amp;T" becomes "ATT", and the brand no longer matches).
+    Only a body that then starts with `<` is changed (a UTF-16 feed keeps its BOM).
+    """
+    match = _LEADING_JUNK.match(body)
+    if match is None or not body[match.end() :].startswith(b"<"):
+        return body
+    return body[match.end() :]
+
+
 def parse_feed(body: bytes, url: str) -> tuple[list[FeedItem], str | None]:
     """Items of a feed and a description of its damage (None when well-formed).
 
@@ -118,6 +135,7 @@ def parse_feed(body: bytes, url: str) -> tuple[list[FeedItem], str | None]:
         title = re.search(rb"<title[^>]*>(.*?)</title>", body[:8192], re.I | re.S)
         said = decode_body(title.group(1)).strip() if title else "no title"
         raise FeedError("not_a_feed", f"{url} answered an HTML page ({said!r}), not a feed")
+    body = strip_leading_junk(body)
     damage = None
     safe = {"resolve_entities": False, "no_network": True, "load_dtd": False}
     try:
@@ -202,10 +220,16 @@ class RssSpider(MentionSpider):
             return "no feeds configured"
         return None
 
+    def egress_urls(self) -> list[str]:
+        return [*super().egress_urls(), *(self._feed_url(f) for f in self.source.feeds)]
+
+    def _feed_url(self, feed: str) -> str:
+        return feed if urlsplit(feed).scheme else urljoin(self.base_url + "/", feed.lstrip("/"))
+
     def search_queries(self) -> list[SearchQuery]:
         queries = []
         for feed in self.source.feeds:
-            url = feed if urlsplit(feed).scheme else urljoin(self.base_url + "/", feed.lstrip("/"))
+            url = self._feed_url(feed)
             if "{query}" in feed:
                 for name, query in self.brand_queries:
                     text = query.search_string(style="boolean")

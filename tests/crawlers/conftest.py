@@ -187,6 +187,7 @@ class ApiServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"127.0.0.1:{self.port}"  # for crawl.allowed_private_endpoints
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> None:
@@ -265,6 +266,9 @@ def crawl(api_server: ApiServer, tmp_path: Path) -> CrawlFn:
                 "brands": brands or DEFAULT_BRANDS,
                 "sources": [source],
                 "daemon": {"state_dir": str(tmp_path / "state")},
+                # The egress policy refuses loopback addresses: exactly this
+                # server's port is allowed, every other local port stays refused.
+                "crawl": {"allowed_private_endpoints": [api_server.endpoint]},
             },
             env={},
         )

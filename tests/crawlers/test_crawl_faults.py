@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import Reply
+from tests.crawlers.conftest import Reply
 
 SEARCH = "/api/v1/search_by_date"
 ACME_ONLY = [{"name": "Acme", "query": "acme"}]

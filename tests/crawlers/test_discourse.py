@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import Reply
+from tests.crawlers.conftest import Reply
 
 SEARCH = "/search.json"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from conftest import Reply, load_fixture
+from tests.crawlers.conftest import Reply, load_fixture
 
 SEARCH = "/api/v1/search_by_date"
 

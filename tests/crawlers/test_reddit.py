@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from conftest import Reply
-
 from brandpulse.mention import mention_id
+from tests.crawlers.conftest import Reply
 
 SEARCH = "/search.json"
 ACME_Q = '"acme" OR "acme cloud"'

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import TEST_SETTINGS, Reply
 
 from brandpulse.config import parse_config
 from brandpulse.mention import Mention
 from crawlers.runner import REPO_ROOT, run_crawl
+from tests.crawlers.conftest import TEST_SETTINGS, Reply
 
 SEARCH = "/api/v1/search_by_date"
 BRANDS = [{"name": "Acme", "query": "acme"}]
@@ -56,6 +56,7 @@ def test_a_child_that_cannot_start_is_an_error_with_its_reason(api_server, tmp_p
         {
             "brands": BRANDS,
             "sources": [{"type": "hackernews", "name": "hn", "base_url": api_server.base_url}],
+            "crawl": {"allowed_private_endpoints": [api_server.endpoint]},
         },
         env={},
     )
@@ -83,6 +84,7 @@ def write_config(api_server, tmp_path: Path) -> Path:
                     }
                 ],
                 "daemon": {"state_dir": str(tmp_path / "state")},
+                "crawl": {"allowed_private_endpoints": [api_server.endpoint]},
             }
         )
     )
@@ -109,10 +111,21 @@ def test_scrapy_crawl_from_the_repository(api_server, tmp_path):
     config = write_config(api_server, tmp_path)
     env = {**os.environ, "BRANDPULSE_CONFIG": str(config)}
     env.pop("SCRAPY_SETTINGS_MODULE", None)  # found through scrapy.cfg
+    command = [sys.executable, "-m", "scrapy", "crawl", "hackernews", "-a", "source=hn", "-s", "AUTOTHROTTLE_START_DELAY=0"]
     proc = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "hackernews", "-a", "source=hn", "-s", "AUTOTHROTTLE_START_DELAY=0"],
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "source 'hn': yielded 3" in proc.stderr
+    # Nothing kept the mentions, so the cursor did not move past them.
+    assert not (tmp_path / "state" / "hn.cursor.json").exists()
+    assert "cursor of source 'hn' not advanced" in proc.stderr
+
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [*command, "-s", f"BRANDPULSE_OUTPUT={out}"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "source 'hn': yielded 3" in proc.stderr
+    assert len(out.read_text().splitlines()) == 3
     assert (tmp_path / "state" / "hn.cursor.json").exists()
