@@ -9,8 +9,8 @@ from alerts.detector import (
     SpikeStarted,
 )
 from alerts.rules import RULES, HighReachMention, HighReachRule, Rule
-from alerts.settings import HighReachSettings, SpikeSettings
 from alerts.visibility import Visibility, smallest_visible_wave
+from brandpulse.alert_settings import HighReachSettings, SpikeSettings
 
 __all__ = [
     "RULES",

@@ -49,21 +49,12 @@ from alerts.detector import (
     SpikeEvent,
     SpikeStarted,
 )
-from alerts.notifiers.base import (
-    Alert,
-    AlertKind,
-    CannotTell,
-    Delivery,
-    Notifier,
-    NotifierError,
-    alert_id_for,
-    kibana_discover_url,
-    wave_id_for,
-)
+from alerts.model import Alert, AlertKind, Delivery, alert_id_for, wave_id_for
+from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.rules import HighReachRule
-from alerts.settings import HighReachSettings, SpikeSettings
 from alerts.state import AlertStateStore, BrandState, OpenWave, OutboxEntry, StateConflict
 from alerts.visibility import Visibility
+from brandpulse.alert_settings import HighReachSettings, SpikeSettings
 from brandpulse.config import Config
 from brandpulse.mention import Mention
 from store.queries import counts_per_interval, search_mentions

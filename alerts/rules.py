@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from alerts.detector import SpikeDetector
-from alerts.settings import HighReachSettings
+from brandpulse.alert_settings import HighReachSettings
 
 
 @runtime_checkable

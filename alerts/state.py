@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
-from alerts.notifiers.base import Alert, Delivery
+from alerts.model import Alert, Delivery
 
 log = logging.getLogger(__name__)
 

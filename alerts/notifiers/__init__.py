@@ -9,17 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from alerts.notifiers.base import (
-    Alert,
-    AlertKind,
-    CannotTell,
-    Delivery,
-    Notifier,
-    NotifierError,
-    alert_id_for,
-    kibana_discover_url,
-    wave_id_for,
-)
+from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier, secret
 from brandpulse.config import Config
@@ -47,17 +37,12 @@ def notifier_from_config(config: Config) -> Notifier:
 
 __all__ = [
     "NOTIFIERS",
-    "Alert",
-    "AlertKind",
     "CannotTell",
-    "Delivery",
     "LogNotifier",
     "Notifier",
     "NotifierError",
     "SlackDeliveryError",
     "SlackNotifier",
-    "alert_id_for",
     "kibana_discover_url",
     "notifier_from_config",
-    "wave_id_for",
 ]

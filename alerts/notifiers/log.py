@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from alerts.health import HealthNotice, notice_text
-from alerts.notifiers.base import Alert, Delivery, Notifier
+from alerts.model import Alert, Delivery
+from alerts.notifiers.base import Notifier
 from alerts.notifiers.slack_templates import headline
 
 log = logging.getLogger("brandpulse.alerts")

@@ -33,7 +33,8 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookResponse
 
 from alerts.health import HealthNotice
-from alerts.notifiers.base import Alert, CannotTell, Delivery, Notifier, NotifierError
+from alerts.model import Alert, Delivery
+from alerts.notifiers.base import CannotTell, Notifier, NotifierError
 from alerts.notifiers.slack_health_templates import build_notice_message
 from alerts.notifiers.slack_templates import build_message
 from brandpulse.config import SlackConfig
