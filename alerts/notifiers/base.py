@@ -19,6 +19,7 @@ from alerts.model import Alert, Delivery, as_utc
 
 if TYPE_CHECKING:
     from alerts.health import HealthNotice
+    from brandpulse.config import Config
 
 DATA_VIEW_ID = "brandpulse-mentions"
 
@@ -56,12 +57,29 @@ class CannotTell(Exception):
 
 
 class Notifier(ABC):
-    """The contract every channel implements."""
+    """The contract every channel implements.
+
+    A channel is registered in `alerts.notifiers.NOTIFIERS` under its `name`;
+    `notifier_from_config` asks each one, in registry order, whether the configuration
+    sets it up (`configured`) and builds the first that says yes (`build`). A
+    `fallback` channel (the log) is used only when no other one is configured.
+    """
 
     name: ClassVar[str]
     # Whether `reply_to` is honoured. A channel without threads (an incoming webhook)
     # posts follow-ups as new messages that say which wave they belong to.
     supports_threads: ClassVar[bool] = False
+    fallback: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def configured(cls, config: Config) -> bool:
+        """Whether `config` sets this channel up (credentials present, not blank)."""
+
+    @classmethod
+    @abstractmethod
+    def build(cls, config: Config) -> Notifier:
+        """The channel as `config` sets it up; only called when `configured` said so."""
 
     @abstractmethod
     def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:

@@ -40,5 +40,7 @@ def test_the_core_imports_no_upper_package():
 
 def test_the_check_sees_an_upward_import():
     # The parser must catch a lazy import inside a function, or the test above proves nothing.
-    tree = ast.parse("def f():\n    from alerts.engine import AlertEngine\n    import store.queries\n")
+    tree = ast.parse(
+        "def f():\n    from alerts.engine import AlertEngine\n    import store.queries\n"
+    )
     assert [name for _, name in _imported(tree)] == ["alerts.engine", "store.queries"]
