@@ -45,7 +45,7 @@ class MentionReader(Protocol):
         min_reach: int = 0,
     ) -> list[Mention]:
         """The brand's mentions of `sentiment` (its own, as counted), highest author reach
-        first (ties by id): the first `limit`, or all of them when None, and only those
+        first (a missing reach last; ties newest first, then by id): the first `limit`, or all of them when None, and only those
         whose author reaches at least `min_reach` people when that is above 0."""
         ...
 

@@ -69,6 +69,8 @@ class MemoryMentionReader:
             for m in self._of(brand, start, end)
             if _bucket(m, brand) == sentiment and (m.author_reach or 0) >= min_reach
         ]
-        # Elasticsearch's order: reach descending, a missing reach last, then the id.
-        found.sort(key=lambda m: (m.author_reach is None, -(m.author_reach or 0), m.id))
+        # store.queries' order: reach descending (a missing one last), newest first, id.
+        found.sort(key=lambda m: m.id)
+        found.sort(key=lambda m: m.created_at, reverse=True)
+        found.sort(key=lambda m: (m.author_reach is None, -(m.author_reach or 0)))
         return found if limit is None else found[:limit]
