@@ -179,9 +179,10 @@ class HighReachRule(AlertRule):
     name: ClassVar[str] = "high_reach"
     settings_model: ClassVar[type[HighReachSettings]] = HighReachSettings
 
+    settings: HighReachSettings
+
     def __init__(self, brand: str = "", settings: HighReachSettings | None = None) -> None:
-        self.brand = brand
-        self.settings = settings or HighReachSettings()
+        super().__init__(brand, settings)
         self._seen: deque[str] = deque(maxlen=self.settings.remember or None)
         self._seen_set: set[str] = set()
 
