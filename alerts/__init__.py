@@ -1,4 +1,5 @@
-"""Alert rules: the negative-spike detector, the high-reach rule and their settings."""
+"""Alert rules: the registry (`RULES`), the rule contract, the negative-spike detector,
+the high-reach rule and their settings."""
 
 from alerts.detector import (
     Point,
@@ -8,17 +9,30 @@ from alerts.detector import (
     SpikeEvent,
     SpikeStarted,
 )
-from alerts.rules import RULES, HighReachMention, HighReachRule, Rule
-from alerts.settings import HighReachSettings, SpikeSettings
+from alerts.rules import (
+    RULES,
+    AlertRule,
+    Check,
+    Evaluation,
+    HighReachMention,
+    HighReachRule,
+    NegativeSpikeRule,
+    Planned,
+)
 from alerts.visibility import Visibility, smallest_visible_wave
+from brandpulse.alert_settings import HighReachSettings, SpikeSettings
 
 __all__ = [
     "RULES",
+    "AlertRule",
+    "Check",
+    "Evaluation",
     "HighReachMention",
     "HighReachRule",
     "HighReachSettings",
+    "NegativeSpikeRule",
+    "Planned",
     "Point",
-    "Rule",
     "SpikeContinuing",
     "SpikeDetector",
     "SpikeEnded",

@@ -44,8 +44,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from alerts.counts import false_alerts_per_month, surprise, tail
-from alerts.settings import SpikeSettings
 from alerts.visibility import Visibility, smallest_visible_wave
+from brandpulse.alert_settings import SpikeSettings
 
 STATE_VERSION = 2  # 2: count-tail model (quiet-brand baseline, episode offset/window)
 _MAD_TO_SIGMA = 1.4826

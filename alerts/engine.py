@@ -2,17 +2,14 @@
 
 At every check, for every brand:
 
-1. count negative and all (scored) mentions per interval over `alerts.history`, ending
-   at `now - alerts.query_delay` rounded down to a whole interval, so only complete
-   intervals that crawling and indexing have caught up with are judged;
-2. rebuild the detector from those counts (`warm`) plus the alert part of its state
-   kept in Elasticsearch (open wave, cooldown), and feed it the intervals it has not
-   judged yet; a restarted daemon therefore continues exactly where the last check
-   stopped, and judges nothing twice;
-3. turn its events into `Alert`s with the top negative posts of the window and a
-   Kibana Discover link; run the high-reach rule over recent negative mentions;
-4. write each alert to the outbox (deterministic id, create-only) and only then the
-   brand's new state; deliver the outbox in order.
+1. load the brand's state from Elasticsearch and run every rule of the registry
+   (`alerts.rules.RULES`: the negative spike, then the high-reach rule) with its own
+   settings, its own opaque state and a `MentionReader` (Elasticsearch's, from
+   `store.reader`, unless another is given) -- see alerts/rules.py for what each
+   rule does; a restarted daemon continues exactly where the last check stopped,
+   and judges nothing twice;
+2. write each alert the rules returned to the outbox (deterministic id, create-only)
+   and only then the brand's new state; deliver the outbox in order.
 
 Delivery guarantees (see docs/slack.md):
 
@@ -35,56 +32,29 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import Elasticsearch
 
-from alerts.detector import (
-    Point,
-    SpikeContinuing,
-    SpikeDetector,
-    SpikeEnded,
-    SpikeEvent,
-    SpikeStarted,
-)
-from alerts.notifiers.base import (
-    Alert,
-    AlertKind,
-    CannotTell,
-    Delivery,
-    Notifier,
-    NotifierError,
-    alert_id_for,
-    kibana_discover_url,
-    wave_id_for,
-)
-from alerts.rules import HighReachRule
-from alerts.settings import HighReachSettings, SpikeSettings
-from alerts.state import AlertStateStore, BrandState, OpenWave, OutboxEntry, StateConflict
+from alerts.model import Alert, Delivery
+from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
+from alerts.reader import MentionReader
+from alerts.rules import RULES, AlertRule, Check, NegativeSpikeRule, Planned
+from alerts.state import AlertStateStore, BrandState, OutboxEntry, StateConflict
 from alerts.visibility import Visibility
 from brandpulse.config import Config
-from brandpulse.mention import Mention
-from store.queries import counts_per_interval, search_mentions
+from store.reader import ElasticsearchMentionReader
 from store.setup import alias_name
 
 log = logging.getLogger(__name__)
 
-# A high-reach post that reaches us more than a day after it was written is old news.
-HIGH_REACH_LOOKBACK = timedelta(hours=24)
 # How long a claimed (`sending`) entry is left alone before it counts as abandoned by a
 # crashed daemon: well above the notifier's worst case (timeout plus bounded 429 waits).
 SEND_LEASE = timedelta(minutes=5)
 # Delivered alerts are kept at least this long (and at least `alerts.history`).
 PRUNE_MIN_AGE = timedelta(days=2)
-# The longest stretch of missed intervals judged after a daemon was down.
-CATCH_UP = timedelta(hours=6)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _floor(at: datetime, step: timedelta) -> datetime:
-    return at - ((at - _EPOCH) % step)
 
 
 def _utc(at: datetime) -> datetime:
@@ -93,46 +63,16 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class _Counts:
-    at: datetime
-    negative: int
-    total: int  # scored mentions only: unscored ones would dilute the negative share
-
-
-@dataclass(frozen=True)
-class _BrandView:
-    """A mention as one of its brands sees it: `sentiment_label` (which the high-reach
-    rule reads first) is the brand's own bucket -- its label, or "uncertain" -- or the
-    post's label for a mention scored before per-brand sentiment existed. The rest is
-    the mention's."""
-
-    mention: Mention
-    sentiment_label: str | None
-
-    @classmethod
-    def of(cls, mention: Mention, brand: str) -> _BrandView:
-        own = [b.bucket for b in mention.brand_sentiments if b.brand == brand]
-        if own:
-            return cls(mention, own[0])
-        return cls(mention, mention.sentiment.label if mention.sentiment else None)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.mention, name)
-
-
-@dataclass(frozen=True)
-class _Planned:
-    alert: Alert
-    root_alert_id: str | None
-
-
 class AlertEngine:
     """Runs the alert rules for every configured brand.
 
     `check(now)` evaluates, records and delivers, returning what was delivered (new
     alerts and earlier ones that were waiting in the outbox). `dry_run(now)` returns
     what `check` would enqueue, without writing or sending anything.
+
+    Mentions are read through `reader` (Elasticsearch's over `mentions_index` by
+    default); state and outbox are always in Elasticsearch. `rules` is the registry
+    the engine runs, `alerts.rules.RULES` unless given.
     """
 
     def __init__(
@@ -144,6 +84,8 @@ class AlertEngine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owner: str | None = None,
         mentions_index: str | None = None,
+        reader: MentionReader | None = None,
+        rules: Mapping[str, type[AlertRule]] = RULES,
     ) -> None:
         self.config = config
         self.es = es
@@ -151,6 +93,8 @@ class AlertEngine:
         self.clock = clock
         prefix = config.elasticsearch.index_prefix
         self.mentions_index = mentions_index or alias_name(prefix)
+        self.reader = reader or ElasticsearchMentionReader(es, self.mentions_index)
+        self.rules = dict(rules)
         self.state = AlertStateStore(es, prefix)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.kibana_url = config.slack.kibana_url or config.kibana.url
@@ -229,15 +173,9 @@ class AlertEngine:
         now = _utc(now) if now is not None else _utc(self.clock())
         out: dict[str, Visibility | None] = {}
         for brand in self.config.brands:
-            settings = self.config.spike_settings(brand.name)
-            step = settings.interval
-            end = _floor(now - self.config.alerts.query_delay, step)
-            start = _floor(end - self.config.alerts.history, step)
-            detector = SpikeDetector(brand.name, settings)
-            if end > start:
-                grid = self._counts(brand.name, start, end, step)
-                detector.warm(Point(c.at, c.negative, c.total) for c in grid)
-            out[brand.name] = detector.visibility(factor)
+            rule = NegativeSpikeRule.for_brand(self.config, brand.name)
+            assert isinstance(rule, NegativeSpikeRule)
+            out[brand.name] = rule.visibility(self._check_of(brand.name, now), factor)
         return out
 
     def retry_outbox(self, now: datetime | None = None) -> list[Alert]:
@@ -357,246 +295,32 @@ class AlertEngine:
 
     # -- evaluation ---------------------------------------------------------------
 
+    def _check_of(self, brand: str, now: datetime) -> Check:
+        return Check(
+            brand=brand,
+            now=now,
+            reader=self.reader,
+            alerts=self.config.alerts,
+            discover=self._discover,
+        )
+
     def _evaluate(
         self, brand: str, now: datetime, state: BrandState
-    ) -> tuple[list[_Planned], BrandState]:
-        settings = self.config.spike_settings(brand)
-        planned, state = self._spike(brand, now, state, settings)
-        high, state = self._high_reach(brand, now, state)
-        return planned + high, state
-
-    def _counts(self, brand: str, start: datetime, end: datetime, step: timedelta) -> list[_Counts]:
-        try:
-            rows = counts_per_interval(
-                self.es, self.mentions_index, start, end, step, brands=[brand]
-            )
-        except NotFoundError:
-            rows = []  # no mention indexed yet: every interval is empty
-        found = {r.start: r for r in rows}
-        grid: list[_Counts] = []
-        at = start
-        while at < end:
-            r = found.get(at)
-            if r is None:
-                grid.append(_Counts(at, 0, 0))
-            else:
-                grid.append(_Counts(at, r.negative, r.negative + r.neutral + r.positive))
-            at += step
-        return grid
-
-    def _spike(
-        self, brand: str, now: datetime, state: BrandState, settings: SpikeSettings
-    ) -> tuple[list[_Planned], BrandState]:
-        step = settings.interval
-        end = _floor(now - self.config.alerts.query_delay, step)
-        start = _floor(end - self.config.alerts.history, step)
-        if end <= start:
-            return [], state
-        grid = self._counts(brand, start, end, step)
-        detector = (
-            SpikeDetector.from_state(state.detector, settings)
-            if state.detector
-            else SpikeDetector(brand, settings)
-        )
-        # Only intervals never judged are judged. After a long absence (or on the very
-        # first check) older ones are history only: alerting now on last week's wave
-        # would be noise, while a few hours of catch-up keep a wave that ran through a
-        # restart coherent (its continuing/ended messages still arrive).
-        oldest_new = end - max(settings.window, CATCH_UP)
-        if state.last_fed is not None:
-            oldest_new = max(oldest_new, state.last_fed + step)
-        elif grid:
-            oldest_new = grid[-1].at
-        history = [c for c in grid if c.at < oldest_new]
-        fresh = [c for c in grid if c.at >= oldest_new]
-        detector.warm(Point(c.at, c.negative, c.total) for c in history)
-        events: list[SpikeEvent] = []
-        for c in fresh:
-            event = detector.observe(Point(c.at, c.negative, c.total))
-            if event is None:
-                continue
-            if isinstance(event, SpikeContinuing) and event.score < settings.end_threshold:
-                # The detector reports an open wave hourly, even while it is dying down
-                # towards its end; "still elevated" over a normal window would mislead,
-                # and "back to normal" follows shortly.
-                log.info("%s: wave winding down, no 'still elevated' message", brand)
-                continue
-            events.append(event)
-
-        planned = [self._spike_alert(brand, event, grid, settings) for event in events]
-        detector_state = detector.to_state(include_history=False)
-        cooldown = detector_state.get("cooldown_until")
-        new_state = replace(
-            state,
-            detector=detector_state,
-            last_fed=grid[-1].at if grid else state.last_fed,
-            cooldown_until=datetime.fromisoformat(cooldown) if cooldown else None,
-            open_wave=self._next_wave(state.open_wave, planned, now),
-        )
-        return planned, new_state
-
-    @staticmethod
-    def _next_wave(
-        wave: OpenWave | None, planned: list[_Planned], now: datetime
-    ) -> OpenWave | None:
-        for plan in planned:
-            alert = plan.alert
-            if alert.kind == "ended":
-                wave = None
-            elif wave is None or wave.wave_id != alert.wave_id:
-                assert alert.wave_started_at is not None
-                wave = OpenWave(
-                    wave_id=alert.wave_id,
-                    started_at=alert.wave_started_at,
-                    root_alert_id=plan.root_alert_id or alert.alert_id,
-                    last_update=now,
-                )
-            else:
-                wave = replace(wave, last_update=now)
-        return wave
-
-    def _spike_alert(
-        self, brand: str, event: SpikeEvent, grid: list[_Counts], settings: SpikeSettings
-    ) -> _Planned:
-        step = settings.interval
-        window_end = event.at + step
-        window_start = window_end - event.window  # the window that judged the wave
-        in_window = [c for c in grid if window_start <= c.at < window_end]
-        total = sum(c.total for c in in_window)
-        negative = sum(c.negative for c in in_window)
-
-        kind: AlertKind
-        if isinstance(event, SpikeStarted):
-            kind, started_at = "started", event.at
-            score: float | None = event.score
-        elif isinstance(event, SpikeContinuing):
-            kind, started_at, score = "continuing", event.started_at, event.score
-        else:
-            assert isinstance(event, SpikeEnded)
-            kind, started_at, score = "ended", event.started_at, None
-
-        wave_id = wave_id_for(brand, started_at)
-        root = alert_id_for("started", brand, wave_id, started_at + step)
-        # The detector dates a wave by the interval it was detected in; a reader takes
-        # "started" to mean when the elevated window began.
-        began = started_at + step - event.window
-        # The usual share is taken from before the wave, or the wave would raise it.
-        before = [c for c in grid if c.at < began]
-        usual_total = sum(c.total for c in before)
-        usual_share = sum(c.negative for c in before) / usual_total if usual_total else None
-        if isinstance(event, SpikeStarted) and event.expected_share is not None:
-            usual_share = event.expected_share
-        posts: tuple[Mention, ...] = ()
-        if kind != "ended":
-            posts = self._top_posts(brand, window_start, window_end)
-        link_from = min(window_start, began)
-        alert = Alert(
-            kind=kind,
-            brand=brand,
-            wave_id=wave_id,
-            interval_start=window_start,
-            interval_end=window_end,
-            observed=event.observed,
-            expected=float(event.expected),
-            total=total,
-            negative_share=negative / total if total else None,
-            usual_share=usual_share,
-            score=score,
-            signal=event.signal,
-            wave_started_at=began,
-            top_posts=posts,
-            discover_url=self._discover(brand, link_from, window_end),
-        )
-        return _Planned(alert, None if kind == "started" else root)
-
-    def _top_posts(self, brand: str, start: datetime, end: datetime) -> tuple[Mention, ...]:
-        try:
-            page = search_mentions(
-                self.es,
-                self.mentions_index,
-                brand,
-                start,
-                end,
-                sentiment="negative",
-                sort="reach",
-                page_size=self.config.alerts.top_posts,
-            )
-        except NotFoundError:
-            return ()
-        return tuple(page.mentions)
+    ) -> tuple[list[Planned], BrandState]:
+        """Every registered rule, in registry order, each with its own state."""
+        check = self._check_of(brand, now)
+        planned: list[Planned] = []
+        for name, rule_class in self.rules.items():
+            rule = rule_class.for_brand(self.config, brand)
+            result = rule.evaluate(check, state.rule_state(name))
+            planned.extend(result.alerts)
+            state = state.with_rule_state(name, result.state)
+        return planned, state
 
     def _discover(self, brand: str, start: datetime, end: datetime) -> str | None:
         if not self.kibana_url:
             return None
         return kibana_discover_url(self.kibana_url, brand, start, end)
-
-    def _high_reach(
-        self, brand: str, now: datetime, state: BrandState
-    ) -> tuple[list[_Planned], BrandState]:
-        try:
-            brand_settings = self.config.brand(brand).high_reach
-        except KeyError:
-            brand_settings = None
-        settings: HighReachSettings = brand_settings or self.config.alerts.high_reach
-        rule = (
-            HighReachRule.from_state(state.high_reach, settings)
-            if state.high_reach
-            else HighReachRule(brand, settings)
-        )
-        candidates: dict[str, Mention] = {}
-        start = now - HIGH_REACH_LOOKBACK
-        for label in settings.labels:
-            if label not in ("negative", "neutral", "positive"):
-                continue
-            after = None
-            while True:
-                try:
-                    page = search_mentions(
-                        self.es,
-                        self.mentions_index,
-                        brand,
-                        start,
-                        now,
-                        sentiment=label,  # type: ignore[arg-type]
-                        sort="reach",
-                        page_size=100,
-                        search_after=after,
-                    )
-                except NotFoundError:
-                    break
-                reached = [m for m in page.mentions if (m.author_reach or 0) >= settings.min_reach]
-                candidates.update((m.id, m) for m in reached)
-                # Sorted by reach, descending: past the first one below the bar, none qualify.
-                if len(reached) < len(page.mentions) or page.next_after is None:
-                    break
-                after = page.next_after
-        planned: list[_Planned] = []
-        for mention in sorted(candidates.values(), key=lambda m: (m.created_at, m.id)):
-            # The search chose the mention by the brand's own sentiment; the rule judges
-            # the same one (a post praising one brand can attack this one).
-            if rule.observe(_BrandView.of(mention, brand)) is None:
-                continue
-            at = mention.created_at
-            planned.append(
-                _Planned(
-                    Alert(
-                        kind="high_reach",
-                        brand=brand,
-                        wave_id=mention.id,
-                        interval_start=at,
-                        interval_end=at,
-                        observed=1,
-                        expected=0.0,
-                        signal="reach",
-                        top_posts=(mention,),
-                        discover_url=self._discover(
-                            brand, at - timedelta(hours=1), at + timedelta(hours=1)
-                        ),
-                    ),
-                    None,
-                )
-            )
-        return planned, replace(state, high_reach=rule.to_state())
 
     def _with_thread(self, state: BrandState) -> BrandState:
         """Copy the open wave's Slack thread from its first alert once it was delivered."""

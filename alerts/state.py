@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
-from alerts.notifiers.base import Alert, Delivery
+from alerts.model import Alert, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ MAPPING: dict[str, Any] = {
         # brand docs
         "detector": _OPAQUE,
         "high_reach": _OPAQUE,
+        "rules": _OPAQUE,  # state of rules without a field of their own, by rule name
         "last_fed": _DATE,
         "cooldown_until": _DATE,
         "open_wave": {
@@ -155,7 +156,15 @@ class OpenWave:
 
 @dataclass
 class BrandState:
-    """What the engine remembers about one brand between checks."""
+    """What the engine remembers about one brand between checks.
+
+    Each rule's state is opaque to the engine (`rule_state` / `with_rule_state`). The
+    two rules that predate the rule registry keep the document layout they always had,
+    so existing state reads on and stays readable by an older daemon: `negative_spike`
+    is spread over `detector`, `last_fed`, `open_wave` (and `cooldown_until`, mirrored
+    from the detector for people reading the index), `high_reach` is `high_reach`.
+    Any other rule's state is kept under `rules.<name>`.
+    """
 
     brand: str
     detector: dict[str, Any] | None = None
@@ -167,9 +176,45 @@ class BrandState:
     owner: str | None = None
     seq_no: int | None = None
     primary_term: int | None = None
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def rule_state(self, name: str) -> dict[str, Any] | None:
+        """The stored state of rule `name`, as the rule last returned it (None: none yet)."""
+        if name == "negative_spike":
+            if self.detector is None and self.last_fed is None and self.open_wave is None:
+                return None
+            return {
+                "detector": self.detector,
+                "last_fed": _iso(self.last_fed),
+                "open_wave": self.open_wave.to_dict() if self.open_wave else None,
+            }
+        if name == "high_reach":
+            return self.high_reach
+        return self.rules.get(name)
+
+    def with_rule_state(self, name: str, state: dict[str, Any] | None) -> BrandState:
+        """A copy holding `state` as rule `name`'s state."""
+        if name == "negative_spike":
+            state = state or {}
+            detector = state.get("detector")
+            cooldown = (detector or {}).get("cooldown_until")
+            wave = state.get("open_wave")
+            return replace(
+                self,
+                detector=detector,
+                last_fed=_dt(state.get("last_fed")),
+                cooldown_until=_dt(cooldown),
+                open_wave=OpenWave.from_dict(wave) if wave else None,
+            )
+        if name == "high_reach":
+            return replace(self, high_reach=state)
+        rules = {k: v for k, v in self.rules.items() if k != name}
+        if state is not None:
+            rules[name] = state
+        return replace(self, rules=rules)
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc = {
             "type": "brand",
             "brand": self.brand,
             "detector": self.detector,
@@ -180,6 +225,9 @@ class BrandState:
             "updated_at": _iso(self.updated_at),
             "owner": self.owner,
         }
+        if self.rules:  # absent, not empty, for the rules with fields of their own
+            doc["rules"] = self.rules
+        return doc
 
     @classmethod
     def from_hit(cls, hit: dict[str, Any]) -> BrandState:
@@ -195,6 +243,7 @@ class BrandState:
             owner=d.get("owner"),
             seq_no=hit.get("_seq_no"),
             primary_term=hit.get("_primary_term"),
+            rules=dict(d.get("rules") or {}),
         )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from alerts.counts import smallest_alerting_count, surprise, tail
-from alerts.settings import SpikeSettings
+from brandpulse.alert_settings import SpikeSettings
 
 _HOUR = timedelta(hours=1)
 _SIGMA_FLOOR2 = 0.01  # the detector's floor on the extra-Poisson spread (0.1^2)

@@ -69,7 +69,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.detector import Point, SpikeDetector, SpikeStarted
-from alerts.settings import SpikeSettings
+from brandpulse.alert_settings import SpikeSettings
 
 # NAB's "standard" application profile (config/profiles.json).
 TP_WEIGHT = 1.0

@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from alerts.settings import HighReachSettings, SpikeSettings
+from brandpulse.alert_settings import HighReachSettings, SpikeSettings
 from brandpulse.secrets import mask_url, redact
 from brandpulse.units import Duration, min_duration
 

@@ -1,63 +1,52 @@
 """Alert delivery channels.
 
-`NOTIFIERS` is the one registry of channels: a name in the configuration maps to a
-class with `from_config(section)`. Adding a channel means adding a module beside
-`slack.py` and one line here; the engine only ever sees `Notifier`.
+`NOTIFIERS` is the one registry of channels: a name maps to a `Notifier` class that
+says whether the configuration sets it up (`configured(config)`) and builds itself
+from it (`build(config)`). Adding a channel means adding a module beside `slack.py`
+(with its message template beside it) and one entry here; the engine and the daemon
+only ever see `Notifier`, built by `notifier_from_config`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from alerts.notifiers.base import (
-    Alert,
-    AlertKind,
-    CannotTell,
-    Delivery,
-    Notifier,
-    NotifierError,
-    alert_id_for,
-    kibana_discover_url,
-    wave_id_for,
-)
+from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.notifiers.log import LogNotifier
-from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier, secret
+from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from brandpulse.config import Config
 
 log = logging.getLogger(__name__)
 
-NOTIFIERS: dict[str, type[Notifier]] = {"slack": SlackNotifier, "log": LogNotifier}
+# Registry order is preference order: the first configured channel is used.
+NOTIFIERS: dict[str, type[Notifier]] = {
+    SlackNotifier.name: SlackNotifier,
+    LogNotifier.name: LogNotifier,
+}
 
 
 def notifier_from_config(config: Config) -> Notifier:
-    """Slack when a bot token or a webhook is configured, else alerts go to the log.
-
-    An empty value counts as unset: `token: ${SLACK_BOT_TOKEN:-}` with the variable
-    missing must not produce a notifier that fails on every alert.
-    """
-    slack = config.slack
-    if secret(slack.token) is None and secret(slack.webhook_url) is None:
-        log.warning(
-            "no Slack configured (slack.token + slack.channel, or slack.webhook_url): "
-            "alerts are written to the log only"
-        )
-        return LogNotifier()
-    return SlackNotifier.from_config(slack)
+    """The first channel of `NOTIFIERS` that `config` sets up (Slack: a bot token or a
+    webhook); the fallback (the log) only when none is, with a warning."""
+    for notifier_class in NOTIFIERS.values():
+        if not notifier_class.fallback and notifier_class.configured(config):
+            return notifier_class.build(config)
+    log.warning(
+        "no Slack configured (slack.token + slack.channel, or slack.webhook_url): "
+        "alerts are written to the log only"
+    )
+    fallback = next(c for c in NOTIFIERS.values() if c.fallback)
+    return fallback.build(config)
 
 
 __all__ = [
     "NOTIFIERS",
-    "Alert",
-    "AlertKind",
     "CannotTell",
-    "Delivery",
     "LogNotifier",
     "Notifier",
     "NotifierError",
     "SlackDeliveryError",
     "SlackNotifier",
-    "alert_id_for",
     "kibana_discover_url",
     "notifier_from_config",
-    "wave_id_for",
 ]

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from alerts.health import HealthNotice, notice_text
-from alerts.notifiers.base import Alert, Delivery, Notifier
+from alerts.model import Alert, Delivery
+from alerts.notifiers.base import Notifier
 from alerts.notifiers.slack_templates import headline
+
+if TYPE_CHECKING:
+    from brandpulse.config import Config
 
 log = logging.getLogger("brandpulse.alerts")
 
@@ -27,6 +31,15 @@ def _plain(text: str) -> str:
 
 class LogNotifier(Notifier):
     name: ClassVar[str] = "log"
+    fallback: ClassVar[bool] = True
+
+    @classmethod
+    def configured(cls, config: Config) -> bool:
+        return True  # needs nothing
+
+    @classmethod
+    def build(cls, config: Config) -> LogNotifier:
+        return cls()
 
     def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
         posts = "; ".join(f"{p.author or '?'} {p.url or p.id}" for p in alert.top_posts[:3])

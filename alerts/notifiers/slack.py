@@ -33,10 +33,11 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookResponse
 
 from alerts.health import HealthNotice
-from alerts.notifiers.base import Alert, CannotTell, Delivery, Notifier, NotifierError
+from alerts.model import Alert, Delivery
+from alerts.notifiers.base import CannotTell, Notifier, NotifierError
 from alerts.notifiers.slack_health_templates import build_notice_message
 from alerts.notifiers.slack_templates import build_message
-from brandpulse.config import SlackConfig
+from brandpulse.config import Config, SlackConfig
 from brandpulse.secrets import reveal
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,17 @@ class SlackNotifier(Notifier):
             self._webhook = WebhookClient(
                 webhook_url, timeout=int(timeout), retry_handlers=handlers
             )
+
+    @classmethod
+    def configured(cls, config: Config) -> bool:
+        """A bot token or an incoming webhook. An empty value counts as unset:
+        `token: ${SLACK_BOT_TOKEN:-}` with the variable missing must not produce a
+        notifier that fails on every alert."""
+        return secret(config.slack.token) is not None or secret(config.slack.webhook_url) is not None
+
+    @classmethod
+    def build(cls, config: Config) -> SlackNotifier:
+        return cls.from_config(config.slack)
 
     @classmethod
     def from_config(cls, slack: SlackConfig, **overrides: Any) -> SlackNotifier:

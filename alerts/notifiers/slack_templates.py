@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from alerts.notifiers.base import Alert
+from alerts.model import Alert
 from brandpulse.mention import Mention
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).

@@ -15,6 +15,7 @@ from alerts import (
     RULES,
     HighReachRule,
     HighReachSettings,
+    NegativeSpikeRule,
     Point,
     SpikeContinuing,
     SpikeDetector,
@@ -246,7 +247,7 @@ def test_high_reach_rule() -> None:
     assert rule.observe(_Mention("d", 10_000, "negative")) is None  # once per mention
     restored = HighReachRule.from_state(json.loads(json.dumps(rule.to_state())))
     assert restored.observe(_Mention("d", 10_000, "negative")) is None
-    assert RULES["negative_spike"] is SpikeDetector
+    assert RULES["negative_spike"] is NegativeSpikeRule
 
 
 def test_sentiment_dip_on_negative_share() -> None:

@@ -15,13 +15,17 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from alerts.engine import SEND_LEASE, AlertEngine
+from alerts.model import Alert
 from alerts.notifiers.slack import SlackNotifier
+from alerts.rules import AlertRule, Check, Evaluation, Planned
 from alerts.state import AlertStateStore, OutboxEntry, StateConflict, install, state_index
+from brandpulse.alert_settings import HighReachSettings
 from brandpulse.config import Config
 from brandpulse.mention import Mention, Sentiment
 from sandbox.slack import SlackSandbox
 from store.setup import setup_elasticsearch
 from store.writer import BulkWriter
+from tests.alerts.memory_reader import MemoryMentionReader
 
 # A check at NOW judges intervals up to 12:00 (query delay 2 min, 5-min intervals).
 NOW = datetime(2026, 11, 20, 12, 3, tzinfo=UTC)
@@ -474,3 +478,59 @@ def test_high_reach_judges_each_brands_own_sentiment(es_client, slack, prefix, t
     sent = engine(config, es_client, slack).check(NOW)
     assert [(a.kind, a.brand, a.top_posts[0].id) for a in sent] == [
         ("high_reach", "Tiny", both.id)]
+
+
+class _WatchedAuthor(AlertRule):
+    """A rule added the documented way: one class, one registry entry (here `rules=`)."""
+
+    name = "watched_author"
+    settings_model = HighReachSettings
+
+    @classmethod
+    def settings_for(cls, config: Config, brand: str) -> HighReachSettings:
+        return HighReachSettings()
+
+    def evaluate(self, check: Check, state: dict | None) -> Evaluation:
+        seen = set((state or {}).get("seen", []))
+        posts = check.reader.by_reach(
+            check.brand, check.now - timedelta(hours=2), check.now, sentiment="negative"
+        )
+        new = [m for m in posts if m.author == "bigcritic" and m.id not in seen]
+        planned = [
+            Planned(
+                Alert(
+                    kind="high_reach",
+                    brand=check.brand,
+                    wave_id=m.id,
+                    interval_start=m.created_at,
+                    interval_end=m.created_at,
+                    observed=1,
+                    expected=0.0,
+                    signal="reach",
+                    top_posts=(m,),
+                )
+            )
+            for m in new
+        ]
+        return Evaluation(planned, {"seen": sorted(seen | {m.id for m in new})})
+
+
+def test_the_engine_runs_the_rules_it_is_given_over_the_reader_it_is_given(
+    es_client, prefix, slack
+):
+    # No mention is in Elasticsearch: what the rule sees comes from the reader; its
+    # state and the outbox are in Elasticsearch as for the built-in rules.
+    config = make_config(prefix, slack)
+    post = mention("Acme", NOW - timedelta(minutes=30), "negative", "k1", author="bigcritic")
+    reader = MemoryMentionReader([post, mention("Acme", NOW, "negative", "k2")])
+    run = engine(config, es_client, slack, reader=reader, rules={"watched_author": _WatchedAuthor})
+
+    sent = run.check(NOW)
+    assert [(a.kind, a.brand, a.wave_id) for a in sent] == [("high_reach", "Acme", post.id)]
+    assert len(slack.messages) == 1 and "bigcritic" in slack.render()
+    state = AlertStateStore(es_client, prefix).load_brand("Acme")
+    assert state.rule_state("watched_author") == {"seen": [post.id]}
+    assert state.detector is None and state.high_reach is None  # only the given rules ran
+
+    assert run.check(NOW + timedelta(minutes=5)) == []
+    assert len(slack.messages) == 1

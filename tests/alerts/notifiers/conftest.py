@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.notifiers.base import Alert, kibana_discover_url, wave_id_for
+from alerts.model import Alert, wave_id_for
+from alerts.notifiers.base import kibana_discover_url
 from brandpulse.mention import Mention, Sentiment
 from sandbox.slack import SlackSandbox
 

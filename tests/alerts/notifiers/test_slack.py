@@ -14,15 +14,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from alerts.model import Alert, alert_id_for, wave_id_for
 from alerts.notifiers import NOTIFIERS, LogNotifier, notifier_from_config
-from alerts.notifiers.base import (
-    Alert,
-    CannotTell,
-    alert_id_for,
-    kibana_discover_url,
-    rison,
-    wave_id_for,
-)
+from alerts.notifiers.base import CannotTell, kibana_discover_url, rison
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from alerts.notifiers.slack_templates import escape, escaped_clip
 from brandpulse.config import Config, SlackConfig

@@ -1,7 +1,8 @@
 """Settings for the alert rules, one pydantic model per rule.
 
-`brandpulse/config.py` (the global config) imports these models, so they must stay
-importable without side effects. The defaults are meant for a brand nobody has
+They are part of the configuration (`brandpulse/config.py` embeds them in `Config`),
+so they live on the core's side: the core imports nothing from `alerts/`, and the
+rules in `alerts/` import their settings from here. The defaults are meant for a brand nobody has
 tuned: they were chosen to be quiet on low-volume brands and on daily/weekly
 rhythm, and they are the same defaults the NAB benchmark (`bench/spike_nab.py`)
 runs with.
@@ -197,7 +198,7 @@ class SpikeSettings(BaseModel):
 
 
 class HighReachSettings(BaseModel):
-    """Settings of the `high_reach` rule (`alerts.detector.HighReachRule`)."""
+    """Settings of the `high_reach` rule (`alerts.rules.HighReachRule`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

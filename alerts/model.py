@@ -1,0 +1,202 @@
+"""What an alert is, independent of the rule that raised it and the channel it goes to.
+
+`Alert` and `Delivery` are shared by the rules (which produce alerts), the engine's
+outbox (which stores them) and the notifiers (which send them), so they live here and
+not in any one of those: a channel is one consumer among several.
+
+Ids are deterministic on purpose: the same wave seen by two checks, two daemons or a
+restarted daemon yields the same `wave_id` and the same `alert_id`, and that is what the
+engine's outbox deduplicates on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from brandpulse.mention import Mention
+
+AlertKind = Literal["started", "continuing", "ended", "high_reach"]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+
+# What made the detector fire: the count of negative mentions, their share of all
+# mentions (a "sentiment dip" with a flat volume), or one post from a large account.
+Signal = Literal["volume", "share", "reach"]
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is refused (alerts use aware UTC times)."""
+    if value.tzinfo is None:
+        raise ValueError(
+            f"naive datetime {value.isoformat()} in an alert; alerts use aware UTC times"
+        )
+    return value.astimezone(UTC)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:20]
+
+
+def wave_id_for(brand: str, started_at: datetime) -> str:
+    """The id of the wave of `brand` that started at `started_at` (an interval boundary)."""
+    return "wave-" + _digest(brand, as_utc(started_at).isoformat())
+
+
+def alert_id_for(kind: AlertKind, brand: str, wave_id: str, interval_end: datetime) -> str:
+    """One id per (kind, brand, wave, interval): a re-run of the same check yields the same id."""
+    return f"{kind}-" + _digest(kind, brand, wave_id, as_utc(interval_end).isoformat())
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One thing worth telling the PR team, independent of the channel it goes to.
+
+    `observed`/`expected` are negative mentions in the judged window
+    [`interval_start`, `interval_end`) against the usual level for that window;
+    `negative_share`/`usual_share` are the same as fractions of all mentions.
+    For a `high_reach` alert the window is the post's own minute, `observed` is 1 and
+    `wave_id` is the mention's id, so each mention can alert at most once per brand.
+    """
+
+    kind: AlertKind
+    brand: str
+    wave_id: str
+    interval_start: datetime
+    interval_end: datetime
+    observed: int
+    expected: float
+    total: int | None = None
+    negative_share: float | None = None
+    usual_share: float | None = None
+    score: float | None = None
+    signal: Signal = "volume"
+    wave_started_at: datetime | None = None
+    top_posts: tuple[Mention, ...] = ()
+    discover_url: str | None = None
+    alert_id: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if self.kind not in ALERT_KINDS:
+            raise ValueError(f"alert kind {self.kind!r} is not one of {ALERT_KINDS}")
+        if not self.brand:
+            raise ValueError("an alert needs a brand")
+        if not self.wave_id:
+            raise ValueError("an alert needs a wave_id (see wave_id_for)")
+        # Frozen dataclass: object.__setattr__ is the documented way to normalise fields.
+        object.__setattr__(self, "interval_start", as_utc(self.interval_start))
+        object.__setattr__(self, "interval_end", as_utc(self.interval_end))
+        if self.interval_end < self.interval_start:
+            raise ValueError(
+                f"alert interval ends ({self.interval_end.isoformat()}) before it starts "
+                f"({self.interval_start.isoformat()})"
+            )
+        if self.wave_started_at is not None:
+            object.__setattr__(self, "wave_started_at", as_utc(self.wave_started_at))
+        object.__setattr__(self, "created_at", as_utc(self.created_at))
+        object.__setattr__(self, "top_posts", tuple(self.top_posts))
+        if not self.alert_id:
+            object.__setattr__(
+                self,
+                "alert_id",
+                alert_id_for(self.kind, self.brand, self.wave_id, self.interval_end),
+            )
+
+    @property
+    def ratio(self) -> float | None:
+        """Observed over expected; None when nothing was expected (a ratio would be infinite)."""
+        if self.expected <= 0:
+            return None
+        return self.observed / self.expected
+
+    def with_posts(self, posts: tuple[Mention, ...] | list[Mention]) -> Alert:
+        return replace(self, top_posts=tuple(posts))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored in the engine's outbox; the inverse of `from_dict`."""
+        return {
+            "kind": self.kind,
+            "brand": self.brand,
+            "wave_id": self.wave_id,
+            "alert_id": self.alert_id,
+            "interval_start": self.interval_start.isoformat(),
+            "interval_end": self.interval_end.isoformat(),
+            "observed": self.observed,
+            "expected": self.expected,
+            "total": self.total,
+            "negative_share": self.negative_share,
+            "usual_share": self.usual_share,
+            "score": self.score,
+            "signal": self.signal,
+            "wave_started_at": self.wave_started_at.isoformat() if self.wave_started_at else None,
+            "top_posts": [post.to_document() for post in self.top_posts],
+            "discover_url": self.discover_url,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        def when(key: str) -> datetime | None:
+            value = data.get(key)
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            kind=data["kind"],
+            brand=data["brand"],
+            wave_id=data["wave_id"],
+            alert_id=data["alert_id"],
+            interval_start=datetime.fromisoformat(data["interval_start"]),
+            interval_end=datetime.fromisoformat(data["interval_end"]),
+            observed=int(data["observed"]),
+            expected=float(data["expected"]),
+            total=data.get("total"),
+            negative_share=data.get("negative_share"),
+            usual_share=data.get("usual_share"),
+            score=data.get("score"),
+            signal=data.get("signal", "volume"),
+            wave_started_at=when("wave_started_at"),
+            top_posts=tuple(Mention.from_document(doc) for doc in data.get("top_posts", [])),
+            discover_url=data.get("discover_url"),
+            created_at=when("created_at") or datetime.now(UTC),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where an alert landed. `ts` is the channel's message id when it has one (Slack Web
+    API); `thread_ts` is the root message a reply was posted under."""
+
+    notifier: str
+    alert_id: str
+    delivered_at: datetime
+    channel: str | None = None
+    ts: str | None = None
+    thread_ts: str | None = None
+
+    @property
+    def thread_root(self) -> str | None:
+        """The message later replies should hang under: the root of this delivery's thread."""
+        return self.thread_ts or self.ts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notifier": self.notifier,
+            "alert_id": self.alert_id,
+            "delivered_at": self.delivered_at.isoformat(),
+            "channel": self.channel,
+            "ts": self.ts,
+            "thread_ts": self.thread_ts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Delivery:
+        return cls(
+            notifier=data["notifier"],
+            alert_id=data["alert_id"],
+            delivered_at=datetime.fromisoformat(data["delivered_at"]),
+            channel=data.get("channel"),
+            ts=data.get("ts"),
+            thread_ts=data.get("thread_ts"),
+        )

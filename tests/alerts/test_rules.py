@@ -1,0 +1,215 @@
+"""The rule contract and the two registered rules, against mentions held in memory.
+
+The same rules the engine runs on Elasticsearch (tests/alerts/test_engine.py), here fed
+through `MemoryMentionReader`: each rule fires on what it watches, stays silent on the
+rest, and continues from its own opaque (JSON) state without repeating itself.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from alerts.rules import RULES, AlertRule, Check, HighReachRule, NegativeSpikeRule
+from alerts.state import BrandState, OpenWave
+from brandpulse.config import Config
+from brandpulse.mention import BrandSentiment
+from tests.alerts.memory_reader import MemoryMentionReader
+from tests.alerts.test_engine import NOW, WAVE_START, background, mention, wave
+
+
+def make_config(**alerts: Any) -> Config:
+    # The spike settings of tests/alerts/test_engine.py, so both judge the same data alike.
+    return Config.model_validate(
+        {
+            "brands": [{"name": "Acme"}, {"name": "Tiny"}],
+            "alerts": {
+                "history": "3d",
+                "query_delay": "2m",
+                "spike": {
+                    "interval": 300,
+                    "window": 3600,
+                    "min_count": 10,
+                    "min_ratio": 2.0,
+                    "threshold": 3.0,
+                    "end_threshold": 1.5,
+                    "end_after": 1800,
+                    "warmup": 2 * 86400,
+                    "cooldown": 3600,
+                    "continuing_every": 3600,
+                },
+                **alerts,
+            },
+        }
+    )
+
+
+def check(config: Config, reader: MemoryMentionReader, brand: str, now: datetime) -> Check:
+    return Check(brand=brand, now=now, reader=reader, alerts=config.alerts)
+
+
+def run(
+    name: str, config: Config, reader: MemoryMentionReader, brand: str, now: datetime, state: Any
+) -> tuple[list[Any], Any]:
+    """One check of one rule, its state passed through JSON as the engine stores it."""
+    rule = RULES[name].for_brand(config, brand)
+    result = rule.evaluate(check(config, reader, brand, now), state)
+    return [p.alert for p in result.alerts], json.loads(json.dumps(result.state))
+
+
+@pytest.fixture(scope="module")
+def acme_wave() -> MemoryMentionReader:
+    """Three quiet days of Acme and Tiny, then 80 negative Acme mentions in 11:00-12:00."""
+    start = NOW - timedelta(days=3)
+    key_posts = [
+        mention("Acme", WAVE_START + timedelta(minutes=m), "negative", f"key{m}", reach=r, author=a)
+        for m, r, a in (
+            (12, 90_000, "bigcritic"),
+            (25, 70_000, "techblog"),
+            (40, 60_000, "angryfan"),
+        )
+    ]
+    tiny = [
+        mention("Tiny", start + timedelta(hours=h), "negative", f"t{h}") for h in range(0, 72, 20)
+    ]
+    tiny += [
+        mention("Tiny", WAVE_START + timedelta(minutes=5 * k), "negative", f"tw{k}")
+        for k in range(6)
+    ]
+    return MemoryMentionReader(
+        background("Acme", start, WAVE_START + timedelta(hours=1))
+        + wave("Acme", WAVE_START, 80, "w")
+        + key_posts
+        + tiny
+    )
+
+
+def test_every_registered_rule_keeps_the_contract():
+    config = make_config()
+    assert list(RULES) == ["negative_spike", "high_reach"]  # the engine's order
+    for name, rule_class in RULES.items():
+        assert issubclass(rule_class, AlertRule) and rule_class.name == name
+        rule = rule_class.for_brand(config, "Acme")
+        assert isinstance(rule.settings, rule_class.settings_model)
+    # A brand's own section wins where the configuration has one.
+    own = Config.model_validate(
+        {"brands": [{"name": "Acme", "high_reach": {"min_reach": 5}}, {"name": "Tiny"}]}
+    )
+    assert HighReachRule.for_brand(own, "Acme").settings.min_reach == 5
+    assert HighReachRule.for_brand(own, "Tiny").settings.min_reach == 100_000
+
+
+def test_the_spike_rule_fires_once_on_a_wave_with_its_top_posts(acme_wave):
+    config = make_config()
+    alerts, state = run("negative_spike", config, acme_wave, "Acme", NOW, None)
+
+    assert [a.kind for a in alerts] == ["started"]
+    [alert] = alerts
+    assert alert.interval_start == WAVE_START
+    assert alert.interval_end == WAVE_START + timedelta(hours=1)
+    assert alert.observed >= 80 and alert.expected < 10
+    assert [p.author for p in alert.top_posts[:3]] == ["bigcritic", "techblog", "angryfan"]
+    assert len(alert.top_posts) == config.alerts.top_posts
+    assert alert.discover_url is None  # no Kibana in this configuration
+    assert state["last_fed"] == "2026-11-20T11:55:00+00:00"
+    assert state["open_wave"]["started_at"] == WAVE_START.isoformat()
+
+    # From its own state, the next checks judge nothing twice and stay silent.
+    again, state = run(
+        "negative_spike", config, acme_wave, "Acme", NOW + timedelta(minutes=1), state
+    )
+    assert again == []
+    later, _ = run("negative_spike", config, acme_wave, "Acme", NOW + timedelta(minutes=5), state)
+    assert later == []
+
+
+def test_the_spike_rule_stays_silent_on_a_small_brand_and_on_the_quiet_days(acme_wave):
+    config = make_config()
+    tiny, _ = run("negative_spike", config, acme_wave, "Tiny", NOW, None)
+    assert tiny == []  # 6 negatives is a big ratio but below min_count
+    before, _ = run("negative_spike", config, acme_wave, "Acme", WAVE_START, None)
+    assert before == []
+
+
+def test_the_high_reach_rule_alerts_once_per_post_by_the_brands_own_sentiment():
+    config = make_config(high_reach={"min_reach": 50_000})
+    at = NOW - timedelta(hours=2)
+    attack = mention("Acme", at, "negative", "big", reach=80_000, author="bigcritic")
+    praise = mention("Acme", at, "positive", "fan", reach=90_000)
+    small = mention("Acme", at, "negative", "small", reach=49_999)
+    old = mention("Acme", NOW - timedelta(hours=25), "negative", "old", reach=200_000)
+    # Negative as a post, but what it says about Acme is positive (it attacks Globex).
+    mixed = mention("Acme", at, "negative", "mixed", reach=120_000).model_copy(
+        update={
+            "brands": ["Acme", "Globex"],
+            "brand_sentiments": [
+                BrandSentiment(
+                    brand=b, label=lb, negative=n, neutral=0.05, positive=p, source="clause"
+                )
+                for b, lb, n, p in (
+                    ("Acme", "positive", 0.05, 0.9),
+                    ("Globex", "negative", 0.9, 0.05),
+                )
+            ],
+        }
+    )
+    reader = MemoryMentionReader([attack, praise, small, old, mixed])
+
+    alerts, state = run("high_reach", config, reader, "Acme", NOW, None)
+    assert [(a.kind, a.wave_id, a.signal) for a in alerts] == [("high_reach", attack.id, "reach")]
+    assert alerts[0].top_posts == (attack,)
+    assert alerts[0].interval_start == alerts[0].interval_end == at
+
+    again, state = run("high_reach", config, reader, "Acme", NOW + timedelta(minutes=5), state)
+    assert again == []  # remembered in its state
+    fresh, _ = run("high_reach", config, reader, "Acme", NOW + timedelta(minutes=5), None)
+    assert [a.wave_id for a in fresh] == [attack.id]  # without it, the same post again
+
+    globex = Config.model_validate(
+        {"brands": [{"name": "Globex"}], "alerts": {"high_reach": {"min_reach": 50_000}}}
+    )
+    on_globex, _ = run("high_reach", globex, reader, "Globex", NOW, None)
+    assert [a.wave_id for a in on_globex] == [mixed.id]
+
+
+def test_brand_state_keeps_the_stored_layout_of_the_two_first_rules():
+    # What an engine before the rule registry wrote must read as the rules' state, and
+    # writing it back must give the same document.
+    wave_start = WAVE_START
+    doc_state = BrandState(
+        brand="Acme",
+        detector={"v": 2, "cooldown_until": "2026-11-20T13:00:00+00:00"},
+        high_reach={"v": 1, "brand": "Acme", "seen": ["m1"]},
+        last_fed=NOW - timedelta(minutes=8),
+        cooldown_until=datetime.fromisoformat("2026-11-20T13:00:00+00:00"),
+        open_wave=OpenWave("wave-1", wave_start, "started-1", NOW, "C1", "1.2"),
+    )
+    spike = doc_state.rule_state("negative_spike")
+    assert spike is not None and spike["detector"] == doc_state.detector
+    rebuilt = BrandState(brand="Acme")
+    for name in ("negative_spike", "high_reach"):
+        rebuilt = rebuilt.with_rule_state(name, json.loads(json.dumps(doc_state.rule_state(name))))
+    assert rebuilt.to_doc() == doc_state.to_doc()
+    assert "rules" not in rebuilt.to_doc()
+
+    # A rule without a field of its own is kept under `rules.<name>`.
+    other = rebuilt.with_rule_state("flatline", {"silent_since": None})
+    assert other.to_doc()["rules"] == {"flatline": {"silent_since": None}}
+    assert BrandState.from_hit({"_source": other.to_doc()}).rule_state("flatline") == {
+        "silent_since": None
+    }
+    assert other.with_rule_state("flatline", None).rule_state("flatline") is None
+    assert BrandState(brand="Acme").rule_state("negative_spike") is None
+
+
+def test_the_spike_rule_reports_its_visibility_from_the_reader(acme_wave):
+    rule = NegativeSpikeRule.for_brand(make_config(), "Acme")
+    assert isinstance(rule, NegativeSpikeRule)
+    seen = rule.visibility(check(make_config(), acme_wave, "Acme", WAVE_START))
+    assert seen is not None and 2 <= seen.per_hour <= 4  # the background's 2-4 an hour
+    # Quiet intervals are history too: a silent brand's smallest wave is the floor.
+    silent = rule.visibility(check(make_config(), MemoryMentionReader(), "Acme", WAVE_START))
+    assert silent is not None and silent.per_hour == 0 and silent.smallest == 10
