@@ -608,9 +608,20 @@ class SpikeDetector:
             return 0.0, 0.0
         if _median([p for _, p in pairs]) >= _MEDIAN_FROM:
             return _median([math.log((c + 1.0) / (p + 1.0)) for c, p in pairs]), 1.0
-        # A day of a quiet brand holds too few mentions to know its level: look
-        # further back (up to the week of profiles kept) until the hours looked
-        # at expect `_LEVEL_MENTIONS` mentions, so the level rests on that many.
+        seen, prof = self._quiet_level_sums()
+        return math.log((seen + 1.0) / (prof + 1.0)), 0.0
+
+    def _quiet_level_sums(self) -> tuple[float, float]:
+        """(mentions seen, mentions expected by the profile) behind a quiet brand's level.
+
+        A day of a quiet brand holds too few mentions to know its level: look
+        further back (up to the week of profiles kept) until the hours looked
+        at expect `_LEVEL_MENTIONS` mentions, so the level rests on that many.
+        Each hour counts at most 3x(+3) its profile, so one wave does not become
+        the level.
+        """
+        h = self._hist
+        k = min(self.settings.level_hours, len(h.profile))
         seen = prof = 0.0
         for j in range(1, len(h.profile) + 1):
             p = h.profile[-j]
@@ -620,7 +631,7 @@ class SpikeDetector:
                 break
             seen += min(float(h.hours[-j]), _LEVEL_CAP * p + _LEVEL_CAP)
             prof += p
-        return math.log((seen + 1.0) / (prof + 1.0)), 0.0
+        return seen, prof
 
     # ------------------------------------------------------------------ judging
 
@@ -723,8 +734,14 @@ class SpikeDetector:
         if base.alpha is not None:
             return base.alpha
         h = self._hist
-        k = min(self.settings.level_hours, len(h.hours))
-        behind = sum(h.hours[-j] for j in range(1, k + 1))
+        if base.offset == 0.0:
+            # A quiet brand's level is a ratio of sums over as many hours as it
+            # takes to expect `_LEVEL_MENTIONS` mentions: its uncertainty is that
+            # of the mentions it rests on, not of the last `level_hours` alone.
+            behind = self._quiet_level_sums()[0]
+        else:
+            k = min(self.settings.level_hours, len(h.hours))
+            behind = sum(h.hours[-j] for j in range(1, k + 1))
         extra = sigma * sigma
         if base.offset == 0.0:
             # A quiet brand: the log-ratio spread is mostly Poisson noise and says
