@@ -726,10 +726,11 @@ class SpikeDetector:
         sigma^2 is the extra-Poisson spread of the hourly ratio actual/predicted
         (robust: a median of absolute deviations, so past spikes do not inflate
         it). The second term is the uncertainty of the expected level itself,
-        about 1/counts behind it: a brand with 3 mentions in the last day does not
-        know its level to better than a factor of about 2, a brand with 3,000
-        does. As a Gamma-distributed rate this is the posterior-predictive
-        negative binomial of the window.
+        about 1/counts behind it (the last `level_hours` for a busy brand, all the
+        hours a quiet brand's level looks back over): a brand with 3 mentions
+        behind its level does not know it to better than a factor of about 2, a
+        brand with 3,000 does. As a Gamma-distributed rate this is the
+        posterior-predictive negative binomial of the window.
         """
         if base.alpha is not None:
             return base.alpha
