@@ -694,7 +694,10 @@ class SpikeDetector:
 
         A slow rise (each hour 1.5-2x its expectation for many hours) never makes
         a 2 h window stand out, and the recent level starts to absorb it; summing
-        the hourly excess over `slow_drift` finds it before it is absorbed. Only
+        the hourly excess over `slow_drift` finds it before it is absorbed. An
+        hour's score is its log ratio over its spread, except for a quiet brand's
+        hours expecting under one mention, where it is the normal z of the
+        hour count's mid-p negative-binomial tail. Only
         completed hours with a prediction count, and none from before
         `_slow_from` (the end of the last wave), so a wave is not paged twice.
         """
@@ -713,9 +716,16 @@ class SpikeDetector:
             e = h.expected[-back]
             if math.isnan(e):
                 continue
-            z = math.log((h.hours[-back] + 1.0) / (e + 1.0)) / math.sqrt(
-                sigma * sigma + 1.0 / (e + 1.0)
-            )
+            c = h.hours[-back]
+            if base.offset == 0.0 and e < 1.0:
+                # Under a mention an hour the log ratio is mostly its +1: one
+                # mention in an hour expecting 0.1 scores 0.6 (barely over the
+                # drift) though it happens one hour in 20; the mid-p tail of the
+                # hour's own count scores it 1.6.
+                a = self._dispersion(base, sigma)
+                z = surprise(0.5 * (tail(c, e, a) + tail(c + 1, e, a)))
+            else:
+                z = math.log((c + 1.0) / (e + 1.0)) / math.sqrt(sigma * sigma + 1.0 / (e + 1.0))
             total = max(0.0, total + z - s.slow_drift)
         base.slow = total
         return total
