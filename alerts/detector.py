@@ -608,9 +608,20 @@ class SpikeDetector:
             return 0.0, 0.0
         if _median([p for _, p in pairs]) >= _MEDIAN_FROM:
             return _median([math.log((c + 1.0) / (p + 1.0)) for c, p in pairs]), 1.0
-        # A day of a quiet brand holds too few mentions to know its level: look
-        # further back (up to the week of profiles kept) until the hours looked
-        # at expect `_LEVEL_MENTIONS` mentions, so the level rests on that many.
+        seen, prof = self._quiet_level_sums()
+        return math.log((seen + 1.0) / (prof + 1.0)), 0.0
+
+    def _quiet_level_sums(self) -> tuple[float, float]:
+        """(mentions seen, mentions expected by the profile) behind a quiet brand's level.
+
+        A day of a quiet brand holds too few mentions to know its level: look
+        further back (up to the week of profiles kept) until the hours looked
+        at expect `_LEVEL_MENTIONS` mentions, so the level rests on that many.
+        Each hour counts at most 3x(+3) its profile, so one wave does not become
+        the level.
+        """
+        h = self._hist
+        k = min(self.settings.level_hours, len(h.profile))
         seen = prof = 0.0
         for j in range(1, len(h.profile) + 1):
             p = h.profile[-j]
@@ -620,7 +631,7 @@ class SpikeDetector:
                 break
             seen += min(float(h.hours[-j]), _LEVEL_CAP * p + _LEVEL_CAP)
             prof += p
-        return math.log((seen + 1.0) / (prof + 1.0)), 0.0
+        return seen, prof
 
     # ------------------------------------------------------------------ judging
 
@@ -683,7 +694,10 @@ class SpikeDetector:
 
         A slow rise (each hour 1.5-2x its expectation for many hours) never makes
         a 2 h window stand out, and the recent level starts to absorb it; summing
-        the hourly excess over `slow_drift` finds it before it is absorbed. Only
+        the hourly excess over `slow_drift` finds it before it is absorbed. An
+        hour's score is its log ratio over its spread, except for a quiet brand's
+        hours expecting under one mention, where it is the normal z of the
+        hour count's mid-p negative-binomial tail. Only
         completed hours with a prediction count, and none from before
         `_slow_from` (the end of the last wave), so a wave is not paged twice.
         """
@@ -702,9 +716,16 @@ class SpikeDetector:
             e = h.expected[-back]
             if math.isnan(e):
                 continue
-            z = math.log((h.hours[-back] + 1.0) / (e + 1.0)) / math.sqrt(
-                sigma * sigma + 1.0 / (e + 1.0)
-            )
+            c = h.hours[-back]
+            if base.offset == 0.0 and e < 1.0:
+                # Under a mention an hour the log ratio is mostly its +1: one
+                # mention in an hour expecting 0.1 scores 0.6 (barely over the
+                # drift) though it happens one hour in 20; the mid-p tail of the
+                # hour's own count scores it 1.6.
+                a = self._dispersion(base, sigma)
+                z = surprise(0.5 * (tail(c, e, a) + tail(c + 1, e, a)))
+            else:
+                z = math.log((c + 1.0) / (e + 1.0)) / math.sqrt(sigma * sigma + 1.0 / (e + 1.0))
             total = max(0.0, total + z - s.slow_drift)
         base.slow = total
         return total
@@ -715,16 +736,23 @@ class SpikeDetector:
         sigma^2 is the extra-Poisson spread of the hourly ratio actual/predicted
         (robust: a median of absolute deviations, so past spikes do not inflate
         it). The second term is the uncertainty of the expected level itself,
-        about 1/counts behind it: a brand with 3 mentions in the last day does not
-        know its level to better than a factor of about 2, a brand with 3,000
-        does. As a Gamma-distributed rate this is the posterior-predictive
-        negative binomial of the window.
+        about 1/counts behind it (the last `level_hours` for a busy brand, all the
+        hours a quiet brand's level looks back over): a brand with 3 mentions
+        behind its level does not know it to better than a factor of about 2, a
+        brand with 3,000 does. As a Gamma-distributed rate this is the
+        posterior-predictive negative binomial of the window.
         """
         if base.alpha is not None:
             return base.alpha
         h = self._hist
-        k = min(self.settings.level_hours, len(h.hours))
-        behind = sum(h.hours[-j] for j in range(1, k + 1))
+        if base.offset == 0.0:
+            # A quiet brand's level is a ratio of sums over as many hours as it
+            # takes to expect `_LEVEL_MENTIONS` mentions: its uncertainty is that
+            # of the mentions it rests on, not of the last `level_hours` alone.
+            behind = self._quiet_level_sums()[0]
+        else:
+            k = min(self.settings.level_hours, len(h.hours))
+            behind = sum(h.hours[-j] for j in range(1, k + 1))
         extra = sigma * sigma
         if base.offset == 0.0:
             # A quiet brand: the log-ratio spread is mostly Poisson noise and says

@@ -22,6 +22,11 @@ from brandpulse.alert_settings import SpikeSettings
 
 _HOUR = timedelta(hours=1)
 _SIGMA_FLOOR2 = 0.01  # the detector's floor on the extra-Poisson spread (0.1^2)
+# The detector's quiet-brand level (alerts.detector: _MEDIAN_FROM, _LEVEL_MENTIONS, _SCALE_HOURS;
+# not imported from there because alerts.detector imports this module).
+_QUIET_BELOW = 5.0  # mentions an hour under which the level is a ratio of sums
+_LEVEL_MENTIONS = 100.0  # expected mentions that level rests on, at least
+_PROFILE_HOURS = 168.0  # as far back as it may look
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +70,15 @@ def assumed_dispersion(per_hour: float, settings: SpikeSettings) -> float:
     """The over-dispersion the detector uses when the brand's history is ordinary.
 
     The floor of the extra-Poisson spread plus the uncertainty of a level known
-    from `level_hours` of counts (see `SpikeDetector._dispersion`).
+    from `level_hours` of counts; a quiet brand's level looks further back, up to
+    the week of predictions kept, until it rests on `_LEVEL_MENTIONS` expected
+    mentions (see `SpikeDetector._dispersion` and `_quiet_level_sums`).
     """
-    behind = max(per_hour, 0.0) * settings.level_hours
+    rate = max(per_hour, 0.0)
+    hours = float(settings.level_hours)
+    if 0.0 < rate < _QUIET_BELOW:
+        hours = min(max(hours, _LEVEL_MENTIONS / rate), _PROFILE_HOURS)
+    behind = rate * hours
     return _SIGMA_FLOOR2 + 1.0 / (behind + 1.0)
 
 

@@ -22,6 +22,14 @@ brand's negative mentions are such a thinned series (10-30 % of its volume),
 and most brands are far quieter than these seven: a detector that only holds at
 full volume does not hold for the product.
 
+Diagnosis: `--seeds N` thins with the first N seeds only (quicker; the
+figures to compare are the 5-seed ones), `--explain` prints each thinned
+level per series (windows caught and false alerts summed over the seeds, mean
+raw score, median lag), and `--set NAME=VALUE` (repeatable) runs every part,
+grid included, with a changed SpikeSettings field, to judge a candidate
+default before changing it, e.g. `--thin 0.1,0.03 --seeds 2 --set window=30m
+--set long_window=2h`.
+
 `--summary` is the whole generalisation harness in one run: full volume,
 thinned 0.3 / 0.1 / 0.03 and leave-one-series-out, then one table with the time
 each part took. Measured on the 2-core development machine shared with four
@@ -322,12 +330,12 @@ def _cell_name(cell: dict[str, object]) -> str:
     return " ".join(f"{k}={v}" for k, v in cell.items())
 
 
-def leave_one_out(series: list[Series]) -> float:
-    """Neighbourhood grid of the defaults, then leave-one-series-out over it."""
+def leave_one_out(series: list[Series], base: SpikeSettings | None = None) -> float:
+    """Neighbourhood grid of the defaults (or of `base`), then leave-one-series-out over it."""
     cells = _cells()
     scores: list[dict[str, SeriesScore]] = []
     for cell in cells:
-        st = SpikeSettings(**cell)  # type: ignore[arg-type]
+        st = SpikeSettings(**{**(base or SpikeSettings()).model_dump(), **cell})  # type: ignore[arg-type]
         scores.append({s.key: score_series(s, run_detector(s, st)) for s in series})
     print()
     print(f"grid ({len(cells)} cells of {', '.join(LOO_GRID)}): NAB / false per 1000 h")
@@ -370,6 +378,7 @@ def thinned(s: Series, p: float, seed: int) -> Series:
 class ThinResult:
     p: float
     runs: list[Result]
+    seeds: tuple[int, ...] = THIN_SEEDS
 
     @property
     def normalised(self) -> float:
@@ -389,20 +398,36 @@ class ThinResult:
         return statistics.mean(lags) if lags else float("nan")
 
 
-def evaluate_thinned(series: list[Series], p: float) -> ThinResult:
+def evaluate_thinned(
+    series: list[Series],
+    p: float,
+    seeds: Sequence[int] = THIN_SEEDS,
+    run: Callable[[Series], list[int]] = run_detector,
+) -> ThinResult:
     runs = []
-    for seed in THIN_SEEDS:
+    for seed in seeds:
         thin = [thinned(s, p, seed) for s in series]
-        runs.append(evaluate(f"thinned {p}", thin, run_detector)[0])
-    return ThinResult(p, runs)
+        runs.append(evaluate(f"thinned {p}", thin, run)[0])
+    return ThinResult(p, runs, tuple(seeds))
 
 
-def print_thinned(t: ThinResult, windows: int) -> None:
+def print_thinned(t: ThinResult, windows: int, explain: bool = False) -> None:
     per = " ".join(f"{r.normalised:.1f}" for r in t.runs)
+    if explain:
+        # Per series: windows caught (summed over seeds), false alerts, mean raw score.
+        for key in t.runs[0].per_series:
+            rs = [r.per_series[key] for r in t.runs]
+            lags = [x for r in rs for x in r.lags_min]
+            lag = statistics.median(lags) if lags else float("nan")
+            print(
+                f"  thin={t.p:g} {key:40s} caught {sum(r.caught for r in rs):>3d}/"
+                f"{sum(r.windows for r in rs):<3d} false {sum(r.false_alerts for r in rs):>3d} "
+                f"raw {statistics.mean(r.raw for r in rs):+6.2f} lag_min {lag:5.0f}"
+            )
     print(
         f"thin={t.p:g} nab_standard={t.normalised:.1f} caught={t.caught:.1f}/{windows} "
         f"false_per_1000h={t.false_per_1000h:.1f} median_lag_min={t.median_lag:.0f} "
-        f"(seeds {', '.join(map(str, THIN_SEEDS))}: {per})"
+        f"(seeds {', '.join(map(str, t.seeds))}: {per})"
     )
 
 
@@ -423,7 +448,38 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="full volume, thinned 0.3/0.1/0.03 and leave-one-series-out, then one table",
     )
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=len(THIN_SEEDS),
+        help=f"thinning seeds per level, the first N of {THIN_SEEDS} (diagnosis only: "
+        "figures for the docs use all of them)",
+    )
+    ap.add_argument(
+        "--explain",
+        action="store_true",
+        help="per series breakdown of each thinned level (caught, false alerts, raw score, lag)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a SpikeSettings field for every run of this invocation, e.g. --set window=30m "
+        "(to judge a candidate default before changing it; repeatable)",
+    )
     args = ap.parse_args(argv)
+    if not 1 <= args.seeds <= len(THIN_SEEDS):
+        ap.error(f"--seeds: between 1 and {len(THIN_SEEDS)}")
+    overrides = dict(item.split("=", 1) for item in args.set)
+    try:
+        settings = SpikeSettings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        ap.error(f"--set: {exc}")
+
+    def run(s: Series) -> list[int]:
+        return run_detector(s, settings)
+
     thin_ps = list(args.thin or [])
     if args.summary:
         thin_ps = thin_ps or list(SUMMARY_THIN)
@@ -437,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     intervals = sum(len(s.ts) for s in series)
     t0, c0 = time.perf_counter(), time.process_time()
-    ours, hits = evaluate("brandpulse SpikeDetector (defaults)", series, run_detector)
+    label = "defaults" if not overrides else " ".join(args.set)
+    ours, hits = evaluate(f"brandpulse SpikeDetector ({label})", series, run)
     t_ours, cpu_ours = time.perf_counter() - t0, time.process_time() - c0
     base, _ = evaluate("ElastAlert2-style spike (1h/1h, x3, cur>=50)", series, run_elastalert_spike)
 
@@ -483,14 +540,14 @@ def main(argv: list[str] | None = None) -> int:
     thin_results: list[ThinResult] = []
     for p in thin_ps:
         t1 = time.perf_counter()
-        t = evaluate_thinned(series, p)
-        timings.append((f"thinned {p:g} ({len(THIN_SEEDS)} seeds)", time.perf_counter() - t1))
+        t = evaluate_thinned(series, p, THIN_SEEDS[: args.seeds], run)
+        timings.append((f"thinned {p:g} ({args.seeds} seeds)", time.perf_counter() - t1))
         thin_results.append(t)
-        print_thinned(t, ours.windows)
+        print_thinned(t, ours.windows, args.explain)
     loo: float | None = None
     if args.loo or args.summary:
         t1 = time.perf_counter()
-        loo = leave_one_out(series)
+        loo = leave_one_out(series, settings)
         timings.append((f"leave-one-series-out ({len(_cells())} cells)", time.perf_counter() - t1))
     if args.summary or thin_ps or loo is not None:
         print()
