@@ -289,7 +289,7 @@ class CrawlConfig(Strict):
     def _endpoints(cls, value: list[str]) -> list[str]:
         if not value:
             return value
-        from crawlers.egress import parse_endpoint  # the policy's own parser
+        from brandpulse.endpoints import parse_endpoint  # the egress policy's own parser
 
         for entry in value:
             parse_endpoint(entry)

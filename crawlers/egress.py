@@ -77,6 +77,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.interfaces import IHostnameResolver, IHostResolution, IResolutionReceiver
 from zope.interface import implementer, provider
 
+from brandpulse.endpoints import IPNetwork, parse_endpoint
+
 __all__ = [
     "AddressPolicy",
     "EgressPolicyMiddleware",
@@ -93,7 +95,6 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Instance metadata services (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, ECS task
 # metadata): they hand out credentials to whoever asks from the host.
@@ -148,36 +149,6 @@ def address_category(address: str | IPAddress) -> str | None:
     if ip.is_reserved or not ip.is_global:
         return "reserved"
     return None
-
-
-def parse_endpoint(text: str) -> tuple[IPNetwork, int | None]:
-    """`IP:port`, `[IPv6]:port`, `IP` or a CIDR network -> (network, port or None).
-
-    Raises ValueError with the accepted forms (host names are not accepted: what
-    they resolve to can change, which is what the policy guards against).
-    """
-    value = text.strip()
-    host, port = value, None
-    try:
-        if value.startswith("["):
-            inner, _, rest = value[1:].partition("]")
-            host = inner
-            if rest:
-                if not rest.startswith(":"):
-                    raise ValueError(value)
-                port = int(rest[1:])
-        elif value.count(":") == 1:
-            host, _, port_text = value.partition(":")
-            port = int(port_text)
-        network = ipaddress.ip_network(host, strict=False)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an endpoint: expected IP:port, [IPv6]:port, IP or a CIDR "
-            "network such as 10.0.0.0/8"
-        ) from None
-    if port is not None and not 0 < port < 65536:
-        raise ValueError(f"{text!r}: port {port} is out of range")
-    return network, port
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,12 @@ class FeedServer:
         self.thread.start()
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/feed-{name}.xml"
+        return f"http://{self.endpoint}/feed-{name}.xml"
+
+    @property
+    def endpoint(self) -> str:
+        """`127.0.0.1:<port>`: the one loopback endpoint the crawl's egress policy allows."""
+        return f"127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -142,7 +147,8 @@ def test_a_failing_source_is_reported_once_and_its_recovery_once(tmp_path, slack
     caplog.set_level(logging.INFO, logger="brandpulse")
     source = {"name": "news-acme", "type": "rss", "feeds": [feeds.url("a")], "timeout": "5s",
               "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
-    config = _config(tmp_path, slack, f"http://127.0.0.1:{free_port()}", sources=[source])
+    config = _config(tmp_path, slack, f"http://127.0.0.1:{free_port()}", sources=[source],
+                     crawl={"allowed_private_endpoints": [feeds.endpoint]})
     daemon = Daemon(config)  # not started: the test runs the crawl job itself
     feeds.failing = {"a"}
     daemon.crawl_job("news-acme")
@@ -177,7 +183,8 @@ def test_crawl_fault_summaries_are_logged_at_warning(tmp_path, slack, feeds, cap
     caplog.set_level(logging.INFO, logger="brandpulse")
     source = {"name": "news-mixed", "type": "rss", "feeds": [feeds.url("ok"), feeds.url("bad")],
               "timeout": "5s"}  # fmt: skip
-    daemon = Daemon(_config(tmp_path, slack, f"http://127.0.0.1:{free_port()}", sources=[source]))
+    daemon = Daemon(_config(tmp_path, slack, f"http://127.0.0.1:{free_port()}", sources=[source],
+                            crawl={"allowed_private_endpoints": [feeds.endpoint]}))
     feeds.failing = {"bad"}
     try:
         daemon.crawl_job("news-mixed")

@@ -312,10 +312,10 @@ def tls_kibana(kibana, tmp_path: Path):
 def test_imports_over_tls_with_ca_certs_and_with_a_pinned_fingerprint(tls_kibana):
     proxy, state, cert = tls_kibana
     result = import_saved_objects(proxy.url, NDJSON_PATH, auth="a2V5OnNlY3JldA==", ca_certs=cert.ca_file)
-    assert result.success_count == 9
+    assert result.success_count == 10
     assert state.requests[-1]["headers"]["authorization"] == "ApiKey a2V5OnNlY3JldA=="
     result = import_saved_objects(proxy.url, NDJSON_PATH, ssl_assert_fingerprint=cert.fingerprint)
-    assert result.success_count == 9 and len(state.requests) == 2
+    assert result.success_count == 10 and len(state.requests) == 2
 
 
 def test_an_untrusted_kibana_certificate_is_refused_clearly(tls_kibana, tmp_path: Path):
