@@ -40,12 +40,13 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from alerts.counts import false_alerts_per_month, surprise, tail
 from alerts.visibility import Visibility, smallest_visible_wave
 from brandpulse.alert_settings import SpikeSettings
+from brandpulse.timeutil import to_utc
 
 STATE_VERSION = 2  # 2: count-tail model (quiet-brand baseline, episode offset/window)
 _MAD_TO_SIGMA = 1.4826
@@ -66,13 +67,6 @@ _HISTORY_KEYS = frozenset(
     {"last", "seen", "recent", "recent_totals", "hour", "hour_count", "hour_total",
      "hour_total_known", "hours", "totals", "profile", "expected"}
 )  # fmt: skip
-
-
-def _utc(at: datetime) -> datetime:
-    # Naive timestamps are taken as UTC, like brandpulse.mention does for sources.
-    if at.tzinfo is None:
-        return at.replace(tzinfo=UTC)
-    return at.astimezone(UTC)
 
 
 def _typical(values: list[float] | list[int]) -> float:
@@ -300,7 +294,7 @@ class SpikeDetector:
         Intervals at or before the last one fed are ignored (returns None), so a
         restarted daemon may safely re-feed what it already fed.
         """
-        at = _utc(point.at)
+        at = to_utc(point.at)
         if not self._advance(at, point.count, point.total):
             return None
         if self._seen < self._warmup_steps:
@@ -324,9 +318,9 @@ class SpikeDetector:
         """
         for p in points:
             if isinstance(p, Point):
-                self._advance(_utc(p.at), p.count, p.total)
+                self._advance(to_utc(p.at), p.count, p.total)
             else:
-                self._advance(_utc(p[0]), p[1], p[2] if len(p) > 2 else None)  # type: ignore[misc]
+                self._advance(to_utc(p[0]), p[1], p[2] if len(p) > 2 else None)  # type: ignore[misc]
 
     @property
     def active(self) -> bool:

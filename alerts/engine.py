@@ -45,6 +45,7 @@ from alerts.rules import RULES, AlertRule, Check, NegativeSpikeRule, Planned
 from alerts.state import AlertStateStore, BrandState, OutboxEntry, StateConflict
 from alerts.visibility import Visibility
 from brandpulse.config import Config
+from brandpulse.timeutil import require_utc
 from store.reader import ElasticsearchMentionReader
 from store.setup import alias_name
 
@@ -55,12 +56,6 @@ log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=5)
 # Delivered alerts are kept at least this long (and at least `alerts.history`).
 PRUNE_MIN_AGE = timedelta(days=2)
-
-
-def _utc(at: datetime) -> datetime:
-    if at.tzinfo is None:
-        raise ValueError(f"naive datetime {at.isoformat()}: the engine works in aware UTC")
-    return at.astimezone(UTC)
 
 
 class AlertEngine:
@@ -109,7 +104,7 @@ class AlertEngine:
         self._installed = True
 
     def check(self, now: datetime | None = None) -> list[Alert]:
-        now = _utc(now) if now is not None else _utc(self.clock())
+        now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
         if not self.config.alerts.enabled:
             return []
         if not self._installed:
@@ -153,7 +148,7 @@ class AlertEngine:
             log.info("brand %s was checked concurrently by another daemon", brand)
 
     def dry_run(self, now: datetime | None = None) -> list[Alert]:
-        now = _utc(now) if now is not None else _utc(self.clock())
+        now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
         alerts: list[Alert] = []
         for brand in self.config.brands:
             state = self.state.load_brand(brand.name)
@@ -170,7 +165,7 @@ class AlertEngine:
         the query delay); None for a brand without enough history for a baseline.
         Reads only: no state is loaded or written.
         """
-        now = _utc(now) if now is not None else _utc(self.clock())
+        now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
         out: dict[str, Visibility | None] = {}
         for brand in self.config.brands:
             rule = NegativeSpikeRule.for_brand(self.config, brand.name)
@@ -185,7 +180,7 @@ class AlertEngine:
         needs its `ts`), and after a failure the rest of that brand waits. A failing
         channel stops the round: the next check tries again.
         """
-        now = _utc(now) if now is not None else _utc(self.clock())
+        now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
         if self.notifier is None:
             return []
         if not self._installed:
@@ -251,7 +246,7 @@ class AlertEngine:
         Spike alerts are only ever re-derived for the last few hours and high-reach ones
         for the last day, so older entries no longer guard against repeats.
         """
-        now = _utc(now) if now is not None else _utc(self.clock())
+        now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
         keep = max(self.config.alerts.history, PRUNE_MIN_AGE)
         removed = self.state.prune(now - keep)
         if removed:

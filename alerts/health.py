@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from brandpulse.secrets import redact
+from brandpulse.timeutil import require_utc
 
 if TYPE_CHECKING:
     from alerts.notifiers.base import Notifier
@@ -58,12 +59,6 @@ FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(minutes=15)
 
 
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} in a health notice; use aware UTC")
-    return value.astimezone(UTC)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -74,7 +69,7 @@ def _dt(value: Any) -> datetime | None:
 
 def notice_id_for(kind: NoticeKind, subject: str, since: datetime) -> str:
     """One id per (kind, subject, episode start): the same episode always yields the same id."""
-    digest = hashlib.sha1("\x1f".join((kind, subject, _utc(since).isoformat())).encode())
+    digest = hashlib.sha1("\x1f".join((kind, subject, require_utc(since, "a health notice's since").isoformat())).encode())
     return f"health-{kind}-" + digest.hexdigest()[:16]
 
 
@@ -109,8 +104,8 @@ class HealthNotice:
     def __post_init__(self) -> None:
         if self.kind not in NOTICE_KINDS:
             raise ValueError(f"notice kind {self.kind!r} is not one of {NOTICE_KINDS}")
-        object.__setattr__(self, "since", _utc(self.since))
-        object.__setattr__(self, "at", _utc(self.at))
+        object.__setattr__(self, "since", require_utc(self.since, "a health notice's since"))
+        object.__setattr__(self, "at", require_utc(self.at, "a health notice's time"))
         object.__setattr__(self, "error", _clean(self.error))
         if not self.notice_id:
             object.__setattr__(self, "notice_id", notice_id_for(self.kind, self.subject, self.since))
@@ -369,7 +364,7 @@ class HealthTracker:
 
     def crawl_failed(self, source: str, error: str | None) -> list[HealthNotice]:
         """A crawl of `source` failed (nothing could be read, or the job crashed)."""
-        now = _utc(self.clock())
+        now = require_utc(self.clock(), "clock()")
         with self._lock:
             s = self._state.sources.setdefault(source, _Source())
             if s.failures == 0 or s.failing_since is None:
@@ -382,7 +377,7 @@ class HealthTracker:
 
     def crawl_succeeded(self, source: str) -> list[HealthNotice]:
         """A crawl of `source` read pages: the streak ends, with a notice if one was sent."""
-        now = _utc(self.clock())
+        now = require_utc(self.clock(), "clock()")
         with self._lock:
             s = self._state.sources.get(source)
             if s is None or (s.failures == 0 and not s.notified):
@@ -422,7 +417,7 @@ class HealthTracker:
         """An Elasticsearch call failed; `spooled` is what the spool holds now, or a
         function that counts it (called only when a notice needs the figure: counting
         a large spool is not free)."""
-        now = _utc(self.clock())
+        now = require_utc(self.clock(), "clock()")
         with self._lock:
             es = self._state.elasticsearch
             known = spooled if isinstance(spooled, int) else 0
@@ -439,7 +434,7 @@ class HealthTracker:
 
     def es_ok(self, pending: int = 0) -> list[HealthNotice]:
         """An Elasticsearch call worked; `pending` is what the spool still holds."""
-        now = _utc(self.clock())
+        now = require_utc(self.clock(), "clock()")
         with self._lock:
             es = self._state.elasticsearch
             if es.down_since is None:
@@ -477,7 +472,7 @@ class HealthTracker:
         """Apply the time thresholds (a source failing for `source_silence`,
         Elasticsearch down for `elasticsearch_after`) without a new event; `spooled`
         counts the spool if an Elasticsearch notice needs the figure."""
-        now = _utc(self.clock())
+        now = require_utc(self.clock(), "clock()")
         with self._lock:
             notices = self._check_es(now, spooled)
             for name, s in self._state.sources.items():
@@ -504,7 +499,7 @@ class HealthTracker:
 
         delivered: list[HealthNotice] = []
         with self._send_lock:  # one sender at a time: a notice is never sent twice at once
-            now = _utc(self.clock())
+            now = require_utc(self.clock(), "clock()")
             with self._lock:
                 due = [i for i in self._state.outbox if i.delivered_at is None]
             for item in due:
@@ -530,7 +525,7 @@ class HealthTracker:
                         self._save()
                     return DeliveryRound(delivered, item.last_error)
                 with self._lock:
-                    item.delivered_at = _utc(self.clock())
+                    item.delivered_at = require_utc(self.clock(), "clock()")
                     item.sending = item.maybe_posted = False
                     item.last_error = None
                     self._save()

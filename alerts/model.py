@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from brandpulse.mention import Mention
+from brandpulse.timeutil import require_utc
 
 AlertKind = Literal["started", "continuing", "ended", "high_reach"]
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
@@ -28,11 +29,7 @@ Signal = Literal["volume", "share", "reach"]
 
 def as_utc(value: datetime) -> datetime:
     """`value` in UTC; a naive datetime is refused (alerts use aware UTC times)."""
-    if value.tzinfo is None:
-        raise ValueError(
-            f"naive datetime {value.isoformat()} in an alert; alerts use aware UTC times"
-        )
-    return value.astimezone(UTC)
+    return require_utc(value, "an alert's time")
 
 
 def _digest(*parts: str) -> str:

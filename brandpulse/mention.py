@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from brandpulse.timeutil import to_utc
+
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 # What counts split by: the label of a confident result, or "uncertain".
@@ -36,15 +38,6 @@ def mention_id(source: str, source_id: str) -> str:
         raise ValueError("mention_id needs a non-empty source and source_id")
     digest = hashlib.sha1(f"{source}\x1f{source_id}".encode()).hexdigest()
     return f"{source}-{digest[:24]}"
-
-
-def _as_utc(value: datetime) -> datetime:
-    # Naive datetimes from sources are taken as UTC: every API we crawl documents
-    # its timestamps as UTC, and a silent local-time shift would misplace mentions
-    # in the alert windows.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 class _Verdict(BaseModel):
@@ -153,7 +146,7 @@ class Mention(BaseModel):
     @field_validator("created_at", "collected_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return _as_utc(value)
+        return to_utc(value)
 
     @field_validator("source_id", mode="before")
     @classmethod

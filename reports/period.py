@@ -10,17 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from brandpulse.timeutil import require_utc
+
 PeriodName = Literal["day", "week"]
 PERIOD_LENGTHS: dict[PeriodName, timedelta] = {"day": timedelta(days=1), "week": timedelta(days=7)}
 
 # Up to this length the trend is hourly; longer periods get one point per day.
 HOURLY_UP_TO = timedelta(days=2)
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -31,7 +27,7 @@ class Period:
     end: datetime
 
     def __post_init__(self) -> None:
-        start, end = _utc(self.start, "start"), _utc(self.end, "end")
+        start, end = require_utc(self.start, "start"), require_utc(self.end, "end")
         if end <= start:
             raise ValueError(f"empty period: end {end.isoformat()} <= start {start.isoformat()}")
         object.__setattr__(self, "start", start)
@@ -60,7 +56,7 @@ class Period:
     def last_complete(cls, name: PeriodName, now: datetime) -> Period:
         """The last full day (or 7 full days) before the UTC midnight that starts `now`'s day:
         a report run on Monday 08:00 covers up to Monday 00:00, never a half-filled day."""
-        now = _utc(now, "now")
+        now = require_utc(now, "now")
         return cls.ending(name, now.replace(hour=0, minute=0, second=0, microsecond=0))
 
 

@@ -28,6 +28,7 @@ from brandpulse.mention import (
     SentimentBucket,
     SentimentLabel,
 )
+from brandpulse.timeutil import require_utc
 
 SortOrder = Literal["reach", "time", "negative"]
 
@@ -35,18 +36,12 @@ SortOrder = Literal["reach", "time", "negative"]
 _MAX_BRANDS = 1000
 
 
-def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value!r}")
-    return value.astimezone(UTC)
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _window(start: datetime, end: datetime) -> dict[str, Any]:
-    s, e = _utc(start, "start"), _utc(end, "end")
+    s, e = require_utc(start, "start"), require_utc(end, "end")
     if e <= s:
         raise ValueError(f"empty time window: end {e.isoformat()} <= start {s.isoformat()}")
     return {
@@ -142,7 +137,7 @@ def counts_per_interval(
         if not brands:
             return []
         filters.append({"terms": {"brands": list(brands)}})
-    last = _utc(end, "end") - timedelta(milliseconds=1)
+    last = require_utc(end, "end") - timedelta(milliseconds=1)
     # A mention's keys name all its brands; each brand's bucket keeps its own below.
     keys_terms: dict[str, Any] = {"field": "brand_sentiment_keys"}
     if brands:
@@ -226,8 +221,8 @@ def negative_counts(
     )
     return WindowCounts(
         brand=brand,
-        start=_utc(start, "start"),
-        end=_utc(end, "end"),
+        start=require_utc(start, "start"),
+        end=require_utc(end, "end"),
         negative=int(resp["aggregations"]["negative"]["doc_count"]),
         total=int(resp["hits"]["total"]["value"]),
     )
