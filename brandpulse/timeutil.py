@@ -30,5 +30,5 @@ def to_utc(value: datetime) -> datetime:
 def require_utc(value: datetime, what: str = "time") -> datetime:
     """`value` in UTC; a naive `value` raises ValueError naming `what`."""
     if value.tzinfo is None:
-        raise ValueError(f"{what} must be timezone-aware (UTC), got naive {value.isoformat()}")
+        raise ValueError(f"{what} must be timezone-aware (UTC), got a naive datetime {value.isoformat()}")
     return value.astimezone(UTC)
