@@ -381,6 +381,40 @@ class SlackNotifier(Notifier):
             raise CannotTell(
                 f"the id of channel {self.channel} is not known yet (nothing posted since start)"
             )
+        message = self._find_by_metadata(where, "brandpulse_alert", "alert_id", alert.alert_id, root)
+        if message is None:
+            return None
+        thread = message.get("thread_ts")
+        return Delivery(
+            notifier=self.name,
+            alert_id=alert.alert_id,
+            delivered_at=datetime.now(UTC),
+            channel=where,
+            ts=message.get("ts"),
+            thread_ts=thread if thread and thread != message.get("ts") else None,
+        )
+
+    def find_notice(self, notice: HealthNotice) -> Delivery | None:
+        """Search the channel's newest messages for this health notice's metadata (the
+        same scopes as `find`; a webhook, or no history scope, raises CannotTell)."""
+        if self._web is None:
+            raise CannotTell("an incoming webhook cannot read the channel back")
+        where = self._channel_id
+        if not where:
+            raise CannotTell(f"the id of channel {self.channel} is not known yet (nothing posted since start)")
+        message = self._find_by_metadata(where, "brandpulse_health", "notice_id", notice.notice_id)
+        if message is None:
+            return None
+        return Delivery(notifier=self.name, alert_id=notice.notice_id,
+                        delivered_at=datetime.now(UTC), channel=where, ts=message.get("ts"))  # fmt: skip
+
+    def _find_by_metadata(
+        self, where: str, event_type: str, key: str, value: str, root: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest message of `where` (or of thread `root`) whose metadata is
+        `event_type` with `key` == `value`; None when it is not among them. A missing
+        history scope raises CannotTell; other failures raise as `post` does."""
+        assert self._web is not None
         method = "conversations.replies" if root else "conversations.history"
         try:
             if root:
@@ -401,47 +435,8 @@ class SlackNotifier(Notifier):
         for message in response.get("messages") or []:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == "brandpulse_alert"
-                and payload.get("alert_id") == alert.alert_id
-            ):
-                thread = message.get("thread_ts")
-                return Delivery(
-                    notifier=self.name,
-                    alert_id=alert.alert_id,
-                    delivered_at=datetime.now(UTC),
-                    channel=where,
-                    ts=message.get("ts"),
-                    thread_ts=thread if thread and thread != message.get("ts") else None,
-                )
-        return None
-
-    def find_notice(self, notice: HealthNotice) -> Delivery | None:
-        """Search the channel's newest messages for this health notice's metadata (the
-        same scopes as `find`; a webhook, or no history scope, raises CannotTell)."""
-        if self._web is None:
-            raise CannotTell("an incoming webhook cannot read the channel back")
-        where = self._channel_id
-        if not where:
-            raise CannotTell(f"the id of channel {self.channel} is not known yet (nothing posted since start)")
-        try:
-            response = self._web.conversations_history(
-                channel=where, include_all_metadata=True, limit=_FIND_LIMIT
-            )
-        except SlackApiError as exc:
-            failure = self._api_error(exc, "conversations.history")
-            if failure.error in _NO_HISTORY:
-                raise CannotTell(str(failure)) from exc
-            raise failure from exc
-        except (URLError, OSError, SlackClientError) as exc:
-            raise _network_error(exc) from exc
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (metadata.get("event_type") == "brandpulse_health"
-                    and payload.get("notice_id") == notice.notice_id):  # fmt: skip
-                return Delivery(notifier=self.name, alert_id=notice.notice_id,
-                                delivered_at=datetime.now(UTC), channel=where, ts=message.get("ts"))  # fmt: skip
+            if metadata.get("event_type") == event_type and payload.get(key) == value:
+                return message
         return None
 
     def _post_webhook(self, alert: Alert, message: dict[str, Any]) -> Delivery:
