@@ -93,6 +93,9 @@ class AlertEngine:
         self.state = AlertStateStore(es, prefix)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.kibana_url = config.slack.kibana_url or config.kibana.url
+        from nlp.enrich import brand_queries  # what a wave's themes locate brands by
+
+        self.queries = brand_queries(config.brands)
         self._installed = False
         self._pruned_at: datetime | None = None
 
@@ -297,6 +300,7 @@ class AlertEngine:
             reader=self.reader,
             alerts=self.config.alerts,
             discover=self._discover,
+            queries=self.queries,
         )
 
     def _evaluate(

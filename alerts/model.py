@@ -47,6 +47,28 @@ def alert_id_for(kind: AlertKind, brand: str, wave_id: str, interval_end: dateti
 
 
 @dataclass(frozen=True, slots=True)
+class AlertTheme:
+    """What part of a wave complains about one thing (`alerts.themes.wave_themes`).
+
+    `label` is the theme's distinctive words ("data loss · backups · cloud"), taken from
+    what posts wrote (untrusted: a channel escapes it); `posts` is how many of the wave's
+    negative posts that were read fall in it, `share` that count over all posts read, so
+    the shares of an alert add up to at most 1 (the rest is in no shown theme).
+    """
+
+    label: str
+    share: float
+    posts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "share": self.share, "posts": self.posts}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertTheme:
+        return cls(label=str(data["label"]), share=float(data["share"]), posts=int(data["posts"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """One thing worth telling the PR team, independent of the channel it goes to.
 
@@ -55,6 +77,8 @@ class Alert:
     `negative_share`/`usual_share` are the same as fractions of all mentions.
     For a `high_reach` alert the window is the post's own minute, `observed` is 1 and
     `wave_id` is the mention's id, so each mention can alert at most once per brand.
+    `themes`: what the wave's negative posts are mostly about, largest first; empty when
+    the wave had too few posts to tell (or for a high-reach or ended alert).
     """
 
     kind: AlertKind
@@ -71,6 +95,7 @@ class Alert:
     signal: Signal = "volume"
     wave_started_at: datetime | None = None
     top_posts: tuple[Mention, ...] = ()
+    themes: tuple[AlertTheme, ...] = ()
     discover_url: str | None = None
     alert_id: str = ""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -94,6 +119,7 @@ class Alert:
             object.__setattr__(self, "wave_started_at", as_utc(self.wave_started_at))
         object.__setattr__(self, "created_at", as_utc(self.created_at))
         object.__setattr__(self, "top_posts", tuple(self.top_posts))
+        object.__setattr__(self, "themes", tuple(self.themes))
         if not self.alert_id:
             object.__setattr__(
                 self,
@@ -129,6 +155,7 @@ class Alert:
             "signal": self.signal,
             "wave_started_at": self.wave_started_at.isoformat() if self.wave_started_at else None,
             "top_posts": [post.to_document() for post in self.top_posts],
+            "themes": [theme.to_dict() for theme in self.themes],
             "discover_url": self.discover_url,
             "created_at": self.created_at.isoformat(),
         }
@@ -155,6 +182,7 @@ class Alert:
             signal=data.get("signal", "volume"),
             wave_started_at=when("wave_started_at"),
             top_posts=tuple(Mention.from_document(doc) for doc in data.get("top_posts", [])),
+            themes=tuple(AlertTheme.from_dict(theme) for theme in data.get("themes") or []),
             discover_url=data.get("discover_url"),
             created_at=when("created_at") or datetime.now(UTC),
         )

@@ -1,4 +1,5 @@
-"""What the alert rules read: a brand's counts per interval and its posts by reach.
+"""What the alert rules read: a brand's counts per interval, its posts by reach, and its
+newest posts.
 
 Rules see mentions only through `MentionReader`, so they run the same against
 Elasticsearch (`store.reader.ElasticsearchMentionReader`, what the engine uses) and
@@ -47,6 +48,20 @@ class MentionReader(Protocol):
         """The brand's mentions of `sentiment` (its own, as counted), highest author reach
         first (a missing reach last; ties newest first, then by id): the first `limit`, or all of them when None, and only those
         whose author reaches at least `min_reach` people when that is above 0."""
+        ...
+
+    def newest(
+        self,
+        brand: str,
+        start: datetime,
+        end: datetime,
+        *,
+        sentiment: SentimentLabel,
+        limit: int,
+    ) -> list[Mention]:
+        """The brand's mentions of `sentiment` (its own, as counted), newest first (ties
+        by id): the first `limit`. What a wave's themes are read from, bounded so that a
+        wave of any size costs one bounded read (`alerts.themes`)."""
         ...
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -38,13 +38,15 @@ from alerts.detector import (
     SpikeEvent,
     SpikeStarted,
 )
-from alerts.model import Alert, AlertKind, alert_id_for, wave_id_for
+from alerts.model import Alert, AlertKind, AlertTheme, alert_id_for, wave_id_for
 from alerts.reader import Counts, MentionReader, count_grid
 from alerts.state import OpenWave
+from alerts.themes import WAVE_THEME_POSTS, wave_themes
 from alerts.visibility import Visibility
 from brandpulse.alert_settings import HighReachSettings, SpikeSettings
 from brandpulse.config import AlertsConfig, Config
 from brandpulse.mention import SENTIMENT_LABELS, Mention
+from brandpulse.query import BrandQuery
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,9 @@ class Check:
     """What a rule is given to judge one brand at one moment.
 
     `discover(brand, start, end)` is the Kibana Discover link for a window, or None
-    when no Kibana is configured.
+    when no Kibana is configured. `queries`: every configured brand's compiled query by
+    name (`nlp.enrich.brand_queries`), which a wave's themes leave out of their labels and
+    locate a brand's clauses with; empty, the brand's name alone is left out.
     """
 
     brand: str
@@ -73,6 +77,7 @@ class Check:
     reader: MentionReader
     alerts: AlertsConfig
     discover: Callable[[str, datetime, datetime], str | None] = lambda brand, start, end: None
+    queries: Mapping[str, BrandQuery] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,9 @@ class NegativeSpikeRule(AlertRule):
     rounded down to a whole interval (only complete intervals that crawling and
     indexing have caught up with are judged), rebuilds the detector from them plus
     its stored alert state (open wave, cooldown), and feeds it the intervals it has
-    not judged yet. The alerts carry the top negative posts of the judged window.
+    not judged yet. The alerts carry the top negative posts of the judged window, and
+    (started and continuing ones) the themes of the wave's negative posts since it
+    began, its newest `WAVE_THEME_POSTS` (`alerts.themes`).
 
     State: `{"detector": <SpikeDetector state without history>, "last_fed": <start of
     the last judged interval>, "open_wave": <OpenWave>}`.
@@ -424,6 +431,7 @@ class NegativeSpikeRule(AlertRule):
         if isinstance(event, SpikeStarted) and event.expected_share is not None:
             usual_share = event.expected_share
         posts: tuple[Mention, ...] = ()
+        themes: tuple[AlertTheme, ...] = ()
         if kind != "ended":
             posts = tuple(
                 check.reader.by_reach(
@@ -434,6 +442,16 @@ class NegativeSpikeRule(AlertRule):
                     limit=check.alerts.top_posts,
                 )
             )
+            # The whole wave so far: an update says what the wave is about, not only
+            # its last window.
+            wave_posts = check.reader.newest(
+                brand,
+                min(window_start, began),
+                window_end,
+                sentiment="negative",
+                limit=WAVE_THEME_POSTS,
+            )
+            themes = wave_themes(wave_posts, brand, queries=check.queries)
         link_from = min(window_start, began)
         alert = Alert(
             kind=kind,
@@ -450,6 +468,7 @@ class NegativeSpikeRule(AlertRule):
             signal=event.signal,
             wave_started_at=began,
             top_posts=posts,
+            themes=themes,
             discover_url=check.discover(brand, link_from, window_end),
         )
         return Planned(alert, None if kind == "started" else root)

@@ -16,14 +16,17 @@ from store.queries import IntervalCounts, counts_per_interval, search_mentions
 
 # Posts are fetched by reach in pages of this size when all above a bar are wanted.
 _PAGE = 100
+# The newest posts (a wave's themes read up to a few thousand) come in larger pages.
+_NEWEST_PAGE = 1000
 
 
 class ElasticsearchMentionReader:
     """`alerts.reader.MentionReader` over the mentions index (normally the alias)."""
 
-    def __init__(self, es: Elasticsearch, index: str) -> None:
+    def __init__(self, es: Elasticsearch, index: str, *, newest_page: int = _NEWEST_PAGE) -> None:
         self.es = es
         self.index = index
+        self.newest_page = newest_page  # page size of `newest` (smaller in tests, to page)
 
     def counts(
         self, brand: str, start: datetime, end: datetime, step: timedelta
@@ -69,3 +72,35 @@ class ElasticsearchMentionReader:
             if limit is not None and len(found) >= limit:
                 return found
             after = page.next_after
+
+    def newest(
+        self,
+        brand: str,
+        start: datetime,
+        end: datetime,
+        *,
+        sentiment: SentimentLabel,
+        limit: int,
+    ) -> list[Mention]:
+        found: list[Mention] = []
+        after = None
+        while len(found) < limit:
+            try:
+                page = search_mentions(
+                    self.es,
+                    self.index,
+                    brand,
+                    start,
+                    end,
+                    sentiment=sentiment,
+                    sort="time",
+                    page_size=min(self.newest_page, limit - len(found)),
+                    search_after=after,
+                )
+            except NotFoundError:
+                return found
+            found.extend(page.mentions)
+            if page.next_after is None:
+                return found
+            after = page.next_after
+        return found

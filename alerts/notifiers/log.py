@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 from alerts.health import HealthNotice, notice_text
 from alerts.model import Alert, Delivery
 from alerts.notifiers.base import Notifier
-from alerts.notifiers.slack_templates import headline
+from alerts.notifiers.slack_templates import headline, themes_line
 
 if TYPE_CHECKING:
     from brandpulse.config import Config
@@ -43,10 +43,12 @@ class LogNotifier(Notifier):
 
     def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
         posts = "; ".join(f"{p.author or '?'} {p.url or p.id}" for p in alert.top_posts[:3])
+        themes = themes_line(alert)
         log.warning(
-            "ALERT %s %s%s%s",
+            "ALERT %s %s%s%s%s",
             alert.alert_id,
             _plain(headline(alert)),
+            f" | {_plain(themes)}" if themes else "",
             f" | top posts: {posts}" if posts else "",
             f" | {alert.discover_url}" if alert.discover_url else "",
         )

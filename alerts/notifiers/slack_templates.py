@@ -192,6 +192,17 @@ def _header_text(alert: Alert) -> str:
     return clip(f"{title}: {alert.brand}", MAX_HEADER_TEXT)
 
 
+def themes_line(alert: Alert) -> str | None:
+    """"Mostly: data loss · backups (62%), support · wait (21%)" for an alert whose wave
+    has themes, else None. The labels are words posts wrote: escaped, each cut short."""
+    if not alert.themes:
+        return None
+    parts = [
+        f"{escaped_clip(_one_line(untrusted(t.label)), 80)} ({_pct(t.share)})" for t in alert.themes
+    ]
+    return "Mostly: " + ", ".join(parts)
+
+
 def _summary(alert: Alert) -> str:
     brand = escape(alert.brand)
     window = _window(alert)
@@ -210,6 +221,9 @@ def _summary(alert: Alert) -> str:
         if alert.total is not None:
             share += f" of {alert.total:,} mentions"
         lines.append(share + ".")
+    themes = themes_line(alert)
+    if themes is not None and alert.kind in ("started", "continuing"):
+        lines.append(themes + ".")
     if alert.kind == "continuing" and alert.wave_started_at is not None:
         lines.append(
             f"The wave started {_when(alert.wave_started_at)} and is still going on "
@@ -220,8 +234,8 @@ def _summary(alert: Alert) -> str:
         if alert.wave_started_at is not None:
             since = f" after {_duration(alert.wave_started_at, alert.interval_end)}"
         lines.append(f"The wave is over{since}; negative volume is back at its usual level.")
-    # Built from escaped parts only; the brand is configuration, so a cut cannot
-    # split anything a post wrote.
+    # Built from escaped parts only; the brand is configuration and each theme label is
+    # cut on its own, so a cut cannot split an entity a post wrote.
     return clip("\n".join(lines), MAX_SECTION_TEXT)
 
 

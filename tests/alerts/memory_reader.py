@@ -1,6 +1,6 @@
 """An in-memory `alerts.reader.MentionReader`: rules tested without Elasticsearch.
 
-A test stand-in (product code never imports it). It answers the two questions the
+A test stand-in (product code never imports it). It answers the questions the
 rules ask with the same meaning as `store.reader.ElasticsearchMentionReader` over
 `store.queries`: a mention counts for a brand by that brand's own sentiment bucket,
 or by the post label when it was scored before per-brand sentiment existed (no
@@ -74,3 +74,18 @@ class MemoryMentionReader:
         found.sort(key=lambda m: m.created_at, reverse=True)
         found.sort(key=lambda m: (m.author_reach is None, -(m.author_reach or 0)))
         return found if limit is None else found[:limit]
+
+    def newest(
+        self,
+        brand: str,
+        start: datetime,
+        end: datetime,
+        *,
+        sentiment: SentimentLabel,
+        limit: int,
+    ) -> list[Mention]:
+        found = [m for m in self._of(brand, start, end) if _bucket(m, brand) == sentiment]
+        # store.queries' "time" order: newest first, then id.
+        found.sort(key=lambda m: m.id)
+        found.sort(key=lambda m: m.created_at, reverse=True)
+        return found[:limit]

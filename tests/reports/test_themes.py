@@ -20,8 +20,9 @@ from sklearn.metrics import adjusted_rand_score
 from brandpulse.config import ElasticsearchConfig
 from brandpulse.mention import BrandSentiment, Mention, Sentiment
 from nlp.data import shared_data_dir
+from nlp.themes import ThemeModel, fit_themes
 from reports.period import Period
-from reports.themes import ThemeModel, complaint_themes, fit_themes
+from reports.themes import complaint_themes
 from store.setup import alias_name, install_templates
 from store.writer import BulkWriter
 

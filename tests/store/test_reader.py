@@ -3,7 +3,7 @@
 The rule tests (tests/alerts/test_rules.py) trust `MemoryMentionReader` to answer as
 Elasticsearch does; this checks that on a real node, over the same mentions: counts by
 each brand's own sentiment (per-brand results, post labels of older mentions, uncertain
-and unscored ones) and posts by reach, including paging past one page.
+and unscored ones), posts by reach and newest posts, including paging past one page.
 """
 
 from __future__ import annotations
@@ -106,7 +106,31 @@ def test_posts_by_reach_agree_including_past_one_page(readers, sentiment):
     assert max(sizes) > 100
 
 
+@pytest.mark.parametrize("sentiment", ["negative", "positive"])
+def test_newest_posts_agree_including_past_one_page(readers, es_client, sentiment):
+    es, memory = readers
+    paged = ElasticsearchMentionReader(es_client, es.index, newest_page=40)
+    for brand in BRANDS:
+        everything = memory.newest(brand, START, END, sentiment=sentiment, limit=10_000)
+        assert len(everything) > 40  # more than one page of the paged reader
+        for reader in (es, paged):
+            got = reader.newest(brand, START, END, sentiment=sentiment, limit=10_000)
+            assert [m.id for m in got] == [m.id for m in everything]
+            bounded = reader.newest(brand, START, END, sentiment=sentiment, limit=95)
+            assert [m.id for m in bounded] == [m.id for m in everything[:95]]
+        times = [m.created_at for m in everything]
+        assert times == sorted(times, reverse=True)
+        # By the brand's own sentiment: a post negative for one brand is not for the other.
+        assert all(
+            b.bucket == sentiment
+            for m in everything
+            for b in m.brand_sentiments
+            if b.brand == brand
+        )
+
+
 def test_a_missing_index_reads_as_empty(es_client):
     reader = ElasticsearchMentionReader(es_client, "no-such-mentions-index")
     assert reader.counts("Acme", START, END, STEP) == []
     assert reader.by_reach("Acme", START, END, sentiment="negative") == []
+    assert reader.newest("Acme", START, END, sentiment="negative", limit=10) == []

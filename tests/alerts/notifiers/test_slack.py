@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from alerts.model import Alert, alert_id_for, wave_id_for
+from alerts.model import Alert, AlertTheme, alert_id_for, wave_id_for
 from alerts.notifiers import NOTIFIERS, LogNotifier, notifier_from_config
 from alerts.notifiers.base import CannotTell, kibana_discover_url, rison
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
@@ -198,6 +198,42 @@ def test_high_reach_alert(slack, make_alert, make_post):
     assert "High-reach negative post" in message.blocks[0]["text"]["text"]
     assert "bigaccount" in message.text and "2,500,000" in message.text
     assert "reach 2,500,000" in json.dumps(message.blocks)
+
+
+THEMES = (
+    AlertTheme("data loss · update · backups", 0.62, 52),
+    AlertTheme("support · wait <!channel> & <@U1>", 0.21, 18),
+)
+
+
+def test_the_waves_themes_are_one_escaped_line_in_the_alert_and_its_thread_update(
+    slack, make_alert
+):
+    notifier = bot(slack)
+    first = notifier.send(make_alert(themes=THEMES))
+    later = T0 + timedelta(hours=1)
+    notifier.send(
+        make_alert(
+            "continuing", interval_start=later, interval_end=later + timedelta(hours=1),
+            themes=THEMES,
+        ),
+        reply_to=first,
+    )
+    notifier.send(make_alert("ended", posts=0, themes=THEMES), reply_to=first)
+    root, update, ended = slack.messages
+    for message in (root, update):
+        summary = next(t for t in mrkdwn_texts(message.blocks) if "Mostly:" in t)
+        assert (
+            "Mostly: data loss · update · backups (62%), "
+            "support · wait &lt;!channel&gt; &amp; &lt;@U1&gt; (21%)."
+        ) in summary
+        assert "<!channel>" not in summary and "<@U1>" not in summary
+    assert "Mostly: data loss · update · backups (62%)" in slack.render()
+    # "Back to normal" says nothing about what the wave was about.
+    assert "Mostly:" not in json.dumps(ended.blocks)
+    # Without themes (too few posts), no line at all.
+    notifier.send(make_alert(interval_end=T0 + timedelta(hours=3)))
+    assert "Mostly" not in json.dumps(slack.messages[-1].blocks)
 
 
 # ---------------------------------------------------------------------------
@@ -410,6 +446,15 @@ def test_log_notifier_writes_the_alert_unescaped(make_alert, make_post, caplog):
     assert post.url in record.getMessage()
 
 
+def test_log_notifier_names_the_waves_themes(make_alert, caplog):
+    with caplog.at_level("WARNING", logger="brandpulse.alerts"):
+        LogNotifier().send(make_alert(themes=THEMES))
+    [record] = caplog.records
+    assert "Mostly: data loss · update · backups (62%), support · wait <!channel> & <@U1> (21%)" in (
+        record.getMessage()
+    )
+
+
 def test_constructor_needs_exactly_one_way_in():
     with pytest.raises(ValueError, match="neither"):
         SlackNotifier()
@@ -430,6 +475,8 @@ def test_alert_ids_are_deterministic_and_round_trip(make_alert):
     assert make_alert(interval_end=T0 + timedelta(hours=2)).alert_id != a.alert_id
     again = Alert.from_dict(json.loads(json.dumps(a.to_dict())))
     assert again == a
+    themed = make_alert(themes=THEMES)
+    assert Alert.from_dict(json.loads(json.dumps(themed.to_dict()))) == themed
     assert again.top_posts[0].id == a.top_posts[0].id
 
 
