@@ -37,7 +37,8 @@ TIME_FIELD = "created_at"
 # - lens 8.9.0: the last classic Lens migration (the `formBased` datasource key
 #   dates from 8.6.0).
 # - dashboard 8.9.0: dashboards embed Lens migrations, so the same floor.
-# - index-pattern 7.11.0 / search 7.9.3: what Kibana's own sample data ships today.
+# - index-pattern 7.11.0 / search 7.9.3 / visualization 8.0.0: what Kibana's own sample
+#   data ships today.
 # Net effect: the file imports into Kibana 8.9 and newer, including 9.x.
 CORE_MIGRATION_VERSION = "8.8.0"
 TYPE_MIGRATION_VERSION = {
@@ -45,6 +46,8 @@ TYPE_MIGRATION_VERSION = {
     "search": "7.9.3",
     "lens": "8.9.0",
     "dashboard": "8.9.0",
+    # the Vega chart: what Kibana's own sample Vega map ships (logs sample data)
+    "visualization": "8.0.0",
 }
 # The embeddable version recorded on each dashboard panel.
 PANEL_VERSION = "8.9.0"
@@ -340,6 +343,8 @@ LENS_OVER_TIME = "brandpulse-lens-mentions-over-time"
 LENS_BRAND_SENTIMENT = "brandpulse-lens-sentiment-per-brand"
 LENS_TOP_SOURCES = "brandpulse-lens-top-sources"
 LENS_TOP_AUTHORS = "brandpulse-lens-top-authors-by-reach"
+LENS_SHARE_OF_VOICE = "brandpulse-lens-share-of-voice"
+VEGA_NET_SENTIMENT = "brandpulse-vega-net-sentiment-per-brand"
 
 
 def mentions_over_time() -> dict[str, Any]:
@@ -398,6 +403,40 @@ def sentiment_per_brand() -> dict[str, Any]:
             x="col-brand-sentiment",
             y="col-count",
             split=None,
+        ),
+    )
+
+
+def share_of_voice() -> dict[str, Any]:
+    # Each brand's mentions as a share of all brands' mentions per interval (a 100 %
+    # stacked area), as the report counts share of voice (docs/reports.md): a post
+    # naming two brands counts once for each, since `brands` holds both.
+    layer = "layer-share-of-voice"
+    columns = {
+        "col-time": _date_histogram_column(TIME_FIELD),
+        "col-brand": _terms_column(
+            "brands",
+            "Brand",
+            size=10,
+            order_by={"type": "column", "columnId": "col-count"},
+            other_bucket=True,
+        ),
+        "col-count": _count_column("Mentions"),
+    }
+    return _lens(
+        LENS_SHARE_OF_VOICE,
+        "Share of voice",
+        "Each brand's mentions as a share of all the brands' mentions per interval; a post "
+        "naming two brands counts once for each. Top 10 brands plus 'Other'.",
+        visualization_type="lnsXY",
+        layer_id=layer,
+        columns=columns,
+        visualization=_xy_visualization(
+            layer_id=layer,
+            series_type="area_percentage_stacked",
+            x="col-time",
+            y="col-count",
+            split="col-brand",
         ),
     )
 
@@ -478,8 +517,144 @@ def top_authors_by_reach() -> dict[str, Any]:
     )
 
 
+# --- Vega: net sentiment per brand ------------------------------------------------
+
+
+def _confident(label: str) -> dict[str, Any]:
+    # A brand's own result of `label`, not under nlp.uncertain_below: what the reports
+    # and the alerts count as that label (store.queries.brand_sentiment_filter).
+    return {
+        "filter": {
+            "bool": {
+                "filter": [{"term": {"brand_sentiments.label": label}}],
+                "must_not": [{"term": {"brand_sentiments.uncertain": True}}],
+            }
+        }
+    }
+
+
+# Per interval and brand: the brand's own confident positive, negative and labelled
+# results, from which the chart computes (positive - negative) / (positive + neutral +
+# negative). Lens cannot: a Lens formula is evaluated per bucket of one field, and the
+# positive results *for the brand of the bucket* need the brand and the label of one
+# nested object; a `nested` aggregation on `brand_sentiments` pairs them. The ratio is
+# computed in the chart, not by a `bucket_script`, so that no script language is needed
+# (docs/elasticsearch.md: nothing needs painless).
+NET_SENTIMENT_AGGS: dict[str, Any] = {
+    "time": {
+        "date_histogram": {
+            "field": TIME_FIELD,
+            "interval": {"%autointerval%": True},
+            "extended_bounds": {"min": {"%timefilter%": "min"}, "max": {"%timefilter%": "max"}},
+            "min_doc_count": 0,
+        },
+        "aggs": {
+            "per_brand": {
+                "nested": {"path": "brand_sentiments"},
+                "aggs": {
+                    "brands": {
+                        "terms": {"field": "brand_sentiments.brand", "size": 20},
+                        "aggs": {
+                            "positive": _confident("positive"),
+                            "negative": _confident("negative"),
+                            "scored": {
+                                "filter": {
+                                    "bool": {
+                                        "filter": [
+                                            {
+                                                "terms": {
+                                                    "brand_sentiments.label": [
+                                                        "negative",
+                                                        "neutral",
+                                                        "positive",
+                                                    ]
+                                                }
+                                            }
+                                        ],
+                                        "must_not": [
+                                            {"term": {"brand_sentiments.uncertain": True}}
+                                        ],
+                                    }
+                                }
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    }
+}
+
+
+def net_sentiment_spec() -> dict[str, Any]:
+    """The Vega-Lite spec: the aggregation above, one line per brand, from -100 % to +100 %."""
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": "Net sentiment per brand",
+        "data": {
+            "url": {
+                # the dashboard's time range, query and filters apply
+                "%context%": True,
+                "%timefield%": TIME_FIELD,
+                "index": INDEX_ALIAS,
+                "body": {"size": 0, "aggs": NET_SENTIMENT_AGGS},
+            },
+            "format": {"property": "aggregations.time.buckets"},
+        },
+        "transform": [
+            # one row per interval and brand; intervals with no brand drop out
+            {"flatten": ["per_brand.brands.buckets"], "as": ["brand"]},
+            # a brand whose results in the interval are all uncertain has no value
+            {"filter": "datum.brand.scored.doc_count > 0"},
+            {"calculate": "datum.brand.key", "as": "Brand"},
+            {
+                "calculate": "(datum.brand.positive.doc_count - datum.brand.negative.doc_count)"
+                " / datum.brand.scored.doc_count",
+                "as": "Net sentiment",
+            },
+            {"calculate": "datum.brand.scored.doc_count", "as": "Confident results"},
+        ],
+        "mark": {"type": "line", "point": True, "tooltip": True},
+        "encoding": {
+            "x": {"field": "key", "type": "temporal", "title": None},
+            "y": {
+                "field": "Net sentiment",
+                "type": "quantitative",
+                "scale": {"domain": [-1, 1]},
+                "axis": {"format": "+.0%", "title": "(positive - negative) / confident"},
+            },
+            "color": {"field": "Brand", "type": "nominal"},
+        },
+    }
+
+
+def net_sentiment_per_brand() -> dict[str, Any]:
+    title = "Net sentiment per brand"
+    # JSON is valid HJSON, which Kibana's Vega editor reads; indented to be editable there.
+    spec = json.dumps(net_sentiment_spec(), indent=2, ensure_ascii=False)
+    vis_state = {"aggs": [], "params": {"spec": spec}, "title": title, "type": "vega"}
+    attributes = {
+        "description": "(positive - negative) / (positive + neutral + negative) per brand and "
+        "interval, from each brand's own confident sentiment (a post praising Acme and "
+        "attacking Globex is positive for Acme and negative for Globex).",
+        "kibanaSavedObjectMeta": {"searchSourceJSON": _json({"filter": [], "query": KUERY_ALL})},
+        "title": title,
+        "uiStateJSON": "{}",
+        "version": 1,
+        "visState": _json(vis_state),
+    }
+    return _saved_object("visualization", VEGA_NET_SENTIMENT, attributes, [])
+
+
 def visualisations() -> list[dict[str, Any]]:
-    return [mentions_over_time(), sentiment_per_brand(), top_sources(), top_authors_by_reach()]
+    return [
+        mentions_over_time(),
+        sentiment_per_brand(),
+        top_sources(),
+        top_authors_by_reach(),
+        share_of_voice(),
+        net_sentiment_per_brand(),
+    ]
 
 
 # --- dashboard ---------------------------------------------------------------------
@@ -490,10 +665,12 @@ DASHBOARD_TITLE = "BrandPulse — brand sentiment"
 # (panel type, saved object id, x, y, w, h) on Kibana's 48-column grid.
 PANEL_LAYOUT: list[tuple[str, str, int, int, int, int]] = [
     ("lens", LENS_OVER_TIME, 0, 0, 48, 14),
-    ("lens", LENS_BRAND_SENTIMENT, 0, 14, 24, 16),
-    ("lens", LENS_TOP_SOURCES, 24, 14, 24, 16),
-    ("lens", LENS_TOP_AUTHORS, 0, 30, 24, 16),
-    ("search", SEARCH_BRAND_NEGATIVE, 24, 30, 24, 16),
+    ("lens", LENS_SHARE_OF_VOICE, 0, 14, 24, 16),
+    ("visualization", VEGA_NET_SENTIMENT, 24, 14, 24, 16),
+    ("lens", LENS_BRAND_SENTIMENT, 0, 30, 24, 16),
+    ("lens", LENS_TOP_SOURCES, 24, 30, 24, 16),
+    ("lens", LENS_TOP_AUTHORS, 0, 46, 24, 16),
+    ("search", SEARCH_BRAND_NEGATIVE, 24, 46, 24, 16),
 ]
 
 

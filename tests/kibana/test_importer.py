@@ -25,6 +25,8 @@ import pytest
 from kibana import NDJSON_PATH
 from kibana.importer import KibanaImportError, auth_from_env, import_saved_objects
 
+SHIPPED = 12  # objects in kibana/brandpulse.ndjson (tests/kibana/test_saved_objects.py)
+
 ICONS = {
     "index-pattern": "indexPatternApp",
     "search": "discoverApp",
@@ -186,7 +188,7 @@ def test_imports_the_shipped_file_with_overwrite_xsrf_and_multipart_file(kibana)
     assert request["file"]["content"] == NDJSON_PATH.read_bytes()
 
     objects = [json.loads(line) for line in NDJSON_PATH.read_text().splitlines()][:-1]
-    assert result.success_count == len(objects) == 10
+    assert result.success_count == len(objects) == SHIPPED
     assert [(o.type, o.id) for o in result.imported] == [(o["type"], o["id"]) for o in objects]
     assert ("dashboard", "brandpulse-dashboard") in {(o.type, o.id) for o in result.imported}
     assert "BrandPulse — brand sentiment" in result.summary()
@@ -210,7 +212,7 @@ def test_basic_auth_is_sent(kibana):
     expected = "Basic " + base64.b64encode(b"elastic:s3cret").decode()
     state.require_auth = expected
     result = import_saved_objects(url, NDJSON_PATH, auth=("elastic", "s3cret"))
-    assert result.success_count == 10
+    assert result.success_count == SHIPPED
     assert state.requests[0]["headers"]["authorization"] == expected
 
 
@@ -269,7 +271,7 @@ def test_a_file_not_named_ndjson_is_uploaded_under_an_ndjson_name(kibana, tmp_pa
     url, state = kibana
     path = tmp_path / "export.json"
     path.write_bytes(NDJSON_PATH.read_bytes())
-    assert import_saved_objects(url, path).success_count == 10
+    assert import_saved_objects(url, path).success_count == SHIPPED
     assert state.requests[0]["file"]["filename"] == "export.ndjson"
 
 
@@ -277,7 +279,7 @@ def test_overwrite_of_existing_objects_succeeds(kibana):
     url, state = kibana
     state.existing = {("index-pattern", "brandpulse-mentions")}
     result = import_saved_objects(url, NDJSON_PATH)
-    assert result.success_count == 10
+    assert result.success_count == SHIPPED
 
 
 def test_unreachable_kibana_is_a_clear_error(tmp_path: Path):
@@ -312,10 +314,10 @@ def tls_kibana(kibana, tmp_path: Path):
 def test_imports_over_tls_with_ca_certs_and_with_a_pinned_fingerprint(tls_kibana):
     proxy, state, cert = tls_kibana
     result = import_saved_objects(proxy.url, NDJSON_PATH, auth="a2V5OnNlY3JldA==", ca_certs=cert.ca_file)
-    assert result.success_count == 10
+    assert result.success_count == SHIPPED
     assert state.requests[-1]["headers"]["authorization"] == "ApiKey a2V5OnNlY3JldA=="
     result = import_saved_objects(proxy.url, NDJSON_PATH, ssl_assert_fingerprint=cert.fingerprint)
-    assert result.success_count == 10 and len(state.requests) == 2
+    assert result.success_count == SHIPPED and len(state.requests) == 2
 
 
 def test_an_untrusted_kibana_certificate_is_refused_clearly(tls_kibana, tmp_path: Path):

@@ -5,11 +5,12 @@ No Kibana runs here, so the file is checked for what Kibana would trip over:
   summary counts the objects, every reference resolves inside the file, and each
   object's internal pointers (panelRefName, indexRefName, Lens layers and accessors)
   match its references and columns;
-- the index: every field a data view, saved search or Lens chart uses exists in the
-  REAL index (a local Elasticsearch node with the store's templates installed and a
-  few mentions indexed) with the right type, aggregatable where it is aggregated, and
-  the charts' aggregations and the searches' queries run on it and return what the
-  indexed mentions say they should.
+- the index: every field a data view, saved search, Lens chart or Vega chart uses
+  exists in the REAL index (a local Elasticsearch node with the store's templates
+  installed and a few mentions indexed) with the right type, aggregatable where it is
+  aggregated, and the charts' aggregations and the searches' queries run on it and
+  return what the indexed mentions say they should (share of voice and net sentiment
+  per brand against hand counts).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ STRING_ATTRIBUTES = {
     "search": ["kibanaSavedObjectMeta.searchSourceJSON"],
     "dashboard": ["panelsJSON", "optionsJSON", "kibanaSavedObjectMeta.searchSourceJSON"],
     "lens": [],
+    "visualization": ["visState", "uiStateJSON", "kibanaSavedObjectMeta.searchSourceJSON"],
 }
 
 
@@ -84,7 +86,7 @@ def test_every_line_parses_and_the_summary_counts_the_objects():
     parsed = [json.loads(line) for line in lines]  # raises on any bad line
     assert all(isinstance(p, dict) for p in parsed)
     *objects, summary = parsed
-    assert summary["exportedCount"] == len(objects) == 10
+    assert summary["exportedCount"] == len(objects) == 12
     assert summary["missingReferences"] == []
     assert "type" not in summary
 
@@ -109,7 +111,9 @@ def test_objects_have_the_export_shape(objects):
         for ref in obj["references"]:
             assert set(ref) == {"id", "name", "type"}
     counts = {t: len(_by_type(objects, t)) for t in STRING_ATTRIBUTES}
-    assert counts == {"index-pattern": 1, "search": 4, "lens": 4, "dashboard": 1}
+    assert counts == {
+        "index-pattern": 1, "search": 4, "lens": 5, "dashboard": 1, "visualization": 1,
+    }  # fmt: skip
 
 
 def test_embedded_json_strings_parse(objects):
@@ -190,7 +194,7 @@ def test_dashboard_panels_match_references(objects):
     assert dashboard["attributes"]["title"] == "BrandPulse — brand sentiment"
     panels = json.loads(dashboard["attributes"]["panelsJSON"])
     refs = {r["name"]: r for r in dashboard["references"]}
-    assert len(panels) == len(refs) == 5
+    assert len(panels) == len(refs) == 7
     present = {(o["type"], o["id"]) for o in objects}
     for panel in panels:
         assert panel["panelRefName"] == f"panel_{panel['panelIndex']}"
@@ -202,9 +206,29 @@ def test_dashboard_panels_match_references(objects):
         grid = panel["gridData"]
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 48
     shown = {refs[name]["id"] for name in refs}
-    assert shown == {o["id"] for o in _by_type(objects, "lens")} | {
-        "brandpulse-search-negative-about-a-brand"
-    }
+    assert shown == {
+        o["id"] for o in [*_by_type(objects, "lens"), *_by_type(objects, "visualization")]
+    } | {"brandpulse-search-negative-about-a-brand"}
+
+
+def vega_spec(vis: dict[str, Any]) -> dict[str, Any]:
+    """The Vega(-Lite) spec of a `visualization` of type vega. Written as JSON (valid
+    HJSON, which Kibana reads); a spec that is not JSON fails here."""
+    state = json.loads(vis["attributes"]["visState"])
+    assert state["type"] == "vega" and state["title"] == vis["attributes"]["title"]
+    return json.loads(state["params"]["spec"])
+
+
+def test_the_vega_chart_is_a_context_aware_query_on_the_alias(objects):
+    (vis,) = _by_type(objects, "visualization")
+    spec = vega_spec(vis)
+    assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v5")
+    url = spec["data"]["url"]
+    # the dashboard's time range, query and filters apply; the index is the data view's
+    assert url["%context%"] is True and url["%timefield%"] == "created_at"
+    assert url["index"] == kibana_build.INDEX_ALIAS
+    assert "query" not in url["body"]  # Kibana refuses body.query together with %context%
+    assert vis["references"] == []
 
 
 # --- the fields, against the real index ----------------------------------------------
@@ -251,11 +275,37 @@ def field_uses(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                         op, NUMERIC if op in {"max", "min", "average", "sum", "median"} else None
                     )
                     use(field, obj["id"], aggregatable=True, types=types)
+        elif obj["type"] == "visualization":
+            url = vega_spec(obj)["data"]["url"]
+            use(url["%timefield%"], obj["id"], aggregatable=True, types={"date", "date_nanos"})
+            for field, kwargs in _es_body_fields(url["body"]):
+                use(field, obj["id"], **kwargs)
         elif obj["type"] == "dashboard":
             source = json.loads(attrs["kibanaSavedObjectMeta"]["searchSourceJSON"])
             for field in _kql_fields(source["query"]["query"]):
                 use(field, obj["id"])
     return uses
+
+
+def _es_body_fields(node: Any, parent: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field, how it is used) for every field an Elasticsearch request body names:
+    aggregation fields (aggregatable, of the type the aggregation needs), nested paths
+    (nested), term filters (searchable)."""
+    agg_types = {"date_histogram": {"date", "date_nanos"}, "terms": {"keyword"}}
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in agg_types and parent != "filter" and isinstance(value, dict) \
+                    and "field" in value:
+                yield value["field"], {"aggregatable": True, "types": agg_types[key]}
+            elif key == "nested" and isinstance(value, dict) and "path" in value:
+                yield value["path"], {"types": {"nested"}}
+            elif key in ("term", "terms") and isinstance(value, dict) and "field" not in value:
+                for field in value:
+                    yield field, {}
+            yield from _es_body_fields(value, key)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _es_body_fields(value, parent)
 
 
 def test_field_uses_cover_every_chart_and_search(objects):
@@ -266,6 +316,12 @@ def test_field_uses_cover_every_chart_and_search(objects):
         assert uses[field]["aggregatable"] and uses[field]["types"] == {"keyword"}
     assert uses["created_at"]["types"] == {"date", "date_nanos"}
     assert uses["author_reach"]["types"] == NUMERIC
+    # the Vega chart's nested aggregation and its filters are checked too
+    assert uses["brand_sentiments"]["types"] == {"nested"}
+    assert uses["brand_sentiments.brand"]["aggregatable"]
+    assert uses["brand_sentiments.brand"]["types"] == {"keyword"}
+    assert {"brand_sentiments.label", "brand_sentiments.uncertain"} <= set(uses)
+    assert uses["brands"]["types"] == {"keyword"}  # share of voice splits on it
 
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -372,6 +428,8 @@ def test_every_used_field_exists_in_the_real_index_with_the_right_type(
             )
         if use["aggregatable"] and not cap["aggregatable"]:
             problems.append(f"{field}: not aggregatable, but {use['by']} aggregate or sort on it")
+        if es_type == "nested":
+            continue  # a nested path is searched through its fields, checked on their own
         if not cap["searchable"]:
             problems.append(f"{field}: not searchable")
     assert not problems, "\n".join(problems)
@@ -483,3 +541,156 @@ def test_saved_search_queries_select_what_they_say(objects, es_client, mentions_
             assert ids == brand_negative
         else:
             assert len(ids) == len(_mentions())
+
+
+def test_share_of_voice_counts_a_post_once_for_each_brand_it_names(
+    objects, es_client, mentions_index
+):
+    (lens,) = [o for o in objects if o["id"] == kibana_build.LENS_SHARE_OF_VOICE]
+    assert lens["attributes"]["state"]["visualization"]["preferredSeriesType"] == (
+        "area_percentage_stacked"  # each interval's brands add up to 100 %
+    )
+    (layer,) = lens["attributes"]["state"]["datasourceStates"]["formBased"]["layers"].values()
+    aggs, buckets = _aggs_for_layer(layer)
+    assert [layer["columns"][b]["sourceField"] for b in buckets] == ["created_at", "brands"]
+    result = es_client.search(index=mentions_index, size=0, aggs=aggs)
+    per_hour = {
+        t["key_as_string"]: {b["key"]: b["doc_count"] for b in t["col-brand"]["buckets"]}
+        for t in result["aggregations"]["col-time"]["buckets"]
+        if t["doc_count"]
+    }
+    shares = {
+        hour: {brand: n / sum(counts.values()) for brand, n in counts.items()}
+        for hour, counts in per_hour.items()
+    }
+    by_id = {m.source_id: m for m in _mentions()}
+    two_brands = _hour(by_id["r2"].created_at)
+    assert shares[two_brands] == {"Acme": 0.5, "Globex": 0.5}  # r2 names both
+    assert shares[_hour(by_id["r1"].created_at)] == {"Acme": 1.0}
+    totals: dict[str, int] = {}
+    for counts in per_hour.values():
+        for brand, n in counts.items():
+            totals[brand] = totals.get(brand, 0) + n
+    assert totals == {"Acme": 3, "Globex": 3}  # r1, r2, m1 / r2, h1, n1
+
+
+def _hour(at: datetime) -> str:
+    return at.replace(minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def kibana_vega_request(url: dict[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
+    """The search body Kibana's Vega makes of `data.url` (its es_query_parser): the time
+    range on %timefield% inside the dashboard context (empty filters here) as the
+    query, `interval: {%autointerval%}` as a fixed interval (1h here), and
+    `{%timefilter%: min|max}` as the range's bounds in epoch milliseconds."""
+    body = json.loads(json.dumps(url["body"]))
+    bounds = {"min": int(start.timestamp() * 1000), "max": int(end.timestamp() * 1000)}
+
+    def inject(node: Any, key: str = "") -> Any:
+        if isinstance(node, dict):
+            if "%timefilter%" in node:
+                return bounds[node["%timefilter%"]]
+            out = {}
+            for k, v in node.items():
+                if k == "interval" and key == "date_histogram":
+                    assert v == {"%autointerval%": True}, v
+                    out["fixed_interval"] = "1h"
+                else:
+                    out[k] = inject(v, k)
+            return out
+        if isinstance(node, list):
+            return [inject(v, key) for v in node]
+        return node
+
+    body = inject(body)
+    assert url["%context%"] is True
+    time_range = {url["%timefield%"]: {"gte": start.isoformat(), "lte": end.isoformat(),
+                                        "format": "strict_date_optional_time"}}
+    body["query"] = {"bool": {"must": [{"range": time_range}], "filter": [], "should": [],
+                              "must_not": []}}
+    return body
+
+
+_DATUM_PATH = re.compile(r"datum((?:\.\w+)+)")
+
+
+def _datum(row: dict[str, Any], path: str) -> Any:
+    value: Any = row
+    for key in path.strip(".").split("."):
+        value = value[key]  # a KeyError: the spec reads what the response does not have
+    return value
+
+
+def _arithmetic(expr: str, row: dict[str, Any]) -> Any:
+    # Only datum paths, + - * / and parentheses (checked by the caller): the paths are
+    # replaced by their values and the rest is evaluated as Python arithmetic.
+    values: list[Any] = []
+
+    def value(match: re.Match[str]) -> str:
+        values.append(_datum(row, match.group(1)))
+        return f"_v[{len(values) - 1}]"
+
+    code = _DATUM_PATH.sub(value, expr)
+    return eval(code, {"__builtins__": {}}, {"_v": values})
+
+
+def vega_lite_rows(spec: dict[str, Any], response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows the spec's data and transforms make of a search response: its
+    `format.property`, then `flatten`, `filter: "datum.x > 0"` and `calculate` of
+    arithmetic over `datum.x` paths (the transforms the chart uses; any other fails
+    the test)."""
+    rows = _datum(response, spec["data"]["format"]["property"])
+    for step in spec["transform"]:
+        if "flatten" in step:
+            (field,), (name,) = step["flatten"], step["as"]
+            rows = [{**row, name: item} for row in rows for item in _datum(row, field)]
+        elif "filter" in step:
+            match = re.fullmatch(r"datum((?:\.\w+)+) > 0", step["filter"])
+            assert match, f"filter {step['filter']!r} not understood by this test"
+            rows = [row for row in rows if _datum(row, match.group(1)) > 0]
+        elif "calculate" in step:
+            expr = step["calculate"]
+            assert re.fullmatch(r"(?:datum(?:\.\w+)+|[\s()+\-*/])+", expr), (
+                f"calculate {expr!r} not understood by this test"
+            )
+            rows = [{**row, step["as"]: _arithmetic(expr, row)} for row in rows]
+        else:
+            pytest.fail(f"transform {step} not understood by this test")
+    return rows
+
+
+def test_net_sentiment_per_brand_runs_on_the_real_index_by_each_brands_own_sentiment(
+    objects, es_client, mentions_index
+):
+    (vis,) = _by_type(objects, "visualization")
+    spec = vega_spec(vis)
+    body = kibana_vega_request(
+        spec["data"]["url"], NOW - timedelta(days=41), NOW + timedelta(hours=1)
+    )
+    response = es_client.search(index=mentions_index, **body).body
+    rows = vega_lite_rows(spec, response)
+    encoding = spec["encoding"]
+    assert all(
+        encoding[channel]["field"] in row for row in rows for channel in ("x", "y", "color")
+    )
+    got = {
+        (datetime.fromtimestamp(row["key"] / 1000, UTC), row["Brand"]): row["Net sentiment"]
+        for row in rows
+    }
+    by_id = {m.source_id: m for m in _mentions()}
+
+    def hour(source_id: str) -> datetime:
+        return by_id[source_id].created_at.replace(minute=0, second=0)
+
+    assert got == {
+        (hour("r1"), "Acme"): -1.0,  # alice: negative
+        # bob praises Acme and attacks Globex: +1 for Acme, -1 for Globex, not the
+        # post's positive label for both
+        (hour("r2"), "Acme"): 1.0,
+        (hour("r2"), "Globex"): -1.0,
+        (hour("h1"), "Globex"): 0.0,  # neutral counts in the denominator
+        (hour("n1"), "Globex"): 1.0,  # in the other monthly index
+        # m1 (Acme, uncertain) has no value: no confident result in its hour
+    }
+    hours = response["aggregations"]["time"]["buckets"]
+    assert len(hours) >= 41 * 24  # every hour of the range, quiet ones too (extended_bounds)
