@@ -25,7 +25,8 @@ How (docs/reports.md has the measurements and the limits):
    the posts (generic complaints), which NMF spreads by their words (docs/reports.md).
 5. **Label** each cluster by its most distinctive terms: class-based TF-IDF (the terms'
    frequency in the cluster against their frequency over all clusters), top 3, a word
-   dropped when a chosen bigram holds it.
+   dropped when a chosen bigram holds it, a bigram when it shares a word with a chosen
+   one.
 6. Clusters smaller than `min_share` of the posts (or `min_size` posts) are merged into
    **other**. **Examples**: among a theme's 10 most central posts (largest weight
    share), those of highest author reach.
@@ -263,6 +264,12 @@ def _ctfidf_terms(counts: Any, labels: np.ndarray, k: int, vocab: np.ndarray,
             term = str(vocab[j])
             if any(term in (t + "s", t + "es") or t in (term + "s", term + "es") for t in chosen):
                 continue  # "ad" after "ads": the same word
+            # "battery died" then "died months": a bigram sharing a word with a chosen one
+            # repeats it and says little more
+            if " " in term and any(
+                " " in t and set(t.split(" ")) & set(term.split(" ")) for t in chosen
+            ):
+                continue
             # "battery life" over "battery"; a word already in a chosen bigram adds nothing
             if any(term in t.split(" ") or t in term.split(" ") for t in chosen):
                 if " " in term and term not in chosen:
