@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from brandpulse.alert_settings import HighReachSettings, SpikeSettings
 from brandpulse.secrets import mask_url, redact
+from brandpulse.timeutil import zone
 from brandpulse.units import Duration, min_duration
 
 # ---------------------------------------------------------------------------
@@ -437,14 +438,8 @@ class HtmlForumSource(SourceBase):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Asia/Shanghai)") from None
+        if value is not None:
+            zone(value)  # ValueError naming the zone
         return value
 
 

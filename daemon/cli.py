@@ -253,10 +253,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from store.client import make_client
     from store.setup import alias_name
 
+    out_dir = None
     if args.out:
-        print("report --out: the HTML/PDF report is not available yet; this command prints "
-              "the figures (--format text|json)", file=sys.stderr)
-        return 2
+        from reports.publish import output_dir
+
+        out_dir = output_dir(args.out)  # ReportOutputError (a RuntimeError) names the problem
     config = _config(args)
     configure_logging("text", "WARNING")
     length = PERIOD_LENGTHS[args.period]
@@ -279,12 +280,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     client = make_client(config.elasticsearch)
     index = alias_name(config.elasticsearch.index_prefix)
+    if out_dir is not None:
+        return _write_reports(args, config, client, index, brands, period, out_dir)
     insights = [
         brand_insight(client, config, index, b, period,
                       exclude_duplicates=not args.include_duplicates, themes=not args.no_themes)
         for b in brands
     ]
     print(to_json(insights) if args.format == "json" else "\n\n".join(map(to_text, insights)))
+    return 0
+
+
+def _write_reports(args: argparse.Namespace, config: Config, client: object, index: str,
+                   brands: list[str], period: object, out_dir: Path) -> int:
+    """`report --out DIR`: the HTML and PDF of each brand, paths printed one per line."""
+    from reports.full import build_report
+    from reports.publish import write_report
+
+    for brand in brands:
+        report = build_report(client, config, index, brand, period,  # type: ignore[arg-type]
+                              language=args.language or "en",
+                              exclude_duplicates=not args.include_duplicates,
+                              themes=not args.no_themes)
+        written = write_report(report, out_dir)
+        print(written.html)
+        if written.pdf is not None:
+            print(written.pdf)
     return 0
 
 
@@ -341,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-duplicates", action="store_true",
                    help="count reposts and near-copies (duplicate_of) too")
     p.add_argument("--no-themes", action="store_true", help="share of voice and trend only")
-    p.add_argument("--out", help="(not yet) directory for the HTML/PDF report")
+    p.add_argument("--out", help="write an HTML and a PDF report per brand into this directory")
+    p.add_argument("--language", choices=["en", "zh"],
+                   help="language of the report's labels with --out (default: reports.language)")
     p = add("demo", cmd_demo, "the whole pipeline on this machine, ending in a Slack alert", config=False)
     p.add_argument("--workdir", default="var/demo", help="where the demo keeps its data")
     p.add_argument("--burst-after", type=float, default=20.0,
@@ -367,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         # Our own errors (model load, Kibana import, spool lock, local node) say what
         # is wrong in their message; a traceback would only bury it.
-        if type(exc).__module__.split(".")[0] in {"nlp", "kibana", "store", "esnode", "alerts"}:
+        if type(exc).__module__.split(".")[0] in {"nlp", "kibana", "store", "esnode", "alerts", "reports"}:
             print(f"error: {redact(str(exc))}", file=sys.stderr)
             return 1
         raise
