@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -77,9 +78,29 @@ def _day_labels(starts: list[datetime], time_zone: str) -> list[str]:
 
 
 def share_of_voice_chart(sov: ShareOfVoice, language: Language, time_zone: str) -> Figure:
-    lang = chart_language(language)
     fig = Figure(figsize=(8, 3.6), dpi=110)
-    ax = fig.add_subplot()
+    draw_share_of_voice(fig.add_subplot(), sov, language, time_zone)
+    fig.tight_layout()
+    return fig
+
+
+def sentiment_chart(sov: ShareOfVoice, language: Language, time_zone: str) -> Figure:
+    fig = Figure(figsize=(8, 3.6), dpi=110)
+    draw_sentiment(fig.add_subplot(), sov, language, time_zone)
+    fig.tight_layout()
+    return fig
+
+
+def charts_page(sov: ShareOfVoice, language: Language, time_zone: str) -> Figure:
+    """Both charts on one A4 portrait page (the PDF's)."""
+    fig = Figure(figsize=(8.27, 11.69))
+    draw_share_of_voice(fig.add_axes((0.08, 0.56, 0.62, 0.36)), sov, language, time_zone)
+    draw_sentiment(fig.add_axes((0.08, 0.08, 0.62, 0.36)), sov, language, time_zone)
+    return fig
+
+
+def draw_share_of_voice(ax: Axes, sov: ShareOfVoice, language: Language, time_zone: str) -> None:
+    lang = chart_language(language)
     steps = [p.start for p in sov.focus.trend]
     totals = [sum(b.trend[i].counts.mentions for b in sov.brands if i < len(b.trend))
               for i in range(len(steps))]
@@ -98,14 +119,10 @@ def share_of_voice_chart(sov: ShareOfVoice, language: Language, time_zone: str) 
     ax.set_ylabel("%")
     ax.set_title(label("sov_chart", lang))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
 
 
-def sentiment_chart(sov: ShareOfVoice, language: Language, time_zone: str) -> Figure:
+def draw_sentiment(ax: Axes, sov: ShareOfVoice, language: Language, time_zone: str) -> None:
     lang = chart_language(language)
-    fig = Figure(figsize=(8, 3.6), dpi=110)
-    ax = fig.add_subplot()
     trend = sov.focus.trend
     x = list(range(len(trend)))
     bottom = [0] * len(trend)
@@ -129,8 +146,6 @@ def sentiment_chart(sov: ShareOfVoice, language: Language, time_zone: str) -> Fi
     h2, n2 = net.get_legend_handles_labels()
     ax.legend(handles + h2, names + n2, loc="upper left", bbox_to_anchor=(1.08, 1.0),
               fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
 
 
 def png(fig: Figure) -> bytes:

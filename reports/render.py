@@ -6,7 +6,7 @@ authors, theme labels, URLs) goes through `html.escape`, and only http(s) URLs b
 links, so a post holding `<script>` shows as text.
 
 PDF: matplotlib's `PdfPages` (pure pip, no system package): a page of text (headline
-figures, brands compared, themes), the two charts as vector pages, then pages of text
+figures, brands compared, themes), a page with both charts (vectors), then pages of text
 for posts, authors and alerts. Without a font with Chinese characters (`charts.cjk_font`)
 Chinese text in the PDF shows as empty boxes: the PDF's labels then fall back to English
 and the HTML (which the browser draws with its own fonts) is the form to read.
@@ -27,7 +27,14 @@ from pathlib import Path
 
 from brandpulse.mention import Mention
 from brandpulse.timeutil import zone
-from reports.charts import chart_language, chart_style, png, sentiment_chart, share_of_voice_chart
+from reports.charts import (
+    chart_language,
+    chart_style,
+    charts_page,
+    png,
+    sentiment_chart,
+    share_of_voice_chart,
+)
 from reports.full import FullReport
 from reports.labels import Language, label
 
@@ -341,8 +348,7 @@ def to_pdf(report: FullReport) -> bytes:
                 y -= 0.0172 * height
             pdf.savefig(fig)
             if n == 0:  # the charts follow the headline figures
-                for chart in (share_of_voice_chart(sov, lang, tz), sentiment_chart(sov, lang, tz)):
-                    pdf.savefig(chart)
+                pdf.savefig(charts_page(sov, lang, tz))
     return out.getvalue()
 
 
