@@ -254,6 +254,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from store.setup import alias_name
 
     out_dir = None
+    if args.slack and not args.out:
+        print("report --slack needs --out DIR (the summary names the files written)",
+              file=sys.stderr)
+        return 2
     if args.out:
         from reports.publish import output_dir
 
@@ -306,6 +310,13 @@ def _write_reports(args: argparse.Namespace, config: Config, client: object, ind
         print(written.html)
         if written.pdf is not None:
             print(written.pdf)
+        if args.slack:
+            from reports.slack_message import post_report
+
+            posted = post_report(report, written.charts, config.slack,
+                                 files=[p.name for p in (written.html, written.pdf) if p])
+            print(f"slack: posted to {posted.channel} (ts {posted.ts}), "
+                  f"{len(posted.file_ids)} chart(s) uploaded")
     return 0
 
 
@@ -363,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="count reposts and near-copies (duplicate_of) too")
     p.add_argument("--no-themes", action="store_true", help="share of voice and trend only")
     p.add_argument("--out", help="write an HTML and a PDF report per brand into this directory")
+    p.add_argument("--slack", action="store_true",
+                   help="with --out: also post a summary and the charts to slack.channel")
     p.add_argument("--language", choices=["en", "zh"],
                    help="language of the report's labels with --out (default: reports.language)")
     p = add("demo", cmd_demo, "the whole pipeline on this machine, ending in a Slack alert", config=False)

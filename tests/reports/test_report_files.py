@@ -156,3 +156,36 @@ def test_unwritable_out_is_a_clear_error(config_file: Path, tmp_path: Path,
     err = capsys.readouterr().err
     assert "cannot write the report to" in err and str(blocker / "reports") in err
     assert "Traceback" not in err
+
+
+def test_slack_gets_the_summary_and_the_charts(config_file: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from sandbox.slack import SlackSandbox
+
+    with SlackSandbox() as slack:
+        cfg = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        cfg["slack"] = {"token": slack.token, "channel": "#brand-alerts",
+                        "base_url": slack.base_url}
+        with_slack = tmp_path / "config.yaml"
+        with_slack.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        assert _report(with_slack, tmp_path / "out", "--slack") == 0
+        summary, shared = slack.messages
+        files = slack.files
+    assert "2 chart(s) uploaded" in capsys.readouterr().out
+    # the summary: headline figures, the hostile post escaped, the files named
+    texts = "\n".join(summary.block_texts())
+    assert summary.blocks[0]["type"] == "header" and "Acme" in summary.blocks[0]["text"]["text"]
+    assert "*Mentions*\n22 (change +120%)" in texts
+    assert "&lt;script&gt;" in texts and "<script>" not in texts
+    assert "started 1" in texts and "brandpulse-acme-2026-11-09-7d.pdf" in texts
+    # the charts: two PNGs shared into the summary's thread
+    assert [f.filename for f in files] == ["share_of_voice.png", "sentiment.png"]
+    assert all(f.data.startswith(b"\x89PNG") and f.channels == (slack.channel,) for f in files)
+    assert shared.thread_ts == summary.ts and len(shared.payload["files"]) == 2
+    assert {f.title for f in files} == {"Share of voice by day", "Sentiment by day"}
+
+
+def test_slack_needs_a_bot_token(config_file: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert _report(config_file, tmp_path, "--slack", "--no-themes") == 1
+    assert "needs slack.token and slack.channel" in capsys.readouterr().err
