@@ -44,6 +44,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  model:   {config.nlp.model}")
     print(f"  elasticsearch: {_es_where(config)}")
     print(f"  slack:   {_slack_mode(config)}")
+    schedules = "; ".join(s.describe() for s in config.reports.schedules)
+    print(f"  reports: {schedules or 'none scheduled'}"
+          + (f" -> {config.reports.output_dir}" + (" and Slack" if config.reports.slack else "")
+             if schedules else ""))
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     _print_assumed_visibility(config)
@@ -303,7 +307,7 @@ def _write_reports(args: argparse.Namespace, config: Config, client: object, ind
 
     for brand in brands:
         report = build_report(client, config, index, brand, period,  # type: ignore[arg-type]
-                              language=args.language or "en",
+                              language=args.language or config.reports.language,
                               exclude_duplicates=not args.include_duplicates,
                               themes=not args.no_themes)
         written = write_report(report, out_dir)
