@@ -51,7 +51,8 @@ def build_summary(report: FullReport, files: list[str] | None = None) -> dict[st
     figures = headline(report)
     fields = [
         {"type": "mrkdwn", "text": f"*{label(f.key, lang)}*\n{escape(f.value)} "
-                                   f"({label('change', lang)} {escape(f.change)})"}
+                                   f"({label('previous', lang)} {escape(f.previous)}, "
+                                   f"{label('change', lang)} {escape(f.change)})"}
         for f in figures
     ]
     blocks: list[dict[str, Any]] = [

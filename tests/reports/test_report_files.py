@@ -175,7 +175,7 @@ def test_slack_gets_the_summary_and_the_charts(config_file: Path, tmp_path: Path
     # the summary: headline figures, the hostile post escaped, the files named
     texts = "\n".join(summary.block_texts())
     assert summary.blocks[0]["type"] == "header" and "Acme" in summary.blocks[0]["text"]["text"]
-    assert "*Mentions*\n22 (change +120%)" in texts
+    assert "*Mentions*\n22 (before 10, change +120%)" in texts
     assert "&lt;script&gt;" in texts and "<script>" not in texts
     assert "started 1" in texts and "brandpulse-acme-2026-11-09-7d.pdf" in texts
     # the charts: two PNGs shared into the summary's thread
