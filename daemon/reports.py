@@ -3,9 +3,10 @@
 `report_trigger` is the job's trigger: a `CronTrigger` on the schedule's day-of-week and
 wall-clock time **in its own time zone** (a `ZoneInfo` from `brandpulse.timeutil.zone`),
 so 09:00 Europe/London fires at 09:00 London time in winter (09:00 UTC) and in summer
-(08:00 UTC); APScheduler does the DST arithmetic. A missed run (daemon down at 09:00)
-runs once when the daemon is back (`coalesce`, no misfire grace limit), covering the
-same local period as long as it is the same local day.
+(08:00 UTC); APScheduler does the DST arithmetic. A run delayed while the daemon is
+busy runs late, once (`coalesce`, no misfire grace limit); a run missed while the daemon
+was not running is not made up (jobs are in memory and scheduled from the start time):
+`scheduler.py report --to <day> --out DIR` makes that report by hand.
 
 `run_scheduled_report` is what the job does: the period is the last full local day or
 week before the local midnight of the run (`Period.last_complete_local`), the trend's

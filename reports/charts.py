@@ -5,7 +5,8 @@
 * **sentiment by day**: the reported brand's positive / neutral / negative / uncertain
   mentions per day (stacked bars) and its net sentiment (line, right axis).
 
-Days are the trend's steps (`BrandFigures.trend`), aligned to the report's time zone.
+Steps are the trend's (`BrandFigures.trend`): local days of the report's time zone, or
+hours for a report of a day.
 Each chart is a `Figure`: `png` makes the bytes the HTML embeds and Slack receives, the
 PDF draws the same figure as vectors.
 
@@ -78,9 +79,22 @@ def chart_style(language: Language) -> Iterator[None]:
         yield
 
 
-def _day_labels(starts: list[datetime], time_zone: str) -> list[str]:
+CHARTS = ("share_of_voice", "sentiment")
+
+
+def chart_title_key(name: str, sov: ShareOfVoice) -> str:
+    """The label key of a chart's title: by day, or by hour for a day's report."""
+    key = "sov_chart" if name == "share_of_voice" else "sentiment_chart"
+    return key + ("_hourly" if sov.trend_interval == "hour" else "")
+
+
+def _ticks(ax: Axes, sov: ShareOfVoice, starts: list[datetime], time_zone: str) -> None:
+    """Local dates under daily bars; every third local hour under hourly ones."""
     tz = zone(time_zone)
-    return [s.astimezone(tz).strftime("%m-%d") for s in starts]
+    hourly = sov.trend_interval == "hour"
+    shown = [(i, s.astimezone(tz).strftime("%H:00" if hourly else "%m-%d"))
+             for i, s in enumerate(starts) if not hourly or i % 3 == 0]
+    ax.set_xticks([i for i, _ in shown], [text for _, text in shown])
 
 
 def share_of_voice_chart(sov: ShareOfVoice, language: Language, time_zone: str) -> Figure:
@@ -120,10 +134,10 @@ def draw_share_of_voice(ax: Axes, sov: ShareOfVoice, language: Language, time_zo
     for b, values, colour in zip(sov.brands, series, colours, strict=True):
         ax.bar(x, values, bottom=bottom, color=colour, label=b.brand, width=0.7)
         bottom = [a + v for a, v in zip(bottom, values, strict=True)]
-    ax.set_xticks(x, _day_labels(steps, time_zone))
+    _ticks(ax, sov, steps, time_zone)
     ax.set_ylim(0, 100)
     ax.set_ylabel("%")
-    ax.set_title(label("sov_chart", lang))
+    ax.set_title(label(chart_title_key("share_of_voice", sov), lang))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
 
 
@@ -138,7 +152,7 @@ def draw_sentiment(ax: Axes, sov: ShareOfVoice, language: Language, time_zone: s
                width=0.7)
         bottom = [a + b for a, b in zip(bottom, values, strict=True)]
     ax.set_ylabel(label("mentions", lang))
-    ax.set_xticks(x, _day_labels([p.start for p in trend], time_zone))
+    _ticks(ax, sov, [p.start for p in trend], time_zone)
     net = ax.twinx()
     values = [p.counts.net_sentiment for p in trend]
     net.plot([i for i, v in zip(x, values, strict=True) if v is not None],
@@ -147,7 +161,7 @@ def draw_sentiment(ax: Axes, sov: ShareOfVoice, language: Language, time_zone: s
     net.set_ylim(-100, 100)
     net.axhline(0, color="black", linewidth=0.5, alpha=0.4)
     net.set_ylabel(label("net_sentiment", lang))
-    ax.set_title(f"{label('sentiment_chart', lang)}: {sov.focus.brand}")
+    ax.set_title(f"{label(chart_title_key('sentiment', sov), lang)}: {sov.focus.brand}")
     handles, names = ax.get_legend_handles_labels()
     h2, n2 = net.get_legend_handles_labels()
     ax.legend(handles + h2, names + n2, loc="upper left", bbox_to_anchor=(1.08, 1.0),

@@ -26,6 +26,8 @@ LABELS: dict[str, dict[Language, str]] = {
     "change": {"en": "change", "zh": "变化"},
     "sov_chart": {"en": "Share of voice by day", "zh": "每日声量占比"},
     "sentiment_chart": {"en": "Sentiment by day", "zh": "每日情感"},
+    "sov_chart_hourly": {"en": "Share of voice by hour", "zh": "每小时声量占比"},
+    "sentiment_chart_hourly": {"en": "Sentiment by hour", "zh": "每小时情感"},
     "positive": {"en": "positive", "zh": "正面"},
     "neutral": {"en": "neutral", "zh": "中性"},
     "negative": {"en": "negative", "zh": "负面"},

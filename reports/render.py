@@ -28,8 +28,10 @@ from pathlib import Path
 from brandpulse.mention import Mention
 from brandpulse.timeutil import zone
 from reports.charts import (
+    CHARTS,
     chart_language,
     chart_style,
+    chart_title_key,
     charts_page,
     png,
     sentiment_chart,
@@ -183,7 +185,8 @@ def to_html(report: FullReport, charts: dict[str, bytes] | None = None) -> str:
                  f"<th>{L('net_sentiment')}</th></tr>{rows}</table>")
     if chart_language(lang) != lang:
         parts.append(f"<p class=note>{L('charts_note')}</p>")
-    for key, title in (("share_of_voice", "sov_chart"), ("sentiment", "sentiment_chart")):
+    for key in CHARTS:
+        title = chart_title_key(key, sov)
         data = base64.b64encode(charts[key]).decode("ascii")
         parts.append(f"<h2>{L(title)}</h2><img alt=\"{L(title)}\" "
                      f'src="data:image/png;base64,{data}">')

@@ -33,6 +33,7 @@ from alerts.notifiers.slack_templates import (
 )
 from brandpulse.config import SlackConfig
 from brandpulse.secrets import reveal
+from reports.charts import chart_title_key
 from reports.full import FullReport
 from reports.labels import label
 from reports.render import headline, period_text
@@ -131,8 +132,8 @@ def post_report(
         channel, ts = str(sent["channel"]), str(sent["ts"])
         uploads = [
             {"file": data, "filename": f"{name}.png",
-             "title": label("sov_chart" if name == "share_of_voice" else "sentiment_chart", lang),
-             "alt_txt": label("sov_chart" if name == "share_of_voice" else "sentiment_chart", lang)}
+             "title": label(chart_title_key(name, report.insight.share_of_voice), lang),
+             "alt_txt": label(chart_title_key(name, report.insight.share_of_voice), lang)}
             for name, data in charts.items()
         ]
         done = web.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=ts)

@@ -44,3 +44,21 @@ def test_chinese_report_renders_without_glyph_warnings() -> None:
     assert "上期 0 · 变化 –" in page
     # the period is shown in the report's zone: Shanghai is UTC+8
     assert "2026-11-09 08:00 → 2026-11-16 08:00 (Asia/Shanghai)" in page
+
+
+def test_a_day_report_has_hourly_charts() -> None:
+    from reports.charts import chart_title_key, sentiment_chart
+
+    week = _report("en")
+    period = Period(START, START + timedelta(days=1))
+    trend = tuple(TrendPoint(START + timedelta(hours=h), SentimentCounts(1, 1)) for h in range(24))
+    focus = BrandFigures(brand="Acme", counts=SentimentCounts(24, 24), previous=SentimentCounts(),
+                         share_of_voice=1.0, previous_share_of_voice=None, trend=trend)
+    day = ShareOfVoice(period=period, exclude_duplicates=True, trend_interval="hour",
+                       brands=(focus,))
+    assert chart_title_key("sentiment", day) == "sentiment_chart_hourly"
+    assert chart_title_key("share_of_voice", week.insight.share_of_voice) == "sov_chart"
+    ax = sentiment_chart(day, "en", "Asia/Shanghai").axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[:3] == ["08:00", "11:00", "14:00"] and len(ticks) == 8  # local hours
+    assert ax.get_title() == "Sentiment by hour: Acme"
