@@ -431,6 +431,14 @@ class Daemon:
         )
         if self.config.reports.schedules:
             from daemon.reports import report_trigger
+            from reports.publish import ReportOutputError, output_dir
+
+            try:
+                output_dir(self.config.reports.output_dir)
+            except ReportOutputError as exc:
+                # said at start, not first at Monday 09:00; the jobs are kept, so fixing
+                # the directory's permissions is enough, without a restart
+                log_event(logger, "report.output_unwritable", logging.ERROR, error=str(exc))
 
             for n, schedule in enumerate(self.config.reports.schedules):
                 self.scheduler.add_job(

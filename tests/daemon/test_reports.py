@@ -118,8 +118,10 @@ def test_scheduled_run_writes_local_week_and_posts(
     assert "data-figure=\"mentions\"><div>Mentions</div><div class=v>2<" in page
 
 
-def test_daemon_schedules_each_report(es_node, tmp_path) -> None:
+def test_daemon_schedules_each_report(es_node, tmp_path, caplog) -> None:
     from daemon.service import Daemon
+
+    (tmp_path / "a-file").write_text("x")
 
     config = parse_config({
         "brands": [{"name": "Acme"}],
@@ -128,11 +130,14 @@ def test_daemon_schedules_each_report(es_node, tmp_path) -> None:
         "alerts": {"enabled": False}, "health": {"enabled": False},
         "daemon": {"state_dir": str(tmp_path / "state"), "http_port": 0},
         "reports": {"schedules": [{"time": "09:00", "time_zone": "Europe/London"},
-                                  {"period": "day", "time": "07:30", "time_zone": "Asia/Shanghai"}]},
+                                  {"period": "day", "time": "07:30", "time_zone": "Asia/Shanghai"}],
+                    "output_dir": str(tmp_path / "a-file" / "reports")},
     }, env={})
     daemon = Daemon(config)
     daemon.start()
     try:
+        # an unwritable output directory is told at start, and the jobs are still there
+        assert any(r.getMessage() == "report.output_unwritable" for r in caplog.records)
         weekly, daily = daemon.scheduler.get_job("report:0"), daemon.scheduler.get_job("report:1")
         assert weekly.name == "week report, mon at 09:00 Europe/London"
         assert str(weekly.trigger.timezone) == "Europe/London"
