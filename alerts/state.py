@@ -425,6 +425,26 @@ class AlertStateStore:
         )
         return [OutboxEntry.from_hit(hit) for hit in res["hits"]["hits"]]
 
+    def created_between(
+        self, start: datetime, end: datetime, brand: str | None = None, limit: int = 1000
+    ) -> list[OutboxEntry]:
+        """Entries (any status) the engine created in `[start, end)`, oldest first: the
+        alerts of a report's period. Delivered entries older than the engine's prune age
+        (`alerts.history`, at least two days) are gone; the caller says so."""
+        filters: list[dict[str, Any]] = [
+            {"term": {"type": "alert"}},
+            {"range": {"created_at": {"gte": _iso(start), "lt": _iso(end)}}},
+        ]
+        if brand is not None:
+            filters.append({"term": {"brand": brand}})
+        res = self.es.search(
+            index=self.index,
+            query={"bool": {"filter": filters}},
+            sort=[{"created_at": "asc"}, {"seq": "asc"}],
+            size=limit,
+        )
+        return [OutboxEntry.from_hit(hit) for hit in res["hits"]["hits"]]
+
     def _update(self, entry: OutboxEntry, new: OutboxEntry) -> OutboxEntry:
         try:
             res = self.es.index(

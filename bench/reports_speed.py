@@ -16,6 +16,12 @@ complaint themes over 20,000 real negative posts.
    mentions of a week, plus a quarter as many the week before; `reports.themes.
    complaint_themes` end to end (fetch, segment, vectorise, group, label), timed.
 
+4. Full report (``--parts full``): ``--full-mentions`` constructed mentions over two
+   weeks (about half of them in the reported week) whose negative posts carry real
+   negative texts; `reports.full.build_report` (figures, themes, top posts, authors,
+   alerts) then the charts, the HTML and the PDF, each timed, against the same-run
+   baseline `reports.summary.brand_insight` (what `report --format text` computes).
+
 The data is read in place from ../shared/data/sentiment (or $BRANDPULSE_SENTIMENT_DATA).
 """
 
@@ -63,8 +69,10 @@ def _verdict(rng: random.Random) -> tuple[str, dict[str, Any]]:
                     "uncertain": bucket == "uncertain", **probs}
 
 
-def constructed(n: int, prefix: str, seed: int = 1) -> Iterator[dict[str, Any]]:
-    """Bulk actions of `n` mentions spread over the two weeks before END."""
+def constructed(n: int, prefix: str, seed: int = 1,
+                texts: list[tuple[str, str]] | None = None) -> Iterator[dict[str, Any]]:
+    """Bulk actions of `n` mentions spread over the two weeks before END; with `texts`
+    ((text, language) pairs) a post negative for its first brand carries one of them."""
     rng = random.Random(seed)
     span = 14 * 86400
     for i in range(n):
@@ -76,11 +84,15 @@ def constructed(n: int, prefix: str, seed: int = 1) -> Iterator[dict[str, Any]]:
             bucket, v = _verdict(rng)
             per.append((b, bucket, v))
         _, post = _verdict(rng)
+        text, language = f"post {i}", "zh" if source == "weibo" else "en"
+        if texts and per[0][1] == "negative":
+            text, language = texts[i % len(texts)]
+            text = f"{brands[0]} {text}"
         doc: dict[str, Any] = {
             "id": mention_id(source, f"m{i}"), "source": source, "source_id": f"m{i}",
-            "source_name": source, "text": f"post {i}", "created_at": iso(created),
-            "collected_at": iso(created), "brands": brands,
-            "language": "zh" if source == "weibo" else "en",
+            "source_name": source, "text": text, "created_at": iso(created),
+            "collected_at": iso(created), "brands": brands, "language": language,
+            "author": f"user{rng.randrange(n // 3 + 1)}", "author_reach": int(rng.paretovariate(1.2) * 100),
             "sentiment": {**post, "model": "bench"},
             "sentiment_bucket": "uncertain" if post["uncertain"] else post["label"],
             "brand_sentiments": [{"brand": b, "source": "clause", **v} for b, _, v in per],
@@ -215,12 +227,59 @@ def bench_themes(es: Elasticsearch, n: int) -> None:
         print(f"  {t.size:>5} ({t.previous_size:>4} before) [{t.language}] {t.label}")
 
 
+def bench_full_report(es: Elasticsearch, n: int) -> None:
+    from brandpulse.config import parse_config
+    from reports.full import build_report
+    from reports.render import charts_png, to_html, to_pdf
+    from reports.summary import brand_insight
+
+    prefix = "bench-full"
+    zh, en = real_negatives(20_000, seed=5)
+    texts = [(t, "zh") for t in zh] + [(t, "en") for t in en]
+    random.Random(7).shuffle(texts)
+    ok, secs = load(es, prefix, constructed(n, prefix, seed=11, texts=texts))
+    print(f"full report: indexed {ok:,} mentions (real negative texts) in {secs:.0f} s")
+    config = parse_config({"brands": [{"name": "Acme"}, {"name": "Globex", "own": False},
+                                      {"name": "Initech", "own": False}],
+                           "elasticsearch": {"index_prefix": prefix}}, env={})
+    index = alias_name(prefix)
+    brand_insight(es, config, index, "Acme", WEEK)  # warm caches, jieba and scikit-learn
+    t0 = time.perf_counter()
+    insight = brand_insight(es, config, index, "Acme", WEEK)
+    baseline = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = build_report(es, config, index, "Acme", WEEK, now=END)
+    gather = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    charts = charts_png(report)
+    t_charts = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    page = to_html(report, charts)
+    t_html = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pdf = to_pdf(report)
+    t_pdf = time.perf_counter() - t0
+    total = gather + t_charts + t_html + t_pdf
+    focus = insight.share_of_voice.focus.counts
+    themes = report.insight.themes
+    print(f"full report of a week, Acme {focus.mentions:,} mentions ({sum(b.counts.mentions for b in insight.share_of_voice.brands):,} "
+          f"in the set), {themes.total if themes else 0:,} negative: baseline brand_insight "
+          f"{baseline:.1f} s; build_report {gather:.1f} s (+{gather - baseline:.1f} s for posts, "
+          f"authors, alerts), charts {t_charts:.2f} s, HTML {t_html:.3f} s "
+          f"({len(page) / 1e3:.0f} kB), PDF {t_pdf:.2f} s ({len(pdf) / 1e3:.0f} kB); "
+          f"total {total:.1f} s ({total / baseline:.2f}x the baseline)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", help="an already-running node (default: start a throwaway one)")
     ap.add_argument("--mentions", type=int, default=300_000)
     ap.add_argument("--negatives", type=int, default=20_000)
     ap.add_argument("--heap", default="1g")
+    ap.add_argument("--full-mentions", type=int, default=100_000,
+                    help="mentions over two weeks for the full report (about half in the week)")
+    ap.add_argument("--parts", default="themes,sov,full",
+                    help="which parts to run, comma-separated (themes, sov, full)")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         if args.url:
@@ -232,8 +291,13 @@ def main() -> int:
             stack.callback(node.stop)
             es = node.client(request_timeout=300)
         t0 = time.perf_counter()
-        bench_themes(es, args.negatives)
-        bench_share_of_voice(es, args.mentions)
+        parts = set(args.parts.split(","))
+        if "themes" in parts:
+            bench_themes(es, args.negatives)
+        if "sov" in parts:
+            bench_share_of_voice(es, args.mentions)
+        if "full" in parts:
+            bench_full_report(es, args.full_mentions)
         print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from brandpulse.alert_settings import HighReachSettings, SpikeSettings
 from brandpulse.secrets import mask_url, redact
+from brandpulse.timeutil import zone
 from brandpulse.units import Duration, min_duration
 
 # ---------------------------------------------------------------------------
@@ -437,14 +438,8 @@ class HtmlForumSource(SourceBase):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Asia/Shanghai)") from None
+        if value is not None:
+            zone(value)  # ValueError naming the zone
         return value
 
 
@@ -736,6 +731,97 @@ class KibanaConfig(TlsSettings):
         )
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_FIELD = re.compile(rf"^(\*|({'|'.join(_DAYS)})(-({'|'.join(_DAYS)}))?)$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ReportSchedule(Strict):
+    """When a report is made: a cron-like day-of-week and a wall-clock time in a named
+    time zone. 09:00 Europe/London is 09:00 in London in winter and in summer (the
+    daemon's CronTrigger runs in that zone), not a fixed UTC hour."""
+
+    period: Literal["day", "week"] = Field(
+        default="week",
+        description="what it covers: the last full local day, or the 7 local days before "
+        "the day it runs",
+    )
+    day_of_week: str | None = Field(
+        default=None,
+        description="cron day-of-week: mon..sun, a range (mon-fri), a list (mon,thu) or *; "
+        "default mon for a week, * for a day",
+    )
+    time: str = Field(default="09:00", description="local time HH:MM (24-hour)")
+    time_zone: str = Field(
+        default="UTC", description="IANA time zone of day_of_week and time (Europe/London)"
+    )
+
+    @field_validator("day_of_week")
+    @classmethod
+    def _days(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if not value or not all(_DAY_FIELD.match(part) for part in value.split(",")):
+            raise ValueError(
+                f"{value!r} is not a day-of-week field (mon..sun, mon-fri, mon,thu or *)"
+            )
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        if not _TIME.match(value.strip()):
+            raise ValueError(f"{value!r} is not a time HH:MM (00:00..23:59)")
+        return value.strip()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)  # ValueError naming the zone
+        return value
+
+    @property
+    def days(self) -> str:
+        """The day-of-week field with its default filled in."""
+        return self.day_of_week or ("mon" if self.period == "week" else "*")
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
+
+    def describe(self) -> str:
+        return f"{self.period} report, {self.days} at {self.time} {self.time_zone}"
+
+
+class ReportsConfig(Strict):
+    """Scheduled reports (`scheduler.py run`): files in `output_dir`, and to Slack."""
+
+    schedules: list[ReportSchedule] = Field(
+        default_factory=list, description="when reports are made; none: no scheduled report"
+    )
+    brands: list[str] = Field(
+        default_factory=list, description="brands to report on; empty: every own brand"
+    )
+    language: Literal["en", "zh"] = Field(default="en", description="language of the report's labels")
+    output_dir: Path = Field(
+        default=Path("var/reports"), validate_default=True,
+        description="where the HTML and PDF files are written; relative to the directory "
+        "the command runs in",
+    )  # fmt: skip
+    slack: bool = Field(
+        default=False,
+        description="post a summary and the charts to slack.channel (needs slack.token)",
+    )
+    themes: bool = Field(default=True, description="include complaint themes")
+
+    @field_validator("output_dir")
+    @classmethod
+    def _out_absolute(cls, value: Path) -> Path:
+        return _absolute(value)
+
+
 class DaemonConfig(Strict):
     state_dir: Path = Field(
         default=Path("var/state"), validate_default=True,
@@ -774,6 +860,9 @@ class Config(Strict):
     crawl: CrawlConfig = Field(
         default_factory=CrawlConfig, description="where crawlers may connect (egress policy)"
     )
+    reports: ReportsConfig = Field(
+        default_factory=ReportsConfig, description="scheduled HTML/PDF reports, and to Slack"
+    )
 
     @classmethod
     def section_problems(cls, data: dict[str, Any]) -> Problems:
@@ -798,6 +887,17 @@ class Config(Strict):
                 if names and brand not in names:
                     problems.append((("sources", i, "brands"), f"{brand!r} is not a configured "
                                      f"brand (expected one of {list(dict.fromkeys(names))})"))  # fmt: skip
+        reports = data.get("reports") if isinstance(data.get("reports"), dict) else {}
+        wanted = reports.get("brands")
+        for brand in wanted if isinstance(wanted, list) else []:
+            if names and brand not in names:
+                problems.append((("reports", "brands"), f"{brand!r} is not a configured brand "
+                                 f"(expected one of {list(dict.fromkeys(names))})"))
+        if reports.get("slack") is True:
+            slack = data.get("slack") if isinstance(data.get("slack"), dict) else {}
+            if not _given(slack.get("token")) or not _given(slack.get("channel")):
+                problems.append((("reports", "slack"), "reports.slack needs slack.token and "
+                                 "slack.channel: an incoming webhook cannot upload the charts"))
         return problems
 
     def warnings(self) -> list[str]:

@@ -44,6 +44,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  model:   {config.nlp.model}")
     print(f"  elasticsearch: {_es_where(config)}")
     print(f"  slack:   {_slack_mode(config)}")
+    schedules = "; ".join(s.describe() for s in config.reports.schedules)
+    print(f"  reports: {schedules or 'none scheduled'}"
+          + (f" -> {config.reports.output_dir}" + (" and Slack" if config.reports.slack else "")
+             if schedules else ""))
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     _print_assumed_visibility(config)
@@ -253,10 +257,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from store.client import make_client
     from store.setup import alias_name
 
-    if args.out:
-        print("report --out: the HTML/PDF report is not available yet; this command prints "
-              "the figures (--format text|json)", file=sys.stderr)
+    out_dir = None
+    if args.slack and not args.out:
+        print("report --slack needs --out DIR (the summary names the files written)",
+              file=sys.stderr)
         return 2
+    if args.out:
+        from reports.publish import output_dir
+
+        out_dir = output_dir(args.out)  # ReportOutputError (a RuntimeError) names the problem
     config = _config(args)
     configure_logging("text", "WARNING")
     length = PERIOD_LENGTHS[args.period]
@@ -279,12 +288,39 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     client = make_client(config.elasticsearch)
     index = alias_name(config.elasticsearch.index_prefix)
+    if out_dir is not None:
+        return _write_reports(args, config, client, index, brands, period, out_dir)
     insights = [
         brand_insight(client, config, index, b, period,
                       exclude_duplicates=not args.include_duplicates, themes=not args.no_themes)
         for b in brands
     ]
     print(to_json(insights) if args.format == "json" else "\n\n".join(map(to_text, insights)))
+    return 0
+
+
+def _write_reports(args: argparse.Namespace, config: Config, client: object, index: str,
+                   brands: list[str], period: object, out_dir: Path) -> int:
+    """`report --out DIR`: the HTML and PDF of each brand, paths printed one per line."""
+    from reports.full import build_report
+    from reports.publish import write_report
+
+    for brand in brands:
+        report = build_report(client, config, index, brand, period,  # type: ignore[arg-type]
+                              language=args.language or config.reports.language,
+                              exclude_duplicates=not args.include_duplicates,
+                              themes=not args.no_themes)
+        written = write_report(report, out_dir)
+        print(written.html)
+        if written.pdf is not None:
+            print(written.pdf)
+        if args.slack:
+            from reports.slack_message import post_report
+
+            posted = post_report(report, written.charts, config.slack,
+                                 files=[p.name for p in (written.html, written.pdf) if p])
+            print(f"slack: posted to {posted.channel} (ts {posted.ts}), "
+                  f"{len(posted.file_ids)} chart(s) uploaded")
     return 0
 
 
@@ -341,7 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-duplicates", action="store_true",
                    help="count reposts and near-copies (duplicate_of) too")
     p.add_argument("--no-themes", action="store_true", help="share of voice and trend only")
-    p.add_argument("--out", help="(not yet) directory for the HTML/PDF report")
+    p.add_argument("--out", help="write an HTML and a PDF report per brand into this directory")
+    p.add_argument("--slack", action="store_true",
+                   help="with --out: also post a summary and the charts to slack.channel")
+    p.add_argument("--language", choices=["en", "zh"],
+                   help="language of the report's labels with --out (default: reports.language)")
     p = add("demo", cmd_demo, "the whole pipeline on this machine, ending in a Slack alert", config=False)
     p.add_argument("--workdir", default="var/demo", help="where the demo keeps its data")
     p.add_argument("--burst-after", type=float, default=20.0,
@@ -367,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         # Our own errors (model load, Kibana import, spool lock, local node) say what
         # is wrong in their message; a traceback would only bury it.
-        if type(exc).__module__.split(".")[0] in {"nlp", "kibana", "store", "esnode", "alerts"}:
+        if type(exc).__module__.split(".")[0] in {"nlp", "kibana", "store", "esnode", "alerts", "reports"}:
             print(f"error: {redact(str(exc))}", file=sys.stderr)
             return 1
         raise

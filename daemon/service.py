@@ -5,6 +5,8 @@ Jobs:
   `max_instances=1` so one source never runs twice at once, `coalesce=True` so
   runs missed while the daemon was busy or asleep collapse into one;
 - the alert check on `alerts.check_every`;
+- one cron job per scheduled report (`reports.schedules`, `daemon.reports`), in the
+  schedule's own time zone;
 - housekeeping every minute: replay the spool, score mentions left unscored,
   deliver alerts still waiting in the outbox, apply the health thresholds and
   deliver health notices.
@@ -248,6 +250,15 @@ class Daemon:
             log_event(logger, "alerts.sent", n=len(sent), brands=sorted({a.brand for a in sent}))
         return len(sent)
 
+    def report_job(self, n: int) -> None:
+        """The `n`th scheduled report (`reports.schedules`): files, and Slack if asked."""
+        from daemon.reports import run_scheduled_report
+
+        schedule = self.config.reports.schedules[n]
+        run = run_scheduled_report(self.config, self.client, schedule, datetime.now(UTC))
+        log_event(logger, "report.done", schedule=schedule.describe(), files=len(run.files),
+                  posted=run.posted, failed=run.failed)
+
     def housekeeping_job(self) -> None:
         if self._setup_pending and not self._try_setup():
             return
@@ -418,6 +429,22 @@ class Daemon:
         self.scheduler.add_job(
             self.housekeeping_job, IntervalTrigger(seconds=60, timezone=UTC), id="housekeeping"
         )
+        if self.config.reports.schedules:
+            from daemon.reports import report_trigger
+            from reports.publish import ReportOutputError, output_dir
+
+            try:
+                output_dir(self.config.reports.output_dir)
+            except ReportOutputError as exc:
+                # said at start, not first at Monday 09:00; the jobs are kept, so fixing
+                # the directory's permissions is enough, without a restart
+                log_event(logger, "report.output_unwritable", logging.ERROR, error=str(exc))
+
+            for n, schedule in enumerate(self.config.reports.schedules):
+                self.scheduler.add_job(
+                    self.report_job, report_trigger(schedule), args=[n],
+                    id=f"report:{n}", name=schedule.describe(),
+                )
         if self.config.daemon.http_port:
             self.health_server = HealthServer(
                 self.config.daemon.http_host, self.config.daemon.http_port, self.health,

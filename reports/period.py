@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from brandpulse.timeutil import require_utc
+from brandpulse.timeutil import local_midnight, require_utc, shift_local_days
 
 PeriodName = Literal["day", "week"]
 PERIOD_LENGTHS: dict[PeriodName, timedelta] = {"day": timedelta(days=1), "week": timedelta(days=7)}
@@ -58,6 +58,15 @@ class Period:
         a report run on Monday 08:00 covers up to Monday 00:00, never a half-filled day."""
         now = require_utc(now, "now")
         return cls.ending(name, now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+    @classmethod
+    def last_complete_local(cls, name: PeriodName, now: datetime, time_zone: str) -> Period:
+        """The last full local day or week (7 local days) before the midnight, in
+        `time_zone`, that starts `now`'s local day: what a report scheduled in that zone
+        covers. A week across a DST change is 167 or 169 hours; its previous period is
+        of equal length (`previous`), which shifts the comparison by that hour at most."""
+        end = local_midnight(now, time_zone)
+        return cls(shift_local_days(end, -PERIOD_LENGTHS[name].days, time_zone), end)
 
 
 def iso(value: datetime) -> str:

@@ -35,12 +35,15 @@ class BrandInsight:
 def brand_insight(
     client: Elasticsearch, config: Config, index: str, brand: str, period: Period, *,
     exclude_duplicates: bool = True, themes: bool = True, max_themes: int = 10,
+    time_zone: str = "UTC",
 ) -> BrandInsight:
-    """Share of voice of `brand` against its competitors and its complaint themes."""
+    """Share of voice of `brand` against its competitors and its complaint themes.
+
+    `time_zone` aligns the trend's days (a scheduled report's zone); the period is exact."""
     from nlp.enrich import brand_queries
 
     sov = share_of_voice(client, index, competitive_set(config, brand), period,
-                         exclude_duplicates=exclude_duplicates)
+                         exclude_duplicates=exclude_duplicates, time_zone=time_zone)
     found = None
     if themes:
         found = complaint_themes(client, index, brand, period,

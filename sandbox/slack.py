@@ -1,6 +1,11 @@
 """A local stand-in for Slack: the Web API's `chat.postMessage`, `auth.test`,
-`conversations.history`/`conversations.replies` and incoming webhooks, over real HTTP,
-so slack-sdk (and BrandPulse's notifier) run unchanged against it.
+`conversations.history`/`conversations.replies`, the external file upload
+(`files.getUploadURLExternal`, a POST of the bytes to the URL it returns,
+`files.completeUploadExternal`: what slack-sdk's `files_upload_v2` calls) and incoming
+webhooks, over real HTTP, so slack-sdk (and BrandPulse's notifier) run unchanged against it.
+
+Uploaded files are recorded (`SlackSandbox.files`: name, title, bytes, where shared); a
+file shared to a channel is also a message there, with `files` and the initial comment.
 
 It records every message, checks what Slack would reject (unknown tokens and channels,
 Block Kit limits), can be told to rate limit or fail, and renders messages the way a
@@ -52,6 +57,8 @@ _MAX_BUTTON_URL = 3000
 _MAX_TEXT = 40000
 
 _READ_METHODS = ("conversations.history", "conversations.replies")
+_FILE_METHODS = ("files.getUploadURLExternal", "files.completeUploadExternal")
+UPLOAD_PATH = "/upload/v1/"
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,36 @@ class SlackMessage:
 
         walk(self.blocks)
         return out
+
+
+@dataclass
+class SlackFile:
+    """A file announced by `files.getUploadURLExternal`; `data` once its bytes arrived,
+    `completed` once `files.completeUploadExternal` named it."""
+
+    id: str
+    filename: str
+    length: int  # as announced
+    alt_txt: str | None
+    upload_key: str
+    data: bytes | None = None
+    title: str | None = None
+    completed: bool = False
+    channels: tuple[str, ...] = ()
+    message_ts: str | None = None  # the channel message that shares it
+
+    @property
+    def mimetype(self) -> str:
+        import mimetypes
+
+        return mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+
+    def view(self) -> dict[str, Any]:
+        """The file object Slack's file methods answer with (the fields we rely on)."""
+        return {"id": self.id, "name": self.filename, "title": self.title or self.filename,
+                "mimetype": self.mimetype, "filetype": self.filename.rsplit(".", 1)[-1],
+                "size": len(self.data or b""), "alt_txt": self.alt_txt,
+                "channels": list(self.channels)}
 
 
 @dataclass(frozen=True)
@@ -240,6 +277,7 @@ def render_message(message: SlackMessage, channel_name: str | None = None) -> st
     if message.is_reply:
         head += f" · reply in thread {message.thread_ts}"
     body = render_blocks(message.blocks) if message.blocks else [mrkdwn_to_text(message.text)]
+    body += [f"[file: {f.get('title') or f.get('name')}]" for f in message.payload.get("files") or []]
     return "\n".join([head, *body])
 
 
@@ -274,6 +312,7 @@ class SlackSandbox:
         self._faults: list[_Fault] = []
         self._outage: int | None = None
         self._seq = 0
+        self._files: dict[str, SlackFile] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -352,12 +391,19 @@ class SlackSandbox:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def files(self) -> list[SlackFile]:
+        """Files whose upload was completed (`files.completeUploadExternal`), in order."""
+        with self._lock:
+            return [f for f in self._files.values() if f.completed]
+
     def replies(self, ts: str) -> list[SlackMessage]:
         return [m for m in self.messages if m.thread_ts == ts and m.ts != ts]
 
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+            self._files.clear()
             self._requests.clear()
             self._faults.clear()
             self._outage = None
@@ -461,7 +507,7 @@ class SlackSandbox:
             return any(m.channel == channel and m.ts == ts for m in self._messages)
 
     def handle_api(self, method: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
-        if method not in ("auth.test", "chat.postMessage", *_READ_METHODS):
+        if method not in ("auth.test", "chat.postMessage", *_READ_METHODS, *_FILE_METHODS):
             return {"ok": False, "error": "unknown_method"}
         if not token:
             return {"ok": False, "error": "not_authed"}
@@ -479,6 +525,10 @@ class SlackSandbox:
             }
         if method in _READ_METHODS:
             return self._read(method, payload)
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(payload)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(payload)
         channel = self._resolve_channel(payload.get("channel"))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
@@ -505,6 +555,80 @@ class SlackSandbox:
                 "bot_id": "B0BRANDPULSE",
             },
         }
+
+    def _upload_url(self, payload: dict[str, Any]) -> dict[str, Any]:
+        filename = payload.get("filename")
+        try:
+            length = int(payload.get("length"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            length = 0
+        if not isinstance(filename, str) or not filename or length <= 0:
+            # both are required; Slack names a missing or malformed argument so
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            self._seq += 1
+            file_id = f"F0SANDBOX{self._seq:04d}"
+            key = f"{file_id}-{self._seq * 7919 % 100003:05d}"
+            self._files[file_id] = SlackFile(id=file_id, filename=filename, length=length,
+                                             alt_txt=payload.get("alt_txt"), upload_key=key)
+        return {"ok": True, "upload_url": f"{self.url}{UPLOAD_PATH}{key}", "file_id": file_id}
+
+    def handle_upload(self, key: str, data: bytes) -> tuple[int, str]:
+        """The POST of a file's bytes to its upload URL (raw, as slack-sdk sends them)."""
+        with self._lock:
+            found = next((f for f in self._files.values() if f.upload_key == key), None)
+            if found is None:
+                return 404, "not found"
+            if len(data) != found.length:
+                # Slack's upload service takes the announced length at its word; the
+                # sandbox is stricter, so a wrong `length` shows up in tests
+                return 400, f"length mismatch: announced {found.length}, received {len(data)}"
+            found.data = data
+        return 200, f"OK - {len(data)}"
+
+    def _complete_upload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        files = payload.get("files")
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except json.JSONDecodeError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files or not all(
+            isinstance(f, dict) and isinstance(f.get("id"), str) for f in files
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
+        wanted = payload.get("channel_id") or payload.get("channels") or ""
+        names = [c.strip() for c in str(wanted).split(",") if c.strip()]
+        channels = [self._resolve_channel(c) for c in names]
+        if any(c is None for c in channels):
+            return {"ok": False, "error": "channel_not_found"}
+        thread_ts = payload.get("thread_ts") or None
+        if thread_ts is not None and (len(channels) != 1
+                                      or not self._thread_exists(channels[0], str(thread_ts))):
+            return {"ok": False, "error": "thread_not_found"}
+        with self._lock:
+            chosen = [self._files.get(f["id"]) for f in files]
+            if any(c is None or c.completed or c.data is None for c in chosen):
+                # unknown id, completed twice, or bytes never uploaded
+                return {"ok": False, "error": "file_not_found"}
+            for f, entry in zip(chosen, files, strict=True):
+                assert f is not None
+                f.title = entry.get("title") or f.filename
+                f.completed = True
+                f.channels = tuple(c for c in channels if c)
+        views = [f.view() for f in chosen if f is not None]
+        for channel in channels:
+            assert channel is not None
+            message = self._record("api", channel, thread_ts, {
+                "text": payload.get("initial_comment") or "", "files": views,
+                **({"blocks": payload["blocks"]} if payload.get("blocks")
+                   and not payload.get("initial_comment") else {}),
+            })
+            with self._lock:
+                for f in chosen:
+                    assert f is not None
+                    f.message_ts = f.message_ts or message.ts
+        return {"ok": True, "files": [{"id": v["id"], "title": v["title"]} for v in views]}
 
     def _read(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         if not self.history_scope:
@@ -620,9 +744,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.owner
-        path = self.path.split("?")[0]
+        path, _, query = self.path.partition("?")
         is_api = path.startswith("/api/")
         is_hook = path.startswith("/services/")
+        if path.startswith(UPLOAD_PATH):
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length) if length else b""
+            status, text = owner.handle_upload(path[len(UPLOAD_PATH):], data)
+            owner._log(path, status, None if status == 200 else text)
+            self._reply(status, text, "text/plain")
+            return
         if not (is_api or is_hook):
             owner._log(path, 404, "not_found")
             self._reply(404, "not found\n", "text/plain")
@@ -633,6 +764,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             payload, token = self._read_payload()
+            if is_api and query:
+                # arguments may come in the query string too (slack-sdk sends the file
+                # methods' arguments there); the body wins on a clash
+                args = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+                token = token or args.pop("token", None)
+                payload = {**args, **payload}
         except (ValueError, json.JSONDecodeError) as exc:
             owner._log(path, 400, "invalid_json")
             if is_api:

@@ -141,3 +141,36 @@ def test_unknown_time_zone_is_named():
     }  # fmt: skip
     with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
         parse_config(data, env={})
+
+
+def test_reports_section_every_error_at_once():
+    data = {**MINIMAL, "reports": {
+        "schedules": [
+            {"period": "week", "day_of_week": "monday", "time": "9am", "time_zone": "Europe/Lndon"},
+            {"period": "fortnight"},
+        ],
+        "brands": ["Acme", "Initech"], "language": "fr", "slack": True,
+    }}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    text = "\n".join(err.value.problems)
+    assert "reports.schedules.0.day_of_week" in text and "'monday'" in text
+    assert "reports.schedules.0.time" in text and "'9am' is not a time HH:MM" in text
+    assert "reports.schedules.0.time_zone" in text and "unknown time zone 'Europe/Lndon'" in text
+    assert "reports.schedules.1.period" in text
+    assert "reports.language" in text
+    assert "'Initech' is not a configured brand" in text
+    assert "reports.slack needs slack.token and slack.channel" in text
+
+
+def test_reports_schedule_defaults():
+    data = {**MINIMAL, "reports": {"schedules": [
+        {"time": "09:00", "time_zone": "Europe/London"},
+        {"period": "day", "time": "07:30", "time_zone": "Asia/Shanghai"},
+        {"period": "week", "day_of_week": "Mon-Fri,sun", "time": "23:59"},
+    ]}}
+    weekly, daily, odd = parse_config(data, env={}).reports.schedules
+    assert (weekly.period, weekly.days, weekly.hour_minute) == ("week", "mon", (9, 0))
+    assert (daily.days, daily.hour_minute, daily.time_zone) == ("*", (7, 30), "Asia/Shanghai")
+    assert odd.days == "mon-fri,sun" and odd.time_zone == "UTC"
+    assert parse_config(MINIMAL, env={}).reports.schedules == []

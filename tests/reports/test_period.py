@@ -30,3 +30,17 @@ def test_periods_are_aware_and_not_empty() -> None:
     shifted = Period(datetime(2026, 11, 9, 8, tzinfo=timezone(timedelta(hours=8))),
                      start + timedelta(days=1))
     assert shifted.start == start and shifted.start.tzinfo is UTC
+
+
+def test_last_complete_local_week_is_seven_local_days() -> None:
+    # run on Monday 2026-10-26 09:00 in London, the day after summer time ended
+    p = Period.last_complete_local("week", datetime(2026, 10, 26, 9, 0, tzinfo=UTC),
+                                   "Europe/London")
+    assert p.start == datetime(2026, 10, 18, 23, 0, tzinfo=UTC)  # Monday 00:00 BST
+    assert p.end == datetime(2026, 10, 26, 0, 0, tzinfo=UTC)  # Monday 00:00 GMT
+    assert p.length == timedelta(hours=169)
+    day = Period.last_complete_local("day", datetime(2026, 11, 30, 1, 0, tzinfo=UTC),
+                                     "Asia/Shanghai")
+    # 09:00 on 30 November in Shanghai: the report covers 29 November, local
+    assert (day.start, day.end) == (datetime(2026, 11, 28, 16, tzinfo=UTC),
+                                    datetime(2026, 11, 29, 16, tzinfo=UTC))

@@ -100,7 +100,6 @@ def test_report_text(config_file: Path, capsys: pytest.CaptureFixture[str]) -> N
     print(out)
 
 
-def test_report_out_is_not_there_yet(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", "--config", str(config_file), "--out", "reports/"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_report_unknown_brand(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --out is tested in test_report_files.py
     assert main(["report", "--config", str(config_file), "--brand", "Nope"]) == 2

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from slack_sdk import WebClient
 
 from sandbox.slack import SlackSandbox, render_blocks, validate_blocks
 
@@ -332,3 +333,33 @@ def test_failure_after_posting_keeps_the_message(slack):
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {slack.token}"}
     assert post(slack.base_url + "chat.postMessage", payload, headers)[0] == 502
     assert len(slack.messages) == 1
+
+
+def test_files_upload_v2_goes_through_the_three_steps() -> None:
+    from slack_sdk.errors import SlackApiError
+
+    with SlackSandbox() as sandbox:
+        client = WebClient(token=sandbox.token, base_url=sandbox.base_url)
+        root = client.chat_postMessage(channel=sandbox.channel, text="weekly report")
+        done = client.files_upload_v2(
+            file_uploads=[{"file": b"\x89PNG-one", "filename": "a.png", "title": "A"},
+                          {"file": b"\x89PNG-two!", "filename": "b.png", "alt_txt": "bee"}],
+            channel=sandbox.channel, thread_ts=root["ts"], initial_comment="charts")
+        assert [f["title"] for f in done["files"]] == ["A", "b.png"]
+        a, b = sandbox.files
+        assert (a.data, b.data, b.alt_txt) == (b"\x89PNG-one", b"\x89PNG-two!", "bee")
+        assert a.mimetype == "image/png" and a.channels == (sandbox.channel,)
+        shared = sandbox.messages[-1]
+        assert shared.thread_ts == root["ts"] and shared.text == "charts"
+        assert [f["id"] for f in shared.payload["files"]] == [a.id, b.id]
+        paths = [r.path for r in sandbox.requests]
+        assert paths[1:] == ["/api/files.getUploadURLExternal", "/api/files.getUploadURLExternal",
+                             f"/upload/v1/{a.upload_key}", f"/upload/v1/{b.upload_key}",
+                             "/api/files.completeUploadExternal"]
+        # what Slack refuses: missing arguments, completing a file never uploaded
+        with pytest.raises(SlackApiError, match="invalid_arguments"):
+            client.api_call("files.getUploadURLExternal", params={"filename": "x.png"})
+        url = client.files_getUploadURLExternal(filename="x.png", length=3)
+        with pytest.raises(SlackApiError, match="file_not_found"):
+            client.files_completeUploadExternal(files=[{"id": url["file_id"]}],
+                                                channel_id=sandbox.channel)
