@@ -1,5 +1,5 @@
 """Alert rules: the registry (`RULES`), the rule contract, the negative-spike detector,
-the high-reach rule and their settings."""
+the high-reach rule, the further rules of `alerts.rules` and their settings."""
 
 from alerts.detector import (
     Point,
@@ -18,6 +18,9 @@ from alerts.rules import (
     HighReachRule,
     NegativeSpikeRule,
     Planned,
+    PositiveSpikeRule,
+    SpikeRule,
+    VolumeSpikeRule,
 )
 from alerts.visibility import Visibility, smallest_visible_wave
 from brandpulse.alert_settings import HighReachSettings, SpikeSettings
@@ -33,12 +36,15 @@ __all__ = [
     "NegativeSpikeRule",
     "Planned",
     "Point",
+    "PositiveSpikeRule",
     "SpikeContinuing",
     "SpikeDetector",
     "SpikeEnded",
     "SpikeEvent",
+    "SpikeRule",
     "SpikeSettings",
     "SpikeStarted",
     "Visibility",
+    "VolumeSpikeRule",
     "smallest_visible_wave",
 ]

@@ -312,10 +312,12 @@ class AlertEngine:
             state = state.with_rule_state(name, result.state)
         return planned, state
 
-    def _discover(self, brand: str, start: datetime, end: datetime) -> str | None:
+    def _discover(
+        self, brand: str, start: datetime, end: datetime, sentiment: str | None = "negative"
+    ) -> str | None:
         if not self.kibana_url:
             return None
-        return kibana_discover_url(self.kibana_url, brand, start, end)
+        return kibana_discover_url(self.kibana_url, brand, start, end, sentiment=sentiment)
 
     def _with_thread(self, state: BrandState) -> BrandState:
         """Copy the open wave's Slack thread from its first alert once it was delivered."""

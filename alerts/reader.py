@@ -40,11 +40,12 @@ class MentionReader(Protocol):
         start: datetime,
         end: datetime,
         *,
-        sentiment: SentimentLabel,
+        sentiment: SentimentLabel | None,
         limit: int | None = None,
         min_reach: int = 0,
     ) -> list[Mention]:
-        """The brand's mentions of `sentiment` (its own, as counted), highest author reach
+        """The brand's mentions of `sentiment` (its own, as counted; None: all its
+        mentions, whatever their sentiment, scored or not), highest author reach
         first (a missing reach last; ties newest first, then by id): the first `limit`, or all of them when None, and only those
         whose author reaches at least `min_reach` people when that is above 0."""
         ...
@@ -53,11 +54,14 @@ class MentionReader(Protocol):
 @dataclass(frozen=True)
 class Counts:
     """One interval of a rule's grid. `total` is scored mentions only: unscored and
-    uncertain ones would dilute the negative share."""
+    uncertain ones would dilute the negative share. `mentions` is every mention of the
+    brand, scored or not (what a volume rule counts)."""
 
     at: datetime
     negative: int
     total: int
+    positive: int = 0
+    mentions: int = 0
 
 
 def count_grid(
@@ -73,6 +77,7 @@ def count_grid(
         if r is None:
             grid.append(Counts(at, 0, 0))
         else:
-            grid.append(Counts(at, r.negative, r.negative + r.neutral + r.positive))
+            scored = r.negative + r.neutral + r.positive
+            grid.append(Counts(at, r.negative, scored, r.positive, r.total))
         at += step
     return grid

@@ -42,9 +42,14 @@ from alerts.model import Alert, AlertKind, alert_id_for, wave_id_for
 from alerts.reader import Counts, MentionReader, count_grid
 from alerts.state import OpenWave
 from alerts.visibility import Visibility
-from brandpulse.alert_settings import HighReachSettings, SpikeSettings
+from brandpulse.alert_settings import (
+    HighReachSettings,
+    PositiveSpikeSettings,
+    SpikeSettings,
+    VolumeSpikeSettings,
+)
 from brandpulse.config import AlertsConfig, Config
-from brandpulse.mention import SENTIMENT_LABELS, Mention
+from brandpulse.mention import SENTIMENT_LABELS, Mention, SentimentLabel
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +69,8 @@ def floor_to(at: datetime, step: timedelta) -> datetime:
 class Check:
     """What a rule is given to judge one brand at one moment.
 
-    `discover(brand, start, end)` is the Kibana Discover link for a window, or None
+    `discover(brand, start, end, sentiment="negative")` is the Kibana Discover link
+    for a window (of the brand's mentions of `sentiment`; None: all of them), or None
     when no Kibana is configured.
     """
 
@@ -72,7 +78,7 @@ class Check:
     now: datetime
     reader: MentionReader
     alerts: AlertsConfig
-    discover: Callable[[str, datetime, datetime], str | None] = lambda brand, start, end: None
+    discover: Callable[..., str | None] = lambda brand, start, end, sentiment="negative": None
 
 
 @dataclass(frozen=True)
@@ -287,56 +293,76 @@ class HighReachRule(AlertRule):
         return rule
 
 
-class NegativeSpikeRule(AlertRule):
-    """A wave of negative mentions (`alerts.detector.SpikeDetector`), threaded per wave.
+class SpikeRule(AlertRule):
+    """A wave in one of a brand's counts (`alerts.detector.SpikeDetector`), threaded per wave.
+
+    The base of every spike rule: a subclass says which count it watches (`watched`),
+    whether the detector also gets the total for its share signal (`share_total`) and
+    which posts an alert shows (`posts_label`, None: any sentiment). Nothing of the
+    detector is copied: every spike rule is the same detector over another count.
 
     Each check reads `alerts.history` of counts ending at `now - alerts.query_delay`
     rounded down to a whole interval (only complete intervals that crawling and
     indexing have caught up with are judged), rebuilds the detector from them plus
     its stored alert state (open wave, cooldown), and feeds it the intervals it has
-    not judged yet. The alerts carry the top negative posts of the judged window.
+    not judged yet. The alerts carry the top posts of the judged window.
 
     State: `{"detector": <SpikeDetector state without history>, "last_fed": <start of
-    the last judged interval>, "open_wave": <OpenWave>}`.
+    the last judged interval>, "open_wave": <OpenWave>}`; None while the rule is off.
     """
 
-    name: ClassVar[str] = "negative_spike"
     settings_model: ClassVar[type[SpikeSettings]] = SpikeSettings
     settings: SpikeSettings
+    posts_label: ClassVar[SentimentLabel | None] = "negative"
+
+    @staticmethod
+    def watched(c: Counts) -> int:
+        return c.negative
+
+    @staticmethod
+    def share_total(c: Counts) -> int | None:
+        return None
 
     @classmethod
     def settings_for(cls, config: Config, brand: str) -> SpikeSettings:
-        """The brand's own spike settings merged over the global ones."""
-        return config.spike_settings(brand)
+        """`alerts.spike`, then the brand's own `spike`, then the rule's own section of
+        `alerts.rules` (for the rules that have one), each merged over the last."""
+        return config.spike_settings(brand, getattr(config.alerts.rules, cls.name))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(getattr(self.settings, "enabled", True))
 
     def _span(self, check: Check) -> tuple[datetime, datetime]:
         step = self.settings.interval
         end = floor_to(check.now - check.alerts.query_delay, step)
         return floor_to(end - check.alerts.history, step), end
 
-    def visibility(self, check: Check, factor: float = 3.0) -> Visibility | None:
-        """The smallest wave this rule can see at the brand's current volume; None
-        without enough history for a baseline. Reads only."""
-        start, end = self._span(check)
-        detector = SpikeDetector(check.brand, self.settings)
-        if end > start:
-            grid = count_grid(check.reader, check.brand, start, end, self.settings.interval)
-            detector.warm(Point(c.at, c.negative, c.total) for c in grid)
-        return detector.visibility(factor)
+    def _point(self, c: Counts) -> Point:
+        return Point(c.at, self.watched(c), self.share_total(c))
 
     def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        if not self.enabled:
+            return Evaluation([], None)
+        return self._judge(check, state, check.brand, None)
+
+    def _judge(
+        self, check: Check, state: dict[str, Any] | None, watched: str, subject: str | None
+    ) -> Evaluation:
+        """Judge the counts of brand `watched` for `check.brand` (the same brand, or a
+        competitor named by `subject`), from and to this rule's state for it."""
         state = state or {}
-        settings, brand = self.settings, check.brand
+        settings = self.settings
         step = settings.interval
         start, end = self._span(check)
         if end <= start:
             return Evaluation([], state or None)
         last_fed = datetime.fromisoformat(state["last_fed"]) if state.get("last_fed") else None
-        grid = count_grid(check.reader, brand, start, end, step)
+        grid = count_grid(check.reader, watched, start, end, step)
         detector = (
             SpikeDetector.from_state(state["detector"], settings)
             if state.get("detector")
-            else SpikeDetector(brand, settings)
+            else SpikeDetector(watched, settings)
         )
         # Only intervals never judged are judged. After a long absence (or on the very
         # first check) older ones are history only: alerting now on last week's wave
@@ -349,21 +375,21 @@ class NegativeSpikeRule(AlertRule):
             oldest_new = grid[-1].at
         history = [c for c in grid if c.at < oldest_new]
         fresh = [c for c in grid if c.at >= oldest_new]
-        detector.warm(Point(c.at, c.negative, c.total) for c in history)
+        detector.warm(self._point(c) for c in history)
         events: list[SpikeEvent] = []
         for c in fresh:
-            event = detector.observe(Point(c.at, c.negative, c.total))
+            event = detector.observe(self._point(c))
             if event is None:
                 continue
             if isinstance(event, SpikeContinuing) and event.score < settings.end_threshold:
                 # The detector reports an open wave hourly, even while it is dying down
                 # towards its end; "still elevated" over a normal window would mislead,
                 # and "back to normal" follows shortly.
-                log.info("%s: wave winding down, no 'still elevated' message", brand)
+                log.info("%s/%s: wave winding down, no 'still elevated' message", watched, self.name)
                 continue
             events.append(event)
 
-        planned = [self._alert(check, event, grid) for event in events]
+        planned = [self._alert(check, event, grid, watched, subject) for event in events]
         wave = OpenWave.from_dict(state["open_wave"]) if state.get("open_wave") else None
         wave = self._next_wave(wave, planned, check.now)
         new_last_fed = grid[-1].at if grid else last_fed
@@ -394,7 +420,14 @@ class NegativeSpikeRule(AlertRule):
                 wave = replace(wave, last_update=now)
         return wave
 
-    def _alert(self, check: Check, event: SpikeEvent, grid: list[Counts]) -> Planned:
+    def _alert(
+        self,
+        check: Check,
+        event: SpikeEvent,
+        grid: list[Counts],
+        watched: str,
+        subject: str | None,
+    ) -> Planned:
         brand, step = check.brand, self.settings.interval
         window_end = event.at + step
         window_start = window_end - event.window  # the window that judged the wave
@@ -412,7 +445,7 @@ class NegativeSpikeRule(AlertRule):
             assert isinstance(event, SpikeEnded)
             kind, started_at, score = "ended", event.started_at, None
 
-        wave_id = wave_id_for(brand, started_at)
+        wave_id = wave_id_for(brand, started_at, self.name, subject)
         root = alert_id_for("started", brand, wave_id, started_at + step)
         # The detector dates a wave by the interval it was detected in; a reader takes
         # "started" to mean when the elevated window began.
@@ -427,10 +460,10 @@ class NegativeSpikeRule(AlertRule):
         if kind != "ended":
             posts = tuple(
                 check.reader.by_reach(
-                    brand,
+                    watched,
                     window_start,
                     window_end,
-                    sentiment="negative",
+                    sentiment=self.posts_label,
                     limit=check.alerts.top_posts,
                 )
             )
@@ -450,12 +483,80 @@ class NegativeSpikeRule(AlertRule):
             signal=event.signal,
             wave_started_at=began,
             top_posts=posts,
-            discover_url=check.discover(brand, link_from, window_end),
+            discover_url=check.discover(watched, link_from, window_end, sentiment=self.posts_label),
+            rule=self.name,
+            subject=subject,
         )
         return Planned(alert, None if kind == "started" else root)
+
+
+class NegativeSpikeRule(SpikeRule):
+    """A wave of negative mentions of the brand (its own sentiment, confident results):
+    the first rule, always on, with `alerts.spike` merged with the brand's `spike`. The
+    detector also gets the scored total, for its negative-share ("sentiment dip") signal.
+    """
+
+    name: ClassVar[str] = "negative_spike"
+
+    @staticmethod
+    def share_total(c: Counts) -> int | None:
+        return c.total
+
+    @classmethod
+    def settings_for(cls, config: Config, brand: str) -> SpikeSettings:
+        """The brand's own spike settings merged over the global ones."""
+        return config.spike_settings(brand)
+
+    def visibility(self, check: Check, factor: float = 3.0) -> Visibility | None:
+        """The smallest wave this rule can see at the brand's current volume; None
+        without enough history for a baseline. Reads only."""
+        start, end = self._span(check)
+        detector = SpikeDetector(check.brand, self.settings)
+        if end > start:
+            grid = count_grid(check.reader, check.brand, start, end, self.settings.interval)
+            detector.warm(self._point(c) for c in grid)
+        return detector.visibility(factor)
+
+
+class VolumeSpikeRule(SpikeRule):
+    """A wave of all the brand's mentions, whatever their sentiment (scored or not).
+
+    What it sees that `negative_spike` does not: a brand suddenly talked about -- a
+    launch, a news story, an outage people ask about before they complain. Same
+    detector and `false_alerts_per_month` meaning, on the brand's whole volume (which
+    is larger, so smaller relative waves are visible). No share signal (a share of
+    all mentions in all mentions is 1). Alerts show the posts of any sentiment with
+    the widest reach. Off until `alerts.rules.volume_spike.enabled`.
+    """
+
+    name: ClassVar[str] = "volume_spike"
+    settings_model: ClassVar[type[SpikeSettings]] = VolumeSpikeSettings
+    posts_label: ClassVar[SentimentLabel | None] = None
+
+    @staticmethod
+    def watched(c: Counts) -> int:
+        return c.mentions
+
+
+class PositiveSpikeRule(SpikeRule):
+    """A wave of positive mentions of the brand (its own sentiment): an opportunity to
+    amplify (a review going viral, a praised launch). The same detector on the positive
+    counts; alerts show the positive posts with the widest reach. Off until
+    `alerts.rules.positive_spike.enabled`.
+    """
+
+    name: ClassVar[str] = "positive_spike"
+    settings_model: ClassVar[type[SpikeSettings]] = PositiveSpikeSettings
+    posts_label: ClassVar[SentimentLabel | None] = "positive"
+
+    @staticmethod
+    def watched(c: Counts) -> int:
+        return c.positive
 
 
 RULES: dict[str, type[AlertRule]] = {
     NegativeSpikeRule.name: NegativeSpikeRule,
     HighReachRule.name: HighReachRule,
+    VolumeSpikeRule.name: VolumeSpikeRule,
+    PositiveSpikeRule.name: PositiveSpikeRule,
 }

@@ -39,7 +39,7 @@ class ElasticsearchMentionReader:
         start: datetime,
         end: datetime,
         *,
-        sentiment: SentimentLabel,
+        sentiment: SentimentLabel | None,
         limit: int | None = None,
         min_reach: int = 0,
     ) -> list[Mention]:

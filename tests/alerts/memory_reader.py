@@ -60,14 +60,14 @@ class MemoryMentionReader:
         start: datetime,
         end: datetime,
         *,
-        sentiment: SentimentLabel,
+        sentiment: SentimentLabel | None,
         limit: int | None = None,
         min_reach: int = 0,
     ) -> list[Mention]:
         found = [
             m
             for m in self._of(brand, start, end)
-            if _bucket(m, brand) == sentiment and (m.author_reach or 0) >= min_reach
+            if (sentiment is None or _bucket(m, brand) == sentiment) and (m.author_reach or 0) >= min_reach
         ]
         # store.queries' order: reach descending (a missing one last), newest first, id.
         found.sort(key=lambda m: m.id)

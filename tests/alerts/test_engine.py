@@ -534,3 +534,34 @@ def test_the_engine_runs_the_rules_it_is_given_over_the_reader_it_is_given(
 
     assert run.check(NOW + timedelta(minutes=5)) == []
     assert len(slack.messages) == 1
+
+
+def test_a_volume_wave_pages_with_the_widest_posts_of_any_sentiment(
+    es_client, slack, prefix, tmp_path
+):
+    # The reader's posts of any sentiment (by_reach with sentiment None) from the index:
+    # a wave of neutral mentions is no negative spike, but the volume rule sees it.
+    config = make_config(prefix, slack, rules={"volume_spike": {"enabled": True}})
+    start = NOW - timedelta(days=3)
+    loud = [
+        mention("Acme", WAVE_START + timedelta(minutes=20), "neutral", "news", reach=900_000),
+        mention("Acme", WAVE_START + timedelta(minutes=30), "positive", "fan", reach=800_000),
+    ]
+    index(
+        es_client,
+        config,
+        tmp_path,
+        background("Acme", start, WAVE_START + timedelta(hours=1))
+        + [
+            mention("Acme", WAVE_START + i * timedelta(seconds=40), "neutral", f"nw{i}")
+            for i in range(90)
+        ]
+        + loud,
+    )
+    sent = engine(config, es_client, slack).check(NOW)
+    assert [(a.rule, a.kind) for a in sent] == [("volume_spike", "started")]
+    [alert] = sent
+    assert [p.id for p in alert.top_posts[:2]] == [loud[0].id, loud[1].id]
+    assert alert.observed >= 92
+    assert alert.discover_url and "brand_sentiment_keys" not in alert.discover_url
+    assert "Volume spike for Acme" in slack.messages[0].text

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from alerts.model import wave_id_for
 from alerts.rules import RULES, AlertRule, Check, HighReachRule, NegativeSpikeRule
 from alerts.state import BrandState, OpenWave
 from brandpulse.config import Config
@@ -89,11 +90,21 @@ def acme_wave() -> MemoryMentionReader:
 
 def test_every_registered_rule_keeps_the_contract():
     config = make_config()
-    assert list(RULES) == ["negative_spike", "high_reach"]  # the engine's order
+    assert list(RULES) == [  # the engine's order
+        "negative_spike",
+        "high_reach",
+        "volume_spike",
+        "positive_spike",
+    ]
     for name, rule_class in RULES.items():
         assert issubclass(rule_class, AlertRule) and rule_class.name == name
         rule = rule_class.for_brand(config, "Acme")
         assert isinstance(rule.settings, rule_class.settings_model)
+        if name not in ("negative_spike", "high_reach"):
+            # Off until turned on: a disabled rule judges nothing and keeps no state.
+            assert rule.settings.enabled is False
+            off = rule.evaluate(check(config, MemoryMentionReader(), "Acme", NOW), {"x": 1})
+            assert off.alerts == [] and off.state is None
     # A brand's own section wins where the configuration has one.
     own = Config.model_validate(
         {"brands": [{"name": "Acme", "high_reach": {"min_reach": 5}}, {"name": "Tiny"}]}
@@ -213,3 +224,111 @@ def test_the_spike_rule_reports_its_visibility_from_the_reader(acme_wave):
     # Quiet intervals are history too: a silent brand's smallest wave is the floor.
     silent = rule.visibility(check(make_config(), MemoryMentionReader(), "Acme", WAVE_START))
     assert silent is not None and silent.per_hour == 0 and silent.smallest == 10
+
+
+# ---------------------------------------------------------------------------
+# The rules of alerts.rules, each with its untuned defaults
+# ---------------------------------------------------------------------------
+
+
+def untuned(**rules: Any) -> Config:
+    """Acme (ours), Tiny (ours) and Globex (a competitor); only the named rules are on,
+    with their defaults and the default detector settings (no `alerts.spike`)."""
+    return Config.model_validate(
+        {
+            "brands": [{"name": "Acme"}, {"name": "Tiny"}, {"name": "Globex", "own": False}],
+            "alerts": {
+                "history": "3d",
+                "rules": {name: {"enabled": True, **over} for name, over in rules.items()},
+            },
+        }
+    )
+
+
+def quiet_days(*brands: str) -> list[Any]:
+    """Three days up to the end of WAVE_START's hour of the steady background, per brand."""
+    start = NOW - timedelta(days=3)
+    return [m for b in brands for m in background(b, start, WAVE_START + timedelta(hours=1))]
+
+
+def extra(brand: str, label: str, n: int, tag: str, start: datetime = WAVE_START) -> list[Any]:
+    """`n` mentions of `label` spread over the hour from `start`."""
+    step = timedelta(hours=1) / n
+    return [
+        mention(brand, start + i * step, label, f"{tag}{i}", reach=500 + i) for i in range(n)
+    ]
+
+
+def replay(name: str, config: Config, reader: MemoryMentionReader, brand: str,
+           start: datetime, end: datetime, state: Any = None,
+           step: timedelta = timedelta(minutes=5)) -> list[Any]:
+    """Checks every `step` from `start` to `end`, the state passed on through JSON."""
+    alerts, at = [], start
+    while at <= end:
+        found, state = run(name, config, reader, brand, at, state)
+        alerts += found
+        at += step
+    return alerts
+
+
+def test_the_volume_spike_rule_fires_on_a_wave_of_any_sentiment_and_not_on_noise():
+    config = untuned(volume_spike={})
+    neutral = quiet_days("Acme") + extra("Acme", "neutral", 90, "nw")
+    reader = MemoryMentionReader(neutral)
+
+    alerts, state = run("volume_spike", config, reader, "Acme", NOW, None)
+    assert [(a.kind, a.rule) for a in alerts] == [("started", "volume_spike")]
+    [alert] = alerts
+    assert alert.observed >= 90 and alert.expected < 40
+    assert alert.wave_id != wave_id_for("Acme", alert.wave_started_at or NOW)  # its own wave
+    assert alert.top_posts and {p.sentiment.label for p in alert.top_posts} <= {
+        "neutral", "positive", "negative"
+    }
+    # A neutral wave is no negative spike; the volume rule is what sees it.
+    negative, _ = run("negative_spike", untuned(), reader, "Acme", NOW, None)
+    assert negative == []
+    # From its state, nothing twice.
+    again, _ = run("volume_spike", config, reader, "Acme", NOW + timedelta(minutes=5), state)
+    assert again == []
+
+    # Three days of the same background, judged every 5 minutes of the last day: silent.
+    calm = MemoryMentionReader(quiet_days("Acme"))
+    assert replay("volume_spike", config, calm, "Acme", NOW - timedelta(hours=20), NOW) == []
+
+
+def test_the_positive_spike_rule_sees_praise_and_ignores_complaints():
+    config = untuned(positive_spike={})
+    praise = MemoryMentionReader(quiet_days("Acme") + extra("Acme", "positive", 60, "pw"))
+    alerts, state = run("positive_spike", config, praise, "Acme", NOW, None)
+    assert [(a.kind, a.rule) for a in alerts] == [("started", "positive_spike")]
+    assert {p.sentiment.label for p in alerts[0].top_posts} == {"positive"}
+    assert alerts[0].observed >= 60
+    # Its wave is its own: not the negative spike's id for the same interval.
+    negative_id = wave_id_for("Acme", alerts[0].wave_started_at or NOW)
+    assert alerts[0].wave_id != negative_id
+
+    complaints = MemoryMentionReader(quiet_days("Acme") + extra("Acme", "negative", 80, "nw"))
+    assert run("positive_spike", config, complaints, "Acme", NOW, None)[0] == []
+
+    # The wave ends: later checks from the state say so once, in its thread.
+    later = replay("positive_spike", config, praise, "Acme", NOW + timedelta(minutes=5),
+                   NOW + timedelta(hours=4), state)
+    assert [a.kind for a in later if a.kind != "continuing"] == ["ended"]
+    assert {a.wave_id for a in later} == {alerts[0].wave_id}
+
+
+def test_spike_rules_take_alerts_spike_then_their_own_section():
+    config = Config.model_validate(
+        {
+            "brands": [{"name": "Acme", "spike": {"min_count": 7}}, {"name": "Tiny"}],
+            "alerts": {
+                "spike": {"false_alerts_per_month": 3},
+                "rules": {"volume_spike": {"enabled": True, "min_ratio": 4}},
+            },
+        }
+    )
+    rule = RULES["volume_spike"].for_brand(config, "Acme")
+    assert (rule.settings.false_alerts_per_month, rule.settings.min_count) == (3, 7)
+    assert rule.settings.min_ratio == 4 and rule.settings.enabled
+    assert RULES["positive_spike"].for_brand(config, "Tiny").settings.enabled is False
+    assert RULES["negative_spike"].for_brand(config, "Acme").settings.min_ratio == 2
