@@ -43,6 +43,7 @@ from alerts.reader import Counts, MentionReader, count_grid
 from alerts.state import OpenWave
 from alerts.visibility import Visibility
 from brandpulse.alert_settings import (
+    CompetitorSpikeSettings,
     HighReachSettings,
     PositiveSpikeSettings,
     SpikeSettings,
@@ -554,9 +555,54 @@ class PositiveSpikeRule(SpikeRule):
         return c.positive
 
 
+class CompetitorNegativeSpikeRule(SpikeRule):
+    """A competitor's negative wave, told to an own brand's team: an opportunity.
+
+    Evaluated for each own brand (`own: true`); for a competitor it does nothing.
+    The competitors are `alerts.rules.competitor_negative_spike.competitors` when
+    given, else every brand configured with `own: false` (the configuration has no
+    per-brand competitor list; `Config.competitors`). For each of them it runs the
+    negative-spike detector on the competitor's negative counts (its own sentiment)
+    and reports waves under the own brand (`Alert.brand`), naming the competitor
+    (`Alert.subject`): two own brands each get their message, in their own thread.
+    The detector settings are `alerts.spike` with this rule's fields over them.
+
+    State: `{"competitors": {<name>: <the spike state of SpikeRule>}}`; a competitor
+    no longer configured is forgotten.
+    """
+
+    name: ClassVar[str] = "competitor_negative_spike"
+    settings_model: ClassVar[type[SpikeSettings]] = CompetitorSpikeSettings
+    settings: CompetitorSpikeSettings
+
+    @classmethod
+    def settings_for(cls, config: Config, brand: str) -> CompetitorSpikeSettings:
+        """`alerts.spike` with this rule's section over it, its competitors resolved
+        (none for a competitor brand)."""
+        section = config.alerts.rules.competitor_negative_spike
+        merged = config.alerts.spike.model_dump() | section.model_dump(exclude_unset=True)
+        merged["competitors"] = config.competitors(brand, section.competitors)
+        return CompetitorSpikeSettings.model_validate(merged)
+
+    def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        competitors = [c for c in self.settings.competitors or () if c != check.brand]
+        if not self.enabled or not competitors:
+            return Evaluation([], None)
+        before = (state or {}).get("competitors") or {}
+        planned: list[Planned] = []
+        after: dict[str, Any] = {}
+        for rival in competitors:
+            result = self._judge(check, before.get(rival), rival, rival)
+            planned.extend(result.alerts)
+            if result.state is not None:
+                after[rival] = result.state
+        return Evaluation(planned, {"competitors": after})
+
+
 RULES: dict[str, type[AlertRule]] = {
     NegativeSpikeRule.name: NegativeSpikeRule,
     HighReachRule.name: HighReachRule,
     VolumeSpikeRule.name: VolumeSpikeRule,
     PositiveSpikeRule.name: PositiveSpikeRule,
+    CompetitorNegativeSpikeRule.name: CompetitorNegativeSpikeRule,
 }

@@ -260,7 +260,7 @@ class CompetitorSpikeSettings(RuleSpikeSettings):
     """`competitor_negative_spike`: a competitor's negative wave, told to each own brand.
 
     An opportunity for the own brand's team. A detector field not written here is
-    inherited from `alerts.spike` and the competitor's own `spike` section.
+    inherited from `alerts.spike`.
     """
 
     competitors: tuple[str, ...] | None = Field(

@@ -95,6 +95,7 @@ def test_every_registered_rule_keeps_the_contract():
         "high_reach",
         "volume_spike",
         "positive_spike",
+        "competitor_negative_spike",
     ]
     for name, rule_class in RULES.items():
         assert issubclass(rule_class, AlertRule) and rule_class.name == name
@@ -332,3 +333,72 @@ def test_spike_rules_take_alerts_spike_then_their_own_section():
     assert rule.settings.min_ratio == 4 and rule.settings.enabled
     assert RULES["positive_spike"].for_brand(config, "Tiny").settings.enabled is False
     assert RULES["negative_spike"].for_brand(config, "Acme").settings.min_ratio == 2
+
+
+def test_a_competitors_negative_wave_is_told_to_each_own_brand_as_an_opportunity():
+    config = untuned(competitor_negative_spike={})
+    reader = MemoryMentionReader(
+        quiet_days("Acme", "Globex") + extra("Globex", "negative", 80, "gw")
+    )
+    alerts, state = run("competitor_negative_spike", config, reader, "Acme", NOW, None)
+    assert [(a.kind, a.brand, a.subject) for a in alerts] == [("started", "Acme", "Globex")]
+    [alert] = alerts
+    assert alert.observed >= 80 and alert.rule == "competitor_negative_spike"
+    assert alert.top_posts and all(p.brands == ["Globex"] for p in alert.top_posts)
+    assert {p.sentiment.label for p in alert.top_posts} == {"negative"}
+    assert set(state["competitors"]) == {"Globex"}
+
+    # Tiny is ours too: its own message, in its own thread.
+    tiny, _ = run("competitor_negative_spike", config, reader, "Tiny", NOW, None)
+    assert [(a.brand, a.subject) for a in tiny] == [("Tiny", "Globex")]
+    assert tiny[0].wave_id != alert.wave_id
+    # A competitor has no competitors: nothing is judged, nothing kept.
+    assert run("competitor_negative_spike", config, reader, "Globex", NOW, None) == ([], None)
+    # From its state, nothing twice.
+    again, _ = run("competitor_negative_spike", config, reader, "Acme",
+                   NOW + timedelta(minutes=5), state)
+    assert again == []
+
+
+def test_the_competitor_rule_is_silent_on_our_own_waves_and_on_noise():
+    config = untuned(competitor_negative_spike={})
+    own_wave = MemoryMentionReader(
+        quiet_days("Acme", "Globex") + extra("Acme", "negative", 80, "aw")
+    )
+    assert run("competitor_negative_spike", config, own_wave, "Acme", NOW, None)[0] == []
+    calm = MemoryMentionReader(quiet_days("Acme", "Globex"))
+    assert replay("competitor_negative_spike", config, calm, "Acme",
+                  NOW - timedelta(hours=20), NOW) == []
+
+
+def test_the_competitors_can_be_chosen():
+    config = Config.model_validate(
+        {
+            "brands": [
+                {"name": "Acme"},
+                {"name": "Globex", "own": False},
+                {"name": "Initech", "own": False},
+            ],
+            "alerts": {
+                "history": "3d",
+                "rules": {
+                    "competitor_negative_spike": {"enabled": True, "competitors": ["Initech"]}
+                },
+            },
+        }
+    )
+    reader = MemoryMentionReader(
+        quiet_days("Acme", "Globex", "Initech")
+        + extra("Globex", "negative", 80, "gw")
+        + extra("Initech", "negative", 80, "iw")
+    )
+    alerts, state = run("competitor_negative_spike", config, reader, "Acme", NOW, None)
+    assert [a.subject for a in alerts] == ["Initech"]
+    assert set(state["competitors"]) == {"Initech"}
+    with pytest.raises(ValueError, match="'Acme' is not a configured competitor"):
+        Config.model_validate(
+            {
+                "brands": [{"name": "Acme"}, {"name": "Globex", "own": False}],
+                "alerts": {"rules": {"competitor_negative_spike": {"competitors": ["Acme"]}}},
+            }
+        )
