@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -67,7 +67,9 @@ class AlertEngine:
 
     Mentions are read through `reader` (Elasticsearch's over `mentions_index` by
     default); state and outbox are always in Elasticsearch. `rules` is the registry
-    the engine runs, `alerts.rules.RULES` unless given.
+    the engine runs, `alerts.rules.RULES` unless given. `failing_sources` tells which
+    sources the health notices report as failing (the daemon passes
+    `HealthTracker.sources_down`), so no rule reports their silence a second time.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class AlertEngine:
         mentions_index: str | None = None,
         reader: MentionReader | None = None,
         rules: Mapping[str, type[AlertRule]] = RULES,
+        failing_sources: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self.config = config
         self.es = es
@@ -90,6 +93,7 @@ class AlertEngine:
         self.mentions_index = mentions_index or alias_name(prefix)
         self.reader = reader or ElasticsearchMentionReader(es, self.mentions_index)
         self.rules = dict(rules)
+        self.failing_sources = failing_sources
         self.state = AlertStateStore(es, prefix)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.kibana_url = config.slack.kibana_url or config.kibana.url
@@ -297,6 +301,7 @@ class AlertEngine:
             reader=self.reader,
             alerts=self.config.alerts,
             discover=self._discover,
+            failing_sources=frozenset(self.failing_sources()),
         )
 
     def _evaluate(

@@ -6,7 +6,8 @@ against mentions held in memory (what the rule tests use): a rule's behaviour ca
 tested without a search engine, and a backtest can replay it over any history.
 
 Counts are `store.queries.IntervalCounts`: per brand and interval, the brand's own
-sentiment buckets (confident results only; `uncertain` and `unscored` apart).
+sentiment buckets (confident results only; `uncertain` and `unscored` apart); per
+source, `store.queries.SourceCounts`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from brandpulse.mention import Mention, SentimentLabel
-from store.queries import IntervalCounts
+from store.queries import IntervalCounts, SourceCounts
 
 
 class MentionReader(Protocol):
@@ -32,6 +33,14 @@ class MentionReader(Protocol):
     ) -> Sequence[IntervalCounts]:
         """Per interval of `step` (aligned to the epoch), the brand's mentions by its
         sentiment; intervals without a mention may be left out."""
+        ...
+
+    def counts_by_source(
+        self, brand: str, start: datetime, end: datetime, step: timedelta
+    ) -> Sequence[SourceCounts]:
+        """Per interval of `step` (aligned to the epoch) and per configured source
+        (`source_name`), how many mentions of the brand, whatever their sentiment; only
+        the (interval, source) pairs with a mention."""
         ...
 
     def by_reach(

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from alerts.counts import MONTH, surprise, tail
 from alerts.detector import (
     Point,
     SpikeContinuing,
@@ -44,6 +45,7 @@ from alerts.state import OpenWave
 from alerts.visibility import Visibility
 from brandpulse.alert_settings import (
     CompetitorSpikeSettings,
+    FlatlineSettings,
     HighReachSettings,
     PositiveSpikeSettings,
     SpikeSettings,
@@ -72,7 +74,8 @@ class Check:
 
     `discover(brand, start, end, sentiment="negative")` is the Kibana Discover link
     for a window (of the brand's mentions of `sentiment`; None: all of them), or None
-    when no Kibana is configured.
+    when no Kibana is configured. `failing_sources` are the sources the health notices
+    (`alerts.health`) already report as failing: their silence is explained.
     """
 
     brand: str
@@ -80,6 +83,7 @@ class Check:
     reader: MentionReader
     alerts: AlertsConfig
     discover: Callable[..., str | None] = lambda brand, start, end, sentiment="negative": None
+    failing_sources: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -599,10 +603,179 @@ class CompetitorNegativeSpikeRule(SpikeRule):
         return Evaluation(planned, {"competitors": after})
 
 
+class FlatlineRule(AlertRule):
+    """A brand whose mentions go silent -- in all, or from one source -- when it is
+    normally busy enough that the silence is improbable.
+
+    Each series (the brand's mentions of every sentiment, scored or not; and with
+    `per_source`, its mentions from each enabled source that searches for it) is
+    judged alike, on the complete intervals up to `now - alerts.query_delay - lag`,
+    where `lag` is how long crawls take to fetch a post (`crawl_lag`, by default the
+    source's `schedule.every` + `jitter`; for the brand, the longest of its sources'):
+
+    1. the silence is the run of empty intervals since the last one with a mention;
+       shorter than `min_silence`, or no mention in `alerts.history` at all, is nothing;
+    2. `SpikeDetector.expected_since` gives how many mentions the stretch should have
+       held (its seasonal baseline and recent level, learnt on the same counts) and
+       their over-dispersion alpha; the silence's probability is P(X = 0) =
+       1 - `alerts.counts.tail(1, mu, alpha)` (Poisson at alpha 0);
+    3. a month holds about `MONTH / silence` stretches that long, so the line is
+       `MONTH / silence * P(0) <= false_alerts_per_month`: the same meaning as the
+       spike detector's sensitivity (chance alone, at most that often a month).
+
+    One "started" alert per silence (its id depends on when the silence began, so a
+    re-run cannot repeat it) and one "ended" reply in its thread when a mention
+    arrives again. A source that keeps *failing* is the health notices' business
+    (`alerts.health`, `health.source_failures`): this rule is for the silences they
+    cannot see (crawls that succeed and find nothing, a query that stopped matching,
+    a stopped crawler), and skips the sources they report as failing
+    (`Check.failing_sources`, from `HealthTracker.sources_down`), and the brand as a
+    whole when all its sources are.
+
+    State: `{"series": {"": <brand>, <source>: ...}}`, each `{"silent_since", "root"}`
+    while a reported silence lasts.
+    """
+
+    name: ClassVar[str] = "flatline"
+    settings_model: ClassVar[type[FlatlineSettings]] = FlatlineSettings
+    settings: FlatlineSettings
+
+    def __init__(
+        self,
+        brand: str = "",
+        settings: FlatlineSettings | None = None,
+        detector: SpikeSettings | None = None,
+        lags: dict[str, timedelta] | None = None,
+    ) -> None:
+        super().__init__(brand, settings)
+        self.detector = detector or SpikeSettings()
+        # The crawl lag of each watched source by name ("" is the brand as a whole).
+        self.lags = lags if lags is not None else {"": timedelta(0)}
+
+    @classmethod
+    def for_brand(cls, config: Config, brand: str) -> FlatlineRule:
+        """The rule with the brand's spike settings (interval, history, warm-up) and the
+        enabled sources that search for the brand, with their crawl lag."""
+        settings = config.alerts.rules.flatline
+        lags: dict[str, timedelta] = {}
+        for source in config.sources:
+            if source.enabled and (source.brands is None or brand in source.brands):
+                lag = source.schedule.every + source.schedule.jitter
+                lags[source.name] = settings.crawl_lag if settings.crawl_lag is not None else lag
+        whole = max(lags.values(), default=settings.crawl_lag or timedelta(0))
+        if not settings.per_source:
+            lags = {}
+        return cls(brand, settings, config.spike_settings(brand), {"": whole, **lags})
+
+    def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        if not self.settings.enabled:
+            return Evaluation([], None)
+        step = self.detector.interval
+        end = floor_to(check.now - check.alerts.query_delay, step)
+        start = floor_to(end - check.alerts.history, step)
+        if end <= start:
+            return Evaluation([], state)
+        before = (state or {}).get("series") or {}
+        series: dict[str, list[tuple[datetime, int]]] = {
+            "": [(c.at, c.mentions) for c in count_grid(check.reader, check.brand, start, end, step)]
+        }
+        sources = [name for name in self.lags if name]
+        if sources:
+            found: dict[tuple[str, datetime], int] = {
+                (r.source, r.start): r.total
+                for r in check.reader.counts_by_source(check.brand, start, end, step)
+            }
+            for name in sources:
+                series[name] = [(at, found.get((name, at), 0)) for at, _ in series[""]]
+        planned: list[Planned] = []
+        after: dict[str, Any] = {}
+        failing = check.failing_sources
+        for key, points in series.items():
+            # A failing source is the health notices' news (alerts.health); so is the
+            # brand's silence when every source that searches for it is failing.
+            explained = key in failing if key else bool(sources) and failing >= set(sources)
+            if explained:
+                if before.get(key):
+                    after[key] = before[key]
+                continue
+            cut = floor_to(end - self.lags[key], step)
+            alerts, kept = self._judge(check, key or None, points, cut, before.get(key))
+            planned.extend(alerts)
+            if kept:
+                after[key] = kept
+        return Evaluation(planned, {"series": after})
+
+    def _judge(
+        self,
+        check: Check,
+        source: str | None,
+        points: list[tuple[datetime, int]],
+        end: datetime,
+        state: dict[str, Any] | None,
+    ) -> tuple[list[Planned], dict[str, Any] | None]:
+        brand, step = check.brand, self.detector.interval
+        points = [(at, n) for at, n in points if at < end]
+        if state and state.get("silent_since"):
+            since = datetime.fromisoformat(state["silent_since"])
+            back = [(at, n) for at, n in points if at >= since and n > 0]
+            if not back:
+                return [], state  # still silent: told once already
+            wave_id = wave_id_for(brand, since, self.name, source)
+            ended = Alert(
+                kind="ended",
+                brand=brand,
+                wave_id=wave_id,
+                interval_start=since,
+                interval_end=back[0][0],
+                observed=sum(n for _, n in back),
+                expected=0.0,
+                wave_started_at=since,
+                discover_url=check.discover(brand, since, end, sentiment=None),
+                rule=self.name,
+                subject=source,
+            )
+            return [Planned(ended, state.get("root"))], None
+        busy = [at for at, n in points if n > 0]
+        if not busy:
+            return [], None  # nothing to go by: a new brand, or silent for all the history
+        since = busy[-1] + step
+        silence = end - since
+        if silence < self.settings.min_silence:
+            return [], None
+        detector = SpikeDetector(f"{brand}/{source}" if source else brand, self.detector)
+        detector.warm(Point(at, n) for at, n in points)
+        expected = detector.expected_since(since) if detector.warmed_up else None
+        if expected is None:
+            return [], None
+        mu, alpha = expected
+        p_zero = 1.0 - tail(1, mu, alpha)
+        if MONTH / silence * p_zero > self.settings.false_alerts_per_month:
+            return [], None
+        wave_id = wave_id_for(brand, since, self.name, source)
+        alert_id = alert_id_for("started", brand, wave_id, since)  # one per silence
+        alert = Alert(
+            kind="started",
+            brand=brand,
+            wave_id=wave_id,
+            alert_id=alert_id,
+            interval_start=since,
+            interval_end=end,
+            observed=0,
+            expected=mu,
+            score=surprise(p_zero),
+            wave_started_at=since,
+            discover_url=check.discover(brand, since - timedelta(days=1), end, sentiment=None),
+            rule=self.name,
+            subject=source,
+        )
+        return [Planned(alert)], {"silent_since": since.isoformat(), "root": alert_id}
+
+
 RULES: dict[str, type[AlertRule]] = {
     NegativeSpikeRule.name: NegativeSpikeRule,
     HighReachRule.name: HighReachRule,
     VolumeSpikeRule.name: VolumeSpikeRule,
     PositiveSpikeRule.name: PositiveSpikeRule,
     CompetitorNegativeSpikeRule.name: CompetitorNegativeSpikeRule,
+    FlatlineRule.name: FlatlineRule,
 }

@@ -333,14 +333,23 @@ class FlatlineSettings(BaseModel):
     )
     per_source: bool = Field(
         default=True,
-        description="also watch the brand's mentions from each source apart (a source whose "
-        "crawls succeed but find nothing, which the health notices do not see)",
+        description="also watch the brand's mentions from each enabled source that searches "
+        "for it, apart (a source whose crawls succeed but find nothing, which the health "
+        "notices do not see)",
+    )
+    crawl_lag: Duration | None = Field(
+        default=None,
+        description="the newest stretch never counted as silence, because crawls have not "
+        "fetched its posts yet; null: the source's `schedule.every` + `jitter` (for the "
+        "brand as a whole, the longest of its sources')",
     )
 
     @model_validator(mode="after")
     def _positive(self) -> FlatlineSettings:
         if self.min_silence <= timedelta(0):
             raise ValueError("min_silence must be positive")
+        if self.crawl_lag is not None and self.crawl_lag < timedelta(0):
+            raise ValueError("crawl_lag must not be negative")
         return self
 
 

@@ -1,6 +1,6 @@
 """An in-memory `alerts.reader.MentionReader`: rules tested without Elasticsearch.
 
-A test stand-in (product code never imports it). It answers the two questions the
+A test stand-in (product code never imports it). It answers the questions the
 rules ask with the same meaning as `store.reader.ElasticsearchMentionReader` over
 `store.queries`: a mention counts for a brand by that brand's own sentiment bucket,
 or by the post label when it was scored before per-brand sentiment existed (no
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from brandpulse.mention import Mention, SentimentLabel
-from store.queries import IntervalCounts
+from store.queries import IntervalCounts, SourceCounts
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -53,6 +53,15 @@ class MemoryMentionReader:
             if bucket is not None:
                 row[bucket] = row.get(bucket, 0) + 1
         return [IntervalCounts(brand, at, **row) for at, row in sorted(rows.items())]
+
+    def counts_by_source(
+        self, brand: str, start: datetime, end: datetime, step: timedelta
+    ) -> list[SourceCounts]:
+        rows: dict[tuple[str, datetime], int] = {}
+        for m in self._of(brand, start, end):
+            at = m.created_at - ((m.created_at - _EPOCH) % step)
+            rows[m.source_name, at] = rows.get((m.source_name, at), 0) + 1
+        return [SourceCounts(brand, s, at, n) for (s, at), n in sorted(rows.items())]
 
     def by_reach(
         self,

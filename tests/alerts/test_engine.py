@@ -56,10 +56,13 @@ def prefix(es_client: Elasticsearch) -> Iterator[str]:
         client.cluster.delete_component_template(name=f"{name}-mentions-{part}")
 
 
-def make_config(prefix: str, slack: SlackSandbox, **alerts: object) -> Config:
+def make_config(
+    prefix: str, slack: SlackSandbox, sources: list[dict] | None = None, **alerts: object
+) -> Config:
     return Config.model_validate(
         {
             "brands": [{"name": "Acme"}, {"name": "Tiny"}],
+            "sources": sources or [],
             "elasticsearch": {"index_prefix": prefix},
             "slack": {"token": slack.token, "channel": slack.channel, "base_url": slack.base_url},
             "kibana": {"url": "http://kibana.local:5601"},
@@ -565,3 +568,39 @@ def test_a_volume_wave_pages_with_the_widest_posts_of_any_sentiment(
     assert alert.observed >= 92
     assert alert.discover_url and "brand_sentiment_keys" not in alert.discover_url
     assert "Volume spike for Acme" in slack.messages[0].text
+
+
+def test_a_source_gone_silent_is_reported_from_counts_per_source(
+    es_client, slack, prefix, tmp_path
+):
+    # The reader's counts per source (a terms aggregation under the date histogram):
+    # hn stops finding Acme at 09:00 while reddit goes on; only hn's silence pages.
+    config = make_config(
+        prefix,
+        slack,
+        sources=[{"name": "reddit", "type": "reddit"}, {"name": "hn", "type": "hackernews"}],
+        rules={"flatline": {"enabled": True}},
+    )
+    start, stop = NOW - timedelta(days=3), NOW - timedelta(hours=3, minutes=3)
+
+    def from_source(mentions: list[Mention], source: str) -> list[Mention]:
+        return [
+            m.model_copy(update={"source_name": source, "source_id": f"{source}-{m.source_id}"})
+            for m in mentions
+        ]
+
+    mentions = from_source(background("Acme", start, NOW), "reddit") + from_source(
+        background("Acme", start, stop), "hn"
+    )
+    index(es_client, config, tmp_path, mentions)
+    run = engine(config, es_client, slack)
+    # The same per-source counts as the in-memory reader's, from one aggregation.
+    step = timedelta(minutes=5)
+    assert run.reader.counts_by_source("Acme", start, NOW, step) == MemoryMentionReader(
+        mentions
+    ).counts_by_source("Acme", start, NOW, step)
+
+    sent = run.check(NOW)
+    assert [(a.rule, a.kind, a.subject) for a in sent] == [("flatline", "started", "hn")]
+    assert "No mentions of Acme from source 'hn' since" in slack.messages[0].text
+    assert run.check(NOW + timedelta(minutes=5)) == []

@@ -96,6 +96,7 @@ def test_every_registered_rule_keeps_the_contract():
         "volume_spike",
         "positive_spike",
         "competitor_negative_spike",
+        "flatline",
     ]
     for name, rule_class in RULES.items():
         assert issubclass(rule_class, AlertRule) and rule_class.name == name
@@ -402,3 +403,104 @@ def test_the_competitors_can_be_chosen():
                 "alerts": {"rules": {"competitor_negative_spike": {"competitors": ["Acme"]}}},
             }
         )
+
+
+# ---------------------------------------------------------------------------
+# flatline
+# ---------------------------------------------------------------------------
+
+
+def from_source(mentions: list[Any], source: str) -> list[Any]:
+    return [
+        m.model_copy(update={"source_name": source, "source_id": f"{source}-{m.source_id}"})
+        for m in mentions
+    ]
+
+
+def test_flatline_reports_a_busy_brands_silence_once_then_its_end():
+    config = untuned(flatline={})
+    stop = NOW - timedelta(hours=3, minutes=3)  # 09:00: nothing after
+    reader = MemoryMentionReader(background("Acme", NOW - timedelta(days=3), stop))
+    last = max(m.created_at for m in reader.mentions)  # 09:01, in the 09:00 interval
+    alerts = replay("flatline", config, reader, "Acme", stop, NOW + timedelta(minutes=30))
+    [alert] = alerts
+    assert (alert.kind, alert.rule, alert.subject, alert.observed) == ("started", "flatline", None, 0)
+    assert alert.interval_start == alert.wave_started_at == last.replace(minute=5, second=0)
+    # Paged as soon as the silence lasted min_silence (an hour): ~9 mentions expected.
+    assert alert.interval_end - alert.interval_start == timedelta(hours=1)
+    assert 6 < alert.expected < 12
+
+    # Told once; when mentions come back, one reply says so in its thread.
+    _, state = run("flatline", config, reader, "Acme", NOW, None)
+    assert state["series"][""]["root"] == alert.alert_id
+    assert run("flatline", config, reader, "Acme", NOW + timedelta(minutes=5), state)[0] == []
+    reader.add([mention("Acme", NOW + timedelta(minutes=20), "neutral", "back")])
+    ended, state = run("flatline", config, reader, "Acme", NOW + timedelta(minutes=30), state)
+    assert [(a.kind, a.wave_id) for a in ended] == [("ended", alert.wave_id)]
+    assert ended[0].interval_end == NOW + timedelta(minutes=20 - 3)  # its 5-minute interval
+    assert state == {"series": {}}
+
+
+def test_flatline_is_silent_on_a_quiet_brand_and_on_a_brands_usual_nights():
+    import random
+
+    config = untuned(flatline={})
+    rng = random.Random(7)
+    start = NOW - timedelta(days=4)
+    # Tiny: about one mention every 80 minutes, at random; silent hours are ordinary.
+    tiny, t = [], start
+    while t < NOW:
+        t += timedelta(minutes=rng.expovariate(1 / 80))
+        tiny.append(mention("Tiny", t, "neutral", f"q{len(tiny)}"))
+    # Acme: 12 an hour from 08:00 to 20:00 UTC, nothing at night.
+    acme = [
+        mention("Acme", day + timedelta(hours=h, minutes=5 * k), "neutral", f"d{d}h{h}k{k}")
+        for d, day in enumerate(start.replace(hour=0, minute=0) + timedelta(days=i) for i in range(5))
+        for h in range(8, 20)
+        for k in range(12)
+        if day + timedelta(hours=h) < NOW
+    ]
+    reader = MemoryMentionReader(tiny + acme)
+    night = datetime(2026, 11, 20, 0, 0, tzinfo=NOW.tzinfo)
+    for brand in ("Tiny", "Acme"):
+        assert replay("flatline", config, reader, brand, night - timedelta(hours=4),
+                      night + timedelta(hours=8), step=timedelta(minutes=15)) == []
+
+
+def test_flatline_watches_each_source_apart():
+    config = Config.model_validate(
+        {
+            "brands": [{"name": "Acme"}],
+            "sources": [
+                {"name": "reddit", "type": "reddit"},
+                {"name": "hn", "type": "hackernews", "schedule": {"every": "10m"}},
+                {"name": "off", "type": "hackernews", "enabled": False},
+            ],
+            "alerts": {"history": "3d", "rules": {"flatline": {"enabled": True}}},
+        }
+    )
+    rule = RULES["flatline"].for_brand(config, "Acme")
+    assert rule.lags == {
+        "": timedelta(minutes=10, seconds=30),
+        "reddit": timedelta(minutes=5, seconds=30),
+        "hn": timedelta(minutes=10, seconds=30),
+    }
+    start, stop = NOW - timedelta(days=3), NOW - timedelta(hours=3, minutes=3)
+    reader = MemoryMentionReader(
+        from_source(background("Acme", start, NOW), "reddit")
+        + from_source(background("Acme", start, stop), "hn")
+    )
+    alerts, state = run("flatline", config, reader, "Acme", NOW, None)
+    assert [(a.kind, a.subject) for a in alerts] == [("started", "hn")]
+    assert alerts[0].interval_start == stop + timedelta(minutes=5)  # after its 09:01 mention
+    assert set(state["series"]) == {"hn"}
+    assert run("flatline", config, reader, "Acme", NOW + timedelta(minutes=5), state)[0] == []
+    # A source the health notices already report as failing is theirs to tell.
+    told = Check("Acme", NOW, reader, config.alerts, failing_sources=frozenset({"hn"}))
+    assert rule.evaluate(told, None).alerts == []
+    # per_source off: only the brand as a whole, which is not silent.
+    whole = Config.model_validate(
+        config.model_dump(mode="json", exclude_unset=True)
+        | {"alerts": {"history": "3d", "rules": {"flatline": {"enabled": True, "per_source": False}}}}
+    )
+    assert run("flatline", whole, reader, "Acme", NOW, None)[0] == []
