@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from alerts.counts import MONTH, surprise, tail
+from alerts.counts import MONTH, share_tails, surprise, tail
 from alerts.detector import (
     Point,
     SpikeContinuing,
@@ -48,6 +48,7 @@ from brandpulse.alert_settings import (
     FlatlineSettings,
     HighReachSettings,
     PositiveSpikeSettings,
+    SovShiftSettings,
     SpikeSettings,
     VolumeSpikeSettings,
 )
@@ -771,11 +772,131 @@ class FlatlineRule(AlertRule):
         return [Planned(alert)], {"silent_since": since.isoformat(), "root": alert_id}
 
 
+# A day's share of voice is judged this long after the day ends (crawls catch up).
+SOV_SETTLE = timedelta(hours=1)
+_DAY = timedelta(days=1)
+# The least day-to-day spread of a share (its standard deviation, 1 percentage point)
+# assumed when the baseline days happen to agree closely.
+_MIN_SHARE_SD = 0.01
+
+
+class SovShiftRule(AlertRule):
+    """An own brand's share of voice against its competitors moved on a UTC day.
+
+    Once a day, `SOV_SETTLE` after the day ends (and `alerts.query_delay`), for an own
+    brand with competitors (`competitors`, else every `own: false` brand):
+
+    * the day: `k` mentions of the brand out of `n` mentions of the brand and its
+      competitors together (`MentionReader.counts` per day, every sentiment; a
+      mention naming two of them counts for both, as the counts do);
+    * the usual share `p` = the brand's mentions over the set's over the previous
+      `baseline_days`, and how much the daily share wanders around it: the spread of
+      the daily shares with the binomial part taken out (at least 1 point), plus the
+      uncertainty of `p` itself from the mentions it rests on;
+    * `k` is judged under a beta-binomial with that mean and spread
+      (`alerts.counts.share_tails`), both ways: a share that jumps and one that
+      drops. One test a day, so a two-sided tail probability P pages when
+      `30 * P <= false_alerts_per_month` (0.5: a brand with an ordinary share sees a
+      false shift every two months at most), when the share moved by at least
+      `min_change`, and only on a day with at least `min_mentions` in the set and a
+      baseline of at least `min_mentions` a day on average.
+
+    The alert: `observed` k, `total` n, `expected` p x n (so the usual share is
+    expected / total), the brand's widest-reach posts of the day. State:
+    `{"last_day": <the last day judged>}`; None while the rule is off or the brand
+    has no competitors.
+    """
+
+    name: ClassVar[str] = "sov_shift"
+    settings_model: ClassVar[type[SovShiftSettings]] = SovShiftSettings
+    settings: SovShiftSettings
+
+    @classmethod
+    def settings_for(cls, config: Config, brand: str) -> SovShiftSettings:
+        """`alerts.rules.sov_shift` with its competitors resolved (none for a competitor)."""
+        section = config.alerts.rules.sov_shift
+        return section.model_copy(
+            update={"competitors": config.competitors(brand, section.competitors)}
+        )
+
+    def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        settings, brand = self.settings, check.brand
+        rivals = [c for c in settings.competitors or () if c != brand]
+        if not settings.enabled or not rivals:
+            return Evaluation([], None)
+        day = floor_to(check.now - check.alerts.query_delay - SOV_SETTLE, _DAY) - _DAY
+        last = (state or {}).get("last_day")
+        if last is not None and datetime.fromisoformat(last) >= day:
+            return Evaluation([], state)
+        done = {"last_day": day.isoformat()}
+        start = day - settings.baseline_days * _DAY
+        per_day: dict[datetime, list[int]] = {}  # day -> [brand's, the set's]
+        for name in (brand, *rivals):
+            for row in check.reader.counts(name, start, day + _DAY, _DAY):
+                counts = per_day.setdefault(row.start, [0, 0])
+                counts[1] += row.total
+                if name == brand:
+                    counts[0] += row.total
+        k, n = per_day.pop(day, [0, 0])
+        before = [(a, b) for a, b in per_day.values() if b > 0]
+        big_k, big_n = sum(a for a, _ in before), sum(b for _, b in before)
+        if n < settings.min_mentions or big_n < settings.min_mentions * settings.baseline_days:
+            return Evaluation([], done)
+        share = big_k / big_n
+        p_lo, p_hi = self._tails(k, n, share, before)
+        p_two = min(1.0, 2.0 * min(p_lo, p_hi))
+        if abs(k / n - share) < settings.min_change:
+            return Evaluation([], done)
+        if 30.0 * p_two > settings.false_alerts_per_month:
+            return Evaluation([], done)
+        posts = check.reader.by_reach(
+            brand, day, day + _DAY, sentiment=None, limit=check.alerts.top_posts
+        )
+        alert = Alert(
+            kind="started",
+            brand=brand,
+            wave_id=wave_id_for(brand, day, self.name),
+            interval_start=day,
+            interval_end=day + _DAY,
+            observed=k,
+            expected=share * n,
+            total=n,
+            score=surprise(p_two),
+            wave_started_at=day,
+            top_posts=tuple(posts),
+            discover_url=check.discover(brand, day, day + _DAY, sentiment=None),
+            rule=self.name,
+        )
+        return Evaluation([Planned(alert)], done)
+
+    @staticmethod
+    def _tails(
+        k: int, n: int, share: float, before: list[tuple[int, int]]
+    ) -> tuple[float, float]:
+        """Both tails of `k` of `n` under the usual `share` and its day-to-day spread.
+
+        The spread of the daily shares around `share`, weighted by each day's
+        mentions, less its binomial part (moment estimate; at least `_MIN_SHARE_SD`
+        squared), plus the uncertainty of `share` from the mentions it rests on, gives
+        the variance of the day's true share; a Beta with that mean and variance has
+        concentration share(1-share)/variance - 1.
+        """
+        pq = share * (1.0 - share)
+        big_n = sum(b for _, b in before)
+        observed = sum(b * (a / b - share) ** 2 for a, b in before) / big_n
+        binomial = pq * len(before) / big_n
+        spread = max(observed - binomial, _MIN_SHARE_SD**2)
+        variance = spread + pq / (big_n + 1.0)
+        concentration = max(pq / variance - 1.0, 1e-3)
+        return share_tails(k, n, share, concentration)
+
+
 RULES: dict[str, type[AlertRule]] = {
     NegativeSpikeRule.name: NegativeSpikeRule,
     HighReachRule.name: HighReachRule,
     VolumeSpikeRule.name: VolumeSpikeRule,
     PositiveSpikeRule.name: PositiveSpikeRule,
     CompetitorNegativeSpikeRule.name: CompetitorNegativeSpikeRule,
+    SovShiftRule.name: SovShiftRule,
     FlatlineRule.name: FlatlineRule,
 }

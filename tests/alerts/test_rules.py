@@ -96,6 +96,7 @@ def test_every_registered_rule_keeps_the_contract():
         "volume_spike",
         "positive_spike",
         "competitor_negative_spike",
+        "sov_shift",
         "flatline",
     ]
     for name, rule_class in RULES.items():
@@ -504,3 +505,80 @@ def test_flatline_watches_each_source_apart():
         | {"alerts": {"history": "3d", "rules": {"flatline": {"enabled": True, "per_source": False}}}}
     )
     assert run("flatline", whole, reader, "Acme", NOW, None)[0] == []
+
+
+# ---------------------------------------------------------------------------
+# sov_shift
+# ---------------------------------------------------------------------------
+
+DAY = datetime(2026, 11, 19, tzinfo=NOW.tzinfo)  # the day a check at NOW judges
+
+
+def sov_days(days: int, seed: int, today: tuple[int, int] | None = None) -> MemoryMentionReader:
+    """`days` days before DAY (and DAY itself) of about 200 mentions a day, 30% of them
+    Acme's and the rest Globex's, at random; `today` = (Acme's, Globex's) on DAY."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for d in range(days, -1, -1):
+        day = DAY - d * timedelta(days=1)
+        if d == 0 and today is not None:
+            acme, globex = today
+        else:
+            acme = sum(rng.random() < 0.3 for _ in range(200))
+            globex = 200 - acme
+        for brand, count in (("Acme", acme), ("Globex", globex)):
+            step = timedelta(days=1) / max(count, 1)
+            out += [
+                mention(brand, day + i * step, "neutral", f"{day:%m%d}-{i}", reach=10 + i)
+                for i in range(count)
+            ]
+    return MemoryMentionReader(out)
+
+
+def test_a_share_of_voice_jump_or_drop_is_reported_once_for_the_day():
+    config = untuned(sov_shift={})
+    reader = sov_days(14, seed=1, today=(100, 100))  # 50% instead of ~30%
+    alerts, state = run("sov_shift", config, reader, "Acme", NOW, None)
+    [alert] = alerts
+    assert (alert.kind, alert.rule, alert.observed, alert.total) == ("started", "sov_shift", 100, 200)
+    assert (alert.interval_start, alert.interval_end) == (DAY, DAY + timedelta(days=1))
+    assert 0.27 < alert.expected / alert.total < 0.33  # the usual share
+    assert alert.top_posts and all("Acme" in p.brands for p in alert.top_posts)
+    assert state == {"last_day": DAY.isoformat()}
+    # The same day is judged once; the next one after it has ended (and settled).
+    assert run("sov_shift", config, reader, "Acme", NOW + timedelta(hours=5), state)[0] == []
+    drop = sov_days(14, seed=1, today=(30, 170))  # 15%
+    [down], _ = run("sov_shift", config, drop, "Acme", NOW, None)
+    assert down.observed == 30 and down.expected > 50
+    # A competitor has no share of voice of its own to watch here.
+    assert run("sov_shift", config, reader, "Globex", NOW, None) == ([], None)
+
+
+def test_share_of_voice_noise_and_thin_days_report_nothing():
+    config = untuned(sov_shift={})
+    # Ordinary days: each of 20 judged days, against the 14 before it.
+    reader = sov_days(34, seed=2)
+    for back in range(20):
+        now = NOW - back * timedelta(days=1)
+        assert run("sov_shift", config, reader, "Acme", now, None)[0] == [], back
+    # A day of 20 mentions says nothing, whatever its share.
+    thin = sov_days(14, seed=1, today=(15, 5))
+    assert run("sov_shift", config, thin, "Acme", NOW, None)[0] == []
+    # Nor does a big move of a share that wanders a lot from day to day anyway.
+    import random
+
+    rng = random.Random(3)
+    wandering = []
+    for d in range(14, 0, -1):
+        day = DAY - d * timedelta(days=1)
+        share = rng.choice((0.2, 0.45))
+        for brand, count in (("Acme", int(200 * share)), ("Globex", 200 - int(200 * share))):
+            wandering += [
+                mention(brand, day + timedelta(minutes=i), "neutral", f"w{d}-{i}")
+                for i in range(count)
+            ]
+    wandering += [mention("Acme", DAY + timedelta(minutes=i), "neutral", f"t{i}") for i in range(90)]
+    wandering += [mention("Globex", DAY + timedelta(minutes=i), "neutral", f"u{i}") for i in range(110)]
+    assert run("sov_shift", config, MemoryMentionReader(wandering), "Acme", NOW, None)[0] == []
