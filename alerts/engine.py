@@ -3,7 +3,8 @@
 At every check, for every brand:
 
 1. load the brand's state from Elasticsearch and run every rule of the registry
-   (`alerts.rules.RULES`: the negative spike, then the high-reach rule) with its own
+   (`alerts.rules.RULES`: the negative spike, the high-reach rule, then those of
+   `alerts.rules` that are turned on) with its own
    settings, its own opaque state and a `MentionReader` (Elasticsearch's, from
    `store.reader`, unless another is given) -- see alerts/rules.py for what each
    rule does; a restarted daemon continues exactly where the last check stopped,
