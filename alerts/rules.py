@@ -650,7 +650,8 @@ class FlatlineRule(AlertRule):
     ) -> None:
         super().__init__(brand, settings)
         self.detector = detector or SpikeSettings()
-        # The crawl lag of each watched source by name ("" is the brand as a whole).
+        # The crawl lag of each source searching for the brand, by name ("" is the brand
+        # as a whole); judged apart when `per_source`.
         self.lags = lags if lags is not None else {"": timedelta(0)}
 
     @classmethod
@@ -664,8 +665,6 @@ class FlatlineRule(AlertRule):
                 lag = source.schedule.every + source.schedule.jitter
                 lags[source.name] = settings.crawl_lag if settings.crawl_lag is not None else lag
         whole = max(lags.values(), default=settings.crawl_lag or timedelta(0))
-        if not settings.per_source:
-            lags = {}
         return cls(brand, settings, config.spike_settings(brand), {"": whole, **lags})
 
     def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
@@ -681,7 +680,7 @@ class FlatlineRule(AlertRule):
             "": [(c.at, c.mentions) for c in count_grid(check.reader, check.brand, start, end, step)]
         }
         sources = [name for name in self.lags if name]
-        if sources:
+        if sources and self.settings.per_source:
             found: dict[tuple[str, datetime], int] = {
                 (r.source, r.start): r.total
                 for r in check.reader.counts_by_source(check.brand, start, end, step)
