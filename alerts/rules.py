@@ -320,6 +320,8 @@ class SpikeRule(AlertRule):
     settings_model: ClassVar[type[SpikeSettings]] = SpikeSettings
     settings: SpikeSettings
     posts_label: ClassVar[SentimentLabel | None] = "negative"
+    # Whether the alerts carry the brand's negative share (and its usual one).
+    negative_share: ClassVar[bool] = False
 
     @staticmethod
     def watched(c: Counts) -> int:
@@ -462,6 +464,8 @@ class SpikeRule(AlertRule):
         usual_share = sum(c.negative for c in before) / usual_total if usual_total else None
         if isinstance(event, SpikeStarted) and event.expected_share is not None:
             usual_share = event.expected_share
+        if not self.negative_share:
+            usual_share = None
         posts: tuple[Mention, ...] = ()
         if kind != "ended":
             posts = tuple(
@@ -483,7 +487,7 @@ class SpikeRule(AlertRule):
             observed=event.observed,
             expected=float(event.expected),
             total=total,
-            negative_share=negative / total if total else None,
+            negative_share=negative / total if total and self.negative_share else None,
             usual_share=usual_share,
             score=score,
             signal=event.signal,
@@ -503,6 +507,7 @@ class NegativeSpikeRule(SpikeRule):
     """
 
     name: ClassVar[str] = "negative_spike"
+    negative_share: ClassVar[bool] = True
 
     @staticmethod
     def share_total(c: Counts) -> int | None:

@@ -283,6 +283,7 @@ def test_the_volume_spike_rule_fires_on_a_wave_of_any_sentiment_and_not_on_noise
     assert [(a.kind, a.rule) for a in alerts] == [("started", "volume_spike")]
     [alert] = alerts
     assert alert.observed >= 90 and alert.expected < 40
+    assert alert.negative_share is None and alert.usual_share is None  # not its business
     assert alert.wave_id != wave_id_for("Acme", alert.wave_started_at or NOW)  # its own wave
     assert alert.top_posts and {p.sentiment.label for p in alert.top_posts} <= {
         "neutral", "positive", "negative"
