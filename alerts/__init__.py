@@ -1,5 +1,5 @@
 """Alert rules: the registry (`RULES`), the rule contract, the negative-spike detector,
-the high-reach rule and their settings."""
+the high-reach rule, the further rules of `alerts.rules` and their settings."""
 
 from alerts.detector import (
     Point,
@@ -13,11 +13,17 @@ from alerts.rules import (
     RULES,
     AlertRule,
     Check,
+    CompetitorNegativeSpikeRule,
     Evaluation,
+    FlatlineRule,
     HighReachMention,
     HighReachRule,
     NegativeSpikeRule,
     Planned,
+    PositiveSpikeRule,
+    SovShiftRule,
+    SpikeRule,
+    VolumeSpikeRule,
 )
 from alerts.visibility import Visibility, smallest_visible_wave
 from brandpulse.alert_settings import HighReachSettings, SpikeSettings
@@ -26,19 +32,25 @@ __all__ = [
     "RULES",
     "AlertRule",
     "Check",
+    "CompetitorNegativeSpikeRule",
     "Evaluation",
+    "FlatlineRule",
     "HighReachMention",
     "HighReachRule",
     "HighReachSettings",
     "NegativeSpikeRule",
     "Planned",
     "Point",
+    "PositiveSpikeRule",
+    "SovShiftRule",
     "SpikeContinuing",
     "SpikeDetector",
     "SpikeEnded",
     "SpikeEvent",
+    "SpikeRule",
     "SpikeSettings",
     "SpikeStarted",
     "Visibility",
+    "VolumeSpikeRule",
     "smallest_visible_wave",
 ]

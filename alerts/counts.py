@@ -14,6 +14,8 @@ would produce no more than `false_alerts_per_month` false alerts on noise alone:
   approximation for scan statistics; see `scan_multiplicity`).
 * `surprise(p)`: the tail probability as a one-sided normal z ("score" in the
   events, so `end_threshold` keeps its meaning).
+* `share_tails(k, n, share, concentration)`: both tails of a brand's count among
+  `n` mentions under a beta-binomial share (the share-of-voice rule).
 
 Why a per-month rate: a PR lead can say "one false alert a month per brand is
 fine"; a z-score or a p-value means nothing to them, and the same p-value gives
@@ -101,10 +103,28 @@ def smallest_alerting_count(
     return hi
 
 
+def share_tails(k: int, n: int, share: float, concentration: float) -> tuple[float, float]:
+    """(P(K <= k), P(K >= k)) for K, the count of one brand among `n` mentions whose
+    share is uncertain: Beta-distributed with mean `share` and `concentration` a + b.
+
+    The beta-binomial is to a share what the negative binomial is to a rate: a
+    binomial whose probability varies from day to day and is known only from finite
+    history; `concentration` -> infinity is the plain binomial. Exact (`scipy.stats`
+    `betabinom`), so as right at 50 mentions as at 50,000.
+    """
+    from scipy.stats import betabinom  # scipy.stats is slow to import; only this needs it
+
+    share = min(max(share, 1e-9), 1.0 - 1e-9)
+    c = max(concentration, 1e-6)
+    dist = betabinom(n, share * c, (1.0 - share) * c)
+    return float(dist.cdf(k)), float(dist.sf(k - 1))
+
+
 __all__ = [
     "MONTH",
     "false_alerts_per_month",
     "scan_multiplicity",
+    "share_tails",
     "smallest_alerting_count",
     "surprise",
     "tail",

@@ -346,6 +346,45 @@ class SpikeDetector:
         per_hour = sum(recent) / len(recent) if recent else base.expected_hour
         return smallest_visible_wave(per_hour, self.settings, factor, alpha)
 
+    def expected_since(self, since: datetime) -> tuple[float, float] | None:
+        """(expected count, over-dispersion alpha) of the watched count from `since` to
+        the end of the last interval fed, by the detector's own predictions.
+
+        The sum of the predictions made for each hour (its seasonal profile scaled by
+        the recent level, as a check judges it), the partial first and current hours
+        pro rata; alpha is the one the next check would use (the count is negative
+        binomial with variance mu + alpha mu^2, `alerts.counts.tail`). What the
+        flatline rule asks: how many mentions the silence should have held. None
+        before any prediction covers the stretch (too little history, or the stretch
+        reaches beyond the predictions kept, a week).
+        """
+        h = self._hist
+        if h.hour is None or self._last is None:
+            return None
+        since = to_utc(since)
+        until = self._last + self.settings.interval
+        if since >= until:
+            return (0.0, 0.0)
+        base = self._predict()
+        if base is None:
+            return None
+        first = int(since.timestamp() // 3600)
+        total = 0.0
+        for hour in range(first, h.hour + 1):
+            lo = max(since.timestamp(), hour * 3600.0)
+            hi = min(until.timestamp(), (hour + 1) * 3600.0)
+            if hi <= lo:
+                continue
+            if hour == h.hour:
+                e = base.expected_hour
+            else:
+                back = h.hour - hour
+                if back > len(h.expected) or math.isnan(h.expected[-back]):
+                    return None
+                e = h.expected[-back]
+            total += e * (hi - lo) / 3600.0
+        return total, self._dispersion(base, self._spread(base))
+
     def describe(self, event: SpikeEvent) -> str:
         """One line for a human (Slack text, logs)."""
         who = event.brand or "brand"

@@ -3,7 +3,8 @@
 At every check, for every brand:
 
 1. load the brand's state from Elasticsearch and run every rule of the registry
-   (`alerts.rules.RULES`: the negative spike, then the high-reach rule) with its own
+   (`alerts.rules.RULES`: the negative spike, the high-reach rule, then those of
+   `alerts.rules` that are turned on) with its own
    settings, its own opaque state and a `MentionReader` (Elasticsearch's, from
    `store.reader`, unless another is given) -- see alerts/rules.py for what each
    rule does; a restarted daemon continues exactly where the last check stopped,
@@ -32,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -67,7 +68,9 @@ class AlertEngine:
 
     Mentions are read through `reader` (Elasticsearch's over `mentions_index` by
     default); state and outbox are always in Elasticsearch. `rules` is the registry
-    the engine runs, `alerts.rules.RULES` unless given.
+    the engine runs, `alerts.rules.RULES` unless given. `failing_sources` tells which
+    sources the health notices report as failing (the daemon passes
+    `HealthTracker.sources_down`), so no rule reports their silence a second time.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class AlertEngine:
         mentions_index: str | None = None,
         reader: MentionReader | None = None,
         rules: Mapping[str, type[AlertRule]] = RULES,
+        failing_sources: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self.config = config
         self.es = es
@@ -90,6 +94,7 @@ class AlertEngine:
         self.mentions_index = mentions_index or alias_name(prefix)
         self.reader = reader or ElasticsearchMentionReader(es, self.mentions_index)
         self.rules = dict(rules)
+        self.failing_sources = failing_sources
         self.state = AlertStateStore(es, prefix)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.kibana_url = config.slack.kibana_url or config.kibana.url
@@ -301,6 +306,7 @@ class AlertEngine:
             alerts=self.config.alerts,
             discover=self._discover,
             queries=self.queries,
+            failing_sources=frozenset(self.failing_sources()),
         )
 
     def _evaluate(
@@ -316,10 +322,12 @@ class AlertEngine:
             state = state.with_rule_state(name, result.state)
         return planned, state
 
-    def _discover(self, brand: str, start: datetime, end: datetime) -> str | None:
+    def _discover(
+        self, brand: str, start: datetime, end: datetime, sentiment: str | None = "negative"
+    ) -> str | None:
         if not self.kibana_url:
             return None
-        return kibana_discover_url(self.kibana_url, brand, start, end)
+        return kibana_discover_url(self.kibana_url, brand, start, end, sentiment=sentiment)
 
     def _with_thread(self, state: BrandState) -> BrandState:
         """Copy the open wave's Slack thread from its first alert once it was delivered."""

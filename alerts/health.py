@@ -402,6 +402,14 @@ class HealthTracker:
                             failures=s.failures, error=s.last_error)  # fmt: skip
         return [n for n in [self._enqueue(down)] if n]
 
+    def sources_down(self) -> set[str]:
+        """The sources in a reported failing episode: their `source_down` notice is out
+        (or queued) and no successful crawl has ended it yet. The alert engine reads it
+        so the flatline rule does not report a second time, as a brand alert, the
+        silence of a source these notices already report as failing."""
+        with self._lock:
+            return {name for name, s in self._state.sources.items() if s.notified}
+
     def forget_sources(self, keep: set[str]) -> None:
         """Drop the state of sources no longer configured (no notice about them)."""
         with self._lock:

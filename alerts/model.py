@@ -36,9 +36,18 @@ def _digest(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
-def wave_id_for(brand: str, started_at: datetime) -> str:
-    """The id of the wave of `brand` that started at `started_at` (an interval boundary)."""
-    return "wave-" + _digest(brand, as_utc(started_at).isoformat())
+def wave_id_for(
+    brand: str, started_at: datetime, rule: str = "negative_spike", subject: str | None = None
+) -> str:
+    """The id of the wave of `brand` that started at `started_at` (an interval boundary).
+
+    `rule` (and `subject`, what the rule watched for the brand: a competitor, a source)
+    keep two rules' waves that start in the same interval apart; a negative spike's id
+    is the one it had before there were other rules.
+    """
+    if rule == "negative_spike" and subject is None:
+        return "wave-" + _digest(brand, as_utc(started_at).isoformat())
+    return "wave-" + _digest(brand, as_utc(started_at).isoformat(), rule, subject or "")
 
 
 def alert_id_for(kind: AlertKind, brand: str, wave_id: str, interval_end: datetime) -> str:
@@ -79,6 +88,14 @@ class Alert:
     `wave_id` is the mention's id, so each mention can alert at most once per brand.
     `themes`: what the wave's negative posts are mostly about, largest first; empty when
     the wave had too few posts to tell (or for a high-reach or ended alert).
+
+    `rule` is the rule that raised it (`alerts.rules.RULES`; empty means the one its
+    kind implies, as for alerts stored before there were other rules) and says what
+    `observed` counts: negative mentions (`negative_spike`), all mentions
+    (`volume_spike`, `flatline`), positive ones (`positive_spike`), a competitor's
+    negative ones (`competitor_negative_spike`), the brand's mentions out of `total`
+    mentions of it and its competitors (`sov_shift`). `subject` is what the rule
+    watched on the brand's behalf: the competitor, or the source of a silent source.
     """
 
     kind: AlertKind
@@ -97,6 +114,8 @@ class Alert:
     top_posts: tuple[Mention, ...] = ()
     themes: tuple[AlertTheme, ...] = ()
     discover_url: str | None = None
+    rule: str = ""
+    subject: str | None = None
     alert_id: str = ""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -120,6 +139,9 @@ class Alert:
         object.__setattr__(self, "created_at", as_utc(self.created_at))
         object.__setattr__(self, "top_posts", tuple(self.top_posts))
         object.__setattr__(self, "themes", tuple(self.themes))
+        if not self.rule:
+            implied = "high_reach" if self.kind == "high_reach" else "negative_spike"
+            object.__setattr__(self, "rule", implied)
         if not self.alert_id:
             object.__setattr__(
                 self,
@@ -157,6 +179,8 @@ class Alert:
             "top_posts": [post.to_document() for post in self.top_posts],
             "themes": [theme.to_dict() for theme in self.themes],
             "discover_url": self.discover_url,
+            "rule": self.rule,
+            "subject": self.subject,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -184,6 +208,8 @@ class Alert:
             top_posts=tuple(Mention.from_document(doc) for doc in data.get("top_posts", [])),
             themes=tuple(AlertTheme.from_dict(theme) for theme in data.get("themes") or []),
             discover_url=data.get("discover_url"),
+            rule=data.get("rule") or "",
+            subject=data.get("subject"),
             created_at=when("created_at") or datetime.now(UTC),
         )
 

@@ -7,7 +7,8 @@ against mentions held in memory (what the rule tests use): a rule's behaviour ca
 tested without a search engine, and a backtest can replay it over any history.
 
 Counts are `store.queries.IntervalCounts`: per brand and interval, the brand's own
-sentiment buckets (confident results only; `uncertain` and `unscored` apart).
+sentiment buckets (confident results only; `uncertain` and `unscored` apart); per
+source, `store.queries.SourceCounts`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from brandpulse.mention import Mention, SentimentLabel
-from store.queries import IntervalCounts
+from store.queries import IntervalCounts, SourceCounts
 
 
 class MentionReader(Protocol):
@@ -35,17 +36,26 @@ class MentionReader(Protocol):
         sentiment; intervals without a mention may be left out."""
         ...
 
+    def counts_by_source(
+        self, brand: str, start: datetime, end: datetime, step: timedelta
+    ) -> Sequence[SourceCounts]:
+        """Per interval of `step` (aligned to the epoch) and per configured source
+        (`source_name`), how many mentions of the brand, whatever their sentiment; only
+        the (interval, source) pairs with a mention."""
+        ...
+
     def by_reach(
         self,
         brand: str,
         start: datetime,
         end: datetime,
         *,
-        sentiment: SentimentLabel,
+        sentiment: SentimentLabel | None,
         limit: int | None = None,
         min_reach: int = 0,
     ) -> list[Mention]:
-        """The brand's mentions of `sentiment` (its own, as counted), highest author reach
+        """The brand's mentions of `sentiment` (its own, as counted; None: all its
+        mentions, whatever their sentiment, scored or not), highest author reach
         first (a missing reach last; ties newest first, then by id): the first `limit`, or all of them when None, and only those
         whose author reaches at least `min_reach` people when that is above 0."""
         ...
@@ -68,11 +78,14 @@ class MentionReader(Protocol):
 @dataclass(frozen=True)
 class Counts:
     """One interval of a rule's grid. `total` is scored mentions only: unscored and
-    uncertain ones would dilute the negative share."""
+    uncertain ones would dilute the negative share. `mentions` is every mention of the
+    brand, scored or not (what a volume rule counts)."""
 
     at: datetime
     negative: int
     total: int
+    positive: int = 0
+    mentions: int = 0
 
 
 def count_grid(
@@ -88,6 +101,7 @@ def count_grid(
         if r is None:
             grid.append(Counts(at, 0, 0))
         else:
-            grid.append(Counts(at, r.negative, r.negative + r.neutral + r.positive))
+            scored = r.negative + r.neutral + r.positive
+            grid.append(Counts(at, r.negative, scored, r.positive, r.total))
         at += step
     return grid

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from alerts.counts import MONTH, share_tails, surprise, tail
 from alerts.detector import (
     Point,
     SpikeContinuing,
@@ -43,9 +44,17 @@ from alerts.reader import Counts, MentionReader, count_grid
 from alerts.state import OpenWave
 from alerts.themes import WAVE_THEME_POSTS, wave_themes
 from alerts.visibility import Visibility
-from brandpulse.alert_settings import HighReachSettings, SpikeSettings
+from brandpulse.alert_settings import (
+    CompetitorSpikeSettings,
+    FlatlineSettings,
+    HighReachSettings,
+    PositiveSpikeSettings,
+    SovShiftSettings,
+    SpikeSettings,
+    VolumeSpikeSettings,
+)
 from brandpulse.config import AlertsConfig, Config
-from brandpulse.mention import SENTIMENT_LABELS, Mention
+from brandpulse.mention import SENTIMENT_LABELS, Mention, SentimentLabel
 from brandpulse.query import BrandQuery
 
 log = logging.getLogger(__name__)
@@ -70,6 +79,10 @@ class Check:
     when no Kibana is configured. `queries`: every configured brand's compiled query by
     name (`nlp.enrich.brand_queries`), which a wave's themes leave out of their labels and
     locate a brand's clauses with; empty, the brand's name alone is left out.
+    `discover(brand, start, end, sentiment="negative")` is the Kibana Discover link
+    for a window (of the brand's mentions of `sentiment`; None: all of them), or None
+    when no Kibana is configured. `failing_sources` are the sources the health notices
+    (`alerts.health`) already report as failing: their silence is explained.
     """
 
     brand: str
@@ -78,6 +91,8 @@ class Check:
     alerts: AlertsConfig
     discover: Callable[[str, datetime, datetime], str | None] = lambda brand, start, end: None
     queries: Mapping[str, BrandQuery] = field(default_factory=dict)
+    discover: Callable[..., str | None] = lambda brand, start, end, sentiment="negative": None
+    failing_sources: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -292,8 +307,13 @@ class HighReachRule(AlertRule):
         return rule
 
 
-class NegativeSpikeRule(AlertRule):
-    """A wave of negative mentions (`alerts.detector.SpikeDetector`), threaded per wave.
+class SpikeRule(AlertRule):
+    """A wave in one of a brand's counts (`alerts.detector.SpikeDetector`), threaded per wave.
+
+    The base of every spike rule: a subclass says which count it watches (`watched`),
+    whether the detector also gets the total for its share signal (`share_total`) and
+    which posts an alert shows (`posts_label`, None: any sentiment). Nothing of the
+    detector is copied: every spike rule is the same detector over another count.
 
     Each check reads `alerts.history` of counts ending at `now - alerts.query_delay`
     rounded down to a whole interval (only complete intervals that crawling and
@@ -302,48 +322,66 @@ class NegativeSpikeRule(AlertRule):
     not judged yet. The alerts carry the top negative posts of the judged window, and
     (started and continuing ones) the themes of the wave's negative posts since it
     began, its newest `WAVE_THEME_POSTS` (`alerts.themes`).
+    not judged yet. The alerts carry the top posts of the judged window.
 
     State: `{"detector": <SpikeDetector state without history>, "last_fed": <start of
-    the last judged interval>, "open_wave": <OpenWave>}`.
+    the last judged interval>, "open_wave": <OpenWave>}`; None while the rule is off.
     """
 
-    name: ClassVar[str] = "negative_spike"
     settings_model: ClassVar[type[SpikeSettings]] = SpikeSettings
     settings: SpikeSettings
+    posts_label: ClassVar[SentimentLabel | None] = "negative"
+    # Whether the alerts carry the brand's negative share (and its usual one).
+    negative_share: ClassVar[bool] = False
+
+    @staticmethod
+    def watched(c: Counts) -> int:
+        return c.negative
+
+    @staticmethod
+    def share_total(c: Counts) -> int | None:
+        return None
 
     @classmethod
     def settings_for(cls, config: Config, brand: str) -> SpikeSettings:
-        """The brand's own spike settings merged over the global ones."""
-        return config.spike_settings(brand)
+        """`alerts.spike`, then the brand's own `spike`, then the rule's own section of
+        `alerts.rules` (for the rules that have one), each merged over the last."""
+        return config.spike_settings(brand, getattr(config.alerts.rules, cls.name))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(getattr(self.settings, "enabled", True))
 
     def _span(self, check: Check) -> tuple[datetime, datetime]:
         step = self.settings.interval
         end = floor_to(check.now - check.alerts.query_delay, step)
         return floor_to(end - check.alerts.history, step), end
 
-    def visibility(self, check: Check, factor: float = 3.0) -> Visibility | None:
-        """The smallest wave this rule can see at the brand's current volume; None
-        without enough history for a baseline. Reads only."""
-        start, end = self._span(check)
-        detector = SpikeDetector(check.brand, self.settings)
-        if end > start:
-            grid = count_grid(check.reader, check.brand, start, end, self.settings.interval)
-            detector.warm(Point(c.at, c.negative, c.total) for c in grid)
-        return detector.visibility(factor)
+    def _point(self, c: Counts) -> Point:
+        return Point(c.at, self.watched(c), self.share_total(c))
 
     def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        if not self.enabled:
+            return Evaluation([], None)
+        return self._judge(check, state, check.brand, None)
+
+    def _judge(
+        self, check: Check, state: dict[str, Any] | None, watched: str, subject: str | None
+    ) -> Evaluation:
+        """Judge the counts of brand `watched` for `check.brand` (the same brand, or a
+        competitor named by `subject`), from and to this rule's state for it."""
         state = state or {}
-        settings, brand = self.settings, check.brand
+        settings = self.settings
         step = settings.interval
         start, end = self._span(check)
         if end <= start:
             return Evaluation([], state or None)
         last_fed = datetime.fromisoformat(state["last_fed"]) if state.get("last_fed") else None
-        grid = count_grid(check.reader, brand, start, end, step)
+        grid = count_grid(check.reader, watched, start, end, step)
         detector = (
             SpikeDetector.from_state(state["detector"], settings)
             if state.get("detector")
-            else SpikeDetector(brand, settings)
+            else SpikeDetector(watched, settings)
         )
         # Only intervals never judged are judged. After a long absence (or on the very
         # first check) older ones are history only: alerting now on last week's wave
@@ -356,21 +394,21 @@ class NegativeSpikeRule(AlertRule):
             oldest_new = grid[-1].at
         history = [c for c in grid if c.at < oldest_new]
         fresh = [c for c in grid if c.at >= oldest_new]
-        detector.warm(Point(c.at, c.negative, c.total) for c in history)
+        detector.warm(self._point(c) for c in history)
         events: list[SpikeEvent] = []
         for c in fresh:
-            event = detector.observe(Point(c.at, c.negative, c.total))
+            event = detector.observe(self._point(c))
             if event is None:
                 continue
             if isinstance(event, SpikeContinuing) and event.score < settings.end_threshold:
                 # The detector reports an open wave hourly, even while it is dying down
                 # towards its end; "still elevated" over a normal window would mislead,
                 # and "back to normal" follows shortly.
-                log.info("%s: wave winding down, no 'still elevated' message", brand)
+                log.info("%s/%s: wave winding down, no 'still elevated' message", watched, self.name)
                 continue
             events.append(event)
 
-        planned = [self._alert(check, event, grid) for event in events]
+        planned = [self._alert(check, event, grid, watched, subject) for event in events]
         wave = OpenWave.from_dict(state["open_wave"]) if state.get("open_wave") else None
         wave = self._next_wave(wave, planned, check.now)
         new_last_fed = grid[-1].at if grid else last_fed
@@ -401,7 +439,14 @@ class NegativeSpikeRule(AlertRule):
                 wave = replace(wave, last_update=now)
         return wave
 
-    def _alert(self, check: Check, event: SpikeEvent, grid: list[Counts]) -> Planned:
+    def _alert(
+        self,
+        check: Check,
+        event: SpikeEvent,
+        grid: list[Counts],
+        watched: str,
+        subject: str | None,
+    ) -> Planned:
         brand, step = check.brand, self.settings.interval
         window_end = event.at + step
         window_start = window_end - event.window  # the window that judged the wave
@@ -419,7 +464,7 @@ class NegativeSpikeRule(AlertRule):
             assert isinstance(event, SpikeEnded)
             kind, started_at, score = "ended", event.started_at, None
 
-        wave_id = wave_id_for(brand, started_at)
+        wave_id = wave_id_for(brand, started_at, self.name, subject)
         root = alert_id_for("started", brand, wave_id, started_at + step)
         # The detector dates a wave by the interval it was detected in; a reader takes
         # "started" to mean when the elevated window began.
@@ -430,28 +475,33 @@ class NegativeSpikeRule(AlertRule):
         usual_share = sum(c.negative for c in before) / usual_total if usual_total else None
         if isinstance(event, SpikeStarted) and event.expected_share is not None:
             usual_share = event.expected_share
+        if not self.negative_share:
+            usual_share = None
         posts: tuple[Mention, ...] = ()
         themes: tuple[AlertTheme, ...] = ()
         if kind != "ended":
             posts = tuple(
                 check.reader.by_reach(
-                    brand,
+                    watched,
                     window_start,
                     window_end,
-                    sentiment="negative",
+                    sentiment=self.posts_label,
                     limit=check.alerts.top_posts,
                 )
             )
             # The whole wave so far: an update says what the wave is about, not only
             # its last window.
-            wave_posts = check.reader.newest(
-                brand,
-                min(window_start, began),
-                window_end,
-                sentiment="negative",
-                limit=WAVE_THEME_POSTS,
-            )
-            themes = wave_themes(wave_posts, brand, queries=check.queries)
+            # Themes are complaint themes: only for the rules that watch negative posts
+            # (the brand's own, or a competitor's for the opportunity rule).
+            if self.posts_label == "negative":
+                wave_posts = check.reader.newest(
+                    watched,
+                    min(window_start, began),
+                    window_end,
+                    sentiment="negative",
+                    limit=WAVE_THEME_POSTS,
+                )
+                themes = wave_themes(wave_posts, watched, queries=check.queries)
         link_from = min(window_start, began)
         alert = Alert(
             kind=kind,
@@ -462,19 +512,421 @@ class NegativeSpikeRule(AlertRule):
             observed=event.observed,
             expected=float(event.expected),
             total=total,
-            negative_share=negative / total if total else None,
+            negative_share=negative / total if total and self.negative_share else None,
             usual_share=usual_share,
             score=score,
             signal=event.signal,
             wave_started_at=began,
             top_posts=posts,
             themes=themes,
-            discover_url=check.discover(brand, link_from, window_end),
+            discover_url=check.discover(watched, link_from, window_end, sentiment=self.posts_label),
+            rule=self.name,
+            subject=subject,
         )
         return Planned(alert, None if kind == "started" else root)
+
+
+class NegativeSpikeRule(SpikeRule):
+    """A wave of negative mentions of the brand (its own sentiment, confident results):
+    the first rule, always on, with `alerts.spike` merged with the brand's `spike`. The
+    detector also gets the scored total, for its negative-share ("sentiment dip") signal.
+    """
+
+    name: ClassVar[str] = "negative_spike"
+    negative_share: ClassVar[bool] = True
+
+    @staticmethod
+    def share_total(c: Counts) -> int | None:
+        return c.total
+
+    @classmethod
+    def settings_for(cls, config: Config, brand: str) -> SpikeSettings:
+        """The brand's own spike settings merged over the global ones."""
+        return config.spike_settings(brand)
+
+    def visibility(self, check: Check, factor: float = 3.0) -> Visibility | None:
+        """The smallest wave this rule can see at the brand's current volume; None
+        without enough history for a baseline. Reads only."""
+        start, end = self._span(check)
+        detector = SpikeDetector(check.brand, self.settings)
+        if end > start:
+            grid = count_grid(check.reader, check.brand, start, end, self.settings.interval)
+            detector.warm(self._point(c) for c in grid)
+        return detector.visibility(factor)
+
+
+class VolumeSpikeRule(SpikeRule):
+    """A wave of all the brand's mentions, whatever their sentiment (scored or not).
+
+    What it sees that `negative_spike` does not: a brand suddenly talked about -- a
+    launch, a news story, an outage people ask about before they complain. Same
+    detector and `false_alerts_per_month` meaning, on the brand's whole volume (which
+    is larger, so smaller relative waves are visible). No share signal (a share of
+    all mentions in all mentions is 1). Alerts show the posts of any sentiment with
+    the widest reach. Off until `alerts.rules.volume_spike.enabled`.
+    """
+
+    name: ClassVar[str] = "volume_spike"
+    settings_model: ClassVar[type[SpikeSettings]] = VolumeSpikeSettings
+    posts_label: ClassVar[SentimentLabel | None] = None
+
+    @staticmethod
+    def watched(c: Counts) -> int:
+        return c.mentions
+
+
+class PositiveSpikeRule(SpikeRule):
+    """A wave of positive mentions of the brand (its own sentiment): an opportunity to
+    amplify (a review going viral, a praised launch). The same detector on the positive
+    counts; alerts show the positive posts with the widest reach. Off until
+    `alerts.rules.positive_spike.enabled`.
+    """
+
+    name: ClassVar[str] = "positive_spike"
+    settings_model: ClassVar[type[SpikeSettings]] = PositiveSpikeSettings
+    posts_label: ClassVar[SentimentLabel | None] = "positive"
+
+    @staticmethod
+    def watched(c: Counts) -> int:
+        return c.positive
+
+
+class CompetitorNegativeSpikeRule(SpikeRule):
+    """A competitor's negative wave, told to an own brand's team: an opportunity.
+
+    Evaluated for each own brand (`own: true`); for a competitor it does nothing.
+    The competitors are `alerts.rules.competitor_negative_spike.competitors` when
+    given, else every brand configured with `own: false` (the configuration has no
+    per-brand competitor list; `Config.competitors`). For each of them it runs the
+    negative-spike detector on the competitor's negative counts (its own sentiment)
+    and reports waves under the own brand (`Alert.brand`), naming the competitor
+    (`Alert.subject`): two own brands each get their message, in their own thread.
+    The detector settings are `alerts.spike` with this rule's fields over them.
+
+    State: `{"competitors": {<name>: <the spike state of SpikeRule>}}`; a competitor
+    no longer configured is forgotten.
+    """
+
+    name: ClassVar[str] = "competitor_negative_spike"
+    settings_model: ClassVar[type[SpikeSettings]] = CompetitorSpikeSettings
+    settings: CompetitorSpikeSettings
+
+    @classmethod
+    def settings_for(cls, config: Config, brand: str) -> CompetitorSpikeSettings:
+        """`alerts.spike` with this rule's section over it, its competitors resolved
+        (none for a competitor brand)."""
+        section = config.alerts.rules.competitor_negative_spike
+        merged = config.alerts.spike.model_dump() | section.model_dump(exclude_unset=True)
+        merged["competitors"] = config.competitors(brand, section.competitors)
+        return CompetitorSpikeSettings.model_validate(merged)
+
+    def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        competitors = [c for c in self.settings.competitors or () if c != check.brand]
+        if not self.enabled or not competitors:
+            return Evaluation([], None)
+        before = (state or {}).get("competitors") or {}
+        planned: list[Planned] = []
+        after: dict[str, Any] = {}
+        for rival in competitors:
+            result = self._judge(check, before.get(rival), rival, rival)
+            planned.extend(result.alerts)
+            if result.state is not None:
+                after[rival] = result.state
+        return Evaluation(planned, {"competitors": after})
+
+
+class FlatlineRule(AlertRule):
+    """A brand whose mentions go silent -- in all, or from one source -- when it is
+    normally busy enough that the silence is improbable.
+
+    Each series (the brand's mentions of every sentiment, scored or not; and with
+    `per_source`, its mentions from each enabled source that searches for it) is
+    judged alike, on the complete intervals up to `now - alerts.query_delay - lag`,
+    where `lag` is how long crawls take to fetch a post (`crawl_lag`, by default the
+    source's `schedule.every` + `jitter`; for the brand, the longest of its sources'):
+
+    1. the silence is the run of empty intervals since the last one with a mention;
+       shorter than `min_silence`, or no mention in `alerts.history` at all, is nothing;
+    2. `SpikeDetector.expected_since` gives how many mentions the stretch should have
+       held (its seasonal baseline and recent level, learnt on the same counts) and
+       their over-dispersion alpha; the silence's probability is P(X = 0) =
+       1 - `alerts.counts.tail(1, mu, alpha)` (Poisson at alpha 0);
+    3. a month holds about `MONTH / silence` stretches that long, so the line is
+       `MONTH / silence * P(0) <= false_alerts_per_month`: the same meaning as the
+       spike detector's sensitivity (chance alone, at most that often a month).
+
+    One "started" alert per silence (its id depends on when the silence began, so a
+    re-run cannot repeat it) and one "ended" reply in its thread when a mention
+    arrives again. A source that keeps *failing* is the health notices' business
+    (`alerts.health`, `health.source_failures`): this rule is for the silences they
+    cannot see (crawls that succeed and find nothing, a query that stopped matching,
+    a stopped crawler), and skips the sources they report as failing
+    (`Check.failing_sources`, from `HealthTracker.sources_down`), and the brand as a
+    whole when all its sources are.
+
+    State: `{"series": {"": <brand>, <source>: ...}}`, each `{"silent_since", "root"}`
+    while a reported silence lasts.
+    """
+
+    name: ClassVar[str] = "flatline"
+    settings_model: ClassVar[type[FlatlineSettings]] = FlatlineSettings
+    settings: FlatlineSettings
+
+    def __init__(
+        self,
+        brand: str = "",
+        settings: FlatlineSettings | None = None,
+        detector: SpikeSettings | None = None,
+        lags: dict[str, timedelta] | None = None,
+    ) -> None:
+        super().__init__(brand, settings)
+        self.detector = detector or SpikeSettings()
+        # The crawl lag of each source searching for the brand, by name ("" is the brand
+        # as a whole); judged apart when `per_source`.
+        self.lags = lags if lags is not None else {"": timedelta(0)}
+
+    @classmethod
+    def for_brand(cls, config: Config, brand: str) -> FlatlineRule:
+        """The rule with the brand's spike settings (interval, history, warm-up) and the
+        enabled sources that search for the brand, with their crawl lag."""
+        settings = config.alerts.rules.flatline
+        lags: dict[str, timedelta] = {}
+        for source in config.sources:
+            if source.enabled and (source.brands is None or brand in source.brands):
+                lag = source.schedule.every + source.schedule.jitter
+                lags[source.name] = settings.crawl_lag if settings.crawl_lag is not None else lag
+        whole = max(lags.values(), default=settings.crawl_lag or timedelta(0))
+        return cls(brand, settings, config.spike_settings(brand), {"": whole, **lags})
+
+    def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        if not self.settings.enabled:
+            return Evaluation([], None)
+        step = self.detector.interval
+        end = floor_to(check.now - check.alerts.query_delay, step)
+        start = floor_to(end - check.alerts.history, step)
+        if end <= start:
+            return Evaluation([], state)
+        before = (state or {}).get("series") or {}
+        series: dict[str, list[tuple[datetime, int]]] = {
+            "": [(c.at, c.mentions) for c in count_grid(check.reader, check.brand, start, end, step)]
+        }
+        sources = [name for name in self.lags if name]
+        if sources and self.settings.per_source:
+            found: dict[tuple[str, datetime], int] = {
+                (r.source, r.start): r.total
+                for r in check.reader.counts_by_source(check.brand, start, end, step)
+            }
+            for name in sources:
+                series[name] = [(at, found.get((name, at), 0)) for at, _ in series[""]]
+        planned: list[Planned] = []
+        after: dict[str, Any] = {}
+        failing = check.failing_sources
+        for key, points in series.items():
+            # A failing source is the health notices' news (alerts.health); so is the
+            # brand's silence when every source that searches for it is failing.
+            explained = key in failing if key else bool(sources) and failing >= set(sources)
+            if explained:
+                if before.get(key):
+                    after[key] = before[key]
+                continue
+            cut = floor_to(end - self.lags[key], step)
+            alerts, kept = self._judge(check, key or None, points, cut, before.get(key))
+            planned.extend(alerts)
+            if kept:
+                after[key] = kept
+        return Evaluation(planned, {"series": after})
+
+    def _judge(
+        self,
+        check: Check,
+        source: str | None,
+        points: list[tuple[datetime, int]],
+        end: datetime,
+        state: dict[str, Any] | None,
+    ) -> tuple[list[Planned], dict[str, Any] | None]:
+        brand, step = check.brand, self.detector.interval
+        points = [(at, n) for at, n in points if at < end]
+        if state and state.get("silent_since"):
+            since = datetime.fromisoformat(state["silent_since"])
+            back = [(at, n) for at, n in points if at >= since and n > 0]
+            if not back:
+                return [], state  # still silent: told once already
+            wave_id = wave_id_for(brand, since, self.name, source)
+            ended = Alert(
+                kind="ended",
+                brand=brand,
+                wave_id=wave_id,
+                interval_start=since,
+                interval_end=back[0][0],
+                observed=sum(n for _, n in back),
+                expected=0.0,
+                wave_started_at=since,
+                discover_url=check.discover(brand, since, end, sentiment=None),
+                rule=self.name,
+                subject=source,
+            )
+            return [Planned(ended, state.get("root"))], None
+        busy = [at for at, n in points if n > 0]
+        if not busy:
+            return [], None  # nothing to go by: a new brand, or silent for all the history
+        since = busy[-1] + step
+        silence = end - since
+        if silence < self.settings.min_silence:
+            return [], None
+        detector = SpikeDetector(f"{brand}/{source}" if source else brand, self.detector)
+        detector.warm(Point(at, n) for at, n in points)
+        expected = detector.expected_since(since) if detector.warmed_up else None
+        if expected is None:
+            return [], None
+        mu, alpha = expected
+        p_zero = 1.0 - tail(1, mu, alpha)
+        if MONTH / silence * p_zero > self.settings.false_alerts_per_month:
+            return [], None
+        wave_id = wave_id_for(brand, since, self.name, source)
+        alert_id = alert_id_for("started", brand, wave_id, since)  # one per silence
+        alert = Alert(
+            kind="started",
+            brand=brand,
+            wave_id=wave_id,
+            alert_id=alert_id,
+            interval_start=since,
+            interval_end=end,
+            observed=0,
+            expected=mu,
+            score=surprise(p_zero),
+            wave_started_at=since,
+            discover_url=check.discover(brand, since - timedelta(days=1), end, sentiment=None),
+            rule=self.name,
+            subject=source,
+        )
+        return [Planned(alert)], {"silent_since": since.isoformat(), "root": alert_id}
+
+
+# A day's share of voice is judged this long after the day ends (crawls catch up).
+SOV_SETTLE = timedelta(hours=1)
+_DAY = timedelta(days=1)
+# The least day-to-day spread of a share (its standard deviation, 1 percentage point)
+# assumed when the baseline days happen to agree closely.
+_MIN_SHARE_SD = 0.01
+
+
+class SovShiftRule(AlertRule):
+    """An own brand's share of voice against its competitors moved on a UTC day.
+
+    Once a day, `SOV_SETTLE` after the day ends (and `alerts.query_delay`), for an own
+    brand with competitors (`competitors`, else every `own: false` brand):
+
+    * the day: `k` mentions of the brand out of `n` mentions of the brand and its
+      competitors together (`MentionReader.counts` per day, every sentiment; a
+      mention naming two of them counts for both, as the counts do);
+    * the usual share `p` = the brand's mentions over the set's over the previous
+      `baseline_days`, and how much the daily share wanders around it: the spread of
+      the daily shares with the binomial part taken out (at least 1 point), plus the
+      uncertainty of `p` itself from the mentions it rests on;
+    * `k` is judged under a beta-binomial with that mean and spread
+      (`alerts.counts.share_tails`), both ways: a share that jumps and one that
+      drops. One test a day, so a two-sided tail probability P pages when
+      `30 * P <= false_alerts_per_month` (0.5: a brand with an ordinary share sees a
+      false shift every two months at most), when the share moved by at least
+      `min_change`, and only on a day with at least `min_mentions` in the set and a
+      baseline of at least `min_mentions` a day on average.
+
+    The alert: `observed` k, `total` n, `expected` p x n (so the usual share is
+    expected / total), the brand's widest-reach posts of the day. State:
+    `{"last_day": <the last day judged>}`; None while the rule is off or the brand
+    has no competitors.
+    """
+
+    name: ClassVar[str] = "sov_shift"
+    settings_model: ClassVar[type[SovShiftSettings]] = SovShiftSettings
+    settings: SovShiftSettings
+
+    @classmethod
+    def settings_for(cls, config: Config, brand: str) -> SovShiftSettings:
+        """`alerts.rules.sov_shift` with its competitors resolved (none for a competitor)."""
+        section = config.alerts.rules.sov_shift
+        return section.model_copy(
+            update={"competitors": config.competitors(brand, section.competitors)}
+        )
+
+    def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
+        settings, brand = self.settings, check.brand
+        rivals = [c for c in settings.competitors or () if c != brand]
+        if not settings.enabled or not rivals:
+            return Evaluation([], None)
+        day = floor_to(check.now - check.alerts.query_delay - SOV_SETTLE, _DAY) - _DAY
+        last = (state or {}).get("last_day")
+        if last is not None and datetime.fromisoformat(last) >= day:
+            return Evaluation([], state)
+        done = {"last_day": day.isoformat()}
+        start = day - settings.baseline_days * _DAY
+        per_day: dict[datetime, list[int]] = {}  # day -> [brand's, the set's]
+        for name in (brand, *rivals):
+            for row in check.reader.counts(name, start, day + _DAY, _DAY):
+                counts = per_day.setdefault(row.start, [0, 0])
+                counts[1] += row.total
+                if name == brand:
+                    counts[0] += row.total
+        k, n = per_day.pop(day, [0, 0])
+        before = [(a, b) for a, b in per_day.values() if b > 0]
+        big_k, big_n = sum(a for a, _ in before), sum(b for _, b in before)
+        if n < settings.min_mentions or big_n < settings.min_mentions * settings.baseline_days:
+            return Evaluation([], done)
+        share = big_k / big_n
+        p_lo, p_hi = self._tails(k, n, share, before)
+        p_two = min(1.0, 2.0 * min(p_lo, p_hi))
+        if abs(k / n - share) < settings.min_change:
+            return Evaluation([], done)
+        if 30.0 * p_two > settings.false_alerts_per_month:
+            return Evaluation([], done)
+        posts = check.reader.by_reach(
+            brand, day, day + _DAY, sentiment=None, limit=check.alerts.top_posts
+        )
+        alert = Alert(
+            kind="started",
+            brand=brand,
+            wave_id=wave_id_for(brand, day, self.name),
+            interval_start=day,
+            interval_end=day + _DAY,
+            observed=k,
+            expected=share * n,
+            total=n,
+            score=surprise(p_two),
+            wave_started_at=day,
+            top_posts=tuple(posts),
+            discover_url=check.discover(brand, day, day + _DAY, sentiment=None),
+            rule=self.name,
+        )
+        return Evaluation([Planned(alert)], done)
+
+    @staticmethod
+    def _tails(
+        k: int, n: int, share: float, before: list[tuple[int, int]]
+    ) -> tuple[float, float]:
+        """Both tails of `k` of `n` under the usual `share` and its day-to-day spread.
+
+        The spread of the daily shares around `share`, weighted by each day's
+        mentions, less its binomial part (moment estimate; at least `_MIN_SHARE_SD`
+        squared), plus the uncertainty of `share` from the mentions it rests on, gives
+        the variance of the day's true share; a Beta with that mean and variance has
+        concentration share(1-share)/variance - 1.
+        """
+        pq = share * (1.0 - share)
+        big_n = sum(b for _, b in before)
+        observed = sum(b * (a / b - share) ** 2 for a, b in before) / big_n
+        binomial = pq * len(before) / big_n
+        spread = max(observed - binomial, _MIN_SHARE_SD**2)
+        variance = spread + pq / (big_n + 1.0)
+        concentration = max(pq / variance - 1.0, 1e-3)
+        return share_tails(k, n, share, concentration)
 
 
 RULES: dict[str, type[AlertRule]] = {
     NegativeSpikeRule.name: NegativeSpikeRule,
     HighReachRule.name: HighReachRule,
+    VolumeSpikeRule.name: VolumeSpikeRule,
+    PositiveSpikeRule.name: PositiveSpikeRule,
+    CompetitorNegativeSpikeRule.name: CompetitorNegativeSpikeRule,
+    SovShiftRule.name: SovShiftRule,
+    FlatlineRule.name: FlatlineRule,
 }

@@ -218,3 +218,168 @@ class HighReachSettings(BaseModel):
         le=1_000_000,
         description="how many alerted mention ids to remember so a re-crawl does not re-alert",
     )
+
+
+# ---------------------------------------------------------------------------
+# The rules added beside the two first ones. Each is off until the configuration's
+# `alerts.rules.<name>` turns it on (`enabled: true`): a new kind of message in a PR
+# team's channel is the team's choice. Everything else has a default that works
+# untuned.
+# ---------------------------------------------------------------------------
+
+
+class RuleSpikeSettings(SpikeSettings):
+    """A spike rule beside `negative_spike`, with the same detector and settings.
+
+    The detector's fields given here override `alerts.spike` (and a brand's own
+    `spike` section) for this rule only; those not given are inherited, so one
+    `false_alerts_per_month` can govern every spike rule.
+    """
+
+    enabled: bool = Field(default=False, description="run this rule (off unless turned on)")
+
+
+class VolumeSpikeSettings(RuleSpikeSettings):
+    """`volume_spike`: a wave of all mentions; detector fields not given come from alerts.spike.
+
+    The rule watches every mention of the brand, whatever its sentiment. The defaults
+    in the reference are the detector's; a field not written here is inherited from
+    `alerts.spike` and the brand's own `spike` section.
+    """
+
+
+class PositiveSpikeSettings(RuleSpikeSettings):
+    """`positive_spike`: a wave of positive mentions; detector fields not given come from alerts.spike.
+
+    An opportunity (praise to amplify). As for `volume_spike`, a detector field not
+    written here is inherited from `alerts.spike` and the brand's own `spike` section.
+    """
+
+
+class CompetitorSpikeSettings(RuleSpikeSettings):
+    """`competitor_negative_spike`: a competitor's negative wave, told to each own brand.
+
+    An opportunity for the own brand's team. A detector field not written here is
+    inherited from `alerts.spike`.
+    """
+
+    competitors: tuple[str, ...] | None = Field(
+        default=None,
+        description="the competitors watched for this brand (brand names with `own: false`); "
+        "null: every configured competitor",
+    )
+
+
+class SovShiftSettings(BaseModel):
+    """`sov_shift`: an own brand's share of voice against its competitors on a UTC day.
+
+    The day's share is judged against the days before (`alerts.rules.SovShiftRule`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(default=False, description="run this rule (off unless turned on)")
+    competitors: tuple[str, ...] | None = Field(
+        default=None,
+        description="the competitors the share is taken against (brand names with `own: false`); "
+        "null: every configured competitor",
+    )
+    baseline_days: int = Field(
+        default=14, ge=3, le=56, description="previous days the usual share is learnt from"
+    )
+    false_alerts_per_month: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=30.0,
+        description="how many shifts a month noise alone may report for a brand (one test a "
+        "day, both directions): converted into how improbable a day's share must be",
+    )
+    min_mentions: int = Field(
+        default=50,
+        ge=1,
+        description="a day with fewer mentions of the brand and its competitors together is "
+        "not judged (a share of a handful of mentions says nothing)",
+    )
+    min_change: float = Field(
+        default=0.05,
+        gt=0.0,
+        lt=1.0,
+        description="and the share must move by at least this much (0.05 = 5 percentage "
+        "points), however improbable a smaller move is on a busy day",
+    )
+
+
+class FlatlineSettings(BaseModel):
+    """`flatline`: a brand's mentions (or those from one source) stop when silence is improbable.
+
+    The expected rate is the spike detector's (`alerts.rules.FlatlineRule`; the brand's
+    `spike` settings give its interval and history).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(default=False, description="run this rule (off unless turned on)")
+    false_alerts_per_month: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1000.0,
+        description="how many silences a month chance alone may report per brand (and per "
+        "source): converted, for the expected rate, into how improbable the silence must be",
+    )
+    min_silence: Duration = Field(
+        default=timedelta(hours=1),
+        description="no report before the silence lasts this long (crawl schedules and "
+        "indexing make shorter gaps ordinary)",
+    )
+    per_source: bool = Field(
+        default=True,
+        description="also watch the brand's mentions from each enabled source that searches "
+        "for it, apart (a source whose crawls succeed but find nothing, which the health "
+        "notices do not see)",
+    )
+    crawl_lag: Duration | None = Field(
+        default=None,
+        description="the newest stretch never counted as silence, because crawls have not "
+        "fetched its posts yet; null: the source's `schedule.every` + `jitter` (for the "
+        "brand as a whole, the longest of its sources')",
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> FlatlineSettings:
+        if self.min_silence <= timedelta(0):
+            raise ValueError("min_silence must be positive")
+        if self.crawl_lag is not None and self.crawl_lag < timedelta(0):
+            raise ValueError("crawl_lag must not be negative")
+        return self
+
+
+class RulesSettings(BaseModel):
+    """`alerts.rules`: the further alert rules by name, each off until `enabled: true`.
+
+    `negative_spike` (`alerts.spike`) and `high_reach` (`alerts.high_reach`) keep
+    their own sections and are always on.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    volume_spike: VolumeSpikeSettings = Field(
+        default_factory=VolumeSpikeSettings,
+        description="a wave of all mentions of a brand; detector fields override alerts.spike",
+    )
+    positive_spike: PositiveSpikeSettings = Field(
+        default_factory=PositiveSpikeSettings,
+        description="a wave of positive mentions; detector fields override alerts.spike",
+    )
+    competitor_negative_spike: CompetitorSpikeSettings = Field(
+        default_factory=CompetitorSpikeSettings,
+        description="a competitor's negative wave, told to each own brand; detector fields "
+        "override alerts.spike",
+    )
+    sov_shift: SovShiftSettings = Field(
+        default_factory=SovShiftSettings,
+        description="an own brand's share of voice against its competitors moves on a day",
+    )
+    flatline: FlatlineSettings = Field(
+        default_factory=FlatlineSettings,
+        description="a busy brand's mentions (or those from one of its sources) go silent",
+    )

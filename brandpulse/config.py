@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from brandpulse.alert_settings import HighReachSettings, SpikeSettings
+from brandpulse.alert_settings import HighReachSettings, RulesSettings, SpikeSettings
 from brandpulse.secrets import mask_url, redact
 from brandpulse.timeutil import zone
 from brandpulse.units import Duration, min_duration
@@ -670,6 +670,11 @@ class AlertsConfig(Strict):
     )
     spike: SpikeSettings = Field(default_factory=SpikeSettings)
     high_reach: HighReachSettings = Field(default_factory=HighReachSettings)
+    rules: RulesSettings = Field(
+        default_factory=RulesSettings,
+        description="the further rules (volume, positive and competitor spikes, share-of-voice "
+        "shift, flatline), each off until `enabled: true`",
+    )
     top_posts: int = Field(default=5, ge=1, le=20)
 
 
@@ -880,6 +885,19 @@ class Config(Strict):
         source_names = names_of("sources")
         for dup in sorted({n for n in source_names if source_names.count(n) > 1}):
             problems.append((("sources",), f"source name {dup!r} is used twice"))
+        competitors = {
+            x["name"] for x in data.get("brands") or [] if isinstance(x, dict) and x.get("own") is False
+        } if isinstance(data.get("brands"), list) else set()  # fmt: skip
+        alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+        rules = alerts.get("rules") if isinstance(alerts.get("rules"), dict) else {}
+        for rule in ("competitor_negative_spike", "sov_shift"):
+            section = rules.get(rule) if isinstance(rules.get(rule), dict) else {}
+            chosen = section.get("competitors")
+            for name in chosen if isinstance(chosen, list) else []:
+                if names and name not in competitors:
+                    problems.append((("alerts", "rules", rule, "competitors"), f"{name!r} is not "
+                                     f"a configured competitor (a brand with own: false; "
+                                     f"configured: {sorted(competitors)})"))  # fmt: skip
         sources = data.get("sources") if isinstance(data.get("sources"), list) else []
         for i, source in enumerate(sources):
             wanted = source.get("brands") if isinstance(source, dict) else None
@@ -910,13 +928,29 @@ class Config(Strict):
                 return brand
         raise KeyError(name)
 
-    def spike_settings(self, brand: str) -> SpikeSettings:
-        """The brand's own spike settings merged over the global ones."""
+    def spike_settings(self, brand: str, rule: SpikeSettings | None = None) -> SpikeSettings:
+        """The brand's own spike settings merged over the global ones, and, for a spike
+        rule of `alerts.rules`, that rule's fields merged over both (of its own type)."""
         override = self.brand(brand).spike
-        if override is None:
+        if override is None and rule is None:
             return self.alerts.spike
-        merged = self.alerts.spike.model_dump() | override.model_dump(exclude_unset=True)
-        return SpikeSettings.model_validate(merged)
+        merged = self.alerts.spike.model_dump()
+        if override is not None:
+            merged |= override.model_dump(exclude_unset=True)
+        if rule is None:
+            return SpikeSettings.model_validate(merged)
+        merged |= rule.model_dump(exclude_unset=True)
+        return type(rule).model_validate(merged)
+
+    def competitors(self, brand: str, chosen: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """The competitors an own brand is compared with: `chosen` (a rule's
+        `competitors`), else every brand configured with `own: false`, in config
+        order. A competitor has none (its rules about competitors do not run)."""
+        if not self.brand(brand).own:
+            return ()
+        if chosen is not None:
+            return tuple(chosen)
+        return tuple(b.name for b in self.brands if not b.own)
 
 
 # ---------------------------------------------------------------------------

@@ -150,8 +150,17 @@ class Daemon:
             from alerts.engine import AlertEngine
             from alerts.notifiers import notifier_from_config
 
-            self._engine = AlertEngine(self.config, self.client, notifier_from_config(self.config))
+            self._engine = AlertEngine(
+                self.config,
+                self.client,
+                notifier_from_config(self.config),
+                failing_sources=self._sources_down,
+            )
         return self._engine
+
+    def _sources_down(self) -> set[str]:
+        """Sources the health notices report as failing (the flatline rule skips them)."""
+        return self._notices.sources_down() if self._notices is not None else set()
 
     @property
     def notices(self) -> HealthTracker | None:

@@ -34,6 +34,8 @@ SortOrder = Literal["reach", "time", "negative"]
 
 # terms on brands: a brand list is short, but "all brands" must not truncate
 _MAX_BRANDS = 1000
+# terms on configured sources: a config has a handful, never this many
+_MAX_SOURCES = 1000
 
 
 def _iso(value: datetime) -> str:
@@ -204,6 +206,53 @@ def counts_per_interval(
                 )
             )
     out.sort(key=lambda c: (c.brand, c.start))
+    return out
+
+
+@dataclass(frozen=True)
+class SourceCounts:
+    """Mentions of one brand in one interval from one configured source (`source_name`)."""
+
+    brand: str
+    source: str
+    start: datetime
+    total: int
+
+
+def counts_per_source(
+    client: Elasticsearch,
+    index: str,
+    brand: str,
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+) -> list[SourceCounts]:
+    """Per interval (aligned to the epoch) and per configured source (`source_name`), how
+    many mentions of `brand` there are in ``[start, end)``: one aggregation, nothing
+    fetched. Only (interval, source) pairs with a mention are returned; a source with
+    none in the window is absent."""
+    window = _window(start, end)
+    resp = client.search(
+        index=index,
+        size=0,
+        query={"bool": {"filter": [window, {"term": {"brands": brand}}]}},
+        aggs={
+            "t": {
+                "date_histogram": {
+                    "field": "created_at",
+                    "fixed_interval": _interval(interval),
+                    "min_doc_count": 1,
+                },
+                "aggs": {"source": {"terms": {"field": "source_name", "size": _MAX_SOURCES}}},
+            }
+        },
+    )
+    out: list[SourceCounts] = []
+    for t in resp["aggregations"]["t"]["buckets"]:
+        at = datetime.fromtimestamp(t["key"] / 1000, tz=UTC)
+        for b in t["source"]["buckets"]:
+            out.append(SourceCounts(brand, str(b["key"]), at, int(b["doc_count"])))
+    out.sort(key=lambda c: (c.source, c.start))
     return out
 
 

@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 from elasticsearch import Elasticsearch, NotFoundError
 
 from brandpulse.mention import Mention, SentimentLabel
-from store.queries import IntervalCounts, counts_per_interval, search_mentions
+from store.queries import (
+    IntervalCounts,
+    SourceCounts,
+    counts_per_interval,
+    counts_per_source,
+    search_mentions,
+)
 
 # Posts are fetched by reach in pages of this size when all above a bar are wanted.
 _PAGE = 100
@@ -36,13 +42,21 @@ class ElasticsearchMentionReader:
         except NotFoundError:
             return []
 
+    def counts_by_source(
+        self, brand: str, start: datetime, end: datetime, step: timedelta
+    ) -> list[SourceCounts]:
+        try:
+            return counts_per_source(self.es, self.index, brand, start, end, step)
+        except NotFoundError:
+            return []
+
     def by_reach(
         self,
         brand: str,
         start: datetime,
         end: datetime,
         *,
-        sentiment: SentimentLabel,
+        sentiment: SentimentLabel | None,
         limit: int | None = None,
         min_reach: int = 0,
     ) -> list[Mention]:

@@ -160,6 +160,66 @@ def _expected(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
+def _counted(alert: Alert) -> str:
+    """What `observed` counts, in words (escaped): see `Alert.rule`."""
+    if alert.rule == "volume_spike" or alert.rule == "flatline":
+        return "mentions"
+    if alert.rule == "positive_spike":
+        return "positive mentions"
+    if alert.rule == "competitor_negative_spike":
+        return f"negative mentions of {escape(alert.subject or 'the competitor')}"
+    return "negative mentions"
+
+
+def _source(alert: Alert) -> str:
+    """" from source 'x'" for a flatline alert about one source, else nothing."""
+    return f" from source '{escape(alert.subject)}'" if alert.subject else ""
+
+
+def _sov(alert: Alert) -> tuple[float | None, float | None, str]:
+    """(share of voice on the day, usual share, "up"/"down") of a `sov_shift` alert."""
+    total = alert.total or 0
+    share = alert.observed / total if total else None
+    usual = alert.expected / total if total else None
+    way = "up" if share is not None and usual is not None and share >= usual else "down"
+    return share, usual, way
+
+
+def _day(alert: Alert) -> str:
+    return f"{alert.interval_start:%Y-%m-%d} (UTC)"
+
+
+# Header titles per rule and kind; a rule not listed uses the negative spike's.
+_TITLES: dict[str, dict[str, str]] = {
+    "negative_spike": {
+        "started": ":rotating_light: Negative spike",
+        "continuing": ":hourglass_flowing_sand: Still elevated",
+        "ended": ":white_check_mark: Back to normal",
+    },
+    "high_reach": {"high_reach": ":loudspeaker: High-reach negative post"},
+    "volume_spike": {
+        "started": ":chart_with_upwards_trend: Volume spike",
+        "continuing": ":hourglass_flowing_sand: Volume still high",
+        "ended": ":white_check_mark: Volume back to normal",
+    },
+    "positive_spike": {
+        "started": ":star2: Positive wave (opportunity)",
+        "continuing": ":hourglass_flowing_sand: Positive wave goes on",
+        "ended": ":white_check_mark: Positive wave over",
+    },
+    "competitor_negative_spike": {
+        "started": ":dart: Competitor under fire (opportunity)",
+        "continuing": ":hourglass_flowing_sand: Competitor still under fire",
+        "ended": ":white_check_mark: Competitor's wave over",
+    },
+    "sov_shift": {"started": ":scales: Share of voice shift"},
+    "flatline": {
+        "started": ":mute: Mentions stopped",
+        "ended": ":loud_sound: Mentions are back",
+    },
+}
+
+
 def headline(alert: Alert) -> str:
     """One line saying what happened, untrusted text escaped: also the `text` fallback."""
     brand = escape(alert.brand)
@@ -169,7 +229,36 @@ def headline(alert: Alert) -> str:
         who = (escape(_one_line(untrusted(post.author or ""))) or "an author") if post else "an author"
         reach = _number(post.author_reach) if post else "unknown"
         return f"High-reach negative post about {brand} by {who} (reach {reach})"
-    counts = f"{alert.observed} negative mentions {window}, usually {_expected(alert.expected)}"
+    if alert.rule == "sov_shift":
+        share, usual, way = _sov(alert)
+        return (
+            f"Share of voice of {brand} {way} on {_day(alert)}: {_pct(share)} of "
+            f"{_number(alert.total)} mentions with its competitors, usually {_pct(usual)}"
+        )
+    if alert.rule == "flatline":
+        silent = _duration(alert.wave_started_at or alert.interval_start, alert.interval_end)
+        if alert.kind == "ended":
+            return f"Mentions of {brand}{_source(alert)} are back after {silent} of silence"
+        return (
+            f"No mentions of {brand}{_source(alert)} since "
+            f"{_when(alert.interval_start)} ({silent}); usually {_expected(alert.expected)} "
+            "in that time"
+        )
+    counts = f"{alert.observed} {_counted(alert)} {window}, usually {_expected(alert.expected)}"
+    if alert.rule == "competitor_negative_spike":
+        rival = escape(alert.subject or "a competitor")
+        if alert.kind == "started":
+            return f"Negative wave for competitor {rival} (an opportunity for {brand}): {counts}"
+        if alert.kind == "continuing":
+            return f"Competitor {rival} still under fire (for {brand}): {counts}"
+        return f"Competitor {rival} back to normal (for {brand}): {counts}"
+    if alert.rule in ("volume_spike", "positive_spike"):
+        what = "Volume spike" if alert.rule == "volume_spike" else "Positive wave"
+        if alert.kind == "started":
+            return f"{what} for {brand}: {counts}"
+        if alert.kind == "continuing":
+            return f"{what} goes on for {brand}: {counts}"
+        return f"{what} over for {brand}: {counts}"
     if alert.kind == "started":
         what = "Negative sentiment dip" if alert.signal == "share" else "Negative spike"
         return f"{what} for {brand}: {counts}"
@@ -179,17 +268,19 @@ def headline(alert: Alert) -> str:
 
 
 def _header_text(alert: Alert) -> str:
-    titles = {
-        "started": ":rotating_light: Negative spike",
-        "continuing": ":hourglass_flowing_sand: Still elevated",
-        "ended": ":white_check_mark: Back to normal",
-        "high_reach": ":loudspeaker: High-reach negative post",
-    }
-    title = titles[alert.kind]
-    if alert.kind == "started" and alert.signal == "share":
+    titles = _TITLES.get(alert.rule, _TITLES["negative_spike"]) | _TITLES["high_reach"]
+    title = titles.get(alert.kind) or _TITLES["negative_spike"].get(alert.kind, alert.kind)
+    if alert.rule == "negative_spike" and alert.kind == "started" and alert.signal == "share":
         title = ":chart_with_downwards_trend: Negative sentiment dip"
+    if alert.rule == "sov_shift":
+        title += " " + _sov(alert)[2]
+    if alert.rule == "flatline" and alert.subject:
+        title += f" from {alert.subject}"  # plain text: no escaping (see below)
+    name = alert.brand
+    if alert.rule == "competitor_negative_spike" and alert.subject:
+        name = f"{alert.subject} (for {alert.brand})"
     # plain_text headers are never parsed, so the brand needs no escaping here.
-    return clip(f"{title}: {alert.brand}", MAX_HEADER_TEXT)
+    return clip(f"{title}: {name}", MAX_HEADER_TEXT)
 
 
 def themes_line(alert: Alert) -> str | None:
@@ -210,11 +301,50 @@ def _summary(alert: Alert) -> str:
     times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
     if alert.kind == "high_reach":
         return f"A negative post about *{brand}* from an account with a large audience."
+    if alert.rule == "sov_shift":
+        share, usual, way = _sov(alert)
+        return clip(
+            f"On {_day(alert)} *{brand}* had *{_pct(share)}* of the "
+            f"{_number(alert.total)} mentions of it and its competitors "
+            f"({alert.observed:,} of them), against a usual *{_pct(usual)}*: its share "
+            f"of voice went *{way}*, more than day-to-day chance explains.",
+            MAX_SECTION_TEXT,
+        )
+    if alert.rule == "flatline":
+        began = alert.wave_started_at or alert.interval_start
+        silent = _duration(began, alert.interval_end)
+        if alert.kind == "ended":
+            return clip(
+                f"Mentions of *{brand}*{_source(alert)} are coming in again after "
+                f"{silent} without any (since {_when(began)}).",
+                MAX_SECTION_TEXT,
+            )
+        what = (
+            "a source whose crawls succeed but find nothing (a changed page or API), or a "
+            "query that no longer matches"
+            if alert.subject
+            else "a stopped crawler, a broken query or a scoring backlog"
+        )
+        return clip(
+            f"No mentions of *{brand}*{_source(alert)} since {_when(alert.interval_start)} "
+            f"({silent}), when about *{_expected(alert.expected)}* were expected: silence "
+            f"that long is improbable for it. Worth checking {what}.",
+            MAX_SECTION_TEXT,
+        )
     lines = [
-        f"*{alert.observed}* negative mentions of *{brand}* in {window}, "
+        f"*{alert.observed}* {_counted(alert)} of *{brand}* in {window}, "
         f"against a usual *{_expected(alert.expected)}*{times}."
     ]
-    if alert.negative_share is not None:
+    if alert.rule == "competitor_negative_spike":
+        rival = escape(alert.subject or "a competitor")
+        lines = [
+            f"*{alert.observed}* negative mentions of competitor *{rival}* in {window}, "
+            f"against a usual *{_expected(alert.expected)}*{times}: people unhappy with "
+            f"{rival} may be open to *{brand}*."
+        ]
+    elif alert.rule == "positive_spike":
+        lines.append("An opportunity: people are praising the brand more than usual.")
+    if alert.negative_share is not None and alert.rule == "negative_spike":
         share = f"Negative share *{_pct(alert.negative_share)}*"
         if alert.usual_share is not None:
             share += f" (usually {_pct(alert.usual_share)})"
@@ -236,16 +366,49 @@ def _summary(alert: Alert) -> str:
         lines.append(f"The wave is over{since}; negative volume is back at its usual level.")
     # Built from escaped parts only; the brand is configuration and each theme label is
     # cut on its own, so a cut cannot split an entity a post wrote.
+        back = (
+            "negative volume is back at its"
+            if alert.rule == "negative_spike"
+            else f"{_counted(alert)} are back at their"
+        )
+        lines.append(f"The wave is over{since}; {back} usual level.")
+    # Built from escaped parts only; the brand is configuration, so a cut cannot
+    # split anything a post wrote.
     return clip("\n".join(lines), MAX_SECTION_TEXT)
 
 
 def _fields(alert: Alert) -> list[dict[str, str]]:
-    fields = [
-        ("Brand", escape(alert.brand)),
-        ("Window", _window(alert)),
-        ("Negative mentions", f"{alert.observed} (usual {_expected(alert.expected)})"),
-        ("Negative share", f"{_pct(alert.negative_share)} (usual {_pct(alert.usual_share)})"),
-    ]
+    if alert.rule == "sov_shift":
+        share, usual, _ = _sov(alert)
+        fields = [
+            ("Brand", escape(alert.brand)),
+            ("Day", _day(alert)),
+            ("Share of voice", f"{_pct(share)} (usual {_pct(usual)})"),
+            ("Mentions", f"{alert.observed:,} of {_number(alert.total)}"),
+        ]
+    elif alert.rule == "flatline":
+        fields = [
+            ("Brand", escape(alert.brand)),
+            ("Silent since", _when(alert.wave_started_at or alert.interval_start)),
+            ("Expected meanwhile", _expected(alert.expected)),
+        ]
+        if alert.subject:
+            fields.append(("Source", escape(alert.subject)))
+    elif alert.rule == "negative_spike":
+        fields = [
+            ("Brand", escape(alert.brand)),
+            ("Window", _window(alert)),
+            ("Negative mentions", f"{alert.observed} (usual {_expected(alert.expected)})"),
+            ("Negative share", f"{_pct(alert.negative_share)} (usual {_pct(alert.usual_share)})"),
+        ]
+    else:
+        fields = [("Brand", escape(alert.brand))]
+        if alert.subject:
+            fields.append(("Competitor", escape(alert.subject)))
+        fields += [
+            ("Window", _window(alert)),
+            (_counted(alert).capitalize(), f"{alert.observed} (usual {_expected(alert.expected)})"),
+        ]
     if alert.score is not None:
         fields.append(("Score", f"{alert.score:.1f}"))
     return [
@@ -310,6 +473,13 @@ def _kibana_button(alert: Alert) -> dict[str, Any] | None:
     }
 
 
+_POSTS_TITLES = {
+    "volume_spike": "Top posts",
+    "positive_spike": "Top positive posts",
+    "competitor_negative_spike": "Top negative posts about the competitor",
+}
+
+
 def build_message(alert: Alert, *, in_thread: bool = False) -> dict[str, Any]:
     """`{"text": ..., "blocks": [...]}` for one alert, within every Slack limit.
 
@@ -358,7 +528,9 @@ def build_message(alert: Alert, *, in_thread: bool = False) -> dict[str, Any]:
 
     posts = list(alert.top_posts)
     if posts:
-        title = "Top negative posts" if alert.kind != "high_reach" else "The post"
+        title = _POSTS_TITLES.get(alert.rule, "Top negative posts")
+        if alert.kind == "high_reach":
+            title = "The post"
         heading = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}}
         # Keep room for the heading, the footer and a possible "N more" note.
         room = MAX_BLOCKS - len(blocks) - len(footer) - 2 - 1

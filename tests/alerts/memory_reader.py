@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from brandpulse.mention import Mention, SentimentLabel
-from store.queries import IntervalCounts
+from store.queries import IntervalCounts, SourceCounts
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -54,20 +54,29 @@ class MemoryMentionReader:
                 row[bucket] = row.get(bucket, 0) + 1
         return [IntervalCounts(brand, at, **row) for at, row in sorted(rows.items())]
 
+    def counts_by_source(
+        self, brand: str, start: datetime, end: datetime, step: timedelta
+    ) -> list[SourceCounts]:
+        rows: dict[tuple[str, datetime], int] = {}
+        for m in self._of(brand, start, end):
+            at = m.created_at - ((m.created_at - _EPOCH) % step)
+            rows[m.source_name, at] = rows.get((m.source_name, at), 0) + 1
+        return [SourceCounts(brand, s, at, n) for (s, at), n in sorted(rows.items())]
+
     def by_reach(
         self,
         brand: str,
         start: datetime,
         end: datetime,
         *,
-        sentiment: SentimentLabel,
+        sentiment: SentimentLabel | None,
         limit: int | None = None,
         min_reach: int = 0,
     ) -> list[Mention]:
         found = [
             m
             for m in self._of(brand, start, end)
-            if _bucket(m, brand) == sentiment and (m.author_reach or 0) >= min_reach
+            if (sentiment is None or _bucket(m, brand) == sentiment) and (m.author_reach or 0) >= min_reach
         ]
         # store.queries' order: reach descending (a missing one last), newest first, id.
         found.sort(key=lambda m: m.id)

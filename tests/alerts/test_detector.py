@@ -502,3 +502,31 @@ def test_smallest_visible_count_is_where_the_detector_starts_paging() -> None:
         assert (
             bool(started(run(SpikeDetector("b", SpikeSettings(confirm_checks=1)), burst))) == pages
         )
+
+
+def test_expected_since_sums_the_predictions_over_a_stretch() -> None:
+    # A steady 2 a 5-minute interval (24 an hour) for 3 days: any stretch expects 24 an
+    # hour of it, partial hours pro rata, whether or not it crosses an hour boundary.
+    det = SpikeDetector("b")
+    det.warm(Point(MONDAY + i * STEP, 2) for i in range(3 * PER_DAY))
+    end = MONDAY + 3 * PER_DAY * STEP
+    mu, alpha = det.expected_since(end - timedelta(minutes=90))  # type: ignore[misc]
+    assert mu == pytest.approx(36.0, rel=0.05) and 0.0 < alpha < 0.1
+    assert det.expected_since(end)[0] == 0.0  # type: ignore[index]
+    assert det.expected_since(end - STEP)[0] == pytest.approx(2.0, rel=0.05)  # type: ignore[index]
+    # Beyond the week of predictions kept, or before any: it cannot tell.
+    assert det.expected_since(end - timedelta(days=8)) is None
+    assert SpikeDetector("new").expected_since(MONDAY) is None
+
+
+def test_share_tails_are_the_binomial_when_the_share_is_certain() -> None:
+    from scipy.stats import binom
+
+    from alerts.counts import share_tails
+
+    lo, hi = share_tails(70, 200, 0.3, 1e8)
+    assert lo == pytest.approx(binom.cdf(70, 200, 0.3), rel=1e-4)
+    assert hi == pytest.approx(binom.sf(69, 200, 0.3), rel=1e-4)
+    # An uncertain share widens both tails.
+    wide_hi = share_tails(70, 200, 0.3, 50)[1]
+    assert wide_hi > hi and share_tails(45, 200, 0.3, 50)[0] > share_tails(45, 200, 0.3, 1e8)[0]

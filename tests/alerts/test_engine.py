@@ -56,10 +56,13 @@ def prefix(es_client: Elasticsearch) -> Iterator[str]:
         client.cluster.delete_component_template(name=f"{name}-mentions-{part}")
 
 
-def make_config(prefix: str, slack: SlackSandbox, **alerts: object) -> Config:
+def make_config(
+    prefix: str, slack: SlackSandbox, sources: list[dict] | None = None, **alerts: object
+) -> Config:
     return Config.model_validate(
         {
             "brands": [{"name": "Acme"}, {"name": "Tiny"}],
+            "sources": sources or [],
             "elasticsearch": {"index_prefix": prefix},
             "slack": {"token": slack.token, "channel": slack.channel, "base_url": slack.base_url},
             "kibana": {"url": "http://kibana.local:5601"},
@@ -534,3 +537,70 @@ def test_the_engine_runs_the_rules_it_is_given_over_the_reader_it_is_given(
 
     assert run.check(NOW + timedelta(minutes=5)) == []
     assert len(slack.messages) == 1
+
+
+def test_a_volume_wave_pages_with_the_widest_posts_of_any_sentiment(
+    es_client, slack, prefix, tmp_path
+):
+    # The reader's posts of any sentiment (by_reach with sentiment None) from the index:
+    # a wave of neutral mentions is no negative spike, but the volume rule sees it.
+    config = make_config(prefix, slack, rules={"volume_spike": {"enabled": True}})
+    start = NOW - timedelta(days=3)
+    loud = [
+        mention("Acme", WAVE_START + timedelta(minutes=20), "neutral", "news", reach=900_000),
+        mention("Acme", WAVE_START + timedelta(minutes=30), "positive", "fan", reach=800_000),
+    ]
+    index(
+        es_client,
+        config,
+        tmp_path,
+        background("Acme", start, WAVE_START + timedelta(hours=1))
+        + [
+            mention("Acme", WAVE_START + i * timedelta(seconds=40), "neutral", f"nw{i}")
+            for i in range(90)
+        ]
+        + loud,
+    )
+    sent = engine(config, es_client, slack).check(NOW)
+    assert [(a.rule, a.kind) for a in sent] == [("volume_spike", "started")]
+    [alert] = sent
+    assert [p.id for p in alert.top_posts[:2]] == [loud[0].id, loud[1].id]
+    assert alert.observed >= 92
+    assert alert.discover_url and "brand_sentiment_keys" not in alert.discover_url
+    assert "Volume spike for Acme" in slack.messages[0].text
+
+
+def test_a_source_gone_silent_is_reported_from_counts_per_source(
+    es_client, slack, prefix, tmp_path
+):
+    # The reader's counts per source (a terms aggregation under the date histogram):
+    # hn stops finding Acme at 09:00 while reddit goes on; only hn's silence pages.
+    config = make_config(
+        prefix,
+        slack,
+        sources=[{"name": "reddit", "type": "reddit"}, {"name": "hn", "type": "hackernews"}],
+        rules={"flatline": {"enabled": True}},
+    )
+    start, stop = NOW - timedelta(days=3), NOW - timedelta(hours=3, minutes=3)
+
+    def from_source(mentions: list[Mention], source: str) -> list[Mention]:
+        return [
+            m.model_copy(update={"source_name": source, "source_id": f"{source}-{m.source_id}"})
+            for m in mentions
+        ]
+
+    mentions = from_source(background("Acme", start, NOW), "reddit") + from_source(
+        background("Acme", start, stop), "hn"
+    )
+    index(es_client, config, tmp_path, mentions)
+    run = engine(config, es_client, slack)
+    # The same per-source counts as the in-memory reader's, from one aggregation.
+    step = timedelta(minutes=5)
+    assert run.reader.counts_by_source("Acme", start, NOW, step) == MemoryMentionReader(
+        mentions
+    ).counts_by_source("Acme", start, NOW, step)
+
+    sent = run.check(NOW)
+    assert [(a.rule, a.kind, a.subject) for a in sent] == [("flatline", "started", "hn")]
+    assert "No mentions of Acme from source 'hn' since" in slack.messages[0].text
+    assert run.check(NOW + timedelta(minutes=5)) == []

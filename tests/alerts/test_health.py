@@ -242,3 +242,16 @@ def test_a_daemon_that_died_during_a_send_does_not_repeat_or_lose_the_notice(tmp
         lost = crash_during_send(posted=False)
         assert tracker(tmp_path, clock, source_failures=1).deliver(notifier).delivered == [lost]
         assert [m.text for m in slack.messages] == [notice_text(sent), notice_text(lost)]
+
+
+def test_the_sources_reported_down_are_known_until_they_crawl_again(tmp_path, clock):
+    # What the alert engine asks, so the flatline rule leaves their silence to the notices.
+    t = tracker(tmp_path, clock)
+    t.crawl_failed("hn", "HTTP 503")
+    assert t.sources_down() == set()  # below the threshold: not reported, not known
+    t.crawl_failed("hn", "HTTP 503")
+    t.crawl_failed("hn", "HTTP 503")
+    assert t.sources_down() == {"hn"}
+    assert tracker(tmp_path, clock).sources_down() == {"hn"}  # from the state file
+    t.crawl_succeeded("hn")
+    assert t.sources_down() == set()

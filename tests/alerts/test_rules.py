@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from alerts.model import wave_id_for
 from alerts.rules import RULES, AlertRule, Check, HighReachRule, NegativeSpikeRule
 from alerts.state import BrandState, OpenWave
 from brandpulse.config import Config
@@ -89,11 +90,24 @@ def acme_wave() -> MemoryMentionReader:
 
 def test_every_registered_rule_keeps_the_contract():
     config = make_config()
-    assert list(RULES) == ["negative_spike", "high_reach"]  # the engine's order
+    assert list(RULES) == [  # the engine's order
+        "negative_spike",
+        "high_reach",
+        "volume_spike",
+        "positive_spike",
+        "competitor_negative_spike",
+        "sov_shift",
+        "flatline",
+    ]
     for name, rule_class in RULES.items():
         assert issubclass(rule_class, AlertRule) and rule_class.name == name
         rule = rule_class.for_brand(config, "Acme")
         assert isinstance(rule.settings, rule_class.settings_model)
+        if name not in ("negative_spike", "high_reach"):
+            # Off until turned on: a disabled rule judges nothing and keeps no state.
+            assert rule.settings.enabled is False
+            off = rule.evaluate(check(config, MemoryMentionReader(), "Acme", NOW), {"x": 1})
+            assert off.alerts == [] and off.state is None
     # A brand's own section wins where the configuration has one.
     own = Config.model_validate(
         {"brands": [{"name": "Acme", "high_reach": {"min_reach": 5}}, {"name": "Tiny"}]}
@@ -213,3 +227,359 @@ def test_the_spike_rule_reports_its_visibility_from_the_reader(acme_wave):
     # Quiet intervals are history too: a silent brand's smallest wave is the floor.
     silent = rule.visibility(check(make_config(), MemoryMentionReader(), "Acme", WAVE_START))
     assert silent is not None and silent.per_hour == 0 and silent.smallest == 10
+
+
+# ---------------------------------------------------------------------------
+# The rules of alerts.rules, each with its untuned defaults
+# ---------------------------------------------------------------------------
+
+
+def untuned(**rules: Any) -> Config:
+    """Acme (ours), Tiny (ours) and Globex (a competitor); only the named rules are on,
+    with their defaults and the default detector settings (no `alerts.spike`)."""
+    return Config.model_validate(
+        {
+            "brands": [{"name": "Acme"}, {"name": "Tiny"}, {"name": "Globex", "own": False}],
+            "alerts": {
+                "history": "3d",
+                "rules": {name: {"enabled": True, **over} for name, over in rules.items()},
+            },
+        }
+    )
+
+
+def quiet_days(*brands: str) -> list[Any]:
+    """Three days up to the end of WAVE_START's hour of the steady background, per brand."""
+    start = NOW - timedelta(days=3)
+    return [m for b in brands for m in background(b, start, WAVE_START + timedelta(hours=1))]
+
+
+def extra(brand: str, label: str, n: int, tag: str, start: datetime = WAVE_START) -> list[Any]:
+    """`n` mentions of `label` spread over the hour from `start`."""
+    step = timedelta(hours=1) / n
+    return [
+        mention(brand, start + i * step, label, f"{tag}{i}", reach=500 + i) for i in range(n)
+    ]
+
+
+def replay(name: str, config: Config, reader: MemoryMentionReader, brand: str,
+           start: datetime, end: datetime, state: Any = None,
+           step: timedelta = timedelta(minutes=5)) -> list[Any]:
+    """Checks every `step` from `start` to `end`, the state passed on through JSON."""
+    alerts, at = [], start
+    while at <= end:
+        found, state = run(name, config, reader, brand, at, state)
+        alerts += found
+        at += step
+    return alerts
+
+
+def test_the_volume_spike_rule_fires_on_a_wave_of_any_sentiment_and_not_on_noise():
+    config = untuned(volume_spike={})
+    neutral = quiet_days("Acme") + extra("Acme", "neutral", 90, "nw")
+    reader = MemoryMentionReader(neutral)
+
+    alerts, state = run("volume_spike", config, reader, "Acme", NOW, None)
+    assert [(a.kind, a.rule) for a in alerts] == [("started", "volume_spike")]
+    [alert] = alerts
+    assert alert.observed >= 90 and alert.expected < 40
+    assert alert.negative_share is None and alert.usual_share is None  # not its business
+    assert alert.wave_id != wave_id_for("Acme", alert.wave_started_at or NOW)  # its own wave
+    assert alert.top_posts and {p.sentiment.label for p in alert.top_posts} <= {
+        "neutral", "positive", "negative"
+    }
+    # A neutral wave is no negative spike; the volume rule is what sees it.
+    negative, _ = run("negative_spike", untuned(), reader, "Acme", NOW, None)
+    assert negative == []
+    # From its state, nothing twice.
+    again, _ = run("volume_spike", config, reader, "Acme", NOW + timedelta(minutes=5), state)
+    assert again == []
+
+    # Three days of the same background, judged every 5 minutes of the last day: silent.
+    calm = MemoryMentionReader(quiet_days("Acme"))
+    assert replay("volume_spike", config, calm, "Acme", NOW - timedelta(hours=20), NOW) == []
+
+
+def test_the_positive_spike_rule_sees_praise_and_ignores_complaints():
+    config = untuned(positive_spike={})
+    praise = MemoryMentionReader(quiet_days("Acme") + extra("Acme", "positive", 60, "pw"))
+    alerts, state = run("positive_spike", config, praise, "Acme", NOW, None)
+    assert [(a.kind, a.rule) for a in alerts] == [("started", "positive_spike")]
+    assert {p.sentiment.label for p in alerts[0].top_posts} == {"positive"}
+    assert alerts[0].observed >= 60
+    # Its wave is its own: not the negative spike's id for the same interval.
+    negative_id = wave_id_for("Acme", alerts[0].wave_started_at or NOW)
+    assert alerts[0].wave_id != negative_id
+
+    complaints = MemoryMentionReader(quiet_days("Acme") + extra("Acme", "negative", 80, "nw"))
+    assert run("positive_spike", config, complaints, "Acme", NOW, None)[0] == []
+
+    # The wave ends: later checks from the state say so once, in its thread.
+    later = replay("positive_spike", config, praise, "Acme", NOW + timedelta(minutes=5),
+                   NOW + timedelta(hours=4), state)
+    assert [a.kind for a in later if a.kind != "continuing"] == ["ended"]
+    assert {a.wave_id for a in later} == {alerts[0].wave_id}
+
+
+def test_spike_rules_take_alerts_spike_then_their_own_section():
+    config = Config.model_validate(
+        {
+            "brands": [{"name": "Acme", "spike": {"min_count": 7}}, {"name": "Tiny"}],
+            "alerts": {
+                "spike": {"false_alerts_per_month": 3},
+                "rules": {"volume_spike": {"enabled": True, "min_ratio": 4}},
+            },
+        }
+    )
+    rule = RULES["volume_spike"].for_brand(config, "Acme")
+    assert (rule.settings.false_alerts_per_month, rule.settings.min_count) == (3, 7)
+    assert rule.settings.min_ratio == 4 and rule.settings.enabled
+    assert RULES["positive_spike"].for_brand(config, "Tiny").settings.enabled is False
+    assert RULES["negative_spike"].for_brand(config, "Acme").settings.min_ratio == 2
+
+
+def test_a_competitors_negative_wave_is_told_to_each_own_brand_as_an_opportunity():
+    config = untuned(competitor_negative_spike={})
+    reader = MemoryMentionReader(
+        quiet_days("Acme", "Globex") + extra("Globex", "negative", 80, "gw")
+    )
+    alerts, state = run("competitor_negative_spike", config, reader, "Acme", NOW, None)
+    assert [(a.kind, a.brand, a.subject) for a in alerts] == [("started", "Acme", "Globex")]
+    [alert] = alerts
+    assert alert.observed >= 80 and alert.rule == "competitor_negative_spike"
+    assert alert.top_posts and all(p.brands == ["Globex"] for p in alert.top_posts)
+    assert {p.sentiment.label for p in alert.top_posts} == {"negative"}
+    assert set(state["competitors"]) == {"Globex"}
+
+    # Tiny is ours too: its own message, in its own thread.
+    tiny, _ = run("competitor_negative_spike", config, reader, "Tiny", NOW, None)
+    assert [(a.brand, a.subject) for a in tiny] == [("Tiny", "Globex")]
+    assert tiny[0].wave_id != alert.wave_id
+    # A competitor has no competitors: nothing is judged, nothing kept.
+    assert run("competitor_negative_spike", config, reader, "Globex", NOW, None) == ([], None)
+    # From its state, nothing twice.
+    again, _ = run("competitor_negative_spike", config, reader, "Acme",
+                   NOW + timedelta(minutes=5), state)
+    assert again == []
+
+
+def test_the_competitor_rule_is_silent_on_our_own_waves_and_on_noise():
+    config = untuned(competitor_negative_spike={})
+    own_wave = MemoryMentionReader(
+        quiet_days("Acme", "Globex") + extra("Acme", "negative", 80, "aw")
+    )
+    assert run("competitor_negative_spike", config, own_wave, "Acme", NOW, None)[0] == []
+    calm = MemoryMentionReader(quiet_days("Acme", "Globex"))
+    assert replay("competitor_negative_spike", config, calm, "Acme",
+                  NOW - timedelta(hours=20), NOW) == []
+
+
+def test_the_competitors_can_be_chosen():
+    config = Config.model_validate(
+        {
+            "brands": [
+                {"name": "Acme"},
+                {"name": "Globex", "own": False},
+                {"name": "Initech", "own": False},
+            ],
+            "alerts": {
+                "history": "3d",
+                "rules": {
+                    "competitor_negative_spike": {"enabled": True, "competitors": ["Initech"]}
+                },
+            },
+        }
+    )
+    reader = MemoryMentionReader(
+        quiet_days("Acme", "Globex", "Initech")
+        + extra("Globex", "negative", 80, "gw")
+        + extra("Initech", "negative", 80, "iw")
+    )
+    alerts, state = run("competitor_negative_spike", config, reader, "Acme", NOW, None)
+    assert [a.subject for a in alerts] == ["Initech"]
+    assert set(state["competitors"]) == {"Initech"}
+    with pytest.raises(ValueError, match="'Acme' is not a configured competitor"):
+        Config.model_validate(
+            {
+                "brands": [{"name": "Acme"}, {"name": "Globex", "own": False}],
+                "alerts": {"rules": {"competitor_negative_spike": {"competitors": ["Acme"]}}},
+            }
+        )
+
+
+# ---------------------------------------------------------------------------
+# flatline
+# ---------------------------------------------------------------------------
+
+
+def from_source(mentions: list[Any], source: str) -> list[Any]:
+    return [
+        m.model_copy(update={"source_name": source, "source_id": f"{source}-{m.source_id}"})
+        for m in mentions
+    ]
+
+
+def test_flatline_reports_a_busy_brands_silence_once_then_its_end():
+    config = untuned(flatline={})
+    stop = NOW - timedelta(hours=3, minutes=3)  # 09:00: nothing after
+    reader = MemoryMentionReader(background("Acme", NOW - timedelta(days=3), stop))
+    last = max(m.created_at for m in reader.mentions)  # 09:01, in the 09:00 interval
+    alerts = replay("flatline", config, reader, "Acme", stop, NOW + timedelta(minutes=30))
+    [alert] = alerts
+    assert (alert.kind, alert.rule, alert.subject, alert.observed) == ("started", "flatline", None, 0)
+    assert alert.interval_start == alert.wave_started_at == last.replace(minute=5, second=0)
+    # Paged as soon as the silence lasted min_silence (an hour): ~9 mentions expected.
+    assert alert.interval_end - alert.interval_start == timedelta(hours=1)
+    assert 6 < alert.expected < 12
+
+    # Told once; when mentions come back, one reply says so in its thread.
+    _, state = run("flatline", config, reader, "Acme", NOW, None)
+    assert state["series"][""]["root"] == alert.alert_id
+    assert run("flatline", config, reader, "Acme", NOW + timedelta(minutes=5), state)[0] == []
+    reader.add([mention("Acme", NOW + timedelta(minutes=20), "neutral", "back")])
+    ended, state = run("flatline", config, reader, "Acme", NOW + timedelta(minutes=30), state)
+    assert [(a.kind, a.wave_id) for a in ended] == [("ended", alert.wave_id)]
+    assert ended[0].interval_end == NOW + timedelta(minutes=20 - 3)  # its 5-minute interval
+    assert state == {"series": {}}
+
+
+def test_flatline_is_silent_on_a_quiet_brand_and_on_a_brands_usual_nights():
+    import random
+
+    config = untuned(flatline={})
+    rng = random.Random(7)
+    start = NOW - timedelta(days=4)
+    # Tiny: about one mention every 80 minutes, at random; silent hours are ordinary.
+    tiny, t = [], start
+    while t < NOW:
+        t += timedelta(minutes=rng.expovariate(1 / 80))
+        tiny.append(mention("Tiny", t, "neutral", f"q{len(tiny)}"))
+    # Acme: 12 an hour from 08:00 to 20:00 UTC, nothing at night.
+    acme = [
+        mention("Acme", day + timedelta(hours=h, minutes=5 * k), "neutral", f"d{d}h{h}k{k}")
+        for d, day in enumerate(start.replace(hour=0, minute=0) + timedelta(days=i) for i in range(5))
+        for h in range(8, 20)
+        for k in range(12)
+        if day + timedelta(hours=h) < NOW
+    ]
+    reader = MemoryMentionReader(tiny + acme)
+    night = datetime(2026, 11, 20, 0, 0, tzinfo=NOW.tzinfo)
+    for brand in ("Tiny", "Acme"):
+        assert replay("flatline", config, reader, brand, night - timedelta(hours=4),
+                      night + timedelta(hours=8), step=timedelta(minutes=15)) == []
+
+
+def test_flatline_watches_each_source_apart():
+    config = Config.model_validate(
+        {
+            "brands": [{"name": "Acme"}],
+            "sources": [
+                {"name": "reddit", "type": "reddit"},
+                {"name": "hn", "type": "hackernews", "schedule": {"every": "10m"}},
+                {"name": "off", "type": "hackernews", "enabled": False},
+            ],
+            "alerts": {"history": "3d", "rules": {"flatline": {"enabled": True}}},
+        }
+    )
+    rule = RULES["flatline"].for_brand(config, "Acme")
+    assert rule.lags == {
+        "": timedelta(minutes=10, seconds=30),
+        "reddit": timedelta(minutes=5, seconds=30),
+        "hn": timedelta(minutes=10, seconds=30),
+    }
+    start, stop = NOW - timedelta(days=3), NOW - timedelta(hours=3, minutes=3)
+    reader = MemoryMentionReader(
+        from_source(background("Acme", start, NOW), "reddit")
+        + from_source(background("Acme", start, stop), "hn")
+    )
+    alerts, state = run("flatline", config, reader, "Acme", NOW, None)
+    assert [(a.kind, a.subject) for a in alerts] == [("started", "hn")]
+    assert alerts[0].interval_start == stop + timedelta(minutes=5)  # after its 09:01 mention
+    assert set(state["series"]) == {"hn"}
+    assert run("flatline", config, reader, "Acme", NOW + timedelta(minutes=5), state)[0] == []
+    # A source the health notices already report as failing is theirs to tell.
+    told = Check("Acme", NOW, reader, config.alerts, failing_sources=frozenset({"hn"}))
+    assert rule.evaluate(told, None).alerts == []
+    # per_source off: only the brand as a whole, which is not silent.
+    whole = Config.model_validate(
+        config.model_dump(mode="json", exclude_unset=True)
+        | {"alerts": {"history": "3d", "rules": {"flatline": {"enabled": True, "per_source": False}}}}
+    )
+    assert run("flatline", whole, reader, "Acme", NOW, None)[0] == []
+
+
+# ---------------------------------------------------------------------------
+# sov_shift
+# ---------------------------------------------------------------------------
+
+DAY = datetime(2026, 11, 19, tzinfo=NOW.tzinfo)  # the day a check at NOW judges
+
+
+def sov_days(days: int, seed: int, today: tuple[int, int] | None = None) -> MemoryMentionReader:
+    """`days` days before DAY (and DAY itself) of about 200 mentions a day, 30% of them
+    Acme's and the rest Globex's, at random; `today` = (Acme's, Globex's) on DAY."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for d in range(days, -1, -1):
+        day = DAY - d * timedelta(days=1)
+        if d == 0 and today is not None:
+            acme, globex = today
+        else:
+            acme = sum(rng.random() < 0.3 for _ in range(200))
+            globex = 200 - acme
+        for brand, count in (("Acme", acme), ("Globex", globex)):
+            step = timedelta(days=1) / max(count, 1)
+            out += [
+                mention(brand, day + i * step, "neutral", f"{day:%m%d}-{i}", reach=10 + i)
+                for i in range(count)
+            ]
+    return MemoryMentionReader(out)
+
+
+def test_a_share_of_voice_jump_or_drop_is_reported_once_for_the_day():
+    config = untuned(sov_shift={})
+    reader = sov_days(14, seed=1, today=(100, 100))  # 50% instead of ~30%
+    alerts, state = run("sov_shift", config, reader, "Acme", NOW, None)
+    [alert] = alerts
+    assert (alert.kind, alert.rule, alert.observed, alert.total) == ("started", "sov_shift", 100, 200)
+    assert (alert.interval_start, alert.interval_end) == (DAY, DAY + timedelta(days=1))
+    assert 0.27 < alert.expected / alert.total < 0.33  # the usual share
+    assert alert.top_posts and all("Acme" in p.brands for p in alert.top_posts)
+    assert state == {"last_day": DAY.isoformat()}
+    # The same day is judged once; the next one after it has ended (and settled).
+    assert run("sov_shift", config, reader, "Acme", NOW + timedelta(hours=5), state)[0] == []
+    drop = sov_days(14, seed=1, today=(30, 170))  # 15%
+    [down], _ = run("sov_shift", config, drop, "Acme", NOW, None)
+    assert down.observed == 30 and down.expected > 50
+    # A competitor has no share of voice of its own to watch here.
+    assert run("sov_shift", config, reader, "Globex", NOW, None) == ([], None)
+
+
+def test_share_of_voice_noise_and_thin_days_report_nothing():
+    config = untuned(sov_shift={})
+    # Ordinary days: each of 20 judged days, against the 14 before it.
+    reader = sov_days(34, seed=2)
+    for back in range(20):
+        now = NOW - back * timedelta(days=1)
+        assert run("sov_shift", config, reader, "Acme", now, None)[0] == [], back
+    # A day of 20 mentions says nothing, whatever its share.
+    thin = sov_days(14, seed=1, today=(15, 5))
+    assert run("sov_shift", config, thin, "Acme", NOW, None)[0] == []
+    # Nor does a big move of a share that wanders a lot from day to day anyway.
+    import random
+
+    rng = random.Random(3)
+    wandering = []
+    for d in range(14, 0, -1):
+        day = DAY - d * timedelta(days=1)
+        share = rng.choice((0.2, 0.45))
+        for brand, count in (("Acme", int(200 * share)), ("Globex", 200 - int(200 * share))):
+            wandering += [
+                mention(brand, day + timedelta(minutes=i), "neutral", f"w{d}-{i}")
+                for i in range(count)
+            ]
+    wandering += [mention("Acme", DAY + timedelta(minutes=i), "neutral", f"t{i}") for i in range(90)]
+    wandering += [mention("Globex", DAY + timedelta(minutes=i), "neutral", f"u{i}") for i in range(110)]
+    assert run("sov_shift", config, MemoryMentionReader(wandering), "Acme", NOW, None)[0] == []

@@ -148,7 +148,8 @@ def test_a_failing_source_is_reported_once_and_its_recovery_once(tmp_path, slack
     source = {"name": "news-acme", "type": "rss", "feeds": [feeds.url("a")], "timeout": "5s",
               "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
     config = _config(tmp_path, slack, f"http://127.0.0.1:{free_port()}", sources=[source],
-                     crawl={"allowed_private_endpoints": [feeds.endpoint]})
+                     crawl={"allowed_private_endpoints": [feeds.endpoint]},
+                     alerts={"enabled": True})  # fmt: skip
     daemon = Daemon(config)  # not started: the test runs the crawl job itself
     feeds.failing = {"a"}
     daemon.crawl_job("news-acme")
@@ -165,8 +166,11 @@ def test_a_failing_source_is_reported_once_and_its_recovery_once(tmp_path, slack
     try:
         again.crawl_job("news-acme")
         assert len(slack.messages) == 1
+        # The alert engine knows it as failing: the flatline rule leaves it to this notice.
+        assert again.engine is not None and again.engine.failing_sources() == {"news-acme"}
         feeds.failing = set()
         assert again.crawl_job("news-acme") == 0
+        assert again.engine.failing_sources() == set()
         [_, back] = _texts(slack)
         assert back.startswith("Source 'news-acme' is crawling again (down ")
         again.crawl_job("news-acme")

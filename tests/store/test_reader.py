@@ -4,6 +4,8 @@ The rule tests (tests/alerts/test_rules.py) trust `MemoryMentionReader` to answe
 Elasticsearch does; this checks that on a real node, over the same mentions: counts by
 each brand's own sentiment (per-brand results, post labels of older mentions, uncertain
 and unscored ones), posts by reach and newest posts, including paging past one page.
+and unscored ones), counts per source, and posts by reach (of one sentiment or any),
+including paging past one page.
 """
 
 from __future__ import annotations
@@ -85,7 +87,17 @@ def test_counts_agree(readers, brand):
     assert count_grid(es, brand, START, END, STEP) == count_grid(memory, brand, START, END, STEP)
 
 
-@pytest.mark.parametrize("sentiment", ["negative", "neutral", "positive"])
+def test_counts_by_source_agree(readers):
+    es, memory = readers
+    for brand in BRANDS:
+        found = es.counts_by_source(brand, START, END, STEP)
+        assert found and found == memory.counts_by_source(brand, START, END, STEP)
+    # Every mention of a brand is in exactly one source's count.
+    per_source = sum(r.total for r in es.counts_by_source(BRANDS[0], START, END, STEP))
+    assert per_source == sum(r.total for r in es.counts(BRANDS[0], START, END, STEP))
+
+
+@pytest.mark.parametrize("sentiment", ["negative", "neutral", "positive", None])
 def test_posts_by_reach_agree_including_past_one_page(readers, sentiment):
     es, memory = readers
     for brand in BRANDS:
@@ -134,3 +146,4 @@ def test_a_missing_index_reads_as_empty(es_client):
     assert reader.counts("Acme", START, END, STEP) == []
     assert reader.by_reach("Acme", START, END, sentiment="negative") == []
     assert reader.newest("Acme", START, END, sentiment="negative", limit=10) == []
+    assert reader.counts_by_source("Acme", START, END, STEP) == []
