@@ -26,6 +26,12 @@ ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 # mentions (a "sentiment dip" with a flat volume), or one post from a large account.
 Signal = Literal["volume", "share", "reach"]
 
+# How urgent an alert is, for routing (`alerts.routes[].severities`) and for the reader.
+Severity = Literal["low", "medium", "high"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+# A spike at least this many times its usual level (or one from nothing) is `high`.
+HIGH_SEVERITY_RATIO = 5.0
+
 
 def as_utc(value: datetime) -> datetime:
     """`value` in UTC; a naive datetime is refused (alerts use aware UTC times)."""
@@ -107,6 +113,31 @@ class Alert:
         if self.expected <= 0:
             return None
         return self.observed / self.expected
+
+    @property
+    def rule(self) -> str:
+        """The name of the rule that raised the alert (`alerts.rules.RULES`): a post's
+        `high_reach` alert comes from the high-reach rule, every wave alert from the
+        negative spike rule."""
+        return "high_reach" if self.kind == "high_reach" else "negative_spike"
+
+    @property
+    def severity(self) -> Severity:
+        """Derived from what the alert says, so it needs no storing and never disagrees
+        with itself after a restart:
+
+        * `high`: a post from a large account (`high_reach`), or a wave (started or
+          still elevated) at least `HIGH_SEVERITY_RATIO` (5) times its usual level, or
+          from a usual level of zero;
+        * `medium`: any other started or continuing wave;
+        * `low`: a wave that ended.
+        """
+        if self.kind == "high_reach":
+            return "high"
+        if self.kind == "ended":
+            return "low"
+        ratio = self.ratio
+        return "high" if ratio is None or ratio >= HIGH_SEVERITY_RATIO else "medium"
 
     def with_posts(self, posts: tuple[Mention, ...] | list[Mention]) -> Alert:
         return replace(self, top_posts=tuple(posts))

@@ -663,6 +663,110 @@ class SlackConfig(Strict):
         return []
 
 
+_ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+|[^@\s<>\"(),;:]+@localhost")
+
+
+def _mail_address(value: str, what: str) -> str:
+    """A bare address (`alerts@example.com`) or a named one (`BrandPulse <alerts@...>`);
+    anything that could smuggle a second header line or a second recipient is refused."""
+    from email.utils import parseaddr
+
+    text = value.strip()
+    name, address = parseaddr(text)
+    if any(c in text for c in "\r\n") or not _ADDRESS.fullmatch(address or "") or (
+        not name and address != text
+    ):
+        raise PydanticCustomError(
+            "bad_address",
+            "{what} must be one e-mail address (name@example.com or Name <name@example.com>), "
+            "got {value}",
+            {"what": what, "value": repr(value)},
+        )
+    return text
+
+
+class EmailConfig(Strict):
+    """Alerts by e-mail over SMTP: STARTTLS on port 587 by default, or implicit TLS
+    (SMTPS, port 465). Replies of a wave carry `In-Reply-To`/`References` to its first
+    message, so mail clients show one thread per wave."""
+
+    host: str | None = Field(default=None, description="SMTP server (setting it enables e-mail)")
+    port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="default 587 with `starttls`, 465 with `ssl`, 25 with `none`",
+    )  # fmt: skip
+    tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="`starttls`: upgrade a plain connection (required, never skipped); "
+        "`ssl`: TLS from the first byte (SMTPS); `none`: only for a relay on this machine",
+    )
+    username: str | None = Field(default=None, description="SMTP AUTH user (with `password`)")
+    password: OptionalSecret = Field(default=None, description="SMTP AUTH password")
+    sender: str | None = Field(
+        default=None, alias="from", description="From: address, e.g. `BrandPulse <alerts@example.com>`"
+    )
+    to: list[str] = Field(default_factory=list, description="recipients of every alert")
+    ca_certs: Path | None = Field(
+        default=None, description="PEM file of the CA that signed the server certificate"
+    )
+    timeout: PositiveDuration = Field(
+        default=timedelta(seconds=30), description="per SMTP connection and command"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        value = _blank_is_none(value)
+        if value is not None and (not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", value.strip())):
+            raise ValueError("expected a host name or address, without scheme or port")
+        return value.strip() if value else None
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        return None if value is None else _mail_address(value, "email.from")
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: list[str]) -> list[str]:
+        return [_mail_address(v, "each of email.to") for v in value]
+
+    @field_validator("ca_certs")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = _absolute(value)
+        if not path.is_file():
+            raise ValueError(f"CA certificate file {str(path)!r} does not exist")
+        return path
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.tls]
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        problems: Problems = []
+        host = data.get("host")
+        if _given(host):
+            if not _given(data.get("from")):
+                problems.append(((), "email.host is set but email.from is not"))
+            if not data.get("to"):
+                problems.append(((), "email.host is set but email.to lists no recipient"))
+        elif _given(data.get("from")) or data.get("to"):
+            problems.append(((), "email.from/email.to are set but email.host is not"))
+        user, password = _given(data.get("username")), _given(data.get("password"))
+        if user != password:
+            problems.append(((), "set email.username and email.password together (SMTP AUTH)"))
+        if (user or password) and data.get("tls") == "none" and isinstance(host, str) and not _loopback(host.strip()):
+            problems.append(((), f"email.tls is none: the password would cross the network to "
+                                 f"{host.strip()} in clear text; use starttls or ssl"))  # fmt: skip
+        return problems
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -763,6 +867,7 @@ class Config(Strict):
         default_factory=ElasticsearchConfig, description="where mentions and alert state are kept"
     )
     slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
+    email: EmailConfig = Field(default_factory=EmailConfig, description="alerts by e-mail (SMTP)")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="notices of failing sources and Elasticsearch outages"

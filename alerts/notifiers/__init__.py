@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
+from alerts.notifiers.email import EmailNotifier
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from brandpulse.config import Config
@@ -21,18 +22,21 @@ log = logging.getLogger(__name__)
 # Registry order is preference order: the first configured channel is used.
 NOTIFIERS: dict[str, type[Notifier]] = {
     SlackNotifier.name: SlackNotifier,
+    EmailNotifier.name: EmailNotifier,
     LogNotifier.name: LogNotifier,
 }
 
 
 def notifier_from_config(config: Config) -> Notifier:
     """The first channel of `NOTIFIERS` that `config` sets up (Slack: a bot token or a
-    webhook); the fallback (the log) only when none is, with a warning."""
+    webhook; e-mail: `email.host`); the fallback (the log) only when none is, with a
+    warning."""
     for notifier_class in NOTIFIERS.values():
         if not notifier_class.fallback and notifier_class.configured(config):
             return notifier_class.build(config)
     log.warning(
-        "no Slack configured (slack.token + slack.channel, or slack.webhook_url): "
+        "no alert channel configured (slack.token + slack.channel, slack.webhook_url, "
+        "or email.host): "
         "alerts are written to the log only"
     )
     fallback = next(c for c in NOTIFIERS.values() if c.fallback)
@@ -42,6 +46,7 @@ def notifier_from_config(config: Config) -> Notifier:
 __all__ = [
     "NOTIFIERS",
     "CannotTell",
+    "EmailNotifier",
     "LogNotifier",
     "Notifier",
     "NotifierError",
