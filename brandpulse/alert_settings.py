@@ -11,12 +11,22 @@ runs with.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from brandpulse.units import Duration
 
 _HOUR = timedelta(hours=1)
+
+# How urgent an alert is (`alerts.model.Alert.severity` says how it is derived); routes
+# select on it, so the configuration must know the words.
+Severity = Literal["low", "medium", "high"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+
+# The names of the alert rules (`alerts.rules.RULES`, which a test keeps equal to this),
+# for routes that select alerts by the rule that raised them.
+RULE_NAMES: tuple[str, ...] = ("negative_spike", "high_reach")
 
 
 class SpikeSettings(BaseModel):

@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from brandpulse.alert_settings import HighReachSettings, SpikeSettings
+from brandpulse.alert_settings import RULE_NAMES, HighReachSettings, Severity, SpikeSettings
 from brandpulse.secrets import mask_url, redact
 from brandpulse.units import Duration, min_duration
 
@@ -657,6 +657,11 @@ class SlackConfig(Strict):
         return None if value is None else _url(value, ("http", "https"), "the URL")
 
     @classmethod
+    def channel_configured(cls, data: dict[str, Any]) -> bool:
+        """Whether the raw section sets the channel up (for `alerts.routes` checks)."""
+        return _given(data.get("token")) or _given(data.get("webhook_url"))
+
+    @classmethod
     def section_problems(cls, data: dict[str, Any]) -> Problems:
         if _given(data.get("token")) and not _given(data.get("channel")):
             return [((), "slack.token is set but slack.channel is not: the bot needs a channel")]
@@ -741,6 +746,11 @@ class EmailConfig(Strict):
             raise ValueError(f"CA certificate file {str(path)!r} does not exist")
         return path
 
+    @classmethod
+    def channel_configured(cls, data: dict[str, Any]) -> bool:
+        """Whether the raw section sets the channel up (for `alerts.routes` checks)."""
+        return _given(data.get("host"))
+
     @property
     def effective_port(self) -> int:
         if self.port is not None:
@@ -767,6 +777,43 @@ class EmailConfig(Strict):
         return problems
 
 
+class RouteConfig(Strict):
+    """Where alerts go: an alert that matches every selector of a route (an empty
+    selector matches all) is sent to each of its channels; see docs/routing.md."""
+
+    channels: list[str] = Field(
+        min_length=1, description="channel names (`slack`, `email`, `log`, ...): each must be configured"
+    )
+    brands: list[str] = Field(default_factory=list, description="only these brands (empty: all)")
+    rules: list[str] = Field(
+        default_factory=list, description=f"only alerts of these rules: {', '.join(RULE_NAMES)} (empty: all)"
+    )
+    severities: list[Severity] = Field(
+        default_factory=list, description="only these severities (empty: all; see docs/routing.md)"
+    )
+    escalate_after: PositiveDuration | None = Field(
+        default=None,
+        description="send to `escalate_to` once if the alert is not acknowledged this long "
+        "after it was raised (`scheduler.py alerts ack ALERT_ID`)",
+    )
+    escalate_to: list[str] = Field(default_factory=list, description="channels for the escalation")
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in RULE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown rule(s) {unknown}; expected some of {list(RULE_NAMES)}")
+        return value
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        has_after, has_to = data.get("escalate_after") is not None, bool(data.get("escalate_to"))
+        if has_after != has_to:
+            return [((), "set escalate_after and escalate_to together")]
+        return []
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -780,6 +827,11 @@ class AlertsConfig(Strict):
     spike: SpikeSettings = Field(default_factory=SpikeSettings)
     high_reach: HighReachSettings = Field(default_factory=HighReachSettings)
     top_posts: int = Field(default=5, ge=1, le=20)
+    routes: list[RouteConfig] = Field(
+        default_factory=list,
+        description="which channels get which alerts; none: every alert goes to the first "
+        "configured channel (Slack, then e-mail); see docs/routing.md",
+    )
 
 
 class HealthConfig(Strict):
@@ -903,6 +955,48 @@ class Config(Strict):
                 if names and brand not in names:
                     problems.append((("sources", i, "brands"), f"{brand!r} is not a configured "
                                      f"brand (expected one of {list(dict.fromkeys(names))})"))  # fmt: skip
+        problems += cls._route_problems(data, names)
+        return problems
+
+    @classmethod
+    def channel_sections(cls) -> dict[str, Any]:
+        """The config sections that are alert channels (those with `channel_configured`),
+        by channel name; `log` is a channel too and needs no section."""
+        return {
+            name: info.annotation
+            for name, info in cls.model_fields.items()
+            if hasattr(info.annotation, "channel_configured")
+        }
+
+    @classmethod
+    def _route_problems(cls, data: dict[str, Any], brands: list[str]) -> Problems:
+        alerts = data.get("alerts")
+        routes = alerts.get("routes") if isinstance(alerts, dict) else None
+        if not isinstance(routes, list):
+            return []
+        sections = cls.channel_sections()
+        configured = [
+            name for name, model in sections.items()
+            if isinstance(data.get(name), dict) and model.channel_configured(data[name])
+        ] + ["log"]  # fmt: skip
+        known = [*sections, "log"]
+        problems: Problems = []
+        for i, route in enumerate(routes):
+            if not isinstance(route, dict):
+                continue
+            for key in ("channels", "escalate_to"):
+                names = route.get(key)
+                for name in names if isinstance(names, list) else []:
+                    if name in configured:
+                        continue
+                    why = (f"{name!r} is not configured (its `{name}:` section sets nothing up)"
+                           if name in known else f"{name!r} is not a channel (known: {known})")  # fmt: skip
+                    problems.append((("alerts", "routes", i, key), f"{why}; configured: {configured}"))
+            wanted = route.get("brands")
+            for brand in wanted if isinstance(wanted, list) else []:
+                if brands and brand not in brands:
+                    problems.append((("alerts", "routes", i, "brands"), f"{brand!r} is not a "
+                                     f"configured brand (expected one of {list(dict.fromkeys(brands))})"))  # fmt: skip
         return problems
 
     def warnings(self) -> list[str]:
