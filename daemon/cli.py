@@ -192,13 +192,15 @@ def _stdin_lines() -> list[str]:
 
 def cmd_check_alerts(args: argparse.Namespace) -> int:
     from alerts.engine import AlertEngine
-    from alerts.notifiers import notifier_from_config
+    from alerts.notifiers import notifiers_from_config
     from store.client import make_client
 
     config = _config(args)
     configure_logging("text", "WARNING")
     now = datetime.fromisoformat(args.at).astimezone(UTC) if args.at else datetime.now(UTC)
-    engine = AlertEngine(config, make_client(config.elasticsearch), notifier_from_config(config))
+    engine = AlertEngine(
+        config, make_client(config.elasticsearch), None, channels=notifiers_from_config(config)
+    )
     if args.dry_run:
         from alerts.notifiers.slack_templates import build_message
         from sandbox.slack import render_blocks
@@ -215,6 +217,26 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
         return 0
     sent = engine.check(now)
     print(f"{len(sent)} alert(s) sent")
+    return 0
+
+
+def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    """Acknowledge an alert: its pending escalations are cancelled instead of sent."""
+    from alerts.state import AlertStateStore, UnknownAlert
+    from store.client import make_client
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    store = AlertStateStore(make_client(config.elasticsearch), config.elasticsearch.index_prefix)
+    store.install()
+    try:
+        ack = store.acknowledge(args.alert_id, at=datetime.now(UTC), by=args.by)
+    except UnknownAlert:
+        print(f"alerts ack: no alert {args.alert_id!r} in the outbox (the id is in each "
+              "message's footer)", file=sys.stderr)  # fmt: skip
+        return 2
+    by = f" by {ack.by}" if ack.by else ""
+    print(f"alert {ack.alert_id} acknowledged at {ack.at.isoformat()}{by}")
     return 0
 
 
@@ -327,6 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-alerts", cmd_check_alerts, "run the alert check once")
     p.add_argument("--dry-run", action="store_true", help="print the Slack messages, send nothing")
     p.add_argument("--at", help="pretend it is this time (ISO 8601), e.g. to replay a past wave")
+    alerts = sub.add_parser("alerts", help="act on alerts", description="act on alerts")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="<command>")
+    p = alerts_sub.add_parser("ack", help="acknowledge an alert: no escalation for it",
+                              description="acknowledge an alert: its escalations are not sent")
+    p.add_argument("alert_id", help="the alert id (from the message footer)")
+    p.add_argument("--by", help="who acknowledges (recorded with it)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_ack)
     p = add("rescore", cmd_rescore, "score stored mentions again (e.g. with a new model)")
     p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
     p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")

@@ -146,9 +146,11 @@ class Daemon:
     def engine(self) -> AlertEngine | None:
         if self._engine is None and self.config.alerts.enabled:
             from alerts.engine import AlertEngine
-            from alerts.notifiers import notifier_from_config
+            from alerts.notifiers import notifiers_from_config
 
-            self._engine = AlertEngine(self.config, self.client, notifier_from_config(self.config))
+            self._engine = AlertEngine(
+                self.config, self.client, None, channels=notifiers_from_config(self.config)
+            )
         return self._engine
 
     @property

@@ -28,19 +28,32 @@ NOTIFIERS: dict[str, type[Notifier]] = {
 
 
 def notifier_from_config(config: Config) -> Notifier:
-    """The first channel of `NOTIFIERS` that `config` sets up (Slack: a bot token or a
-    webhook; e-mail: `email.host`); the fallback (the log) only when none is, with a
-    warning."""
-    for notifier_class in NOTIFIERS.values():
-        if not notifier_class.fallback and notifier_class.configured(config):
-            return notifier_class.build(config)
-    log.warning(
-        "no alert channel configured (slack.token + slack.channel, slack.webhook_url, "
-        "or email.host): "
-        "alerts are written to the log only"
-    )
-    fallback = next(c for c in NOTIFIERS.values() if c.fallback)
-    return fallback.build(config)
+    """The default channel: the first of `NOTIFIERS` that `config` sets up (Slack: a bot
+    token or a webhook; e-mail: `email.host`); the fallback (the log) only when none
+    is, with a warning. Without `alerts.routes` it is the one channel alerts go to."""
+    return next(iter(notifiers_from_config(config).values()))
+
+
+def notifiers_from_config(config: Config) -> dict[str, Notifier]:
+    """Every channel `config` sets up, by name, in registry order: the first is the
+    default channel. The fallback (the log) is included when a route names it, and is
+    the only one, with a warning, when nothing else is configured."""
+    named = {c for route in config.alerts.routes for c in (*route.channels, *route.escalate_to)}
+    channels: dict[str, Notifier] = {}
+    for name, notifier_class in NOTIFIERS.items():
+        if notifier_class.fallback:
+            if name in named:
+                channels[name] = notifier_class.build(config)
+        elif notifier_class.configured(config):
+            channels[name] = notifier_class.build(config)
+    if all(NOTIFIERS[name].fallback for name in channels):
+        log.warning(
+            "no alert channel configured (slack.token + slack.channel, slack.webhook_url, "
+            "or email.host): alerts are written to the log only"
+        )
+        fallback = next(c for c in NOTIFIERS.values() if c.fallback)
+        channels = {fallback.name: channels.get(fallback.name) or fallback.build(config)}
+    return channels
 
 
 __all__ = [
@@ -54,4 +67,5 @@ __all__ = [
     "SlackNotifier",
     "kibana_discover_url",
     "notifier_from_config",
+    "notifiers_from_config",
 ]

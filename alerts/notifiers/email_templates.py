@@ -33,6 +33,7 @@ from alerts.notifiers.slack_templates import (
     _when,
     _window,
     clip,
+    escalation_note,
     untrusted,
 )
 from brandpulse.mention import Mention
@@ -87,6 +88,11 @@ def wave_subject(alert: Alert) -> str:
 
 def status_line(alert: Alert) -> str:
     """What this message says happened, as one plain line."""
+    line = _status_line(alert)
+    return f"ESCALATED: {line}" if alert.escalated_after is not None else line
+
+
+def _status_line(alert: Alert) -> str:
     brand = _line(alert.brand)
     if alert.kind == "high_reach":
         post = alert.top_posts[0] if alert.top_posts else None
@@ -106,7 +112,8 @@ def status_line(alert: Alert) -> str:
 
 
 def _details(alert: Alert) -> list[str]:
-    lines: list[str] = []
+    note = escalation_note(alert)
+    lines: list[str] = [note] if note else []
     if alert.negative_share is not None:
         share = f"Negative share {_pct(alert.negative_share)}"
         if alert.usual_share is not None:
@@ -227,6 +234,8 @@ def build_email(
     message, for a follow-up."""
     msg = EmailMessage()
     subject = wave_subject(alert)
+    if alert.escalated_after is not None:
+        subject = clip(f"[ESCALATED] {subject}", SUBJECT_CHARS)
     msg["Subject"] = f"Re: {subject}" if reply_to_id else subject
     msg["From"] = sender
     msg["To"] = ", ".join(to)

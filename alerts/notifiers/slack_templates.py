@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from alerts.model import Alert
+from alerts.model import Alert, base_alert_id
 from brandpulse.mention import Mention
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -160,8 +160,24 @@ def _expected(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
+def escalation_note(alert: Alert) -> str | None:
+    """For an escalation copy (`Alert.escalated`): that nobody acknowledged the alert in
+    time and how to. Plain text; None for any other alert."""
+    if alert.escalated_after is None:
+        return None
+    waited = _duration(alert.created_at, alert.created_at + alert.escalated_after)
+    original = base_alert_id(alert.alert_id)
+    return (f"Escalated: not acknowledged within {waited} "
+            f"(acknowledge with: scheduler.py alerts ack {original})")  # fmt: skip
+
+
 def headline(alert: Alert) -> str:
     """One line saying what happened, untrusted text escaped: also the `text` fallback."""
+    line = _headline(alert)
+    return f"ESCALATED: {line}" if alert.escalated_after is not None else line
+
+
+def _headline(alert: Alert) -> str:
     brand = escape(alert.brand)
     window = _window(alert)
     if alert.kind == "high_reach":
@@ -188,6 +204,8 @@ def _header_text(alert: Alert) -> str:
     title = titles[alert.kind]
     if alert.kind == "started" and alert.signal == "share":
         title = ":chart_with_downwards_trend: Negative sentiment dip"
+    if alert.escalated_after is not None:
+        title = f":sos: Escalated {title}"
     # plain_text headers are never parsed, so the brand needs no escaping here.
     return clip(f"{title}: {alert.brand}", MAX_HEADER_TEXT)
 
@@ -198,11 +216,14 @@ def _summary(alert: Alert) -> str:
     ratio = alert.ratio
     times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
     if alert.kind == "high_reach":
-        return f"A negative post about *{brand}* from an account with a large audience."
-    lines = [
+        lead = f"*{escape(escalation_note(alert) or '')}*\n" if alert.escalated_after else ""
+        return lead + f"A negative post about *{brand}* from an account with a large audience."
+    note = escalation_note(alert)
+    lines = [f"*{escape(note)}*"] if note else []
+    lines.append(
         f"*{alert.observed}* negative mentions of *{brand}* in {window}, "
         f"against a usual *{_expected(alert.expected)}*{times}."
-    ]
+    )
     if alert.negative_share is not None:
         share = f"Negative share *{_pct(alert.negative_share)}*"
         if alert.usual_share is not None:
