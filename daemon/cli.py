@@ -44,6 +44,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  model:   {config.nlp.model}")
     print(f"  elasticsearch: {_es_where(config)}")
     print(f"  slack:   {_slack_mode(config)}")
+    print(f"  email:   {_email_mode(config)}")
+    print(f"  routes:  {_routes_mode(config)}")
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     _print_assumed_visibility(config)
@@ -79,7 +81,26 @@ def _slack_mode(config: Config) -> str:
         return f"bot token, channel {config.slack.channel}"
     if config.slack.webhook_url is not None:
         return "incoming webhook"
-    return "not configured (alerts are logged only)"
+    if config.email.host is None:
+        return "not configured (alerts are logged only)"
+    return "not configured"
+
+
+def _email_mode(config: Config) -> str:
+    email = config.email
+    if email.host is None:
+        return "not configured"
+    return f"{email.host}:{email.effective_port} ({email.tls}) to {len(email.to)} recipient(s)"
+
+
+def _routes_mode(config: Config) -> str:
+    routes = config.alerts.routes
+    if not routes:
+        return "none: every alert goes to the first configured channel"
+    escalating = sum(1 for r in routes if r.escalate_after is not None)
+    channels = sorted({c for r in routes for c in (*r.channels, *r.escalate_to)})
+    return f"{len(routes)} route(s) to {', '.join(channels)}" + (
+        f", {escalating} escalating" if escalating else "")
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
