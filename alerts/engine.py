@@ -416,10 +416,11 @@ class AlertEngine:
         if wave is None or wave.thread_ts is not None:
             return state
         root = self.state.get_entry(wave.root_alert_id)
-        if root is None:  # routed: the first channel the wave's first alert reached
-            delivered = [
-                e for e in self.state.entries(alert_id=wave.root_alert_id) if e.delivery is not None
-            ]
+        if root is None:  # routed: the default channel's delivery, else the first one
+            delivered = sorted(
+                (e for e in self.state.entries(alert_id=wave.root_alert_id) if e.delivery),
+                key=lambda e: e.channel != self.router.default,
+            )
             root = delivered[0] if delivered else None
         if root is None or root.delivery is None:
             return state

@@ -171,6 +171,9 @@ def test_every_routed_channel_gets_the_alert_once_and_threads_its_own_replies(
     by_channel = {e.channel: e.delivery for e in store.entries() if e.alert_id == continuing.alert_id}
     assert by_channel["slack"].thread_ts == root.ts  # type: ignore[union-attr]
     assert by_channel["email"].thread_ts == first["Message-ID"]  # type: ignore[union-attr]
+    # the brand's open wave names the default channel's thread (Slack's)
+    wave_state = store.load_brand("Acme").open_wave
+    assert wave_state is not None and wave_state.thread_ts == root.ts
 
 
 def test_one_failing_channel_holds_up_nothing_and_a_restart_sends_only_what_is_missing(
