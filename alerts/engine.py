@@ -266,6 +266,10 @@ class AlertEngine:
             reply_to = None
             if entry.root_alert_id and entry.root_alert_id != entry.alert_id:
                 root = self.state.get_entry(entry.root_alert_id, entry.channel)
+                if root is None and entry.channel == self.router.default:
+                    # a wave that began before routes were configured: its first
+                    # message is the default channel's entry of the old layout
+                    root = self.state.get_entry(entry.root_alert_id)
                 if root is not None and root.status != "delivered":
                     blocked.add(key)
                     continue

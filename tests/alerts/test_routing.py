@@ -176,6 +176,18 @@ def test_every_routed_channel_gets_the_alert_once_and_threads_its_own_replies(
     assert wave_state is not None and wave_state.thread_ts == root.ts
 
 
+def test_a_wave_begun_before_routes_keeps_its_slack_thread_after(es_client, prefix, slack, smtp, reader):
+    before = make_engine(make_config(prefix, slack, smtp, routes=None), es_client, reader)
+    [started] = before.check(NOW)
+    routed = make_engine(make_config(prefix, slack, smtp, [{"channels": ["slack", "email"]}]), es_client, reader)
+    [continuing] = routed.check(NOW + timedelta(hours=1))
+    root, reply = slack.messages
+    assert reply.thread_ts == root.ts  # under the first message, from the old layout
+    [mail] = mails(smtp)  # e-mail never had the first one: a message of its own
+    assert "In-Reply-To" not in mail and not mail["Subject"].startswith("Re: ")
+    assert continuing.wave_id == started.wave_id
+
+
 def test_one_failing_channel_holds_up_nothing_and_a_restart_sends_only_what_is_missing(
     es_client, prefix, slack, smtp, reader
 ):
