@@ -663,6 +663,59 @@ class SlackConfig(Strict):
         return []
 
 
+def _secret_url(value: SecretStr | None, *, query: str | None = None, path: str | None = None) -> SecretStr | None:
+    """A webhook URL that is itself the credential: https (plain http only to this
+    machine, for the local test servers of `sandbox.bots`), with a host, and with the
+    `query` parameter or the `path` fragment its service puts the credential in. The
+    error never shows the URL."""
+    if value is None:
+        return None
+    from urllib.parse import parse_qs, urlsplit
+
+    text = value.get_secret_value().strip()
+    try:
+        parts = urlsplit(text)
+        ok = bool(parts.hostname) and (
+            parts.scheme.lower() == "https"
+            or (parts.scheme.lower() == "http" and _loopback(parts.hostname or ""))
+        )
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PydanticCustomError("bad_url", "must be an https:// URL with a host (the URL is not shown: it is a secret)")
+    if query is not None and not (parse_qs(parts.query).get(query) or [""])[0].strip():
+        raise PydanticCustomError("bad_url", "{what}", {"what": f"must carry the credential as ?{query}=... (the URL is not shown: it is a secret)"})
+    if path is not None and path not in parts.path:
+        raise PydanticCustomError("bad_url", "{what}", {"what": f"must be the bot's webhook URL (its path contains {path}; the URL is not shown: it is a secret)"})
+    return SecretStr(text)
+
+
+class WebhookConfig(Strict):
+    """A generic JSON webhook: BrandPulse POSTs each alert as a documented JSON body,
+    signed with HMAC-SHA256 (docs/channels.md says how a receiver checks it)."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the receiver's https:// URL (a secret: it may carry a token; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(
+        default=None,
+        description="signing secret of the X-BrandPulse-Signature header (required with url)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value)
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        if _given(data.get("url")) and not _given(data.get("secret")):
+            return [((), "webhook.url is set but webhook.secret is not: without a signature "
+                         "the receiver cannot tell BrandPulse's messages from anyone's")]  # fmt: skip
+        return []
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -763,6 +816,9 @@ class Config(Strict):
         default_factory=ElasticsearchConfig, description="where mentions and alert state are kept"
     )
     slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
+    webhook: WebhookConfig = Field(
+        default_factory=WebhookConfig, description="alerts as signed JSON to any HTTP receiver"
+    )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="notices of failing sources and Elasticsearch outages"

@@ -14,6 +14,7 @@ import logging
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
+from alerts.notifiers.webhook import WebhookNotifier
 from brandpulse.config import Config
 
 log = logging.getLogger(__name__)
@@ -21,19 +22,23 @@ log = logging.getLogger(__name__)
 # Registry order is preference order: the first configured channel is used.
 NOTIFIERS: dict[str, type[Notifier]] = {
     SlackNotifier.name: SlackNotifier,
+    # The webhook-style channels (alerts/notifiers/http.py): each is built from its own
+    # config section alone, so a router can build several side by side.
+    WebhookNotifier.name: WebhookNotifier,
     LogNotifier.name: LogNotifier,
 }
 
 
 def notifier_from_config(config: Config) -> Notifier:
     """The first channel of `NOTIFIERS` that `config` sets up (Slack: a bot token or a
-    webhook); the fallback (the log) only when none is, with a warning."""
+    webhook; another channel: its URL); the fallback (the log) only when none is, with
+    a warning."""
     for notifier_class in NOTIFIERS.values():
         if not notifier_class.fallback and notifier_class.configured(config):
             return notifier_class.build(config)
     log.warning(
-        "no Slack configured (slack.token + slack.channel, or slack.webhook_url): "
-        "alerts are written to the log only"
+        "no alert channel configured (slack.token + slack.channel, slack.webhook_url, or "
+        "the url of webhook/teams/wecom/dingtalk/feishu): alerts are written to the log only"
     )
     fallback = next(c for c in NOTIFIERS.values() if c.fallback)
     return fallback.build(config)
@@ -47,6 +52,7 @@ __all__ = [
     "NotifierError",
     "SlackDeliveryError",
     "SlackNotifier",
+    "WebhookNotifier",
     "kibana_discover_url",
     "notifier_from_config",
 ]

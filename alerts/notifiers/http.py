@@ -1,0 +1,196 @@
+"""The one HTTP transport of the webhook-style channels (generic JSON webhook, Teams,
+WeCom, DingTalk, Feishu): POST a JSON body, and turn what can go wrong into a
+`NotifierError` the engine's outbox understands.
+
+What each outcome means, the same for every channel:
+
+* The request never left (connection refused, name not resolved): retryable, and the
+  message cannot have arrived (`maybe_delivered=False`).
+* It left and no answer came back (a timeout, a reset): retryable, and it may have
+  arrived (`maybe_delivered=True`). The same for any HTTP 5xx: a proxy or the
+  service may have failed after taking the message.
+* HTTP 429: retryable, after the `Retry-After` the service gave (when it gave one).
+* Anything else is for the channel to judge from the answer (`HttpAnswer`): the
+  Chinese bots answer HTTP 200 with an error code in the JSON body.
+
+Secrets: the webhook URLs of these channels *are* credentials (a key, an access token
+or an id in the path), so no text produced here contains the URL: errors name the
+channel and the host only, and every text passes through `brandpulse.secrets.redact`
+with the channel's secret values as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from alerts.notifiers.base import NotifierError
+from brandpulse.secrets import redact
+
+USER_AGENT = "BrandPulse-alerts/1"
+
+
+class ChannelError(NotifierError):
+    """A webhook-style channel refused or failed a message. `status` is the HTTP status
+    when there was an answer; `code` the channel's own error code when it gave one."""
+
+    def __init__(
+        self,
+        notifier: str,
+        cause: str,
+        *,
+        status: int | None = None,
+        code: int | str | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        maybe_delivered: bool = False,
+    ) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(
+            notifier,
+            cause,
+            retryable=retryable,
+            retry_after=retry_after,
+            maybe_delivered=maybe_delivered,
+        )
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What the service answered (any status: the channel decides what it means)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body.decode("utf-8")) if self.body else None
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    @property
+    def retry_after(self) -> float | None:
+        """`Retry-After` in seconds (the delta-seconds form), None when absent or a date."""
+        for key, value in self.headers.items():
+            if key.lower() == "retry-after":
+                try:
+                    return max(float(value), 0.0)
+                except (TypeError, ValueError):
+                    return None
+        return None
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of `url`: all an error message may say about where."""
+    try:
+        parts = urlsplit(url)
+        return parts.netloc.rsplit("@", 1)[-1] or "?"
+    except ValueError:
+        return "?"
+
+
+def encode_json(payload: Any) -> bytes:
+    """The exact bytes sent (and signed): compact UTF-8 JSON."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def post_json(
+    notifier: str,
+    url: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 15.0,
+    secrets: Iterable[str] = (),
+) -> HttpAnswer:
+    """POST `body` (JSON bytes) to `url`; return the answer, whatever its status.
+
+    Raises `ChannelError` only for failures without an answer (see the module
+    docstring); the text names `notifier` and the host, never the URL.
+    """
+    request = urllib.request.Request(url, data=body, method="POST")
+    request.add_header("Content-Type", "application/json; charset=utf-8")
+    request.add_header("User-Agent", USER_AGENT)
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    where = host_of(url)
+    try:
+        # The URL is configuration validated as https (or loopback http): no file:// here.
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return HttpAnswer(response.status, dict(response.headers.items()), response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            data = exc.read()
+        except OSError:
+            data = b""
+        return HttpAnswer(exc.code, dict(exc.headers.items()) if exc.headers else {}, data)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        # Refused or unresolvable: the request never reached the service. Anything
+        # else (a timeout, a reset) may have hit after it took the message.
+        never_sent = isinstance(reason, ConnectionRefusedError | socket.gaierror)
+        what = "timed out" if isinstance(reason, TimeoutError | socket.timeout) else "failed"
+        cause = f"cannot reach {where}: request {what} ({type(reason).__name__}: {reason})"
+        raise ChannelError(
+            notifier, redact(cause, [url, *secrets]), maybe_delivered=not never_sent
+        ) from None
+
+
+def http_failure(
+    notifier: str,
+    answer: HttpAnswer,
+    where: str,
+    *,
+    hint: str = "",
+    secrets: Iterable[str] = (),
+) -> ChannelError | None:
+    """The error for an HTTP status that means the same on every channel (429, 5xx,
+    other non-2xx); None for a 2xx, which the channel reads itself.
+
+    `hint` says what a person should check for a 4xx refusal (401/403/404: usually the
+    URL or the secret). The answer's body is quoted, redacted and cut short.
+    """
+    status = answer.status
+    if 200 <= status < 300:
+        return None
+    detail = redact(" ".join(answer.text.split())[:200], secrets)
+    said = f": {detail}" if detail else ""
+    if status == 429:
+        wait = answer.retry_after
+        asks = f"; it asks to wait {wait:g}s" if wait is not None else ""
+        return ChannelError(notifier, f"{where} rate limited the message (HTTP 429){asks}",
+                            status=status, retry_after=wait)  # fmt: skip
+    if status >= 500:
+        return ChannelError(
+            notifier,
+            f"{where} answered HTTP {status} (outage or overload; the message may have arrived){said}",
+            status=status,
+            retry_after=answer.retry_after,
+            maybe_delivered=True,
+        )
+    if status == 408:
+        return ChannelError(notifier, f"{where} timed out reading the message (HTTP 408)",
+                            status=status, maybe_delivered=True)  # fmt: skip
+    if status == 413:
+        return ChannelError(
+            notifier,
+            f"{where} refused the message as too large (HTTP 413; a BrandPulse bug, please report){said}",
+            status=status,
+            retryable=False,
+        )
+    extra = f" ({hint})" if hint else ""
+    return ChannelError(notifier, f"{where} refused the message: HTTP {status}{extra}{said}",
+                        status=status, retryable=False)  # fmt: skip

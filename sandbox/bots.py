@@ -1,0 +1,366 @@
+"""Local stand-ins for the webhook-style alert channels, over real HTTP on loopback:
+a generic signed JSON webhook, Microsoft Teams incoming webhooks, WeCom (企业微信) group
+bots, DingTalk (钉钉) custom robots and Feishu/Lark (飞书) custom bots.
+
+One server speaks all of them, each on the path its real service uses, so the
+notifiers run unchanged against it with only the host swapped. Like `sandbox.slack`,
+it checks what the real service checks (keys, access tokens, signatures and their
+timestamps, message shapes, size limits, per-minute rate limits) and answers with the
+documented error codes and HTTP statuses; it records what it accepted; and it can be
+told to fail (`fail_next`, `rate_limit_next`).
+
+From tests::
+
+    with BotSandbox() as bots:
+        notifier = WebhookNotifier(url=bots.webhook_url, secret=bots.webhook_secret)
+        ...
+        assert bots.messages("webhook")[0].payload["event"] == "alert"
+
+From a shell (the demo)::
+
+    python -m sandbox.bots --port 8766
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+Api = Literal["webhook", "teams", "wecom", "dingtalk", "feishu"]
+APIS: tuple[Api, ...] = ("webhook", "teams", "wecom", "dingtalk", "feishu")
+
+WEBHOOK_PATH = "/hooks/brandpulse"
+DEFAULT_WEBHOOK_SECRET = "whsec-sandbox-secret"
+WEBHOOK_TOLERANCE = 300  # seconds, as the receiver example in alerts.notifiers.webhook
+
+
+@dataclass(frozen=True)
+class BotMessage:
+    """One message a bot accepted."""
+
+    seq: int
+    api: Api
+    path: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class BotRequest:
+    """One HTTP request, accepted or not (for asserting retries and refusals)."""
+
+    api: Api | None
+    path: str
+    status: int
+    code: int | str | None
+    at: datetime
+
+
+@dataclass
+class _Fault:
+    status: int
+    retry_after: float | None = None
+    after_posting: bool = False  # take the message, then fail (a proxy error on the way back)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    code: int | str | None = None
+    accepted: bool = False
+
+    @classmethod
+    def json(cls, status: int, data: Any, *, code: int | str | None = None,
+             accepted: bool = False, headers: dict[str, str] | None = None) -> Answer:  # fmt: skip
+        return cls(status, json.dumps(data, ensure_ascii=False).encode(), code=code,
+                   accepted=accepted, headers=headers or {})  # fmt: skip
+
+    @classmethod
+    def text(cls, status: int, text: str, *, code: int | str | None = None,
+             accepted: bool = False, headers: dict[str, str] | None = None) -> Answer:  # fmt: skip
+        return cls(status, text.encode(), "text/plain; charset=utf-8", headers or {}, code, accepted)
+
+
+class BotSandbox:
+    """The local bots. Use as a context manager, or `start()`/`stop()`.
+
+    `rate_limits` is messages per minute per bot (per URL), like the real services:
+    WeCom and DingTalk allow 20, Feishu 100 (and 5 per second); set lower in tests.
+    `clock` (unix seconds) is what signatures' timestamps are checked against.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+        rate_limits: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+        on_message: Callable[[BotMessage], None] | None = None,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.webhook_secret = webhook_secret
+        self.rate_limits: dict[str, int] = {"wecom": 20, "dingtalk": 20, "feishu": 100}
+        self.rate_limits.update(rate_limits or {})
+        self.clock = clock
+        self.on_message = on_message
+        self._lock = threading.Lock()
+        self._messages: list[BotMessage] = []
+        self._requests: list[BotRequest] = []
+        self._faults: list[_Fault] = []
+        self._sent: dict[str, deque[float]] = {}
+        self._seq = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> BotSandbox:
+        if self._server is not None:
+            return self
+        sandbox = self
+
+        class Handler(_Handler):
+            owner = sandbox
+
+        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
+        self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, name="bot-sandbox",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> BotSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what tests and the demo use -----------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + WEBHOOK_PATH
+
+    def messages(self, api: Api | None = None) -> list[BotMessage]:
+        with self._lock:
+            return [m for m in self._messages if api is None or m.api == api]
+
+    @property
+    def requests(self) -> list[BotRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def fail_next(self, n: int = 1, status: int = 503, *, after_posting: bool = False) -> None:
+        """The next `n` requests fail with HTTP `status` (`after_posting`: the message is
+        recorded first, as when the service took it and a proxy failed on the way back)."""
+        with self._lock:
+            self._faults.extend(_Fault(status, after_posting=after_posting) for _ in range(n))
+
+    def rate_limit_next(self, retry_after: float | None = 1, n: int = 1) -> None:
+        """The next `n` requests get HTTP 429 (with `Retry-After` unless None)."""
+        with self._lock:
+            self._faults.extend(_Fault(429, retry_after) for _ in range(n))
+
+    # -- helpers of the API handlers -----------------------------------------
+
+    def _take_fault(self) -> _Fault | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+    def _over_rate(self, api: str, bucket: str, *, window: float = 60.0, limit: int | None = None) -> bool:
+        """Count one message of `bucket` (a bot); True when it is over the limit."""
+        limit = self.rate_limits.get(api) if limit is None else limit
+        if limit is None:
+            return False
+        now = self.clock()
+        with self._lock:
+            sent = self._sent.setdefault(f"{api}:{bucket}:{window}", deque())
+            while sent and sent[0] <= now - window:
+                sent.popleft()
+            if len(sent) >= limit:
+                return True
+            sent.append(now)
+            return False
+
+    def _record(self, api: Api, path: str, payload: dict[str, Any], headers: dict[str, str],
+                body: bytes) -> BotMessage:  # fmt: skip
+        with self._lock:
+            self._seq += 1
+            message = BotMessage(self._seq, api, path, payload, headers, body, datetime.now(UTC))
+            self._messages.append(message)
+        if self.on_message is not None:
+            self.on_message(message)
+        return message
+
+    def _log(self, api: Api | None, path: str, status: int, code: int | str | None) -> None:
+        with self._lock:
+            self._requests.append(BotRequest(api, path, status, code, datetime.now(UTC)))
+
+    # -- the APIs -------------------------------------------------------------
+
+    def route(self, path: str) -> Api | None:
+        if path == WEBHOOK_PATH:
+            return "webhook"
+        return None
+
+    def handle(self, api: Api, path: str, query: dict[str, str], headers: dict[str, str],
+               body: bytes) -> tuple[Answer, dict[str, Any] | None]:  # fmt: skip
+        """(the answer, the payload to record when the message is accepted)."""
+        handler = getattr(self, f"_handle_{api}")
+        return handler(path, query, headers, body)
+
+    def _handle_webhook(self, path: str, query: dict[str, str], headers: dict[str, str],
+                        body: bytes) -> tuple[Answer, dict[str, Any] | None]:  # fmt: skip
+        header = headers.get("x-brandpulse-signature", "")
+        fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+        t, sig = fields.get("t", ""), fields.get("v1", "")
+        if not t.isdigit() or abs(self.clock() - int(t)) > WEBHOOK_TOLERANCE:
+            return Answer.json(401, {"error": "timestamp missing or outside the tolerance"},
+                               code="stale_timestamp"), None  # fmt: skip
+        expected = hmac.new(self.webhook_secret.encode(), t.encode() + b"." + body,
+                            hashlib.sha256).hexdigest()  # fmt: skip
+        if not hmac.compare_digest(expected, sig):
+            return Answer.json(401, {"error": "signature mismatch"}, code="bad_signature"), None
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return Answer.json(400, {"error": "body is not JSON"}, code="bad_json"), None
+        if not isinstance(payload, dict) or payload.get("event") not in ("alert", "notice"):
+            return Answer.json(400, {"error": "unknown event"}, code="bad_event"), None
+        return Answer.json(200, {"ok": True}, accepted=True), payload
+
+
+def _b64_hmac(key: bytes, msg: bytes) -> str:
+    return base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: BotSandbox
+    server_version = "BotSandbox/1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the sandbox's own request log is `BotSandbox.requests`
+
+    def _send(self, answer: Answer) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for key, value in answer.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def do_GET(self) -> None:
+        self._send(Answer.text(200 if self.path in ("/", "/health") else 404, "bot sandbox\n"))
+
+    def do_POST(self) -> None:
+        owner = self.owner
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        api = owner.route(path)
+        if api is None:
+            owner._log(None, path, 404, "not_found")
+            self._send(Answer.text(404, "not found\n"))
+            return
+        fault = owner._take_fault()
+        if fault is not None and not fault.after_posting:
+            self._fail(api, path, fault)
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        answer, payload = owner.handle(api, path, query, headers, body)
+        if answer.accepted and payload is not None:
+            owner._record(api, path, payload, headers, body)
+        if fault is not None:
+            self._fail(api, path, fault)
+            return
+        owner._log(api, path, answer.status, answer.code)
+        self._send(answer)
+
+    def _fail(self, api: Api, path: str, fault: _Fault) -> None:
+        if fault.status == 429:
+            headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+            self.owner._log(api, path, 429, "rate_limited")
+            self._send(Answer.text(429, "Too Many Requests", headers=headers))
+            return
+        self.owner._log(api, path, fault.status, "injected_failure")
+        self._send(Answer.text(fault.status, f"<html><body>{fault.status} sandbox failure</body></html>"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.bots",
+        description="Local webhook, Teams, WeCom, DingTalk and Feishu bots that print every message.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args(argv)
+
+    def show(message: BotMessage) -> None:
+        print(f"── {message.api} · {message.path}\n"
+              + json.dumps(message.payload, ensure_ascii=False, indent=2) + "\n", flush=True)  # fmt: skip
+
+    sandbox = BotSandbox(host=args.host, port=args.port, on_message=show)
+    try:
+        sandbox.start()
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print("Bot sandbox listening. URLs for config.yaml:", flush=True)
+    for api in APIS:
+        attr = f"{api}_url"
+        if hasattr(sandbox, attr):
+            print(f"  {api}: {getattr(sandbox, attr)}", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
