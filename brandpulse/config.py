@@ -716,6 +716,22 @@ class WebhookConfig(Strict):
         return []
 
 
+class TeamsConfig(Strict):
+    """A Microsoft Teams channel's incoming webhook (or Power Automate workflow URL):
+    alerts arrive as Adaptive Cards."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the webhook URL (a secret; https://...webhook.office.com/webhookb2/... or a "
+        "workflow URL; plain http only to this machine)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value)
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -818,6 +834,9 @@ class Config(Strict):
     slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
     webhook: WebhookConfig = Field(
         default_factory=WebhookConfig, description="alerts as signed JSON to any HTTP receiver"
+    )
+    teams: TeamsConfig = Field(
+        default_factory=TeamsConfig, description="alerts as Adaptive Cards to a Microsoft Teams channel"
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(

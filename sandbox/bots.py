@@ -47,6 +47,11 @@ WEBHOOK_PATH = "/hooks/brandpulse"
 DEFAULT_WEBHOOK_SECRET = "whsec-sandbox-secret"
 WEBHOOK_TOLERANCE = 300  # seconds, as the receiver example in alerts.notifiers.webhook
 
+# A Teams connector URL's path: /webhookb2/<group>@<tenant>/IncomingWebhook/<id>/<owner>
+TEAMS_PATH = "/webhookb2/0sandbox-group@0sandbox-tenant/IncomingWebhook/0sandboxhook/0sandbox-owner"
+TEAMS_MAX_BYTES = 28 * 1024  # "about 28 KB" per message
+TEAMS_PER_SECOND = 4  # connectors are throttled at a few messages per second
+
 
 @dataclass(frozen=True)
 class BotMessage:
@@ -121,7 +126,8 @@ class BotSandbox:
         self.host = host
         self._port = port
         self.webhook_secret = webhook_secret
-        self.rate_limits: dict[str, int] = {"wecom": 20, "dingtalk": 20, "feishu": 100}
+        self.rate_limits: dict[str, int] = {"wecom": 20, "dingtalk": 20, "feishu": 100,
+                                            "teams": TEAMS_PER_SECOND}  # fmt: skip
         self.rate_limits.update(rate_limits or {})
         self.clock = clock
         self.on_message = on_message
@@ -177,6 +183,10 @@ class BotSandbox:
     @property
     def webhook_url(self) -> str:
         return self.url + WEBHOOK_PATH
+
+    @property
+    def teams_url(self) -> str:
+        return self.url + TEAMS_PATH
 
     def messages(self, api: Api | None = None) -> list[BotMessage]:
         with self._lock:
@@ -238,6 +248,8 @@ class BotSandbox:
     def route(self, path: str) -> Api | None:
         if path == WEBHOOK_PATH:
             return "webhook"
+        if path.startswith("/webhookb2/"):
+            return "teams"
         return None
 
     def handle(self, api: Api, path: str, query: dict[str, str], headers: dict[str, str],
@@ -265,6 +277,71 @@ class BotSandbox:
         if not isinstance(payload, dict) or payload.get("event") not in ("alert", "notice"):
             return Answer.json(400, {"error": "unknown event"}, code="bad_event"), None
         return Answer.json(200, {"ok": True}, accepted=True), payload
+
+    def _handle_teams(self, path: str, query: dict[str, str], headers: dict[str, str],
+                      body: bytes) -> tuple[Answer, dict[str, Any] | None]:  # fmt: skip
+        if path != TEAMS_PATH:
+            # a removed connector: Teams answers 404 (410 once the URL is retired)
+            return Answer.text(404, "Webhook not found", code="not_found"), None
+        if len(body) > TEAMS_MAX_BYTES:
+            return Answer.text(413, "Request Entity Too Large", code="too_large"), None
+        # The connector answers throttling with HTTP 200 and a text saying so.
+        if self._over_rate("teams", path, window=1.0):
+            return Answer.text(200, "Webhook message delivery failed with error: Microsoft Teams "
+                               "endpoint returned HTTP error 429 with ContextId tcid=0,server=sandbox",
+                               code="soft_429"), None  # fmt: skip
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        problem = teams_card_problem(payload)
+        if problem is not None:
+            return Answer.text(400, f"Bad payload received by generic incoming webhook. ({problem})",
+                               code="bad_payload"), None  # fmt: skip
+        assert isinstance(payload, dict)
+        return Answer.text(200, "1", accepted=True), payload
+
+
+def teams_card_problem(payload: Any) -> str | None:
+    """What Teams would object to in a webhook message carrying an Adaptive Card."""
+    if not isinstance(payload, dict) or payload.get("type") != "message":
+        return "type must be 'message'"
+    attachments = payload.get("attachments")
+    if not isinstance(attachments, list) or not attachments:
+        return "attachments must be a non-empty list"
+    for attachment in attachments:
+        if attachment.get("contentType") != "application/vnd.microsoft.card.adaptive":
+            return "contentType must be application/vnd.microsoft.card.adaptive"
+        card = attachment.get("content")
+        if not isinstance(card, dict) or card.get("type") != "AdaptiveCard":
+            return "content.type must be AdaptiveCard"
+        if not isinstance(card.get("version"), str) or not isinstance(card.get("body"), list):
+            return "an AdaptiveCard needs a version and a body"
+        for action in card.get("actions") or []:
+            if action.get("type") == "Action.OpenUrl" and not str(action.get("url", "")).startswith(("http://", "https://")):
+                return "Action.OpenUrl needs an http(s) url"
+    return None
+
+
+def teams_texts(payload: dict[str, Any]) -> list[str]:
+    """Every TextBlock text and FactSet title/value of the cards in `payload`."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "TextBlock":
+                out.append(node.get("text", ""))
+            if node.get("type") == "FactSet":
+                for fact in node.get("facts", []):
+                    out.extend([fact.get("title", ""), fact.get("value", "")])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(payload.get("attachments"))
+    return out
 
 
 def _b64_hmac(key: bytes, msg: bytes) -> str:

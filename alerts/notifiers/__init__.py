@@ -14,6 +14,7 @@ import logging
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
+from alerts.notifiers.teams import TeamsNotifier
 from alerts.notifiers.webhook import WebhookNotifier
 from brandpulse.config import Config
 
@@ -24,6 +25,7 @@ NOTIFIERS: dict[str, type[Notifier]] = {
     SlackNotifier.name: SlackNotifier,
     # The webhook-style channels (alerts/notifiers/http.py): each is built from its own
     # config section alone, so a router can build several side by side.
+    TeamsNotifier.name: TeamsNotifier,
     WebhookNotifier.name: WebhookNotifier,
     LogNotifier.name: LogNotifier,
 }
@@ -52,6 +54,7 @@ __all__ = [
     "NotifierError",
     "SlackDeliveryError",
     "SlackNotifier",
+    "TeamsNotifier",
     "WebhookNotifier",
     "kibana_discover_url",
     "notifier_from_config",
