@@ -732,6 +732,21 @@ class TeamsConfig(Strict):
         return _secret_url(value)
 
 
+class WecomConfig(Strict):
+    """A WeCom (企业微信) group bot: alerts arrive as Markdown messages."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the bot's webhook URL, https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... "
+        "(a secret; plain http only to this machine)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, query="key")
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -837,6 +852,9 @@ class Config(Strict):
     )
     teams: TeamsConfig = Field(
         default_factory=TeamsConfig, description="alerts as Adaptive Cards to a Microsoft Teams channel"
+    )
+    wecom: WecomConfig = Field(
+        default_factory=WecomConfig, description="alerts as Markdown to a WeCom (企业微信) group bot"
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(

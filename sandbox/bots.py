@@ -52,6 +52,10 @@ TEAMS_PATH = "/webhookb2/0sandbox-group@0sandbox-tenant/IncomingWebhook/0sandbox
 TEAMS_MAX_BYTES = 28 * 1024  # "about 28 KB" per message
 TEAMS_PER_SECOND = 4  # connectors are throttled at a few messages per second
 
+WECOM_PATH = "/cgi-bin/webhook/send"
+DEFAULT_WECOM_KEY = "0sandbox-wecom-key-0000"
+WECOM_MAX_BYTES = 4096  # markdown.content, UTF-8
+
 
 @dataclass(frozen=True)
 class BotMessage:
@@ -120,12 +124,14 @@ class BotSandbox:
         port: int = 0,
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
         rate_limits: dict[str, int] | None = None,
+        wecom_keys: tuple[str, ...] = (DEFAULT_WECOM_KEY,),
         clock: Callable[[], float] = time.time,
         on_message: Callable[[BotMessage], None] | None = None,
     ) -> None:
         self.host = host
         self._port = port
         self.webhook_secret = webhook_secret
+        self.wecom_keys = wecom_keys
         self.rate_limits: dict[str, int] = {"wecom": 20, "dingtalk": 20, "feishu": 100,
                                             "teams": TEAMS_PER_SECOND}  # fmt: skip
         self.rate_limits.update(rate_limits or {})
@@ -187,6 +193,10 @@ class BotSandbox:
     @property
     def teams_url(self) -> str:
         return self.url + TEAMS_PATH
+
+    @property
+    def wecom_url(self) -> str:
+        return f"{self.url}{WECOM_PATH}?key={self.wecom_keys[0]}"
 
     def messages(self, api: Api | None = None) -> list[BotMessage]:
         with self._lock:
@@ -250,6 +260,8 @@ class BotSandbox:
             return "webhook"
         if path.startswith("/webhookb2/"):
             return "teams"
+        if path == WECOM_PATH:
+            return "wecom"
         return None
 
     def handle(self, api: Api, path: str, query: dict[str, str], headers: dict[str, str],
@@ -300,6 +312,32 @@ class BotSandbox:
                                code="bad_payload"), None  # fmt: skip
         assert isinstance(payload, dict)
         return Answer.text(200, "1", accepted=True), payload
+
+    def _handle_wecom(self, path: str, query: dict[str, str], headers: dict[str, str],
+                      body: bytes) -> tuple[Answer, dict[str, Any] | None]:  # fmt: skip
+        # WeCom answers HTTP 200 with errcode/errmsg, errors included.
+        def error(code: int, msg: str) -> tuple[Answer, None]:
+            hint = f"{msg}, hint: [sandbox], more info at https://open.work.weixin.qq.com/devtool/query?e={code}"
+            return Answer.json(200, {"errcode": code, "errmsg": hint}, code=code), None
+
+        key = query.get("key", "")
+        if key not in self.wecom_keys:
+            return error(93000, "invalid webhook url")
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return error(40001, "invalid json")  # sandbox's code for a body that is not JSON
+        msgtype = payload.get("msgtype") if isinstance(payload, dict) else None
+        if msgtype not in ("text", "markdown"):
+            return error(40008, "invalid message type")
+        content = (payload.get(msgtype) or {}).get("content")
+        if not isinstance(content, str) or not content:
+            return error(44004, "empty content")
+        if len(content.encode("utf-8")) > WECOM_MAX_BYTES:
+            return error(40058, f"{msgtype}.content exceed max length {WECOM_MAX_BYTES}")
+        if self._over_rate("wecom", key):
+            return error(45009, "api freq out of limit")
+        return Answer.json(200, {"errcode": 0, "errmsg": "ok"}, code=0, accepted=True), payload
 
 
 def teams_card_problem(payload: Any) -> str | None:

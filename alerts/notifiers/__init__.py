@@ -16,6 +16,7 @@ from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from alerts.notifiers.teams import TeamsNotifier
 from alerts.notifiers.webhook import WebhookNotifier
+from alerts.notifiers.wecom import WecomNotifier
 from brandpulse.config import Config
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ NOTIFIERS: dict[str, type[Notifier]] = {
     # The webhook-style channels (alerts/notifiers/http.py): each is built from its own
     # config section alone, so a router can build several side by side.
     TeamsNotifier.name: TeamsNotifier,
+    WecomNotifier.name: WecomNotifier,
     WebhookNotifier.name: WebhookNotifier,
     LogNotifier.name: LogNotifier,
 }
@@ -56,6 +58,7 @@ __all__ = [
     "SlackNotifier",
     "TeamsNotifier",
     "WebhookNotifier",
+    "WecomNotifier",
     "kibana_discover_url",
     "notifier_from_config",
 ]

@@ -194,3 +194,40 @@ def http_failure(
     extra = f" ({hint})" if hint else ""
     return ChannelError(notifier, f"{where} refused the message: HTTP {status}{extra}{said}",
                         status=status, retryable=False)  # fmt: skip
+
+
+# What an error code of a bot API means for the outbox (see `code_failure`).
+RATE = "rate"  # rate limited: retryable later
+CREDENTIAL = "credential"  # key, token, signature, IP or keyword refused: needs a person
+BUG = "bug"  # the message was refused as malformed or too large: a BrandPulse bug
+BUSY = "busy"  # the service is busy: retryable
+
+
+def code_failure(
+    notifier: str,
+    where: str,
+    code: int,
+    message: str,
+    table: Mapping[int, tuple[str, str]],
+    *,
+    answer: HttpAnswer,
+    secrets: Iterable[str] = (),
+) -> ChannelError:
+    """The error for a bot API's non-zero error code (`errcode` / `code`).
+
+    `table` maps a code to (kind, hint): RATE and BUSY are retryable, CREDENTIAL and BUG
+    are not; an unknown code is retryable (the outbox keeps the alert either way, and a
+    code nobody documented is more often transient than not). The service's own
+    message is quoted, redacted: some echo the request's key.
+    """
+    kind, hint = table.get(code, (BUSY, ""))
+    said = redact(" ".join(message.split())[:200], secrets)
+    cause = f"{where} refused the message: error {code} ({said})" + (f"; {hint}" if hint else "")
+    return ChannelError(
+        notifier,
+        cause,
+        status=answer.status,
+        code=code,
+        retryable=kind in (RATE, BUSY),
+        retry_after=answer.retry_after if kind in (RATE, BUSY) else None,
+    )
