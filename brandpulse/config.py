@@ -747,6 +747,29 @@ class WecomConfig(Strict):
         return _secret_url(value, query="key")
 
 
+class DingtalkConfig(Strict):
+    """A DingTalk (钉钉) custom robot: alerts arrive as Markdown messages, signed with
+    the robot's secret (its security setting "additional signature", 加签)."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the robot's webhook URL, https://oapi.dingtalk.com/robot/send?access_token=... "
+        "(a secret; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(
+        default=None, description="the robot's signing secret (SEC...); recommended"
+    )
+    keyword: str | None = Field(
+        default=None,
+        description="one of the robot's custom keywords, when its security setting uses them",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, query="access_token")
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -855,6 +878,9 @@ class Config(Strict):
     )
     wecom: WecomConfig = Field(
         default_factory=WecomConfig, description="alerts as Markdown to a WeCom (企业微信) group bot"
+    )
+    dingtalk: DingtalkConfig = Field(
+        default_factory=DingtalkConfig, description="alerts as Markdown to a DingTalk (钉钉) robot"
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(

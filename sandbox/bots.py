@@ -56,6 +56,11 @@ WECOM_PATH = "/cgi-bin/webhook/send"
 DEFAULT_WECOM_KEY = "0sandbox-wecom-key-0000"
 WECOM_MAX_BYTES = 4096  # markdown.content, UTF-8
 
+DINGTALK_PATH = "/robot/send"
+DEFAULT_DINGTALK_TOKEN = "0sandbox-dingtalk-token"
+DEFAULT_DINGTALK_SECRET = "SEC0sandbox-dingtalk-secret"
+DINGTALK_TOLERANCE_MS = 3600 * 1000  # "within an hour of the request"
+
 
 @dataclass(frozen=True)
 class BotMessage:
@@ -125,6 +130,8 @@ class BotSandbox:
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
         rate_limits: dict[str, int] | None = None,
         wecom_keys: tuple[str, ...] = (DEFAULT_WECOM_KEY,),
+        dingtalk_robots: dict[str, str | None] | None = None,
+        dingtalk_keywords: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
         on_message: Callable[[BotMessage], None] | None = None,
     ) -> None:
@@ -132,6 +139,9 @@ class BotSandbox:
         self._port = port
         self.webhook_secret = webhook_secret
         self.wecom_keys = wecom_keys
+        # access token -> signing secret (None: the robot does not use signing)
+        self.dingtalk_robots = dict(dingtalk_robots or {DEFAULT_DINGTALK_TOKEN: DEFAULT_DINGTALK_SECRET})
+        self.dingtalk_keywords = dingtalk_keywords
         self.rate_limits: dict[str, int] = {"wecom": 20, "dingtalk": 20, "feishu": 100,
                                             "teams": TEAMS_PER_SECOND}  # fmt: skip
         self.rate_limits.update(rate_limits or {})
@@ -193,6 +203,14 @@ class BotSandbox:
     @property
     def teams_url(self) -> str:
         return self.url + TEAMS_PATH
+
+    @property
+    def dingtalk_url(self) -> str:
+        return f"{self.url}{DINGTALK_PATH}?access_token={next(iter(self.dingtalk_robots))}"
+
+    @property
+    def dingtalk_secret(self) -> str | None:
+        return next(iter(self.dingtalk_robots.values()))
 
     @property
     def wecom_url(self) -> str:
@@ -262,6 +280,8 @@ class BotSandbox:
             return "teams"
         if path == WECOM_PATH:
             return "wecom"
+        if path == DINGTALK_PATH:
+            return "dingtalk"
         return None
 
     def handle(self, api: Api, path: str, query: dict[str, str], headers: dict[str, str],
@@ -337,6 +357,41 @@ class BotSandbox:
             return error(40058, f"{msgtype}.content exceed max length {WECOM_MAX_BYTES}")
         if self._over_rate("wecom", key):
             return error(45009, "api freq out of limit")
+        return Answer.json(200, {"errcode": 0, "errmsg": "ok"}, code=0, accepted=True), payload
+
+    def _handle_dingtalk(self, path: str, query: dict[str, str], headers: dict[str, str],
+                         body: bytes) -> tuple[Answer, dict[str, Any] | None]:  # fmt: skip
+        # DingTalk answers HTTP 200 with errcode/errmsg, errors included.
+        def error(code: int, msg: str) -> tuple[Answer, None]:
+            return Answer.json(200, {"errcode": code, "errmsg": msg}, code=code), None
+
+        token = query.get("access_token", "")
+        if token not in self.dingtalk_robots:
+            return error(300001, "token is not exist")
+        secret = self.dingtalk_robots[token]
+        if secret is not None:
+            ts = query.get("timestamp", "")
+            if not ts.isdigit() or abs(self.clock() * 1000 - int(ts)) > DINGTALK_TOLERANCE_MS:
+                return error(310000, "invalid timestamp")
+            # parse_qs has URL-decoded `sign` already: compare the base64 text
+            expected = _b64_hmac(secret.encode(), f"{ts}\n{secret}".encode())
+            if not hmac.compare_digest(expected, query.get("sign", "")):
+                return error(310000, "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]")
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return error(40035, "缺少参数 json")
+        msgtype = payload.get("msgtype") if isinstance(payload, dict) else None
+        if msgtype != "markdown" and msgtype != "text":
+            return error(40035, "缺少参数 msgtype")
+        part = payload.get(msgtype) or {}
+        text = part.get("text") if msgtype == "markdown" else part.get("content")
+        if not isinstance(text, str) or not text or (msgtype == "markdown" and not part.get("title")):
+            return error(40035, "缺少参数 markdown.title/text")
+        if self.dingtalk_keywords and not any(k in text or k in str(part.get("title")) for k in self.dingtalk_keywords):
+            return error(310000, "keywords not in content, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]")
+        if self._over_rate("dingtalk", token):
+            return error(130101, "send too fast, exceed 20 times per minute")
         return Answer.json(200, {"errcode": 0, "errmsg": "ok"}, code=0, accepted=True), payload
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
+from alerts.notifiers.dingtalk import DingtalkNotifier
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from alerts.notifiers.teams import TeamsNotifier
@@ -27,6 +28,7 @@ NOTIFIERS: dict[str, type[Notifier]] = {
     # The webhook-style channels (alerts/notifiers/http.py): each is built from its own
     # config section alone, so a router can build several side by side.
     TeamsNotifier.name: TeamsNotifier,
+    DingtalkNotifier.name: DingtalkNotifier,
     WecomNotifier.name: WecomNotifier,
     WebhookNotifier.name: WebhookNotifier,
     LogNotifier.name: LogNotifier,
@@ -51,6 +53,7 @@ def notifier_from_config(config: Config) -> Notifier:
 __all__ = [
     "NOTIFIERS",
     "CannotTell",
+    "DingtalkNotifier",
     "LogNotifier",
     "Notifier",
     "NotifierError",
