@@ -770,6 +770,23 @@ class DingtalkConfig(Strict):
         return _secret_url(value, query="access_token")
 
 
+class FeishuConfig(Strict):
+    """A Feishu / Lark (飞书) custom bot: alerts arrive as interactive cards, signed
+    with the bot's secret (its security setting "signature verification", 签名校验)."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the bot's webhook URL, https://open.feishu.cn/open-apis/bot/v2/hook/... "
+        "(Lark: open.larksuite.com; a secret; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(default=None, description="the bot's signing secret; recommended")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, path="/bot/v2/hook/")
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -881,6 +898,9 @@ class Config(Strict):
     )
     dingtalk: DingtalkConfig = Field(
         default_factory=DingtalkConfig, description="alerts as Markdown to a DingTalk (钉钉) robot"
+    )
+    feishu: FeishuConfig = Field(
+        default_factory=FeishuConfig, description="alerts as cards to a Feishu / Lark (飞书) bot"
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(

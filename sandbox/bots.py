@@ -61,6 +61,14 @@ DEFAULT_DINGTALK_TOKEN = "0sandbox-dingtalk-token"
 DEFAULT_DINGTALK_SECRET = "SEC0sandbox-dingtalk-secret"
 DINGTALK_TOLERANCE_MS = 3600 * 1000  # "within an hour of the request"
 
+FEISHU_PREFIX = "/open-apis/bot/v2/hook/"
+DEFAULT_FEISHU_HOOK = "0sandbox-feishu-hook"
+DEFAULT_FEISHU_SECRET = "0sandbox-feishu-secret"
+FEISHU_MAX_BYTES = 20 * 1024  # request body
+FEISHU_PER_SECOND = 5
+FEISHU_TOLERANCE = 3600  # seconds
+_FEISHU_TAGS = {"div", "hr", "action", "note", "markdown", "img", "column_set"}
+
 
 @dataclass(frozen=True)
 class BotMessage:
@@ -132,6 +140,7 @@ class BotSandbox:
         wecom_keys: tuple[str, ...] = (DEFAULT_WECOM_KEY,),
         dingtalk_robots: dict[str, str | None] | None = None,
         dingtalk_keywords: tuple[str, ...] = (),
+        feishu_hooks: dict[str, str | None] | None = None,
         clock: Callable[[], float] = time.time,
         on_message: Callable[[BotMessage], None] | None = None,
     ) -> None:
@@ -142,6 +151,8 @@ class BotSandbox:
         # access token -> signing secret (None: the robot does not use signing)
         self.dingtalk_robots = dict(dingtalk_robots or {DEFAULT_DINGTALK_TOKEN: DEFAULT_DINGTALK_SECRET})
         self.dingtalk_keywords = dingtalk_keywords
+        # hook id -> signing secret (None: the bot does not verify signatures)
+        self.feishu_hooks = dict(feishu_hooks or {DEFAULT_FEISHU_HOOK: DEFAULT_FEISHU_SECRET})
         self.rate_limits: dict[str, int] = {"wecom": 20, "dingtalk": 20, "feishu": 100,
                                             "teams": TEAMS_PER_SECOND}  # fmt: skip
         self.rate_limits.update(rate_limits or {})
@@ -213,6 +224,14 @@ class BotSandbox:
         return next(iter(self.dingtalk_robots.values()))
 
     @property
+    def feishu_url(self) -> str:
+        return f"{self.url}{FEISHU_PREFIX}{next(iter(self.feishu_hooks))}"
+
+    @property
+    def feishu_secret(self) -> str | None:
+        return next(iter(self.feishu_hooks.values()))
+
+    @property
     def wecom_url(self) -> str:
         return f"{self.url}{WECOM_PATH}?key={self.wecom_keys[0]}"
 
@@ -282,6 +301,8 @@ class BotSandbox:
             return "wecom"
         if path == DINGTALK_PATH:
             return "dingtalk"
+        if path.startswith(FEISHU_PREFIX):
+            return "feishu"
         return None
 
     def handle(self, api: Api, path: str, query: dict[str, str], headers: dict[str, str],
@@ -393,6 +414,81 @@ class BotSandbox:
         if self._over_rate("dingtalk", token):
             return error(130101, "send too fast, exceed 20 times per minute")
         return Answer.json(200, {"errcode": 0, "errmsg": "ok"}, code=0, accepted=True), payload
+
+    def _handle_feishu(self, path: str, query: dict[str, str], headers: dict[str, str],
+                       body: bytes) -> tuple[Answer, dict[str, Any] | None]:  # fmt: skip
+        def error(code: int, msg: str, status: int = 200) -> tuple[Answer, None]:
+            return Answer.json(status, {"code": code, "msg": msg, "data": {}}, code=code), None
+
+        hook = path[len(FEISHU_PREFIX):]
+        if hook not in self.feishu_hooks:
+            return error(19001, "param invalid: incoming webhook access token invalid", 400)
+        if len(body) > FEISHU_MAX_BYTES:
+            # the sandbox's own answer: the documented limit is 20 KB, the code for it is not
+            return Answer.text(413, "request body too large", code="too_large"), None
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return error(19002, "params error, body is not JSON", 400)
+        if not isinstance(payload, dict):
+            return error(19002, "params error", 400)
+        secret = self.feishu_hooks[hook]
+        if secret is not None:
+            ts = str(payload.get("timestamp", ""))
+            expected = _b64_hmac(f"{ts}\n{secret}".encode(), b"")
+            fresh = ts.isdigit() and abs(self.clock() - int(ts)) <= FEISHU_TOLERANCE
+            if not fresh or not hmac.compare_digest(expected, str(payload.get("sign", ""))):
+                return error(19021, "sign match fail or timestamp is not within one hour from current time")
+        problem = feishu_message_problem(payload)
+        if problem is not None:
+            return error(19002, f"params error, {problem}", 400)
+        if self._over_rate("feishu", hook, window=1.0, limit=FEISHU_PER_SECOND):
+            return error(9499, "too many request")
+        if self._over_rate("feishu", hook):
+            return error(11232, "frequency limited psm[lark.oapi.app_platform_runtime]")
+        return Answer.json(200, {"code": 0, "msg": "success", "data": {}}, code=0, accepted=True), payload
+
+
+def feishu_message_problem(payload: dict[str, Any]) -> str | None:
+    """What Feishu would object to in a custom bot message (None: it is fine)."""
+    kind = payload.get("msg_type")
+    if kind not in ("text", "post", "interactive", "image", "share_chat"):
+        return "msg_type need"
+    if kind != "interactive":
+        return None if isinstance(payload.get("content"), dict) else "content need"
+    card = payload.get("card")
+    if not isinstance(card, dict) or not isinstance(card.get("elements"), list):
+        return "card.elements need"
+    for element in card["elements"]:
+        if element.get("tag") not in _FEISHU_TAGS:
+            return f"unknown element tag {element.get('tag')!r}"
+        texts = [element.get("text")] + [f.get("text") for f in element.get("fields", [])]
+        texts += list(element.get("elements", []))
+        for text in texts:
+            if text is not None and text.get("tag") not in ("plain_text", "lark_md"):
+                return "text tag must be plain_text or lark_md"
+        for action in element.get("actions", []):
+            if not str(action.get("url", "")).startswith(("http://", "https://")):
+                return "button url must be http(s)"
+    return None
+
+
+def feishu_texts(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """(tag, content) of every text in a card, header first."""
+    out: list[tuple[str, str]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("tag") in ("plain_text", "lark_md"):
+                out.append((node["tag"], node.get("content", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(payload.get("card"))
+    return out
 
 
 def teams_card_problem(payload: Any) -> str | None:

@@ -13,6 +13,7 @@ import logging
 
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.notifiers.dingtalk import DingtalkNotifier
+from alerts.notifiers.feishu import FeishuNotifier
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from alerts.notifiers.teams import TeamsNotifier
@@ -28,6 +29,7 @@ NOTIFIERS: dict[str, type[Notifier]] = {
     # The webhook-style channels (alerts/notifiers/http.py): each is built from its own
     # config section alone, so a router can build several side by side.
     TeamsNotifier.name: TeamsNotifier,
+    FeishuNotifier.name: FeishuNotifier,
     DingtalkNotifier.name: DingtalkNotifier,
     WecomNotifier.name: WecomNotifier,
     WebhookNotifier.name: WebhookNotifier,
@@ -54,6 +56,7 @@ __all__ = [
     "NOTIFIERS",
     "CannotTell",
     "DingtalkNotifier",
+    "FeishuNotifier",
     "LogNotifier",
     "Notifier",
     "NotifierError",

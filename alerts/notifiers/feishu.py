@@ -1,0 +1,180 @@
+"""Alerts to a Feishu / Lark (飞书) group through a custom bot (config `feishu:`).
+
+Setup: in the group, *settings → bots → add bot → custom bot (自定义机器人)*; enable
+*signature verification (签名校验)* and copy its secret and the webhook URL,
+`https://open.feishu.cn/open-apis/bot/v2/hook/<id>` (Lark:
+`https://open.larksuite.com/open-apis/bot/v2/hook/<id>`)
+(https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot). Both are
+credentials. Messages are interactive cards (`alerts.notifiers.feishu_templates`).
+
+Signing: the body carries `timestamp` (unix seconds, as a string, within an hour of
+Feishu's clock) and `sign` = base64(HmacSHA256(key=f"{timestamp}\\n{secret}", msg=b""))
+— the key is the string, the message empty, unlike DingTalk.
+
+Answers are JSON `{"code": 0, "msg": "success", "data": {}}` (older deployments:
+`{"StatusCode": 0, "StatusMessage": "success"}`); a refusal carries a non-zero `code`,
+with HTTP 200 or 4xx, so the code is read whatever the status:
+
+* 9499 `too many request` and 11232 `frequency limited`: a bot may send 100 messages a
+  minute and 5 a second; retryable at a later check;
+* 19021 `sign match fail or timestamp is not within one hour from current time`,
+  19022 IP not allowed, 19024 keywords not found, 19001 the hook id is invalid: the
+  bot's settings refused it; not retryable;
+* 19002 bad parameters: a BrandPulse bug; any unlisted code: retryable.
+
+HTTP 5xx, 429 and timeouts are handled as on every HTTP channel (`alerts.notifiers.http`).
+`check()` validates the hook id and the signature without posting: a signed request
+without a message, which Feishu refuses as one after checking both.
+
+Delivery: a custom bot cannot read the group back, so `find` raises CannotTell and an
+alert whose send may have arrived (5xx, timeout, crash) is sent again by the engine's
+outbox: at least once, with the alert id in the card's note to make a repeat obvious.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from alerts.health import HealthNotice
+from alerts.model import Alert, Delivery
+from alerts.notifiers.base import Notifier
+from alerts.notifiers.feishu_templates import build_message, build_notice_message
+from alerts.notifiers.http import (
+    BUG,
+    BUSY,
+    CREDENTIAL,
+    RATE,
+    ChannelError,
+    HttpAnswer,
+    code_failure,
+    encode_json,
+    host_of,
+    http_failure,
+    post_json,
+)
+from brandpulse.config import Config, FeishuConfig
+from brandpulse.secrets import reveal
+
+ERRORS: dict[int, tuple[str, str]] = {
+    9499: (RATE, "a Feishu bot may send 100 messages a minute and 5 a second"),
+    11232: (RATE, "a Feishu bot may send 100 messages a minute and 5 a second"),
+    19021: (CREDENTIAL, "check feishu.secret, and that this machine's clock is right"),
+    19022: (CREDENTIAL, "this machine's IP is not in the bot's allow-list"),
+    19024: (CREDENTIAL, "the message lacks the bot's custom keyword; use signature verification instead"),
+    19001: (CREDENTIAL, "the hook id is wrong or the bot was removed; check feishu.url"),
+    19002: (BUG, "Feishu refused the message parameters (a BrandPulse bug; please report)"),
+}
+
+
+def sign(secret: str, timestamp: int) -> str:
+    """Feishu's `sign`: base64(HmacSHA256(key=f"{timestamp}\\n{secret}", msg=b""))."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
+
+
+class FeishuNotifier(Notifier):
+    """Posts interactive cards to one Feishu/Lark custom bot, signed when a secret is set."""
+
+    name: ClassVar[str] = "feishu"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        secret: str | None = None,
+        timeout: float = 15.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not url:
+            raise ValueError("FeishuNotifier needs feishu.url")
+        self._url = url
+        self._secret = secret
+        self._hook = url.rstrip("/").rsplit("/", 1)[-1]
+        self.timeout = timeout
+        self.clock = clock
+        self.where = f"Feishu bot at {host_of(url)}"
+
+    @classmethod
+    def configured(cls, config: Config) -> bool:
+        return reveal(config.feishu.url) is not None
+
+    @classmethod
+    def build(cls, config: Config) -> FeishuNotifier:
+        return cls.from_config(config.feishu)
+
+    @classmethod
+    def from_config(cls, section: FeishuConfig, **overrides: Any) -> FeishuNotifier:
+        url = reveal(section.url)
+        if url is None:
+            raise ValueError("feishu: url is required")
+        return cls(url=url, secret=reveal(section.secret), **overrides)
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self._url, self._hook, self._secret) if s)
+
+    def check(self) -> str:
+        """Validate the hook id and the signature with a request that is not a message."""
+        answer = self._request({})
+        code = self._code(answer)
+        if code is None:
+            raise self._refusal(answer)
+        if code != 0 and ERRORS.get(code, ("", ""))[0] in (CREDENTIAL, RATE, BUSY):
+            raise self._refusal(answer)
+        mode = "signed" if self._secret else "unsigned"
+        return f"{self.where}: hook and signature accepted ({mode}; checked without posting)"
+
+    def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
+        self._deliver(build_message(alert))
+        return Delivery(notifier=self.name, alert_id=alert.alert_id, delivered_at=datetime.now(UTC))
+
+    def send_notice(self, notice: HealthNotice) -> Delivery:
+        self._deliver(build_notice_message(notice))
+        return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC))
+
+    @staticmethod
+    def _code(answer: HttpAnswer) -> int | None:
+        data = answer.json()
+        if not isinstance(data, dict):
+            return None
+        code = data.get("code", data.get("StatusCode"))
+        return code if isinstance(code, int) else None
+
+    def _request(self, payload: dict[str, Any]) -> HttpAnswer:
+        body = dict(payload)
+        if self._secret:
+            ts = int(self.clock())
+            body = {"timestamp": str(ts), "sign": sign(self._secret, ts), **payload}
+        answer = post_json(self.name, self._url, encode_json(body), timeout=self.timeout,
+                           secrets=self._secrets)  # fmt: skip
+        # A refusal with a code is Feishu's word, whatever the HTTP status; without one
+        # (a proxy's 5xx, a 429, a 404 page) the status decides.
+        if self._code(answer) is None:
+            failure = http_failure(self.name, answer, self.where, secrets=self._secrets,
+                                   hint="check feishu.url")  # fmt: skip
+            if failure is not None:
+                raise failure
+        return answer
+
+    def _refusal(self, answer: HttpAnswer) -> ChannelError:
+        code = self._code(answer)
+        if code is None:
+            return ChannelError(self.name, f"{self.where} answered HTTP {answer.status} without a "
+                                "code (not a Feishu bot URL? check feishu.url)",
+                                status=answer.status, retryable=False)  # fmt: skip
+        data = answer.json()
+        message = str(data.get("msg", data.get("StatusMessage", "")))
+        return code_failure(self.name, self.where, code, message, ERRORS, answer=answer,
+                            secrets=self._secrets)  # fmt: skip
+
+    def _deliver(self, payload: dict[str, Any]) -> None:
+        answer = self._request(payload)
+        if self._code(answer) == 0:
+            return
+        raise self._refusal(answer)
