@@ -44,9 +44,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  model:   {config.nlp.model}")
     print(f"  elasticsearch: {_es_where(config)}")
     print(f"  slack:   {_slack_mode(config)}")
+    print(f"  alerts:  {_alert_channel(config)}")
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     _print_assumed_visibility(config)
+    if getattr(args, "check_channel", False):
+        return _check_channel(config)
+    return 0
+
+
+def _alert_channel(config: Config) -> str:
+    """Which channel of the registry alerts go to (the first configured one)."""
+    from alerts.notifiers import NOTIFIERS
+
+    chosen = [name for name, c in NOTIFIERS.items() if not c.fallback and c.configured(config)]
+    if not chosen:
+        return "the log only (no channel configured)"
+    unused = f" (also configured, unused: {', '.join(chosen[1:])})" if chosen[1:] else ""
+    return chosen[0] + unused
+
+
+def _check_channel(config: Config) -> int:
+    """Ask the alert channel whether its credentials work (without posting where the
+    channel allows: see each notifier's `check`)."""
+    from alerts.notifiers import NotifierError, notifier_from_config
+
+    try:
+        print(f"  channel check: {notifier_from_config(config).check()}")
+    except NotifierError as exc:
+        print(f"channel check failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -79,7 +106,7 @@ def _slack_mode(config: Config) -> str:
         return f"bot token, channel {config.slack.channel}"
     if config.slack.webhook_url is not None:
         return "incoming webhook"
-    return "not configured (alerts are logged only)"
+    return "not configured"
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -310,7 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon: crawl, score, index, detect and notify on schedule")
-    add("validate", cmd_validate, "validate the configuration and say what it sets up")
+    p = add("validate", cmd_validate, "validate the configuration and say what it sets up")
+    p.add_argument("--check-channel", action="store_true",
+                   help="also ask the alert channel whether its credentials work (posts nothing "
+                   "where the channel allows)")
     p = add("setup", cmd_setup, "install Elasticsearch templates and import the Kibana objects")
     p.add_argument("--elasticsearch", action="store_true", help="only Elasticsearch")
     p.add_argument("--kibana", action="store_true", help="only Kibana")

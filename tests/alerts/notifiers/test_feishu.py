@@ -159,3 +159,12 @@ def test_check_without_posting_find_config_registry(bots, make_alert):
                       "feishu": {"url": "https://open.feishu.cn/open-apis/bot/v1/hook-secret-5"}})  # fmt: skip
     assert "feishu.url: must be the bot's webhook URL" in str(info.value)
     assert "hook-secret-5" not in str(info.value)
+
+
+def test_webhook_urls_are_masked_wherever_printed():
+    from brandpulse.secrets import mask_url
+
+    assert mask_url("https://open.feishu.cn/open-apis/bot/v2/hook/abc-123") == "https://open.feishu.cn/open-apis/***"
+    assert "sec-9" not in mask_url("https://acme.webhook.office.com/webhookb2/g@t/IncomingWebhook/sec-9/o")
+    assert mask_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k1").endswith("key=***")
+    assert mask_url("https://oapi.dingtalk.com/robot/send?access_token=t1").endswith("access_token=***")
