@@ -611,11 +611,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    print("Bot sandbox listening. URLs for config.yaml:", flush=True)
-    for api in APIS:
-        attr = f"{api}_url"
-        if hasattr(sandbox, attr):
-            print(f"  {api}: {getattr(sandbox, attr)}", flush=True)
+    print(
+        "Bot sandbox listening. For config.yaml (sandbox credentials, not real ones):\n"
+        f"  webhook:  url: {sandbox.webhook_url}\n            secret: {sandbox.webhook_secret}\n"
+        f"  teams:    url: {sandbox.teams_url}\n"
+        f"  feishu:   url: {sandbox.feishu_url}\n            secret: {sandbox.feishu_secret}\n"
+        f"  dingtalk: url: {sandbox.dingtalk_url}\n            secret: {sandbox.dingtalk_secret}\n"
+        f"  wecom:    url: {sandbox.wecom_url}\n"
+        "Messages appear below as they arrive. Ctrl-C stops.\n",
+        flush=True,
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
     try:
