@@ -30,6 +30,16 @@ def escape(text: str) -> str:
     return _AT.sub("@\u2060", text.translate(_FULL_WIDTH))
 
 
+_ID_TEXT = re.compile(r"[\w\- ·]*")
+
+
+def _ids(footer: str) -> str:
+    """A footer of fixed words and ids (`high_reach-…`, `health-source_down-…`) shown as
+    is: full-width `＿` would make an id that cannot be searched for. A lone `_` between
+    word characters opens no emphasis in either dialect."""
+    return footer if _ID_TEXT.fullmatch(footer) else escape(footer)
+
+
 def link_target(url: str) -> str:
     """`url` safe inside `(...)` of a Markdown link."""
     return url.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
@@ -78,7 +88,7 @@ def render_alert(
                 blocks.append(subtle(f"…and {len(d.posts) - shown} more in Kibana."))
         if d.discover_url:
             blocks.append(f"[Open in Kibana]({link_target(d.discover_url)})")
-        blocks.append(subtle(escape(d.footer)))
+        blocks.append(subtle(_ids(d.footer)))
         return para.join(blocks)
 
     out = fit(render, len(d.posts), max_bytes)
@@ -89,4 +99,4 @@ def render_alert(
 def render_notice(d: NoticeDigest, *, para: str = "\n\n",
                   subtle: Callable[[str], str] = lambda s: s) -> str:  # fmt: skip
     """A health notice as Markdown: title, sentence, notice id (short: no limit applies)."""
-    return para.join([f"### {escape(d.title)}", escape(d.sentence), subtle(escape(d.footer))])
+    return para.join([f"### {escape(d.title)}", escape(d.sentence), subtle(_ids(d.footer))])
