@@ -423,15 +423,15 @@ class BotSandbox:
         hook = path[len(FEISHU_PREFIX):]
         if hook not in self.feishu_hooks:
             return error(19001, "param invalid: incoming webhook access token invalid", 400)
+        # "Bad Request" is the documented answer to a malformed body or one over 20 KB
         if len(body) > FEISHU_MAX_BYTES:
-            # the sandbox's own answer: the documented limit is 20 KB, the code for it is not
-            return Answer.text(413, "request body too large", code="too_large"), None
+            return error(9499, "Bad Request", 400)
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
-            return error(19002, "params error, body is not JSON", 400)
+            return error(9499, "Bad Request", 400)
         if not isinstance(payload, dict):
-            return error(19002, "params error", 400)
+            return error(9499, "Bad Request", 400)
         secret = self.feishu_hooks[hook]
         if secret is not None:
             ts = str(payload.get("timestamp", ""))
@@ -441,7 +441,7 @@ class BotSandbox:
                 return error(19021, "sign match fail or timestamp is not within one hour from current time")
         problem = feishu_message_problem(payload)
         if problem is not None:
-            return error(19002, f"params error, {problem}", 400)
+            return error(9499, "Bad Request", 400)
         if self._over_rate("feishu", hook, window=1.0, limit=FEISHU_PER_SECOND):
             return error(9499, "too many request")
         if self._over_rate("feishu", hook):

@@ -1,7 +1,7 @@
 """DingTalk (钉钉) custom robot messages: `msgtype` markdown (`alerts.notifiers.dingtalk`).
 
 The documented shape (https://open.dingtalk.com/document/orgapp/custom-robot-access,
-message types: https://open.dingtalk.com/document/orgapp/robot-message-types-and-data-format)::
+message types: https://open.dingtalk.com/document/orgapp/message-type)::
 
     {"msgtype": "markdown",
      "markdown": {"title": "<shown in the conversation list>", "text": "<Markdown>"},

@@ -15,12 +15,15 @@ Answers are JSON `{"code": 0, "msg": "success", "data": {}}` (older deployments:
 `{"StatusCode": 0, "StatusMessage": "success"}`); a refusal carries a non-zero `code`,
 with HTTP 200 or 4xx, so the code is read whatever the status:
 
-* 9499 `too many request` and 11232 `frequency limited`: a bot may send 100 messages a
-  minute and 5 a second; retryable at a later check;
+* 11232 (rate limited: a bot may send 100 messages a minute and 5 a second, and Feishu
+  warns of 11232 under load at full and half hours) and 9499 with `too many request`:
+  retryable at a later check;
+* 9499 `Bad Request`: the body is malformed or over 20 KB, a BrandPulse bug; not
+  retryable (the same code as the rate limit above: the `msg` tells them apart);
 * 19021 `sign match fail or timestamp is not within one hour from current time`,
-  19022 IP not allowed, 19024 keywords not found, 19001 the hook id is invalid: the
-  bot's settings refused it; not retryable;
-* 19002 bad parameters: a BrandPulse bug; any unlisted code: retryable.
+  19022 `Ip Not Allowed`, 19024 `Key Words Not Found`, 19001 the hook id is invalid:
+  the bot's security settings refused it; not retryable;
+* any unlisted code: retryable.
 
 HTTP 5xx, 429 and timeouts are handled as on every HTTP channel (`alerts.notifiers.http`).
 `check()` validates the hook id and the signature without posting: a signed request
@@ -61,15 +64,22 @@ from alerts.notifiers.http import (
 from brandpulse.config import Config, FeishuConfig
 from brandpulse.secrets import reveal
 
+_RATE_HINT = "a Feishu bot may send 100 messages a minute and 5 a second"
 ERRORS: dict[int, tuple[str, str]] = {
-    9499: (RATE, "a Feishu bot may send 100 messages a minute and 5 a second"),
-    11232: (RATE, "a Feishu bot may send 100 messages a minute and 5 a second"),
+    9499: (BUG, "Feishu found the request malformed or over 20 KB (a BrandPulse bug; please report)"),
+    11232: (RATE, _RATE_HINT),
     19021: (CREDENTIAL, "check feishu.secret, and that this machine's clock is right"),
     19022: (CREDENTIAL, "this machine's IP is not in the bot's allow-list"),
     19024: (CREDENTIAL, "the message lacks the bot's custom keyword; use signature verification instead"),
     19001: (CREDENTIAL, "the hook id is wrong or the bot was removed; check feishu.url"),
-    19002: (BUG, "Feishu refused the message parameters (a BrandPulse bug; please report)"),
 }
+
+
+def _kind(code: int, message: str) -> str:
+    """What `code` means; 9499 is both "Bad Request" and "too many request"."""
+    if code == 9499 and "too many" in message.lower():
+        return RATE
+    return ERRORS.get(code, ("", ""))[0]
 
 
 def sign(secret: str, timestamp: int) -> str:
@@ -125,7 +135,7 @@ class FeishuNotifier(Notifier):
         code = self._code(answer)
         if code is None:
             raise self._refusal(answer)
-        if code != 0 and ERRORS.get(code, ("", ""))[0] in (CREDENTIAL, RATE, BUSY):
+        if code != 0 and _kind(code, self._message(answer)) in (CREDENTIAL, RATE, BUSY):
             raise self._refusal(answer)
         mode = "signed" if self._secret else "unsigned"
         return f"{self.where}: hook and signature accepted ({mode}; checked without posting)"
@@ -168,10 +178,17 @@ class FeishuNotifier(Notifier):
             return ChannelError(self.name, f"{self.where} answered HTTP {answer.status} without a "
                                 "code (not a Feishu bot URL? check feishu.url)",
                                 status=answer.status, retryable=False)  # fmt: skip
-        data = answer.json()
-        message = str(data.get("msg", data.get("StatusMessage", "")))
-        return code_failure(self.name, self.where, code, message, ERRORS, answer=answer,
+        message = self._message(answer)
+        table = ERRORS if _kind(code, message) != RATE else {**ERRORS, code: (RATE, _RATE_HINT)}
+        return code_failure(self.name, self.where, code, message, table, answer=answer,
                             secrets=self._secrets)  # fmt: skip
+
+    @staticmethod
+    def _message(answer: HttpAnswer) -> str:
+        data = answer.json()
+        if not isinstance(data, dict):
+            return ""
+        return str(data.get("msg", data.get("StatusMessage", "")))
 
     def _deliver(self, payload: dict[str, Any]) -> None:
         answer = self._request(payload)

@@ -1,7 +1,7 @@
 """Feishu / Lark (飞书) custom bot messages: interactive cards (`alerts.notifiers.feishu`).
 
 The documented shape (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot,
-card elements: https://open.feishu.cn/document/common-capabilities/message-card/message-cards-content)::
+which also states the 20 KB request limit, and its message-card pages)::
 
     {"msg_type": "interactive",
      "card": {"config": {"wide_screen_mode": true},

@@ -7,7 +7,9 @@ take the Adaptive Card message of `alerts.notifiers.teams_templates`
 (https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook).
 The URL is the credential.
 
-Answers (https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using#rate-limiting-for-connectors):
+Answers (the add-incoming-webhook page above: "more than four requests in a second"
+are throttled; the message size limit is 28 KB; a connector reports a refusal of
+Teams inside an HTTP 200, as e.g. the msteams_hermes gem documents for 413):
 
 * HTTP 200 with body `1` (connector) or 202 (workflow): delivered.
 * HTTP 200 whose body reads `Webhook message delivery failed with error: Microsoft

@@ -18,8 +18,10 @@ goes to another. Links are built here, from `digest.clean_url` (http(s) only, no
 `user@`), with the host they go to shown beside them. A mention in Teams needs an
 `msteams.entities` entry, which these cards never carry, so `<at>` in a post is text.
 
-Size: Teams documents a limit of about 28 KB per webhook message and answers 413
-above it (reports show 413 from ~20 KB for some tenants), so the card is kept under
+Size: Teams documents a limit of 28 KB per webhook message
+(https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook)
+and answers 413 above it; senders report 413 from ~21 KB (the msteams_hermes gem uses
+21,000 bytes after testing), so the card is kept under
 `MAX_BODY_BYTES` by `digest.fit` (shorter excerpts, then fewer posts; the title,
 counts, Kibana button and alert id stay).
 """

@@ -2,7 +2,8 @@
 
 Setup: in the WeCom group, *Add group bot*; copy its webhook URL,
 `https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>`. The key is the
-credential (https://developer.work.weixin.qq.com/document/path/91770). Messages are
+credential (https://developer.work.weixin.qq.com/document/path/91770, 群机器人配置说明,
+also at https://work.weixin.qq.com/api/doc/90000/90136/91770). Messages are
 Markdown (`alerts.notifiers.wecom_templates`).
 
 Answers are JSON `{"errcode": 0, "errmsg": "ok"}` with HTTP 200, also for errors

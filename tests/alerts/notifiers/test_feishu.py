@@ -2,7 +2,7 @@
 
 The sandbox checks the hook id, the signature and its timestamp (within an hour), the
 card's shape, the 20 KB body limit and the 5-a-second / 100-a-minute rates, answering
-with Feishu's codes (19001, 19021, 19002, 9499, 11232).
+with Feishu's codes (19001, 19021, 9499 "Bad Request" / "too many request", 11232).
 """
 
 from __future__ import annotations
@@ -132,6 +132,18 @@ def test_rate_limits_are_retryable(make_alert):
         assert len(bots.messages("feishu")) == 6
 
 
+def test_bad_request_is_not_retryable(bots, make_alert, make_post):
+    # A body over 20 KB is refused as "Bad Request" (9499, like the per-second limit):
+    # the msg tells them apart. The template never sends one; a raw oversized probe does.
+    from alerts.notifiers.http import encode_json, post_json
+
+    answer = post_json("feishu", bots.feishu_url, encode_json({"msg_type": "text", "x": "y" * 30_000}))
+    assert answer.status == 400 and answer.json()["code"] == 9499
+    with pytest.raises(ChannelError) as info:
+        bot(bots)._deliver({"msg_type": "nonsense"})
+    assert info.value.code == 9499 and not info.value.retryable and "BrandPulse bug" in str(info.value)
+
+
 def test_5xx_and_429(bots, make_alert):
     bots.fail_next(status=504)
     with pytest.raises(ChannelError) as down:
@@ -145,7 +157,7 @@ def test_5xx_and_429(bots, make_alert):
 
 def test_check_without_posting_find_config_registry(bots, make_alert):
     assert "accepted (signed" in bot(bots).check()
-    assert bots.messages() == [] and [r.code for r in bots.requests] == [19002]
+    assert bots.messages() == [] and [r.code for r in bots.requests] == [9499]  # "Bad Request"
     with pytest.raises(CannotTell):
         bot(bots).find(make_alert())
     assert NOTIFIERS["feishu"] is FeishuNotifier
