@@ -99,6 +99,7 @@ class _Fault:
     status: int
     retry_after: float | None = None
     after_posting: bool = False  # take the message, then fail (a proxy error on the way back)
+    body: dict[str, Any] | None = None  # a JSON answer instead of the plain text
 
 
 @dataclass
@@ -250,10 +251,12 @@ class BotSandbox:
         with self._lock:
             self._faults.extend(_Fault(status, after_posting=after_posting) for _ in range(n))
 
-    def rate_limit_next(self, retry_after: float | None = 1, n: int = 1) -> None:
-        """The next `n` requests get HTTP 429 (with `Retry-After` unless None)."""
+    def rate_limit_next(self, retry_after: float | None = 1, n: int = 1,
+                        body: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """The next `n` requests get HTTP 429 (with `Retry-After` unless None), with
+        `body` as JSON when given (some bot APIs put their error code in a 429)."""
         with self._lock:
-            self._faults.extend(_Fault(429, retry_after) for _ in range(n))
+            self._faults.extend(_Fault(429, retry_after, body=body) for _ in range(n))
 
     # -- helpers of the API handlers -----------------------------------------
 
@@ -586,7 +589,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.status == 429:
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
             self.owner._log(api, path, 429, "rate_limited")
-            self._send(Answer.text(429, "Too Many Requests", headers=headers))
+            if fault.body is not None:
+                self._send(Answer.json(429, fault.body, headers=headers))
+            else:
+                self._send(Answer.text(429, "Too Many Requests", headers=headers))
             return
         self.owner._log(api, path, fault.status, "injected_failure")
         self._send(Answer.text(fault.status, f"<html><body>{fault.status} sandbox failure</body></html>"))

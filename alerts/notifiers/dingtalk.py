@@ -51,10 +51,10 @@ from alerts.notifiers.http import (
     RATE,
     ChannelError,
     HttpAnswer,
+    bot_http_failure,
     code_failure,
     encode_json,
     host_of,
-    http_failure,
     post_json,
 )
 from brandpulse.config import Config, DingtalkConfig
@@ -149,8 +149,8 @@ class DingtalkNotifier(Notifier):
         url = self._signed_url()
         answer = post_json(self.name, url, encode_json(payload), timeout=self.timeout,
                            secrets=(url, *self._secrets))  # fmt: skip
-        failure = http_failure(self.name, answer, self.where, secrets=(url, *self._secrets),
-                               hint="check dingtalk.url")  # fmt: skip
+        failure = bot_http_failure(self.name, answer, self.where, "errcode",
+                                   secrets=(url, *self._secrets), hint="check dingtalk.url")  # fmt: skip
         if failure is not None:
             raise failure
         return answer

@@ -55,10 +55,11 @@ from alerts.notifiers.http import (
     RATE,
     ChannelError,
     HttpAnswer,
+    bot_http_failure,
     code_failure,
     encode_json,
     host_of,
-    http_failure,
+    json_code,
     post_json,
 )
 from brandpulse.config import Config, FeishuConfig
@@ -150,11 +151,7 @@ class FeishuNotifier(Notifier):
 
     @staticmethod
     def _code(answer: HttpAnswer) -> int | None:
-        data = answer.json()
-        if not isinstance(data, dict):
-            return None
-        code = data.get("code", data.get("StatusCode"))
-        return code if isinstance(code, int) else None
+        return json_code(answer, "code", "StatusCode")
 
     def _request(self, payload: dict[str, Any]) -> HttpAnswer:
         body = dict(payload)
@@ -163,13 +160,12 @@ class FeishuNotifier(Notifier):
             body = {"timestamp": str(ts), "sign": sign(self._secret, ts), **payload}
         answer = post_json(self.name, self._url, encode_json(body), timeout=self.timeout,
                            secrets=self._secrets)  # fmt: skip
-        # A refusal with a code is Feishu's word, whatever the HTTP status; without one
-        # (a proxy's 5xx, a 429, a 404 page) the status decides.
-        if self._code(answer) is None:
-            failure = http_failure(self.name, answer, self.where, secrets=self._secrets,
-                                   hint="check feishu.url")  # fmt: skip
-            if failure is not None:
-                raise failure
+        # A refusal with a code is Feishu's word, whatever the HTTP status below 500;
+        # without one (a proxy's error page, a bare 429) the status decides.
+        failure = bot_http_failure(self.name, answer, self.where, "code", "StatusCode",
+                                   secrets=self._secrets, hint="check feishu.url")  # fmt: skip
+        if failure is not None:
+            raise failure
         return answer
 
     def _refusal(self, answer: HttpAnswer) -> ChannelError:

@@ -196,6 +196,31 @@ def http_failure(
                         status=status, retryable=False)  # fmt: skip
 
 
+def json_code(answer: HttpAnswer, *keys: str) -> int | None:
+    """The first integer among `keys` of the JSON answer (a bot API's `errcode`/`code`),
+    or None when the answer is not such JSON."""
+    data = answer.json()
+    if not isinstance(data, dict):
+        return None
+    for key in keys:
+        if isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
+            return data[key]
+    return None
+
+
+def bot_http_failure(
+    notifier: str, answer: HttpAnswer, where: str, *keys: str, hint: str = "",
+    secrets: Iterable[str] = (),
+) -> ChannelError | None:
+    """`http_failure` for the bot APIs, which put their verdict in a JSON error code
+    (with HTTP 200, and sometimes with a 4xx or 429): when the answer carries one the
+    channel reads it instead, except after a 5xx, which always counts as "may have
+    arrived"."""
+    if answer.status < 500 and json_code(answer, *keys) is not None:
+        return None
+    return http_failure(notifier, answer, where, hint=hint, secrets=secrets)
+
+
 # What an error code of a bot API means for the outbox (see `code_failure`).
 RATE = "rate"  # rate limited: retryable later
 CREDENTIAL = "credential"  # key, token, signature, IP or keyword refused: needs a person

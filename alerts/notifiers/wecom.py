@@ -42,10 +42,10 @@ from alerts.notifiers.http import (
     RATE,
     ChannelError,
     HttpAnswer,
+    bot_http_failure,
     code_failure,
     encode_json,
     host_of,
-    http_failure,
     post_json,
 )
 from alerts.notifiers.wecom_templates import build_message, build_notice_message
@@ -116,8 +116,8 @@ class WecomNotifier(Notifier):
     def _request(self, payload: dict[str, Any]) -> HttpAnswer:
         answer = post_json(self.name, self._url, encode_json(payload), timeout=self.timeout,
                            secrets=self._secrets)  # fmt: skip
-        failure = http_failure(self.name, answer, self.where, secrets=self._secrets,
-                               hint="check wecom.url")  # fmt: skip
+        failure = bot_http_failure(self.name, answer, self.where, "errcode",
+                                   secrets=self._secrets, hint="check wecom.url")  # fmt: skip
         if failure is not None:
             raise failure
         return answer

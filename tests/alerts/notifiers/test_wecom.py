@@ -98,6 +98,13 @@ def test_rate_limit_is_retryable(bots, make_alert):
     assert len(bots.messages("wecom")) == 2
 
 
+def test_an_errcode_in_a_429_is_read_with_its_retry_after(bots, make_alert):
+    bots.rate_limit_next(retry_after=12, body={"errcode": 45009, "errmsg": "api freq out of limit"})
+    with pytest.raises(ChannelError) as info:
+        wecom(bots).send(make_alert())
+    assert info.value.code == 45009 and info.value.retry_after == 12.0 and info.value.retryable
+
+
 def test_5xx_and_429(bots, make_alert):
     bots.fail_next(status=500, after_posting=True)
     with pytest.raises(ChannelError) as down:
