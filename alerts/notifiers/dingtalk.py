@@ -36,38 +36,15 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from alerts.health import HealthNotice
-from alerts.model import Alert, Delivery
-from alerts.notifiers.base import Notifier
+from alerts.model import Alert
 from alerts.notifiers.dingtalk_templates import build_message, build_notice_message
-from alerts.notifiers.http import (
-    BUG,
-    BUSY,
-    CREDENTIAL,
-    RATE,
-    ChannelError,
-    HttpAnswer,
-    bot_http_failure,
-    code_failure,
-    encode_json,
-    host_of,
-    post_json,
-)
+from alerts.notifiers.http import BUG, BUSY, CREDENTIAL, RATE, BotNotifier
 from brandpulse.config import Config, DingtalkConfig
 from brandpulse.secrets import reveal
-
-ERRORS: dict[int, tuple[str, str]] = {
-    -1: (BUSY, "DingTalk is busy"),
-    130101: (RATE, "a DingTalk robot may send 20 messages a minute"),
-    310000: (CREDENTIAL, "the robot's security setting refused it: check dingtalk.secret (signed "
-             "mode), dingtalk.keyword (custom keywords) or its IP allow-list"),
-    300001: (CREDENTIAL, "the access token is wrong or the robot was removed; check dingtalk.url"),
-    40035: (BUG, "DingTalk found a parameter missing (a BrandPulse bug; please report)"),
-}  # fmt: skip
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -76,10 +53,22 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return base64.b64encode(digest.digest()).decode("ascii")
 
 
-class DingtalkNotifier(Notifier):
+class DingtalkNotifier(BotNotifier):
     """Posts Markdown messages to one DingTalk custom robot, signed when a secret is set."""
 
     name: ClassVar[str] = "dingtalk"
+    label: ClassVar[str] = "DingTalk robot"
+    setting: ClassVar[str] = "dingtalk.url"
+    code_keys: ClassVar[tuple[str, ...]] = ("errcode",)
+    message_keys: ClassVar[tuple[str, ...]] = ("errmsg",)
+    errors: ClassVar[dict[int, tuple[str, str]]] = {
+        -1: (BUSY, "DingTalk is busy"),
+        130101: (RATE, "a DingTalk robot may send 20 messages a minute"),
+        310000: (CREDENTIAL, "the robot's security setting refused it: check dingtalk.secret (signed "
+                 "mode) and this machine's clock, dingtalk.keyword (custom keywords) or its IP allow-list"),
+        300001: (CREDENTIAL, "the access token is wrong or the robot was removed; check dingtalk.url"),
+        40035: (BUG, "DingTalk found a parameter missing (a BrandPulse bug; please report)"),
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -90,15 +79,11 @@ class DingtalkNotifier(Notifier):
         timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not url:
-            raise ValueError("DingtalkNotifier needs dingtalk.url")
-        self._url = url
+        super().__init__(url=url, timeout=timeout)
         self._secret = secret
         self._token = (parse_qs(urlsplit(url).query).get("access_token") or [""])[0]
         self.keyword = keyword
-        self.timeout = timeout
         self.clock = clock
-        self.where = f"DingTalk robot at {host_of(url)}"
 
     @classmethod
     def configured(cls, config: Config) -> bool:
@@ -119,7 +104,8 @@ class DingtalkNotifier(Notifier):
     def _secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self._url, self._token, self._secret) if s)
 
-    def _signed_url(self) -> str:
+    def _request_url(self) -> str:
+        """The URL with `timestamp` (ms) and the URL-encoded `sign` when signed."""
         if not self._secret:
             return self._url
         ts = int(self.clock() * 1000)
@@ -127,46 +113,12 @@ class DingtalkNotifier(Notifier):
 
     def check(self) -> str:
         """Validate the token and the signature with an empty request (not a message)."""
-        answer = self._request({})
-        data = answer.json()
-        code = data.get("errcode") if isinstance(data, dict) else None
-        if not isinstance(code, int):
-            raise self._refusal(answer)
-        if ERRORS.get(code, ("", ""))[0] in (CREDENTIAL, RATE, BUSY):
-            raise self._refusal(answer)
+        self._probe()
         mode = "signed" if self._secret else "unsigned"
         return f"{self.where}: token and signature accepted ({mode}; checked without posting)"
 
-    def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
-        self._deliver(build_message(alert, keyword=self.keyword))
-        return Delivery(notifier=self.name, alert_id=alert.alert_id, delivered_at=datetime.now(UTC))
+    def message(self, alert: Alert) -> dict[str, Any]:
+        return build_message(alert, keyword=self.keyword)
 
-    def send_notice(self, notice: HealthNotice) -> Delivery:
-        self._deliver(build_notice_message(notice, keyword=self.keyword))
-        return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC))
-
-    def _request(self, payload: dict[str, Any]) -> HttpAnswer:
-        url = self._signed_url()
-        answer = post_json(self.name, url, encode_json(payload), timeout=self.timeout,
-                           secrets=(url, *self._secrets))  # fmt: skip
-        failure = bot_http_failure(self.name, answer, self.where, "errcode",
-                                   secrets=(url, *self._secrets), hint="check dingtalk.url")  # fmt: skip
-        if failure is not None:
-            raise failure
-        return answer
-
-    def _refusal(self, answer: HttpAnswer) -> ChannelError:
-        data = answer.json()
-        if not isinstance(data, dict) or not isinstance(data.get("errcode"), int):
-            return ChannelError(self.name, f"{self.where} answered HTTP {answer.status} without an "
-                                "errcode (not a DingTalk robot URL? check dingtalk.url)",
-                                status=answer.status, retryable=False)  # fmt: skip
-        return code_failure(self.name, self.where, data["errcode"], str(data.get("errmsg", "")),
-                            ERRORS, answer=answer, secrets=self._secrets)  # fmt: skip
-
-    def _deliver(self, payload: dict[str, Any]) -> None:
-        answer = self._request(payload)
-        data = answer.json()
-        if isinstance(data, dict) and data.get("errcode") == 0:
-            return
-        raise self._refusal(answer)
+    def notice_message(self, notice: HealthNotice) -> dict[str, Any]:
+        return build_notice_message(notice, keyword=self.keyword)

@@ -41,46 +41,16 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from alerts.health import HealthNotice
-from alerts.model import Alert, Delivery
-from alerts.notifiers.base import Notifier
+from alerts.model import Alert
 from alerts.notifiers.feishu_templates import build_message, build_notice_message
-from alerts.notifiers.http import (
-    BUG,
-    BUSY,
-    CREDENTIAL,
-    RATE,
-    ChannelError,
-    HttpAnswer,
-    bot_http_failure,
-    code_failure,
-    encode_json,
-    host_of,
-    json_code,
-    post_json,
-)
+from alerts.notifiers.http import BUG, CREDENTIAL, RATE, BotNotifier
 from brandpulse.config import Config, FeishuConfig
 from brandpulse.secrets import reveal
 
 _RATE_HINT = "a Feishu bot may send 100 messages a minute and 5 a second"
-ERRORS: dict[int, tuple[str, str]] = {
-    9499: (BUG, "Feishu found the request malformed or over 20 KB (a BrandPulse bug; please report)"),
-    11232: (RATE, _RATE_HINT),
-    19021: (CREDENTIAL, "check feishu.secret, and that this machine's clock is right"),
-    19022: (CREDENTIAL, "this machine's IP is not in the bot's allow-list"),
-    19024: (CREDENTIAL, "the message lacks the bot's custom keyword; use signature verification instead"),
-    19001: (CREDENTIAL, "the hook id is wrong or the bot was removed; check feishu.url"),
-}
-
-
-def _kind(code: int, message: str) -> str:
-    """What `code` means; 9499 is both "Bad Request" and "too many request"."""
-    if code == 9499 and "too many" in message.lower():
-        return RATE
-    return ERRORS.get(code, ("", ""))[0]
 
 
 def sign(secret: str, timestamp: int) -> str:
@@ -89,10 +59,23 @@ def sign(secret: str, timestamp: int) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
 
 
-class FeishuNotifier(Notifier):
+class FeishuNotifier(BotNotifier):
     """Posts interactive cards to one Feishu/Lark custom bot, signed when a secret is set."""
 
     name: ClassVar[str] = "feishu"
+    label: ClassVar[str] = "Feishu bot"
+    setting: ClassVar[str] = "feishu.url"
+    # `StatusCode`/`StatusMessage`: the older answer, still sent alongside
+    code_keys: ClassVar[tuple[str, ...]] = ("code", "StatusCode")
+    message_keys: ClassVar[tuple[str, ...]] = ("msg", "StatusMessage")
+    errors: ClassVar[dict[int, tuple[str, str]]] = {
+        9499: (BUG, "Feishu found the request malformed or over 20 KB (a BrandPulse bug; please report)"),
+        11232: (RATE, _RATE_HINT),
+        19021: (CREDENTIAL, "check feishu.secret, and that this machine's clock is right"),
+        19022: (CREDENTIAL, "this machine's IP is not in the bot's allow-list"),
+        19024: (CREDENTIAL, "the message lacks the bot's custom keyword; use signature verification instead"),
+        19001: (CREDENTIAL, "the hook id is wrong or the bot was removed; check feishu.url"),
+    }
 
     def __init__(
         self,
@@ -102,14 +85,10 @@ class FeishuNotifier(Notifier):
         timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not url:
-            raise ValueError("FeishuNotifier needs feishu.url")
-        self._url = url
+        super().__init__(url=url, timeout=timeout)
         self._secret = secret
         self._hook = url.rstrip("/").rsplit("/", 1)[-1]
-        self.timeout = timeout
         self.clock = clock
-        self.where = f"Feishu bot at {host_of(url)}"
 
     @classmethod
     def configured(cls, config: Config) -> bool:
@@ -130,64 +109,27 @@ class FeishuNotifier(Notifier):
     def _secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self._url, self._hook, self._secret) if s)
 
+    def _request_body(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """`payload` with `timestamp` (seconds, a string) and `sign` when signed."""
+        if not self._secret:
+            return payload
+        ts = int(self.clock())
+        return {"timestamp": str(ts), "sign": sign(self._secret, ts), **payload}
+
+    def _kind(self, code: int, message: str) -> str:
+        # 9499 is both "Bad Request" (documented) and "too many request" (seen in use)
+        if code == 9499 and "too many" in message.lower():
+            return RATE
+        return super()._kind(code, message)
+
     def check(self) -> str:
         """Validate the hook id and the signature with a request that is not a message."""
-        answer = self._request({})
-        code = self._code(answer)
-        if code is None:
-            raise self._refusal(answer)
-        if code != 0 and _kind(code, self._message(answer)) in (CREDENTIAL, RATE, BUSY):
-            raise self._refusal(answer)
+        self._probe()
         mode = "signed" if self._secret else "unsigned"
         return f"{self.where}: hook and signature accepted ({mode}; checked without posting)"
 
-    def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
-        self._deliver(build_message(alert))
-        return Delivery(notifier=self.name, alert_id=alert.alert_id, delivered_at=datetime.now(UTC))
+    def message(self, alert: Alert) -> dict[str, Any]:
+        return build_message(alert)
 
-    def send_notice(self, notice: HealthNotice) -> Delivery:
-        self._deliver(build_notice_message(notice))
-        return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC))
-
-    @staticmethod
-    def _code(answer: HttpAnswer) -> int | None:
-        return json_code(answer, "code", "StatusCode")
-
-    def _request(self, payload: dict[str, Any]) -> HttpAnswer:
-        body = dict(payload)
-        if self._secret:
-            ts = int(self.clock())
-            body = {"timestamp": str(ts), "sign": sign(self._secret, ts), **payload}
-        answer = post_json(self.name, self._url, encode_json(body), timeout=self.timeout,
-                           secrets=self._secrets)  # fmt: skip
-        # A refusal with a code is Feishu's word, whatever the HTTP status below 500;
-        # without one (a proxy's error page, a bare 429) the status decides.
-        failure = bot_http_failure(self.name, answer, self.where, "code", "StatusCode",
-                                   secrets=self._secrets, hint="check feishu.url")  # fmt: skip
-        if failure is not None:
-            raise failure
-        return answer
-
-    def _refusal(self, answer: HttpAnswer) -> ChannelError:
-        code = self._code(answer)
-        if code is None:
-            return ChannelError(self.name, f"{self.where} answered HTTP {answer.status} without a "
-                                "code (not a Feishu bot URL? check feishu.url)",
-                                status=answer.status, retryable=False)  # fmt: skip
-        message = self._message(answer)
-        table = ERRORS if _kind(code, message) != RATE else {**ERRORS, code: (RATE, _RATE_HINT)}
-        return code_failure(self.name, self.where, code, message, table, answer=answer,
-                            secrets=self._secrets)  # fmt: skip
-
-    @staticmethod
-    def _message(answer: HttpAnswer) -> str:
-        data = answer.json()
-        if not isinstance(data, dict):
-            return ""
-        return str(data.get("msg", data.get("StatusMessage", "")))
-
-    def _deliver(self, payload: dict[str, Any]) -> None:
-        answer = self._request(payload)
-        if self._code(answer) == 0:
-            return
-        raise self._refusal(answer)
+    def notice_message(self, notice: HealthNotice) -> dict[str, Any]:
+        return build_notice_message(notice)

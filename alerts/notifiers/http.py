@@ -11,7 +11,8 @@ What each outcome means, the same for every channel:
   service may have failed after taking the message.
 * HTTP 429: retryable, after the `Retry-After` the service gave (when it gave one).
 * Anything else is for the channel to judge from the answer (`HttpAnswer`): the
-  Chinese bots answer HTTP 200 with an error code in the JSON body.
+  group bots (WeCom, DingTalk, Feishu) answer with an error code in a JSON body, read
+  by their shared base `BotNotifier`.
 
 Secrets: the webhook URLs of these channels *are* credentials (a key, an access token
 or an id in the path), so no text produced here contains the URL: errors name the
@@ -27,11 +28,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from alerts.notifiers.base import NotifierError
+from alerts.model import Alert, Delivery
+from alerts.notifiers.base import Notifier, NotifierError
 from brandpulse.secrets import redact
+
+if TYPE_CHECKING:
+    from alerts.health import HealthNotice
 
 USER_AGENT = "BrandPulse-alerts/1"
 
@@ -208,51 +214,125 @@ def json_code(answer: HttpAnswer, *keys: str) -> int | None:
     return None
 
 
-def bot_http_failure(
-    notifier: str, answer: HttpAnswer, where: str, *keys: str, hint: str = "",
-    secrets: Iterable[str] = (),
-) -> ChannelError | None:
-    """`http_failure` for the bot APIs, which put their verdict in a JSON error code
-    (with HTTP 200, and sometimes with a 4xx or 429): when the answer carries one the
-    channel reads it instead, except after a 5xx, which always counts as "may have
-    arrived"."""
-    if answer.status < 500 and json_code(answer, *keys) is not None:
-        return None
-    return http_failure(notifier, answer, where, hint=hint, secrets=secrets)
-
-
-# What an error code of a bot API means for the outbox (see `code_failure`).
+# What an error code of a bot API means for the outbox (see `BotNotifier`).
 RATE = "rate"  # rate limited: retryable later
 CREDENTIAL = "credential"  # key, token, signature, IP or keyword refused: needs a person
 BUG = "bug"  # the message was refused as malformed or too large: a BrandPulse bug
 BUSY = "busy"  # the service is busy: retryable
 
 
-def code_failure(
-    notifier: str,
-    where: str,
-    code: int,
-    message: str,
-    table: Mapping[int, tuple[str, str]],
-    *,
-    answer: HttpAnswer,
-    secrets: Iterable[str] = (),
-) -> ChannelError:
-    """The error for a bot API's non-zero error code (`errcode` / `code`).
+class BotNotifier(Notifier):
+    """A group bot whose every answer carries a JSON error code (WeCom's and DingTalk's
+    `errcode`, Feishu's `code`), usually with HTTP 200, sometimes with a 4xx or a 429.
 
-    `table` maps a code to (kind, hint): RATE and BUSY are retryable, CREDENTIAL and BUG
-    are not; an unknown code is retryable (the outbox keeps the alert either way, and a
-    code nobody documented is more often transient than not). The service's own
-    message is quoted, redacted: some echo the request's key.
+    A subclass names its code and message keys, its table of known codes
+    (code -> (kind, hint)) and the setting a person should check; it may sign the URL
+    (`_request_url`) or the body (`_request_body`). This class sends, reads the code
+    whatever the HTTP status below 500 (a 5xx always counts as "may have arrived"), and
+    turns a non-zero code into a `ChannelError`: RATE and BUSY are retryable, with the
+    answer's `Retry-After` when given; CREDENTIAL and BUG are not; an unknown code is
+    retryable (the outbox keeps the alert either way, and an undocumented code is more
+    often transient than not). The service's own message is quoted, redacted: some
+    echo the request's key.
+
+    `check()` sends a request that is not a message (no message type), which these
+    services refuse only after checking the key, token and signature: a CREDENTIAL
+    code means they are wrong, any other refusal that they passed.
     """
-    kind, hint = table.get(code, (BUSY, ""))
-    said = redact(" ".join(message.split())[:200], secrets)
-    cause = f"{where} refused the message: error {code} ({said})" + (f"; {hint}" if hint else "")
-    return ChannelError(
-        notifier,
-        cause,
-        status=answer.status,
-        code=code,
-        retryable=kind in (RATE, BUSY),
-        retry_after=answer.retry_after if kind in (RATE, BUSY) else None,
-    )
+
+    code_keys: ClassVar[tuple[str, ...]]
+    message_keys: ClassVar[tuple[str, ...]]
+    errors: ClassVar[Mapping[int, tuple[str, str]]]
+    setting: ClassVar[str]  # "wecom.url": what a person should check first
+
+    def __init__(self, *, url: str, timeout: float) -> None:
+        if not url:
+            raise ValueError(f"{type(self).__name__} needs {self.setting}")
+        self._url = url
+        self.timeout = timeout
+
+    @property
+    def where(self) -> str:
+        return f"{self.label} at {host_of(self._url)}"
+
+    label: ClassVar[str] = "bot"
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        """Every secret value the texts of this channel must never show."""
+        return (self._url,)
+
+    def _request_url(self) -> str:
+        return self._url
+
+    def _request_body(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    def _kind(self, code: int, message: str) -> str:
+        return self.errors.get(code, ("", ""))[0]
+
+    def _code(self, answer: HttpAnswer) -> int | None:
+        return json_code(answer, *self.code_keys)
+
+    def _message(self, answer: HttpAnswer) -> str:
+        data = answer.json()
+        if not isinstance(data, dict):
+            return ""
+        return next((str(data[k]) for k in self.message_keys if k in data), "")
+
+    def _request(self, payload: dict[str, Any]) -> HttpAnswer:
+        url = self._request_url()
+        secrets = (url, *self._secrets)
+        answer = post_json(self.name, url, encode_json(self._request_body(payload)),
+                           timeout=self.timeout, secrets=secrets)  # fmt: skip
+        if answer.status >= 500 or self._code(answer) is None:
+            failure = http_failure(self.name, answer, self.where, secrets=secrets,
+                                   hint=f"check {self.setting}")  # fmt: skip
+            if failure is not None:
+                raise failure
+        return answer
+
+    def _refusal(self, answer: HttpAnswer) -> ChannelError:
+        code = self._code(answer)
+        if code is None:
+            return ChannelError(self.name, f"{self.where} answered HTTP {answer.status} without an "
+                                f"error code (not a {self.label} URL? check {self.setting})",
+                                status=answer.status, retryable=False)  # fmt: skip
+        message = self._message(answer)
+        kind = self._kind(code, message) or BUSY
+        listed, hint = self.errors.get(code, ("", ""))
+        if listed != kind:  # a code that means two things (Feishu's 9499)
+            hint = "rate limited; the alert waits for a later check" if kind == RATE else ""
+        said = redact(" ".join(message.split())[:200], self._secrets)
+        cause = f"{self.where} refused the message: error {code} ({said})" + (f"; {hint}" if hint else "")
+        retryable = kind in (RATE, BUSY)
+        return ChannelError(self.name, cause, status=answer.status, code=code, retryable=retryable,
+                            retry_after=answer.retry_after if retryable else None)  # fmt: skip
+
+    def _deliver(self, payload: dict[str, Any]) -> None:
+        answer = self._request(payload)
+        if self._code(answer) != 0:
+            raise self._refusal(answer)
+
+    def _probe(self) -> None:
+        """Raise unless the credentials pass (see the class docstring)."""
+        answer = self._request({})
+        code = self._code(answer)
+        if code is None or (code != 0 and self._kind(code, self._message(answer)) in (CREDENTIAL, RATE, BUSY)):
+            raise self._refusal(answer)
+
+    def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
+        self._deliver(self.message(alert))
+        return Delivery(notifier=self.name, alert_id=alert.alert_id, delivered_at=datetime.now(UTC))
+
+    def send_notice(self, notice: HealthNotice) -> Delivery:
+        self._deliver(self.notice_message(notice))
+        return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC))
+
+    def message(self, alert: Alert) -> dict[str, Any]:
+        """The request body for `alert` (the channel's template)."""
+        raise NotImplementedError
+
+    def notice_message(self, notice: HealthNotice) -> dict[str, Any]:
+        """The request body for a health notice (the channel's template)."""
+        raise NotImplementedError

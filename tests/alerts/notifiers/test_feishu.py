@@ -123,6 +123,7 @@ def test_rate_limits_are_retryable(make_alert):
         with pytest.raises(ChannelError) as per_second:
             notifier.send(make_alert())
         assert per_second.value.code == 9499 and per_second.value.retryable
+        assert "rate limited" in str(per_second.value) and "bug" not in str(per_second.value)
         clock[0] += 2
         notifier.send(make_alert())  # the sixth of the minute
         with pytest.raises(ChannelError) as per_minute:
