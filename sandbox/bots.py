@@ -46,6 +46,7 @@ APIS: tuple[Api, ...] = ("webhook", "teams", "wecom", "dingtalk", "feishu")
 WEBHOOK_PATH = "/hooks/brandpulse"
 DEFAULT_WEBHOOK_SECRET = "whsec-sandbox-secret"
 WEBHOOK_TOLERANCE = 300  # seconds, as the receiver example in alerts.notifiers.webhook
+MOVED_PATH = "/moved"  # answers 308 to the generic webhook: redirects are not followed
 
 # A Teams connector URL's path: /webhookb2/<group>@<tenant>/IncomingWebhook/<id>/<owner>
 TEAMS_PATH = "/webhookb2/0sandbox-group@0sandbox-tenant/IncomingWebhook/0sandboxhook/0sandbox-owner"
@@ -566,6 +567,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if path == MOVED_PATH:  # a webhook URL that redirects (to the generic webhook)
+            owner._log(None, path, 308, "moved")
+            self._send(Answer.text(308, "moved\n", headers={"Location": owner.webhook_url}))
+            return
         api = owner.route(path)
         if api is None:
             owner._log(None, path, 404, "not_found")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -40,6 +41,19 @@ if TYPE_CHECKING:
     from alerts.health import HealthNotice
 
 USER_AGENT = "BrandPulse-alerts/1"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is misconfigured: following would re-send the request
+    (as a GET, or with the body for 307/308) somewhere not configured. The 3xx is
+    returned as the answer instead, and reported as a refusal."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# Environment proxies (HTTPS_PROXY, NO_PROXY) apply, as for every HTTP client here.
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class ChannelError(NotifierError):
@@ -135,7 +149,7 @@ def post_json(
     where = host_of(url)
     try:
         # The URL is configuration validated as https (or loopback http): no file:// here.
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             return HttpAnswer(response.status, dict(response.headers.items()), response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -145,9 +159,9 @@ def post_json(
         return HttpAnswer(exc.code, dict(exc.headers.items()) if exc.headers else {}, data)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        # Refused or unresolvable: the request never reached the service. Anything
-        # else (a timeout, a reset) may have hit after it took the message.
-        never_sent = isinstance(reason, ConnectionRefusedError | socket.gaierror)
+        # Refused, unresolvable or a certificate refused: the request never reached the
+        # service. Anything else (a timeout, a reset) may have hit after it took it.
+        never_sent = isinstance(reason, ConnectionRefusedError | socket.gaierror | ssl.SSLCertVerificationError)
         what = "timed out" if isinstance(reason, TimeoutError | socket.timeout) else "failed"
         cause = f"cannot reach {where}: request {what} ({type(reason).__name__}: {reason})"
         raise ChannelError(

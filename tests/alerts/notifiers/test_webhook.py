@@ -136,6 +136,15 @@ def test_timeout_may_have_delivered_refused_did_not(silent_port, closed_port, ma
     assert not refused.value.maybe_delivered and refused.value.retryable
 
 
+def test_a_redirect_is_not_followed(bots, make_alert):
+    from sandbox.bots import MOVED_PATH
+
+    with pytest.raises(ChannelError) as info:
+        WebhookNotifier(url=bots.url + MOVED_PATH, secret=bots.webhook_secret).send(make_alert())
+    assert info.value.status == 308 and not info.value.retryable
+    assert bots.messages() == [] and [r.path for r in bots.requests] == [MOVED_PATH]
+
+
 def test_find_cannot_tell_and_check_does_not_post(bots, make_alert):
     notifier = hook(bots)
     with pytest.raises(CannotTell):
