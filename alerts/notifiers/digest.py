@@ -37,6 +37,9 @@ from alerts.notifiers.slack_templates import (
 )
 from brandpulse.mention import Mention
 
+TITLE_CHARS = 150
+AUTHOR_CHARS = 100
+
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 _TITLES = {
@@ -111,7 +114,9 @@ class NoticeDigest:
 
 
 def _post(post: Mention) -> PostDigest:
-    title = _one_line(untrusted(post.title or "")) or f"Post on {post.source}"
+    # titles and names cut like the Slack message's: a 5,000-character title must not
+    # push every other post out of a size-limited message
+    title = clip(_one_line(untrusted(post.title or "")), TITLE_CHARS) or f"Post on {post.source}"
     url = clean_url(post.url)
     host = urlsplit(url).hostname if url else None
     meta = [f"reach {_number(post.author_reach)}",
@@ -127,7 +132,7 @@ def _post(post: Mention) -> PostDigest:
         url=url,
         host=host,
         excerpt=_one_line(untrusted(post.text)),
-        author=_one_line(untrusted(post.author or "")) or "unknown author",
+        author=clip(_one_line(untrusted(post.author or "")), AUTHOR_CHARS) or "unknown author",
         meta=_one_line(untrusted(" · ".join(meta))),
     )
 

@@ -81,7 +81,7 @@ def test_hostile_text_stays_plain(bots, make_alert, make_post):
 
 
 def test_card_stays_under_20_kb_keeping_kibana(bots, make_alert, make_post):
-    posts = tuple(make_post(i, title="飞" * 1500, text="书" * 20_000) for i in range(10))
+    posts = tuple(make_post(i, title="飞" * 1500, text="书" * 20_000) for i in range(60))
     alert = make_alert(top_posts=posts)
     bot(bots).send(alert)
     [message] = bots.messages("feishu")

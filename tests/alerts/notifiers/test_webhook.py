@@ -75,16 +75,17 @@ def test_text_is_cleaned_not_escaped(bots, make_alert, make_post):
 
 
 def test_a_huge_alert_is_cut_to_the_limit_keeping_links(bots, make_alert, make_post):
-    # 20 posts whose titles alone are 3,000+ characters each: excerpts go, then posts.
-    posts = tuple(make_post(i, title="T" * 3500 + str(i), text="y" * 10_000) for i in range(20))
+    # 150 posts (more than top_posts allows, to pass the limit): excerpts go, then posts.
+    posts = tuple(make_post(i, title="标题" * 100, text="y" * 10_000) for i in range(150))
     alert = make_alert(top_posts=posts)
     hook(bots).send(alert)
     [message] = bots.messages("webhook")
     assert len(message.body) <= MAX_BODY_BYTES
     data = message.payload["alert"]
     assert data["discover_url"] == alert.discover_url and message.payload["id"] == alert.alert_id
-    assert 0 < len(data["top_posts"]) < 20
-    assert data["posts_omitted"] == 20 - len(data["top_posts"])
+    assert 0 < len(data["top_posts"]) < 150
+    assert data["posts_omitted"] == 150 - len(data["top_posts"])
+    assert all(p["excerpt"] == "" and p["excerpt_truncated"] for p in data["top_posts"])
 
 
 def test_wrong_secret_is_refused_not_retryable_and_secret_never_shown(bots, make_alert, caplog):

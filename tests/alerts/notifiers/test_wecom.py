@@ -73,6 +73,14 @@ def test_content_is_cut_to_4096_bytes_keeping_link_and_id(bots, make_alert, make
     assert "more in Kibana." in text
 
 
+def test_a_huge_title_is_cut_not_the_other_posts(bots, make_alert, make_post):
+    posts = (make_post(0, title="标" * 5000), make_post(1), make_post(2))
+    wecom(bots).send(make_alert(top_posts=posts))
+    text = content_of(bots.messages("wecom")[0])
+    assert "标" * 149 + "…" in text and "标" * 151 not in text
+    assert all(p.url in text for p in posts)  # every post still shown
+
+
 def test_wrong_key_is_not_retryable_and_never_shown(bots, make_alert, caplog):
     caplog.set_level(logging.DEBUG)
     url = f"{bots.url}{WECOM_PATH}?key=wrong-secret-key-123"
