@@ -105,6 +105,9 @@ class _Fault:
 
 @dataclass
 class Answer:
+    """One HTTP answer of a bot; `code` is what the request log records, `accepted`
+    whether the message was taken."""
+
     status: int
     body: bytes
     content_type: str = "application/json; charset=utf-8"
@@ -127,9 +130,11 @@ class Answer:
 class BotSandbox:
     """The local bots. Use as a context manager, or `start()`/`stop()`.
 
-    `rate_limits` is messages per minute per bot (per URL), like the real services:
-    WeCom and DingTalk allow 20, Feishu 100 (and 5 per second); set lower in tests.
-    `clock` (unix seconds) is what signatures' timestamps are checked against.
+    `rate_limits` is, per bot (per key, token or hook), messages per minute for WeCom
+    and DingTalk (20, as documented) and Feishu (100; its 5 per second is fixed), and
+    messages per second for Teams (4); set lower in tests. `clock` (unix seconds) is
+    what signatures' timestamps and the rate windows are measured on. The bots' keys,
+    tokens and secrets are the `DEFAULT_*` values unless given.
     """
 
     def __init__(
