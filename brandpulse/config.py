@@ -941,7 +941,12 @@ class Config(Strict):
 
     def warnings(self) -> list[str]:
         """Settings that work but deserve a word at start (e.g. certificates unchecked)."""
-        return self.elasticsearch.tls_warnings("elasticsearch") + self.kibana.tls_warnings("kibana")
+        out = self.elasticsearch.tls_warnings("elasticsearch") + self.kibana.tls_warnings("kibana")
+        for name, section in (("dingtalk", self.dingtalk), ("feishu", self.feishu)):
+            if section.url is not None and section.secret is None:
+                out.append(f"{name}.url is set without {name}.secret: the bot is not signed, so "
+                           "anyone who learns the URL can post to the group (set its signing secret)")  # fmt: skip
+        return out
 
     def brand(self, name: str) -> BrandConfig:
         for brand in self.brands:

@@ -107,6 +107,16 @@ def test_stale_timestamp_and_unknown_token_are_refused(bots, make_alert):
     assert "gone-token-77" not in str(info.value)
 
 
+def test_an_unsigned_robot_is_warned_about():
+    config = Config.model_validate({"brands": [{"name": "Acme"}],
+                                    "dingtalk": {"url": "https://oapi.dingtalk.com/robot/send?access_token=t"}})  # fmt: skip
+    [warning] = config.warnings()
+    assert "dingtalk.url is set without dingtalk.secret" in warning
+    signed = Config.model_validate({"brands": [{"name": "Acme"}], "dingtalk": {
+        "url": "https://oapi.dingtalk.com/robot/send?access_token=t", "secret": "SECx"}})  # fmt: skip
+    assert signed.warnings() == []
+
+
 def test_keyword_robot(make_alert):
     with BotSandbox(dingtalk_robots={"kw-token": None}, dingtalk_keywords=("监控",)) as bots:
         with pytest.raises(ChannelError, match="keywords not in content"):
