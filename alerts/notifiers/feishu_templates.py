@@ -10,7 +10,9 @@ which also states the 20 KB request limit, and its message-card pages)::
                            {"tag": "action", "actions": [{"tag": "button", "url": "...", ...}]},
                            {"tag": "hr"}, {"tag": "note", "elements": [...]}]}}
 
-(plus `timestamp` and `sign` added by the notifier when the bot is signed).
+(plus `timestamp` and `sign` added by the notifier when the bot is signed). This is
+the card JSON 1.0 structure (`elements` at the top of `card`), which the custom-bot
+page still uses in its examples beside the newer `schema: "2.0"` with `body.elements`.
 
 Text: every text that holds something from a post, an author or a brand is a
 `plain_text` element, which Feishu shows as written and never parses (`lark_md` would
