@@ -814,6 +814,130 @@ class RouteConfig(Strict):
         return []
 
 
+def _secret_url(value: SecretStr | None, *, query: str | None = None, path: str | None = None) -> SecretStr | None:
+    """A webhook URL that is itself the credential: https (plain http only to this
+    machine, for the local test servers of `sandbox.bots`), with a host, and with the
+    `query` parameter or the `path` fragment its service puts the credential in. The
+    error never shows the URL."""
+    if value is None:
+        return None
+    from urllib.parse import parse_qs, urlsplit
+
+    text = value.get_secret_value().strip()
+    try:
+        parts = urlsplit(text)
+        ok = bool(parts.hostname) and (
+            parts.scheme.lower() == "https"
+            or (parts.scheme.lower() == "http" and _loopback(parts.hostname or ""))
+        )
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PydanticCustomError("bad_url", "must be an https:// URL with a host (the URL is not shown: it is a secret)")
+    if query is not None and not (parse_qs(parts.query).get(query) or [""])[0].strip():
+        raise PydanticCustomError("bad_url", "{what}", {"what": f"must carry the credential as ?{query}=... (the URL is not shown: it is a secret)"})
+    if path is not None and path not in parts.path:
+        raise PydanticCustomError("bad_url", "{what}", {"what": f"must be the bot's webhook URL (its path contains {path}; the URL is not shown: it is a secret)"})
+    return SecretStr(text)
+
+
+class WebhookConfig(Strict):
+    """A generic JSON webhook: BrandPulse POSTs each alert as a documented JSON body,
+    signed with HMAC-SHA256 (docs/channels.md says how a receiver checks it)."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the receiver's https:// URL (a secret: it may carry a token; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(
+        default=None,
+        description="signing secret of the X-BrandPulse-Signature header (required with url)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value)
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        if _given(data.get("url")) and not _given(data.get("secret")):
+            return [((), "webhook.url is set but webhook.secret is not: without a signature "
+                         "the receiver cannot tell BrandPulse's messages from anyone's")]  # fmt: skip
+        return []
+
+
+class TeamsConfig(Strict):
+    """A Microsoft Teams channel's incoming webhook (or Power Automate workflow URL):
+    alerts arrive as Adaptive Cards."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the webhook URL (a secret; https://...webhook.office.com/webhookb2/... or a "
+        "workflow URL; plain http only to this machine)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value)
+
+
+class WecomConfig(Strict):
+    """A WeCom (企业微信) group bot: alerts arrive as Markdown messages."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the bot's webhook URL, https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... "
+        "(a secret; plain http only to this machine)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, query="key")
+
+
+class DingtalkConfig(Strict):
+    """A DingTalk (钉钉) custom robot: alerts arrive as Markdown messages, signed with
+    the robot's secret (its security setting "additional signature", 加签)."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the robot's webhook URL, https://oapi.dingtalk.com/robot/send?access_token=... "
+        "(a secret; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(
+        default=None, description="the robot's signing secret (SEC...); recommended"
+    )
+    keyword: str | None = Field(
+        default=None,
+        description="one of the robot's custom keywords, when its security setting uses them",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, query="access_token")
+
+
+class FeishuConfig(Strict):
+    """A Feishu / Lark (飞书) custom bot: alerts arrive as interactive cards, signed
+    with the bot's secret (its security setting "signature verification", 签名校验)."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the bot's webhook URL, https://open.feishu.cn/open-apis/bot/v2/hook/... "
+        "(Lark: open.larksuite.com; a secret; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(default=None, description="the bot's signing secret; recommended")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, path="/bot/v2/hook/")
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -920,6 +1044,21 @@ class Config(Strict):
     )
     slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
     email: EmailConfig = Field(default_factory=EmailConfig, description="alerts by e-mail (SMTP)")
+    webhook: WebhookConfig = Field(
+        default_factory=WebhookConfig, description="alerts as signed JSON to any HTTP receiver"
+    )
+    teams: TeamsConfig = Field(
+        default_factory=TeamsConfig, description="alerts as Adaptive Cards to a Microsoft Teams channel"
+    )
+    wecom: WecomConfig = Field(
+        default_factory=WecomConfig, description="alerts as Markdown to a WeCom (企业微信) group bot"
+    )
+    dingtalk: DingtalkConfig = Field(
+        default_factory=DingtalkConfig, description="alerts as Markdown to a DingTalk (钉钉) robot"
+    )
+    feishu: FeishuConfig = Field(
+        default_factory=FeishuConfig, description="alerts as cards to a Feishu / Lark (飞书) bot"
+    )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="notices of failing sources and Elasticsearch outages"
@@ -1001,7 +1140,12 @@ class Config(Strict):
 
     def warnings(self) -> list[str]:
         """Settings that work but deserve a word at start (e.g. certificates unchecked)."""
-        return self.elasticsearch.tls_warnings("elasticsearch") + self.kibana.tls_warnings("kibana")
+        out = self.elasticsearch.tls_warnings("elasticsearch") + self.kibana.tls_warnings("kibana")
+        for name, section in (("dingtalk", self.dingtalk), ("feishu", self.feishu)):
+            if section.url is not None and section.secret is None:
+                out.append(f"{name}.url is set without {name}.secret: the bot is not signed, so "
+                           "anyone who learns the URL can post to the group (set its signing secret)")  # fmt: skip
+        return out
 
     def brand(self, name: str) -> BrandConfig:
         for brand in self.brands:

@@ -46,10 +46,49 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  slack:   {_slack_mode(config)}")
     print(f"  email:   {_email_mode(config)}")
     print(f"  routes:  {_routes_mode(config)}")
+    print(f"  alerts:  {_alert_channel(config)}")
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     _print_assumed_visibility(config)
+    if getattr(args, "check_channel", False):
+        return _check_channel(config)
     return 0
+
+
+def _alert_channel(config: Config) -> str:
+    """Which channels of the registry alerts go to: the first configured one (the
+    default), and the others only where `alerts.routes` names them."""
+    from alerts.notifiers import NOTIFIERS
+
+    chosen = [name for name, c in NOTIFIERS.items() if not c.fallback and c.configured(config)]
+    if not chosen:
+        return "the log only (no channel configured)"
+    if not chosen[1:]:
+        return chosen[0]
+    if config.alerts.routes:
+        return (f"{chosen[0]} by default (also configured, used where routes name them: "
+                f"{', '.join(chosen[1:])})")  # fmt: skip
+    return f"{chosen[0]} (also configured, unused: {', '.join(chosen[1:])})"
+
+
+def _check_channel(config: Config) -> int:
+    """Ask each channel alerts can go to whether its credentials work (without posting
+    where the channel allows: see each notifier's `check`): the default channel, and
+    with `alerts.routes` every channel a route names. Every failure is reported."""
+    from alerts.notifiers import NotifierError, notifiers_from_config
+
+    channels = notifiers_from_config(config)
+    default = next(iter(channels))
+    routed = {c for r in config.alerts.routes for c in (*r.channels, *r.escalate_to)}
+    wanted = [default, *sorted(routed - {default})]
+    failed = 0
+    for name in wanted:
+        try:
+            print(f"  channel check: {channels[name].check()}")
+        except NotifierError as exc:
+            print(f"channel check failed: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def _es_where(config: Config) -> str:
@@ -81,8 +120,6 @@ def _slack_mode(config: Config) -> str:
         return f"bot token, channel {config.slack.channel}"
     if config.slack.webhook_url is not None:
         return "incoming webhook"
-    if config.email.host is None:
-        return "not configured (alerts are logged only)"
     return "not configured"
 
 
@@ -353,7 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon: crawl, score, index, detect and notify on schedule")
-    add("validate", cmd_validate, "validate the configuration and say what it sets up")
+    p = add("validate", cmd_validate, "validate the configuration and say what it sets up")
+    p.add_argument("--check-channel", action="store_true",
+                   help="also ask the alert channel whether its credentials work (posts nothing "
+                   "where the channel allows)")
     p = add("setup", cmd_setup, "install Elasticsearch templates and import the Kibana objects")
     p.add_argument("--elasticsearch", action="store_true", help="only Elasticsearch")
     p.add_argument("--kibana", action="store_true", help="only Kibana")

@@ -12,9 +12,14 @@ from __future__ import annotations
 import logging
 
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
+from alerts.notifiers.dingtalk import DingtalkNotifier
 from alerts.notifiers.email import EmailNotifier
+from alerts.notifiers.feishu import FeishuNotifier
 from alerts.notifiers.log import LogNotifier
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
+from alerts.notifiers.teams import TeamsNotifier
+from alerts.notifiers.webhook import WebhookNotifier
+from alerts.notifiers.wecom import WecomNotifier
 from brandpulse.config import Config
 
 log = logging.getLogger(__name__)
@@ -23,14 +28,22 @@ log = logging.getLogger(__name__)
 NOTIFIERS: dict[str, type[Notifier]] = {
     SlackNotifier.name: SlackNotifier,
     EmailNotifier.name: EmailNotifier,
+    # The webhook-style channels (alerts/notifiers/http.py): each is built from its own
+    # config section alone, so a router can build several side by side.
+    TeamsNotifier.name: TeamsNotifier,
+    FeishuNotifier.name: FeishuNotifier,
+    DingtalkNotifier.name: DingtalkNotifier,
+    WecomNotifier.name: WecomNotifier,
+    WebhookNotifier.name: WebhookNotifier,
     LogNotifier.name: LogNotifier,
 }
 
 
 def notifier_from_config(config: Config) -> Notifier:
     """The default channel: the first of `NOTIFIERS` that `config` sets up (Slack: a bot
-    token or a webhook; e-mail: `email.host`); the fallback (the log) only when none
-    is, with a warning. Without `alerts.routes` it is the one channel alerts go to."""
+    token or a webhook; e-mail: `email.host`; Teams, Feishu, DingTalk, WeCom, the
+    webhook: its URL); the fallback (the log) only when none is, with a warning.
+    Without `alerts.routes` it is the one channel alerts go to."""
     return next(iter(notifiers_from_config(config).values()))
 
 
@@ -49,7 +62,8 @@ def notifiers_from_config(config: Config) -> dict[str, Notifier]:
     if all(NOTIFIERS[name].fallback for name in channels):
         log.warning(
             "no alert channel configured (slack.token + slack.channel, slack.webhook_url, "
-            "or email.host): alerts are written to the log only"
+            "email.host, or the url of webhook/teams/wecom/dingtalk/feishu): alerts are "
+            "written to the log only"
         )
         fallback = next(c for c in NOTIFIERS.values() if c.fallback)
         channels = {fallback.name: channels.get(fallback.name) or fallback.build(config)}
@@ -59,12 +73,17 @@ def notifiers_from_config(config: Config) -> dict[str, Notifier]:
 __all__ = [
     "NOTIFIERS",
     "CannotTell",
+    "DingtalkNotifier",
     "EmailNotifier",
+    "FeishuNotifier",
     "LogNotifier",
     "Notifier",
     "NotifierError",
     "SlackDeliveryError",
     "SlackNotifier",
+    "TeamsNotifier",
+    "WebhookNotifier",
+    "WecomNotifier",
     "kibana_discover_url",
     "notifier_from_config",
     "notifiers_from_config",
