@@ -16,7 +16,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -782,7 +782,9 @@ class RouteConfig(Strict):
     selector matches all) is sent to each of its channels; see docs/routing.md."""
 
     channels: list[str] = Field(
-        min_length=1, description="channel names (`slack`, `email`, `log`, ...): each must be configured"
+        min_length=1,
+        description="channel names (`slack`, `email`, `teams`, `feishu`, `dingtalk`, `wecom`, "
+        "`webhook`, `log`): each must be configured",
     )
     brands: list[str] = Field(default_factory=list, description="only these brands (empty: all)")
     rules: list[str] = Field(
@@ -841,7 +843,36 @@ def _secret_url(value: SecretStr | None, *, query: str | None = None, path: str 
     return SecretStr(text)
 
 
-class WebhookConfig(Strict):
+class UrlChannelConfig(Strict):
+    """Base of the channels set up by one webhook URL that is itself the credential
+    (Teams, WeCom, DingTalk, Feishu, the generic webhook), so that all five are
+    checked, and named in `alerts.routes`, one way.
+
+    Setting `url` enables the channel: `channel_configured` says so from the raw
+    section (what `Config` needs to accept the channel's name in `alerts.routes`, and
+    the same test as each notifier's `configured`: a blank `${VAR:-}` is unset). The
+    URL must be https (plain http only to this machine) and, where the service puts
+    the credential there, carry the query parameter `url_query` or the path fragment
+    `url_path`; errors never show it.
+    """
+
+    url_query: ClassVar[str | None] = None
+    url_path: ClassVar[str | None] = None
+
+    url: OptionalSecret = Field(default=None, description="the channel's https:// webhook URL (a secret)")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, query=cls.url_query, path=cls.url_path)
+
+    @classmethod
+    def channel_configured(cls, data: dict[str, Any]) -> bool:
+        """Whether the raw section sets the channel up (for `alerts.routes` checks)."""
+        return _given(data.get("url"))
+
+
+class WebhookConfig(UrlChannelConfig):
     """A generic JSON webhook: BrandPulse POSTs each alert as a documented JSON body,
     signed with HMAC-SHA256 (docs/channels.md says how a receiver checks it)."""
 
@@ -854,11 +885,6 @@ class WebhookConfig(Strict):
         description="signing secret of the X-BrandPulse-Signature header (required with url)",
     )
 
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: SecretStr | None) -> SecretStr | None:
-        return _secret_url(value)
-
     @classmethod
     def section_problems(cls, data: dict[str, Any]) -> Problems:
         if _given(data.get("url")) and not _given(data.get("secret")):
@@ -867,7 +893,7 @@ class WebhookConfig(Strict):
         return []
 
 
-class TeamsConfig(Strict):
+class TeamsConfig(UrlChannelConfig):
     """A Microsoft Teams channel's incoming webhook (or Power Automate workflow URL):
     alerts arrive as Adaptive Cards."""
 
@@ -877,14 +903,11 @@ class TeamsConfig(Strict):
         "workflow URL; plain http only to this machine)",
     )
 
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: SecretStr | None) -> SecretStr | None:
-        return _secret_url(value)
 
-
-class WecomConfig(Strict):
+class WecomConfig(UrlChannelConfig):
     """A WeCom (企业微信) group bot: alerts arrive as Markdown messages."""
+
+    url_query: ClassVar[str | None] = "key"
 
     url: OptionalSecret = Field(
         default=None,
@@ -892,15 +915,12 @@ class WecomConfig(Strict):
         "(a secret; plain http only to this machine)",
     )
 
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: SecretStr | None) -> SecretStr | None:
-        return _secret_url(value, query="key")
 
-
-class DingtalkConfig(Strict):
+class DingtalkConfig(UrlChannelConfig):
     """A DingTalk (钉钉) custom robot: alerts arrive as Markdown messages, signed with
     the robot's secret (its security setting "additional signature", 加签)."""
+
+    url_query: ClassVar[str | None] = "access_token"
 
     url: OptionalSecret = Field(
         default=None,
@@ -915,15 +935,12 @@ class DingtalkConfig(Strict):
         description="one of the robot's custom keywords, when its security setting uses them",
     )
 
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: SecretStr | None) -> SecretStr | None:
-        return _secret_url(value, query="access_token")
 
-
-class FeishuConfig(Strict):
+class FeishuConfig(UrlChannelConfig):
     """A Feishu / Lark (飞书) custom bot: alerts arrive as interactive cards, signed
     with the bot's secret (its security setting "signature verification", 签名校验)."""
+
+    url_path: ClassVar[str | None] = "/bot/v2/hook/"
 
     url: OptionalSecret = Field(
         default=None,
@@ -931,11 +948,6 @@ class FeishuConfig(Strict):
         "(Lark: open.larksuite.com; a secret; plain http only to this machine)",
     )
     secret: OptionalSecret = Field(default=None, description="the bot's signing secret; recommended")
-
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: SecretStr | None) -> SecretStr | None:
-        return _secret_url(value, path="/bot/v2/hook/")
 
 
 class AlertsConfig(Strict):

@@ -117,6 +117,33 @@ def test_routes_must_name_configured_channels_reported_with_every_other_error():
     assert ok.alerts.routes[0].channels == ["log"] and ok.alerts.routes[0].brands == []
 
 
+HTTP_CHANNELS = {
+    "webhook": {"url": "https://hooks.example.com/brandpulse", "secret": "whsec-1"},
+    "teams": {"url": "https://acme.webhook.office.com/webhookb2/g@t/IncomingWebhook/i/o"},
+    "wecom": {"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k-1"},
+    "dingtalk": {"url": "https://oapi.dingtalk.com/robot/send?access_token=t-1", "secret": "SEC1"},
+    "feishu": {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/h-1", "secret": "s-1"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HTTP_CHANNELS))
+def test_each_webhook_style_channel_can_be_routed_once_its_url_is_set(name):
+    route = {"alerts": {"routes": [{"channels": ["slack", name], "escalate_after": "30m",
+                                    "escalate_to": [name]}]}}  # fmt: skip
+    slack = {"webhook_url": "https://hooks.slack.com/services/T/B/X"}
+    config = parse_config({**MINIMAL, "slack": slack, name: HTTP_CHANNELS[name], **route}, env={})
+    assert config.alerts.routes[0].channels == ["slack", name]
+
+    # `url: ${VAR:-}` with the variable unset: the section sets nothing up
+    unset = {**HTTP_CHANNELS[name], "url": "${NO_SUCH_URL:-}"}
+    with pytest.raises(ConfigError) as err:
+        parse_config({**MINIMAL, "slack": slack, name: unset, **route}, env={})
+    problems = [p for p in err.value.problems if p.startswith("alerts.routes.0.")]
+    assert len(problems) == 2, err.value.problems  # channels and escalate_to
+    assert all(f"{name!r} is not configured" in p and "configured: ['slack', 'log']" in p
+               for p in problems)  # fmt: skip
+
+
 def test_slack_bot_token_needs_a_channel():
     data = {**MINIMAL, "slack": {"token": "xoxb-1"}}
     with pytest.raises(ConfigError, match=r"slack\.channel is not"):
