@@ -33,6 +33,7 @@ from alerts.notifiers.slack_templates import (
     _when,
     _window,
     clip,
+    escalation_note,
     untrusted,
 )
 from brandpulse.mention import Mention
@@ -190,12 +191,17 @@ def alert_digest(alert: Alert) -> AlertDigest:
                  ("Negative share", f"{_pct(alert.negative_share)} (usual {_pct(alert.usual_share)})")]  # fmt: skip
         if alert.score is not None:
             facts.append(("Score", f"{alert.score:.1f}"))
+    # An escalation copy (`Alert.escalated`, sent to a route's `escalate_to`) says so in
+    # its title and preview, and first thing how to acknowledge it, as on Slack and
+    # by e-mail: every channel a route can escalate to must read as an escalation.
+    note = escalation_note(alert)
+    mark = "ESCALATED: " if note is not None else ""
     return AlertDigest(
         kind=alert.kind,
         brand=brand,
-        title=f"{title}: {brand}",
-        headline=_headline(alert, brand),
-        summary=_summary(alert, brand),
+        title=f"{mark}{title}: {brand}",
+        headline=mark + _headline(alert, brand),
+        summary=(note, *_summary(alert, brand)) if note is not None else _summary(alert, brand),
         facts=tuple(facts),
         posts_title="Top negative posts" if alert.kind != "high_reach" else "The post",
         posts=tuple(_post(p) for p in alert.top_posts),

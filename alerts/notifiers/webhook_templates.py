@@ -14,7 +14,12 @@ An alert::
                "top_posts": [{"title", "url" (http(s) or null), "author", "author_reach",
                               "source", "source_name", "created_at", "excerpt",
                               "excerpt_truncated": bool, "negative": float | null}],
-               "posts_omitted": int}}
+               "posts_omitted": int,
+               "escalated_after": seconds | null}}
+
+`escalated_after` is set on an escalation copy (a route's `escalate_to`: nobody
+acknowledged the alert `alert_id` without its `-escalated` suffix in that many
+seconds); its title, text and first summary sentence say so too.
 
 A health notice::
 
@@ -80,6 +85,8 @@ def build_body(alert: Alert) -> bytes:
                 "negative_share": alert.negative_share, "usual_share": alert.usual_share,
                 "score": alert.score, "discover_url": d.discover_url,
                 "top_posts": posts, "posts_omitted": len(d.posts) - len(posts),
+                "escalated_after": (alert.escalated_after.total_seconds()
+                                    if alert.escalated_after is not None else None),
             },
         }  # fmt: skip
         return encode_json(body)

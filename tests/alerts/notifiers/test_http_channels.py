@@ -6,7 +6,8 @@ config section alone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -68,3 +69,29 @@ def test_each_channel_is_built_from_its_section_alone(name, bots, make_alert):
         assert NOTIFIERS[channel].configured(config)
         NOTIFIERS[channel].build(config).send(make_alert())
     assert len(bots.messages(name)) == 1 and len(bots.messages(other)) == 1
+
+
+@pytest.mark.parametrize("name", list(CHANNELS))
+def test_an_escalation_copy_says_it_is_one_and_how_to_acknowledge(name, bots, make_alert):
+    """A route's `escalate_to` may name any of these channels: what arrives there must
+    read as an escalation (as on Slack and by e-mail), not as a second copy."""
+    notifier = NOTIFIERS[name].build(config_with(name, CHANNELS[name](bots)))
+    alert = make_alert()
+    notifier.send(alert)
+    notifier.send(alert.escalated(timedelta(minutes=30)))
+    first, escalated = (json.loads(m.body) for m in bots.messages(name))
+    texts = [" ".join(_strings(first)), " ".join(_strings(escalated)).replace("\\", "")]
+    assert "ESCALATED" not in texts[0] and "acknowledge" not in texts[0]
+    assert "ESCALATED" in texts[1] and "not acknowledged within 30 min" in texts[1]
+    assert f"alerts ack {alert.alert_id}" in texts[1]
+    if name == "webhook":
+        assert escalated["id"] == f"{alert.alert_id}-escalated"
+        assert escalated["alert"]["escalated_after"] == 1800 and first["alert"]["escalated_after"] is None
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
