@@ -3,8 +3,12 @@
 `NOTIFIERS` is the one registry of channels: a name maps to a `Notifier` class that
 says whether the configuration sets it up (`configured(config)`) and builds itself
 from it (`build(config)`). Adding a channel means adding a module beside `slack.py`
-(with its message template beside it) and one entry here; the engine and the daemon
-only ever see `Notifier`, built by `notifier_from_config`.
+(with its message template beside it) and one entry here, under the name of its
+config section in `brandpulse.config.Config`; that section needs a
+`channel_configured(raw)` classmethod for `alerts.routes` to accept the name (the
+webhook-style ones inherit it from `UrlChannelConfig`). The engine and the daemon
+only ever see `Notifier`, built by `notifiers_from_config` (every configured channel)
+and `notifier_from_config` (the default one).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from brandpulse.config import Config
 
 log = logging.getLogger(__name__)
 
-# Registry order is preference order: the first configured channel is used.
+# Registry order is preference order: the first configured channel is the default one
+# (every alert without `alerts.routes`, and the health notices); routes may name any.
 NOTIFIERS: dict[str, type[Notifier]] = {
     SlackNotifier.name: SlackNotifier,
     EmailNotifier.name: EmailNotifier,
