@@ -86,6 +86,8 @@ def test_one_alert_reaches_slack_and_two_http_channels_exactly_once_across_a_res
     assert status["slack"] == "delivered"
     pending = [c for c in ("webhook", "wecom") if status[c] == "pending"]
     assert len(pending) == 1 and sorted(status.values()) == ["delivered", "delivered", "pending"]
+    held = store.get_entry(started.alert_id, pending[0])
+    assert held is not None and not held.maybe_posted  # a 429 is a definite "not sent"
     assert counts(slack, bots) == {"slack": 1} | {c: int(c not in pending) for c in ("webhook", "wecom")}
 
     del first  # restart: only Elasticsearch remembers
