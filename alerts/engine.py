@@ -12,7 +12,17 @@ At every check, for every brand:
 2. write each alert the rules returned to the outbox (deterministic id, create-only)
    and only then the brand's new state; deliver the outbox in order.
 
-Delivery guarantees (see docs/slack.md):
+Routing (see docs/routing.md): without `alerts.routes` every alert goes to one
+channel, the default (the first configured). With routes, `alerts.routing.Router`
+names the channels of each alert and the outbox holds one entry per (alert, channel):
+each channel is claimed, sent and recorded on its own, so a channel that is down, or a
+crash between one channel's send and its record, never holds up or repeats another
+channel, and threads are kept per channel (a reply goes under that channel's own
+first message of the wave). A route's escalation is one more entry per escalation
+channel that waits for `escalate_after` and is cancelled if the alert was
+acknowledged by then (`AlertStateStore.acknowledge`).
+
+Delivery guarantees, per channel (see docs/slack.md):
 
 * An alert is written to the outbox before anything is sent, and stays there until the
   notifier confirms delivery: a Slack outage, a rate limit or a revoked token delays
@@ -30,6 +40,7 @@ Delivery guarantees (see docs/slack.md):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -42,6 +53,7 @@ from elasticsearch import Elasticsearch
 from alerts.model import Alert, Delivery
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.reader import MentionReader
+from alerts.routing import Router
 from alerts.rules import RULES, AlertRule, Check, NegativeSpikeRule, Planned
 from alerts.state import AlertStateStore, BrandState, OutboxEntry, StateConflict
 from alerts.visibility import Visibility
@@ -71,6 +83,10 @@ class AlertEngine:
     the engine runs, `alerts.rules.RULES` unless given. `failing_sources` tells which
     sources the health notices report as failing (the daemon passes
     `HealthTracker.sources_down`), so no rule reports their silence a second time.
+
+    Channels: `notifier` is the default channel; `channels` every channel by name
+    (`alerts.notifiers.notifiers_from_config`), the first being the default when
+    `notifier` is None. Every channel `alerts.routes` names must be among them.
     """
 
     def __init__(
@@ -79,6 +95,7 @@ class AlertEngine:
         es: Elasticsearch,
         notifier: Notifier | None,
         *,
+        channels: Mapping[str, Notifier] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         owner: str | None = None,
         mentions_index: str | None = None,
@@ -88,7 +105,21 @@ class AlertEngine:
     ) -> None:
         self.config = config
         self.es = es
-        self.notifier = notifier
+        self.channels: dict[str, Notifier] = dict(channels or {})
+        if notifier is not None:
+            self.channels = {notifier.name: notifier} | {
+                k: v for k, v in self.channels.items() if k != notifier.name
+            }
+        self.notifier = notifier if notifier is not None else next(iter(self.channels.values()), None)
+        self.router = Router(
+            tuple(config.alerts.routes), self.notifier.name if self.notifier else "log"
+        )
+        missing = sorted(self.router.channels() - set(self.channels))
+        if missing and self.channels:
+            raise ValueError(
+                f"alerts.routes name channel(s) {missing} but the engine has only "
+                f"{list(self.channels)}"
+            )
         self.clock = clock
         prefix = config.elasticsearch.index_prefix
         self.mentions_index = mentions_index or alias_name(prefix)
@@ -138,15 +169,9 @@ class AlertEngine:
         # Outbox first: a crash before the state write re-derives the same alerts
         # (same ids) at the next check, and create-only enqueueing drops the repeats.
         for seq, plan in enumerate(planned):
-            entry = OutboxEntry(
-                alert=plan.alert,
-                status="pending",
-                created_at=now,
-                seq=seq,
-                root_alert_id=plan.root_alert_id,
-            )
-            if not self.state.enqueue(entry):
-                log.info("alert %s is already in the outbox", plan.alert.alert_id)
+            for entry in self._entries_for(plan, seq, now):
+                if not self.state.enqueue(entry):
+                    log.info("alert %s is already in the outbox", entry.doc_id)
         new_state = self._with_thread(new_state)
         try:
             self.state.save_brand(replace(new_state, updated_at=now, owner=self.owner))
@@ -154,6 +179,30 @@ class AlertEngine:
             # Another daemon checked this brand meanwhile; it derived the same alerts
             # under the same ids, so there is nothing to undo.
             log.info("brand %s was checked concurrently by another daemon", brand)
+
+    def _entries_for(self, plan: Planned, seq: int, now: datetime) -> list[OutboxEntry]:
+        """The outbox entries of one alert: one for the default channel without routes;
+        with routes one per routed channel, plus one per escalation channel."""
+        channels = self.router.channels_for(plan.alert)
+        if channels is None:
+            return [OutboxEntry(plan.alert, "pending", now, seq, plan.root_alert_id)]
+        entries = [
+            OutboxEntry(plan.alert, "pending", now, seq, plan.root_alert_id, channel=channel)
+            for channel in channels
+        ]
+        for escalation in self.router.escalations_for(plan.alert):
+            entries.append(
+                OutboxEntry(
+                    plan.alert.escalated(escalation.after),
+                    "pending",
+                    now,
+                    seq,
+                    channel=escalation.channel,
+                    escalates=plan.alert.alert_id,
+                    not_before=now + escalation.after,
+                )
+            )
+        return entries
 
     def dry_run(self, now: datetime | None = None) -> list[Alert]:
         now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
@@ -182,11 +231,15 @@ class AlertEngine:
         return out
 
     def retry_outbox(self, now: datetime | None = None) -> list[Alert]:
-        """Deliver what waits in the outbox, oldest first; return what went out.
+        """Deliver what waits in the outbox, oldest first; return what went out (each
+        alert once, however many channels it went to).
 
-        Per brand the order is kept: a reply waits for its wave's first message (it
-        needs its `ts`), and after a failure the rest of that brand waits. A failing
-        channel stops the round: the next check tries again.
+        Per brand and channel the order is kept: a reply waits for its wave's first
+        message in that channel (it needs its `ts`), and after a failure the rest of
+        that brand waits. A failing channel is left alone for the rest of the round
+        (the next check tries again); the other channels go on. An escalation waits
+        for its time without holding anything up, and is cancelled, not sent, once
+        its alert is acknowledged.
         """
         now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
         if self.notifier is None:
@@ -194,40 +247,53 @@ class AlertEngine:
         if not self._installed:
             self.install()
         sent: list[Alert] = []
-        blocked: set[str] = set()
+        blocked: set[tuple[str, str | None]] = set()  # (brand, channel)
+        down: set[str | None] = set()  # channels that failed in this round
         for entry in self.state.undelivered():
-            brand = entry.alert.brand
-            if brand in blocked:
+            key = (entry.alert.brand, entry.channel)
+            if entry.channel in down or key in blocked:
+                continue
+            notifier = self._notifier_of(entry)
+            if notifier is None:
+                blocked.add(key)
+                continue
+            if entry.not_before and entry.not_before > now:
+                continue  # an escalation that is not due yet
+            if entry.escalates and self._acknowledged(entry, now):
                 continue
             if entry.status == "sending" and entry.lease_until and entry.lease_until > now:
-                blocked.add(brand)  # another daemon is sending it right now
+                blocked.add(key)  # another daemon is sending it right now
                 continue
             if entry.next_attempt_at and entry.next_attempt_at > now:
-                blocked.add(brand)  # the channel asked us to wait (Retry-After)
+                blocked.add(key)  # the channel asked us to wait (Retry-After)
                 continue
             if entry.status == "sending":
                 log.warning(
-                    "alert %s was claimed by %s and never confirmed", entry.alert_id, entry.owner
+                    "alert %s was claimed by %s and never confirmed", entry.doc_id, entry.owner
                 )
             reply_to = None
             if entry.root_alert_id and entry.root_alert_id != entry.alert_id:
-                root = self.state.get_entry(entry.root_alert_id)
+                root = self.state.get_entry(entry.root_alert_id, entry.channel)
+                if root is None and entry.channel == self.router.default:
+                    # a wave that began before routes were configured: its first
+                    # message is the default channel's entry of the old layout
+                    root = self.state.get_entry(entry.root_alert_id)
                 if root is not None and root.status != "delivered":
-                    blocked.add(brand)
+                    blocked.add(key)
                     continue
                 reply_to = root.delivery if root is not None else None
             try:
                 claimed = self.state.claim(entry, self.owner, now, now + SEND_LEASE)
             except StateConflict:
-                blocked.add(brand)
+                blocked.add(key)
                 continue
             try:
                 delivery = None
                 if claimed.maybe_posted:
-                    delivery = self._find_posted(claimed, reply_to)
+                    delivery = self._find_posted(notifier, claimed, reply_to)
                 fresh = delivery is None
                 if delivery is None:
-                    delivery = self.notifier.send(entry.alert, reply_to=reply_to)
+                    delivery = notifier.send(entry.alert, reply_to=reply_to)
             except Exception as exc:
                 # Whatever went wrong, the entry goes back to pending with the cause.
                 retry_at = None
@@ -239,14 +305,40 @@ class AlertEngine:
                 cause = (
                     str(exc) if isinstance(exc, NotifierError) else f"{type(exc).__name__}: {exc}"
                 )
-                log.warning("alert %s not delivered, kept in the outbox: %s", entry.alert_id, cause)
+                log.warning("alert %s not delivered, kept in the outbox: %s", entry.doc_id, cause)
                 self.state.mark_failed(claimed, cause, retry_at, maybe_posted=maybe)
-                break
+                down.add(entry.channel)
+                continue
             self.state.mark_delivered(claimed, delivery, now)
-            if fresh:
+            if fresh and all(a.alert_id != entry.alert_id for a in sent):
                 sent.append(entry.alert)
         self._maybe_prune(now)
         return sent
+
+    def _notifier_of(self, entry: OutboxEntry) -> Notifier | None:
+        """The channel an entry goes to: the default one for an entry without a channel."""
+        if entry.channel is None:
+            return self.notifier
+        notifier = self.channels.get(entry.channel)
+        if notifier is None:
+            log.warning(
+                "alert %s waits for channel %r, which is not configured any more",
+                entry.alert_id, entry.channel,
+            )  # fmt: skip
+        return notifier
+
+    def _acknowledged(self, entry: OutboxEntry, now: datetime) -> bool:
+        """Whether the alert an escalation entry escalates was acknowledged; if so the
+        entry is cancelled (settled without sending)."""
+        assert entry.escalates is not None
+        ack = self.state.acknowledgement(entry.escalates)
+        if ack is None:
+            return False
+        by = f" by {ack.by}" if ack.by else ""
+        with contextlib.suppress(StateConflict):  # another daemon settled it meanwhile
+            self.state.mark_cancelled(entry, f"acknowledged at {ack.at.isoformat()}{by}", now)
+        log.info("alert %s was acknowledged%s: not escalating to %s", entry.escalates, by, entry.channel)
+        return True
 
     def prune(self, now: datetime | None = None) -> int:
         """Forget delivered alerts older than `alerts.history` (at least two days).
@@ -271,17 +363,22 @@ class AlertEngine:
         except Exception:
             log.exception("pruning the alert outbox failed; will try again later")
 
-    def _find_posted(self, entry: OutboxEntry, reply_to: Delivery | None) -> Delivery | None:
+    def _find_posted(
+        self, notifier: Notifier, entry: OutboxEntry, reply_to: Delivery | None
+    ) -> Delivery | None:
         """Whether an earlier attempt's message is in the channel after all.
 
         None (so: post it) when it is not there, and also when the channel cannot be
         read (a webhook, a token without history scope): then a duplicate is possible,
         and the footer's alert id shows it for what it is.
         """
-        assert self.notifier is not None
-        hint = reply_to.channel if reply_to and reply_to.channel else self.state.last_channel()
+        hint = (
+            reply_to.channel
+            if reply_to and reply_to.channel
+            else self.state.last_channel(entry.channel)
+        )
         try:
-            found = self.notifier.find(entry.alert, reply_to=reply_to, channel=hint)
+            found = notifier.find(entry.alert, reply_to=reply_to, channel=hint)
         except CannotTell as exc:
             log.warning(
                 "alert %s may already be in the channel but it cannot be checked (%s); "
@@ -335,6 +432,12 @@ class AlertEngine:
         if wave is None or wave.thread_ts is not None:
             return state
         root = self.state.get_entry(wave.root_alert_id)
+        if root is None:  # routed: the default channel's delivery, else the first one
+            delivered = sorted(
+                (e for e in self.state.entries(alert_id=wave.root_alert_id) if e.delivery),
+                key=lambda e: e.channel != self.router.default,
+            )
+            root = delivered[0] if delivered else None
         if root is None or root.delivery is None:
             return state
         thread = replace(wave, channel=root.delivery.channel, thread_ts=root.delivery.thread_root)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
+from brandpulse.alert_settings import Severity
 from brandpulse.mention import Mention
 from brandpulse.timeutil import require_utc
 
@@ -25,6 +26,9 @@ ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 # What made the detector fire: the count of negative mentions, their share of all
 # mentions (a "sentiment dip" with a flat volume), or one post from a large account.
 Signal = Literal["volume", "share", "reach"]
+
+# A spike at least this many times its usual level (or one from nothing) is `high`.
+HIGH_SEVERITY_RATIO = 5.0
 
 
 def as_utc(value: datetime) -> datetime:
@@ -53,6 +57,19 @@ def wave_id_for(
 def alert_id_for(kind: AlertKind, brand: str, wave_id: str, interval_end: datetime) -> str:
     """One id per (kind, brand, wave, interval): a re-run of the same check yields the same id."""
     return f"{kind}-" + _digest(kind, brand, wave_id, as_utc(interval_end).isoformat())
+
+
+ESCALATED_SUFFIX = "-escalated"
+
+
+def escalation_id(alert_id: str) -> str:
+    """The id of the escalation copy of alert `alert_id`."""
+    return alert_id + ESCALATED_SUFFIX
+
+
+def base_alert_id(alert_id: str) -> str:
+    """The alert an id names: an escalation copy's id names its original."""
+    return alert_id.removesuffix(ESCALATED_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +135,9 @@ class Alert:
     subject: str | None = None
     alert_id: str = ""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Set on the copy sent to a route's `escalate_to` channels (`escalated`): nobody
+    # acknowledged the alert this long after it was raised.
+    escalated_after: timedelta | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
@@ -156,6 +176,30 @@ class Alert:
             return None
         return self.observed / self.expected
 
+    @property
+    def severity(self) -> Severity:
+        """Derived from what the alert says, so it needs no storing and never disagrees
+        with itself after a restart:
+
+        * `high`: a post from a large account (`high_reach`), or a wave (started or
+          still elevated) at least `HIGH_SEVERITY_RATIO` (5) times its usual level, or
+          from a usual level of zero;
+        * `medium`: any other started or continuing wave;
+        * `low`: a wave that ended.
+        """
+        if self.kind == "high_reach":
+            return "high"
+        if self.kind == "ended":
+            return "low"
+        ratio = self.ratio
+        return "high" if ratio is None or ratio >= HIGH_SEVERITY_RATIO else "medium"
+
+    def escalated(self, after: timedelta) -> Alert:
+        """The copy of this alert sent to escalation channels: its own deterministic id
+        (`<alert_id>-escalated`, so a channel's duplicate check and an e-mail's
+        Message-ID tell it from the first message) and the time nobody reacted in."""
+        return replace(self, alert_id=escalation_id(self.alert_id), escalated_after=after)
+
     def with_posts(self, posts: tuple[Mention, ...] | list[Mention]) -> Alert:
         return replace(self, top_posts=tuple(posts))
 
@@ -182,6 +226,9 @@ class Alert:
             "rule": self.rule,
             "subject": self.subject,
             "created_at": self.created_at.isoformat(),
+            "escalated_after": (
+                self.escalated_after.total_seconds() if self.escalated_after is not None else None
+            ),
         }
 
     @classmethod
@@ -211,6 +258,11 @@ class Alert:
             rule=data.get("rule") or "",
             subject=data.get("subject"),
             created_at=when("created_at") or datetime.now(UTC),
+            escalated_after=(
+                timedelta(seconds=data["escalated_after"])
+                if data.get("escalated_after") is not None
+                else None
+            ),
         )
 
 

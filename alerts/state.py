@@ -5,7 +5,15 @@
   rule's memory of alerted mentions, the last interval fed, and the open wave.
 * `alert:<alert_id>` - the outbox: every alert the engine decided to send, with its
   delivery status (`pending` -> `sending` -> `delivered`) and, once delivered, where
-  it landed (the Slack `ts` that later replies thread under).
+  it landed (the Slack `ts` that later replies thread under). That is the entry of the
+  default channel (no `alerts.routes`); with routes, each channel an alert goes to has
+  its own entry `alert:<alert_id>@<channel>`, with its own status, claim and delivery,
+  so a channel that fails or crashes mid-send never makes another one send twice.
+  An escalation (a route's `escalate_to`) is an entry of the alert's escalation copy
+  that waits until `not_before` and is `cancelled` if the alert was acknowledged.
+* `ack:<alert_id>` - that someone acknowledged the alert, when and who
+  (`AlertStateStore.acknowledge`, the one way to do it: the CLI's `alerts ack` and,
+  later, Slack buttons).
 
 Why Elasticsearch and not a local file: the daemon is stateless, a restart or a second
 daemon on another host finds the same state, and state survives a container rebuild.
@@ -25,12 +33,12 @@ from typing import Any, Literal
 
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
-from alerts.model import Alert, Delivery
+from alerts.model import Alert, Delivery, base_alert_id
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
-OutboxStatus = Literal["pending", "sending", "delivered"]
+OutboxStatus = Literal["pending", "sending", "delivered", "cancelled"]
 
 _KEYWORD = {"type": "keyword"}
 _DATE = {"type": "date"}
@@ -41,7 +49,7 @@ MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "_meta": {"managed_by": "brandpulse", "state_version": STATE_VERSION},
     "properties": {
-        "type": _KEYWORD,  # "brand" | "alert"
+        "type": _KEYWORD,  # "brand" | "alert" | "ack"
         "brand": _KEYWORD,
         "updated_at": _DATE,
         "owner": _KEYWORD,
@@ -77,6 +85,12 @@ MAPPING: dict[str, Any] = {
         "delivered_at": _DATE,
         "delivery": _OPAQUE,
         "alert": _OPAQUE,
+        "channel": _KEYWORD,  # absent: the default channel (no routes)
+        "escalates": _KEYWORD,  # an escalation: the id of the alert it escalates
+        "not_before": _DATE,
+        # ack docs
+        "acknowledged_at": _DATE,
+        "acknowledged_by": _KEYWORD,
     },
 }
 
@@ -107,6 +121,14 @@ def install(es: Elasticsearch, prefix: str = "brandpulse") -> bool:
         raise
     es.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
     return True
+
+
+# Oldest first, and the channels of one alert in a fixed order.
+_OUTBOX_ORDER: list[dict[str, Any]] = [
+    {"created_at": "asc"},
+    {"seq": "asc"},
+    {"channel": {"order": "asc", "missing": "_first", "unmapped_type": "keyword"}},
+]
 
 
 class StateConflict(Exception):
@@ -247,9 +269,25 @@ class BrandState:
         )
 
 
+class UnknownAlert(KeyError):
+    """No alert with this id is in the outbox (never raised, or pruned long ago)."""
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    alert_id: str
+    at: datetime
+    by: str | None = None
+
+
+def entry_doc_id(alert_id: str, channel: str | None = None) -> str:
+    """The outbox doc of an alert for one channel; None: the default channel."""
+    return f"alert:{alert_id}" + (f"@{channel}" if channel else "")
+
+
 @dataclass
 class OutboxEntry:
-    """One alert on its way out."""
+    """One alert on its way out to one channel (`channel` None: the default one)."""
 
     alert: Alert
     status: OutboxStatus
@@ -266,6 +304,9 @@ class OutboxEntry:
     owner: str | None = None
     delivered_at: datetime | None = None
     delivery: Delivery | None = None
+    channel: str | None = None
+    escalates: str | None = None  # the alert this escalation copy escalates
+    not_before: datetime | None = None  # an escalation waits until then
     seq_no: int | None = field(default=None, compare=False)
     primary_term: int | None = field(default=None, compare=False)
 
@@ -273,9 +314,13 @@ class OutboxEntry:
     def alert_id(self) -> str:
         return self.alert.alert_id
 
+    @property
+    def doc_id(self) -> str:
+        return entry_doc_id(self.alert_id, self.channel)
+
     def to_doc(self) -> dict[str, Any]:
         a = self.alert
-        return {
+        doc: dict[str, Any] = {
             "type": "alert",
             "brand": a.brand,
             "alert_id": a.alert_id,
@@ -296,6 +341,10 @@ class OutboxEntry:
             "alert": a.to_dict(),
             "updated_at": _iso(datetime.now(UTC)),
         }
+        # absent rather than null, so a default-channel entry reads as it always did
+        doc |= {k: v for k, v in (("channel", self.channel), ("escalates", self.escalates),
+                                  ("not_before", _iso(self.not_before))) if v is not None}  # fmt: skip
+        return doc
 
     @classmethod
     def from_hit(cls, hit: dict[str, Any]) -> OutboxEntry:
@@ -316,6 +365,9 @@ class OutboxEntry:
             owner=d.get("owner"),
             delivered_at=_dt(d.get("delivered_at")),
             delivery=Delivery.from_dict(d["delivery"]) if d.get("delivery") else None,
+            channel=d.get("channel"),
+            escalates=d.get("escalates"),
+            not_before=_dt(d.get("not_before")),
             seq_no=hit.get("_seq_no"),
             primary_term=hit.get("_primary_term"),
         )
@@ -369,16 +421,13 @@ class AlertStateStore:
 
     # -- outbox ---------------------------------------------------------------
 
-    @staticmethod
-    def _alert_id(alert_id: str) -> str:
-        return f"alert:{alert_id}"
-
     def enqueue(self, entry: OutboxEntry) -> bool:
-        """Add to the outbox; False (and no change) if this alert id is already there."""
+        """Add to the outbox; False (and no change) if this alert is already there for
+        this channel."""
         try:
             self.es.index(
                 index=self.index,
-                id=self._alert_id(entry.alert_id),
+                id=entry.doc_id,
                 document=entry.to_doc(),
                 op_type="create",
                 refresh=True,
@@ -387,9 +436,10 @@ class AlertStateStore:
             return False
         return True
 
-    def get_entry(self, alert_id: str) -> OutboxEntry | None:
+    def get_entry(self, alert_id: str, channel: str | None = None) -> OutboxEntry | None:
+        """The alert's entry for `channel` (None: the default channel's)."""
         try:
-            hit = self.es.get(index=self.index, id=self._alert_id(alert_id))
+            hit = self.es.get(index=self.index, id=entry_doc_id(alert_id, channel))
         except NotFoundError:
             return None
         return OutboxEntry.from_hit(dict(hit))
@@ -405,21 +455,26 @@ class AlertStateStore:
         res = self.es.search(
             index=self.index,
             query={"bool": {"filter": filters}},
-            sort=[{"created_at": "asc"}, {"seq": "asc"}],
+            sort=_OUTBOX_ORDER,
             size=limit,
             seq_no_primary_term=True,
         )
         return [OutboxEntry.from_hit(hit) for hit in res["hits"]["hits"]]
 
-    def entries(self, brand: str | None = None, limit: int = 1000) -> list[OutboxEntry]:
-        """Every outbox entry (any status), oldest first: for inspection and tests."""
+    def entries(
+        self, brand: str | None = None, limit: int = 1000, *, alert_id: str | None = None
+    ) -> list[OutboxEntry]:
+        """Every outbox entry (any status, every channel), oldest first; only those of
+        `alert_id` when given."""
         filters: list[dict[str, Any]] = [{"term": {"type": "alert"}}]
         if brand is not None:
             filters.append({"term": {"brand": brand}})
+        if alert_id is not None:
+            filters.append({"term": {"alert_id": alert_id}})
         res = self.es.search(
             index=self.index,
             query={"bool": {"filter": filters}},
-            sort=[{"created_at": "asc"}, {"seq": "asc"}],
+            sort=_OUTBOX_ORDER,
             size=limit,
             seq_no_primary_term=True,
         )
@@ -449,14 +504,14 @@ class AlertStateStore:
         try:
             res = self.es.index(
                 index=self.index,
-                id=self._alert_id(entry.alert_id),
+                id=entry.doc_id,
                 document=new.to_doc(),
                 if_seq_no=entry.seq_no,
                 if_primary_term=entry.primary_term,
                 refresh=True,
             )
         except ConflictError as exc:
-            raise StateConflict(f"outbox entry {entry.alert_id} changed concurrently") from exc
+            raise StateConflict(f"outbox entry {entry.doc_id} changed concurrently") from exc
         return replace(new, seq_no=res["_seq_no"], primary_term=res["_primary_term"])
 
     def claim(
@@ -512,25 +567,35 @@ class AlertStateStore:
             ),
         )
 
+    def mark_cancelled(self, entry: OutboxEntry, why: str, now: datetime) -> OutboxEntry:
+        """Settle an entry without sending it (an escalation of an acknowledged alert)."""
+        return self._update(
+            entry,
+            replace(entry, status="cancelled", last_error=why[:2000], delivered_at=now, lease_until=None),
+        )
+
     def prune(self, delivered_before: datetime, batch: int = 500) -> int:
-        """Delete delivered outbox entries older than `delivered_before`; return how many.
+        """Delete settled (delivered or cancelled) outbox entries older than
+        `delivered_before`, and acknowledgements as old; return how many.
 
         Search and bulk delete rather than delete_by_query, which needs the reindex
         module that not every cluster (nor the test node) has.
         """
+        before = _iso(delivered_before)
+        settled = {"bool": {"filter": [
+            {"term": {"type": "alert"}},
+            {"terms": {"status": ["delivered", "cancelled"]}},
+            {"range": {"delivered_at": {"lt": before}}},
+        ]}}  # fmt: skip
+        acks = {"bool": {"filter": [
+            {"term": {"type": "ack"}},
+            {"range": {"acknowledged_at": {"lt": before}}},
+        ]}}  # fmt: skip
         removed = 0
         while True:
             res = self.es.search(
                 index=self.index,
-                query={
-                    "bool": {
-                        "filter": [
-                            {"term": {"type": "alert"}},
-                            {"term": {"status": "delivered"}},
-                            {"range": {"delivered_at": {"lt": _iso(delivered_before)}}},
-                        ]
-                    }
-                },
+                query={"bool": {"should": [settled, acks], "minimum_should_match": 1}},
                 size=batch,
                 source=False,
             )
@@ -541,9 +606,14 @@ class AlertStateStore:
             self.es.bulk(operations=operations, refresh=True)
             removed += len(hits)
 
-    def last_channel(self) -> str | None:
-        """The channel id of the latest delivery: a hint for reading the channel back."""
-        filters = [{"term": {"type": "alert"}}, {"term": {"status": "delivered"}}]
+    def last_channel(self, channel: str | None = None) -> str | None:
+        """The channel id (a Slack channel's) of the latest delivery through `channel`
+        (None: the default channel): a hint for reading the channel back."""
+        filters: list[dict[str, Any]] = [{"term": {"type": "alert"}}, {"term": {"status": "delivered"}}]
+        if channel is None:
+            filters.append({"bool": {"must_not": {"exists": {"field": "channel"}}}})
+        else:
+            filters.append({"term": {"channel": channel}})
         res = self.es.search(
             index=self.index,
             query={"bool": {"filter": filters}},
@@ -555,3 +625,48 @@ class AlertStateStore:
             if channel:
                 return str(channel)
         return None
+
+    # -- acknowledgements ---------------------------------------------------------
+
+    @staticmethod
+    def _ack_id(alert_id: str) -> str:
+        return f"ack:{alert_id}"
+
+    def acknowledge(self, alert_id: str, *, at: datetime, by: str | None = None) -> Acknowledgement:
+        """Record that someone took charge of alert `alert_id`: its pending escalations
+        are cancelled instead of sent. The one place that acknowledges (the CLI's
+        `alerts ack` calls it, and so will Slack buttons).
+
+        An escalation copy's id (`<id>-escalated`) acknowledges its original. The first
+        acknowledgement is kept: acknowledging again returns it unchanged. UnknownAlert
+        if no such alert is in the outbox.
+        """
+        alert_id = base_alert_id(alert_id.strip())
+        if not self.entries(alert_id=alert_id, limit=1):
+            raise UnknownAlert(alert_id)
+        ack = Acknowledgement(alert_id=alert_id, at=at, by=by)
+        try:
+            self.es.index(
+                index=self.index,
+                id=self._ack_id(alert_id),
+                document={"type": "ack", "alert_id": alert_id, "acknowledged_at": _iso(at),
+                          "acknowledged_by": by, "updated_at": _iso(datetime.now(UTC))},
+                op_type="create",
+                refresh=True,
+            )  # fmt: skip
+        except ConflictError:
+            existing = self.acknowledgement(alert_id)
+            assert existing is not None
+            return existing
+        return ack
+
+    def acknowledgement(self, alert_id: str) -> Acknowledgement | None:
+        """Whether (when, by whom) alert `alert_id` was acknowledged."""
+        try:
+            hit = self.es.get(index=self.index, id=self._ack_id(base_alert_id(alert_id)))
+        except NotFoundError:
+            return None
+        d = hit["_source"]
+        at = _dt(d["acknowledged_at"])
+        assert at is not None
+        return Acknowledgement(alert_id=d["alert_id"], at=at, by=d.get("acknowledged_by"))

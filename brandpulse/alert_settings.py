@@ -11,12 +11,18 @@ runs with.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from brandpulse.units import Duration
 
 _HOUR = timedelta(hours=1)
+
+# How urgent an alert is (`alerts.model.Alert.severity` says how it is derived); routes
+# select on it, so the configuration must know the words.
+Severity = Literal["low", "medium", "high"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 
 class SpikeSettings(BaseModel):
@@ -383,3 +389,10 @@ class RulesSettings(BaseModel):
         default_factory=FlatlineSettings,
         description="a busy brand's mentions (or those from one of its sources) go silent",
     )
+
+
+# The names of the alert rules, in the engine's order, for routes that select alerts by
+# the rule that raised them: the two always-on rules, then one per `alerts.rules`
+# section, so a new rule's section names it here too. A test keeps this equal to the
+# registry `alerts.rules.RULES` (the core cannot import `alerts/`).
+RULE_NAMES: tuple[str, ...] = ("negative_spike", "high_reach", *RulesSettings.model_fields)

@@ -16,7 +16,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -31,7 +31,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from brandpulse.alert_settings import HighReachSettings, RulesSettings, SpikeSettings
+from brandpulse.alert_settings import (
+    RULE_NAMES,
+    HighReachSettings,
+    RulesSettings,
+    Severity,
+    SpikeSettings,
+)
 from brandpulse.secrets import mask_url, redact
 from brandpulse.timeutil import zone
 from brandpulse.units import Duration, min_duration
@@ -652,10 +658,297 @@ class SlackConfig(Strict):
         return None if value is None else _url(value, ("http", "https"), "the URL")
 
     @classmethod
+    def channel_configured(cls, data: dict[str, Any]) -> bool:
+        """Whether the raw section sets the channel up (for `alerts.routes` checks)."""
+        return _given(data.get("token")) or _given(data.get("webhook_url"))
+
+    @classmethod
     def section_problems(cls, data: dict[str, Any]) -> Problems:
         if _given(data.get("token")) and not _given(data.get("channel")):
             return [((), "slack.token is set but slack.channel is not: the bot needs a channel")]
         return []
+
+
+_ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+|[^@\s<>\"(),;:]+@localhost")
+
+
+def _mail_address(value: str, what: str) -> str:
+    """A bare address (`alerts@example.com`) or a named one (`BrandPulse <alerts@...>`);
+    anything that could smuggle a second header line or a second recipient is refused."""
+    from email.utils import parseaddr
+
+    text = value.strip()
+    name, address = parseaddr(text)
+    if any(c in text for c in "\r\n") or not _ADDRESS.fullmatch(address or "") or (
+        not name and address != text
+    ):
+        raise PydanticCustomError(
+            "bad_address",
+            "{what} must be one e-mail address (name@example.com or Name <name@example.com>), "
+            "got {value}",
+            {"what": what, "value": repr(value)},
+        )
+    return text
+
+
+class EmailConfig(Strict):
+    """Alerts by e-mail over SMTP: STARTTLS on port 587 by default, or implicit TLS
+    (SMTPS, port 465). Replies of a wave carry `In-Reply-To`/`References` to its first
+    message, so mail clients show one thread per wave."""
+
+    host: str | None = Field(default=None, description="SMTP server (setting it enables e-mail)")
+    port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="default 587 with `starttls`, 465 with `ssl`, 25 with `none`",
+    )  # fmt: skip
+    tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="`starttls`: upgrade a plain connection (required, never skipped); "
+        "`ssl`: TLS from the first byte (SMTPS); `none`: only for a relay on this machine",
+    )
+    username: str | None = Field(default=None, description="SMTP AUTH user (with `password`)")
+    password: OptionalSecret = Field(default=None, description="SMTP AUTH password")
+    sender: str | None = Field(
+        default=None, alias="from", description="From: address, e.g. `BrandPulse <alerts@example.com>`"
+    )
+    to: list[str] = Field(default_factory=list, description="recipients of every alert")
+    ca_certs: Path | None = Field(
+        default=None, description="PEM file of the CA that signed the server certificate"
+    )
+    timeout: PositiveDuration = Field(
+        default=timedelta(seconds=30), description="per SMTP connection and command"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        value = _blank_is_none(value)
+        if value is not None and (not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", value.strip())):
+            raise ValueError("expected a host name or address, without scheme or port")
+        return value.strip() if value else None
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        return None if value is None else _mail_address(value, "email.from")
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: list[str]) -> list[str]:
+        return [_mail_address(v, "each of email.to") for v in value]
+
+    @field_validator("ca_certs")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = _absolute(value)
+        if not path.is_file():
+            raise ValueError(f"CA certificate file {str(path)!r} does not exist")
+        return path
+
+    @classmethod
+    def channel_configured(cls, data: dict[str, Any]) -> bool:
+        """Whether the raw section sets the channel up (for `alerts.routes` checks)."""
+        return _given(data.get("host"))
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.tls]
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        problems: Problems = []
+        host = data.get("host")
+        if _given(host):
+            if not _given(data.get("from")):
+                problems.append(((), "email.host is set but email.from is not"))
+            if not data.get("to"):
+                problems.append(((), "email.host is set but email.to lists no recipient"))
+        elif _given(data.get("from")) or data.get("to"):
+            problems.append(((), "email.from/email.to are set but email.host is not"))
+        user, password = _given(data.get("username")), _given(data.get("password"))
+        if user != password:
+            problems.append(((), "set email.username and email.password together (SMTP AUTH)"))
+        if (user or password) and data.get("tls") == "none" and isinstance(host, str) and not _loopback(host.strip()):
+            problems.append(((), f"email.tls is none: the password would cross the network to "
+                                 f"{host.strip()} in clear text; use starttls or ssl"))  # fmt: skip
+        return problems
+
+
+class RouteConfig(Strict):
+    """Where alerts go: an alert that matches every selector of a route (an empty
+    selector matches all) is sent to each of its channels; see docs/routing.md."""
+
+    channels: list[str] = Field(
+        min_length=1,
+        description="channel names (`slack`, `email`, `teams`, `feishu`, `dingtalk`, `wecom`, "
+        "`webhook`, `log`): each must be configured",
+    )
+    brands: list[str] = Field(default_factory=list, description="only these brands (empty: all)")
+    rules: list[str] = Field(
+        default_factory=list, description=f"only alerts of these rules: {', '.join(RULE_NAMES)} (empty: all)"
+    )
+    severities: list[Severity] = Field(
+        default_factory=list, description="only these severities (empty: all; see docs/routing.md)"
+    )
+    escalate_after: PositiveDuration | None = Field(
+        default=None,
+        description="send to `escalate_to` once if the alert is not acknowledged this long "
+        "after it was raised (`scheduler.py alerts ack ALERT_ID`)",
+    )
+    escalate_to: list[str] = Field(default_factory=list, description="channels for the escalation")
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in RULE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown rule(s) {unknown}; expected some of {list(RULE_NAMES)}")
+        return value
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        has_after, has_to = data.get("escalate_after") is not None, bool(data.get("escalate_to"))
+        if has_after != has_to:
+            return [((), "set escalate_after and escalate_to together")]
+        return []
+
+
+def _secret_url(value: SecretStr | None, *, query: str | None = None, path: str | None = None) -> SecretStr | None:
+    """A webhook URL that is itself the credential: https (plain http only to this
+    machine, for the local test servers of `sandbox.bots`), with a host, and with the
+    `query` parameter or the `path` fragment its service puts the credential in. The
+    error never shows the URL."""
+    if value is None:
+        return None
+    from urllib.parse import parse_qs, urlsplit
+
+    text = value.get_secret_value().strip()
+    try:
+        parts = urlsplit(text)
+        ok = bool(parts.hostname) and (
+            parts.scheme.lower() == "https"
+            or (parts.scheme.lower() == "http" and _loopback(parts.hostname or ""))
+        )
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PydanticCustomError("bad_url", "must be an https:// URL with a host (the URL is not shown: it is a secret)")
+    if query is not None and not (parse_qs(parts.query).get(query) or [""])[0].strip():
+        raise PydanticCustomError("bad_url", "{what}", {"what": f"must carry the credential as ?{query}=... (the URL is not shown: it is a secret)"})
+    if path is not None and path not in parts.path:
+        raise PydanticCustomError("bad_url", "{what}", {"what": f"must be the bot's webhook URL (its path contains {path}; the URL is not shown: it is a secret)"})
+    return SecretStr(text)
+
+
+class UrlChannelConfig(Strict):
+    """Base of the channels set up by one webhook URL that is itself the credential
+    (Teams, WeCom, DingTalk, Feishu, the generic webhook), so that all five are
+    checked, and named in `alerts.routes`, one way.
+
+    Setting `url` enables the channel: `channel_configured` says so from the raw
+    section (what `Config` needs to accept the channel's name in `alerts.routes`, and
+    the same test as each notifier's `configured`: a blank `${VAR:-}` is unset). The
+    URL must be https (plain http only to this machine) and, where the service puts
+    the credential there, carry the query parameter `url_query` or the path fragment
+    `url_path`; errors never show it.
+    """
+
+    url_query: ClassVar[str | None] = None
+    url_path: ClassVar[str | None] = None
+
+    url: OptionalSecret = Field(default=None, description="the channel's https:// webhook URL (a secret)")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        return _secret_url(value, query=cls.url_query, path=cls.url_path)
+
+    @classmethod
+    def channel_configured(cls, data: dict[str, Any]) -> bool:
+        """Whether the raw section sets the channel up (for `alerts.routes` checks)."""
+        return _given(data.get("url"))
+
+
+class WebhookConfig(UrlChannelConfig):
+    """A generic JSON webhook: BrandPulse POSTs each alert as a documented JSON body,
+    signed with HMAC-SHA256 (docs/channels.md says how a receiver checks it)."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the receiver's https:// URL (a secret: it may carry a token; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(
+        default=None,
+        description="signing secret of the X-BrandPulse-Signature header (required with url)",
+    )
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        if _given(data.get("url")) and not _given(data.get("secret")):
+            return [((), "webhook.url is set but webhook.secret is not: without a signature "
+                         "the receiver cannot tell BrandPulse's messages from anyone's")]  # fmt: skip
+        return []
+
+
+class TeamsConfig(UrlChannelConfig):
+    """A Microsoft Teams channel's incoming webhook (or Power Automate workflow URL):
+    alerts arrive as Adaptive Cards."""
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the webhook URL (a secret; https://...webhook.office.com/webhookb2/... or a "
+        "workflow URL; plain http only to this machine)",
+    )
+
+
+class WecomConfig(UrlChannelConfig):
+    """A WeCom (企业微信) group bot: alerts arrive as Markdown messages."""
+
+    url_query: ClassVar[str | None] = "key"
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the bot's webhook URL, https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... "
+        "(a secret; plain http only to this machine)",
+    )
+
+
+class DingtalkConfig(UrlChannelConfig):
+    """A DingTalk (钉钉) custom robot: alerts arrive as Markdown messages, signed with
+    the robot's secret (its security setting "additional signature", 加签)."""
+
+    url_query: ClassVar[str | None] = "access_token"
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the robot's webhook URL, https://oapi.dingtalk.com/robot/send?access_token=... "
+        "(a secret; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(
+        default=None, description="the robot's signing secret (SEC...); recommended"
+    )
+    keyword: str | None = Field(
+        default=None,
+        description="one of the robot's custom keywords, when its security setting uses them",
+    )
+
+
+class FeishuConfig(UrlChannelConfig):
+    """A Feishu / Lark (飞书) custom bot: alerts arrive as interactive cards, signed
+    with the bot's secret (its security setting "signature verification", 签名校验)."""
+
+    url_path: ClassVar[str | None] = "/bot/v2/hook/"
+
+    url: OptionalSecret = Field(
+        default=None,
+        description="the bot's webhook URL, https://open.feishu.cn/open-apis/bot/v2/hook/... "
+        "(Lark: open.larksuite.com; a secret; plain http only to this machine)",
+    )
+    secret: OptionalSecret = Field(default=None, description="the bot's signing secret; recommended")
 
 
 class AlertsConfig(Strict):
@@ -676,6 +969,11 @@ class AlertsConfig(Strict):
         "shift, flatline), each off until `enabled: true`",
     )
     top_posts: int = Field(default=5, ge=1, le=20)
+    routes: list[RouteConfig] = Field(
+        default_factory=list,
+        description="which channels get which alerts; none: every alert goes to the first "
+        "configured channel (Slack, then e-mail); see docs/routing.md",
+    )
 
 
 class HealthConfig(Strict):
@@ -854,6 +1152,22 @@ class Config(Strict):
         default_factory=ElasticsearchConfig, description="where mentions and alert state are kept"
     )
     slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
+    email: EmailConfig = Field(default_factory=EmailConfig, description="alerts by e-mail (SMTP)")
+    webhook: WebhookConfig = Field(
+        default_factory=WebhookConfig, description="alerts as signed JSON to any HTTP receiver"
+    )
+    teams: TeamsConfig = Field(
+        default_factory=TeamsConfig, description="alerts as Adaptive Cards to a Microsoft Teams channel"
+    )
+    wecom: WecomConfig = Field(
+        default_factory=WecomConfig, description="alerts as Markdown to a WeCom (企业微信) group bot"
+    )
+    dingtalk: DingtalkConfig = Field(
+        default_factory=DingtalkConfig, description="alerts as Markdown to a DingTalk (钉钉) robot"
+    )
+    feishu: FeishuConfig = Field(
+        default_factory=FeishuConfig, description="alerts as cards to a Feishu / Lark (飞书) bot"
+    )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="spike detection")
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="notices of failing sources and Elasticsearch outages"
@@ -916,11 +1230,58 @@ class Config(Strict):
             if not _given(slack.get("token")) or not _given(slack.get("channel")):
                 problems.append((("reports", "slack"), "reports.slack needs slack.token and "
                                  "slack.channel: an incoming webhook cannot upload the charts"))
+        problems += cls._route_problems(data, names)
+        return problems
+
+    @classmethod
+    def channel_sections(cls) -> dict[str, Any]:
+        """The config sections that are alert channels (those with `channel_configured`),
+        by channel name; `log` is a channel too and needs no section."""
+        return {
+            name: info.annotation
+            for name, info in cls.model_fields.items()
+            if hasattr(info.annotation, "channel_configured")
+        }
+
+    @classmethod
+    def _route_problems(cls, data: dict[str, Any], brands: list[str]) -> Problems:
+        alerts = data.get("alerts")
+        routes = alerts.get("routes") if isinstance(alerts, dict) else None
+        if not isinstance(routes, list):
+            return []
+        sections = cls.channel_sections()
+        configured = [
+            name for name, model in sections.items()
+            if isinstance(data.get(name), dict) and model.channel_configured(data[name])
+        ] + ["log"]  # fmt: skip
+        known = [*sections, "log"]
+        problems: Problems = []
+        for i, route in enumerate(routes):
+            if not isinstance(route, dict):
+                continue
+            for key in ("channels", "escalate_to"):
+                names = route.get(key)
+                for name in names if isinstance(names, list) else []:
+                    if name in configured:
+                        continue
+                    why = (f"{name!r} is not configured (its `{name}:` section sets nothing up)"
+                           if name in known else f"{name!r} is not a channel (known: {known})")  # fmt: skip
+                    problems.append((("alerts", "routes", i, key), f"{why}; configured: {configured}"))
+            wanted = route.get("brands")
+            for brand in wanted if isinstance(wanted, list) else []:
+                if brands and brand not in brands:
+                    problems.append((("alerts", "routes", i, "brands"), f"{brand!r} is not a "
+                                     f"configured brand (expected one of {list(dict.fromkeys(brands))})"))  # fmt: skip
         return problems
 
     def warnings(self) -> list[str]:
         """Settings that work but deserve a word at start (e.g. certificates unchecked)."""
-        return self.elasticsearch.tls_warnings("elasticsearch") + self.kibana.tls_warnings("kibana")
+        out = self.elasticsearch.tls_warnings("elasticsearch") + self.kibana.tls_warnings("kibana")
+        for name, section in (("dingtalk", self.dingtalk), ("feishu", self.feishu)):
+            if section.url is not None and section.secret is None:
+                out.append(f"{name}.url is set without {name}.secret: the bot is not signed, so "
+                           "anyone who learns the URL can post to the group (set its signing secret)")  # fmt: skip
+        return out
 
     def brand(self, name: str) -> BrandConfig:
         for brand in self.brands:

@@ -109,7 +109,7 @@ def render() -> str:
             if issubclass(model, SourceBase) and model is not SourceBase and name in SourceBase.model_fields:
                 continue
             desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| `{name}` | {_type_name(info.annotation)} | {_default(info)} | {desc} |")
+            lines.append(f"| `{info.alias or name}` | {_type_name(info.annotation)} | {_default(info)} | {desc} |")
         lines.append("")
     return "\n".join(lines)
 

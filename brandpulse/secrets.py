@@ -6,7 +6,7 @@
 - `mask_url()` hides what a URL may carry besides its address: the userinfo
   (`https://user:pass@host` -> `https://***@host`), credential query parameters
   (`key=`, `access_token=`, `token=`, `client_secret=`, `sig=`, ... -> `key=***`) and
-  the secret path of a Slack incoming webhook. Every URL BrandPulse prints (config
+  the secret path of an incoming webhook (Slack, Teams, Feishu/Lark). Every URL BrandPulse prints (config
   errors, log lines, CLI messages) goes through it.
 - `redact()` applies `mask_url()` to every URL inside a free text (an exception
   message, a log line), plus any known secret value given to it.
@@ -49,8 +49,9 @@ SECRET_PARAMS = frozenset(
     }
 )
 
-# Hosts whose URL path itself is the credential (incoming webhooks).
-_SECRET_PATH_HOSTS = ("hooks.slack.com",)
+# Hosts whose URL path itself is the credential (incoming webhooks: Slack, Teams
+# connectors, Feishu/Lark custom bots).
+_SECRET_PATH_HOSTS = ("hooks.slack.com", "webhook.office.com", "open.feishu.cn", "open.larksuite.com")
 
 # A URL inside free text: scheme://, then anything up to whitespace or a quote/bracket.
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}]+")

@@ -48,10 +48,51 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  reports: {schedules or 'none scheduled'}"
           + (f" -> {config.reports.output_dir}" + (" and Slack" if config.reports.slack else "")
              if schedules else ""))
+    print(f"  email:   {_email_mode(config)}")
+    print(f"  routes:  {_routes_mode(config)}")
+    print(f"  alerts:  {_alert_channel(config)}")
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     _print_assumed_visibility(config)
+    if getattr(args, "check_channel", False):
+        return _check_channel(config)
     return 0
+
+
+def _alert_channel(config: Config) -> str:
+    """Which channels of the registry alerts go to: the first configured one (the
+    default), and the others only where `alerts.routes` names them."""
+    from alerts.notifiers import NOTIFIERS
+
+    chosen = [name for name, c in NOTIFIERS.items() if not c.fallback and c.configured(config)]
+    if not chosen:
+        return "the log only (no channel configured)"
+    if not chosen[1:]:
+        return chosen[0]
+    if config.alerts.routes:
+        return (f"{chosen[0]} by default (also configured, used where routes name them: "
+                f"{', '.join(chosen[1:])})")  # fmt: skip
+    return f"{chosen[0]} (also configured, unused: {', '.join(chosen[1:])})"
+
+
+def _check_channel(config: Config) -> int:
+    """Ask each channel alerts can go to whether its credentials work (without posting
+    where the channel allows: see each notifier's `check`): the default channel, and
+    with `alerts.routes` every channel a route names. Every failure is reported."""
+    from alerts.notifiers import NotifierError, notifiers_from_config
+
+    channels = notifiers_from_config(config)
+    default = next(iter(channels))
+    routed = {c for r in config.alerts.routes for c in (*r.channels, *r.escalate_to)}
+    wanted = [default, *sorted(routed - {default})]
+    failed = 0
+    for name in wanted:
+        try:
+            print(f"  channel check: {channels[name].check()}")
+        except NotifierError as exc:
+            print(f"channel check failed: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def _es_where(config: Config) -> str:
@@ -83,7 +124,24 @@ def _slack_mode(config: Config) -> str:
         return f"bot token, channel {config.slack.channel}"
     if config.slack.webhook_url is not None:
         return "incoming webhook"
-    return "not configured (alerts are logged only)"
+    return "not configured"
+
+
+def _email_mode(config: Config) -> str:
+    email = config.email
+    if email.host is None:
+        return "not configured"
+    return f"{email.host}:{email.effective_port} ({email.tls}) to {len(email.to)} recipient(s)"
+
+
+def _routes_mode(config: Config) -> str:
+    routes = config.alerts.routes
+    if not routes:
+        return "none: every alert goes to the first configured channel"
+    escalating = sum(1 for r in routes if r.escalate_after is not None)
+    channels = sorted({c for r in routes for c in (*r.channels, *r.escalate_to)})
+    return f"{len(routes)} route(s) to {', '.join(channels)}" + (
+        f", {escalating} escalating" if escalating else "")
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -196,13 +254,15 @@ def _stdin_lines() -> list[str]:
 
 def cmd_check_alerts(args: argparse.Namespace) -> int:
     from alerts.engine import AlertEngine
-    from alerts.notifiers import notifier_from_config
+    from alerts.notifiers import notifiers_from_config
     from store.client import make_client
 
     config = _config(args)
     configure_logging("text", "WARNING")
     now = datetime.fromisoformat(args.at).astimezone(UTC) if args.at else datetime.now(UTC)
-    engine = AlertEngine(config, make_client(config.elasticsearch), notifier_from_config(config))
+    engine = AlertEngine(
+        config, make_client(config.elasticsearch), None, channels=notifiers_from_config(config)
+    )
     if args.dry_run:
         from alerts.notifiers.slack_templates import build_message
         from sandbox.slack import render_blocks
@@ -219,6 +279,26 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
         return 0
     sent = engine.check(now)
     print(f"{len(sent)} alert(s) sent")
+    return 0
+
+
+def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    """Acknowledge an alert: its pending escalations are cancelled instead of sent."""
+    from alerts.state import AlertStateStore, UnknownAlert
+    from store.client import make_client
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    store = AlertStateStore(make_client(config.elasticsearch), config.elasticsearch.index_prefix)
+    store.install()
+    try:
+        ack = store.acknowledge(args.alert_id, at=datetime.now(UTC), by=args.by)
+    except UnknownAlert:
+        print(f"alerts ack: no alert {args.alert_id!r} in the outbox (the id is in each "
+              "message's footer)", file=sys.stderr)  # fmt: skip
+        return 2
+    by = f" by {ack.by}" if ack.by else ""
+    print(f"alert {ack.alert_id} acknowledged at {ack.at.isoformat()}{by}")
     return 0
 
 
@@ -346,7 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon: crawl, score, index, detect and notify on schedule")
-    add("validate", cmd_validate, "validate the configuration and say what it sets up")
+    p = add("validate", cmd_validate, "validate the configuration and say what it sets up")
+    p.add_argument("--check-channel", action="store_true",
+                   help="also ask the alert channel whether its credentials work (posts nothing "
+                   "where the channel allows)")
     p = add("setup", cmd_setup, "install Elasticsearch templates and import the Kibana objects")
     p.add_argument("--elasticsearch", action="store_true", help="only Elasticsearch")
     p.add_argument("--kibana", action="store_true", help="only Kibana")
@@ -363,6 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-alerts", cmd_check_alerts, "run the alert check once")
     p.add_argument("--dry-run", action="store_true", help="print the Slack messages, send nothing")
     p.add_argument("--at", help="pretend it is this time (ISO 8601), e.g. to replay a past wave")
+    alerts = sub.add_parser("alerts", help="act on alerts", description="act on alerts")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="<command>")
+    p = alerts_sub.add_parser("ack", help="acknowledge an alert: no escalation for it",
+                              description="acknowledge an alert: its escalations are not sent")
+    p.add_argument("alert_id", help="the alert id (from the message footer)")
+    p.add_argument("--by", help="who acknowledges (recorded with it)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_ack)
     p = add("rescore", cmd_rescore, "score stored mentions again (e.g. with a new model)")
     p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
     p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")

@@ -148,12 +148,13 @@ class Daemon:
     def engine(self) -> AlertEngine | None:
         if self._engine is None and self.config.alerts.enabled:
             from alerts.engine import AlertEngine
-            from alerts.notifiers import notifier_from_config
+            from alerts.notifiers import notifiers_from_config
 
             self._engine = AlertEngine(
                 self.config,
                 self.client,
-                notifier_from_config(self.config),
+                None,
+                channels=notifiers_from_config(self.config),
                 failing_sources=self._sources_down,
             )
         return self._engine

@@ -60,9 +60,10 @@ class Notifier(ABC):
     """The contract every channel implements.
 
     A channel is registered in `alerts.notifiers.NOTIFIERS` under its `name`;
-    `notifier_from_config` asks each one, in registry order, whether the configuration
-    sets it up (`configured`) and builds the first that says yes (`build`). A
-    `fallback` channel (the log) is used only when no other one is configured.
+    `notifiers_from_config` asks each one, in registry order, whether the configuration
+    sets it up (`configured`) and builds every one that says yes (`build`); the first
+    is the default channel. A `fallback` channel (the log) is used only when no other
+    one is configured, or when a route names it.
     """
 
     name: ClassVar[str]

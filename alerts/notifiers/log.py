@@ -1,6 +1,6 @@
-"""A notifier that writes alerts to the log: what runs when no Slack is configured.
+"""A notifier that writes alerts to the log: what runs when no channel is configured.
 
-`brandpulse check-config` says "not configured (alerts are logged only)"; this is that.
+`brandpulse validate` says "alerts: the log only (no channel configured)"; this is that.
 It counts as delivered, so the outbox does not pile up alerts that would flood a
 channel connected weeks later.
 """
@@ -59,4 +59,4 @@ class LogNotifier(Notifier):
         return Delivery(notifier=self.name, alert_id=notice.notice_id, delivered_at=datetime.now(UTC))
 
     def check(self) -> str:
-        return "log only (no Slack configured)"
+        return "log only (no alert channel configured)"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from alerts.model import Alert
+from alerts.model import Alert, base_alert_id
 from brandpulse.mention import Mention
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -220,8 +220,24 @@ _TITLES: dict[str, dict[str, str]] = {
 }
 
 
+def escalation_note(alert: Alert) -> str | None:
+    """For an escalation copy (`Alert.escalated`): that nobody acknowledged the alert in
+    time and how to. Plain text; None for any other alert."""
+    if alert.escalated_after is None:
+        return None
+    waited = _duration(alert.created_at, alert.created_at + alert.escalated_after)
+    original = base_alert_id(alert.alert_id)
+    return (f"Escalated: not acknowledged within {waited} "
+            f"(acknowledge with: scheduler.py alerts ack {original})")  # fmt: skip
+
+
 def headline(alert: Alert) -> str:
     """One line saying what happened, untrusted text escaped: also the `text` fallback."""
+    line = _headline(alert)
+    return f"ESCALATED: {line}" if alert.escalated_after is not None else line
+
+
+def _headline(alert: Alert) -> str:
     brand = escape(alert.brand)
     window = _window(alert)
     if alert.kind == "high_reach":
@@ -272,6 +288,8 @@ def _header_text(alert: Alert) -> str:
     title = titles.get(alert.kind) or _TITLES["negative_spike"].get(alert.kind, alert.kind)
     if alert.rule == "negative_spike" and alert.kind == "started" and alert.signal == "share":
         title = ":chart_with_downwards_trend: Negative sentiment dip"
+    if alert.escalated_after is not None:
+        title = f":sos: Escalated {title}"
     if alert.rule == "sov_shift":
         title += " " + _sov(alert)[2]
     if alert.rule == "flatline" and alert.subject:
@@ -299,12 +317,14 @@ def _summary(alert: Alert) -> str:
     window = _window(alert)
     ratio = alert.ratio
     times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
+    note = escalation_note(alert)
+    lead = "" if note is None else f"*{escape(note)}*\n"
     if alert.kind == "high_reach":
-        return f"A negative post about *{brand}* from an account with a large audience."
+        return lead + f"A negative post about *{brand}* from an account with a large audience."
     if alert.rule == "sov_shift":
         share, usual, way = _sov(alert)
         return clip(
-            f"On {_day(alert)} *{brand}* had *{_pct(share)}* of the "
+            lead + f"On {_day(alert)} *{brand}* had *{_pct(share)}* of the "
             f"{_number(alert.total)} mentions of it and its competitors "
             f"({alert.observed:,} of them), against a usual *{_pct(usual)}*: its share "
             f"of voice went *{way}*, more than day-to-day chance explains.",
@@ -315,7 +335,7 @@ def _summary(alert: Alert) -> str:
         silent = _duration(began, alert.interval_end)
         if alert.kind == "ended":
             return clip(
-                f"Mentions of *{brand}*{_source(alert)} are coming in again after "
+                lead + f"Mentions of *{brand}*{_source(alert)} are coming in again after "
                 f"{silent} without any (since {_when(began)}).",
                 MAX_SECTION_TEXT,
             )
@@ -326,18 +346,19 @@ def _summary(alert: Alert) -> str:
             else "a stopped crawler, a broken query or a scoring backlog"
         )
         return clip(
-            f"No mentions of *{brand}*{_source(alert)} since {_when(alert.interval_start)} "
+            lead + f"No mentions of *{brand}*{_source(alert)} since {_when(alert.interval_start)} "
             f"({silent}), when about *{_expected(alert.expected)}* were expected: silence "
             f"that long is improbable for it. Worth checking {what}.",
             MAX_SECTION_TEXT,
         )
-    lines = [
+    lines = [] if note is None else [f"*{escape(note)}*"]
+    lines += [
         f"*{alert.observed}* {_counted(alert)} of *{brand}* in {window}, "
         f"against a usual *{_expected(alert.expected)}*{times}."
     ]
     if alert.rule == "competitor_negative_spike":
         rival = escape(alert.subject or "a competitor")
-        lines = [
+        lines[-1:] = [
             f"*{alert.observed}* negative mentions of competitor *{rival}* in {window}, "
             f"against a usual *{_expected(alert.expected)}*{times}: people unhappy with "
             f"{rival} may be open to *{brand}*."

@@ -604,3 +604,26 @@ def test_a_source_gone_silent_is_reported_from_counts_per_source(
     assert [(a.rule, a.kind, a.subject) for a in sent] == [("flatline", "started", "hn")]
     assert "No mentions of Acme from source 'hn' since" in slack.messages[0].text
     assert run.check(NOW + timedelta(minutes=5)) == []
+
+
+def test_a_channel_that_cannot_read_back_gets_a_maybe_posted_alert_again(es_client, acme_wave):
+    """The generic webhook (like Teams, WeCom, DingTalk, Feishu) cannot be read back:
+    after a 5xx that followed delivery the engine posts again (at least once), with
+    the same id, which a receiver deduplicates on."""
+    from alerts.notifiers.webhook import WebhookNotifier
+    from sandbox.bots import BotSandbox
+
+    with BotSandbox() as bots:
+        notifier = WebhookNotifier(url=bots.webhook_url, secret=bots.webhook_secret)
+        bots.fail_next(1, status=502, after_posting=True)
+        eng = AlertEngine(acme_wave, es_client, notifier)
+        assert eng.check(NOW) == []
+        store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+        [entry] = store.entries()
+        assert entry.status == "pending" and entry.maybe_posted
+        eng.check(NOW + timedelta(minutes=1))
+        first, second = bots.messages("webhook")
+        assert first.headers["x-brandpulse-id"] == second.headers["x-brandpulse-id"] == entry.alert_id
+        [entry] = store.entries()
+        assert entry.status == "delivered" and entry.delivery is not None
+        assert entry.delivery.notifier == "webhook"

@@ -85,6 +85,65 @@ def test_cross_references_are_checked():
     assert "'Initech' is not a configured brand" in text
 
 
+def test_routes_must_name_configured_channels_reported_with_every_other_error():
+    data = {
+        **MINIMAL,
+        "slack": {"webhook_url": "https://hooks.slack.com/services/T/B/X"},
+        "email": {"host": "", "to": []},  # an unset ${SMTP_HOST:-}: e-mail is not set up
+        "nlp": {"batch_size": 0},
+        "alerts": {"routes": [
+            {"channels": ["slack", "email"], "severities": ["critical"]},
+            {"channels": ["slack"], "brands": ["Initech"], "rules": ["flatline"],
+             "escalate_after": "30m", "escalate_to": ["pager"]},
+            {"channels": ["log"], "escalate_to": ["slack"]},
+        ]},
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    problems = err.value.problems
+    text = "\n".join(problems)
+    assert any(p.startswith("alerts.routes.0.channels") and "'email' is not configured" in p
+               and "configured: ['slack', 'log']" in p for p in problems)  # fmt: skip
+    assert any(p.startswith("alerts.routes.1.escalate_to") and "'pager' is not a channel" in p
+               for p in problems)  # fmt: skip
+    assert any(p.startswith("alerts.routes.0.severities") for p in problems)
+    assert "'Initech' is not a configured brand" in text
+    assert "unknown rule(s) ['flatline']" in text
+    assert "set escalate_after and escalate_to together" in text
+    assert any(p.startswith("nlp.batch_size") for p in problems)  # and the rest, at once
+    assert "hooks.slack.com/services/T/B/X" not in text  # the webhook is a secret
+
+    ok = parse_config({**MINIMAL, "alerts": {"routes": [{"channels": ["log"]}]}}, env={})
+    assert ok.alerts.routes[0].channels == ["log"] and ok.alerts.routes[0].brands == []
+
+
+HTTP_CHANNELS = {
+    "webhook": {"url": "https://hooks.example.com/brandpulse", "secret": "whsec-1"},
+    "teams": {"url": "https://acme.webhook.office.com/webhookb2/g@t/IncomingWebhook/i/o"},
+    "wecom": {"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k-1"},
+    "dingtalk": {"url": "https://oapi.dingtalk.com/robot/send?access_token=t-1", "secret": "SEC1"},
+    "feishu": {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/h-1", "secret": "s-1"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HTTP_CHANNELS))
+def test_each_webhook_style_channel_can_be_routed_once_its_url_is_set(name):
+    route = {"alerts": {"routes": [{"channels": ["slack", name], "escalate_after": "30m",
+                                    "escalate_to": [name]}]}}  # fmt: skip
+    slack = {"webhook_url": "https://hooks.slack.com/services/T/B/X"}
+    config = parse_config({**MINIMAL, "slack": slack, name: HTTP_CHANNELS[name], **route}, env={})
+    assert config.alerts.routes[0].channels == ["slack", name]
+
+    # `url: ${VAR:-}` with the variable unset: the section sets nothing up
+    unset = {**HTTP_CHANNELS[name], "url": "${NO_SUCH_URL:-}"}
+    with pytest.raises(ConfigError) as err:
+        parse_config({**MINIMAL, "slack": slack, name: unset, **route}, env={})
+    problems = [p for p in err.value.problems if p.startswith("alerts.routes.0.")]
+    assert len(problems) == 2, err.value.problems  # channels and escalate_to
+    assert all(f"{name!r} is not configured" in p and "configured: ['slack', 'log']" in p
+               for p in problems)  # fmt: skip
+
+
 def test_slack_bot_token_needs_a_channel():
     data = {**MINIMAL, "slack": {"token": "xoxb-1"}}
     with pytest.raises(ConfigError, match=r"slack\.channel is not"):

@@ -87,3 +87,50 @@ def test_dry_run_reports_each_brand_at_its_own_volume(config_path, capsys) -> No
     assert "negative mentions/h" in busy and "a wave of 3x over 2 h pages within ~" in busy
     assert "a 3x rise is statistically invisible; smallest visible:" in quiet
     assert "0 alert(s) would be sent" in out
+
+
+def test_validate_names_the_alert_channel_and_checks_it(tmp_path, capsys) -> None:
+    from sandbox.bots import BotSandbox
+
+    with BotSandbox() as bots:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump({"brands": [{"name": "Acme"}], "wecom": {"url": bots.wecom_url}}),
+                        encoding="utf-8")  # fmt: skip
+        assert main(["validate", "-c", str(path), "--check-channel"]) == 0
+        out = capsys.readouterr().out
+        assert "  alerts:  wecom" in out and "key accepted" in out
+        assert bots.messages() == []  # checked without posting
+        bad = bots.wecom_url.replace("0sandbox-wecom-key-0000", "bad-key-555")
+        path.write_text(yaml.safe_dump({"brands": [{"name": "Acme"}], "wecom": {"url": bad}}), encoding="utf-8")
+        assert main(["validate", "-c", str(path), "--check-channel"]) == 1
+        captured = capsys.readouterr()
+        assert "93000" in captured.err and "bad-key-555" not in captured.err + captured.out
+
+
+def test_validate_checks_every_routed_channel_and_only_the_default_without_routes(tmp_path, capsys) -> None:
+    from sandbox.bots import BotSandbox
+
+    with BotSandbox() as bots:
+        bad_wecom = bots.wecom_url.replace("0sandbox-wecom-key-0000", "bad-key-555")
+        data = {"brands": [{"name": "Acme"}],
+                "dingtalk": {"url": bots.dingtalk_url, "secret": bots.dingtalk_secret},
+                "wecom": {"url": bad_wecom}}  # fmt: skip
+        path = tmp_path / "config.yaml"
+        # without routes alerts go to the default channel (DingTalk) only: WeCom is unused
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        assert main(["validate", "-c", str(path), "--check-channel"]) == 0
+        captured = capsys.readouterr()
+        assert "  alerts:  dingtalk (also configured, unused: wecom)" in captured.out
+        assert captured.out.count("channel check:") == 1 and "93000" not in captured.err
+
+        # routed to both: both are checked, and WeCom's wrong key fails the check
+        data["alerts"] = {"routes": [{"channels": ["dingtalk", "wecom"]}]}
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        assert main(["validate", "-c", str(path), "--check-channel"]) == 1
+        captured = capsys.readouterr()
+        assert "dingtalk by default (also configured, used where routes name them: wecom)" in captured.out
+        assert "  routes:  1 route(s) to dingtalk, wecom" in captured.out
+        assert captured.out.count("channel check:") == 1  # DingTalk passed
+        assert "channel check failed" in captured.err and "93000" in captured.err
+        assert "bad-key-555" not in captured.err + captured.out
+        assert bots.messages() == []  # checked without posting

@@ -8,6 +8,7 @@ import pytest
 from alerts.model import Alert, wave_id_for
 from alerts.notifiers.base import kibana_discover_url
 from brandpulse.mention import Mention, Sentiment
+from sandbox.bots import BotSandbox
 from sandbox.slack import SlackSandbox
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -16,6 +17,13 @@ T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 @pytest.fixture
 def slack() -> Iterator[SlackSandbox]:
     with SlackSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def bots() -> Iterator[BotSandbox]:
+    """The local webhook/Teams/WeCom/DingTalk/Feishu bots (sandbox.bots)."""
+    with BotSandbox() as sandbox:
         yield sandbox
 
 
@@ -71,3 +79,45 @@ def make_post():
 def make_alert():
     """Builds an Acme alert for 14:00-15:00 with `posts` top posts; kwargs override fields."""
     return _make_alert
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers (a hung service):
+    the request goes out, the answer never comes."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: the connection is refused."""
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+@pytest.fixture
+def make_notice():
+    """Builds a health notice (source_down for 'reddit' by default); kwargs override fields."""
+    from alerts.health import HealthNotice
+
+    def make(**overrides: object) -> HealthNotice:
+        fields: dict[str, object] = {"kind": "source_down", "subject": "reddit", "since": T0,
+                                     "at": T0 + timedelta(hours=1), "failures": 3,
+                                     "error": "HTTP 503 from reddit.com"}  # fmt: skip
+        fields.update(overrides)
+        return HealthNotice(**fields)  # type: ignore[arg-type]
+
+    return make
