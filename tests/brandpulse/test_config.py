@@ -93,7 +93,7 @@ def test_routes_must_name_configured_channels_reported_with_every_other_error():
         "nlp": {"batch_size": 0},
         "alerts": {"routes": [
             {"channels": ["slack", "email"], "severities": ["critical"]},
-            {"channels": ["slack"], "brands": ["Initech"], "rules": ["flatline"],
+            {"channels": ["slack"], "brands": ["Initech"], "rules": ["flat_line"],
              "escalate_after": "30m", "escalate_to": ["pager"]},
             {"channels": ["log"], "escalate_to": ["slack"]},
         ]},
@@ -108,7 +108,7 @@ def test_routes_must_name_configured_channels_reported_with_every_other_error():
                for p in problems)  # fmt: skip
     assert any(p.startswith("alerts.routes.0.severities") for p in problems)
     assert "'Initech' is not a configured brand" in text
-    assert "unknown rule(s) ['flatline']" in text
+    assert "unknown rule(s) ['flat_line']" in text
     assert "set escalate_after and escalate_to together" in text
     assert any(p.startswith("nlp.batch_size") for p in problems)  # and the rest, at once
     assert "hooks.slack.com/services/T/B/X" not in text  # the webhook is a secret
@@ -233,3 +233,12 @@ def test_reports_schedule_defaults():
     assert (daily.days, daily.hour_minute, daily.time_zone) == ("*", (7, 30), "Asia/Shanghai")
     assert odd.days == "mon-fri,sun" and odd.time_zone == "UTC"
     assert parse_config(MINIMAL, env={}).reports.schedules == []
+
+
+def test_routes_may_select_every_rule_of_the_registry():
+    """The further rules (more-rules) are rule names a route may select by."""
+    data = {**MINIMAL, "alerts": {"routes": [
+        {"channels": ["log"], "rules": ["flatline", "sov_shift", "competitor_negative_spike"]},
+    ]}}  # fmt: skip
+    config = parse_config(data, env={})
+    assert config.alerts.routes[0].rules == ["flatline", "sov_shift", "competitor_negative_spike"]
