@@ -622,6 +622,9 @@ def main(argv: list[str] | None = None) -> int:
               + json.dumps(message.payload, ensure_ascii=False, indent=2) + "\n", flush=True)  # fmt: skip
 
     sandbox = BotSandbox(host=args.host, port=args.port, on_message=show)
+    stopped = threading.Event()
+    # SIGTERM stops it like Ctrl-C (see sandbox.slack.main); set before the banner.
+    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
     try:
         sandbox.start()
     except OSError as exc:
@@ -637,8 +640,6 @@ def main(argv: list[str] | None = None) -> int:
         "Messages appear below as they arrive. Ctrl-C stops.\n",
         flush=True,
     )
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
     try:
         while not stopped.wait(0.5):
             pass

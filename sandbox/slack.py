@@ -840,6 +840,12 @@ def main(argv: list[str] | None = None) -> int:
         print(text + "\n", flush=True)
 
     sandbox.on_message = show
+    stopped = threading.Event()
+    # SIGTERM (a supervisor, `kill`) stops it like Ctrl-C does. Ctrl-C alone is not
+    # enough: a process started in the background by a non-interactive shell inherits
+    # SIGINT as ignored, and then Python never raises KeyboardInterrupt. Set before
+    # the banner: whoever read the banner may send SIGTERM at once.
+    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
     try:
         sandbox.start()
     except OSError as exc:
@@ -854,11 +860,6 @@ def main(argv: list[str] | None = None) -> int:
         "Messages appear below as they arrive. Ctrl-C stops.\n",
         flush=True,
     )
-    stopped = threading.Event()
-    # SIGTERM (a supervisor, `kill`) stops it like Ctrl-C does. Ctrl-C alone is not
-    # enough: a process started in the background by a non-interactive shell inherits
-    # SIGINT as ignored, and then Python never raises KeyboardInterrupt.
-    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
     try:
         while not stopped.wait(0.5):
             pass
