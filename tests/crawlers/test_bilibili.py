@@ -282,3 +282,40 @@ def test_login_wall_on_comments_costs_only_the_comments(api_server, crawl):
     assert faults(result)["rate_limited"] >= 1
     assert not result.read_nothing
     assert all("cookie" not in r.headers for r in api_server.requests)
+
+
+@pytest.fixture
+def other_server():
+    """Another host (another port): where a redirect might take the crawler."""
+    server = ApiServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_sessdata_goes_only_to_the_bilibili_origin(api_server, other_server, crawl):
+    api_server.add(NAV, Reply.fixture("bilibili", "nav_anonymous.json"))
+    api_server.add(
+        SEARCH, Reply(status=302, headers={"Location": f"{other_server.base_url}{SEARCH}?page=1"})
+    )
+    api_server.add(REPLY, Reply.fixture("bilibili", "reply_empty.json"))
+    api_server.add(STAT, Reply.fixture("bilibili", "relation_stat.json"))
+    other_server.add(SEARCH, Reply.fixture("bilibili", "search_page2.json"))
+    result = crawl(
+        source(allowed_hosts=["127.0.0.1"], max_pages=1),
+        brands=[{"name": "梦然", "query": '"梦然"'}],
+        settings={
+            "BRANDPULSE_EGRESS_ALLOWED_ENDPOINTS": [api_server.endpoint, other_server.endpoint]
+        },
+    )
+    assert result.error is None, result.log
+    # The opted-in host was read (its two 梦然 videos came), without the cookie;
+    # the follow-up requests to the origin carry it.
+    assert sorted(m.source_id for m in result.mentions) == ["BV1AZ4y1j7t6", "BV1LE411G7F4"]
+    assert other_server.hits(SEARCH)
+    assert all("cookie" not in r.headers for r in other_server.requests)
+    assert "test-sessdata-cookie" not in repr(other_server.requests)
+    assert api_server.hits(SEARCH)[0].headers["cookie"] == "SESSDATA=test-sessdata-cookie"
+    assert api_server.hits(STAT)[0].headers["cookie"] == "SESSDATA=test-sessdata-cookie"
