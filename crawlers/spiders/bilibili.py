@@ -29,7 +29,8 @@ The documented worked example (keys ``7cd0849…``/``4932caf…`` -> mixin
 8f6f2b5b…``) is a unit test.
 
 Refusals: Bilibili answers most refusals with HTTP 200 and a JSON ``code``:
--412 (request blocked) and HTTP 412 -> ``blocked``; -352 (risk control, also a bad
+-412 (request blocked) and HTTP 412 -> ``blocked``; -352 (risk control), and a
+code 0 whose ``data`` is only a ``v_voucher`` (the answer to a missing or wrong
 signature) -> ``captcha``; -101 (login required) -> ``login_required``; -799 (too
 frequent) -> ``rate_limited`` (kinds in `crawlers.faults`). A refused page is
 never parsed as posts and does not count as read (so a crawl whose every page was
@@ -167,6 +168,9 @@ class BilibiliSpider(MentionSpider):
         self.default_headers["Referer"] = "https://www.bilibili.com/"
         if self.source.sessdata is not None:
             value = self.source.sessdata.get_secret_value().strip()
+            if any(c in value for c in ";,= \r\n\t"):
+                # Only the cookie's value: anything else would smuggle other cookies in.
+                return "sessdata must be the bare value of the SESSDATA cookie (no 'SESSDATA=', ';' or spaces)"
             if value:
                 self.default_headers["Cookie"] = f"SESSDATA={value}"
         return None
@@ -318,9 +322,14 @@ class BilibiliSpider(MentionSpider):
         if not isinstance(data, dict):
             raise SourceFault("parse_error", f"{response.url}: expected a JSON object")
         code = data.get("code")
-        if code == 0 and isinstance(data.get("data"), dict):
-            return data["data"]
-        kind = REFUSALS.get(code) if isinstance(code, int) else None
+        body = data.get("data")
+        if code == 0 and isinstance(body, dict) and "v_voucher" in body and len(body) == 1:
+            # A missing or wrong WBI signature: "success" holding only a risk-control voucher.
+            kind: str | None = CAPTCHA
+        elif code == 0 and isinstance(body, dict):
+            return body
+        else:
+            kind = REFUSALS.get(code) if isinstance(code, int) else None
         if kind is None:
             raise SourceFault("api_error", _code_detail(response, data))
         if kind in _STOPPING:

@@ -82,8 +82,8 @@ def add_routes(server: ApiServer, *, second_run: bool = False) -> None:
         Reply.fixture("bilibili", page1),
         when=lambda r: server_signature_ok(r) and r.param("page") == "1",
     )
-    # Whatever is not correctly signed meets risk control, as on the site.
-    server.add(SEARCH, Reply.fixture("bilibili", "refused_352.json"))
+    # Whatever is not correctly signed gets the documented voucher answer.
+    server.add(SEARCH, Reply.fixture("bilibili", "voucher_code0.json"))
     server.add(
         REPLY,
         Reply.fixture("bilibili", "reply_page1.json"),
@@ -144,6 +144,19 @@ def test_sessdata_is_a_cookie_header_and_optional(tmp_path):
     anonymous = configure(BilibiliSpider, {"type": "bilibili"}, tmp_path, brands=BRANDS)
     assert anonymous.skip_reason is None
     assert "Cookie" not in anonymous.default_headers
+    smuggled = configure(BilibiliSpider, source(sessdata="abc; buvid3=x"), tmp_path, brands=BRANDS)
+    assert smuggled.skip_reason and "bare value" in smuggled.skip_reason
+
+
+def test_politeness_settings(tmp_path):
+    spider = configure(BilibiliSpider, source(requests_per_minute=6), tmp_path, brands=BRANDS)
+    settings = spider.crawler.settings
+    assert settings.get("USER_AGENT") == "bp-test/1"
+    assert settings.getbool("ROBOTSTXT_OBEY")
+    # 10 s pace from the rate, plus a random 0.5x-1.5x of half of it.
+    assert settings.getfloat("DOWNLOAD_DELAY") == 5.0
+    assert settings.getbool("RANDOMIZE_DOWNLOAD_DELAY")
+    assert spider.requests_per_minute == 6
 
 
 # ------------------------------------------------------------------ crawls
@@ -235,6 +248,7 @@ REFUSALS = [
     ("refused_412.json", 200, "blocked"),
     ("refused_412.json", 412, "blocked"),
     ("refused_352.json", 200, "captcha"),
+    ("voucher_code0.json", 200, "captcha"),
     ("refused_101.json", 200, "login_required"),
     ("refused_799.json", 200, "rate_limited"),
 ]
