@@ -262,11 +262,16 @@ def test_a_refused_search_is_a_counted_fault_never_posts(api_server, crawl, fixt
     assert result.error is None, result.log
     assert result.mentions == []
     assert faults(result) == {kind: 1}, result.log
-    # Nothing was read: the crawl counts as failed for the source-health alert.
+    # Nothing was read: the crawl counts as failed for the source-health alert
+    # (daemon.service: faults and no page read -> crawl_failed).
     assert result.read_nothing
+    assert result.stats["pages"] == 0
     assert kind in (result.problem() or "")
     lines = log_lines(result.log, "had faults")
     assert len(lines) == 1 and f"{kind} x1" in lines[0], result.log
+    message = json.loads(load_fixture("bilibili", fixture)).get("message")
+    if message != "0":
+        assert message in lines[0]  # the site's own words in the fault line
     assert len(api_server.hits(SEARCH)) == 1
     assert api_server.hits(REPLY) == [] and api_server.hits(STAT) == []
 
