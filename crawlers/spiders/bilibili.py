@@ -39,6 +39,12 @@ refused reads nothing and feeds the source-health alert). After a ``blocked``,
 (hammering a wall makes it higher); ``login_required`` costs only the page behind
 the wall. Any other non-zero code is an ``api_error`` quoting the site's message.
 
+Live status: api.bilibili.com's robots.txt is ``User-agent: *`` / ``Disallow: /``
+(as public projects recorded it in 2026). Obeyed, a crawl of the live site fetches
+robots.txt and nothing else and fails visibly (``ignored``: Forbidden by
+robots.txt; read_nothing). The spider is for endpoints whose robots.txt allows
+it (``base_url``); there is deliberately no switch to ignore robots.txt.
+
 Politeness: robots.txt is obeyed (Scrapy's middleware, with the waiting fix of
 `crawlers.spiders.html_forum`); default 10 requests/min, plus a random extra pause
 of ``delay_jitter`` x the pace (Scrapy's RANDOMIZE_DOWNLOAD_DELAY: 0.5x-1.5x);

@@ -284,6 +284,20 @@ def test_a_blocked_nav_stops_the_source_before_any_search(api_server, crawl):
     assert api_server.hits(SEARCH) == []
 
 
+def test_the_live_robots_txt_forbids_everything_and_the_crawl_says_so(api_server, crawl):
+    # api.bilibili.com's robots.txt disallows every agent (see the fixture README):
+    # obeyed, the crawl reads nothing, sends no API request, and fails visibly.
+    api_server.add(
+        "/robots.txt", Reply.fixture("bilibili", "robots_api.txt", content_type="text/plain")
+    )
+    api_server.add(NAV, Reply.fixture("bilibili", "nav_anonymous.json"))
+    result = crawl(source(), brands=[{"name": "梦然", "query": '"梦然"'}])
+    assert result.error is None, result.log
+    assert [r.path for r in api_server.requests] == ["/robots.txt"]
+    assert result.read_nothing
+    assert "Forbidden by robots.txt" in (result.problem() or "")
+
+
 def test_login_wall_on_comments_costs_only_the_comments(api_server, crawl):
     api_server.add(NAV, Reply.fixture("bilibili", "nav_anonymous.json"))
     api_server.add(SEARCH, Reply.fixture("bilibili", "search_page2.json"), when=server_signature_ok)
