@@ -411,6 +411,34 @@ class XSource(SourceBase):
     bearer_token: OptionalSecret = None
 
 
+class BilibiliSource(SourceBase):
+    type: Literal["bilibili"]
+    sessdata: OptionalSecret = Field(
+        default=None,
+        description="optional SESSDATA login cookie of a bilibili.com account; sent only to "
+        "the source's own origins. Without it the search is often refused (-412)",
+    )
+    user_agent: str = Field(
+        default="Mozilla/5.0 (compatible; brandpulse/0.1; brand monitoring)",
+        min_length=1,
+        description="User-Agent sent to Bilibili",
+    )
+    comments: bool = Field(
+        default=True, description="also read the comments of each new video that names a brand"
+    )
+    uploader_reach: bool = Field(
+        default=True,
+        description="look up each new uploader's follower count (one request per uploader per crawl)",
+    )
+    delay_jitter: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="extra random pause per request, as a fraction of the pace "
+        "(60 / requests_per_minute), drawn from 0.5x-1.5x of it",
+    )
+
+
 class HtmlSelectors(Strict):
     post: str = Field(description="CSS selector of one post on a list/search page")
     text: str = Field(description="CSS selector, inside a post, of its text")
@@ -459,7 +487,8 @@ SourceConfig = Annotated[
     | YouTubeSource
     | BlueskySource
     | XSource
-    | HtmlForumSource,
+    | HtmlForumSource
+    | BilibiliSource,
     Field(discriminator="type"),
 ]
 

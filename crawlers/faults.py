@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 __all__ = [
+    "BLOCKED",
+    "CAPTCHA",
+    "LOGIN_REQUIRED",
+    "RATE_LIMITED",
     "STATS_PREFIX",
     "FaultLog",
     "MaskUrlSecrets",
@@ -36,6 +40,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "brandpulse"
+
+# Refusals: the site answered but would not serve us. Spiders of sites with
+# anti-bot walls report them under these kinds (not `api_error`), so the fault
+# line says what happened; a crawl whose every page was refused reads nothing
+# and counts towards the source-health alert (alerts.health).
+BLOCKED = "blocked"  # request blocked by the site's firewall (Bilibili -412 / HTTP 412)
+CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, bad signature)
+LOGIN_REQUIRED = "login_required"  # the content needs a logged-in account (Bilibili -101)
+RATE_LIMITED = "rate_limited"  # too many requests (Bilibili -799), as the middleware's kind
 _FAILED = f"{STATS_PREFIX}/failed/"
 _EXAMPLE = f"{STATS_PREFIX}/fault_example/"
 
