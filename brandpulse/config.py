@@ -405,8 +405,12 @@ class XSource(SourceBase):
 
 
 class HtmlSelectors(Strict):
-    post: str = Field(description="CSS selector of one post on a list/search page")
-    text: str = Field(description="CSS selector, inside a post, of its text")
+    post: str | None = Field(
+        default=None, description="CSS selector of one post on a list/search page (or the preset's)"
+    )
+    text: str | None = Field(
+        default=None, description="CSS selector, inside a post, of its text (or the preset's)"
+    )
     id: str | None = Field(default=None, description="CSS selector/attr of the post's id")
     url: str | None = None
     title: str | None = None
@@ -418,14 +422,27 @@ class HtmlSelectors(Strict):
 class HtmlForumSource(SourceBase):
     type: Literal["html_forum"]
     start_urls: list[str] = Field(min_length=1, description="list or search pages; {query} allowed")
-    selectors: HtmlSelectors
+    preset: Literal["discuz_x3", "tieba", "phpbb"] | None = Field(
+        default=None,
+        description="selectors and board-time reading for Discuz! X3.x, Baidu Tieba or phpBB 3.x "
+        "pages (docs/crawlers.md); explicit selectors override single fields",
+    )
+    selectors: HtmlSelectors = Field(default_factory=HtmlSelectors)
     time_format: str | None = Field(default=None, description="strptime format; default: ISO 8601")
     timezone: str | None = Field(
         default=None,
         description="IANA zone of times the board shows without one (e.g. Asia/Shanghai); "
-        "default UTC",
+        "default UTC, Asia/Shanghai for the discuz_x3 and tieba presets",
     )
     language: str | None = None
+
+    @model_validator(mode="after")
+    def _selectors_or_preset(self) -> HtmlForumSource:
+        if self.preset is None:
+            missing = [f"selectors.{k}" for k in ("post", "text") if not getattr(self.selectors, k)]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} required (or set a preset)")
+        return self
 
     @field_validator("start_urls")
     @classmethod

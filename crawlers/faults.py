@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 __all__ = [
+    "REFUSAL_KINDS",
     "STATS_PREFIX",
     "FaultLog",
     "MaskUrlSecrets",
@@ -31,6 +32,7 @@ __all__ = [
     "mask_url_secrets",
     "record_fault",
     "recorded_faults",
+    "refusal",
 ]
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,53 @@ class SecretMaskingLog:
         for handler in logging.getLogger().handlers:
             if not any(isinstance(f, MaskUrlSecrets) for f in handler.filters):
                 handler.addFilter(MaskUrlSecrets())
+
+
+# A site that refuses to show its pages to a crawler: a login wall or an anti-bot
+# challenge. Its own fault kind (not a parse error, not posts): the page it sends
+# is not read as content and does not count as a page read, so a source that
+# only ever refuses ends as "no page could be read" and reaches the source-health
+# notice (daemon.service -> alerts.health.HealthTracker.crawl_failed).
+REFUSAL_KINDS = frozenset({"login_required", "captcha"})
+
+_REFUSAL_URLS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("login_required", re.compile(r"member\.php\?(?:[^#]*&)?mod=logging", re.I)),  # Discuz!
+    ("login_required", re.compile(r"ucp\.php\?(?:[^#]*&)?mode=login", re.I)),  # phpBB
+    ("captcha", re.compile(r"^https?://wappass\.baidu\.com/", re.I)),  # Baidu security check
+    ("captcha", re.compile(r"/static/captcha/tuxing|passport\.baidu\.com/.*captcha", re.I)),
+)
+_REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("captcha", re.compile(r"百度安全验证|安全验证\s*</title>")),
+    # Discuz! login walls. Not "您需要登录后才可以回帖": that is the guest reply box
+    # under every readable thread.
+    ("login_required", re.compile(r"您需要登录后才可以(?!回帖)|您需要先登录才能继续本操作|"
+                                  r"抱歉，您尚未登录，没有权限|请先登录后才能继续浏览")),
+    # phpBB's login box replacing a page a guest may not see (search.php included).
+    ("login_required", re.compile(r'<form[^>]+action="[^"]*ucp\.php\?mode=login[^"]*"[^>]*id="login"'
+                                  r'|<form[^>]+id="login"[^>]+action="[^"]*ucp\.php\?mode=login', re.I)),
+)
+_REFUSAL_STATUSES = {412: "captcha", 418: "captcha"}  # anti-bot answers of Chinese CDNs/WAFs
+
+
+def refusal(url: str, status: int | None = None, text: str = "") -> tuple[str, str] | None:
+    """(kind, detail) when a response is a site refusing us, else None.
+
+    Recognised: Discuz! login walls ("您需要登录后才可以", a redirect to
+    member.php?mod=logging), Baidu's "百度安全验证" captcha page or a redirect to
+    wappass.baidu.com, HTTP 412/418 (anti-bot challenges) and phpBB's login form
+    in place of a page. `text` is the decoded body (its first 64 KiB are read).
+    """
+    for kind, pattern in _REFUSAL_URLS:
+        if pattern.search(url):
+            return kind, f"{url}: the site sent us to its {kind.replace('_', ' ')} page"
+    if status in _REFUSAL_STATUSES:
+        return _REFUSAL_STATUSES[status], f"{url} -> {status}: an anti-bot challenge"
+    head = text[:65536]
+    for kind, pattern in _REFUSAL_TEXTS:
+        found = pattern.search(head)
+        if found:
+            return kind, f"{url}: the page is a refusal ({found.group(0)[:40]!r}), not posts"
+    return None
 
 
 def record_fault(stats: Any, kind: str, detail: str) -> None:

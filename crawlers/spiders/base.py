@@ -86,7 +86,9 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
    and malformed JSON are classified by the base already. Kinds are short
    snake_case words: ``http_500``, ``http_429``, ``timeout``, ``connection``,
    ``bad_json``, ``html_instead_of_json``, ``bad_item``, ``parse_error``,
-   ``api_error``, ``rate_limited``, ``auth``, ``egress_refused``. Each is counted
+   ``api_error``, ``rate_limited``, ``auth``, ``egress_refused``, and the refusals
+   ``login_required`` / ``captcha`` (`crawlers.faults.REFUSAL_KINDS`: not counted
+   as pages read). Each is counted
    in stats by `crawlers.faults.record_fault` (``brandpulse/failed/<kind>``, the
    first example kept with credentials masked) and logged ONCE per source at
    close by the `crawlers.faults.FaultLog` extension. ``describe_error(response)``
@@ -136,7 +138,7 @@ from brandpulse.config import BrandConfig, Config, SourceBase, load_config
 from brandpulse.mention import Engagement, Mention
 from crawlers.cursors import CursorStore
 from crawlers.egress import EgressRefused, resolver_refusal
-from crawlers.faults import STATS_PREFIX, record_fault, recorded_faults
+from crawlers.faults import REFUSAL_KINDS, STATS_PREFIX, record_fault, recorded_faults
 from crawlers.text import clean_field, clean_text, decode_body, html_to_text, parse_time
 
 __all__ = ["MentionSpider", "Page", "RateLimited", "SearchQuery", "SourceFault"]
@@ -572,6 +574,10 @@ class MentionSpider(scrapy.Spider):
         except SourceFault as exc:
             self.fault(exc.kind, exc.detail)
             state.failed = True
+            if exc.kind in REFUSAL_KINDS:
+                # A login wall or captcha is not a page of the source: a crawl that
+                # only met refusals read nothing (and the health notice hears of it).
+                self.crawler.stats.inc_value(f"{STATS_PREFIX}/pages", -1)
             return
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.fault("parse_error", f"{response.url}: unexpected response shape: {exc!r}")

@@ -22,6 +22,19 @@ A time without a zone is taken as UTC (see docs/crawlers.md for boards that show
 local time). A post whose time does not parse is a `bad_item`: without a time it
 cannot be placed in the alert windows.
 
+Presets (`preset: discuz_x3 | tieba | phpbb`, `crawlers.spiders.forum_presets`)
+supply the selectors and read board times ("2024-3-5 14:22", "昨天 10:05", "3 天前",
+Tieba's "14:22"/"3-5", phpBB's "Tue Mar 05, 2024 2:22 pm") with
+`brandpulse.timeutil.parse_board_time` in the board's zone against the clock
+(`BRANDPULSE_NOW`, an ISO time, injects it; default the real time).
+
+Encodings: Scrapy decodes by the HTTP header, else the page's meta charset;
+gb2312/gbk are read as GB18030 (their superset) and undecodable bytes become
+U+FFFD, so a page with bad bytes still yields its posts.
+
+Refusals: a login wall or captcha page (`crawlers.faults.refusal`) is counted as
+`login_required` / `captcha`, never parsed as posts, and not counted as a page read.
+
 Incremental: the base's time cursor per start URL and term. Pages are not assumed
 to be sorted, so paging goes on to `max_pages` (or the last page) every crawl.
 """
@@ -29,7 +42,7 @@ to be sorted, so paging goes on to `max_pages` (or the last page) every crawl.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -41,9 +54,12 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from brandpulse.config import HtmlForumSource
+from brandpulse.config import HtmlForumSource, HtmlSelectors
 from brandpulse.mention import Mention
+from brandpulse.timeutil import parse_board_time
+from crawlers.faults import refusal
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
+from crawlers.spiders.forum_presets import PRESETS
 from crawlers.spiders.social_common import unique_terms
 from crawlers.text import html_to_text, parse_time
 
@@ -133,8 +149,30 @@ class HtmlForumSpider(MentionSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._visited: dict[str, set[str]] = {}
+        self._now: datetime | None = None
+
+    @property
+    def selectors(self) -> HtmlSelectors:
+        """The preset's selectors with the configured ones laid over them, field by field."""
+        own = self.source.selectors.model_dump(exclude_none=True)
+        if not self.source.preset:
+            return self.source.selectors
+        return HtmlSelectors(**{**PRESETS[self.source.preset].selectors, **own})
+
+    @property
+    def board_zone(self) -> str | None:
+        if self.source.timezone:
+            return str(self.source.timezone)
+        return PRESETS[self.source.preset].timezone if self.source.preset else None
+
+    def now(self) -> datetime:
+        """The clock relative board times ("3 天前") are read against."""
+        return self._now or datetime.now(UTC)
 
     def configure_settings(self, settings: Any) -> None:
+        fixed = settings.get("BRANDPULSE_NOW")
+        if fixed:
+            self._now = parse_time(fixed)
         middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
         middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] = None
         middlewares[f"{__name__}.WaitingRobotsTxtMiddleware"] = 100  # Scrapy's own slot
@@ -147,7 +185,7 @@ class HtmlForumSpider(MentionSpider):
     def check_credentials(self) -> str | None:
         # No credentials; but a source that cannot date its posts yields nothing
         # useful, so it is refused with a reason instead of faulting on every post.
-        if not self.source.selectors.time:
+        if not self.selectors.time:
             return "selectors.time is not set: posts without a time cannot be placed in the alert windows"
         return None
 
@@ -183,16 +221,19 @@ class HtmlForumSpider(MentionSpider):
                 "not_html",
                 f"{response.url} answered {ctype or 'no content type'}, not an HTML page",
             )
-        selectors = self.source.selectors
+        refused = refusal(response.url, response.status, response.text)
+        if refused:
+            raise SourceFault(*refused)
+        selectors = self.selectors
         items = []
-        for post in response.css(selectors.post):
+        for post in response.css(selectors.post or ""):
             items.append({
                 "id": _first(post, selectors.id),
                 "url": _first(post, selectors.url),
                 "title": _first(post, selectors.title),
                 "author": _first(post, selectors.author),
-                "time": _first(post, selectors.time),
-                "html": "\n".join(post.css(selectors.text).getall()),
+                "time": _strings(post, selectors.time) if selectors.time else [],
+                "html": "\n".join(post.css(selectors.text or "").getall()),
                 "page": response.url,
             })  # fmt: skip
         next_page = None
@@ -226,11 +267,27 @@ class HtmlForumSpider(MentionSpider):
             language=self.source.language,
         )
 
-    def _parse_time(self, value: str | None) -> datetime:
-        if not value:
-            raise ValueError(
-                f"selectors.time {self.source.selectors.time!r} matched nothing in the post"
-            )
+    def classify_failure(self, failure: Any) -> tuple[str, str]:
+        kind, detail = super().classify_failure(failure)
+        # A redirect to a login or captcha page on another host (wappass.baidu.com)
+        # is refused by the egress policy; 412/418 are anti-bot answers.
+        response = getattr(failure.value, "response", None)
+        status = getattr(response, "status", None)
+        refused = refusal(failure.request.url, status)
+        return refused if refused else (kind, detail)
+
+    def _parse_time(self, values: list[str]) -> datetime:
+        if not values:
+            raise ValueError(f"selectors.time {self.selectors.time!r} matched nothing in the post")
+        if self.source.preset and not self.source.time_format:
+            # The first string that reads as a board time (a tail holds "2楼" too).
+            for candidate in values:
+                try:
+                    return parse_board_time(candidate, self.board_zone, self.now())
+                except ValueError:
+                    continue
+            raise ValueError(f"no board time in {values[:3]!r}")
+        value = values[0]
         fmt = self.source.time_format
         if fmt:
             try:
@@ -242,7 +299,7 @@ class HtmlForumSpider(MentionSpider):
                 parsed = datetime.fromisoformat(value.strip())
             except ValueError:
                 return parse_time(value)  # RFC 2822 / epoch carry their own zone
-        if parsed.tzinfo is None and self.source.timezone:
+        if parsed.tzinfo is None and self.board_zone:
             # Boards show local wall-clock time; the configured zone says which.
-            parsed = parsed.replace(tzinfo=ZoneInfo(self.source.timezone))
+            parsed = parsed.replace(tzinfo=ZoneInfo(self.board_zone))
         return parse_time(parsed)
