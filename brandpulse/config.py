@@ -465,6 +465,44 @@ class HtmlForumSource(SourceBase):
         return value
 
 
+class ExportDropSource(SourceBase):
+    """Exports (CSV / JSON Lines) dropped in a folder, e.g. Xiaohongshu or Douyin data
+    from a licensed vendor; columns in docs/crawlers.md ("Export folder")."""
+
+    type: Literal["export_drop"]
+    path: str = Field(min_length=1, description="folder the export files are dropped in")
+    patterns: list[str] = Field(
+        default_factory=lambda: ["*.csv", "*.jsonl"], min_length=1,
+        description="file name patterns read (glob); others are ignored",
+    )  # fmt: skip
+    settle: NonNegativeDuration = Field(
+        default=timedelta(minutes=1),
+        description="a file is read once unchanged this long (files still being written wait)",
+    )
+    encoding: str | None = Field(
+        default=None,
+        description="the files' encoding; default: UTF-8 (with or without BOM), else GB18030",
+    )
+    platform: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_-]+$",
+        description="Mention.source of rows without a platform column (default 'export')",
+    )
+    language: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        if value is not None:
+            import codecs
+
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
 SourceConfig = Annotated[
     RedditSource
     | HackerNewsSource
@@ -475,7 +513,8 @@ SourceConfig = Annotated[
     | YouTubeSource
     | BlueskySource
     | XSource
-    | HtmlForumSource,
+    | HtmlForumSource
+    | ExportDropSource,
     Field(discriminator="type"),
 ]
 

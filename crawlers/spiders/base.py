@@ -236,6 +236,7 @@ class MentionSpider(scrapy.Spider):
         self.skip_reason = None
         self._queries: dict[str, _QueryState] = {}
         self._old_cursor: dict[str, Any] = {}
+        self._now: datetime | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -254,6 +255,8 @@ class MentionSpider(scrapy.Spider):
         self.source = self._find_source(self.config, self._source_arg)
         self.base_url = (self.source.base_url or self.default_base_url).rstrip("/")
         self.requests_per_minute = float(self.source.requests_per_minute or self.default_rate())
+        fixed = settings.get("BRANDPULSE_NOW")  # an ISO time: the injected clock (tests)
+        self._now = parse_time(fixed) if fixed else None
         state_dir = settings.get("BRANDPULSE_STATE_DIR") or self.config.daemon.state_dir
         self.cursor_store = CursorStore(state_dir)
 
@@ -473,6 +476,11 @@ class MentionSpider(scrapy.Spider):
         """Count a fault of this source (`crawlers.faults`); `FaultLog` logs it at close."""
         record_fault(self.crawler.stats, kind, detail)
         self.logger.debug("source %r fault %s", self.source.name, kind)
+
+    def now(self) -> datetime:
+        """The crawl's clock: `BRANDPULSE_NOW` (an ISO time) when set, else the real time.
+        Relative times on pages ("3 天前") and file ages are read against it."""
+        return self._now or datetime.now(UTC)
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.crawler.stats.inc_value(f"{STATS_PREFIX}/dropped/{reason}", count)

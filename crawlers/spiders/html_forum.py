@@ -26,7 +26,7 @@ Presets (`preset: discuz_x3 | tieba | phpbb`, `crawlers.spiders.forum_presets`)
 supply the selectors and read board times ("2024-3-5 14:22", "昨天 10:05", "3 天前",
 Tieba's "14:22"/"3-5", phpBB's "Tue Mar 05, 2024 2:22 pm") with
 `brandpulse.timeutil.parse_board_time` in the board's zone against the clock
-(`BRANDPULSE_NOW`, an ISO time, injects it; default the real time).
+(`MentionSpider.now`: `BRANDPULSE_NOW` injects it; default the real time).
 
 Encodings: Scrapy decodes by the HTTP header, else the page's meta charset;
 gb2312/gbk are read as GB18030 (their superset) and undecodable bytes become
@@ -42,7 +42,7 @@ to be sorted, so paging goes on to `max_pages` (or the last page) every crawl.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -149,7 +149,6 @@ class HtmlForumSpider(MentionSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._visited: dict[str, set[str]] = {}
-        self._now: datetime | None = None
 
     @property
     def selectors(self) -> HtmlSelectors:
@@ -165,14 +164,7 @@ class HtmlForumSpider(MentionSpider):
             return str(self.source.timezone)
         return PRESETS[self.source.preset].timezone if self.source.preset else None
 
-    def now(self) -> datetime:
-        """The clock relative board times ("3 天前") are read against."""
-        return self._now or datetime.now(UTC)
-
     def configure_settings(self, settings: Any) -> None:
-        fixed = settings.get("BRANDPULSE_NOW")
-        if fixed:
-            self._now = parse_time(fixed)
         middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
         middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] = None
         middlewares[f"{__name__}.WaitingRobotsTxtMiddleware"] = 100  # Scrapy's own slot

@@ -141,7 +141,9 @@ def test_tieba_list_paging_today_and_this_year_times_and_incremental_cursor(api_
     ]
     headphones = got[f"{thread}9012345671"]
     assert headphones.title == "阿克米降噪耳机二代值得买吗？"
-    assert headphones.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样"
+    assert (
+        headphones.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样"
+    )
     assert headphones.author == "耳机发烧友"
     assert headphones.created_at == utc(2026, 11, 27, 2, 20)  # "10:20": today, Beijing
     assert headphones.url == f"{thread}9012345671"
@@ -195,7 +197,5 @@ def test_phpbb_topic_page_and_search_pages_with_the_preset(api_server, crawl):
     found = crawl(search, brands=BRANDS, settings=CLOCK)
     assert found.error is None, found.log
     posts = by_id(found.mentions)
-    assert sorted(posts) == [
-        f"{base}/viewtopic.php?p={p}#p{p}" for p in (58004, 58190, 58211)
-    ]
+    assert sorted(posts) == [f"{base}/viewtopic.php?p={p}#p{p}" for p in (58004, 58190, 58211)]
     assert posts[f"{base}/viewtopic.php?p=58211#p58211"].created_at == utc(2026, 11, 26, 15, 14)

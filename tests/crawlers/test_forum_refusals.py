@@ -106,10 +106,15 @@ def test_a_phpbb_login_form_on_the_search_page_is_login_required(api_server, cra
 
 
 def test_pages_that_merely_mention_a_login_are_not_refusals():
-    discuz = load_fixture("html_forum", "preset_discuz_viewthread_gbk.html").decode("gb18030", "replace")
+    discuz = load_fixture("html_forum", "preset_discuz_viewthread_gbk.html").decode(
+        "gb18030", "replace"
+    )
     assert "您需要登录后才可以回帖" in discuz  # the guest reply box under every thread
     assert refusal("https://bbs.example/forum.php?mod=viewthread&tid=1", 200, discuz) is None
     phpbb = load_fixture("html_forum", "phpbb_search_page1.html").decode("utf-8")
     assert refusal("https://f.example/search.php?keywords=acme", 200, phpbb) is None
     assert refusal("https://f.example/x", 200, "您需要登录后才可以查看附件")[0] == "login_required"
-    assert refusal("https://f.example/x", 418) == ("captcha", "https://f.example/x -> 418: an anti-bot challenge")
+    assert refusal("https://f.example/x", 418) == (
+        "captcha",
+        "https://f.example/x -> 418: an anti-bot challenge",
+    )
