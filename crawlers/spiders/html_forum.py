@@ -18,8 +18,7 @@ Ids: the `id` selector's value when configured, else the post's URL with session
 and highlight parameters removed (`sid`, `PHPSESSID`, `highlight`...), which
 otherwise change between visits and would make every crawl a new post.
 Times: `time_format` (strptime) or, by default, ISO 8601 / RFC 2822 / epoch.
-A time without a zone is taken as UTC (see docs/crawlers.md for boards that show
-local time). A post whose time does not parse is a `bad_item`: without a time it
+A time without a zone is read in `timezone` (the preset's by default, else UTC). A post whose time does not parse is a `bad_item`: without a time it
 cannot be placed in the alert windows.
 
 Presets (`preset: discuz_x3 | tieba | phpbb`, `crawlers.spiders.forum_presets`)
@@ -43,6 +42,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -150,7 +150,7 @@ class HtmlForumSpider(MentionSpider):
         super().__init__(*args, **kwargs)
         self._visited: dict[str, set[str]] = {}
 
-    @property
+    @cached_property
     def selectors(self) -> HtmlSelectors:
         """The preset's selectors with the configured ones laid over them, field by field."""
         own = self.source.selectors.model_dump(exclude_none=True)
