@@ -440,8 +440,12 @@ class BilibiliSource(SourceBase):
 
 
 class HtmlSelectors(Strict):
-    post: str = Field(description="CSS selector of one post on a list/search page")
-    text: str = Field(description="CSS selector, inside a post, of its text")
+    post: str | None = Field(
+        default=None, description="CSS selector of one post on a list/search page (or the preset's)"
+    )
+    text: str | None = Field(
+        default=None, description="CSS selector, inside a post, of its text (or the preset's)"
+    )
     id: str | None = Field(default=None, description="CSS selector/attr of the post's id")
     url: str | None = None
     title: str | None = None
@@ -453,14 +457,27 @@ class HtmlSelectors(Strict):
 class HtmlForumSource(SourceBase):
     type: Literal["html_forum"]
     start_urls: list[str] = Field(min_length=1, description="list or search pages; {query} allowed")
-    selectors: HtmlSelectors
+    preset: Literal["discuz_x3", "tieba", "phpbb"] | None = Field(
+        default=None,
+        description="selectors and board-time reading for Discuz! X3.x, Baidu Tieba or phpBB 3.x "
+        "pages (docs/crawlers.md); explicit selectors override single fields",
+    )
+    selectors: HtmlSelectors = Field(default_factory=HtmlSelectors)
     time_format: str | None = Field(default=None, description="strptime format; default: ISO 8601")
     timezone: str | None = Field(
         default=None,
         description="IANA zone of times the board shows without one (e.g. Asia/Shanghai); "
-        "default UTC",
+        "default UTC, Asia/Shanghai for the discuz_x3 and tieba presets",
     )
     language: str | None = None
+
+    @model_validator(mode="after")
+    def _selectors_or_preset(self) -> HtmlForumSource:
+        if self.preset is None:
+            missing = [f"selectors.{k}" for k in ("post", "text") if not getattr(self.selectors, k)]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} required (or set a preset)")
+        return self
 
     @field_validator("start_urls")
     @classmethod
@@ -477,6 +494,44 @@ class HtmlForumSource(SourceBase):
         return value
 
 
+class ExportDropSource(SourceBase):
+    """Exports (CSV / JSON Lines) dropped in a folder, e.g. Xiaohongshu or Douyin data
+    from a licensed vendor; columns in docs/crawlers.md ("Export folder")."""
+
+    type: Literal["export_drop"]
+    path: str = Field(min_length=1, description="folder the export files are dropped in")
+    patterns: list[str] = Field(
+        default_factory=lambda: ["*.csv", "*.jsonl"], min_length=1,
+        description="file name patterns read (glob); others are ignored",
+    )  # fmt: skip
+    settle: NonNegativeDuration = Field(
+        default=timedelta(minutes=1),
+        description="a file is read once unchanged this long (files still being written wait)",
+    )
+    encoding: str | None = Field(
+        default=None,
+        description="the files' encoding; default: UTF-8 (with or without BOM), else GB18030",
+    )
+    platform: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_-]+$",
+        description="Mention.source of rows without a platform column (default 'export')",
+    )
+    language: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        if value is not None:
+            import codecs
+
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
 SourceConfig = Annotated[
     RedditSource
     | HackerNewsSource
@@ -488,7 +543,8 @@ SourceConfig = Annotated[
     | BlueskySource
     | XSource
     | HtmlForumSource
-    | BilibiliSource,
+    | BilibiliSource
+    | ExportDropSource,
     Field(discriminator="type"),
 ]
 

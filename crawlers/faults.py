@@ -27,6 +27,7 @@ __all__ = [
     "CAPTCHA",
     "LOGIN_REQUIRED",
     "RATE_LIMITED",
+    "REFUSAL_KINDS",
     "STATS_PREFIX",
     "FaultLog",
     "MaskUrlSecrets",
@@ -35,20 +36,25 @@ __all__ = [
     "mask_url_secrets",
     "record_fault",
     "recorded_faults",
+    "refusal",
 ]
 
 logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "brandpulse"
 
-# Refusals: the site answered but would not serve us. Spiders of sites with
-# anti-bot walls report them under these kinds (not `api_error`), so the fault
-# line says what happened; a crawl whose every page was refused reads nothing
-# and counts towards the source-health alert (alerts.health).
-BLOCKED = "blocked"  # request blocked by the site's firewall (Bilibili -412 / HTTP 412)
-CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, bad signature)
-LOGIN_REQUIRED = "login_required"  # the content needs a logged-in account (Bilibili -101)
+# Refusals: the site answered but would not serve us (a login wall, an anti-bot
+# wall). Spiders report them under these kinds (not `api_error`, not posts), so the
+# fault line says what happened. A refused page is not read as content and does not
+# count as a page read (`REFUSAL_KINDS`, applied by the base spider to a SourceFault
+# out of `parse_page`), so a source that only ever refuses ends as "no page could be
+# read" and reaches the source-health notice (daemon.service ->
+# alerts.health.HealthTracker.crawl_failed).
+BLOCKED = "blocked"  # the site's firewall blocked the request (Bilibili -412 / HTTP 412)
+CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证)
+LOGIN_REQUIRED = "login_required"  # needs a logged-in account (Bilibili -101, Discuz!, phpBB)
 RATE_LIMITED = "rate_limited"  # too many requests (Bilibili -799), as the middleware's kind
+REFUSAL_KINDS = frozenset({BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED})
 _FAILED = f"{STATS_PREFIX}/failed/"
 _EXAMPLE = f"{STATS_PREFIX}/fault_example/"
 
@@ -101,6 +107,47 @@ class SecretMaskingLog:
         for handler in logging.getLogger().handlers:
             if not any(isinstance(f, MaskUrlSecrets) for f in handler.filters):
                 handler.addFilter(MaskUrlSecrets())
+
+
+# How forum pages refuse (`refusal`): login walls and anti-bot challenges.
+_REFUSAL_URLS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (LOGIN_REQUIRED, re.compile(r"member\.php\?(?:[^#]*&)?mod=logging", re.I)),  # Discuz!
+    (LOGIN_REQUIRED, re.compile(r"ucp\.php\?(?:[^#]*&)?mode=login", re.I)),  # phpBB
+    (CAPTCHA, re.compile(r"^https?://wappass\.baidu\.com/", re.I)),  # Baidu security check
+    (CAPTCHA, re.compile(r"/static/captcha/tuxing|passport\.baidu\.com/.*captcha", re.I)),
+)
+_REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (CAPTCHA, re.compile(r"百度安全验证|安全验证\s*</title>")),
+    # Discuz! login walls. Not "您需要登录后才可以回帖": that is the guest reply box
+    # under every readable thread.
+    (LOGIN_REQUIRED, re.compile(r"您需要登录后才可以(?!回帖)|您需要先登录才能继续本操作|"
+                                  r"抱歉，您尚未登录，没有权限|请先登录后才能继续浏览")),
+    # phpBB's login box replacing a page a guest may not see (search.php included).
+    (LOGIN_REQUIRED, re.compile(r'<form[^>]+action="[^"]*ucp\.php\?mode=login[^"]*"[^>]*id="login"'
+                                  r'|<form[^>]+id="login"[^>]+action="[^"]*ucp\.php\?mode=login', re.I)),
+)
+_REFUSAL_STATUSES = {412: CAPTCHA, 418: CAPTCHA}  # anti-bot answers of Chinese CDNs/WAFs
+
+
+def refusal(url: str, status: int | None = None, text: str = "") -> tuple[str, str] | None:
+    """(kind, detail) when a response is a site refusing us, else None.
+
+    Recognised: Discuz! login walls ("您需要登录后才可以", a redirect to
+    member.php?mod=logging), Baidu's "百度安全验证" captcha page or a redirect to
+    wappass.baidu.com, HTTP 412/418 (anti-bot challenges) and phpBB's login form
+    in place of a page. `text` is the decoded body (its first 64 KiB are read).
+    """
+    for kind, pattern in _REFUSAL_URLS:
+        if pattern.search(url):
+            return kind, f"{url}: the site sent us to its {kind.replace('_', ' ')} page"
+    if status in _REFUSAL_STATUSES:
+        return _REFUSAL_STATUSES[status], f"{url} -> {status}: an anti-bot challenge"
+    head = text[:65536]
+    for kind, pattern in _REFUSAL_TEXTS:
+        found = pattern.search(head)
+        if found:
+            return kind, f"{url}: the page is a refusal ({found.group(0)[:40]!r}), not posts"
+    return None
 
 
 def record_fault(stats: Any, kind: str, detail: str) -> None:

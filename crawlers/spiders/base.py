@@ -86,7 +86,10 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
    and malformed JSON are classified by the base already. Kinds are short
    snake_case words: ``http_500``, ``http_429``, ``timeout``, ``connection``,
    ``bad_json``, ``html_instead_of_json``, ``bad_item``, ``parse_error``,
-   ``api_error``, ``rate_limited``, ``auth``, ``egress_refused``. Each is counted
+   ``api_error``, ``rate_limited``, ``auth``, ``egress_refused``, and the refusals
+   ``blocked`` / ``captcha`` / ``login_required`` / ``rate_limited``
+   (`crawlers.faults.REFUSAL_KINDS` and its constants: raised as a SourceFault out
+   of ``parse_page``, the page is not counted as read). Each is counted
    in stats by `crawlers.faults.record_fault` (``brandpulse/failed/<kind>``, the
    first example kept with credentials masked) and logged ONCE per source at
    close by the `crawlers.faults.FaultLog` extension. ``describe_error(response)``
@@ -136,7 +139,7 @@ from brandpulse.config import BrandConfig, Config, SourceBase, load_config
 from brandpulse.mention import Engagement, Mention
 from crawlers.cursors import CursorStore
 from crawlers.egress import EgressRefused, resolver_refusal
-from crawlers.faults import STATS_PREFIX, record_fault, recorded_faults
+from crawlers.faults import REFUSAL_KINDS, STATS_PREFIX, record_fault, recorded_faults
 from crawlers.text import clean_field, clean_text, decode_body, html_to_text, parse_time
 
 __all__ = ["MentionSpider", "Page", "RateLimited", "SearchQuery", "SourceFault"]
@@ -234,6 +237,7 @@ class MentionSpider(scrapy.Spider):
         self.skip_reason = None
         self._queries: dict[str, _QueryState] = {}
         self._old_cursor: dict[str, Any] = {}
+        self._now: datetime | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -252,6 +256,8 @@ class MentionSpider(scrapy.Spider):
         self.source = self._find_source(self.config, self._source_arg)
         self.base_url = (self.source.base_url or self.default_base_url).rstrip("/")
         self.requests_per_minute = float(self.source.requests_per_minute or self.default_rate())
+        fixed = settings.get("BRANDPULSE_NOW")  # an ISO time: the injected clock (tests)
+        self._now = parse_time(fixed) if fixed else None
         state_dir = settings.get("BRANDPULSE_STATE_DIR") or self.config.daemon.state_dir
         self.cursor_store = CursorStore(state_dir)
 
@@ -472,6 +478,11 @@ class MentionSpider(scrapy.Spider):
         record_fault(self.crawler.stats, kind, detail)
         self.logger.debug("source %r fault %s", self.source.name, kind)
 
+    def now(self) -> datetime:
+        """The crawl's clock: `BRANDPULSE_NOW` (an ISO time) when set, else the real time.
+        Relative times on pages ("3 天前") and file ages are read against it."""
+        return self._now or datetime.now(UTC)
+
     def drop(self, reason: str, count: int = 1) -> None:
         self.crawler.stats.inc_value(f"{STATS_PREFIX}/dropped/{reason}", count)
 
@@ -572,6 +583,10 @@ class MentionSpider(scrapy.Spider):
         except SourceFault as exc:
             self.fault(exc.kind, exc.detail)
             state.failed = True
+            if exc.kind in REFUSAL_KINDS:
+                # A login wall or captcha is not a page of the source: a crawl that
+                # only met refusals read nothing (and the health notice hears of it).
+                self.crawler.stats.inc_value(f"{STATS_PREFIX}/pages", -1)
             return
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.fault("parse_error", f"{response.url}: unexpected response shape: {exc!r}")

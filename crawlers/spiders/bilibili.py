@@ -76,7 +76,7 @@ from twisted.python.failure import Failure
 from brandpulse.config import BilibiliSource
 from brandpulse.mention import Mention
 from brandpulse.query import match_brands
-from crawlers.faults import BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED, STATS_PREFIX
+from crawlers.faults import BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault, iter_items
 from crawlers.text import html_to_text
 
@@ -211,7 +211,7 @@ class BilibiliSpider(MentionSpider):
         return Request(f"{self.base_url}/x/web-interface/wbi/search/type?{signed}")
 
     def parse_page(self, response: Response, query: SearchQuery, data: Any) -> Page:
-        body = self._checked(response, data, page=True)
+        body = self._checked(response, data)
         page = int(response.meta.get("brandpulse_page") or 1)
         if query.params.get("kind") == "comments":
             replies = list(iter_items(body.get("replies")))
@@ -303,7 +303,7 @@ class BilibiliSpider(MentionSpider):
         data = self.decode_json(response)
         if isinstance(data, dict):
             try:
-                follower = self._checked(response, data, page=False).get("follower")
+                follower = self._checked(response, data).get("follower")
                 count = follower if isinstance(follower, int) else None
             except SourceFault as exc:
                 self.fault(exc.kind, exc.detail)
@@ -323,7 +323,7 @@ class BilibiliSpider(MentionSpider):
 
     # ------------------------------------------------------------- refusals
 
-    def _checked(self, response: Response, data: Any, *, page: bool) -> dict[str, Any]:
+    def _checked(self, response: Response, data: Any) -> dict[str, Any]:
         """`data.data` of a successful answer; a SourceFault for a refusal or an error."""
         if not isinstance(data, dict):
             raise SourceFault("parse_error", f"{response.url}: expected a JSON object")
@@ -340,9 +340,8 @@ class BilibiliSpider(MentionSpider):
             raise SourceFault("api_error", _code_detail(response, data))
         if kind in _STOPPING:
             self._refused = self._refused or kind
-        if page:
-            # The base counted the page as read; a refused page was not.
-            self.crawler.stats.inc_value(f"{STATS_PREFIX}/pages", -1)
+        # A refusal out of parse_page is not counted as a page read: the base does
+        # that for every kind in `crawlers.faults.REFUSAL_KINDS`.
         raise SourceFault(kind, _code_detail(response, data))
 
     def classify_failure(self, failure: Failure) -> tuple[str, str]:

@@ -18,9 +18,21 @@ Ids: the `id` selector's value when configured, else the post's URL with session
 and highlight parameters removed (`sid`, `PHPSESSID`, `highlight`...), which
 otherwise change between visits and would make every crawl a new post.
 Times: `time_format` (strptime) or, by default, ISO 8601 / RFC 2822 / epoch.
-A time without a zone is taken as UTC (see docs/crawlers.md for boards that show
-local time). A post whose time does not parse is a `bad_item`: without a time it
+A time without a zone is read in `timezone` (the preset's by default, else UTC). A post whose time does not parse is a `bad_item`: without a time it
 cannot be placed in the alert windows.
+
+Presets (`preset: discuz_x3 | tieba | phpbb`, `crawlers.spiders.forum_presets`)
+supply the selectors and read board times ("2024-3-5 14:22", "昨天 10:05", "3 天前",
+Tieba's "14:22"/"3-5", phpBB's "Tue Mar 05, 2024 2:22 pm") with
+`brandpulse.timeutil.parse_board_time` in the board's zone against the clock
+(`MentionSpider.now`: `BRANDPULSE_NOW` injects it; default the real time).
+
+Encodings: Scrapy decodes by the HTTP header, else the page's meta charset;
+gb2312/gbk are read as GB18030 (their superset) and undecodable bytes become
+U+FFFD, so a page with bad bytes still yields its posts.
+
+Refusals: a login wall or captcha page (`crawlers.faults.refusal`) is counted as
+`login_required` / `captcha`, never parsed as posts, and not counted as a page read.
 
 Incremental: the base's time cursor per start URL and term. Pages are not assumed
 to be sorted, so paging goes on to `max_pages` (or the last page) every crawl.
@@ -30,6 +42,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -41,9 +54,12 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from brandpulse.config import HtmlForumSource
+from brandpulse.config import HtmlForumSource, HtmlSelectors
 from brandpulse.mention import Mention
+from brandpulse.timeutil import parse_board_time
+from crawlers.faults import refusal
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
+from crawlers.spiders.forum_presets import PRESETS
 from crawlers.spiders.social_common import unique_terms
 from crawlers.text import html_to_text, parse_time
 
@@ -134,6 +150,20 @@ class HtmlForumSpider(MentionSpider):
         super().__init__(*args, **kwargs)
         self._visited: dict[str, set[str]] = {}
 
+    @cached_property
+    def selectors(self) -> HtmlSelectors:
+        """The preset's selectors with the configured ones laid over them, field by field."""
+        own = self.source.selectors.model_dump(exclude_none=True)
+        if not self.source.preset:
+            return self.source.selectors
+        return HtmlSelectors(**{**PRESETS[self.source.preset].selectors, **own})
+
+    @property
+    def board_zone(self) -> str | None:
+        if self.source.timezone:
+            return str(self.source.timezone)
+        return PRESETS[self.source.preset].timezone if self.source.preset else None
+
     def configure_settings(self, settings: Any) -> None:
         middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
         middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] = None
@@ -147,7 +177,7 @@ class HtmlForumSpider(MentionSpider):
     def check_credentials(self) -> str | None:
         # No credentials; but a source that cannot date its posts yields nothing
         # useful, so it is refused with a reason instead of faulting on every post.
-        if not self.source.selectors.time:
+        if not self.selectors.time:
             return "selectors.time is not set: posts without a time cannot be placed in the alert windows"
         return None
 
@@ -183,16 +213,19 @@ class HtmlForumSpider(MentionSpider):
                 "not_html",
                 f"{response.url} answered {ctype or 'no content type'}, not an HTML page",
             )
-        selectors = self.source.selectors
+        refused = refusal(response.url, response.status, response.text)
+        if refused:
+            raise SourceFault(*refused)
+        selectors = self.selectors
         items = []
-        for post in response.css(selectors.post):
+        for post in response.css(selectors.post or ""):
             items.append({
                 "id": _first(post, selectors.id),
                 "url": _first(post, selectors.url),
                 "title": _first(post, selectors.title),
                 "author": _first(post, selectors.author),
-                "time": _first(post, selectors.time),
-                "html": "\n".join(post.css(selectors.text).getall()),
+                "time": _strings(post, selectors.time) if selectors.time else [],
+                "html": "\n".join(post.css(selectors.text or "").getall()),
                 "page": response.url,
             })  # fmt: skip
         next_page = None
@@ -226,11 +259,27 @@ class HtmlForumSpider(MentionSpider):
             language=self.source.language,
         )
 
-    def _parse_time(self, value: str | None) -> datetime:
-        if not value:
-            raise ValueError(
-                f"selectors.time {self.source.selectors.time!r} matched nothing in the post"
-            )
+    def classify_failure(self, failure: Any) -> tuple[str, str]:
+        kind, detail = super().classify_failure(failure)
+        # A redirect to a login or captcha page on another host (wappass.baidu.com)
+        # is refused by the egress policy; 412/418 are anti-bot answers.
+        response = getattr(failure.value, "response", None)
+        status = getattr(response, "status", None)
+        refused = refusal(failure.request.url, status)
+        return refused if refused else (kind, detail)
+
+    def _parse_time(self, values: list[str]) -> datetime:
+        if not values:
+            raise ValueError(f"selectors.time {self.selectors.time!r} matched nothing in the post")
+        if self.source.preset and not self.source.time_format:
+            # The first string that reads as a board time (a tail holds "2楼" too).
+            for candidate in values:
+                try:
+                    return parse_board_time(candidate, self.board_zone, self.now())
+                except ValueError:
+                    continue
+            raise ValueError(f"no board time in {values[:3]!r}")
+        value = values[0]
         fmt = self.source.time_format
         if fmt:
             try:
@@ -242,7 +291,7 @@ class HtmlForumSpider(MentionSpider):
                 parsed = datetime.fromisoformat(value.strip())
             except ValueError:
                 return parse_time(value)  # RFC 2822 / epoch carry their own zone
-        if parsed.tzinfo is None and self.source.timezone:
+        if parsed.tzinfo is None and self.board_zone:
             # Boards show local wall-clock time; the configured zone says which.
-            parsed = parsed.replace(tzinfo=ZoneInfo(self.source.timezone))
+            parsed = parsed.replace(tzinfo=ZoneInfo(self.board_zone))
         return parse_time(parsed)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from brandpulse.timeutil import require_utc, to_utc
+from brandpulse.timeutil import parse_board_time, require_utc, to_utc
 
 CST = timezone(timedelta(hours=8))
 
@@ -41,3 +41,41 @@ def test_local_days_across_a_dst_change() -> None:
     # Shanghai has no DST: its midnight is 16:00 UTC the day before
     assert local_midnight(datetime(2026, 11, 30, 3, 0, tzinfo=UTC), "Asia/Shanghai") == \
         datetime(2026, 11, 29, 16, 0, tzinfo=UTC)
+
+
+# 2026-11-27 12:00 in Beijing: the injected clock board times are read against.
+NOW = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+SH = "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("shown", "zone", "utc"),
+    [
+        ("2024-3-5 14:22", SH, datetime(2024, 3, 5, 6, 22)),
+        ("发表于 2026-11-26 21:14:05", SH, datetime(2026, 11, 26, 13, 14, 5)),
+        ("昨天 10:05", SH, datetime(2026, 11, 26, 2, 5)),
+        ("昨天\xa010:05", SH, datetime(2026, 11, 26, 2, 5)),
+        ("前天 23:30", SH, datetime(2026, 11, 25, 15, 30)),
+        ("3 天前", SH, datetime(2026, 11, 24, 4, 0)),
+        ("5 分钟前", SH, datetime(2026, 11, 27, 3, 55)),
+        ("半小时前", SH, datetime(2026, 11, 27, 3, 30)),
+        ("刚刚", SH, datetime(2026, 11, 27, 4, 0)),
+        ("14:22", SH, datetime(2026, 11, 27, 6, 22)),  # Tieba: today
+        ("00:10", SH, datetime(2026, 11, 26, 16, 10)),  # today in Beijing is yesterday in UTC
+        ("3-5", SH, datetime(2026, 3, 4, 16, 0)),  # Tieba: this year
+        ("12-30", SH, datetime(2025, 12, 29, 16, 0)),  # not yet this year: last year's
+        ("Tue Mar 05, 2024 2:22 pm", "Europe/Berlin", datetime(2024, 3, 5, 13, 22)),
+        ("27 Apr 2011 23:57", None, datetime(2011, 4, 27, 23, 57)),
+        ("2026-11-24T14:22:00+01:00", SH, datetime(2026, 11, 24, 13, 22)),  # <time datetime>
+    ],
+)
+def test_board_times_are_read_in_the_board_zone_against_the_clock(shown, zone, utc) -> None:
+    got = parse_board_time(shown, zone, NOW)
+    assert got == utc.replace(tzinfo=UTC) and got.tzinfo is UTC
+
+
+def test_board_time_refuses_what_is_not_a_time_and_a_naive_clock() -> None:
+    with pytest.raises(ValueError, match="not a board time: '2楼'"):
+        parse_board_time("2楼", SH, NOW)
+    with pytest.raises(ValueError, match="board clock must be timezone-aware"):
+        parse_board_time("刚刚", SH, datetime(2026, 11, 27, 12, 0))

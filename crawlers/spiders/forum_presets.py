@@ -1,0 +1,76 @@
+"""Selectors for forum software whose markup is the same on every board running it.
+
+A preset (`preset:` of an `html_forum` source) fills `selectors` so a user gives
+only start URLs; any selector the user writes replaces that one field. Each
+selector lists the page kinds it serves, comma-separated (CSS "or"), so one
+preset reads both list/search pages and thread pages of its software. The
+markup each was written against is in the test fixtures
+(tests/crawlers/fixtures/html_forum/preset_*), copied from saved real pages.
+
+Times: a preset's `time` selector may match several strings (Discuz! puts the
+exact time in a `title` and "3 天前" in the text; Tieba's tail shows "2楼" before
+the time); the spider takes the first that reads as a board time
+(`brandpulse.timeutil.parse_board_time`), in the source's `timezone`, else the
+preset's `timezone`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ForumPreset:
+    selectors: dict[str, str]
+    timezone: str | None = None  # the zone boards of this software usually show
+    notes: list[str] = field(default_factory=list)
+
+
+PRESETS: dict[str, ForumPreset] = {
+    # Discuz! X3.x: viewthread (div#postlist > div#post_<pid>, td.t_f#postmessage_<pid>,
+    # em#authorposton<pid>) and search.php results (li.pbw).
+    "discuz_x3": ForumPreset(
+        selectors={
+            "post": 'div#postlist > div[id^="post_"], li.pbw',
+            "text": "td.t_f, p.xg1 + p",
+            "id": "::attr(id)",
+            "url": "h3 a::attr(href)",
+            "title": "h3 a",
+            "author": 'div.authi a.xw1::text, p.xg1 + p + p a[href*="uid="]::text',
+            "time": 'em[id^="authorposton"] span::attr(title), em[id^="authorposton"]::text, '
+            "p.xg1 + p + p > span::text",
+            "next_page": "div.pg a.nxt::attr(href)",
+        },
+        timezone="Asia/Shanghai",
+    ),
+    # Baidu Tieba: thread list /f?kw= (li.j_thread_list) and thread /p/<tid>
+    # (div.l_post with data-pid, div.d_post_content, span.tail-info).
+    "tieba": ForumPreset(
+        selectors={
+            "post": "li.j_thread_list, div.l_post[data-pid]",
+            "text": "div.threadlist_abs, div.d_post_content",
+            "id": "::attr(data-pid)",
+            "url": "a.j_th_tit::attr(href)",
+            "title": "a.j_th_tit",
+            "author": "span.tb_icon_author a.frs-author-name::text, a.p_author_name::text",
+            "time": "span.is_show_create_time::text, span.threadlist_reply_date::text, "
+            "span.tail-info::text",
+            "next_page": "a.next.pagination-item::attr(href)",
+        },
+        timezone="Asia/Shanghai",
+    ),
+    # phpBB 3.x (prosilver): viewtopic (div.post#p<id> > div.postbody, p.author,
+    # div.content) and search.php?sr=posts (div.search.post).
+    "phpbb": ForumPreset(
+        selectors={
+            "post": 'div.post[id^="p"], div.search.post',
+            "text": "div.postbody div.content",
+            "url": "h3 a::attr(href)",
+            "title": "h3 a",
+            "author": "p.author a.username::text, p.author a.username-coloured::text, "
+            "dt.author a.username::text, dt.author a.username-coloured::text",
+            "time": "p.author time::attr(datetime), dd.search-result-date::text, p.author::text",
+            "next_page": "li.arrow.next a::attr(href)",
+        },
+    ),
+}

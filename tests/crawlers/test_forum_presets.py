@@ -1,0 +1,201 @@
+"""Forum presets (Discuz! X3, Baidu Tieba, phpBB 3) through the real Scrapy engine.
+
+The fixtures are real pages' markup (each names its source in a header comment),
+shortened and with brand posts for text. GBK pages are served as bytes; board times
+are read against a fixed clock (`BRANDPULSE_NOW`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from brandpulse.config import ConfigError, parse_config
+from crawlers.spiders.forum_presets import PRESETS
+from crawlers.spiders.html_forum import HtmlForumSpider
+from tests.crawlers.conftest import Reply, load_fixture
+from tests.crawlers.sources_helpers import BRANDS, LOOKBACK, by_id, configure, faults
+
+ROBOTS = Reply.fixture("html_forum", "robots.txt", content_type="text/plain")
+# 2026-11-27 12:00 in Beijing.
+CLOCK = {"BRANDPULSE_NOW": "2026-11-27T04:00:00+00:00"}
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def forum(base: str, preset: str, path: str, **extra):
+    return {
+        "type": "html_forum",
+        "preset": preset,
+        "start_urls": [f"{base}{path}"],
+        "lookback": LOOKBACK,
+        **extra,
+    }
+
+
+def test_the_config_offers_exactly_the_presets_the_spider_has():
+    from brandpulse.config import HtmlForumSource
+
+    offered = HtmlForumSource.model_fields["preset"].annotation.__args__[0].__args__
+    assert sorted(offered) == sorted(PRESETS)
+
+
+def test_without_a_preset_post_and_text_selectors_are_required():
+    with pytest.raises(ConfigError, match=r"selectors.post and selectors.text required"):
+        parse_config(
+            {"brands": BRANDS, "sources": [{"name": "f", "type": "html_forum",
+                                            "start_urls": ["https://f.example/"]}]},
+            env={},
+        )  # fmt: skip
+
+
+def test_explicit_selectors_override_single_preset_fields(tmp_path):
+    source = forum("https://bbs.example", "discuz_x3", "/forum.php", selectors={"title": "h1"})
+    spider = configure(HtmlForumSpider, source, tmp_path)
+    assert spider.selectors.title == "h1"
+    assert spider.selectors.post == PRESETS["discuz_x3"].selectors["post"]
+    assert spider.board_zone == "Asia/Shanghai"
+    phpbb = configure(HtmlForumSpider, forum("https://f.example", "phpbb", "/v"), tmp_path)
+    assert phpbb.board_zone is None  # phpBB boards: UTC unless `timezone` says otherwise
+
+
+def test_discuz_thread_page_in_gbk_with_bad_bytes_and_board_times(api_server, crawl):
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    # No charset in the header: the page's meta says gb2312; it holds GBK-only and
+    # four-byte GB18030 characters and two undecodable bytes.
+    api_server.add(
+        "/forum.php",
+        Reply.fixture("html_forum", "preset_discuz_viewthread_gbk.html", content_type="text/html"),
+    )
+    source = forum(base, "discuz_x3", "/forum.php?mod=viewthread&tid=3852692", language="zh")
+    result = crawl(source, brands=BRANDS[:1], settings=CLOCK)
+    assert result.error is None, result.log
+    got = by_id(result.mentions)
+    assert sorted(got) == ["post_29863697", "post_29863705", "post_29863711"]
+
+    first = got["post_29863697"]
+    assert first.author == "数码喆哥"  # 喆: GBK, not GB2312 -- read as GB18030
+    assert first.text == (
+        "用了三天，阿克米 AX3000 每隔一小时就断网一次\ufffd\ufffd客服电话打不通，差评👎\n\n"
+        "喆哥说换根网线也没用。"
+    )
+    # "发表于 2026-11-26 21:14:05" on a Beijing board.
+    assert first.created_at == utc(2026, 11, 26, 13, 14, 5)
+    assert first.language == "zh" and first.brands == ["Acme"]
+    # "昨天 10:05" with the exact time in the span's title.
+    assert got["post_29863705"].created_at == utc(2026, 11, 26, 2, 5)
+    assert got["post_29863705"].text.endswith("回退到 2.0 固件就好了👍")
+    assert got["post_29863711"].created_at == utc(2026, 11, 27, 3, 30)
+    assert got["post_29863711"].author == "阿克米客服"
+    # The guest reply box ("您需要登录后才可以回帖") is not a login wall.
+    assert not faults(result)
+
+
+def test_discuz_preset_reads_the_search_page_as_the_hand_written_selectors_did(api_server, crawl):
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add(
+        "/search.php",
+        Reply.fixture("html_forum", "discuz_search_gbk.html", content_type="text/html"),
+    )
+    source = forum(base, "discuz_x3", "/search.php?mod=forum&srchtxt={query:gbk}&searchsubmit=yes")
+    result = crawl(source, brands=BRANDS[:1], settings=CLOCK)
+    assert result.error is None, result.log
+    got = by_id(result.mentions)
+    assert sorted(got) == ["3345601", "3345678"]
+    router = got["3345678"]
+    assert router.title == "阿克米路由器升级固件后频繁掉线，求助！"
+    assert router.author == "数码喆哥"
+    # The preset's zone: 21:14 in Beijing.
+    assert router.created_at == utc(2026, 11, 26, 13, 14)
+    assert router.url == f"{base}/forum.php?mod=viewthread&tid=3345678"
+
+
+def _tieba(name: str, host: str) -> Reply:
+    body = load_fixture("html_forum", name).replace(b"TIEBA_HOST", host.encode())
+    return Reply(body=body, content_type="text/html; charset=utf-8")
+
+
+def test_tieba_list_paging_today_and_this_year_times_and_incremental_cursor(api_server, crawl):
+    base = api_server.base_url
+    host = api_server.endpoint
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/f", _tieba("preset_tieba_list_page2.html", host), when={"pn": "50"})
+    api_server.add(
+        "/f",
+        _tieba("preset_tieba_list_page1.html", host),
+        _tieba("preset_tieba_list_run2.html", host),
+    )
+    source = forum(base, "tieba", "/f?kw=%E9%98%BF%E5%85%8B%E7%B1%B3&ie=utf-8", language="zh")
+
+    first = crawl(source, brands=BRANDS, settings=CLOCK)
+    assert first.error is None, first.log
+    got = by_id(first.mentions)
+    thread = f"{base}/p/"
+    assert sorted(got) == [
+        f"{thread}{tid}" for tid in (9012200009, 9012300008, 9012340007, 9012345671)
+    ]
+    headphones = got[f"{thread}9012345671"]
+    assert headphones.title == "阿克米降噪耳机二代值得买吗？"
+    assert (
+        headphones.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样"
+    )
+    assert headphones.author == "耳机发烧友"
+    assert headphones.created_at == utc(2026, 11, 27, 2, 20)  # "10:20": today, Beijing
+    assert headphones.url == f"{thread}9012345671"
+    assert got[f"{thread}9012340007"].created_at == utc(2026, 11, 3, 16, 0)  # "11-4"
+    assert got[f"{thread}9012200009"].created_at == utc(2026, 11, 9, 16, 0)  # page 2, "11-10"
+    assert got[f"{thread}9012300008"].brands == ["Globex"]
+    assert headphones.brands == ["Acme"]
+    assert [h.param("pn") for h in api_server.hits("/f")] == [None, "50"]
+
+    second = crawl(source, brands=BRANDS, settings=CLOCK)
+    assert second.error is None, second.log
+    assert [m.source_id for m in second.mentions] == [f"{thread}9012349999"]
+    assert second.mentions[0].created_at == utc(2026, 11, 27, 3, 42)
+
+
+def test_phpbb_topic_page_and_search_pages_with_the_preset(api_server, crawl):
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/viewtopic.php", Reply.fixture("html_forum", "preset_phpbb_viewtopic.html"))
+    source = forum(base, "phpbb", "/viewtopic.php?f=3&t=9001", timezone="Europe/Berlin")
+    result = crawl(source, brands=BRANDS[:1], settings=CLOCK)
+    assert result.error is None, result.log
+    got = by_id(result.mentions)
+    topic = f"{base}/viewtopic.php?f=3&t=9001"
+    assert sorted(got) == [f"{topic}#p7038", f"{topic}#p7039"]
+    fixed = got[f"{topic}#p7038"]
+    assert fixed.title == "Acme Rocket 3 firmware 2.1"
+    assert fixed.author == "wifiwizard"
+    assert fixed.text == (
+        "The Acme 2.1 firmware fixed the 5 GHz drops on my Rocket 3.\n\n"
+        "Throughput is back to 600 Mbit/s."
+    )
+    assert fixed.created_at == utc(2026, 11, 24, 13, 22)  # 2:22 pm in Berlin
+    bricked = got[f"{topic}#p7039"]
+    assert bricked.author == "nitt"
+    assert bricked.created_at == utc(2026, 11, 25, 17, 21)  # "25 Nov 2026 18:21" in Berlin
+
+    # The search results page, paged through its "next" arrow, with no selectors written.
+    api_server.add(
+        "/search.php",
+        Reply.fixture("html_forum", "phpbb_search_page2.html"),
+        when={"keywords": "acme", "start": "25"},
+    )
+    api_server.add(
+        "/search.php",
+        Reply.fixture("html_forum", "phpbb_search_page1.html"),
+        when={"keywords": "acme"},
+    )
+    api_server.add("/search.php", Reply.fixture("html_forum", "phpbb_search_empty.html"))
+    search = forum(base, "phpbb", "/search.php?keywords={query}&sr=posts")
+    found = crawl(search, brands=BRANDS, settings=CLOCK)
+    assert found.error is None, found.log
+    posts = by_id(found.mentions)
+    assert sorted(posts) == [f"{base}/viewtopic.php?p={p}#p{p}" for p in (58004, 58190, 58211)]
+    assert posts[f"{base}/viewtopic.php?p=58211#p58211"].created_at == utc(2026, 11, 26, 15, 14)
