@@ -245,6 +245,7 @@ class _Baseline:
     share: float | None = None
     slow: float | None = None  # slow-rise CUSUM over the completed hours (lazy too)
     alpha: float | None = None  # over-dispersion of the window count (lazy too)
+    phi: float = 1.0  # a quiet brand's index of dispersion (clustering), set with alpha
 
 
 @dataclass(slots=True)
@@ -341,9 +342,10 @@ class SpikeDetector:
         base = self._predict() if self._hist.hour is not None else None
         if base is None:
             return None
-        alpha = self._dispersion(base, self._spread(base))
         recent = [e for e in list(self._hist.expected)[-24:] if not math.isnan(e)]
         per_hour = sum(recent) / len(recent) if recent else base.expected_hour
+        mu = per_hour * (self.settings.window / timedelta(hours=1))
+        alpha = self._window_alpha(base, self._spread(base), mu)
         return smallest_visible_wave(per_hour, self.settings, factor, alpha)
 
     def expected_since(self, since: datetime) -> tuple[float, float] | None:
@@ -755,7 +757,7 @@ class SpikeDetector:
                 # mention in an hour expecting 0.1 scores 0.6 (barely over the
                 # drift) though it happens one hour in 20; the mid-p tail of the
                 # hour's own count scores it 1.6.
-                a = self._dispersion(base, sigma)
+                a = self._window_alpha(base, sigma, e)
                 z = surprise(0.5 * (tail(c, e, a) + tail(c + 1, e, a)))
             else:
                 z = math.log((c + 1.0) / (e + 1.0)) / math.sqrt(sigma * sigma + 1.0 / (e + 1.0))
@@ -786,24 +788,37 @@ class SpikeDetector:
         else:
             k = min(self.settings.level_hours, len(h.hours))
             behind = sum(h.hours[-j] for j in range(1, k + 1))
-        extra = sigma * sigma
         if base.offset == 0.0:
             # A quiet brand: the log-ratio spread is mostly Poisson noise and says
             # nothing about bursts (a retweet cascade is 5 mentions in an hour
-            # that expects 0.5). A moment estimate, with every hour capped like
-            # the level (3x+3), so a past wave does not inflate it.
+            # that expects 0.5). Bursts are clusters -- one story, several
+            # mentions -- not a rate that wanders: the count's variance grows
+            # with its mean (phi x mu, the index of dispersion of the hourly
+            # counts, every hour capped like the level at 3x+3 so a past wave
+            # does not inflate it), which `_window_alpha` turns into the
+            # window's over-dispersion. Taken as a rate that wanders (variance
+            # alpha x mu^2, the previous model) a few cascades made even 19
+            # mentions in a window expecting 2 look like noise.
             n = len(h.expected)
             num = den = 0.0
             for c, e in zip(list(h.hours)[-n:], h.expected, strict=True):
                 if math.isnan(e):
                     continue
                 c = min(float(c), _LEVEL_CAP * e + _LEVEL_CAP)
-                num += (c - e) ** 2 - c
-                den += e * e
-            if den > 0.0:
-                extra = max(extra, num / den)
+                num += (c - e) ** 2
+                den += e
+            base.phi = max(1.0, num / den) if den > 0.0 else 1.0
+        extra = sigma * sigma
         base.alpha = extra + 1.0 / (behind + 1.0)
         return base.alpha
+
+    def _window_alpha(self, base: _Baseline, sigma: float, mu: float) -> float:
+        """Over-dispersion of a count expecting `mu`: the brand's own (`_dispersion`)
+        plus, for a quiet brand, its clustering -- variance phi x mu is a negative
+        binomial with alpha (phi - 1) / mu, so the same cascades weigh less in a
+        window that expects more."""
+        alpha = self._dispersion(base, sigma)
+        return alpha + (base.phi - 1.0) / mu if mu > 0.0 else alpha
 
     def _floor_expected(self, window: timedelta) -> float:
         """The least the window may expect: half a mention per history length (Jeffreys).
@@ -841,17 +856,17 @@ class SpikeDetector:
             observed += recent[n - 1 - k]
             if k + 1 in ends:
                 sums.append((observed, expected))
-        alpha = self._dispersion(base, sigma)
         share = len(s.windows)  # the false-alert budget is split between the windows
         ep = self._episode
         check: _Check | None = None
         for j, (obs, exp) in enumerate(sums):
             window = s.windows[j]
             mu = max(exp, self._floor_expected(window))
-            score = surprise(tail(obs, mu, alpha))
+            a_w = self._window_alpha(base, sigma, mu)
+            score = surprise(tail(obs, mu, a_w))
             c = _Check(obs, exp, score, (obs + 1.0) / (exp + 1.0), step_expected, window=window)
             if s.threshold is None and obs > mu:
-                rate = false_alerts_per_month(obs, mu, alpha, window, s.interval)
+                rate = false_alerts_per_month(obs, mu, a_w, window, s.interval)
                 c.rate = rate * share
             if ep is not None:
                 # An open wave is followed on the window that started it.
