@@ -29,9 +29,11 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from alerts.detector import Point, SpikeDetector, SpikeEvent, Verdict, _fmt_td
+from alerts.engine import held_back
 from alerts.model import Alert
 from alerts.reader import Counts, MentionReader, count_grid
 from alerts.rules import Check, NegativeSpikeRule, floor_to
+from alerts.state import AlertStateStore
 from brandpulse.alert_settings import SpikeSettings
 from brandpulse.config import Config
 from brandpulse.timeutil import require_utc
@@ -110,7 +112,8 @@ class Explanation:
     interval: datetime  # start of the last interval that check judged
     verdict: Verdict
     settings: SpikeSettings
-    started_in_window: Verdict | None = None  # an alert the check's window did send
+    held_back: str | None = None  # the detector fired, but a snooze/maintenance held it
+
 
     @property
     def fired(self) -> bool:
@@ -132,6 +135,10 @@ class Explanation:
                 f"  false alerts/month of a line at {v.observed}: {rate} "
                 f"(setting: false_alerts_per_month={s.false_alerts_per_month:g})",
             ]
+        if self.fired and self.held_back:
+            out.append(f"  verdict:   the detector fired, but the alert was not sent - blocked by "
+                       f"snooze: {self.held_back}")  # fmt: skip
+            return out
         if self.fired:
             out.append("  verdict:   FIRED - a new wave started (alert sent)")
             return out
@@ -155,8 +162,10 @@ def explain(
     brand: str,
     at: datetime,
     settings: SpikeSettings | None = None,
+    state: AlertStateStore | None = None,
 ) -> Explanation:
-    """Replay the brand's counts up to the check at `at` and explain its verdict."""
+    """Replay the brand's counts up to the check at `at` and explain its verdict; with
+    `state`, a wave it started is also checked against snoozes and maintenance windows."""
     at = require_utc(at, "at")
     config.brand(brand)  # KeyError for an unknown brand
     settings = settings or NegativeSpikeRule.settings_for(config, brand)
@@ -168,7 +177,10 @@ def explain(
         last = verdict
     if last is None:  # no interval at all (cannot happen with history >= 1 h)
         raise ValueError(f"no interval to judge before {at.isoformat()}")
-    return Explanation(brand, at, interval, last, settings)
+    held = None
+    if last.blocked is None and state is not None:
+        held = held_back(config, state, brand, NegativeSpikeRule.name, at)
+    return Explanation(brand, at, interval, last, settings, held)
 
 
 @dataclass(frozen=True)

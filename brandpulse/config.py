@@ -14,7 +14,7 @@ import binascii
 import ipaddress
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from brandpulse.alert_settings import RULE_NAMES, HighReachSettings, Severity, SpikeSettings
 from brandpulse.secrets import mask_url, redact
+from brandpulse.timeutil import local_to_utc, zone_of
 from brandpulse.units import Duration, min_duration
 
 # ---------------------------------------------------------------------------
@@ -814,6 +815,52 @@ class RouteConfig(Strict):
         return []
 
 
+class MaintenanceWindow(Strict):
+    """A planned quiet time: alerts of these brands and rules are not sent between
+    `from` and `to` (written in `timezone` unless they carry an offset)."""
+
+    brands: list[str] = Field(default_factory=list, description="only these brands (empty: all)")
+    rules: list[str] = Field(
+        default_factory=list, description=f"only these rules: {', '.join(RULE_NAMES)} (empty: all)"
+    )
+    start: datetime = Field(alias="from", description="start, e.g. 2026-12-01T22:00")
+    end: datetime = Field(alias="to", description="end, exclusive")
+    timezone: str = Field(default="UTC", description="IANA zone of `from`/`to` without an offset")
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        return RouteConfig._known_rules(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone_of(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end_utc <= self.start_utc:
+            raise ValueError("`to` must be after `from`")
+        return self
+
+    @property
+    def start_utc(self) -> datetime:
+        return local_to_utc(self.start, self.timezone)
+
+    @property
+    def end_utc(self) -> datetime:
+        return local_to_utc(self.end, self.timezone)
+
+    def covers(self, brand: str, rule: str, at: datetime) -> bool:
+        """Whether an alert of `brand` and `rule` raised at `at` (aware) falls in it."""
+        return (
+            (not self.brands or brand in self.brands)
+            and (not self.rules or rule in self.rules)
+            and self.start_utc <= at < self.end_utc
+        )
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -831,6 +878,11 @@ class AlertsConfig(Strict):
         default_factory=list,
         description="which channels get which alerts; none: every alert goes to the first "
         "configured channel (Slack, then e-mail); see docs/routing.md",
+    )
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="planned quiet times: alerts of the listed brands and rules are not sent "
+        "during them (see docs/slack.md, snoozing)",
     )
 
 

@@ -17,7 +17,7 @@ parsed or shown, with `zoneinfo`, and converted here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 
 def to_utc(value: datetime) -> datetime:
@@ -31,4 +31,25 @@ def require_utc(value: datetime, what: str = "time") -> datetime:
     """`value` in UTC; a naive `value` raises ValueError naming `what`."""
     if value.tzinfo is None:
         raise ValueError(f"{what} must be timezone-aware (UTC), got a naive datetime {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def zone_of(name: str) -> tzinfo:
+    """The IANA time zone `name` (e.g. Europe/Paris); ValueError naming it when unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as Europe/Paris)") from None
+
+
+def local_to_utc(value: datetime, zone: str) -> datetime:
+    """`value` in UTC, a naive `value` being local time in IANA zone `zone`.
+
+    For times people write in a configuration (a maintenance window "from 22:00 to
+    06:00 Paris time"): an aware `value` keeps its own offset.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone_of(zone))
     return value.astimezone(UTC)

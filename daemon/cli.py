@@ -300,7 +300,11 @@ def cmd_alerts_explain(args: argparse.Namespace) -> int:
                          "(high_reach pages every post over its min_reach)")  # fmt: skip
     config, reader = _replay_setup(args)
     at = _when(args.at, "--at") if args.at else datetime.now(UTC)
-    result = explain(config, reader, args.brand, at.astimezone(UTC))  # type: ignore[arg-type]
+    from alerts.state import AlertStateStore
+
+    state = AlertStateStore(reader.es, config.elasticsearch.index_prefix)  # type: ignore[attr-defined]
+    state.install()
+    result = explain(config, reader, args.brand, at.astimezone(UTC), state=state)  # type: ignore[arg-type]
     print("\n".join(result.lines()))
     return 0
 
@@ -320,6 +324,53 @@ def cmd_alerts_backtest(args: argparse.Namespace) -> int:
         print("  " + item.line())
     started = sum(1 for item in found if item.alert.kind == "started")
     print(f"{len(found)} alert(s) would have been sent ({started} new wave(s)); nothing was sent")
+    return 0
+
+
+def cmd_alerts_snooze(args: argparse.Namespace) -> int:
+    """Hold back a brand's alerts (of one rule, or all) for a while."""
+    from alerts.state import AlertStateStore
+    from brandpulse.units import parse_duration
+    from store.client import make_client
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    if args.brand not in {b.name for b in config.brands}:
+        raise SystemExit(f"alerts snooze: no brand {args.brand!r} in {args.config}")
+    try:
+        length = parse_duration(args.duration)
+    except ValueError as exc:
+        raise SystemExit(f"alerts snooze --for: {exc}") from None
+    store = AlertStateStore(make_client(config.elasticsearch), config.elasticsearch.index_prefix)
+    store.install()
+    now = datetime.now(UTC)
+    snooze = store.snooze(args.brand, args.rule, until=now + length, at=now, by=args.by)
+    what = f"{args.brand}/{args.rule or 'all rules'}"
+    if length.total_seconds() <= 0:
+        print(f"{what}: snooze ended")
+    else:
+        print(f"{what} snoozed until {snooze.until.isoformat()}: its alerts are not sent")
+    return 0
+
+
+def cmd_alerts_precision(args: argparse.Namespace) -> int:
+    """Per brand and rule: alerts raised, marked not a real issue, precision."""
+    from alerts.state import AlertStateStore
+    from store.client import make_client
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    since = _when(args.since, "--since") if args.since else None
+    store = AlertStateStore(make_client(config.elasticsearch), config.elasticsearch.index_prefix)
+    store.install()
+    rows = store.precision(since)
+    print(f"alert precision{' since ' + since.isoformat() if since else ''} "
+          "(alerts marked 'Not a real issue' / all alerts):")  # fmt: skip
+    for row in rows:
+        print(f"  {row.brand:<20} {row.rule:<15} {row.false_alarms}/{row.alerts} false, "
+              f"precision {row.precision:.0%}")  # fmt: skip
+    if not rows:
+        print("  no alerts in the outbox for that period")
     return 0
 
 
@@ -440,6 +491,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who acknowledges (recorded with it)")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     p.set_defaults(func=cmd_alerts_ack)
+    p = alerts_sub.add_parser("snooze", help="hold back a brand's alerts for a while",
+                              description="alerts of the brand (and rule) are not sent until "
+                              "the time is up (--for 0 ends a snooze)")  # fmt: skip
+    p.add_argument("brand")
+    p.add_argument("--rule", choices=["negative_spike", "high_reach"], help="only this rule (default: all)")
+    p.add_argument("--for", dest="duration", required=True, help="how long, e.g. 2h, 30m, 1d")
+    p.add_argument("--by", help="who snoozes (recorded with it)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_snooze)
+    p = alerts_sub.add_parser("precision", help="per brand and rule: alerts marked not a real issue",
+                              description="precision per brand and rule: alerts marked "
+                              "'Not a real issue' (Slack button) out of all alerts")  # fmt: skip
+    p.add_argument("--since", help="only alerts raised since (ISO date or time, UTC unless given)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_precision)
     p = alerts_sub.add_parser("explain", help="why the rule did or did not fire at a time",
                               description="replay the brand's counts through the detector and "
                               "say why it did or did not page at that time")  # fmt: skip
