@@ -632,6 +632,12 @@ class SlackConfig(Strict):
         default=None, description="Web API base URL override (for a proxy or a test server)"
     )
     kibana_url: str | None = Field(default=None, description="links in messages point here")
+    app_token: OptionalSecret = Field(
+        default=None,
+        description="app-level token (xapp-..., scope connections:write) for Socket Mode: with "
+        "it (and a bot token) alert messages get Acknowledge / Snooze / Not a real issue "
+        "buttons and the daemon listens for clicks; no public URL needed (docs/slack.md)",
+    )
 
     @field_validator("webhook_url")
     @classmethod
