@@ -355,11 +355,20 @@ class SpikeDetector:
             check.expected,
             check.ratio,
             check.score,
-            check.rate,
+            self._rate(check),
             self._line(check),
             check.window,
             self._crossings if blocked == "confirmations" else int(blocked is None),
         )
+
+    def _rate(self, c: _Check) -> float:
+        """False alerts a month of a line at the observed count (also with `threshold`,
+        where the decision does not use it); inf when the count is not above expected."""
+        if c.observed <= c.mu:
+            return math.inf
+        s = self.settings
+        rate = false_alerts_per_month(c.observed, c.mu, c.alpha, c.window, s.interval)
+        return rate * len(s.windows)
 
     def _line(self, c: _Check) -> int:
         """The smallest window count that would start a wave on volume at this check."""

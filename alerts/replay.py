@@ -45,7 +45,7 @@ _BLOCKED_TEXT = {
     "in wave": "a wave was already open: it was followed, not paged again",
     "min_count": "min_count: {observed} mentions in the window, fewer than min_count={min_count}",
     "line": "line: {observed} mentions is below the line of {line} "
-    "(noise alone reaches {observed} about {rate} times a month; "
+    "(a line at {observed} would page on noise alone {rate} a month; "
     "false_alerts_per_month={fapm})",
     "ratio": "ratio: {ratio:.2f}x the expected count, under min_ratio={min_ratio}",
     "confirmations": "confirmations: a borderline crossing, {crossings} of confirm_checks="
@@ -54,6 +54,13 @@ _BLOCKED_TEXT = {
     "that wave instead of paging",
     "already fed": "this interval was already judged",
 }
+
+
+def _rate(rate: float | None) -> str:
+    """A false-alert rate for people: per month, or that the count is not above usual."""
+    if rate is None or rate == float("inf"):
+        return "all the time (not above the expected count)"
+    return f"{rate:.3g} times" if rate >= 0.001 else "less than 0.001 times"
 
 
 def with_overrides(settings: SpikeSettings, overrides: Mapping[str, str]) -> SpikeSettings:
@@ -91,14 +98,28 @@ def _replay(
 ) -> Iterator[tuple[Counts, list[Counts], Verdict, SpikeDetector]]:
     """Judge every interval of `[start - alerts.history, end)`; yield those from `start` on.
 
-    Yields each interval's counts, the whole grid, the verdict and the detector.
+    One detector judges the whole stretch in order, as a daemon running all along
+    would have. The live daemon rebuilds its detector's history from the last
+    `alerts.history` of counts at every check (keeping only the alert state), so its
+    expected counts can differ a little from the replay's; the decisions rest on the
+    same code. Yields each interval's counts, the whole grid, the verdict and the
+    detector.
     """
     step = settings.interval
     first = floor_to(start - config.alerts.history, step)
     grid = count_grid(reader, brand, first, end, step)
     detector = SpikeDetector(brand, settings)
+    # The daemon's detector has seen `alerts.history` of intervals at every check (the
+    # quiet ones before a brand's first mention included): shorter than the warm-up,
+    # it never judges at all.
+    never_warm = config.alerts.history // step < settings.warmup // step
     for counts in grid:
-        verdict = detector.judge(Point(counts.at, counts.negative, counts.total))
+        point = Point(counts.at, counts.negative, counts.total)
+        if never_warm:
+            detector.warm([point])
+            verdict = Verdict(counts.at, None, "warm-up")
+        else:
+            verdict = detector.judge(point)
         if counts.at >= start:
             yield counts, grid, verdict, detector
 
@@ -127,14 +148,15 @@ class Explanation:
             f"(judges the interval ending {interval_end:%H:%M} UTC):"
         ]
         if v.observed is not None and v.expected is not None and v.window is not None:
-            rate = "never" if v.rate is None or v.rate == float("inf") else f"{v.rate:.3g}"
             out += [
                 f"  observed:  {v.observed} negative mentions in the last {_fmt_td(v.window)}",
                 f"  expected:  {v.expected:.1f} ({v.ratio or 0:.2f}x)",
                 f"  line:      {v.line} (the smallest count that would have started a wave)",
-                f"  false alerts/month of a line at {v.observed}: {rate} "
-                f"(setting: false_alerts_per_month={s.false_alerts_per_month:g})",
-            ]
+                f"  false alerts/month of a line at {v.observed}: {_rate(v.rate)} "
+                + (f"(setting: false_alerts_per_month={s.false_alerts_per_month:g})"
+                   if s.threshold is None else
+                   f"(score {v.score or 0:.2f}; the line is set by threshold={s.threshold:g})"),
+            ]  # fmt: skip
         if self.fired and self.held_back:
             out.append(f"  verdict:   the detector fired, but the alert was not sent - blocked by "
                        f"snooze: {self.held_back}")  # fmt: skip
@@ -143,13 +165,15 @@ class Explanation:
             out.append("  verdict:   FIRED - a new wave started (alert sent)")
             return out
         assert v.blocked is not None
-        rate = "-" if v.rate is None or v.rate == float("inf") else f"{v.rate:.3g}"
         reason = _BLOCKED_TEXT[v.blocked].format(
             warmup=_fmt_td(s.warmup), observed=v.observed, min_count=s.min_count, line=v.line,
-            rate=rate, fapm=f"{s.false_alerts_per_month:g}", ratio=v.ratio or 0.0,
+            rate=_rate(v.rate), fapm=f"{s.false_alerts_per_month:g}", ratio=v.ratio or 0.0,
             min_ratio=s.min_ratio, crossings=v.crossings, confirm=s.confirm_checks,
             cooldown=_fmt_td(s.cooldown),
         )  # fmt: skip
+        if v.blocked == "line" and s.threshold is not None:
+            reason = (f"line: {v.observed} mentions is below the line of {v.line} "
+                      f"(score {v.score or 0:.2f} under threshold={s.threshold:g})")  # fmt: skip
         out.append(f"  verdict:   did not fire - blocked by {reason}")
         if v.event is not None:
             out.append(f"  (the check sent a {v.event.kind.replace('_', ' ')} update of that wave)")
