@@ -670,9 +670,13 @@ class SlackConfig(Strict):
 
     @classmethod
     def section_problems(cls, data: dict[str, Any]) -> Problems:
+        problems: Problems = []
         if _given(data.get("token")) and not _given(data.get("channel")):
-            return [((), "slack.token is set but slack.channel is not: the bot needs a channel")]
-        return []
+            problems.append(((), "slack.token is set but slack.channel is not: the bot needs a channel"))
+        if _given(data.get("app_token")) and not _given(data.get("token")):
+            problems.append((("app_token",), "the Slack buttons (app_token) need a bot token "
+                             "(slack.token): a webhook cannot update its messages"))  # fmt: skip
+        return problems
 
 
 _ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+|[^@\s<>\"(),;:]+@localhost")
@@ -1014,6 +1018,14 @@ class Config(Strict):
                     problems.append((("sources", i, "brands"), f"{brand!r} is not a configured "
                                      f"brand (expected one of {list(dict.fromkeys(names))})"))  # fmt: skip
         problems += cls._route_problems(data, names)
+        alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+        windows = alerts.get("maintenance") if isinstance(alerts.get("maintenance"), list) else []
+        for i, window in enumerate(windows):
+            wanted = window.get("brands") if isinstance(window, dict) else None
+            for brand in wanted if isinstance(wanted, list) else []:
+                if names and brand not in names:
+                    problems.append((("alerts", "maintenance", i, "brands"), f"{brand!r} is not a "
+                                     f"configured brand (expected one of {list(dict.fromkeys(names))})"))  # fmt: skip
         return problems
 
     @classmethod
