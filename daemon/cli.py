@@ -78,7 +78,8 @@ def _print_assumed_visibility(config: Config) -> None:
 
 def _slack_mode(config: Config) -> str:
     if config.slack.token is not None:
-        return f"bot token, channel {config.slack.channel}"
+        buttons = ", response buttons over Socket Mode" if config.slack.app_token is not None else ""
+        return f"bot token, channel {config.slack.channel}{buttons}"
     if config.slack.webhook_url is not None:
         return "incoming webhook"
     if config.email.host is None:
