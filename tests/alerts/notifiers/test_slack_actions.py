@@ -45,13 +45,13 @@ def interactive(es_client, acme_wave, slack, caplog):
     listener = SlackActionListener.from_config(config, store, clock=lambda: CLICK_AT)
     listener.start()
     assert slack.wait_connected()
-    yield started, store, slack.messages[0]
+    yield started, store, slack.messages[0], config
     listener.close()
     assert slack.app_token not in caplog.text  # never logged, at any level
 
 
 def test_a_posted_alert_has_the_buttons_carrying_its_id(slack, interactive):
-    started, _store, message = interactive
+    started, _store, message, _config = interactive
     [block] = [b for b in message.blocks if b.get("block_id") == RESPONSE_BLOCK_ID]
     assert [e["text"]["text"] for e in block["elements"]] == [
         "Acknowledge", "Snooze 1 h", "Snooze 24 h", "Not a real issue",
@@ -60,7 +60,7 @@ def test_a_posted_alert_has_the_buttons_carrying_its_id(slack, interactive):
 
 
 def test_acknowledge_is_stored_told_in_the_thread_and_shown_on_the_message(slack, interactive):
-    started, store, message = interactive
+    started, store, message, _config = interactive
     ack = slack.click(message, "brandpulse_ack", user_id="U0ALICE", user_name="alice")
     assert ack["envelope_id"]
     wait_for(lambda: slack.replies(message.ts), "a thread reply")
@@ -78,7 +78,7 @@ def test_acknowledge_is_stored_told_in_the_thread_and_shown_on_the_message(slack
 
 
 def test_snooze_from_slack_holds_back_that_brand_and_rule(es_client, slack, interactive):
-    _started, store, message = interactive
+    _started, store, message, _config = interactive
     slack.click(message, "brandpulse_snooze_1h", user_id="U0BOB", user_name="bob")
     wait_for(lambda: slack.replies(message.ts), "a thread reply")
     snooze = store.snoozed("Acme", "negative_spike", CLICK_AT + timedelta(minutes=30))
@@ -91,7 +91,7 @@ def test_snooze_from_slack_holds_back_that_brand_and_rule(es_client, slack, inte
 
 
 def test_not_a_real_issue_counts_in_precision(slack, interactive):
-    _started, store, message = interactive
+    _started, store, message, _config = interactive
     slack.click(message, "brandpulse_false_alarm", user_id="U0ALICE", user_name="alice")
     wait_for(lambda: slack.replies(message.ts), "a thread reply")
     [row] = [r for r in store.precision() if r.brand == "Acme"]
@@ -99,7 +99,7 @@ def test_not_a_real_issue_counts_in_precision(slack, interactive):
 
 
 def test_unknown_and_malformed_actions_are_ignored_with_a_log_line(slack, interactive, caplog):
-    started, store, message = interactive
+    started, store, message, _config = interactive
     # another app's button, an alert id nobody raised, not a click at all: acknowledged
     # (Slack would redeliver otherwise), logged, and nothing recorded or posted
     slack.click(message, "someone_elses_button", value="x")
@@ -112,3 +112,27 @@ def test_unknown_and_malformed_actions_are_ignored_with_a_log_line(slack, intera
     assert "ignored a Slack interaction of type 'view_submission'" in caplog.text
     assert store.acknowledgement(started.alert_id) is None
     assert slack.replies(message.ts) == []
+
+
+def test_a_snooze_clicked_in_slack_holds_back_the_next_spike_alert_not_a_post(
+    es_client, slack, interactive, tmp_path, caplog
+):
+    _started, _store, message, config = interactive
+    slack.click(message, "brandpulse_snooze_1h", user_id="U0BOB", user_name="bob")
+    wait_for(lambda: slack.replies(message.ts), "a thread reply")
+    # a famous critic posts during the snooze, and the wave goes on
+    famous = engine_tests.mention("Acme", CLICK_AT + timedelta(minutes=2), "negative", "famous",
+                                  reach=5_000_000, author="famouscritic")  # fmt: skip
+    more = engine_tests.wave("Acme", NOW.replace(minute=0), 120, "later")
+    engine_tests.index(es_client, config, tmp_path, [famous, *more])
+    before = len(slack.messages)
+    sent = []
+    for minutes in range(15, 75, 5):  # checks through the hour of the snooze
+        sent += engine(config, es_client, slack).check(CLICK_AT + timedelta(minutes=minutes))
+    assert [a.rule for a in sent] == ["high_reach"]  # the post pages; the wave's updates wait
+    assert "not sent: Acme/negative_spike snoozed by bob (U0BOB) until" in caplog.text
+    new = slack.messages[before:]
+    assert [m.text for m in new if "famouscritic" in str(m.blocks)] and all(
+        "Negative spike" not in m.text and "still" not in m.text.lower() for m in new
+    )
+
