@@ -330,13 +330,15 @@ class SpikeDetector:
         Intervals at or before the last one fed are ignored (returns None), so a
         restarted daemon may safely re-feed what it already fed.
         """
-        return self.judge(point).event
+        return self.judge(point, figures=False).event
 
-    def judge(self, point: Point) -> Verdict:
+    def judge(self, point: Point, *, figures: bool = True) -> Verdict:
         """`observe`, with the reasoning: what blocked a wave and the window's figures.
 
         The one decision path (`observe` is this without the reasons), so what
         `alerts explain` and `alerts backtest` report is what the daemon did.
+        `figures=False` leaves out the line and the rate (a search over counts that
+        only a person reading the verdict needs).
         """
         at = to_utc(point.at)
         if not self._advance(at, point.count, point.total):
@@ -355,8 +357,8 @@ class SpikeDetector:
             check.expected,
             check.ratio,
             check.score,
-            self._rate(check),
-            self._line(check),
+            self._rate(check) if figures else None,
+            self._line(check) if figures else None,
             check.window,
             self._crossings if blocked == "confirmations" else int(blocked is None),
         )

@@ -95,6 +95,8 @@ def _replay(
     settings: SpikeSettings,
     start: datetime,
     end: datetime,
+    *,
+    figures: bool = True,
 ) -> Iterator[tuple[Counts, list[Counts], Verdict, SpikeDetector]]:
     """Judge every interval of `[start - alerts.history, end)`; yield those from `start` on.
 
@@ -102,8 +104,8 @@ def _replay(
     would have. The live daemon rebuilds its detector's history from the last
     `alerts.history` of counts at every check (keeping only the alert state), so its
     expected counts can differ a little from the replay's; the decisions rest on the
-    same code. Yields each interval's counts, the whole grid, the verdict and the
-    detector.
+    same code. Yields each interval's counts, the whole grid, the verdict (with the
+    line and rate when `figures`) and the detector.
     """
     step = settings.interval
     first = floor_to(start - config.alerts.history, step)
@@ -119,7 +121,7 @@ def _replay(
             detector.warm([point])
             verdict = Verdict(counts.at, None, "warm-up")
         else:
-            verdict = detector.judge(point)
+            verdict = detector.judge(point, figures=figures and counts.at >= start)
         if counts.at >= start:
             yield counts, grid, verdict, detector
 
@@ -248,7 +250,8 @@ def backtest(
     rule = NegativeSpikeRule(brand, settings)
     first, last = _judged_end(config, start, step), _judged_end(config, end, step)
     out: list[BacktestAlert] = []
-    for counts, grid, verdict, _detector in _replay(config, reader, brand, settings, first, last):
+    replay = _replay(config, reader, brand, settings, first, last, figures=False)
+    for counts, grid, verdict, _detector in replay:
         event = verdict.event
         if event is None or NegativeSpikeRule.winding_down(event, settings):
             continue
