@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
-from alerts.counts import false_alerts_per_month, surprise, tail
+from alerts.counts import false_alerts_per_month, smallest_alerting_count, surprise, tail
 from alerts.visibility import Visibility, smallest_visible_wave
 from brandpulse.alert_settings import SpikeSettings
 from brandpulse.timeutil import to_utc
@@ -169,6 +169,40 @@ class SpikeEnded:
 
 SpikeEvent = SpikeStarted | SpikeContinuing | SpikeEnded
 
+# Why a judged interval did not start a wave (`Verdict.blocked`), in the order the
+# detector asks: not judged yet (warm-up, no baseline), already in a wave, too few
+# mentions, not improbable enough (the line), too small a multiple of the expected
+# count, a borderline crossing still waiting for its confirmations, or a flare-up
+# within the cooldown of the last wave (which reopens it instead of paging).
+Blocked = Literal[
+    "already fed", "warm-up", "no baseline", "in wave", "min_count", "line", "ratio",
+    "confirmations", "cooldown",
+]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The detector's reasoning on one interval (`SpikeDetector.judge`): the event it
+    caused, if any, what blocked a new wave, and the figures of the judged window.
+
+    `line` is the smallest window count that would have started a wave (the highest of
+    the false-alert line, `min_count` and `min_ratio` x expected); `rate` how many
+    false alerts a month a line at the observed count would give on noise alone.
+    Figures are None where the detector never got that far (warm-up, no baseline).
+    """
+
+    at: datetime
+    event: SpikeEvent | None
+    blocked: Blocked | None
+    observed: int | None = None
+    expected: float | None = None
+    ratio: float | None = None
+    score: float | None = None
+    rate: float | None = None
+    line: int | None = None
+    window: timedelta | None = None
+    crossings: int = 0
+
 
 @dataclass(slots=True)
 class _Check:
@@ -184,6 +218,8 @@ class _Check:
     expected_share: float | None = None
     share_score: float | None = None
     slow: float = 0.0
+    mu: float = 0.0  # the expectation the tail is taken under (floored)
+    alpha: float = 0.0  # its over-dispersion
 
 
 @dataclass(slots=True)
@@ -295,15 +331,65 @@ class SpikeDetector:
         Intervals at or before the last one fed are ignored (returns None), so a
         restarted daemon may safely re-feed what it already fed.
         """
+        return self.judge(point, figures=False).event
+
+    def judge(self, point: Point, *, figures: bool = True) -> Verdict:
+        """`observe`, with the reasoning: what blocked a wave and the window's figures.
+
+        The one decision path (`observe` is this without the reasons), so what
+        `alerts explain` and `alerts backtest` report is what the daemon did.
+        `figures=False` leaves out the line and the rate (a search over counts that
+        only a person reading the verdict needs).
+        """
         at = to_utc(point.at)
         if not self._advance(at, point.count, point.total):
-            return None
+            return Verdict(at, None, "already fed")
         if self._seen < self._warmup_steps:
-            return None
+            return Verdict(at, None, "warm-up")
         check = self._check(at)
         if check is None:
-            return None
-        return self._decide(at, check)
+            return Verdict(at, None, "no baseline")
+        event, blocked = self._decide(at, check)
+        return Verdict(
+            at,
+            event,
+            blocked,
+            check.observed,
+            check.expected,
+            check.ratio,
+            check.score,
+            self._rate(check) if figures else None,
+            self._line(check) if figures else None,
+            check.window,
+            self._crossings if blocked == "confirmations" else int(blocked is None),
+        )
+
+    def _rate(self, c: _Check) -> float:
+        """False alerts a month of a line at the observed count (also with `threshold`,
+        where the decision does not use it); inf when the count is not above expected."""
+        if c.observed <= c.mu:
+            return math.inf
+        s = self.settings
+        rate = false_alerts_per_month(c.observed, c.mu, c.alpha, c.window, s.interval)
+        return rate * len(s.windows)
+
+    def _line(self, c: _Check) -> int:
+        """The smallest window count that would start a wave on volume at this check."""
+        s = self.settings
+        ratio_line = max(0, math.ceil(s.min_ratio * (c.expected + 1.0) - 1.0 - 1e-9))
+        if s.threshold is not None:
+            lo = c.observed
+            while lo > 0 and surprise(tail(lo - 1, c.mu, c.alpha)) >= s.threshold:
+                lo -= 1
+            hi = max(lo, 1)
+            while surprise(tail(hi, c.mu, c.alpha)) < s.threshold:
+                hi += 1
+            prob_line = hi
+        else:
+            prob_line = smallest_alerting_count(
+                c.mu, c.alpha, c.window, s.interval, s.false_alerts_per_month / len(s.windows)
+            )
+        return max(prob_line, s.min_count, ratio_line)
 
     def update(self, at: datetime, count: int, total: int | None = None) -> SpikeEvent | None:
         """`observe` without building a `Point`."""
@@ -864,7 +950,8 @@ class SpikeDetector:
             mu = max(exp, self._floor_expected(window))
             a_w = self._window_alpha(base, sigma, mu)
             score = surprise(tail(obs, mu, a_w))
-            c = _Check(obs, exp, score, (obs + 1.0) / (exp + 1.0), step_expected, window=window)
+            c = _Check(obs, exp, score, (obs + 1.0) / (exp + 1.0), step_expected, window=window,
+                       mu=mu, alpha=a_w)  # fmt: skip
             if s.threshold is None and obs > mu:
                 rate = false_alerts_per_month(obs, mu, a_w, window, s.interval)
                 c.rate = rate * share
@@ -892,7 +979,8 @@ class SpikeDetector:
                 )
         return check
 
-    def _decide(self, at: datetime, c: _Check) -> SpikeEvent | None:
+    def _decide(self, at: datetime, c: _Check) -> tuple[SpikeEvent | None, Blocked | None]:
+        """The event of this check, and what kept it from starting a wave (None: it did)."""
         s = self.settings
         ep = self._episode
         if ep is not None:
@@ -919,15 +1007,15 @@ class SpikeDetector:
                     ep.excess,
                     ep.signal,
                     window=ep.window,
-                )
+                ), "in wave"
             if at - ep.last_report >= s.continuing_every:
                 ep.last_report = at
-                return self._continuing(at, c, ep, score, reopened=False)
-            return None
+                return self._continuing(at, c, ep, score, reopened=False), "in wave"
+            return None, "in wave"
         signal, score, ratio = self._trigger(c)
         if signal is None:
             self._crossings = 0
-            return None
+            return None, self._why_not(c)
         # A window that just reaches the magnitude line for a check or two and
         # falls back (a burst that barely tips the 2 h sum, then a lull) is
         # borderline noise; a real wave stays over it. Only such borderline
@@ -937,12 +1025,12 @@ class SpikeDetector:
         line = s.min_ratio if signal == "volume" else s.share_min_ratio
         clear = ratio >= s.confirm_margin * line
         if self._crossings < s.confirm_checks and not clear:
-            return None
+            return None, "confirmations"
         self._crossings = 0
         if self._cooldown_until is not None and at < self._cooldown_until:
             closed = self._closed
             if closed is None or closed.signal != signal:
-                return None
+                return None, "cooldown"
             # A flare-up soon after a wave ended is the same story coming back: tell
             # people (new figures) but do not page them as if it were a new one.
             closed.quiet_steps = 0
@@ -953,7 +1041,7 @@ class SpikeDetector:
             self._episode, self._closed, self._cooldown_until = closed, None, None
             self._baseline = None  # back to the level frozen when the wave began
             self._slow_from = self._hist.hour
-            return self._continuing(at, c, closed, score, reopened=True)
+            return self._continuing(at, c, closed, score, reopened=True), "cooldown"
         self._closed = None
         self._cooldown_until = None
         self._slow_from = self._hist.hour
@@ -982,7 +1070,17 @@ class SpikeDetector:
             c.total,
             c.share,
             c.expected_share,
+        ), None
+
+    def _why_not(self, c: _Check) -> Blocked:
+        """Which volume condition failed, in the order `_trigger` asks them."""
+        s = self.settings
+        if c.observed < s.min_count:
+            return "min_count"
+        improbable = (
+            c.score >= s.threshold if s.threshold is not None else c.rate <= s.false_alerts_per_month
         )
+        return "ratio" if improbable else "line"
 
     def _trigger(self, c: _Check) -> tuple[Signal | None, float, float]:
         s = self.settings
@@ -1058,10 +1156,12 @@ def _fmt_td(td: timedelta) -> str:
 
 
 __all__ = [
+    "Blocked",
     "Point",
     "SpikeContinuing",
     "SpikeDetector",
     "SpikeEnded",
     "SpikeEvent",
     "SpikeStarted",
+    "Verdict",
 ]

@@ -400,10 +400,7 @@ class SpikeRule(AlertRule):
             event = detector.observe(self._point(c))
             if event is None:
                 continue
-            if isinstance(event, SpikeContinuing) and event.score < settings.end_threshold:
-                # The detector reports an open wave hourly, even while it is dying down
-                # towards its end; "still elevated" over a normal window would mislead,
-                # and "back to normal" follows shortly.
+            if self.winding_down(event, settings):
                 log.info("%s/%s: wave winding down, no 'still elevated' message", watched, self.name)
                 continue
             events.append(event)
@@ -420,6 +417,16 @@ class SpikeRule(AlertRule):
                 "open_wave": wave.to_dict() if wave else None,
             },
         )
+
+    @staticmethod
+    def winding_down(event: SpikeEvent, settings: SpikeSettings) -> bool:
+        """Whether `event` is an hourly "still elevated" of a wave already dying down.
+
+        The detector reports an open wave hourly, even while it is dying down towards
+        its end; "still elevated" over a normal window would mislead, and "back to
+        normal" follows shortly, so such an update is not sent.
+        """
+        return isinstance(event, SpikeContinuing) and event.score < settings.end_threshold
 
     @staticmethod
     def _next_wave(wave: OpenWave | None, planned: list[Planned], now: datetime) -> OpenWave | None:

@@ -49,7 +49,7 @@ MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "_meta": {"managed_by": "brandpulse", "state_version": STATE_VERSION},
     "properties": {
-        "type": _KEYWORD,  # "brand" | "alert" | "ack"
+        "type": _KEYWORD,  # "brand" | "alert" | "ack" | "snooze"
         "brand": _KEYWORD,
         "updated_at": _DATE,
         "owner": _KEYWORD,
@@ -88,9 +88,12 @@ MAPPING: dict[str, Any] = {
         "channel": _KEYWORD,  # absent: the default channel (no routes)
         "escalates": _KEYWORD,  # an escalation: the id of the alert it escalates
         "not_before": _DATE,
-        # ack docs
+        # ack docs (a person's response to an alert) and snooze docs (per brand and rule)
         "acknowledged_at": _DATE,
         "acknowledged_by": _KEYWORD,
+        "response": _KEYWORD,  # "acknowledged" | "snoozed" | "false_alarm"
+        "rule": _KEYWORD,
+        "snoozed_until": _DATE,
     },
 }
 
@@ -273,11 +276,52 @@ class UnknownAlert(KeyError):
     """No alert with this id is in the outbox (never raised, or pruned long ago)."""
 
 
+# What a person said about an alert: they took charge of it, it may wait (its brand
+# and rule are snoozed until `until`), or it was not a real issue (a false alarm,
+# counted by `alerts precision`). Each one also stops the alert's escalation.
+Response = Literal["acknowledged", "snoozed", "false_alarm"]
+RESPONSES: tuple[Response, ...] = ("acknowledged", "snoozed", "false_alarm")
+
+
 @dataclass(frozen=True)
 class Acknowledgement:
+    """A person's response to an alert: what (`response`), when, by whom."""
+
     alert_id: str
     at: datetime
     by: str | None = None
+    response: Response = "acknowledged"
+    until: datetime | None = None  # a snooze's end
+    brand: str | None = None
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """Alerts of `brand` (and `rule`; None: every rule) are not sent until `until`."""
+
+    brand: str
+    rule: str | None
+    until: datetime
+    at: datetime
+    by: str | None = None
+
+    def covers(self, brand: str, rule: str, at: datetime) -> bool:
+        return self.brand == brand and self.rule in (None, rule) and self.at <= at < self.until
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Of `alerts` raised for a brand and rule, how many people marked not a real issue."""
+
+    brand: str
+    rule: str
+    alerts: int
+    false_alarms: int
+
+    @property
+    def precision(self) -> float | None:
+        return None if not self.alerts else 1.0 - self.false_alarms / self.alerts
 
 
 def entry_doc_id(alert_id: str, channel: str | None = None) -> str:
@@ -632,33 +676,125 @@ class AlertStateStore:
     def _ack_id(alert_id: str) -> str:
         return f"ack:{alert_id}"
 
-    def acknowledge(self, alert_id: str, *, at: datetime, by: str | None = None) -> Acknowledgement:
-        """Record that someone took charge of alert `alert_id`: its pending escalations
-        are cancelled instead of sent. The one place that acknowledges (the CLI's
-        `alerts ack` calls it, and so will Slack buttons).
+    def acknowledge(
+        self,
+        alert_id: str,
+        *,
+        at: datetime,
+        by: str | None = None,
+        response: Response = "acknowledged",
+        until: datetime | None = None,
+    ) -> Acknowledgement:
+        """Record a person's response to alert `alert_id`; any response stops its pending
+        escalations (they are cancelled instead of sent). The one place that records
+        responses: the CLI's `alerts ack` and the Slack buttons both call it.
 
-        An escalation copy's id (`<id>-escalated`) acknowledges its original. The first
-        acknowledgement is kept: acknowledging again returns it unchanged. UnknownAlert
-        if no such alert is in the outbox.
+        `response="snoozed"` also snoozes the alert's brand and rule until `until`
+        (`snooze`); `"false_alarm"` marks it not a real issue (`precision`). An
+        escalation copy's id (`<id>-escalated`) answers for its original. The same
+        response again returns the stored one unchanged (a double click records
+        nothing new); a different one replaces it. UnknownAlert if no such alert is in
+        the outbox.
         """
+        if response not in RESPONSES:
+            raise ValueError(f"response must be one of {RESPONSES}, got {response!r}")
+        if (response == "snoozed") != (until is not None):
+            raise ValueError("a snooze needs `until`, and only a snooze has one")
         alert_id = base_alert_id(alert_id.strip())
-        if not self.entries(alert_id=alert_id, limit=1):
+        found = self.entries(alert_id=alert_id, limit=1)
+        if not found:
             raise UnknownAlert(alert_id)
-        ack = Acknowledgement(alert_id=alert_id, at=at, by=by)
-        try:
-            self.es.index(
-                index=self.index,
-                id=self._ack_id(alert_id),
-                document={"type": "ack", "alert_id": alert_id, "acknowledged_at": _iso(at),
-                          "acknowledged_by": by, "updated_at": _iso(datetime.now(UTC))},
-                op_type="create",
-                refresh=True,
-            )  # fmt: skip
-        except ConflictError:
-            existing = self.acknowledgement(alert_id)
-            assert existing is not None
+        alert = found[0].alert
+        existing = self.acknowledgement(alert_id)
+        if existing is not None and existing.response == response and existing.until == until:
             return existing
+        ack = Acknowledgement(alert_id, at, by, response, until, alert.brand, alert.rule)
+        self.es.index(
+            index=self.index,
+            id=self._ack_id(alert_id),
+            document={"type": "ack", "alert_id": alert_id, "acknowledged_at": _iso(at),
+                      "acknowledged_by": by, "response": response, "snoozed_until": _iso(until),
+                      "brand": alert.brand, "rule": alert.rule,
+                      "updated_at": _iso(datetime.now(UTC))},
+            refresh=True,
+        )  # fmt: skip
+        if until is not None:
+            self.snooze(alert.brand, alert.rule, until=until, at=at, by=by)
         return ack
+
+    @staticmethod
+    def _snooze_id(brand: str, rule: str | None) -> str:
+        return f"snooze:{brand}:{rule or '*'}"
+
+    def snooze(
+        self, brand: str, rule: str | None, *, until: datetime, at: datetime, by: str | None = None
+    ) -> Snooze:
+        """Hold back `brand`'s alerts of `rule` (None: every rule) until `until`; the
+        engine does not send them (`snoozed`). A later snooze of the same brand and rule
+        replaces this one (an `until` at or before now ends it)."""
+        snooze = Snooze(brand, rule, until, at, by)
+        self.es.index(
+            index=self.index,
+            id=self._snooze_id(brand, rule),
+            document={"type": "snooze", "brand": brand, "rule": rule, "snoozed_until": _iso(until),
+                      "acknowledged_at": _iso(at), "acknowledged_by": by,
+                      "updated_at": _iso(datetime.now(UTC))},
+            refresh=True,
+        )  # fmt: skip
+        return snooze
+
+    def snoozed(self, brand: str, rule: str, at: datetime) -> Snooze | None:
+        """The snooze holding back `brand`'s `rule` alerts at `at` (the later-ending one
+        when the rule and all rules are both snoozed), or None."""
+        res = self.es.mget(
+            index=self.index, ids=[self._snooze_id(brand, rule), self._snooze_id(brand, None)]
+        )
+        found: list[Snooze] = []
+        for doc in res["docs"]:
+            if not doc.get("found"):
+                continue
+            d = doc["_source"]
+            until, since = _dt(d["snoozed_until"]), _dt(d["acknowledged_at"])
+            assert until is not None and since is not None
+            snooze = Snooze(d["brand"], d.get("rule"), until, since, d.get("acknowledged_by"))
+            if snooze.covers(brand, rule, at):
+                found.append(snooze)
+        return max(found, key=lambda z: z.until) if found else None
+
+    def precision(self, since: datetime | None = None) -> list[Precision]:
+        """Per brand and rule, the alerts that paged (a wave's first message, a
+        high-reach post; escalation copies are the same alert) since `since`, and how
+        many of them people marked not a real issue. Only what the outbox still holds
+        counts: delivered alerts are pruned after `alerts.history`."""
+        window = [{"range": {"created_at": {"gte": _iso(since)}}}] if since else []
+        res = self.es.search(
+            index=self.index,
+            query={"bool": {"filter": [{"term": {"type": "alert"}},
+                                       {"terms": {"kind": ["started", "high_reach"]}}, *window]}},
+            size=10_000,
+            source=["alert_id", "brand", "kind", "escalates"],
+        )  # fmt: skip
+        raised: dict[str, tuple[str, str]] = {}
+        for hit in res["hits"]["hits"]:
+            d = hit["_source"]
+            if d.get("escalates"):
+                continue
+            rule = "high_reach" if d["kind"] == "high_reach" else "negative_spike"
+            raised[d["alert_id"]] = (d["brand"], rule)
+        res = self.es.search(
+            index=self.index,
+            query={"bool": {"filter": [{"term": {"type": "ack"}},
+                                       {"term": {"response": "false_alarm"}}]}},
+            size=10_000,
+            source=["alert_id"],
+        )  # fmt: skip
+        false = {hit["_source"]["alert_id"] for hit in res["hits"]["hits"]}
+        rows: dict[tuple[str, str], list[int]] = {}
+        for alert_id, key in raised.items():
+            row = rows.setdefault(key, [0, 0])
+            row[0] += 1
+            row[1] += alert_id in false
+        return [Precision(b, r, n, f) for (b, r), (n, f) in sorted(rows.items())]
 
     def acknowledgement(self, alert_id: str) -> Acknowledgement | None:
         """Whether (when, by whom) alert `alert_id` was acknowledged."""
@@ -669,4 +805,8 @@ class AlertStateStore:
         d = hit["_source"]
         at = _dt(d["acknowledged_at"])
         assert at is not None
-        return Acknowledgement(alert_id=d["alert_id"], at=at, by=d.get("acknowledged_by"))
+        return Acknowledgement(
+            alert_id=d["alert_id"], at=at, by=d.get("acknowledged_by"),
+            response=d.get("response") or "acknowledged", until=_dt(d.get("snoozed_until")),
+            brand=d.get("brand"), rule=d.get("rule"),
+        )  # fmt: skip

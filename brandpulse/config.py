@@ -14,7 +14,7 @@ import binascii
 import ipaddress
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -39,7 +39,7 @@ from brandpulse.alert_settings import (
     SpikeSettings,
 )
 from brandpulse.secrets import mask_url, redact
-from brandpulse.timeutil import zone
+from brandpulse.timeutil import local_to_utc, zone
 from brandpulse.units import Duration, min_duration
 
 # ---------------------------------------------------------------------------
@@ -717,6 +717,12 @@ class SlackConfig(Strict):
         default=None, description="Web API base URL override (for a proxy or a test server)"
     )
     kibana_url: str | None = Field(default=None, description="links in messages point here")
+    app_token: OptionalSecret = Field(
+        default=None,
+        description="app-level token (xapp-..., scope connections:write) for Socket Mode: with "
+        "it (and a bot token) alert messages get Acknowledge / Snooze / Not a real issue "
+        "buttons and the daemon listens for clicks; no public URL needed (docs/slack.md)",
+    )
 
     @field_validator("webhook_url")
     @classmethod
@@ -749,9 +755,13 @@ class SlackConfig(Strict):
 
     @classmethod
     def section_problems(cls, data: dict[str, Any]) -> Problems:
+        problems: Problems = []
         if _given(data.get("token")) and not _given(data.get("channel")):
-            return [((), "slack.token is set but slack.channel is not: the bot needs a channel")]
-        return []
+            problems.append(((), "slack.token is set but slack.channel is not: the bot needs a channel"))
+        if _given(data.get("app_token")) and not _given(data.get("token")):
+            problems.append((("app_token",), "the Slack buttons (app_token) need a bot token "
+                             "(slack.token): a webhook cannot update its messages"))  # fmt: skip
+        return problems
 
 
 _ADDRESS = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+|[^@\s<>\"(),;:]+@localhost")
@@ -1036,6 +1046,52 @@ class FeishuConfig(UrlChannelConfig):
     secret: OptionalSecret = Field(default=None, description="the bot's signing secret; recommended")
 
 
+class MaintenanceWindow(Strict):
+    """A planned quiet time: alerts of these brands and rules are not sent between
+    `from` and `to` (written in `timezone` unless they carry an offset)."""
+
+    brands: list[str] = Field(default_factory=list, description="only these brands (empty: all)")
+    rules: list[str] = Field(
+        default_factory=list, description=f"only these rules: {', '.join(RULE_NAMES)} (empty: all)"
+    )
+    start: datetime = Field(alias="from", description="start, e.g. 2026-12-01T22:00")
+    end: datetime = Field(alias="to", description="end, exclusive")
+    timezone: str = Field(default="UTC", description="IANA zone of `from`/`to` without an offset")
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        return RouteConfig._known_rules(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end_utc <= self.start_utc:
+            raise ValueError("`to` must be after `from`")
+        return self
+
+    @property
+    def start_utc(self) -> datetime:
+        return local_to_utc(self.start, self.timezone)
+
+    @property
+    def end_utc(self) -> datetime:
+        return local_to_utc(self.end, self.timezone)
+
+    def covers(self, brand: str, rule: str, at: datetime) -> bool:
+        """Whether an alert of `brand` and `rule` raised at `at` (aware) falls in it."""
+        return (
+            (not self.brands or brand in self.brands)
+            and (not self.rules or rule in self.rules)
+            and self.start_utc <= at < self.end_utc
+        )
+
+
 class AlertsConfig(Strict):
     enabled: bool = True
     check_every: PositiveDuration = Field(default=timedelta(minutes=1))
@@ -1058,6 +1114,11 @@ class AlertsConfig(Strict):
         default_factory=list,
         description="which channels get which alerts; none: every alert goes to the first "
         "configured channel (Slack, then e-mail); see docs/routing.md",
+    )
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="planned quiet times: alerts of the listed brands and rules are not sent "
+        "during them (see docs/slack.md, snoozing)",
     )
 
 
@@ -1316,6 +1377,14 @@ class Config(Strict):
                 problems.append((("reports", "slack"), "reports.slack needs slack.token and "
                                  "slack.channel: an incoming webhook cannot upload the charts"))
         problems += cls._route_problems(data, names)
+        alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+        windows = alerts.get("maintenance") if isinstance(alerts.get("maintenance"), list) else []
+        for i, window in enumerate(windows):
+            wanted = window.get("brands") if isinstance(window, dict) else None
+            for brand in wanted if isinstance(wanted, list) else []:
+                if names and brand not in names:
+                    problems.append((("alerts", "maintenance", i, "brands"), f"{brand!r} is not a "
+                                     f"configured brand (expected one of {list(dict.fromkeys(names))})"))  # fmt: skip
         return problems
 
     @classmethod

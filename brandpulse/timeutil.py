@@ -12,7 +12,8 @@ Two policies, named at the call site because they mean different things:
   `what`.
 
 Local time zones (a forum board's, a report schedule's) are named by IANA name and
-resolved by `zone`; `local_midnight` and `shift_local_days` do the calendar arithmetic
+resolved by `zone`; `local_to_utc` reads a naive configured time (a maintenance
+window's "from") in such a zone; `local_midnight` and `shift_local_days` do the calendar arithmetic
 of local days (a report's week in Europe/London), which UTC arithmetic gets wrong
 across a DST change. `parse_board_time` reads the wall-clock and relative times forum
 pages show ("昨天 10:05", "3 天前") in a board's zone against an injected clock.
@@ -70,6 +71,17 @@ def shift_local_days(value: datetime, days: int, time_zone: str) -> datetime:
     tz = zone(time_zone)
     local = require_utc(value, "time").astimezone(tz).replace(tzinfo=None)
     return (local + timedelta(days=days)).replace(tzinfo=tz).astimezone(UTC)
+
+
+def local_to_utc(value: datetime, time_zone: str) -> datetime:
+    """`value` in UTC, a naive `value` being local time in IANA zone `time_zone`.
+
+    For times people write in a configuration (a maintenance window "from 22:00 to
+    06:00 Paris time"): an aware `value` keeps its own offset.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(time_zone))
+    return value.astimezone(UTC)
 
 
 # ---------------------------------------------------------------------------

@@ -121,7 +121,8 @@ def _print_assumed_visibility(config: Config) -> None:
 
 def _slack_mode(config: Config) -> str:
     if config.slack.token is not None:
-        return f"bot token, channel {config.slack.channel}"
+        buttons = ", response buttons over Socket Mode" if config.slack.app_token is not None else ""
+        return f"bot token, channel {config.slack.channel}{buttons}"
     if config.slack.webhook_url is not None:
         return "incoming webhook"
     return "not configured"
@@ -302,6 +303,119 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_setup(args: argparse.Namespace) -> tuple[Config, object]:
+    """The config and an Elasticsearch mention reader, for `alerts explain`/`backtest`."""
+    from store.client import make_client
+    from store.reader import ElasticsearchMentionReader
+    from store.setup import alias_name
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    if args.brand not in {b.name for b in config.brands}:
+        raise SystemExit(f"alerts {args.alerts_command}: no brand {args.brand!r} in {args.config} "
+                         f"(brands: {', '.join(b.name for b in config.brands)})")  # fmt: skip
+    es = make_client(config.elasticsearch)
+    return config, ElasticsearchMentionReader(es, alias_name(config.elasticsearch.index_prefix))
+
+
+def _settings_with(config: Config, brand: str, pairs: list[str]) -> object:
+    from alerts.replay import with_overrides
+
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--set: expected name=value, got {pair!r}")
+        overrides[name.strip()] = value.strip()
+    try:
+        return with_overrides(config.spike_settings(brand), overrides)
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
+
+
+def cmd_alerts_explain(args: argparse.Namespace) -> int:
+    """Why the negative spike rule did or did not page for a brand at a time."""
+    from alerts.replay import explain
+
+    if args.rule != "negative_spike":
+        raise SystemExit("alerts explain: only the negative_spike rule can be explained "
+                         "(high_reach pages every post over its min_reach)")  # fmt: skip
+    config, reader = _replay_setup(args)
+    at = _when(args.at, "--at") if args.at else datetime.now(UTC)
+    from alerts.state import AlertStateStore
+
+    state = AlertStateStore(reader.es, config.elasticsearch.index_prefix)  # type: ignore[attr-defined]
+    state.install()
+    result = explain(config, reader, args.brand, at.astimezone(UTC), state=state)  # type: ignore[arg-type]
+    print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_alerts_backtest(args: argparse.Namespace) -> int:
+    """The alerts a period would have produced, with the current or changed settings."""
+    from alerts.replay import backtest
+
+    config, reader = _replay_setup(args)
+    settings = _settings_with(config, args.brand, args.set or [])
+    start, end = _when(args.start, "--from"), _when(args.end, "--to")
+    found = backtest(config, reader, args.brand, start.astimezone(UTC), end.astimezone(UTC),
+                     settings)  # type: ignore[arg-type]  # fmt: skip
+    changed = f" with {', '.join(args.set)}" if args.set else ""
+    print(f"{args.brand}, negative_spike, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}{changed}:")
+    for item in found:
+        print("  " + item.line())
+    started = sum(1 for item in found if item.alert.kind == "started")
+    print(f"{len(found)} alert(s) would have been sent ({started} new wave(s)); nothing was sent")
+    return 0
+
+
+def cmd_alerts_snooze(args: argparse.Namespace) -> int:
+    """Hold back a brand's alerts (of one rule, or all) for a while."""
+    from alerts.state import AlertStateStore
+    from brandpulse.units import parse_duration
+    from store.client import make_client
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    if args.brand not in {b.name for b in config.brands}:
+        raise SystemExit(f"alerts snooze: no brand {args.brand!r} in {args.config}")
+    try:
+        length = parse_duration(args.duration)
+    except ValueError as exc:
+        raise SystemExit(f"alerts snooze --for: {exc}") from None
+    store = AlertStateStore(make_client(config.elasticsearch), config.elasticsearch.index_prefix)
+    store.install()
+    now = datetime.now(UTC)
+    snooze = store.snooze(args.brand, args.rule, until=now + length, at=now, by=args.by)
+    what = f"{args.brand}/{args.rule or 'all rules'}"
+    if length.total_seconds() <= 0:
+        print(f"{what}: snooze ended")
+    else:
+        print(f"{what} snoozed until {snooze.until.isoformat()}: its alerts are not sent")
+    return 0
+
+
+def cmd_alerts_precision(args: argparse.Namespace) -> int:
+    """Per brand and rule: alerts raised, marked not a real issue, precision."""
+    from alerts.state import AlertStateStore
+    from store.client import make_client
+
+    config = _config(args)
+    configure_logging("text", "WARNING")
+    since = _when(args.since, "--since") if args.since else None
+    store = AlertStateStore(make_client(config.elasticsearch), config.elasticsearch.index_prefix)
+    store.install()
+    rows = store.precision(since)
+    print(f"alert precision{' since ' + since.isoformat() if since else ''} "
+          "(alerts marked 'Not a real issue' / all alerts):")  # fmt: skip
+    for row in rows:
+        print(f"  {row.brand:<20} {row.rule:<15} {row.false_alarms}/{row.alerts} false, "
+              f"precision {row.precision:.0%}")  # fmt: skip
+    if not rows:
+        print("  no alerts in the outbox for that period")
+    return 0
+
+
 def cmd_rescore(args: argparse.Namespace) -> int:
     from daemon.rescore import rescore
     from nlp.enrich import brand_queries
@@ -454,6 +568,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who acknowledges (recorded with it)")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     p.set_defaults(func=cmd_alerts_ack)
+    p = alerts_sub.add_parser("snooze", help="hold back a brand's alerts for a while",
+                              description="alerts of the brand (and rule) are not sent until "
+                              "the time is up (--for 0 ends a snooze)")  # fmt: skip
+    p.add_argument("brand")
+    p.add_argument("--rule", choices=["negative_spike", "high_reach"], help="only this rule (default: all)")
+    p.add_argument("--for", dest="duration", required=True, help="how long, e.g. 2h, 30m, 1d")
+    p.add_argument("--by", help="who snoozes (recorded with it)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_snooze)
+    p = alerts_sub.add_parser("precision", help="per brand and rule: alerts marked not a real issue",
+                              description="precision per brand and rule: alerts marked "
+                              "'Not a real issue' (Slack button) out of all alerts")  # fmt: skip
+    p.add_argument("--since", help="only alerts raised since (ISO date or time, UTC unless given)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_precision)
+    p = alerts_sub.add_parser("explain", help="why the rule did or did not fire at a time",
+                              description="replay the brand's counts through the detector and "
+                              "say why it did or did not page at that time")  # fmt: skip
+    p.add_argument("brand")
+    p.add_argument("--at", help="the check's time (ISO 8601, UTC unless given; default: now)")
+    p.add_argument("--rule", default="negative_spike", help="the rule (default: %(default)s)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_explain)
+    p = alerts_sub.add_parser("backtest", help="the alerts a past period would have sent",
+                              description="replay a period with the current or changed settings "
+                              "and list the alerts it would have sent (nothing is sent)")  # fmt: skip
+    p.add_argument("brand")
+    p.add_argument("--from", dest="start", required=True, help="start (ISO date or time, UTC unless given)")
+    p.add_argument("--to", dest="end", required=True, help="end, exclusive (ISO date or time)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a changed alerts.spike setting, e.g. --set false_alerts_per_month=5 (repeatable)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    p.set_defaults(func=cmd_alerts_backtest)
     p = add("rescore", cmd_rescore, "score stored mentions again (e.g. with a new model)")
     p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
     p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from alerts.engine import AlertEngine
     from alerts.health import HealthNotice, HealthTracker
     from alerts.notifiers import Notifier
+    from alerts.notifiers.slack_actions import SlackActionListener
     from nlp.scorer import SentimentScorer
 
 logger = logging.getLogger("brandpulse.daemon")
@@ -128,6 +129,7 @@ class Daemon:
                 config.health, config.daemon.state_dir, secrets=secret_values(config)
             )
         self._notice_notifier: Notifier | None = None
+        self.slack_actions: SlackActionListener | None = None  # with slack.app_token
 
     # ------------------------------------------------------------------ parts
 
@@ -461,11 +463,33 @@ class Daemon:
                 self.metrics.registry,
             ).start()  # fmt: skip
             log_event(logger, "http.listening", url=self.health_server.url)
+        self._start_slack_actions()
         self.scheduler.start()
         log_event(
             logger, "daemon.started",
             sources=[s for s in self.state.sources], alerts=self.config.alerts.enabled,
         )  # fmt: skip
+
+    def _start_slack_actions(self) -> None:
+        """With `slack.app_token`: listen for the alert buttons over Socket Mode
+        (`alerts.notifiers.slack_actions`). A failure to connect is logged, not fatal:
+        alerts still go out, and `alerts ack` / `alerts snooze` still work."""
+        from alerts.notifiers.slack import secret
+
+        if not (secret(self.config.slack.app_token) and secret(self.config.slack.token)):
+            return
+        from alerts.notifiers.slack_actions import SlackActionListener
+        from alerts.state import AlertStateStore
+
+        try:
+            state = AlertStateStore(self.client, self.config.elasticsearch.index_prefix)
+            self.slack_actions = SlackActionListener.from_config(self.config, state)
+            self.slack_actions.start()
+            log_event(logger, "slack.buttons_listening")
+        except Exception as exc:
+            self.slack_actions = None
+            log_event(logger, "slack.buttons_unavailable", logging.WARNING,
+                      error=redact(f"{type(exc).__name__}: {exc}", secret_values(self.config)))  # fmt: skip
 
     def stop(self) -> None:
         """Stop within `daemon.shutdown_timeout`; in-flight mentions are written or spooled."""
@@ -487,6 +511,8 @@ class Daemon:
                 log_event(logger, "daemon.stop_timeout", logging.WARNING, note="jobs still running")
         if self.health_server is not None:
             self.health_server.stop()
+        if self.slack_actions is not None:
+            self.slack_actions.close()
         self.writer.close()
         self._stopped.set()
         log_event(logger, "daemon.stopped", spool_pending=self.writer.spool.pending_count())

@@ -1,11 +1,20 @@
-"""A local stand-in for Slack: the Web API's `chat.postMessage`, `auth.test`,
-`conversations.history`/`conversations.replies`, the external file upload
+"""A local stand-in for Slack: the Web API's `chat.postMessage`, `chat.update`,
+`auth.test`, `conversations.history`/`conversations.replies`, the external file upload
 (`files.getUploadURLExternal`, a POST of the bytes to the URL it returns,
-`files.completeUploadExternal`: what slack-sdk's `files_upload_v2` calls) and incoming
-webhooks, over real HTTP, so slack-sdk (and BrandPulse's notifier) run unchanged against it.
+`files.completeUploadExternal`: what slack-sdk's `files_upload_v2` calls), incoming
+webhooks and Socket Mode (`apps.connections.open` with an app-level token, then a real
+WebSocket on loopback), over real HTTP, so slack-sdk (and BrandPulse's notifier and
+button listener) run unchanged against it.
 
 Uploaded files are recorded (`SlackSandbox.files`: name, title, bytes, where shared); a
 file shared to a channel is also a message there, with `files` and the initial comment.
+
+Socket Mode as Slack documents it: the app opens a connection with its `xapp-` token
+and gets a `wss` URL (here `ws://127.0.0.1:<port>/link/?ticket=...`); the server says
+`hello`, then sends envelopes (`{"envelope_id", "type": "interactive", "payload":
+<block_actions payload>, "accepts_response_payload"}`) that the app must acknowledge by
+sending `{"envelope_id": ...}` back. `click(message, action_id, user_id=, user_name=)`
+plays a person clicking a button of a message and waits for the acknowledgement.
 
 It records every message, checks what Slack would reject (unknown tokens and channels,
 Block Kit limits), can be told to rate limit or fail, and renders messages the way a
@@ -42,6 +51,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qs
 
 DEFAULT_TOKEN = "xoxb-sandbox-token"
+DEFAULT_APP_TOKEN = "xapp-1-A0SANDBOX-1-sandbox-app-token"
+SANDBOX_APP_ID = "A0SANDBOX"
+SANDBOX_TEAM = {"id": "T0SANDBOX", "domain": "brandpulse-sandbox"}
 DEFAULT_CHANNEL_ID = "C0SANDBOX01"
 DEFAULT_CHANNEL_NAME = "brand-alerts"
 WEBHOOK_PATH = "/services/T0SANDBOX/B0SANDBOX/sandboxwebhooksecret"
@@ -298,8 +310,16 @@ class SlackSandbox:
         channels: dict[str, str] | None = None,
         on_message: Callable[[SlackMessage], None] | None = None,
         history_scope: bool = True,
+        app_tokens: tuple[str, ...] = (DEFAULT_APP_TOKEN,),
     ) -> None:
         self.host = host
+        self.app_tokens = app_tokens
+        self._tickets: set[str] = set()
+        self._sockets: list[Any] = []  # open Socket Mode connections, newest last
+        self._acks: dict[str, dict[str, Any]] = {}  # envelope_id -> what the app sent back
+        self._socket_cond = threading.Condition()
+        self._ws_server: Any = None
+        self._ws_thread: threading.Thread | None = None
         # False: the token lacks channels:history, the read methods answer missing_scope.
         self.history_scope = history_scope
         self._port = port
@@ -337,11 +357,26 @@ class SlackSandbox:
             daemon=True,
         )
         self._thread.start()
+        self._start_socket_mode()
         return self
+
+    def _start_socket_mode(self) -> None:
+        from websockets.sync.server import serve
+
+        self._ws_server = serve(self._socket_session, self.host, 0)
+        self._ws_thread = threading.Thread(
+            target=self._ws_server.serve_forever, name="slack-sandbox-socket-mode", daemon=True
+        )
+        self._ws_thread.start()
 
     def stop(self) -> None:
         if self._server is None:
             return
+        if self._ws_server is not None:
+            self._ws_server.shutdown()
+            if self._ws_thread is not None:
+                self._ws_thread.join(timeout=5)
+            self._ws_server = None
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -396,6 +431,140 @@ class SlackSandbox:
         """Files whose upload was completed (`files.completeUploadExternal`), in order."""
         with self._lock:
             return [f for f in self._files.values() if f.completed]
+
+    @property
+    def app_token(self) -> str:
+        """Give this to `slack.app_token` (Socket Mode)."""
+        return self.app_tokens[0]
+
+    @property
+    def socket_url(self) -> str:
+        assert self._ws_server is not None, "the sandbox is not started"
+        port = self._ws_server.socket.getsockname()[1]
+        return f"ws://{self.host}:{port}/link/"
+
+    # -- Socket Mode ------------------------------------------------------------
+
+    def _socket_session(self, connection: Any) -> None:
+        """One app connection: refuse an unknown ticket, say hello, collect acks."""
+        from urllib.parse import urlsplit
+
+        query = parse_qs(urlsplit(connection.request.path).query)
+        ticket = (query.get("ticket") or [""])[0]
+        with self._socket_cond:
+            known = ticket in self._tickets
+            self._tickets.discard(ticket)
+        if not known:
+            connection.close(4001, "invalid ticket")
+            return
+        connection.send(json.dumps({
+            "type": "hello", "num_connections": 1,
+            "debug_info": {"host": "sandbox", "approximate_connection_time": 3600},
+            "connection_info": {"app_id": SANDBOX_APP_ID},
+        }))  # fmt: skip
+        with self._socket_cond:
+            self._sockets.append(connection)
+            self._socket_cond.notify_all()
+        try:
+            for raw in connection:
+                try:
+                    data = json.loads(raw)
+                except (TypeError, ValueError):
+                    continue
+                if isinstance(data, dict) and data.get("envelope_id"):
+                    with self._socket_cond:
+                        self._acks[str(data["envelope_id"])] = data
+                        self._socket_cond.notify_all()
+        except Exception:  # the app went away: the connection is simply over
+            pass
+        finally:
+            with self._socket_cond:
+                if connection in self._sockets:
+                    self._sockets.remove(connection)
+
+    def wait_connected(self, timeout: float = 30.0) -> bool:
+        """Whether an app holds a Socket Mode connection (waiting up to `timeout` s)."""
+        with self._socket_cond:
+            return self._socket_cond.wait_for(lambda: bool(self._sockets), timeout)
+
+    @property
+    def connected(self) -> int:
+        with self._socket_cond:
+            return len(self._sockets)
+
+    def send_envelope(
+        self, payload: dict[str, Any], *, type: str = "interactive", timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Deliver one envelope to the newest connection and wait for its ack (what the
+        app sent back); TimeoutError when the app does not acknowledge it in time."""
+        import uuid
+
+        if not self.wait_connected(timeout):
+            raise TimeoutError("no app is connected over Socket Mode")
+        envelope_id = str(uuid.uuid4())
+        envelope = {"envelope_id": envelope_id, "payload": payload, "type": type,
+                    "accepts_response_payload": False}  # fmt: skip
+        with self._socket_cond:
+            connection = self._sockets[-1]
+        connection.send(json.dumps(envelope))
+        with self._socket_cond:
+            if not self._socket_cond.wait_for(lambda: envelope_id in self._acks, timeout):
+                raise TimeoutError(f"envelope {envelope_id} was not acknowledged")
+            return self._acks[envelope_id]
+
+    def click(
+        self,
+        message: SlackMessage,
+        action_id: str,
+        *,
+        user_id: str = "U0ALICE",
+        user_name: str = "alice",
+        value: str | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """A person clicks the button `action_id` of `message`: Slack's `block_actions`
+        payload over Socket Mode. Returns the app's ack; KeyError for a button the
+        message does not have (pass `value` to click one that is not there)."""
+        current = next((m for m in self.messages if m.channel == message.channel
+                        and m.ts == message.ts), message)  # fmt: skip
+        button: dict[str, Any] | None = None
+        block_id = ""
+        for block in current.blocks:
+            for element in block.get("elements") or []:
+                if isinstance(element, dict) and element.get("action_id") == action_id:
+                    button, block_id = element, str(block.get("block_id") or "")
+        if button is None:
+            if value is None:
+                raise KeyError(f"message {message.ts} has no button {action_id!r}")
+            button = {"type": "button", "action_id": action_id,
+                      "text": {"type": "plain_text", "text": action_id}, "value": value}  # fmt: skip
+        action = {
+            "action_id": action_id, "block_id": block_id, "text": button.get("text"),
+            "value": value if value is not None else button.get("value"),
+            "type": "button", "action_ts": f"{datetime.now(UTC).timestamp():.6f}",
+        }  # fmt: skip
+        if button.get("style"):
+            action["style"] = button["style"]
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_name, "name": user_name,
+                     "team_id": SANDBOX_TEAM["id"]},
+            "api_app_id": SANDBOX_APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {"type": "message", "message_ts": current.ts,
+                          "channel_id": current.channel, "is_ephemeral": False},
+            "trigger_id": f"{self._seq}.sandbox.trigger",
+            "team": dict(SANDBOX_TEAM),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": current.channel, "name": self.channels.get(current.channel, "")},
+            "message": {"type": "message", "subtype": "bot_message", "text": current.text,
+                        "ts": current.ts, "bot_id": "B0BRANDPULSE", "blocks": current.blocks},
+            "state": {"values": {}},
+            "response_url": f"{self.url}/actions/{current.channel}/{current.ts}",
+            "actions": [action],
+        }  # fmt: skip
+        return self.send_envelope(payload, timeout=timeout)
 
     def replies(self, ts: str) -> list[SlackMessage]:
         return [m for m in self.messages if m.thread_ts == ts and m.ts != ts]
@@ -507,12 +676,28 @@ class SlackSandbox:
             return any(m.channel == channel and m.ts == ts for m in self._messages)
 
     def handle_api(self, method: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
-        if method not in ("auth.test", "chat.postMessage", *_READ_METHODS, *_FILE_METHODS):
+        if method not in ("auth.test", "chat.postMessage", "chat.update",
+                          "apps.connections.open", *_READ_METHODS, *_FILE_METHODS):  # fmt: skip
             return {"ok": False, "error": "unknown_method"}
         if not token:
             return {"ok": False, "error": "not_authed"}
+        if method == "apps.connections.open":
+            # Only an app-level token opens a connection; a bot token is the wrong type.
+            if token in self.tokens:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            if token not in self.app_tokens:
+                return {"ok": False, "error": "invalid_auth"}
+            import uuid
+
+            ticket = str(uuid.uuid4())
+            with self._socket_cond:
+                self._tickets.add(ticket)
+            return {"ok": True, "url": f"{self.socket_url}?ticket={ticket}&app_id={SANDBOX_APP_ID}"}
         if token not in self.tokens:
-            return {"ok": False, "error": "invalid_auth"}
+            return {"ok": False, "error": "not_allowed_token_type" if token in self.app_tokens
+                    else "invalid_auth"}  # fmt: skip
+        if method == "chat.update":
+            return self._update(payload)
         if method == "auth.test":
             return {
                 "ok": True,
@@ -629,6 +814,25 @@ class SlackSandbox:
                     assert f is not None
                     f.message_ts = f.message_ts or message.ts
         return {"ok": True, "files": [{"id": v["id"], "title": v["title"]} for v in views]}
+    def _update(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """chat.update: a message's text and blocks replaced (by channel id and ts)."""
+        from dataclasses import replace
+
+        channel, ts = payload.get("channel"), str(payload.get("ts") or "")
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        problem = self._check_content(payload)
+        if problem is not None:
+            return problem
+        with self._lock:
+            for i, m in enumerate(self._messages):
+                if m.channel == channel and m.ts == ts:
+                    text = payload.get("text") if payload.get("text") is not None else m.text
+                    blocks = payload.get("blocks", m.blocks)
+                    self._messages[i] = replace(m, text=text, blocks=list(blocks),
+                                                payload=m.payload | {"edited": True})  # fmt: skip
+                    return {"ok": True, "channel": channel, "ts": ts, "text": text}
+        return {"ok": False, "error": "message_not_found"}
 
     def _read(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         if not self.history_scope:

@@ -203,6 +203,7 @@ class SlackNotifier(Notifier):
         rate_limit_retries: int = 2,
         max_retry_wait: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        interactive: bool = False,
     ) -> None:
         if bool(token) == bool(webhook_url):
             raise ValueError(
@@ -213,6 +214,8 @@ class SlackNotifier(Notifier):
         if token and not channel:
             raise ValueError("SlackNotifier: a bot token needs a channel (slack.channel)")
         self.channel = channel
+        # Response buttons: only a bot's messages, and only with Socket Mode listening.
+        self.interactive = interactive and bool(token)
         # Reading history needs the channel's id, not its name; learnt from each post.
         self._channel_id: str | None = channel if channel and _CHANNEL_ID.match(channel) else None
         self._rate_limit = BoundedRateLimitRetryHandler(
@@ -266,6 +269,7 @@ class SlackNotifier(Notifier):
             channel=slack.channel,
             webhook_url=webhook,
             base_url=slack.base_url,
+            interactive=secret(slack.app_token) is not None,
             **overrides,
         )
 
@@ -287,7 +291,7 @@ class SlackNotifier(Notifier):
 
     def send(self, alert: Alert, *, reply_to: Delivery | None = None) -> Delivery:
         thread_ts = reply_to.thread_root if (reply_to and self._web is not None) else None
-        message = build_message(alert, in_thread=thread_ts is not None)
+        message = build_message(alert, in_thread=thread_ts is not None, interactive=self.interactive)
         if self._web is not None:
             return self._post(alert, message, thread_ts, reply_to)
         return self._post_webhook(alert, message)

@@ -15,7 +15,7 @@ long runs of punctuation are shortened, so 300 `<` cannot eat an excerpt's budge
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -501,11 +501,55 @@ _POSTS_TITLES = {
 }
 
 
-def build_message(alert: Alert, *, in_thread: bool = False) -> dict[str, Any]:
+# The response buttons (Socket Mode, `alerts.slack_actions`): action_id -> (label, what
+# it records through `AlertStateStore.acknowledge`, snooze length). Each button's value
+# is the alert id.
+RESPONSE_BLOCK_ID = "brandpulse_response"
+RESPONSE_ACTIONS: dict[str, tuple[str, str, timedelta | None]] = {
+    "brandpulse_ack": ("Acknowledge", "acknowledged", None),
+    "brandpulse_snooze_1h": ("Snooze 1 h", "snoozed", timedelta(hours=1)),
+    "brandpulse_snooze_24h": ("Snooze 24 h", "snoozed", timedelta(hours=24)),
+    "brandpulse_false_alarm": ("Not a real issue", "false_alarm", None),
+}
+
+
+def response_buttons(alert: Alert) -> dict[str, Any]:
+    """The actions block of an alert's response buttons (value: the alert id)."""
+    elements: list[dict[str, Any]] = []
+    for action_id, (label, _response, _snooze) in RESPONSE_ACTIONS.items():
+        button: dict[str, Any] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": label},
+            "action_id": action_id,
+            "value": alert.alert_id,
+        }
+        if action_id == "brandpulse_ack":
+            button["style"] = "primary"
+        elements.append(button)
+    return {"type": "actions", "block_id": RESPONSE_BLOCK_ID, "elements": elements}
+
+
+def with_response(blocks: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    """`blocks` with the response buttons replaced by `note` (who did what, when), so
+    the message itself shows the alert's state; `note` is mrkdwn, already escaped."""
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        if block.get("block_id") == RESPONSE_BLOCK_ID or block.get("block_id") == RESPONSE_BLOCK_ID + "_done":
+            out.append({"type": "context", "block_id": RESPONSE_BLOCK_ID + "_done",
+                        "elements": [{"type": "mrkdwn", "text": clip(note, MAX_CONTEXT_TEXT)}]})  # fmt: skip
+        else:
+            out.append(block)
+    return out
+
+
+def build_message(
+    alert: Alert, *, in_thread: bool = False, interactive: bool = False
+) -> dict[str, Any]:
     """`{"text": ..., "blocks": [...]}` for one alert, within every Slack limit.
 
     `in_thread` drops the header and fields: a reply under the wave's first message
-    only needs what changed.
+    only needs what changed. `interactive` (Socket Mode configured) adds the response
+    buttons to a message that pages (a new wave, a high-reach post).
     """
     blocks: list[dict[str, Any]] = []
     if not in_thread:
@@ -540,6 +584,8 @@ def build_message(alert: Alert, *, in_thread: bool = False) -> dict[str, Any]:
             ],
         }
     ]
+    if interactive and not in_thread and alert.kind in ("started", "high_reach"):
+        footer.insert(0, response_buttons(alert))
     if button is not None:
         footer.insert(0, button)
     elif alert.discover_url:

@@ -242,3 +242,32 @@ def test_routes_may_select_every_rule_of_the_registry():
     ]}}  # fmt: skip
     config = parse_config(data, env={})
     assert config.alerts.routes[0].rules == ["flatline", "sov_shift", "competitor_negative_spike"]
+
+
+def test_slack_buttons_need_a_bot_token_and_the_app_token_stays_hidden():
+    data = {**MINIMAL, "slack": {"webhook_url": "https://hooks.slack.com/services/T/B/x",
+                                 "app_token": "xapp-1-A0-1-verysecret"}}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"slack\.app_token: the Slack buttons") as err:
+        parse_config(data, env={})
+    assert "verysecret" not in str(err.value)
+    config = parse_config({**MINIMAL, "slack": {"token": "xoxb-1", "channel": "C1",
+                                                "app_token": "xapp-1-A0-1-verysecret"}}, env={})  # fmt: skip
+    assert "verysecret" not in repr(config)
+
+
+def test_maintenance_windows_in_local_time_with_every_error_at_once():
+    from datetime import UTC, datetime
+
+    window = {"brands": ["Acme"], "rules": ["negative_spike"], "from": "2026-12-01T22:00",
+              "to": "2026-12-02T06:00", "timezone": "Europe/Paris"}  # fmt: skip
+    [parsed] = parse_config({**MINIMAL, "alerts": {"maintenance": [window]}}, env={}).alerts.maintenance
+    assert parsed.start_utc == datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
+    assert parsed.covers("Acme", "negative_spike", datetime(2026, 12, 2, 4, 59, tzinfo=UTC))
+    assert not parsed.covers("Acme", "high_reach", datetime(2026, 12, 2, 4, 0, tzinfo=UTC))
+    assert not parsed.covers("Acme", "negative_spike", datetime(2026, 12, 2, 5, 0, tzinfo=UTC))
+    bad = [window | {"brands": ["Nobody"], "rules": ["nope"]}, window | {"timezone": "Mars/Base"}]
+    with pytest.raises(ConfigError) as err:
+        parse_config({**MINIMAL, "alerts": {"maintenance": bad}}, env={})
+    text = str(err.value)
+    assert "'Nobody' is not a configured brand" in text and "unknown rule(s) ['nope']" in text
+    assert "unknown time zone 'Mars/Base'" in text

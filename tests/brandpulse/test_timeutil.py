@@ -79,3 +79,13 @@ def test_board_time_refuses_what_is_not_a_time_and_a_naive_clock() -> None:
         parse_board_time("2楼", SH, NOW)
     with pytest.raises(ValueError, match="board clock must be timezone-aware"):
         parse_board_time("刚刚", SH, datetime(2026, 11, 27, 12, 0))
+
+
+def test_local_to_utc_reads_a_naive_time_in_the_zone_and_keeps_an_offset() -> None:
+    from brandpulse.timeutil import local_to_utc
+
+    assert local_to_utc(datetime(2026, 7, 1, 12, 0), "Europe/Paris") == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    aware = datetime(2026, 7, 1, 12, 0, tzinfo=timezone(timedelta(hours=-5)))
+    assert local_to_utc(aware, "Europe/Paris") == datetime(2026, 7, 1, 17, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Base'"):
+        local_to_utc(datetime(2026, 7, 1), "Mars/Base")

@@ -363,3 +363,87 @@ def test_files_upload_v2_goes_through_the_three_steps() -> None:
         with pytest.raises(SlackApiError, match="file_not_found"):
             client.files_completeUploadExternal(files=[{"id": url["file_id"]}],
                                                 channel_id=sandbox.channel)
+
+
+def test_socket_mode_with_slack_sdks_own_client(slack):
+    """apps.connections.open needs the app token; the WebSocket says hello, delivers an
+    envelope, and counts it acknowledged only when the app sends its envelope_id back."""
+    from slack_sdk import WebClient
+    from slack_sdk.socket_mode.builtin import SocketModeClient
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    assert api_json(slack, "apps.connections.open", {}, token=slack.token)["error"] == (
+        "not_allowed_token_type"
+    )
+    assert api_json(slack, "apps.connections.open", {}, token="xapp-wrong")["error"] == "invalid_auth"
+    opened = api_json(slack, "apps.connections.open", {}, token=slack.app_token)
+    assert opened["ok"] and opened["url"].startswith(slack.socket_url + "?ticket=")
+
+    got: list[tuple[str, dict]] = []
+
+    def listener(client, request):
+        got.append((request.type, request.payload))
+        if request.payload.get("ack", True):
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+
+    client = SocketModeClient(app_token=slack.app_token,
+                              web_client=WebClient(token=slack.token, base_url=slack.base_url))  # fmt: skip
+    client.socket_mode_request_listeners.append(listener)
+    client.connect()
+    try:
+        assert slack.wait_connected()
+        ack = slack.send_envelope({"type": "block_actions", "actions": []})
+        assert ack == {"envelope_id": ack["envelope_id"]}
+        assert got == [("interactive", {"type": "block_actions", "actions": []})]
+        with pytest.raises(TimeoutError, match="not acknowledged"):
+            slack.send_envelope({"type": "block_actions", "ack": False}, timeout=1)
+    finally:
+        client.close()
+
+
+def test_click_builds_slacks_block_actions_payload_and_chat_update_edits(slack):
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}},
+        {"type": "actions", "block_id": "b1", "elements": [
+            {"type": "button", "action_id": "go", "value": "v1",
+             "text": {"type": "plain_text", "text": "Go"}}]},
+    ]  # fmt: skip
+    posted = api_json(slack, "chat.postMessage", {"channel": slack.channel, "text": "hi",
+                                                  "blocks": blocks}, token=slack.token)  # fmt: skip
+    [message] = slack.messages
+    with pytest.raises(KeyError):
+        slack.click(message, "missing")
+    seen: list[dict] = []
+    from slack_sdk.socket_mode.builtin import SocketModeClient
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    def listener(client, request):
+        seen.append(request.payload)
+        client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+
+    from slack_sdk import WebClient
+
+    client = SocketModeClient(app_token=slack.app_token,
+                              web_client=WebClient(token=slack.token, base_url=slack.base_url))  # fmt: skip
+    client.socket_mode_request_listeners.append(listener)
+    client.connect()
+    try:
+        slack.click(message, "go", user_id="U1", user_name="carol")
+    finally:
+        client.close()
+    [payload] = seen
+    assert payload["type"] == "block_actions" and payload["user"]["id"] == "U1"
+    assert payload["user"]["username"] == "carol"
+    assert payload["container"] == {"type": "message", "message_ts": posted["ts"],
+                                    "channel_id": slack.channel, "is_ephemeral": False}  # fmt: skip
+    [action] = payload["actions"]
+    assert (action["action_id"], action["block_id"], action["value"], action["type"]) == (
+        "go", "b1", "v1", "button"
+    )
+    assert payload["message"]["blocks"] == blocks and payload["response_url"]
+
+    edited = api_json(slack, "chat.update", {"channel": slack.channel, "ts": posted["ts"],
+                                             "text": "done", "blocks": blocks[:1]}, token=slack.token)  # fmt: skip
+    assert edited["ok"] and slack.messages[0].blocks == blocks[:1] and slack.messages[0].text == "done"
+    assert api_json(slack, "chat.update", {"channel": slack.channel, "ts": "1.2", "text": "x"},
+                    token=slack.token)["error"] == "message_not_found"  # fmt: skip
