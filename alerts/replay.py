@@ -257,7 +257,7 @@ def backtest(
             continue
         check_at = counts.at + step + config.alerts.query_delay
         check = Check(brand=brand, now=check_at, reader=reader, alerts=config.alerts)
-        planned = rule._alert(check, event, grid)
+        planned = rule._alert(check, event, grid, brand, None)
         out.append(BacktestAlert(planned.alert, event, check_at))
     return out
 
