@@ -404,6 +404,31 @@ class XSource(SourceBase):
     bearer_token: OptionalSecret = None
 
 
+class WeiboSource(SourceBase):
+    type: Literal["weibo"]
+    cookie: OptionalSecret = Field(
+        default=None,
+        description="the Cookie header of a logged-in m.weibo.cn session (SUB=...); sent only "
+        "to Weibo's own origin. Without it Weibo often answers searches with a login wall",
+    )
+    search_type: Literal["realtime", "all"] = Field(
+        default="realtime",
+        description="'realtime' (实时, newest first: incremental) or 'all' (综合, ranked: "
+        "every page up to max_pages is read)",
+    )
+    user_agent: str = Field(
+        default="Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1 brandpulse/0.1",
+        min_length=1,
+        description="User-Agent sent to Weibo (m.weibo.cn serves its JSON to mobile browsers)",
+    )
+    download_delay: PositiveDuration = Field(
+        default=timedelta(seconds=10),
+        description="pause between requests, randomised to 0.5-1.5x (Scrapy's "
+        "RANDOMIZE_DOWNLOAD_DELAY); on top of requests_per_minute",
+    )
+
+
 class HtmlSelectors(Strict):
     post: str = Field(description="CSS selector of one post on a list/search page")
     text: str = Field(description="CSS selector, inside a post, of its text")
@@ -458,7 +483,8 @@ SourceConfig = Annotated[
     | YouTubeSource
     | BlueskySource
     | XSource
-    | HtmlForumSource,
+    | HtmlForumSource
+    | WeiboSource,
     Field(discriminator="type"),
 ]
 

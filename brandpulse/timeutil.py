@@ -32,3 +32,18 @@ def require_utc(value: datetime, what: str = "time") -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"{what} must be timezone-aware (UTC), got a naive datetime {value.isoformat()}")
     return value.astimezone(UTC)
+
+
+def local_to_utc(value: datetime, zone: str) -> datetime:
+    """A wall-clock time read in IANA time zone `zone` (e.g. "Asia/Shanghai"), in UTC.
+
+    For sources that show local times without an offset (Weibo's "今天 12:30",
+    a forum board's dates). A naive `value` is taken as local time in `zone`
+    (ambiguous or skipped wall times resolve with `fold=0`, as `zoneinfo` does);
+    an aware `value` already says where it is and is only converted.
+    """
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    from zoneinfo import ZoneInfo  # lazy: most callers never need a zone database
+
+    return value.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 __all__ = [
+    "REFUSAL_KINDS",
     "STATS_PREFIX",
     "FaultLog",
     "MaskUrlSecrets",
@@ -37,6 +38,14 @@ logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "brandpulse"
 _FAILED = f"{STATS_PREFIX}/failed/"
+
+# Faults that mean the site refused us rather than failed: a login wall
+# (`login_required`), a captcha or bot check (`captcha`), a throttle
+# (`rate_limited`). A page answered with a refusal is not a page read (the base
+# spider takes it out of `brandpulse/pages`), so a crawl refused on every page
+# "read nothing": the daemon counts it as a failed crawl and the source-health
+# alert (alerts/health.py, `health.source_failures`) fires after enough of them.
+REFUSAL_KINDS = frozenset({"login_required", "captcha", "rate_limited"})
 _EXAMPLE = f"{STATS_PREFIX}/fault_example/"
 
 _SECRET_PARAM = re.compile(

@@ -136,7 +136,7 @@ from brandpulse.config import BrandConfig, Config, SourceBase, load_config
 from brandpulse.mention import Engagement, Mention
 from crawlers.cursors import CursorStore
 from crawlers.egress import EgressRefused, resolver_refusal
-from crawlers.faults import STATS_PREFIX, record_fault, recorded_faults
+from crawlers.faults import REFUSAL_KINDS, STATS_PREFIX, record_fault, recorded_faults
 from crawlers.text import clean_field, clean_text, decode_body, html_to_text, parse_time
 
 __all__ = ["MentionSpider", "Page", "RateLimited", "SearchQuery", "SourceFault"]
@@ -572,6 +572,9 @@ class MentionSpider(scrapy.Spider):
         except SourceFault as exc:
             self.fault(exc.kind, exc.detail)
             state.failed = True
+            if exc.kind in REFUSAL_KINDS:
+                # A refusal (login wall, captcha, throttle) is not a page read.
+                self.crawler.stats.inc_value(f"{STATS_PREFIX}/pages", -1)
             return
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.fault("parse_error", f"{response.url}: unexpected response shape: {exc!r}")
