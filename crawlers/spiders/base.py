@@ -86,7 +86,9 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
    and malformed JSON are classified by the base already. Kinds are short
    snake_case words: ``http_500``, ``http_429``, ``timeout``, ``connection``,
    ``bad_json``, ``html_instead_of_json``, ``bad_item``, ``parse_error``,
-   ``api_error``, ``rate_limited``, ``auth``, ``egress_refused``. Each is counted
+   ``api_error``, ``rate_limited``, ``auth``, ``egress_refused``; ``login_required`` and
+   ``captcha`` when a site refuses us (``crawlers.faults.REFUSAL_KINDS``, with
+   ``rate_limited``: a page refused that way is not counted as a page read). Each is counted
    in stats by `crawlers.faults.record_fault` (``brandpulse/failed/<kind>``, the
    first example kept with credentials masked) and logged ONCE per source at
    close by the `crawlers.faults.FaultLog` extension. ``describe_error(response)``

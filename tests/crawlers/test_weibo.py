@@ -175,6 +175,18 @@ def test_search_paging_mentions_and_incremental_cursor(api_server, crawl):
     assert again.stats["dropped"].get("before_cursor", 0) >= 4
 
 
+def test_ranked_search_reads_every_page_and_skips_what_it_saw(api_server, crawl):
+    serve_search(api_server)
+    first = crawl({"type": "weibo", "search_type": "all"}, brands=BRANDS[:1], settings=SETTINGS)
+    assert sorted(m.source_id for m in first.mentions) == ["4414941093988009", "4414949763467195"]
+    assert {h.param("containerid") for h in api_server.hits(INDEX)} == {"100103type=1&q=大器晚成"}
+    before = len(api_server.hits(INDEX))
+    again = crawl({"type": "weibo", "search_type": "all"}, brands=BRANDS[:1], settings=SETTINGS)
+    # Ranked results are not in time order: every page is read again, nothing re-yielded.
+    assert again.mentions == [] and faults(again) == {}
+    assert sorted(str(h.param("page")) for h in api_server.hits(INDEX)[before:]) == ["2", "3", "None"]
+
+
 def test_login_wall_is_a_fault_of_its_own_and_reads_nothing(api_server, crawl):
     api_server.add(INDEX, Reply.fixture("weibo", "login_required.json"))
     result = crawl({"type": "weibo"}, brands=BRANDS[:1], settings=SETTINGS)
@@ -184,6 +196,7 @@ def test_login_wall_is_a_fault_of_its_own_and_reads_nothing(api_server, crawl):
     # Not a page read: the daemon counts the crawl as failed, which feeds the
     # source-health alert.
     assert result.read_nothing and "login_required x1" in result.problem()
+    assert result.stats["pages"] == 0 and result.stats["errors"] == 1  # what the daemon reads
     assert len(log_lines(result.log, "had faults")) == 1
     assert "WARNING" in log_lines(result.log, "had faults")[0]
 
