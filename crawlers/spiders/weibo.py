@@ -253,23 +253,34 @@ class WeiboSpider(MentionSpider):
         body = data.get("data")
         if not isinstance(body, dict) or not isinstance(body.get("cards"), list):
             raise SourceFault("api_error", f"{response.url}: no data.cards in the answer")
-        posts = [m for m in _mblogs(body["cards"])]
-        seen_mid = _mid(query.token)
-        fresh = [m for m in posts if seen_mid is None or (_mid(m.get("mid") or m.get("id")) or 0) > seen_mid]
-        if self.newest_first and len(fresh) < len(posts):
-            self.drop("before_cursor", len(posts) - len(fresh))
-            next_page = None  # reached what an earlier crawl saw
-        elif posts:
-            current = int(response.meta.get("brandpulse_page") or 1)
-            info = body.get("cardlistInfo") or {}
-            given = info.get("page") if isinstance(info, dict) else None
-            next_page = given if isinstance(given, int) and given > current else current + 1
-        else:
-            next_page = None
-        newest = max((_mid(m.get("mid") or m.get("id")) or 0 for m in posts), default=0)
-        if seen_mid is not None:
-            newest = max(newest, seen_mid)
-        return Page(fresh if self.newest_first else posts, next_page=next_page, cursor_token=str(newest) if newest else query.token)
+        posts = _mblogs(body["cards"])
+        if not self.newest_first:
+            return Page(posts, next_page=self._next_page(response, body) if posts else None)
+        # Realtime results are newest first, except promoted posts (推荐内容, ads,
+        # pinned), which can be of any age: they neither end the paging nor move
+        # the cursor, and an old one is left out so the base does not stop at it.
+        seen = _mid(query.token)
+        organic = [m for m in posts if not _promoted(m)]
+        keep = []
+        for post in posts:
+            mid = _post_mid(post)
+            if seen is not None and mid <= seen:
+                self.drop("before_cursor")
+            elif _promoted(post) and _older_than(post, query.since, self.now()):
+                self.drop("promoted_old")
+            else:
+                keep.append(post)
+        reached = seen is not None and bool(organic) and _post_mid(organic[-1]) <= seen
+        next_page = None if reached or not posts else self._next_page(response, body)
+        newest = max([_post_mid(m) for m in organic] + ([seen] if seen is not None else []), default=0)
+        return Page(keep, next_page=next_page, cursor_token=str(newest) if newest else query.token)
+
+    @staticmethod
+    def _next_page(response: Response, body: dict[str, Any]) -> int:
+        current = int(response.meta.get("brandpulse_page") or 1)
+        info = body.get("cardlistInfo")
+        given = info.get("page") if isinstance(info, dict) else None
+        return given if isinstance(given, int) and given > current else current + 1
 
     def post_to_mention(self, raw: Any, query: SearchQuery) -> Mention | None:
         user = raw.get("user") or {}
@@ -335,6 +346,27 @@ def _mblogs(cards: list[Any]) -> list[dict[str, Any]]:
             if isinstance(inner, dict) and isinstance(inner.get("mblog"), dict):
                 found.append(inner["mblog"])
     return found
+
+
+def _promoted(post: dict[str, Any]) -> bool:
+    """An ad, a "推荐内容" recommendation or a pinned post: not in time order."""
+    return bool(
+        post.get("promotion_info")
+        or post.get("isTop")
+        or post.get("readtimetype") == "adMblog"
+        or post.get("timestamp_text") == "推荐内容"
+    )
+
+
+def _post_mid(post: dict[str, Any]) -> int:
+    return _mid(post.get("mid") or post.get("id")) or 0
+
+
+def _older_than(post: dict[str, Any], since: datetime, now: datetime) -> bool:
+    try:
+        return parse_weibo_time(post.get("created_at"), now) < since
+    except ValueError:
+        return False  # post_to_mention reports the bad time
 
 
 def _mid(value: Any) -> int | None:

@@ -187,6 +187,24 @@ def test_ranked_search_reads_every_page_and_skips_what_it_saw(api_server, crawl)
     assert sorted(str(h.param("page")) for h in api_server.hits(INDEX)[before:]) == ["2", "3", "None"]
 
 
+def test_an_old_promoted_post_neither_ends_the_paging_nor_is_yielded(api_server, crawl):
+    # The first page as Weibo mixes it: a "推荐内容" (promoted) post of June on top
+    # of yesterday's posts. Composed from the recorded cards of both fixture pages.
+    promoted = json.loads((FIXTURES / "weibo" / "search_page2.json").read_text("utf-8"))
+    recent = json.loads((FIXTURES / "weibo" / "search_page1.json").read_text("utf-8"))
+    mixed = {"ok": 1, "data": {"cards": [promoted["data"]["cards"][2], *recent["data"]["cards"]]}}
+    api_server.add(INDEX, Reply.json(mixed), when=page(None))
+    api_server.add(INDEX, Reply.fixture("weibo", "empty.json"), when=page("2"))
+    since_july = f"{(datetime.now(UTC) - datetime(2026, 7, 1, tzinfo=UTC)).days}d"
+    result = crawl(
+        {"type": "weibo", "lookback": since_july}, brands=BRANDS[:1], settings=SETTINGS
+    )
+    assert faults(result) == {}
+    assert sorted(m.source_id for m in result.mentions) == ["4414941093988009", "4414949763467195"]
+    assert result.stats["dropped"].get("promoted_old") == 1
+    assert [h.param("page") for h in api_server.hits(INDEX)] == [None, "2"]
+
+
 def test_login_wall_is_a_fault_of_its_own_and_reads_nothing(api_server, crawl):
     api_server.add(INDEX, Reply.fixture("weibo", "login_required.json"))
     result = crawl({"type": "weibo"}, brands=BRANDS[:1], settings=SETTINGS)
