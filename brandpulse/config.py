@@ -425,7 +425,7 @@ class WeiboSource(SourceBase):
     download_delay: PositiveDuration = Field(
         default=timedelta(seconds=10),
         description="pause between requests, randomised to 0.5-1.5x (Scrapy's "
-        "RANDOMIZE_DOWNLOAD_DELAY); on top of requests_per_minute",
+        "DOWNLOAD_DELAY_JITTER); on top of requests_per_minute",
     )
 
 

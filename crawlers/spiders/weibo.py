@@ -9,7 +9,7 @@
 - This is not a documented public API: it is the JSON the mobile web site loads.
   Hence `obey_robots = True` (m.weibo.cn's robots.txt is fetched and obeyed, and
   a disallowed path is the fault `robots_txt`), a low default rate with a
-  randomised delay, and a configurable User-Agent. Weibo's terms of use must be
+  randomised delay (`DOWNLOAD_DELAY_JITTER`), and a configurable User-Agent. Weibo's terms of use must be
   checked by whoever deploys this (docs/crawlers.md).
 - An optional `cookie` (a logged-in session) goes only to Weibo's own origin
   (the egress policy strips `Cookie` anywhere else).
@@ -17,7 +17,8 @@
 Refusals are faults of their own, never parsed as posts (`crawlers.faults.REFUSAL_KINDS`):
 `login_required` (`{"ok": -100, "url": "https://passport.weibo.cn/..."}`, `ok: 0`
 with a login message, a redirect to passport/login pages), `captcha` (HTTP 412,
-bot checks), `rate_limited` (HTTP 418/432, `ok: 0` "访问频繁"). `{"ok": 0, "msg":
+bot checks), `rate_limited` (HTTP 418/432, `ok: 0` "访问频繁"); the first one ends
+the crawl (finish reason `refused`): every other search would be refused too. `{"ok": 0, "msg":
 "这里还没有内容"}` is an empty result, not a refusal. HTTP 403 is `login_required`
 when Weibo says so (请登录), else `http_403` as everywhere.
 
@@ -52,6 +53,7 @@ from twisted.python.failure import Failure
 from brandpulse.config import WeiboSource
 from brandpulse.mention import Mention
 from brandpulse.timeutil import local_to_utc
+from crawlers.faults import REFUSAL_KINDS
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
 from crawlers.text import parse_time
 
@@ -207,6 +209,7 @@ class WeiboSpider(MentionSpider):
     cursor_overlap: ClassVar[timedelta] = timedelta(hours=1)
 
     now: Callable[[], datetime]
+    _stopping = False
 
     def configure_settings(self, settings: Any) -> None:
         pinned = settings.get("BRANDPULSE_NOW")
@@ -219,7 +222,24 @@ class WeiboSpider(MentionSpider):
         self.newest_first = self.source.search_type == "realtime"  # type: ignore[misc]
         settings.set("USER_AGENT", self.source.user_agent, priority="spider")
         settings.set("DOWNLOAD_DELAY", self.source.download_delay.total_seconds(), priority="spider")
-        settings.set("RANDOMIZE_DOWNLOAD_DELAY", True, priority="spider")
+        settings.set("DOWNLOAD_DELAY_JITTER", 0.5, priority="spider")  # 0.5-1.5x the delay
+        # One host: no more requests in flight than the source's concurrency, so a
+        # refusal (which ends the crawl) is not followed by already-queued searches.
+        settings.set("CONCURRENT_REQUESTS", self.source.concurrency, priority="spider")
+
+    def fault(self, kind: str, detail: str) -> None:
+        """Count the fault; on a refusal, stop the whole crawl (finish reason `refused`).
+
+        Weibo refuses a visitor, not a search: the other searches would be refused
+        too, and every refused request deepens a throttle or a ban. Queries not
+        finished keep their cursors, so the next crawl re-reads them.
+        """
+        super().fault(kind, detail)
+        if kind in REFUSAL_KINDS and not self._stopping:
+            self._stopping = True
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="refused"))
 
     def check_credentials(self) -> str | None:
         cookie = self.source.cookie

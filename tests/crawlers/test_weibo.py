@@ -236,10 +236,16 @@ def test_login_wall_is_a_fault_of_its_own_and_reads_nothing(api_server, crawl):
 )
 def test_refusing_statuses_and_a_redirect_to_the_login_page(api_server, crawl, reply, kind):
     api_server.add(INDEX, reply)
-    result = crawl({"type": "weibo"}, brands=BRANDS[:1], settings=SETTINGS)
-    assert result.mentions == [] and faults(result) == {kind: 1}
-    assert len(api_server.hits(INDEX)) == 1  # neither retried nor followed
+    # Three brands, four searches: the first refusal ends the crawl. With
+    # concurrency 1 at most the search already on its way follows it; nothing is
+    # retried or followed (a redirect would have asked the server for /signin).
+    result = crawl({"type": "weibo", "concurrency": 1}, brands=BRANDS, settings=SETTINGS)
+    sent = len(api_server.hits(INDEX))
+    assert sent <= 2
+    assert result.mentions == [] and faults(result) == {kind: sent}
+    assert result.stats["finish_reason"] == "refused"
     assert result.read_nothing
+    assert "passport" not in str(api_server.unmatched)
 
 
 def test_cookie_user_agent_and_robots_txt(api_server, crawl):
