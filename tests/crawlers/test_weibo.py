@@ -117,6 +117,16 @@ def test_chinese_brand_queries_on_the_recorded_texts():
     assert hits("秦明") == set()  # the repost's own words say "电影院" but not 秦明
 
 
+def test_a_quoted_emoji_alt_as_in_comments():
+    # A comment's text as recorded (youyangliu/Sina_WebCrawler README): alt in quotes.
+    recorded = (
+        '<br/><span class="url-icon"><img alt="[话筒]" '
+        'src="//h5.sinaimg.cn/m/emoticon/icon/others/o_huatong-9f86617336.png" '
+        'style="width:1em; height:1em;"/></span>'
+    )
+    assert html_to_text(weibo_html(recorded)) == "[话筒]"
+
+
 def test_refusals_are_told_apart_from_an_empty_result():
     login = json.loads((FIXTURES / "weibo" / "login_required.json").read_text("utf-8"))
     assert refusal(login)[0] == "login_required"
@@ -185,6 +195,28 @@ def test_ranked_search_reads_every_page_and_skips_what_it_saw(api_server, crawl)
     # Ranked results are not in time order: every page is read again, nothing re-yielded.
     assert again.mentions == [] and faults(again) == {}
     assert sorted(str(h.param("page")) for h in api_server.hits(INDEX)[before:]) == ["2", "3", "None"]
+
+
+def test_a_recorded_brand_search_result(api_server, crawl):
+    # A real search result for 爱他美 (Aptamil), from 2013: the lookback reaches it.
+    api_server.add(INDEX, Reply.fixture("weibo", "search_aptamil.json"), when=page(None))
+    api_server.add(INDEX, Reply.fixture("weibo", "empty.json"), when=page("2"))
+    brands = [{"name": "Aptamil", "query": '(爱他美 OR aptamil) NOT "招代理"', "own": False}]
+    result = crawl({"type": "weibo", "lookback": "6000d"}, brands=brands, settings=SETTINGS)
+    assert faults(result) == {}
+    [post] = result.mentions
+    assert post.source_id == "3565971237113805" and post.brands == ["Aptamil"]
+    assert post.text == (
+        "#德国限购爱他美最新发展# 大家都看过这张告示了吗！！！从两盒降到一盒！！！！"
+        "下一步是不是规定只能２人拼１单，一人买半盒啊！！！！（转自@李于子都 ）"
+    )  # the trailing zero-width space is gone
+    assert post.author == "德国师爷" and post.author_reach == 43032
+    assert (post.engagement.shares, post.engagement.replies, post.engagement.likes) == (12, 1, 0)
+    assert post.created_at == datetime(2013, 4, 10, 16, 0, tzinfo=UTC)  # 2013-04-11 in Shanghai
+    assert post.url == "https://m.weibo.cn/status/zrGddtQCN"
+    # Two terms, two searches (no OR on Weibo), in the realtime container.
+    first = {h.param("containerid") for h in api_server.hits(INDEX) if h.param("page") is None}
+    assert first == {"100103type=61&q=爱他美", "100103type=61&q=aptamil"}
 
 
 def test_an_old_promoted_post_neither_ends_the_paging_nor_is_yielded(api_server, crawl):
