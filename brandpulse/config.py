@@ -406,6 +406,9 @@ class XSource(SourceBase):
 
 class WeiboSource(SourceBase):
     type: Literal["weibo"]
+    concurrency: int = Field(
+        default=1, ge=1, le=32, description="parallel requests to this source (Weibo: one at a time)"
+    )
     cookie: OptionalSecret = Field(
         default=None,
         description="the Cookie header of a logged-in m.weibo.cn session (SUB=...); sent only "
