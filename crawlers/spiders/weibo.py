@@ -17,10 +17,11 @@
 Refusals are faults of their own, never parsed as posts (`crawlers.faults.REFUSAL_KINDS`):
 `login_required` (`{"ok": -100, "url": "https://passport.weibo.cn/..."}`, `ok: 0`
 with a login message, a redirect to passport/login pages), `captcha` (HTTP 412,
-bot checks), `rate_limited` (HTTP 418/432, `ok: 0` "访问频繁"); the first one ends
+bot checks), `rate_limited` (HTTP 418/432/403, `ok: 0` "访问频繁"); the first one ends
 the crawl (finish reason `refused`): every other search would be refused too. `{"ok": 0, "msg":
 "这里还没有内容"}` is an empty result, not a refusal. HTTP 403 is `login_required`
-when Weibo says so (请登录), else `http_403` as everywhere.
+when Weibo says so (请登录), else `rate_limited` (Weibo blocks with 403 after too
+many searches).
 
 Times: Weibo shows local (Asia/Shanghai) times in several forms -- "刚刚",
 "5分钟前", "3小时前", "今天 12:30", "昨天 08:15", "03-15", "2023-03-15" and
@@ -340,12 +341,14 @@ class WeiboSpider(MentionSpider):
                 if any(host in location for host in _LOGIN_HOSTS):
                     return "login_required", f"{where} -> {status} to {location}"
                 return "captcha", f"{where} -> {status} to {location or '?'} (a verification page)"
-            if status in (418, 432) or (status == 403 and any(w in said for w in _THROTTLE_WORDS)):
+            if status == 403 and any(w in said.lower() for w in _LOGIN_WORDS):
+                return "login_required", f"{where} -> {status}: {said}"
+            if status in (403, 418, 432):
+                # 418 and 432 are Weibo's throttles; a 403 without a login
+                # message is the block that follows too many searches.
                 return "rate_limited", f"{where} -> {status}: {said or 'throttled'}"
             if status == 412:
                 return "captcha", f"{where} -> {status}: {said or 'request intercepted (bot check)'}"
-            if status == 403 and any(w in said.lower() for w in _LOGIN_WORDS):
-                return "login_required", f"{where} -> {status}: {said}"
         if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
             return "robots_txt", f"{where}: disallowed by the site's robots.txt"
         return super().classify_failure(failure)
