@@ -439,6 +439,34 @@ class BilibiliSource(SourceBase):
     )
 
 
+class WeiboSource(SourceBase):
+    type: Literal["weibo"]
+    concurrency: int = Field(
+        default=1, ge=1, le=32, description="parallel requests to this source (Weibo: one at a time)"
+    )
+    cookie: OptionalSecret = Field(
+        default=None,
+        description="the Cookie header of a logged-in m.weibo.cn session (SUB=...); sent only "
+        "to Weibo's own origin. Without it Weibo often answers searches with a login wall",
+    )
+    search_type: Literal["realtime", "all"] = Field(
+        default="realtime",
+        description="'realtime' (实时, newest first: incremental) or 'all' (综合, ranked: "
+        "every page up to max_pages is read)",
+    )
+    user_agent: str = Field(
+        default="Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1 brandpulse/0.1",
+        min_length=1,
+        description="User-Agent sent to Weibo (m.weibo.cn serves its JSON to mobile browsers)",
+    )
+    download_delay: PositiveDuration = Field(
+        default=timedelta(seconds=10),
+        description="pause between requests, randomised to 0.5-1.5x (Scrapy's "
+        "DOWNLOAD_DELAY_JITTER); on top of requests_per_minute",
+    )
+
+
 class HtmlSelectors(Strict):
     post: str | None = Field(
         default=None, description="CSS selector of one post on a list/search page (or the preset's)"
@@ -544,7 +572,8 @@ SourceConfig = Annotated[
     | XSource
     | HtmlForumSource
     | BilibiliSource
-    | ExportDropSource,
+    | ExportDropSource
+    | WeiboSource,
     Field(discriminator="type"),
 ]
 

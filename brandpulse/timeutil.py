@@ -77,7 +77,9 @@ def local_to_utc(value: datetime, time_zone: str) -> datetime:
     """`value` in UTC, a naive `value` being local time in IANA zone `time_zone`.
 
     For times people write in a configuration (a maintenance window "from 22:00 to
-    06:00 Paris time"): an aware `value` keeps its own offset.
+    06:00 Paris time") and sources that show wall times without an offset (Weibo's
+    "今天 12:30" in Asia/Shanghai); ambiguous or skipped wall times resolve with
+    `fold=0`, as `zoneinfo` does. An aware `value` keeps its own offset.
     """
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone(time_zone))

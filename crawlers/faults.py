@@ -51,9 +51,9 @@ STATS_PREFIX = "brandpulse"
 # read" and reaches the source-health notice (daemon.service ->
 # alerts.health.HealthTracker.crawl_failed).
 BLOCKED = "blocked"  # the site's firewall blocked the request (Bilibili -412 / HTTP 412)
-CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证)
-LOGIN_REQUIRED = "login_required"  # needs a logged-in account (Bilibili -101, Discuz!, phpBB)
-RATE_LIMITED = "rate_limited"  # too many requests (Bilibili -799), as the middleware's kind
+CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证, Weibo 412)
+LOGIN_REQUIRED = "login_required"  # needs a logged-in account (Bilibili -101, Discuz!, phpBB, Weibo -100)
+RATE_LIMITED = "rate_limited"  # too many requests (Bilibili -799, Weibo 418/403), as the middleware's kind
 REFUSAL_KINDS = frozenset({BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED})
 _FAILED = f"{STATS_PREFIX}/failed/"
 _EXAMPLE = f"{STATS_PREFIX}/fault_example/"

@@ -89,3 +89,17 @@ def test_local_to_utc_reads_a_naive_time_in_the_zone_and_keeps_an_offset() -> No
     assert local_to_utc(aware, "Europe/Paris") == datetime(2026, 7, 1, 17, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Base'"):
         local_to_utc(datetime(2026, 7, 1), "Mars/Base")
+
+
+def test_local_to_utc_reads_a_naive_time_as_wall_clock_time_in_the_zone() -> None:
+    from brandpulse.timeutil import local_to_utc
+
+    # Shanghai has no daylight saving time: always UTC+8.
+    assert local_to_utc(datetime(2026, 11, 30, 8, 15), "Asia/Shanghai") == datetime(
+        2026, 11, 30, 0, 15, tzinfo=UTC
+    )
+    assert local_to_utc(datetime(2026, 1, 1, 3, 0), "Asia/Shanghai") == datetime(
+        2025, 12, 31, 19, 0, tzinfo=UTC
+    )
+    # An aware time keeps its own offset.
+    assert local_to_utc(datetime(2026, 11, 30, 17, 0, tzinfo=CST), "Europe/Berlin").hour == 9
