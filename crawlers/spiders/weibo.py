@@ -26,7 +26,7 @@ many searches).
 Times: Weibo shows local (Asia/Shanghai) times in several forms -- "刚刚",
 "5分钟前", "3小时前", "今天 12:30", "昨天 08:15", "03-15", "2023-03-15" and
 "Sat Mar 15 10:00:00 +0800 2025" -- read by `parse_weibo_time` against the
-injected clock (`now`; the setting `BRANDPULSE_NOW` pins it for tests) and
+injected clock (`MentionSpider.now()`; `BRANDPULSE_NOW` pins it for tests) and
 converted to UTC with `brandpulse.timeutil.local_to_utc`. Relative times are
 coarse (a "3小时前" is up to an hour off), so the cursor also keeps the newest
 post id: Weibo's mids grow with time, and a realtime search stops paging at the
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -209,16 +208,9 @@ class WeiboSpider(MentionSpider):
     # skip what was seen there by id.
     cursor_overlap: ClassVar[timedelta] = timedelta(hours=1)
 
-    now: Callable[[], datetime]
     _stopping = False
 
     def configure_settings(self, settings: Any) -> None:
-        pinned = settings.get("BRANDPULSE_NOW")
-        if pinned:
-            fixed = parse_time(pinned)
-            self.now = lambda: fixed
-        else:
-            self.now = lambda: datetime.now(UTC)
         # Only the realtime search is newest first; ranked results are read to max_pages.
         self.newest_first = self.source.search_type == "realtime"  # type: ignore[misc]
         settings.set("USER_AGENT", self.source.user_agent, priority="spider")
