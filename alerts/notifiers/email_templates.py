@@ -35,6 +35,7 @@ from alerts.notifiers.slack_templates import (
     clip,
     escalation_note,
     untrusted,
+    wave_over,
 )
 from brandpulse.mention import Mention
 
@@ -125,10 +126,7 @@ def _details(alert: Alert) -> list[str]:
         lines.append(f"The wave started {_when(alert.wave_started_at)} and is still going on "
                      f"({_duration(alert.wave_started_at, alert.interval_end)} so far).")  # fmt: skip
     if alert.kind == "ended":
-        since = ""
-        if alert.wave_started_at is not None:
-            since = f" after {_duration(alert.wave_started_at, alert.interval_end)}"
-        lines.append(f"The wave is over{since}; negative volume is back at its usual level.")
+        lines.append(wave_over(alert))
     if alert.score is not None:
         lines.append(f"Score {alert.score:.1f}; severity {alert.severity}.")
     else:

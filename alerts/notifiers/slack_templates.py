@@ -381,21 +381,24 @@ def _summary(alert: Alert) -> str:
             f"({_duration(alert.wave_started_at, alert.interval_end)} so far)."
         )
     if alert.kind == "ended":
-        since = ""
-        if alert.wave_started_at is not None:
-            since = f" after {_duration(alert.wave_started_at, alert.interval_end)}"
-        lines.append(f"The wave is over{since}; negative volume is back at its usual level.")
+        lines.append(wave_over(alert))
     # Built from escaped parts only; the brand is configuration and each theme label is
     # cut on its own, so a cut cannot split an entity a post wrote.
-        back = (
-            "negative volume is back at its"
-            if alert.rule == "negative_spike"
-            else f"{_counted(alert)} are back at their"
-        )
-        lines.append(f"The wave is over{since}; {back} usual level.")
-    # Built from escaped parts only; the brand is configuration, so a cut cannot
-    # split anything a post wrote.
     return clip("\n".join(lines), MAX_SECTION_TEXT)
+
+
+def wave_over(alert: Alert) -> str:
+    """The sentence of an ended wave, in the rule's own terms (plain text: every channel
+    uses it as it is)."""
+    since = ""
+    if alert.wave_started_at is not None:
+        since = f" after {_duration(alert.wave_started_at, alert.interval_end)}"
+    back = (
+        "negative volume is back at its"
+        if alert.rule == "negative_spike"
+        else f"{_counted(alert)} are back at their"
+    )
+    return f"The wave is over{since}; {back} usual level."
 
 
 def _fields(alert: Alert) -> list[dict[str, str]]:

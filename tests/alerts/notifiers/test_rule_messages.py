@@ -151,3 +151,17 @@ def test_alerts_of_other_rules_round_trip_and_old_ones_read_as_their_rule(rule_a
     assert wave_id_for("Acme", T0) == wave_id_for("Acme", T0, "negative_spike")
     assert wave_id_for("Acme", T0, "volume_spike") != wave_id_for("Acme", T0)
     assert wave_id_for("Acme", T0, "flatline", "reddit") != wave_id_for("Acme", T0, "flatline")
+
+
+def test_an_ended_wave_says_it_is_over_once_and_in_its_rules_terms_on_every_channel(rule_alert):
+    from alerts.notifiers.digest import alert_digest
+    from alerts.notifiers.email_templates import text_body
+
+    ended = rule_alert("positive_spike", "ended", posts=0, observed=12)
+    section = build_message(ended)["blocks"][1]["text"]["text"]
+    assert section.count("The wave is over") == 1
+    assert "negative volume" not in section
+    assert "positive mentions are back at their usual level" in section
+    for text in (" ".join(alert_digest(ended).summary), text_body(ended)):
+        assert text.count("The wave is over") == 1
+        assert "negative volume" not in text
