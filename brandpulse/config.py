@@ -465,6 +465,32 @@ class WeiboSource(SourceBase):
         description="pause between requests, randomised to 0.5-1.5x (Scrapy's "
         "DOWNLOAD_DELAY_JITTER); on top of requests_per_minute",
     )
+    api: Literal["mobile", "open_platform"] = Field(
+        default="mobile",
+        description="'mobile': the m.weibo.cn JSON with an optional cookie; 'open_platform': "
+        "api.weibo.com/2 (search/topics, comments/show) with access_token (docs/crawlers.md)",
+    )
+    access_token: OptionalSecret = Field(
+        default=None,
+        description="an Open Platform OAuth2 access token (api: open_platform); sent as an "
+        "Authorization header to api.weibo.com only, never in a URL or a log",
+    )
+    comments: bool = Field(
+        default=True,
+        description="also read the comments of each post that names a brand (kept when a "
+        "comment names a brand itself)",
+    )
+    comments_window: PositiveDuration = Field(
+        default=timedelta(days=3),
+        description="how long after a matched post its comments are read again on each crawl "
+        "(new ones only)",
+    )
+
+    @model_validator(mode="after")
+    def _token_with_open_platform(self) -> WeiboSource:
+        if self.access_token is not None and self.api != "open_platform":
+            raise ValueError("access_token is only used with api: open_platform")
+        return self
 
 
 class HtmlSelectors(Strict):

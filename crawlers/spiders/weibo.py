@@ -33,6 +33,36 @@ post id: Weibo's mids grow with time, and a realtime search stops paging at the
 first id at or below it. Reach is `user.followers_count`, an int or a display
 string such as "105.9万" / "1.2亿" (`parse_count`).
 
+Comments (``comments: true``, the default): each post a crawl finds that names a
+brand is *watched* for ``comments_window`` (default 3 days, kept in the cursor as
+``watch``); every crawl in that window reads its comments, new ones only:
+``GET /comments/hotflow?id=<mid>&mid=<mid>&max_id_type=0``, then ``&max_id=<data.max_id>
+&max_id_type=<data.max_id_type>`` until ``max_id`` is 0 or ``max_pages``. The answer is
+``{"ok": 1, "data": {"data": [comment...], "total_number", "max_id", "max_id_type"}}``;
+a bare ``{"ok": 0}`` is a post without (visible) comments. Hot comments are ranked, not
+in time order, so a comment query pages on past old comments and ends at a page holding
+nothing newer than its cursor (per comment query: the newest comment time seen, with
+the same hour of overlap and ids as the searches). A comment is a Mention of its own
+(``source_id`` ``comment:<id>``, the post's URL, ``author_reach`` = the commenter's
+``followers_count``) and, like Bilibili's, is kept only when it names a brand itself
+(`crawlers.pipelines.BrandFilterPipeline`). Refusals on comments are the same faults
+and end the crawl the same way.
+
+Open Platform (``api: open_platform`` + ``access_token``): the documented API at
+https://api.weibo.com instead of the mobile site's JSON. Searches are
+``GET /2/search/topics.json?q=<term>&count=50&page=N`` (``{"statuses": [...]}``: the
+same post objects), comments ``GET /2/comments/show.json?id=<mid>&count=50&page=N
+[&since_id=<newest comment id seen>]`` (``{"comments": [...], "next_cursor", ...}``,
+newest first; ``next_cursor`` 0 is the last page). The token goes in an
+``Authorization: OAuth2 <token>`` header (never a URL, so never a log line), only to
+the API's origin (the egress policy strips it elsewhere); robots.txt is not consulted
+for a documented API (as for the other API spiders). Which endpoints a token may call
+is the app's grant on open.weibo.com: search/topics is an advanced permission and
+comments/show answers for the posts the grant covers. Errors come as
+``{"error": "expired_token", "error_code": 21327, "request": "/2/..."}``: token errors
+(21314-21319, 21327, 21332, 21501) are ``login_required``, 10022-10024 (request
+limits) ``rate_limited``, anything else ``api_error``.
+
 Long posts: the search answer holds the first ~140 characters and a "全文" link;
 the link is dropped and the truncated text kept (the full text costs one more
 request per post, `statuses/extend`, which this spider does not make).
@@ -42,6 +72,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -52,14 +83,24 @@ from twisted.python.failure import Failure
 
 from brandpulse.config import WeiboSource
 from brandpulse.mention import Mention
+from brandpulse.query import match_brands
+from brandpulse.secrets import reveal
 from brandpulse.timeutil import local_to_utc
-from crawlers.faults import REFUSAL_KINDS
-from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
+from crawlers.faults import LOGIN_REQUIRED, RATE_LIMITED, REFUSAL_KINDS
+from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault, iter_items
 from crawlers.text import parse_time
 
-__all__ = ["WeiboSpider", "parse_count", "parse_weibo_time", "weibo_html"]
+__all__ = [
+    "WeiboSpider",
+    "open_platform_refusal",
+    "parse_count",
+    "parse_weibo_time",
+    "weibo_html",
+]
 
 ZONE = "Asia/Shanghai"  # every local time Weibo shows
+OPEN_PLATFORM_URL = "https://api.weibo.com"
+COMMENTS = "comments"  # SearchQuery.params["kind"] of a comment query
 _SEARCH_TYPE = {"realtime": "61", "all": "1"}
 
 _RELATIVE = re.compile(r"^(\d+)\s*(秒|分钟|小时|天)前$")
@@ -195,6 +236,27 @@ def refusal(data: Any) -> tuple[str, str] | None:
     return None
 
 
+# Open Platform error codes (open.weibo.com/wiki/Error_code): the token is missing,
+# invalid, expired or revoked...
+_TOKEN_ERRORS = frozenset({21301, 21314, 21315, 21316, 21317, 21318, 21319, 21327, 21332, 21501})
+# ...or the IP / user / app request limit is reached.
+_LIMIT_ERRORS = frozenset({10022, 10023, 10024})
+
+
+def open_platform_refusal(data: Any) -> tuple[str, str] | None:
+    """(fault kind, Weibo's words) for an Open Platform error body
+    (``{"error": ..., "error_code": ..., "request": ...}``); None for anything else."""
+    if not isinstance(data, dict) or "error_code" not in data:
+        return None
+    code = data.get("error_code")
+    said = f"error_code {code}: {data.get('error')!r} ({data.get('request')})"
+    if code in _TOKEN_ERRORS:
+        return LOGIN_REQUIRED, said
+    if code in _LIMIT_ERRORS:
+        return RATE_LIMITED, said
+    return "api_error", said
+
+
 class WeiboSpider(MentionSpider):
     name = "weibo"
     source_type = "weibo"
@@ -210,9 +272,25 @@ class WeiboSpider(MentionSpider):
 
     _stopping = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_platform = False
+        self._watch: dict[str, dict[str, str]] = {}  # mid -> {"brand", "at"}: watched posts
+        self._comments_queued: set[str] = set()
+
     def configure_settings(self, settings: Any) -> None:
-        # Only the realtime search is newest first; ranked results are read to max_pages.
-        self.newest_first = self.source.search_type == "realtime"  # type: ignore[misc]
+        self.open_platform = self.source.api == "open_platform"
+        if self.open_platform:
+            # A documented API under its own terms and limits: no robots.txt (as the
+            # other API spiders), its own origin unless base_url says otherwise.
+            if not self.source.base_url:
+                self.base_url = OPEN_PLATFORM_URL
+            self.obey_robots = False  # type: ignore[misc]
+            settings.set("ROBOTSTXT_OBEY", False, priority="spider")
+            self.newest_first = True  # type: ignore[misc]
+        else:
+            # Only the realtime search is newest first; ranked results are read to max_pages.
+            self.newest_first = self.source.search_type == "realtime"  # type: ignore[misc]
         settings.set("USER_AGENT", self.source.user_agent, priority="spider")
         settings.set("DOWNLOAD_DELAY", self.source.download_delay.total_seconds(), priority="spider")
         settings.set("DOWNLOAD_DELAY_JITTER", 0.5, priority="spider")  # 0.5-1.5x the delay
@@ -235,6 +313,12 @@ class WeiboSpider(MentionSpider):
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="refused"))
 
     def check_credentials(self) -> str | None:
+        if self.open_platform:
+            token = reveal(self.source.access_token)
+            if token is None:
+                return "access_token is not set (api: open_platform needs one)"
+            self.default_headers["Authorization"] = f"OAuth2 {token}"
+            return None
         cookie = self.source.cookie
         if cookie is not None and cookie.get_secret_value().strip():
             self.default_headers["Cookie"] = cookie.get_secret_value().strip()
@@ -242,7 +326,29 @@ class WeiboSpider(MentionSpider):
         self.default_headers["X-Requested-With"] = "XMLHttpRequest"
         return None
 
+    def search_queries(self) -> list[SearchQuery]:
+        """The searches, then the comment queries of the posts still watched."""
+        queries = super().search_queries()
+        cutoff = self.now() - self.source.comments_window
+        for mid, entry in self._old_watch().items():
+            if self.source.comments and _watch_time(entry) >= cutoff:
+                queries.append(self._comment_query(mid, entry.get("brand")))
+        return queries
+
+    def _old_watch(self) -> dict[str, dict[str, str]]:
+        watch = self._old_cursor.get("watch")
+        return {str(k): v for k, v in watch.items() if isinstance(v, dict)} if isinstance(watch, dict) else {}
+
+    def _comment_query(self, mid: str, brand: str | None) -> SearchQuery:
+        self._comments_queued.add(mid)
+        return self.make_query(f"{COMMENTS}:{mid}", brand, mid, kind=COMMENTS, mid=mid)
+
     def build_request(self, query: SearchQuery, page_token: Any) -> Request:
+        if query.params.get("kind") == COMMENTS:
+            return self._comments_request(query, page_token)
+        if self.open_platform:
+            url = self.url("/2/search/topics.json", q=query.text, count=50, page=page_token or 1)
+            return Request(url, meta={"dont_redirect": True})
         kind = _SEARCH_TYPE[self.source.search_type]
         url = self.url(
             "/api/container/getIndex",
@@ -254,11 +360,38 @@ class WeiboSpider(MentionSpider):
         # as a refusal (classify_failure), never followed to another host.
         return Request(url, meta={"dont_redirect": True})
 
+    def _comments_request(self, query: SearchQuery, page_token: Any) -> Request:
+        mid = query.params["mid"]
+        if self.open_platform:
+            since = query.token if str(query.token or "").isdigit() else None
+            url = self.url(
+                "/2/comments/show.json", id=mid, count=50, page=page_token or 1, since_id=since
+            )
+            return Request(url, meta={"dont_redirect": True})
+        token = page_token or {}
+        url = self.url(
+            "/comments/hotflow",
+            id=mid,
+            mid=mid,
+            max_id=token.get("max_id"),
+            max_id_type=token.get("max_id_type", 0),
+        )
+        headers = {"Referer": f"{self.base_url}/detail/{mid}"}
+        return Request(url, headers=headers, meta={"dont_redirect": True})
+
     def parse_page(self, response: Response, query: SearchQuery, data: Any) -> Page:
-        refused = refusal(data)
+        refused = open_platform_refusal(data) if self.open_platform else refusal(data)
         if refused is not None:
             kind, said = refused
             raise SourceFault(kind, f"{response.url}: {said}")
+        if query.params.get("kind") == COMMENTS:
+            return self._comments_page(response, query, data)
+        if self.open_platform:
+            if not isinstance(data, dict) or not isinstance(data.get("statuses"), list):
+                raise SourceFault("api_error", f"{response.url}: no statuses in the answer")
+            statuses = data["statuses"]
+            page = int(response.meta.get("brandpulse_page") or 1)
+            return Page(statuses, next_page=page + 1 if statuses else None)
         if not isinstance(data, dict):
             raise SourceFault("api_error", f"{response.url}: expected an object, got {type(data).__name__}")
         if data.get("ok") != 1:
@@ -288,6 +421,43 @@ class WeiboSpider(MentionSpider):
         newest = max([_post_mid(m) for m in organic] + ([seen] if seen is not None else []), default=0)
         return Page(keep, next_page=next_page, cursor_token=str(newest) if newest else query.token)
 
+    def _comments_page(self, response: Response, query: SearchQuery, data: Any) -> Page:
+        """One page of a post's comments: the new ones, and the next page while the
+        page held anything newer than the query's cursor (hot comments are ranked,
+        not in time order, so an old comment alone does not end the paging)."""
+        if not isinstance(data, dict):
+            raise SourceFault("api_error", f"{response.url}: expected an object")
+        if self.open_platform:
+            comments = list(iter_items(data.get("comments")))
+            more = bool(comments) and data.get("next_cursor") not in (0, "0", None)
+            page = int(response.meta.get("brandpulse_page") or 1)
+            next_page: Any = page + 1 if more else None
+        else:
+            if data.get("ok") != 1:
+                return Page([])  # {"ok": 0}: no (visible) comments
+            body = data.get("data")
+            if not isinstance(body, dict):
+                raise SourceFault("api_error", f"{response.url}: no data in the answer")
+            comments = list(iter_items(body.get("data")))
+            max_id = body.get("max_id")
+            more = bool(comments) and max_id not in (0, "0", None)
+            next_page = {"max_id": max_id, "max_id_type": body.get("max_id_type", 0)} if more else None
+        now = self.now()
+        fresh = []
+        for comment in comments:
+            try:
+                old = parse_weibo_time(comment.get("created_at"), now) < query.since
+            except (ValueError, AttributeError):
+                old = False  # post_to_mention reports the bad item
+            if old:
+                self.drop("before_cursor")
+            else:
+                fresh.append(comment)
+        if not fresh:
+            next_page = None
+        newest = max([_mid(c.get("id")) or 0 for c in fresh] + [_mid(query.token) or 0])
+        return Page(fresh, next_page=next_page, cursor_token=str(newest) if newest else query.token)
+
     @staticmethod
     def _next_page(response: Response, body: dict[str, Any]) -> int:
         current = int(response.meta.get("brandpulse_page") or 1)
@@ -296,6 +466,8 @@ class WeiboSpider(MentionSpider):
         return given if isinstance(given, int) and given > current else current + 1
 
     def post_to_mention(self, raw: Any, query: SearchQuery) -> Mention | None:
+        if query.params.get("kind") == COMMENTS:
+            return self._comment(raw, query)
         user = raw.get("user") or {}
         mid = str(raw.get("mid") or raw.get("id") or raw["idstr"])
         text = weibo_html(raw.get("text") or "")
@@ -320,10 +492,73 @@ class WeiboSpider(MentionSpider):
             shares=parse_count(raw.get("reposts_count")),
         )
 
+    def _comment(self, raw: Any, query: SearchQuery) -> Mention:
+        user = raw.get("user") or {}
+        cid = str(raw.get("idstr") or raw["id"])
+        likes = raw.get("like_count", raw.get("like_counts"))
+        return self.make_mention(
+            source_id=f"comment:{cid}",
+            created_at=parse_weibo_time(raw["created_at"], self.now()),
+            text=weibo_html(raw.get("text") or ""),
+            html=True,
+            url=f"https://m.weibo.cn/detail/{query.params['mid']}",
+            author=user.get("screen_name"),
+            author_reach=parse_count(user.get("followers_count")),
+            likes=parse_count(likes),
+            replies=parse_count(raw.get("total_number")),
+        )
+
+    # ------------------------------------------------------------- watched posts
+
+    def _on_page(self, response: Response) -> Iterator[Any]:
+        query = self._queries[response.meta["brandpulse_query"]].query
+        for out in super()._on_page(response):
+            if isinstance(out, Mention) and query.params.get("kind") != COMMENTS:
+                yield from self._watch_post(out, query)
+            else:
+                yield out
+
+    def _watch_post(self, post: Mention, query: SearchQuery) -> Iterator[Any]:
+        """The post, then (for a post that names a brand) its first comment page;
+        the post is watched for `comments_window` from its creation."""
+        yield post
+        if not self.source.comments or self._stopping or post.source_id in self._comments_queued:
+            return
+        named = match_brands(
+            self.brand_queries, post.body, url=post.url, author=post.author, language=post.language
+        )
+        if not named:
+            return
+        self._watch[post.source_id] = {"brand": named[0], "at": post.created_at.isoformat()}
+        comments = self._comment_query(post.source_id, named[0])
+        yield self._page_request(comments, None, 1)
+
+    def cursor_data(self) -> dict[str, Any] | None:
+        """The base's cursor plus `watch` (posts whose comments are still read),
+        pruned to `comments_window`; comment cursors of unwatched posts go."""
+        data = super().cursor_data()
+        if data is None:
+            return None
+        cutoff = self.now() - self.source.comments_window
+        watch = {**self._old_watch(), **self._watch}
+        data["watch"] = {m: e for m, e in watch.items() if _watch_time(e) >= cutoff}
+        prefix = f"{COMMENTS}:"
+        data["queries"] = {
+            k: v
+            for k, v in data["queries"].items()
+            if not k.startswith(prefix) or k[len(prefix) :] in data["watch"]
+        }
+        return data
+
     def classify_failure(self, failure: Failure) -> tuple[str, str]:
         request: Request = failure.request  # type: ignore[attr-defined]
         exc = failure.value
         where = f"{request.method} {request.url}"
+        if isinstance(exc, HttpError) and self.open_platform:
+            refused = open_platform_refusal(_json_body(exc.response))
+            if refused is not None:
+                kind, said = refused
+                return kind, f"{where} -> {exc.response.status}: {said}"
         if isinstance(exc, HttpError):
             response = exc.response
             status = response.status
@@ -391,11 +626,22 @@ def _mid(value: Any) -> int | None:
         return None
 
 
-def _body_words(response: Response) -> str:
+def _watch_time(entry: Any) -> datetime:
     try:
-        data = json.loads(response.body)
+        return parse_time(entry.get("at"))
+    except (AttributeError, TypeError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)  # unreadable: no longer watched
+
+
+def _json_body(response: Response) -> Any:
+    try:
+        return json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
-        return ""
+        return None
+
+
+def _body_words(response: Response) -> str:
+    data = _json_body(response)
     if isinstance(data, dict):
         return "; ".join(str(data[k]) for k in ("msg", "message", "url") if data.get(k))
     return ""

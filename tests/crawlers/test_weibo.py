@@ -14,10 +14,16 @@ from datetime import UTC, datetime
 import pytest
 
 from brandpulse.query import compile_query
-from crawlers.spiders.weibo import parse_count, parse_weibo_time, refusal, weibo_html
+from crawlers.spiders.weibo import (
+    open_platform_refusal,
+    parse_count,
+    parse_weibo_time,
+    refusal,
+    weibo_html,
+)
 from crawlers.text import html_to_text
 from tests.crawlers.conftest import FIXTURES, Reply
-from tests.crawlers.sources_helpers import by_id, faults, log_lines
+from tests.crawlers.sources_helpers import by_id, configure, faults, log_lines
 
 INDEX = "/api/container/getIndex"
 NOW = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -35,10 +41,27 @@ def page(request_page: str | None):
     return lambda r: r.param("page") == request_page
 
 
+HOTFLOW = "/comments/hotflow"
+DAO_MID = "4414941093988009"  # the 大器晚成 post: its comments are the recorded page
+COMMENT_ID = "4173725157145983"  # "@玩游戏要用台式机", 132 followers
+# A brand named only in the recorded comment.
+DESKTOP = {"name": "台式机", "query": "台式机"}
+
+
+def serve_comments(api_server) -> None:
+    api_server.add(
+        HOTFLOW,
+        Reply.fixture("weibo", "comments_hotflow_page1.json"),
+        when=lambda r: r.param("id") == DAO_MID and r.param("max_id") is None,
+    )
+    api_server.add(HOTFLOW, Reply.fixture("weibo", "comments_none.json"))
+
+
 def serve_search(api_server) -> None:
     api_server.add(INDEX, Reply.fixture("weibo", "search_page1.json"), when=page(None))
     api_server.add(INDEX, Reply.fixture("weibo", "search_page2.json"), when=page("2"))
     api_server.add(INDEX, Reply.fixture("weibo", "empty.json"), when=page("3"))
+    serve_comments(api_server)  # the matched posts' comments (comments: true by default)
 
 
 def fixture_texts() -> dict[str, str]:
@@ -201,6 +224,7 @@ def test_a_recorded_brand_search_result(api_server, crawl):
     # A real search result for 爱他美 (Aptamil), from 2013: the lookback reaches it.
     api_server.add(INDEX, Reply.fixture("weibo", "search_aptamil.json"), when=page(None))
     api_server.add(INDEX, Reply.fixture("weibo", "empty.json"), when=page("2"))
+    serve_comments(api_server)
     brands = [{"name": "Aptamil", "query": '(爱他美 OR aptamil) NOT "招代理"', "own": False}]
     result = crawl({"type": "weibo", "lookback": "6000d"}, brands=brands, settings=SETTINGS)
     assert faults(result) == {}
@@ -227,6 +251,7 @@ def test_an_old_promoted_post_neither_ends_the_paging_nor_is_yielded(api_server,
     mixed = {"ok": 1, "data": {"cards": [promoted["data"]["cards"][2], *recent["data"]["cards"]]}}
     api_server.add(INDEX, Reply.json(mixed), when=page(None))
     api_server.add(INDEX, Reply.fixture("weibo", "empty.json"), when=page("2"))
+    serve_comments(api_server)
     since_july = f"{(datetime.now(UTC) - datetime(2026, 7, 1, tzinfo=UTC)).days}d"
     result = crawl(
         {"type": "weibo", "lookback": since_july}, brands=BRANDS[:1], settings=SETTINGS
@@ -305,3 +330,181 @@ def test_robots_txt_disallowing_the_api_stops_the_source(api_server, crawl):
     result = crawl({"type": "weibo"}, brands=BRANDS[:1], settings=SETTINGS)
     assert api_server.hits(INDEX) == []
     assert faults(result) == {"robots_txt": 1} and result.read_nothing
+
+
+# ------------------------------------------------------------------ comments
+
+def test_comment_parsing_reuses_the_weibo_time_and_count_readers():
+    page = json.loads((FIXTURES / "weibo" / "comments_hotflow_page1.json").read_text("utf-8"))
+    [comment] = page["data"]["data"]
+    assert parse_weibo_time(comment["created_at"], NOW) == datetime(2017, 11, 13, 12, 44, 44, tzinfo=UTC)
+    assert parse_count(comment["user"]["followers_count"]) == 132
+    assert refusal(json.loads((FIXTURES / "weibo" / "comments_none.json").read_text("utf-8"))) is None
+
+
+def test_comments_of_matched_posts_reach_paging_and_the_watch_list(api_server, crawl, tmp_path):
+    serve_search(api_server)
+    brands = [*BRANDS, DESKTOP]
+    result = crawl({"type": "weibo"}, brands=brands, settings=SETTINGS)
+    assert result.error is None, result.log
+    assert faults(result) == {}
+    got = by_id(result.mentions)
+    comment = got[f"comment:{COMMENT_ID}"]
+    assert comment.brands == ["台式机"]
+    assert comment.text == "@玩游戏要用台式机"
+    assert comment.author == "shortener" and comment.author_reach == 132
+    assert comment.created_at == datetime(2017, 11, 13, 12, 44, 44, tzinfo=UTC)  # +0800
+    assert comment.url == f"https://m.weibo.cn/detail/{DAO_MID}"
+    # The posts are still there; comments of all four matched posts were asked for.
+    assert {"4414941093988009", "4414949763467195", "4414937776062677", "4383180406740606"} <= set(got)
+    first_pages = [h for h in api_server.hits(HOTFLOW) if h.param("max_id") is None]
+    assert sorted(h.param("id") for h in first_pages) == sorted(
+        ["4414941093988009", "4414949763467195", "4414937776062677", "4383180406740606"]
+    )
+    for hit in first_pages:
+        assert hit.param("mid") == hit.param("id") and hit.param("max_id_type") == "0"
+        assert hit.headers["referer"].endswith(f"/detail/{hit.param('id')}")
+    # The recorded page's max_id asks for the next page, which has no comments.
+    [second] = [h for h in api_server.hits(HOTFLOW) if h.param("max_id") is not None]
+    assert (second.param("id"), second.param("max_id"), second.param("max_id_type")) == (
+        DAO_MID, "109983044374075", "0",
+    )  # fmt: skip
+
+    # The cursor watches the posts of the last comments_window (3 days before the
+    # crawl's clock): the June post is not watched any more.
+    cursor = json.loads((tmp_path / "state" / "test-weibo.cursor.json").read_text("utf-8"))
+    assert sorted(cursor["watch"]) == ["4414937776062677", "4414941093988009", "4414949763467195"]
+    assert cursor["watch"][DAO_MID]["brand"] == "道德经"
+    assert f"comments:{DAO_MID}" in cursor["queries"]
+
+    # Second crawl: no new post, but the watched posts' comments are read again; the
+    # recorded comment was seen, so nothing is yielded.
+    before = len(api_server.hits(HOTFLOW))
+    again = crawl({"type": "weibo"}, brands=brands, settings=SETTINGS)
+    assert again.error is None and faults(again) == {}
+    assert again.mentions == []
+    hits = api_server.hits(HOTFLOW)[before:]
+    assert sorted(h.param("id") for h in hits if h.param("max_id") is None) == sorted(cursor["watch"])
+    assert again.stats["dropped"].get("before_cursor", 0) >= 5  # 4 posts + the comment
+
+
+def test_comments_off_reads_no_comments(api_server, crawl):
+    serve_search(api_server)
+    result = crawl({"type": "weibo", "comments": False}, brands=BRANDS, settings=SETTINGS)
+    assert result.error is None and faults(result) == {}
+    assert api_server.hits(HOTFLOW) == []
+
+
+def test_a_login_wall_on_comments_is_a_refusal_that_ends_the_crawl(api_server, crawl):
+    api_server.add(HOTFLOW, Reply.fixture("weibo", "login_required.json"))
+    serve_search(api_server)
+    result = crawl({"type": "weibo"}, brands=BRANDS[:1], settings=SETTINGS)
+    assert faults(result) == {"login_required": 1}
+    assert "/comments/hotflow" in result.stats["fault_examples"]["login_required"]
+    assert result.stats["finish_reason"] == "refused"
+    assert len(api_server.hits(HOTFLOW)) == 1  # nothing after the wall
+    assert not any(m.source_id.startswith("comment:") for m in result.mentions)
+
+
+# ------------------------------------------------------------------ Open Platform
+
+TOPICS = "/2/search/topics.json"
+COMMENTS_SHOW = "/2/comments/show.json"
+TOKEN = "2.00test-open-platform-token"
+STUDENT_MID = "4199141540161192"  # "一个大学生竟然在大马路上…"
+OPEN_BRANDS = [{"name": "校园", "query": "大学生"}, DESKTOP]
+
+
+def open_source(**extra):
+    return {"type": "weibo", "api": "open_platform", "access_token": TOKEN, **extra}
+
+
+def serve_open_platform(api_server) -> None:
+    api_server.add(TOPICS, Reply.fixture("weibo", "open_search_topics.json"), when={"page": "1"})
+    api_server.add(TOPICS, Reply.fixture("weibo", "open_search_empty.json"))
+    api_server.add(
+        COMMENTS_SHOW, Reply.fixture("weibo", "open_comments_page1.json"), when={"page": "1"}
+    )
+    api_server.add(
+        COMMENTS_SHOW, Reply.fixture("weibo", "open_comments_page2.json"), when={"page": "2"}
+    )
+
+
+def test_open_platform_search_comments_token_and_since_id(api_server, crawl):
+    serve_open_platform(api_server)
+    source = open_source(comments_window="4000d")  # the recorded post is from 2018
+    result = crawl(source, brands=OPEN_BRANDS, settings=SETTINGS)
+    assert result.error is None, result.log
+    assert faults(result) == {}
+    got = by_id(result.mentions)
+    assert sorted(got) == [STUDENT_MID, f"comment:{COMMENT_ID}"]  # "你搞的？" names no brand
+    post = got[STUDENT_MID]
+    assert post.brands == ["校园"]
+    assert post.author == "勿忘初心神探_006" and post.author_reach == 63
+    assert post.created_at == datetime(2018, 1, 22, 16, 0, 21, tzinfo=UTC)
+    assert post.url == f"https://m.weibo.cn/status/{STUDENT_MID}"
+    assert post.text.startswith("一个大学生竟然在大马路上问女生要联系方式")
+    assert (post.engagement.replies, post.engagement.likes) == (2, 2)
+    comment = got[f"comment:{COMMENT_ID}"]
+    assert comment.brands == ["台式机"] and comment.author_reach == 132
+    assert comment.url == f"https://m.weibo.cn/detail/{STUDENT_MID}"
+
+    # One search per term, paged until an empty page; comments of the matched post
+    # paged until next_cursor 0.
+    searches = api_server.hits(TOPICS)
+    assert sorted((h.param("q"), h.param("page")) for h in searches) == [
+        ("台式机", "1"), ("台式机", "2"), ("大学生", "1"), ("大学生", "2"),
+    ]  # fmt: skip
+    assert all(h.param("count") == "50" for h in searches)
+    shows = api_server.hits(COMMENTS_SHOW)
+    assert [(h.param("id"), h.param("page"), h.param("since_id")) for h in shows] == [
+        (STUDENT_MID, "1", None), (STUDENT_MID, "2", None),
+    ]  # fmt: skip
+    # The token: an Authorization header on every request, never a URL, never logged;
+    # a documented API, so no robots.txt.
+    for hit in api_server.requests:
+        assert hit.headers["authorization"] == f"OAuth2 {TOKEN}"
+        assert TOKEN not in hit.path and "access_token" not in hit.query
+    assert api_server.hits("/robots.txt") == []
+    assert TOKEN not in result.log
+
+    # Next crawl: the watched post's comments are asked for since the newest id seen.
+    again = crawl(source, brands=OPEN_BRANDS, settings=SETTINGS)
+    assert again.error is None and again.mentions == []
+    since = [h.param("since_id") for h in api_server.hits(COMMENTS_SHOW)[len(shows) :]]
+    assert since and set(since) == {COMMENT_ID}
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_open_platform_expired_token_is_login_required(api_server, crawl, status):
+    api_server.add(TOPICS, Reply.fixture("weibo", "open_error_expired_token.json", status=status))
+    result = crawl(open_source(concurrency=1), brands=OPEN_BRANDS, settings=SETTINGS)
+    assert result.mentions == []
+    assert set(faults(result)) == {"login_required"}
+    assert "21327" in result.stats["fault_examples"]["login_required"]
+    assert result.stats["finish_reason"] == "refused"
+    assert result.read_nothing
+    assert TOKEN not in result.log
+
+
+def test_open_platform_refusal_codes():
+    expired = json.loads((FIXTURES / "weibo" / "open_error_expired_token.json").read_text("utf-8"))
+    assert open_platform_refusal(expired)[0] == "login_required"
+    assert open_platform_refusal({"error": "User requests out of rate limit!", "error_code": 10023})[0] == "rate_limited"
+    assert open_platform_refusal({"error": "miss required parameter (id)", "error_code": 10016})[0] == "api_error"
+    assert open_platform_refusal({"statuses": []}) is None
+
+
+def test_open_platform_without_a_token_is_skipped_and_a_stray_token_is_refused(tmp_path):
+    from brandpulse.config import ConfigError, parse_config
+    from crawlers.spiders.weibo import WeiboSpider
+
+    spider = configure(WeiboSpider, {"type": "weibo", "api": "open_platform"}, tmp_path)
+    assert "access_token" in spider.skip_reason
+    spider = configure(WeiboSpider, open_source(), tmp_path)
+    assert spider.skip_reason is None and spider.base_url == "https://api.weibo.com"
+    with pytest.raises(ConfigError, match="access_token is only used with api: open_platform"):
+        parse_config(
+            {"brands": BRANDS, "sources": [{"name": "w", "type": "weibo", "access_token": "x"}]},
+            env={},
+        )
