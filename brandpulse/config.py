@@ -493,6 +493,33 @@ class WeiboSource(SourceBase):
         return self
 
 
+class ZhihuSource(SourceBase):
+    type: Literal["zhihu"]
+    concurrency: int = Field(
+        default=1, ge=1, le=32, description="parallel requests to this source (Zhihu: one at a time)"
+    )
+    cookie: OptionalSecret = Field(
+        default=None,
+        description="the Cookie header of a logged-in www.zhihu.com session (z_c0=...; required: "
+        "Zhihu's API answers 401 without a login); sent only to Zhihu's own origin",
+    )
+    user_agent: str = Field(
+        default="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0 Safari/537.36 brandpulse/0.1",
+        min_length=1,
+        description="User-Agent sent to Zhihu",
+    )
+    comments: bool = Field(
+        default=True,
+        description="also read the root comments of each new answer that names a brand (kept "
+        "when a comment names a brand itself)",
+    )
+    download_delay: PositiveDuration = Field(
+        default=timedelta(seconds=10),
+        description="pause between requests, randomised to 0.5-1.5x; on top of requests_per_minute",
+    )
+
+
 class HtmlSelectors(Strict):
     post: str | None = Field(
         default=None, description="CSS selector of one post on a list/search page (or the preset's)"
@@ -599,7 +626,8 @@ SourceConfig = Annotated[
     | HtmlForumSource
     | BilibiliSource
     | ExportDropSource
-    | WeiboSource,
+    | WeiboSource
+    | ZhihuSource,
     Field(discriminator="type"),
 ]
 
