@@ -485,6 +485,13 @@ class WeiboSource(SourceBase):
         description="how long after a matched post its comments are read again on each crawl "
         "(new ones only)",
     )
+    comments_max_posts: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="read the comments of at most this many watched posts per crawl (the newest "
+        "posts first; every comment page is a request at the source's slow pace)",
+    )
 
     @model_validator(mode="after")
     def _token_with_open_platform(self) -> WeiboSource:

@@ -38,7 +38,9 @@ brand is *watched* for ``comments_window`` (default 3 days, kept in the cursor a
 ``watch``); every crawl in that window reads its comments, new ones only:
 ``GET /comments/hotflow?id=<mid>&mid=<mid>&max_id_type=0``, then ``&max_id=<data.max_id>
 &max_id_type=<data.max_id_type>`` until ``max_id`` is 0 or ``max_pages``. The answer is
-``{"ok": 1, "data": {"data": [comment...], "total_number", "max_id", "max_id_type"}}``;
+``{"ok": 1, "data": {"data": [comment...], "total_number", "max_id", "max_id_type"}}``
+(at most ``comments_max_posts`` posts per crawl, the newest first: each page is a
+request at the site's slow pace);
 a bare ``{"ok": 0}`` is a post without (visible) comments. Hot comments are ranked, not
 in time order, so a comment query pages on past old comments and ends at a page holding
 nothing newer than its cursor (per comment query: the newest comment time seen, with
@@ -329,11 +331,21 @@ class WeiboSpider(MentionSpider):
     def search_queries(self) -> list[SearchQuery]:
         """The searches, then the comment queries of the posts still watched."""
         queries = super().search_queries()
-        cutoff = self.now() - self.source.comments_window
-        for mid, entry in self._old_watch().items():
-            if self.source.comments and _watch_time(entry) >= cutoff:
+        if self.source.comments:
+            for mid, entry in self._watched(self._old_watch()).items():
                 queries.append(self._comment_query(mid, entry.get("brand")))
         return queries
+
+    def _watched(self, watch: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """The posts still watched: within `comments_window` of the crawl's clock,
+        at most `comments_max_posts` of them, the newest first."""
+        cutoff = self.now() - self.source.comments_window
+        recent = sorted(
+            ((m, e) for m, e in watch.items() if _watch_time(e) >= cutoff),
+            key=lambda item: _watch_time(item[1]),
+            reverse=True,
+        )
+        return dict(recent[: self.source.comments_max_posts])
 
     def _old_watch(self) -> dict[str, dict[str, str]]:
         watch = self._old_cursor.get("watch")
@@ -522,26 +534,30 @@ class WeiboSpider(MentionSpider):
         """The post, then (for a post that names a brand) its first comment page;
         the post is watched for `comments_window` from its creation."""
         yield post
-        if not self.source.comments or self._stopping or post.source_id in self._comments_queued:
+        if not self.source.comments or self._stopping:
             return
+        if post.source_id in self._comments_queued or post.source_id in self._watch:
+            return  # found again by another search
         named = match_brands(
             self.brand_queries, post.body, url=post.url, author=post.author, language=post.language
         )
         if not named:
             return
         self._watch[post.source_id] = {"brand": named[0], "at": post.created_at.isoformat()}
+        if len(self._comments_queued) >= self.source.comments_max_posts:
+            self.drop("comments_deferred")  # watched: read by a later crawl if still among the newest
+            return
         comments = self._comment_query(post.source_id, named[0])
         yield self._page_request(comments, None, 1)
 
     def cursor_data(self) -> dict[str, Any] | None:
         """The base's cursor plus `watch` (posts whose comments are still read),
-        pruned to `comments_window`; comment cursors of unwatched posts go."""
+        pruned to `comments_window` and `comments_max_posts`; comment cursors of
+        unwatched posts go."""
         data = super().cursor_data()
         if data is None:
             return None
-        cutoff = self.now() - self.source.comments_window
-        watch = {**self._old_watch(), **self._watch}
-        data["watch"] = {m: e for m, e in watch.items() if _watch_time(e) >= cutoff}
+        data["watch"] = self._watched({**self._old_watch(), **self._watch})
         prefix = f"{COMMENTS}:"
         data["queries"] = {
             k: v

@@ -388,6 +388,18 @@ def test_comments_of_matched_posts_reach_paging_and_the_watch_list(api_server, c
     assert again.stats["dropped"].get("before_cursor", 0) >= 5  # 4 posts + the comment
 
 
+def test_comments_of_at_most_comments_max_posts_per_crawl(api_server, crawl, tmp_path):
+    serve_search(api_server)
+    result = crawl({"type": "weibo", "comments_max_posts": 2}, brands=BRANDS, settings=SETTINGS)
+    assert result.error is None and faults(result) == {}
+    first_pages = [h for h in api_server.hits(HOTFLOW) if h.param("max_id") is None]
+    assert len(first_pages) == 2
+    assert result.stats["dropped"]["comments_deferred"] == 2
+    # The watch keeps the two newest matched posts (昨天 12:25 and 昨天 11:50).
+    cursor = json.loads((tmp_path / "state" / "test-weibo.cursor.json").read_text("utf-8"))
+    assert sorted(cursor["watch"]) == ["4414941093988009", "4414949763467195"]
+
+
 def test_comments_off_reads_no_comments(api_server, crawl):
     serve_search(api_server)
     result = crawl({"type": "weibo", "comments": False}, brands=BRANDS, settings=SETTINGS)
