@@ -112,6 +112,23 @@ class TrainSet:
     corpora: list[list[str]]  # every training text (for the vocabulary keep-set)
 
 
+def domain_shares(args: argparse.Namespace) -> dict[str, float]:
+    """`DOMAIN_SHARES` with the `--share NAME=X` overrides applied (recorded in the recipe).
+
+    An unknown domain name is an error naming the known ones, not a silently ignored share.
+    """
+    shares = dict(DOMAIN_SHARES)
+    for item in getattr(args, "share", None) or ():
+        name, _, value = item.partition("=")
+        if name not in shares:
+            raise SystemExit(f"--share {item!r}: unknown domain {name!r}; known: {', '.join(shares)}")
+        try:
+            shares[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"--share {item!r}: {value!r} is not a number") from None
+    return shares
+
+
 def broad_mix(tok: object, args: argparse.Namespace) -> TrainSet:
     """One epoch of the broad mix: each domain's training part drawn to its share."""
     rng = random.Random(args.seed)
@@ -119,12 +136,13 @@ def broad_mix(tok: object, args: argparse.Namespace) -> TrainSet:
     for d in data.DOMAINS:
         sources[d.name] = data.domain_examples(d, "train")
     sources["authored_sarcasm"] = data.domain_examples(data.SARCASM, "train")
-    total_share = sum(DOMAIN_SHARES.values())
+    shares = domain_shares(args)
+    total_share = sum(shares.values())
     chosen: list[data.Example] = []
     weights: list[float] = []
     counts = {}
     for name, examples in sources.items():
-        n = round(DOMAIN_SHARES[name] / total_share * args.epoch_examples)
+        n = round(shares[name] / total_share * args.epoch_examples)
         pool = list(examples)
         rng.shuffle(pool)
         drawn = pool * (n // len(pool)) + pool[: n % len(pool)]
@@ -300,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="legacy mix: share of Chinese examples")
     ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
     ap.add_argument("--vocab-top-k", type=int, default=30000)
+    ap.add_argument("--share", action="append", metavar="NAME=X",
+                    help="broad mix: override one domain's share (repeatable)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--init-from", type=Path, default=None,
@@ -516,7 +536,7 @@ def save_artifact(model: nn.Module, args: argparse.Namespace, step: int, seen: i
         "batch_size": args.batch_size,
         "mix": args.mix,
         **({"zh_share": args.zh_share} if args.mix == "legacy" else
-           {"domain_shares": DOMAIN_SHARES, "epoch_examples": args.epoch_examples,
+           {"domain_shares": domain_shares(args), "epoch_examples": args.epoch_examples,
             "truncation": "head+tail"}),
         "vocab_top_k": args.vocab_top_k,
         "seed": args.seed,
