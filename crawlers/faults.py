@@ -51,7 +51,7 @@ STATS_PREFIX = "brandpulse"
 # read" and reaches the source-health notice (daemon.service ->
 # alerts.health.HealthTracker.crawl_failed).
 BLOCKED = "blocked"  # the site's firewall blocked the request (Bilibili -412 / HTTP 412)
-CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证, Weibo 412)
+CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证, HTTP 418 of a forum, Weibo 412)
 LOGIN_REQUIRED = "login_required"  # needs a logged-in account (Bilibili -101, Discuz!, phpBB, Weibo -100)
 RATE_LIMITED = "rate_limited"  # too many requests (Bilibili -799, Weibo 418/403), as the middleware's kind
 REFUSAL_KINDS = frozenset({BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED})
@@ -126,7 +126,7 @@ _REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (LOGIN_REQUIRED, re.compile(r'<form[^>]+action="[^"]*ucp\.php\?mode=login[^"]*"[^>]*id="login"'
                                   r'|<form[^>]+id="login"[^>]+action="[^"]*ucp\.php\?mode=login', re.I)),
 )
-_REFUSAL_STATUSES = {412: CAPTCHA, 418: CAPTCHA}  # anti-bot answers of Chinese CDNs/WAFs
+_REFUSAL_STATUSES = {412: BLOCKED, 418: CAPTCHA}  # anti-bot answers of Chinese CDNs/WAFs
 
 
 def refusal(url: str, status: int | None = None, text: str = "") -> tuple[str, str] | None:
@@ -134,7 +134,8 @@ def refusal(url: str, status: int | None = None, text: str = "") -> tuple[str, s
 
     Recognised: Discuz! login walls ("您需要登录后才可以", a redirect to
     member.php?mod=logging), Baidu's "百度安全验证" captcha page or a redirect to
-    wappass.baidu.com, HTTP 412/418 (anti-bot challenges) and phpBB's login form
+    wappass.baidu.com, HTTP 412 (`blocked`, as for Bilibili) and 418 (`captcha`) of
+    anti-bot firewalls, and phpBB's login form
     in place of a page. `text` is the decoded body (its first 64 KiB are read).
     """
     for kind, pattern in _REFUSAL_URLS:
