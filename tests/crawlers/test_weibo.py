@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 import pytest
 
 from brandpulse.query import compile_query
-from crawlers.spiders.weibo import parse_count, parse_weibo_time, refusal, weibo_html
+from brandpulse.timeutil import parse_board_time
+from crawlers.faults import refusal
+from crawlers.spiders.weibo import ZONE, parse_count, weibo_html
 from crawlers.text import html_to_text
 from tests.crawlers.conftest import FIXTURES, Reply
 from tests.crawlers.sources_helpers import by_id, faults, log_lines
@@ -69,18 +71,18 @@ def fixture_texts() -> dict[str, str]:
     ],
 )
 def test_weibo_times_are_shanghai_local_and_read_against_the_clock(shown, utc):
-    got = parse_weibo_time(shown, NOW)
+    got = parse_board_time(shown, ZONE, NOW)
     assert got.tzinfo is UTC
     assert got == datetime.fromisoformat(utc).replace(tzinfo=UTC)
 
 
 def test_a_relative_time_moves_with_the_clock_and_nonsense_is_refused():
-    assert parse_weibo_time("今天 00:05", datetime(2026, 11, 29, 16, 30, tzinfo=UTC)) == datetime(
+    assert parse_board_time("今天 00:05", ZONE, datetime(2026, 11, 29, 16, 30, tzinfo=UTC)) == datetime(
         2026, 11, 29, 16, 5, tzinfo=UTC
     )  # 00:30 on the 30th in Shanghai is still the 29th in UTC
-    for bad in ("前天", "13-45", "昨天 25:99", ""):
-        with pytest.raises(ValueError, match="not a"):
-            parse_weibo_time(bad, NOW)
+    for bad in ("前天", "13-45", "昨天 25:99", "", None):
+        with pytest.raises(ValueError, match="not a board time"):
+            parse_board_time(bad, ZONE, NOW)  # type: ignore[arg-type]
 
 
 def test_follower_counts_as_weibo_writes_them():
@@ -128,10 +130,16 @@ def test_a_quoted_emoji_alt_as_in_comments():
 
 
 def test_refusals_are_told_apart_from_an_empty_result():
+    url = "https://m.weibo.cn/api/container/getIndex?page=1"
     login = json.loads((FIXTURES / "weibo" / "login_required.json").read_text("utf-8"))
-    assert refusal(login)[0] == "login_required"
-    assert refusal(json.loads((FIXTURES / "weibo" / "empty.json").read_text("utf-8"))) is None
-    assert refusal({"ok": 1, "data": {"cards": []}}) is None
+    kind, detail = refusal(url, data=login)
+    assert kind == "login_required" and detail.startswith(f"{url}: ok=-100")
+    assert refusal(url, data=json.loads((FIXTURES / "weibo" / "empty.json").read_text("utf-8"))) is None
+    assert refusal(url, data={"ok": 1, "data": {"cards": []}}) is None
+    said = {"验证码": "captcha", "请求过于频繁，请稍后再试": "rate_limited", "请先登录": "login_required"}
+    for msg, kind in said.items():
+        assert refusal(url, data={"ok": 0, "msg": msg}) == (kind, f"{url}: ok=0; {msg}")
+    assert refusal(url, data={"ok": 0, "msg": "something else"}) is None
 
 
 # ------------------------------------------------------------------ crawls
