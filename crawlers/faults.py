@@ -52,8 +52,8 @@ STATS_PREFIX = "brandpulse"
 # out of `parse_page`), so a source that only ever refuses ends as "no page could be
 # read" and reaches the source-health notice (daemon.service ->
 # alerts.health.HealthTracker.crawl_failed).
-BLOCKED = "blocked"  # the site's firewall blocked the request (Bilibili -412 / HTTP 412)
-CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证, HTTP 418 of a forum, Weibo 412)
+BLOCKED = "blocked"  # the site's firewall blocked the request (Bilibili -412 / HTTP 412, any spider)
+CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证, HTTP 418 of a forum)
 LOGIN_REQUIRED = "login_required"  # needs a logged-in account (Bilibili -101, Discuz!, phpBB, Weibo -100)
 RATE_LIMITED = "rate_limited"  # too many requests (Bilibili -799, Weibo 418/403), as the middleware's kind
 REFUSAL_KINDS = frozenset({BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED})

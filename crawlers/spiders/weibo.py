@@ -17,8 +17,9 @@
 Refusals are faults of their own, never parsed as posts (`crawlers.faults.REFUSAL_KINDS`;
 an answer's refusal is read by `crawlers.faults.refusal`, as the forums' pages are):
 `login_required` (`{"ok": -100, "url": "https://passport.weibo.cn/..."}`, `ok: 0`
-with a login message, a redirect to passport/login pages), `captcha` (HTTP 412,
-bot checks), `rate_limited` (HTTP 418/432/403, `ok: 0` "访问频繁"); the first one ends
+with a login message, a redirect to passport/login pages), `blocked` (HTTP 412, the
+request intercepted, as for Bilibili and the forums), `captcha` (bot checks),
+`rate_limited` (HTTP 418/432/403, `ok: 0` "访问频繁"); the first one ends
 the crawl (finish reason `refused`): every other search would be refused too. `{"ok": 0, "msg":
 "这里还没有内容"}` is an empty result, not a refusal. HTTP 403 is `login_required`
 when Weibo says so (请登录), else `rate_limited` (Weibo blocks with 403 after too
@@ -54,7 +55,7 @@ from twisted.python.failure import Failure
 from brandpulse.config import WeiboSource
 from brandpulse.mention import Mention
 from brandpulse.timeutil import parse_board_time
-from crawlers.faults import LOGIN_HOSTS, LOGIN_WORDS, REFUSAL_KINDS, refusal
+from crawlers.faults import BLOCKED, LOGIN_HOSTS, LOGIN_WORDS, REFUSAL_KINDS, refusal
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
 
 __all__ = ["WeiboSpider", "parse_count", "weibo_html"]
@@ -239,7 +240,8 @@ class WeiboSpider(MentionSpider):
                 # message is the block that follows too many searches.
                 return "rate_limited", f"{where} -> {status}: {said or 'throttled'}"
             if status == 412:
-                return "captcha", f"{where} -> {status}: {said or 'request intercepted (bot check)'}"
+                # blocked, as HTTP 412 is for Bilibili and the forums (crawlers.faults)
+                return BLOCKED, f"{where} -> {status}: {said or 'request intercepted (bot check)'}"
         if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
             return "robots_txt", f"{where}: disallowed by the site's robots.txt"
         return super().classify_failure(failure)

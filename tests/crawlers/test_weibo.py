@@ -264,7 +264,7 @@ def test_login_wall_is_a_fault_of_its_own_and_reads_nothing(api_server, crawl):
     [
         (Reply(status=418, body=b""), "rate_limited"),
         (Reply(status=403, body=b""), "rate_limited"),
-        (Reply(status=412, body=b""), "captcha"),
+        (Reply(status=412, body=b""), "blocked"),  # as for Bilibili and the forums
         (
             Reply(
                 status=302,
