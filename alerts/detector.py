@@ -590,11 +590,17 @@ class SpikeDetector:
     def _reset_history(self) -> None:
         s = self.settings
         n = s.history_days * 24
+        # What was expected of each hour is kept for a week (the spread and a quiet
+        # brand's level are learnt over it), never for longer than the hours
+        # themselves: every reader pairs an expectation with its hour counting back
+        # from the newest. A history under a week (`history_days` 2-6) is a brand's
+        # first week made permanent: fewer daily samples, spread over those days.
+        scale = min(_SCALE_HOURS, n)
         self._hist = _History(
             hours=deque(maxlen=n),
             totals=deque(maxlen=n),
-            profile=deque(maxlen=_SCALE_HOURS),
-            expected=deque(maxlen=_SCALE_HOURS),
+            profile=deque(maxlen=scale),
+            expected=deque(maxlen=scale),
         )
         self._recent: deque[int] = deque(maxlen=s.kept_steps)
         # -1 marks an interval without a known total, which disables the share signal.

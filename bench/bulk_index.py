@@ -26,7 +26,7 @@ from elasticsearch import Elasticsearch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from brandpulse.config import ElasticsearchConfig
-from esnode import ES_VERSION, LocalNode, free_port
+from esnode import ES_VERSION, LocalNode
 from store.setup import alias_name, ensure_index, index_for, install_templates
 from store.spool import Spool, SpoolRecord
 from store.synthetic import mentions
@@ -104,7 +104,7 @@ def main() -> int:
             url = args.url
             print(f"node: {url}")
         else:
-            node = LocalNode(port=free_port(), data_dir=tmp / "node", heap=args.heap)
+            node = LocalNode(port=0, data_dir=tmp / "node", heap=args.heap)
             node.start()
             stack.callback(node.stop)
             url = node.url

@@ -35,7 +35,7 @@ from crawlers.runner import run_crawl  # noqa: E402
 from daemon.demo import demo_config  # noqa: E402
 from daemon.logs import configure_logging  # noqa: E402
 from daemon.service import Daemon  # noqa: E402
-from esnode import LocalNode, free_port  # noqa: E402
+from esnode import LocalNode  # noqa: E402
 from sandbox.corpus import build_corpus, publish_burst  # noqa: E402
 from sandbox.slack import SlackSandbox  # noqa: E402
 from sandbox.sources import SourcesServer  # noqa: E402
@@ -51,7 +51,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="brandpulse-bench-e2e-"))
     corpus = build_corpus(datetime.now(UTC), per_hour=args.per_hour, burst_size=args.burst)
     expected = sum(1 for p in corpus.history if p.tone != "noise")
-    with LocalNode(port=free_port(), data_dir=work / "es", heap="512m") as node, \
+    with LocalNode(port=0, data_dir=work / "es", heap="512m") as node, \
             SlackSandbox() as slack, SourcesServer() as sources:  # fmt: skip
         sources.publish(corpus.history)
         data = demo_config(node.url, sources.base_urls(), slack.base_url, work, index_prefix="bench")

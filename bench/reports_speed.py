@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from brandpulse.config import ElasticsearchConfig
 from brandpulse.mention import mention_id
-from esnode import LocalNode, free_port
+from esnode import LocalNode
 from nlp.data import shared_data_dir
 from reports.period import Period, iso
 from reports.share_of_voice import SentimentCounts, share_of_voice
@@ -286,7 +286,7 @@ def main() -> int:
             es = Elasticsearch(args.url, request_timeout=300)
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reports-")))
-            node = LocalNode(port=free_port(), data_dir=tmp / "es", heap=args.heap)
+            node = LocalNode(port=0, data_dir=tmp / "es", heap=args.heap)
             node.start()
             stack.callback(node.stop)
             es = node.client(request_timeout=300)

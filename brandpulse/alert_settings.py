@@ -116,8 +116,10 @@ class SpikeSettings(BaseModel):
         default=21,
         ge=2,
         le=56,
-        description="days of hourly counts kept for the seasonal baseline (>=21 enables the "
-        "hour-of-week profile, which needs three past weeks)",
+        description="days of hourly counts kept for the seasonal baseline: 7 gives the daily "
+        "profile its seven same-hour samples; fewer works as a brand's first week does (fewer "
+        "samples, the spread learnt over those days); >=21 enables the hour-of-week profile, "
+        "which needs three past weeks",
     )
     level_hours: int = Field(
         default=24,

@@ -16,13 +16,13 @@ resolved by `zone`; `local_to_utc` reads a naive configured time (a maintenance
 window's "from") in such a zone; `local_midnight` and `shift_local_days` do the calendar arithmetic
 of local days (a report's week in Europe/London), which UTC arithmetic gets wrong
 across a DST change. `parse_board_time` reads the wall-clock and relative times forum
-pages show ("昨天 10:05", "3 天前") in a board's zone against an injected clock.
+pages and Weibo show ("昨天 10:05", "3 天前") in a board's zone against an injected clock.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -102,6 +102,7 @@ _BOARD_FORMATS = (
     "%d %b %Y %H:%M",  # phpBB "D M Y, H:i" style boards: "27 Apr 2011 23:57"
     "%d %b %Y, %H:%M",
     "%b %d, %Y %I:%M %p",
+    "%a %b %d %H:%M:%S %z %Y",  # Weibo's API (Twitter's form): "Sat Nov 28 12:00:00 +0800 2026"
 )
 _PREFIX = re.compile(r"^(?:发表于|發表於|最后回复于|posted|by)\s*[:：]?\s*", re.IGNORECASE)
 _DAY_WORDS = {"今天": 0, "昨天": 1, "前天": 2}
@@ -113,18 +114,31 @@ _MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})(?:\s+(\d{1,2}):(\d{2}))?$")
 
 
 def parse_board_time(text: str, zone: str | None, now: datetime) -> datetime:
-    """A time as a forum board shows it -> aware UTC.
+    """A time as a forum board or Weibo shows it -> aware UTC.
 
-    `zone` is the board's IANA zone (None: UTC); `now` is the injected clock
-    (aware), against which relative forms are resolved in that zone:
-    "2024-3-5 14:22", "发表于 2024-03-05 14:22:01", "昨天 10:05", "前天 10:05",
-    "3 天前", "半小时前", "刚刚", Tieba's "14:22" (today) and "3-5" (this year;
-    last year when that date is still ahead), phpBB's "Tue Mar 05, 2024 2:22 pm".
-    A time that carries its own zone (ISO 8601 with an offset, phpBB's
-    `<time datetime>`) keeps it. Raises ValueError naming the text otherwise.
+    `zone` is the board's IANA zone (None: UTC; Weibo's is Asia/Shanghai); `now` is
+    the injected clock (aware), against which relative forms are resolved in that
+    zone: "2024-3-5 14:22", "发表于 2024-03-05 14:22:01", "今天 12:30", "昨天 10:05",
+    "前天 10:05", "3 天前", "5分钟前", "半小时前", "刚刚", Tieba's "14:22" (today) and
+    "3-5" / Weibo's "03-15" (this year; last year when that date is still ahead),
+    phpBB's "Tue Mar 05, 2024 2:22 pm". A time that carries its own zone (ISO 8601
+    with an offset, phpBB's `<time datetime>`, Weibo's "Sat Nov 28 12:00:00 +0800
+    2026") keeps it. Raises ValueError naming the text for anything else, a
+    non-string or an impossible date ("13-45", "昨天 25:99") included.
     """
     tz = ZoneInfo(zone) if zone else UTC
     local_now = require_utc(now, "board clock").astimezone(tz)
+    if not isinstance(text, str):
+        raise ValueError(f"not a board time: {text!r}")
+    try:
+        return _parse_board_time(text, tz, local_now)
+    except ValueError as exc:
+        if str(exc).startswith("not a board time"):
+            raise
+        raise ValueError(f"not a board time: {text!r} ({exc})") from None
+
+
+def _parse_board_time(text: str, tz: tzinfo, local_now: datetime) -> datetime:
     raw = " ".join(text.split())
     value = _PREFIX.sub("", raw).replace("\xa0", " ").strip()
     if not value:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BLOCKED",
     "CAPTCHA",
+    "LOGIN_HOSTS",
     "LOGIN_REQUIRED",
+    "LOGIN_WORDS",
     "RATE_LIMITED",
     "REFUSAL_KINDS",
     "STATS_PREFIX",
@@ -50,8 +52,8 @@ STATS_PREFIX = "brandpulse"
 # out of `parse_page`), so a source that only ever refuses ends as "no page could be
 # read" and reaches the source-health notice (daemon.service ->
 # alerts.health.HealthTracker.crawl_failed).
-BLOCKED = "blocked"  # the site's firewall blocked the request (Bilibili -412 / HTTP 412)
-CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证, Weibo 412)
+BLOCKED = "blocked"  # the site's firewall blocked the request (Bilibili -412 / HTTP 412, any spider)
+CAPTCHA = "captcha"  # risk control wants a human check (Bilibili -352, Baidu 安全验证, HTTP 418 of a forum)
 LOGIN_REQUIRED = "login_required"  # needs a logged-in account (Bilibili -101, Discuz!, phpBB, Weibo -100)
 RATE_LIMITED = "rate_limited"  # too many requests (Bilibili -799, Weibo 418/403), as the middleware's kind
 REFUSAL_KINDS = frozenset({BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED})
@@ -109,7 +111,10 @@ class SecretMaskingLog:
                 handler.addFilter(MaskUrlSecrets())
 
 
-# How forum pages refuse (`refusal`): login walls and anti-bot challenges.
+# How sites refuse (`refusal`): login walls and anti-bot challenges of forum pages,
+# and the refusals Weibo's JSON answers carry.
+LOGIN_HOSTS = ("passport.weibo.cn", "passport.weibo.com", "login.sina.com.cn", "weibo.com/login")
+LOGIN_WORDS = ("登录", "login")  # an answer that says so (lower-cased) asks for a login
 _REFUSAL_URLS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (LOGIN_REQUIRED, re.compile(r"member\.php\?(?:[^#]*&)?mod=logging", re.I)),  # Discuz!
     (LOGIN_REQUIRED, re.compile(r"ucp\.php\?(?:[^#]*&)?mode=login", re.I)),  # phpBB
@@ -126,27 +131,65 @@ _REFUSAL_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (LOGIN_REQUIRED, re.compile(r'<form[^>]+action="[^"]*ucp\.php\?mode=login[^"]*"[^>]*id="login"'
                                   r'|<form[^>]+id="login"[^>]+action="[^"]*ucp\.php\?mode=login', re.I)),
 )
-_REFUSAL_STATUSES = {412: CAPTCHA, 418: CAPTCHA}  # anti-bot answers of Chinese CDNs/WAFs
+_REFUSAL_STATUSES = {412: BLOCKED, 418: CAPTCHA}  # anti-bot answers of Chinese CDNs/WAFs
+# What an `{"ok": 0, "msg": ...}` answer says, checked in this order.
+_EMPTY_WORDS = ("没有内容", "暂无", "没有更多", "无结果")  # an honest empty result
+_CAPTCHA_WORDS = ("验证码", "验证", "captcha", "verify")
+_THROTTLE_WORDS = ("频繁", "频率", "过多", "稍后再试")
 
 
-def refusal(url: str, status: int | None = None, text: str = "") -> tuple[str, str] | None:
+def refusal(
+    url: str, status: int | None = None, text: str = "", data: Any = None
+) -> tuple[str, str] | None:
     """(kind, detail) when a response is a site refusing us, else None.
 
     Recognised: Discuz! login walls ("您需要登录后才可以", a redirect to
     member.php?mod=logging), Baidu's "百度安全验证" captcha page or a redirect to
-    wappass.baidu.com, HTTP 412/418 (anti-bot challenges) and phpBB's login form
+    wappass.baidu.com, HTTP 412 (`blocked`, as for Bilibili) and 418 (`captcha`) of
+    anti-bot firewalls, and phpBB's login form
     in place of a page. `text` is the decoded body (its first 64 KiB are read).
+
+    `data` is a decoded JSON answer of Weibo's kind (`{"ok": 1, "data": ...}` when it
+    serves): `{"ok": -100, "url": <passport page>}` or a `url` to a login page
+    (`LOGIN_HOSTS`) is `login_required`; an `ok` other than 1 whose `msg` asks for a
+    captcha / says 访问频繁 / asks for a login is `captcha` / `rate_limited` /
+    `login_required`. `{"ok": 0, "msg": "这里还没有内容"}` is an empty result, not a
+    refusal, and so is an `msg` nothing here knows. The detail is `url: ok=...; msg; url`.
     """
     for kind, pattern in _REFUSAL_URLS:
         if pattern.search(url):
             return kind, f"{url}: the site sent us to its {kind.replace('_', ' ')} page"
     if status in _REFUSAL_STATUSES:
         return _REFUSAL_STATUSES[status], f"{url} -> {status}: an anti-bot challenge"
+    if isinstance(data, dict):
+        said = _json_refusal(data)
+        if said is not None:
+            return said[0], f"{url}: {said[1]}"
     head = text[:65536]
     for kind, pattern in _REFUSAL_TEXTS:
         found = pattern.search(head)
         if found:
             return kind, f"{url}: the page is a refusal ({found.group(0)[:40]!r}), not posts"
+    return None
+
+
+def _json_refusal(data: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, what the answer said) of a refusing JSON answer (`refusal`'s `data`)."""
+    ok = data.get("ok")
+    msg = str(data.get("msg") or data.get("message") or "")
+    url = str(data.get("url") or "")
+    said = "; ".join(part for part in (f"ok={ok}", msg, url) if part)
+    if ok == -100 or any(host in url for host in LOGIN_HOSTS):
+        return LOGIN_REQUIRED, said
+    if ok == 1 or any(word in msg for word in _EMPTY_WORDS):
+        return None
+    lowered = msg.lower()
+    if any(word in lowered for word in _CAPTCHA_WORDS):
+        return CAPTCHA, said
+    if any(word in msg for word in _THROTTLE_WORDS):
+        return RATE_LIMITED, said
+    if any(word in lowered for word in LOGIN_WORDS):
+        return LOGIN_REQUIRED, said
     return None
 
 

@@ -110,7 +110,7 @@ def _say(text: str = "") -> None:
 
 
 def run_demo(workdir: Path = Path("var/demo"), burst_after: float = 20.0, keep: bool = False) -> int:
-    from esnode import LocalNode, free_port
+    from esnode import LocalNode
 
     workdir = workdir.resolve()
     for sub in ("state", "spool", "es"):
@@ -127,7 +127,7 @@ def run_demo(workdir: Path = Path("var/demo"), burst_after: float = 20.0, keep: 
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         _say("1/6 starting a local Elasticsearch node (first run downloads the jars)...")
-        node = LocalNode(port=free_port(), data_dir=workdir / "es", heap="512m")
+        node = LocalNode(port=0, data_dir=workdir / "es", heap="512m")
         node.start()
         if not keep:
             stack.callback(node.stop)

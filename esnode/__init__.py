@@ -253,9 +253,22 @@ def _classpath(lib: Path, launcher: Path | None = None) -> str:
 
 
 def free_port() -> int:
+    """A port free on 127.0.0.1 now. Racy: it may be taken before it is bound again
+    (another test session, a client's outgoing connection); `LocalNode(port=0)`
+    retries on another when that happens, and local servers should bind 0 themselves."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class PortTaken(EsNodeError):
+    """The node's HTTP port was (or became) someone else's before the node bound it."""
+
+
+# A JVM that lost the race for its port says so in its log (Netty's BindException
+# wrapped by Elasticsearch's BindHttpException / BindTransportException).
+_BIND_FAILED = re.compile(r"Bind(?:Http|Transport)Exception|Address already in use")
+PORT_ATTEMPTS = 5  # fresh ports tried by LocalNode(port=0) before giving up
 
 
 def _port_open(port: int) -> bool:
@@ -318,6 +331,12 @@ class LocalNode:
     ``watch_parent`` makes the JVM exit when this Python process dies, so a
     killed test run does not leave a node behind; the CLI turns it off.
     ``settings`` are extra Elasticsearch node settings; they override the defaults.
+
+    ``port=0`` means any free port, as for a socket: the node takes a free port
+    and, if that port is taken before the JVM binds it (several test sessions
+    at once), starts again on a fresh one, up to `PORT_ATTEMPTS` times; ``port``
+    and ``url`` say which one it got once started (a restart picks anew). A port given explicitly is
+    used or refused (`PortTaken`), never changed. ``port=None`` is `DEFAULT_PORT`.
     """
 
     def __init__(
@@ -332,6 +351,7 @@ class LocalNode:
         if not re.fullmatch(r"\d+[mMgG]", heap):
             raise ValueError(f"heap must look like 512m or 1g, got {heap!r}")
         self.port = port if port is not None else DEFAULT_PORT
+        self._any_port = self.port == 0  # pick a free one at each start
         self.data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
         self.heap = heap
         self.watch_parent = watch_parent
@@ -339,6 +359,7 @@ class LocalNode:
         # extra node settings (`-E key=value`), e.g. a tiny write queue for tests
         self.settings = dict(settings or {})
         self.pid: int | None = None
+        self._log_from = 0  # offset in node.log where the current start's output begins
         self.boot_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -393,6 +414,25 @@ class LocalNode:
         return cmd
 
     def start(self) -> LocalNode:
+        if not self._any_port:
+            return self._start_on_port()
+        taken: list[str] = []
+        for _ in range(PORT_ATTEMPTS):
+            self.port = self._pick_port()
+            try:
+                return self._start_on_port()
+            except PortTaken as exc:
+                taken.append(str(exc).splitlines()[0])
+        self.port = 0
+        raise EsNodeError(
+            f"no free port for Elasticsearch after {PORT_ATTEMPTS} attempts: " + "; ".join(taken)
+        )
+
+    def _pick_port(self) -> int:
+        """The next port `port=0` tries (a seam for tests that need a taken one)."""
+        return free_port()
+
+    def _start_on_port(self) -> LocalNode:
         state = read_state(self.data_dir)
         if state and _pid_alive(int(str(state["pid"]))):
             raise EsNodeError(
@@ -400,13 +440,14 @@ class LocalNode:
                 f"stop it first: python -m esnode stop --data {self.data_dir}"
             )
         if _port_open(self.port):
-            raise EsNodeError(f"port {self.port} on 127.0.0.1 is already in use")
+            raise PortTaken(f"port {self.port} on 127.0.0.1 is already in use")
         java = find_java()
         home = ensure_installed(java)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.data_dir / LOG_FILE
         t0 = time.monotonic()
         with log_path.open("ab") as log:
+            self._log_from = log.tell()
             log.write(f"\n=== esnode start {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
@@ -462,10 +503,18 @@ class LocalNode:
                 self._check_alive()
                 try:
                     es.cluster.health(wait_for_status="yellow", timeout="5s")
-                    return
+                    info = es.nodes.info(node_id="_local", metric="process")
                 except Exception as exc:  # 503/408 until the node elected itself
                     last_error = exc
                     time.sleep(0.3)
+                    continue
+                pids = [n.get("process", {}).get("id") for n in info["nodes"].values()]
+                if pids != [self.pid]:
+                    # Another process's node took the port between the check and our bind.
+                    raise PortTaken(
+                        f"port {self.port} on 127.0.0.1 is answered by another node (pid {pids})"
+                    )
+                return
         finally:
             es.close()
         raise EsNodeError(
@@ -478,10 +527,23 @@ class LocalNode:
         assert self._proc is not None
         code = self._proc.poll()
         if code is not None:
+            if _BIND_FAILED.search(self._log_since_start()):
+                raise PortTaken(
+                    f"port {self.port} on 127.0.0.1 was taken before Elasticsearch bound it "
+                    f"(log {self.data_dir / LOG_FILE}):\n{log_tail(self.data_dir)}"
+                )
             raise EsNodeError(
                 f"Elasticsearch JVM exited with code {code} while booting "
                 f"(log {self.data_dir / LOG_FILE}):\n{log_tail(self.data_dir)}"
             )
+
+    def _log_since_start(self) -> str:
+        try:
+            with (self.data_dir / LOG_FILE).open("rb") as log:
+                log.seek(self._log_from)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -536,9 +598,11 @@ __all__ = [
     "DEFAULT_HEAP",
     "DEFAULT_PORT",
     "ES_VERSION",
+    "PORT_ATTEMPTS",
     "EsNodeError",
     "Java",
     "LocalNode",
+    "PortTaken",
     "cache_home",
     "default_data_dir",
     "ensure_installed",

@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m esnode", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_start = sub.add_parser("start", help="start a node in the background and wait for yellow")
-    p_start.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p_start.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="HTTP port; 0 = any free one (the URL printed says which)"
+    )
     p_start.add_argument("--data", type=Path, default=default_data_dir())
     p_start.add_argument("--heap", default=DEFAULT_HEAP, help="JVM heap, e.g. 512m (default)")
     p_start.set_defaults(func=_start)

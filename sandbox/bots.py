@@ -28,17 +28,16 @@ import base64
 import hashlib
 import hmac
 import json
-import signal
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+
+from sandbox.httpserver import SandboxHandler, ThreadedServer, serve_until_stopped
 
 Api = Literal["webhook", "teams", "wecom", "dingtalk", "feishu"]
 APIS: tuple[Api, ...] = ("webhook", "teams", "wecom", "dingtalk", "feishu")
@@ -171,35 +170,21 @@ class BotSandbox:
         self._faults: list[_Fault] = []
         self._sent: dict[str, deque[float]] = {}
         self._seq = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> BotSandbox:
         if self._server is not None:
             return self
-        sandbox = self
-
-        class Handler(_Handler):
-            owner = sandbox
-
-        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
-        self._server.daemon_threads = True
-        self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, name="bot-sandbox",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+        self._server = ThreadedServer(self.host, self._port, _Handler, self, name="bot-sandbox")
+        self._port = self._server.port
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
         self._server = None
 
     def __enter__(self) -> BotSandbox:
@@ -546,21 +531,12 @@ def _b64_hmac(key: bytes, msg: bytes) -> str:
     return base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SandboxHandler):
     owner: BotSandbox
     server_version = "BotSandbox/1"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the sandbox's own request log is `BotSandbox.requests`
-
     def _send(self, answer: Answer) -> None:
-        self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
-        self.send_header("Content-Length", str(len(answer.body)))
-        for key, value in answer.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(answer.body)
+        self.reply(answer.status, answer.body, answer.content_type, answer.headers)
 
     def do_GET(self) -> None:
         self._send(Answer.text(200 if self.path in ("/", "/health") else 404, "bot sandbox\n"))
@@ -622,32 +598,15 @@ def main(argv: list[str] | None = None) -> int:
               + json.dumps(message.payload, ensure_ascii=False, indent=2) + "\n", flush=True)  # fmt: skip
 
     sandbox = BotSandbox(host=args.host, port=args.port, on_message=show)
-    stopped = threading.Event()
-    # SIGTERM stops it like Ctrl-C (see sandbox.slack.main); set before the banner.
-    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
-    try:
-        sandbox.start()
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(
+    return serve_until_stopped(sandbox, f"{args.host}:{args.port}", lambda: (
         "Bot sandbox listening. For config.yaml (sandbox credentials, not real ones):\n"
         f"  webhook:  url: {sandbox.webhook_url}\n            secret: {sandbox.webhook_secret}\n"
         f"  teams:    url: {sandbox.teams_url}\n"
         f"  feishu:   url: {sandbox.feishu_url}\n            secret: {sandbox.feishu_secret}\n"
         f"  dingtalk: url: {sandbox.dingtalk_url}\n            secret: {sandbox.dingtalk_secret}\n"
         f"  wecom:    url: {sandbox.wecom_url}\n"
-        "Messages appear below as they arrive. Ctrl-C stops.\n",
-        flush=True,
-    )
-    try:
-        while not stopped.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
-    return 0
+        "Messages appear below as they arrive. Ctrl-C stops.\n"
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":

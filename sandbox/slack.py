@@ -38,17 +38,16 @@ import argparse
 import html
 import json
 import re
-import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs
+
+from sandbox.httpserver import SandboxHandler, ThreadedServer, serve_until_stopped
 
 DEFAULT_TOKEN = "xoxb-sandbox-token"
 DEFAULT_APP_TOKEN = "xapp-1-A0SANDBOX-1-sandbox-app-token"
@@ -333,30 +332,15 @@ class SlackSandbox:
         self._outage: int | None = None
         self._seq = 0
         self._files: dict[str, SlackFile] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> SlackSandbox:
         if self._server is not None:
             return self
-        sandbox = self
-
-        class Handler(_Handler):
-            owner = sandbox
-
-        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
-        self._server.daemon_threads = True
-        self._port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            # A short poll keeps stop(), and so every test's teardown, quick.
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="slack-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server = ThreadedServer(self.host, self._port, _Handler, self, name="slack-sandbox")
+        self._port = self._server.port
         self._start_socket_mode()
         return self
 
@@ -377,10 +361,7 @@ class SlackSandbox:
             if self._ws_thread is not None:
                 self._ws_thread.join(timeout=5)
             self._ws_server = None
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
         self._server = None
 
     def __enter__(self) -> SlackSandbox:
@@ -895,29 +876,9 @@ class SlackSandbox:
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SandboxHandler):
     owner: SlackSandbox
     server_version = "SlackSandbox/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the sandbox's own request log is `SlackSandbox.requests`
-
-    def _reply(
-        self, status: int, body: str, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _json(
-        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        self._reply(status, json.dumps(body), "application/json; charset=utf-8", headers)
 
     def _read_payload(self) -> tuple[dict[str, Any], str | None]:
         length = int(self.headers.get("Content-Length") or 0)
@@ -942,9 +903,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path in ("/", "/health"):
-            self._reply(200, "slack sandbox\n", "text/plain")
+            self.reply(200, "slack sandbox\n", "text/plain")
         else:
-            self._reply(404, "not found\n", "text/plain")
+            self.reply(404, "not found\n", "text/plain")
 
     def do_POST(self) -> None:
         owner = self.owner
@@ -956,11 +917,11 @@ class _Handler(BaseHTTPRequestHandler):
             data = self.rfile.read(length) if length else b""
             status, text = owner.handle_upload(path[len(UPLOAD_PATH):], data)
             owner._log(path, status, None if status == 200 else text)
-            self._reply(status, text, "text/plain")
+            self.reply(status, text, "text/plain")
             return
         if not (is_api or is_hook):
             owner._log(path, 404, "not_found")
-            self._reply(404, "not found\n", "text/plain")
+            self.reply(404, "not found\n", "text/plain")
             return
         fault = owner._take_fault()
         if fault is not None and not fault.after_posting:
@@ -977,9 +938,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, json.JSONDecodeError) as exc:
             owner._log(path, 400, "invalid_json")
             if is_api:
-                self._json(200, {"ok": False, "error": "invalid_json", "detail": str(exc)})
+                self.reply_json(200, {"ok": False, "error": "invalid_json", "detail": str(exc)})
             else:
-                self._reply(400, "invalid_payload", "text/html")
+                self.reply(400, "invalid_payload", "text/html")
             return
         if is_api:
             body = owner.handle_api(path[len("/api/") :], token, payload)
@@ -988,18 +949,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             owner._log(path, 200, None if body.get("ok") else body.get("error"))
             # Slack answers API errors with HTTP 200 and ok:false.
-            self._json(200, body)
+            self.reply_json(200, body)
             return
         if path != WEBHOOK_PATH:
             owner._log(path, 404, "no_service")
-            self._reply(404, "no_service", "text/html")
+            self.reply(404, "no_service", "text/html")
             return
         status, text = owner.handle_webhook(payload)
         if fault is not None:
             self._fail(path, fault, is_api, consumed=True)
             return
         owner._log(path, status, None if status == 200 else text)
-        self._reply(status, text, "text/html")
+        self.reply(status, text, "text/html")
 
     def _fail(self, path: str, fault: _Fault, is_api: bool, *, consumed: bool = False) -> None:
         # The request body must still be consumed, or the client sees a reset.
@@ -1010,9 +971,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.owner._log(path, 429, "ratelimited")
             headers = {"Retry-After": f"{fault.retry_after:g}"}
             if is_api:
-                self._json(429, {"ok": False, "error": "ratelimited"}, headers)
+                self.reply_json(429, {"ok": False, "error": "ratelimited"}, headers)
             else:
-                self._reply(429, "rate_limited", "text/html", headers)
+                self.reply(429, "rate_limited", "text/html", headers)
             return
         phrase = (
             HTTPStatus(fault.status).phrase
@@ -1020,7 +981,7 @@ class _Handler(BaseHTTPRequestHandler):
             else "Error"
         )
         self.owner._log(path, fault.status, "injected_failure")
-        self._reply(fault.status, f"<html><body>{fault.status} {phrase}</body></html>", "text/html")
+        self.reply(fault.status, f"<html><body>{fault.status} {phrase}</body></html>", "text/html")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1044,34 +1005,14 @@ def main(argv: list[str] | None = None) -> int:
         print(text + "\n", flush=True)
 
     sandbox.on_message = show
-    stopped = threading.Event()
-    # SIGTERM (a supervisor, `kill`) stops it like Ctrl-C does. Ctrl-C alone is not
-    # enough: a process started in the background by a non-interactive shell inherits
-    # SIGINT as ignored, and then Python never raises KeyboardInterrupt. Set before
-    # the banner: whoever read the banner may send SIGTERM at once.
-    signal.signal(signal.SIGTERM, lambda _signo, _frame: stopped.set())
-    try:
-        sandbox.start()
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(
+    return serve_until_stopped(sandbox, f"{args.host}:{args.port}", lambda: (
         "Slack sandbox listening.\n"
         f"  slack.base_url:    {sandbox.base_url}\n"
         f"  slack.token:       {sandbox.token}\n"
         f"  slack.channel:     #{args.channel.lstrip('#')} (or {DEFAULT_CHANNEL_ID})\n"
         f"  slack.webhook_url: {sandbox.webhook_url}\n"
-        "Messages appear below as they arrive. Ctrl-C stops.\n",
-        flush=True,
-    )
-    try:
-        while not stopped.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
-    return 0
+        "Messages appear below as they arrive. Ctrl-C stops.\n"
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":

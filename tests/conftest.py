@@ -7,6 +7,7 @@ starting one (CI services, or `python -m esnode start` kept open while iterating
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from elasticsearch import Elasticsearch
 # package; the repository root on the path lets the regular package win.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from esnode import LocalNode, free_port
+from esnode import LocalNode
 
 
 class RunningNode:
@@ -41,7 +42,8 @@ def es_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode | Ru
         yield RunningNode(url)
         return
     data_dir: Path = tmp_path_factory.mktemp("esnode")
-    node = LocalNode(port=free_port(), data_dir=data_dir, heap="512m")
+    # port 0: a free port, and another one if a concurrent session takes it first
+    node = LocalNode(port=0, data_dir=data_dir, heap="512m")
     node.start()
     try:
         yield node
@@ -54,3 +56,16 @@ def es_client(es_node: LocalNode | RunningNode) -> Iterator[Elasticsearch]:
     client = es_node.client()
     yield client
     client.close()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port nothing listens on, held for the whole test: connections are
+    refused, and no one else can take it meanwhile (a port found free and let go,
+    as `esnode.free_port` does, may be another test session's server a moment
+    later). It is bound with SO_REUSEPORT, so `TcpProxy(port=closed_port)` can
+    listen on it for a while and leave it refusing again."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])

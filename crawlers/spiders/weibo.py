@@ -14,10 +14,12 @@
 - An optional `cookie` (a logged-in session) goes only to Weibo's own origin
   (the egress policy strips `Cookie` anywhere else).
 
-Refusals are faults of their own, never parsed as posts (`crawlers.faults.REFUSAL_KINDS`):
+Refusals are faults of their own, never parsed as posts (`crawlers.faults.REFUSAL_KINDS`;
+an answer's refusal is read by `crawlers.faults.refusal`, as the forums' pages are):
 `login_required` (`{"ok": -100, "url": "https://passport.weibo.cn/..."}`, `ok: 0`
-with a login message, a redirect to passport/login pages), `captcha` (HTTP 412,
-bot checks), `rate_limited` (HTTP 418/432/403, `ok: 0` "访问频繁"); the first one ends
+with a login message, a redirect to passport/login pages), `blocked` (HTTP 412, the
+request intercepted, as for Bilibili and the forums), `captcha` (bot checks),
+`rate_limited` (HTTP 418/432/403, `ok: 0` "访问频繁"); the first one ends
 the crawl (finish reason `refused`): every other search would be refused too. `{"ok": 0, "msg":
 "这里还没有内容"}` is an empty result, not a refusal. HTTP 403 is `login_required`
 when Weibo says so (请登录), else `rate_limited` (Weibo blocks with 403 after too
@@ -25,9 +27,9 @@ many searches).
 
 Times: Weibo shows local (Asia/Shanghai) times in several forms -- "刚刚",
 "5分钟前", "3小时前", "今天 12:30", "昨天 08:15", "03-15", "2023-03-15" and
-"Sat Mar 15 10:00:00 +0800 2025" -- read by `parse_weibo_time` against the
-injected clock (`MentionSpider.now()`; `BRANDPULSE_NOW` pins it for tests) and
-converted to UTC with `brandpulse.timeutil.local_to_utc`. Relative times are
+"Sat Mar 15 10:00:00 +0800 2025" -- read by `brandpulse.timeutil.parse_board_time`
+in that zone against the injected clock (`MentionSpider.now()`; `BRANDPULSE_NOW`
+pins it for tests), as the forums' times are. Relative times are
 coarse (a "3小时前" is up to an hour off), so the cursor also keeps the newest
 post id: Weibo's mids grow with time, and a realtime search stops paging at the
 first id at or below it. Reach is `user.followers_count`, an int or a display
@@ -87,8 +89,16 @@ from brandpulse.config import WeiboSource
 from brandpulse.mention import Mention
 from brandpulse.query import match_brands
 from brandpulse.secrets import reveal
-from brandpulse.timeutil import local_to_utc
-from crawlers.faults import LOGIN_REQUIRED, RATE_LIMITED, REFUSAL_KINDS
+from brandpulse.timeutil import parse_board_time
+from crawlers.faults import (
+    BLOCKED,
+    LOGIN_HOSTS,
+    LOGIN_REQUIRED,
+    LOGIN_WORDS,
+    RATE_LIMITED,
+    REFUSAL_KINDS,
+    refusal,
+)
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault, iter_items
 from crawlers.text import parse_time
 
@@ -96,7 +106,6 @@ __all__ = [
     "WeiboSpider",
     "open_platform_refusal",
     "parse_count",
-    "parse_weibo_time",
     "weibo_html",
 ]
 
@@ -104,74 +113,6 @@ ZONE = "Asia/Shanghai"  # every local time Weibo shows
 OPEN_PLATFORM_URL = "https://api.weibo.com"
 COMMENTS = "comments"  # SearchQuery.params["kind"] of a comment query
 _SEARCH_TYPE = {"realtime": "61", "all": "1"}
-
-_RELATIVE = re.compile(r"^(\d+)\s*(秒|分钟|小时|天)前$")
-_TODAY = re.compile(r"^今天\s*(\d{1,2}):(\d{2})$")
-_YESTERDAY = re.compile(r"^昨天\s*(\d{1,2}):(\d{2})$")
-_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})(?:\s+(\d{1,2}):(\d{2}))?$")
-_FULL_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-_UNITS = {"秒": "seconds", "分钟": "minutes", "小时": "hours", "天": "days"}
-
-
-def parse_weibo_time(value: object, now: datetime) -> datetime:
-    """A post time as Weibo shows it -> aware UTC.
-
-    `now` is the clock the relative forms ("刚刚", "5分钟前", "今天 12:30",
-    "昨天 08:15", "03-15") are read against; wall times are Asia/Shanghai. A
-    month-day that would lie in the future is last year's ("12-31" read on
-    1 January). Epoch numbers and ISO/RFC forms with an offset
-    ("Sat Mar 15 10:00:00 +0800 2025") go to `crawlers.text.parse_time`.
-    Raises ValueError naming the value for anything else.
-    """
-    if not isinstance(value, str):
-        return parse_time(value)
-    try:
-        return _parse_shown(" ".join(value.split()), now)
-    except ValueError as exc:
-        raise ValueError(f"not a Weibo time: {value!r} ({exc})") from None
-
-
-def _parse_shown(text: str, now: datetime) -> datetime:
-    local_now = now.astimezone(UTC).astimezone(_zone())
-    if text == "刚刚":
-        return now.astimezone(UTC)
-    if match := _RELATIVE.match(text):
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return (now - delta).astimezone(UTC)
-    if match := _TODAY.match(text):
-        return _local(local_now.date(), int(match.group(1)), int(match.group(2)))
-    if match := _YESTERDAY.match(text):
-        day = local_now.date() - timedelta(days=1)
-        return _local(day, int(match.group(1)), int(match.group(2)))
-    if match := _MONTH_DAY.match(text):
-        month, day = int(match.group(1)), int(match.group(2))
-        hour, minute = int(match.group(3) or 0), int(match.group(4) or 0)
-        when = _local(local_now.date().replace(month=month, day=day), hour, minute)
-        if when > now.astimezone(UTC) + timedelta(days=1):
-            last_year = local_now.date().replace(year=local_now.year - 1, month=month, day=day)
-            when = _local(last_year, hour, minute)
-        return when
-    if match := _FULL_DATE.match(text):
-        year, month, day = (int(match.group(i)) for i in (1, 2, 3))
-        hour, minute, second = (int(match.group(i) or 0) for i in (4, 5, 6))
-        return local_to_utc(datetime(year, month, day, hour, minute, second), ZONE)
-    try:
-        # "Sat Mar 15 10:00:00 +0800 2025" (Twitter-style, with its offset)
-        return datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y").astimezone(UTC)
-    except ValueError:
-        pass
-    return parse_time(text)
-
-
-def _zone() -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(ZONE)
-
-
-def _local(day: Any, hour: int, minute: int) -> datetime:
-    return local_to_utc(datetime(day.year, day.month, day.day, hour, minute), ZONE)
-
 
 _COUNT = re.compile(r"^(\d+(?:\.\d+)?)\s*(万|亿|w|W|k|K)?\+?$")
 _MULTIPLIER = {"万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000, "k": 1000, "K": 1000}
@@ -204,38 +145,6 @@ def weibo_html(fragment: str) -> str:
     text ("[偷笑]", the form people type), the "全文" (full text) link goes."""
     fragment = _FULL_TEXT_LINK.sub("", fragment)
     return _IMG_ALT.sub(lambda m: next(g for g in m.groups() if g is not None), fragment)
-
-
-_LOGIN_WORDS = ("登录", "login")
-_THROTTLE_WORDS = ("频繁", "频率", "过多", "稍后再试")
-_CAPTCHA_WORDS = ("验证码", "验证", "captcha", "verify")
-_EMPTY_WORDS = ("没有内容", "暂无", "没有更多", "无结果")
-_LOGIN_HOSTS = ("passport.weibo.cn", "passport.weibo.com", "login.sina.com.cn", "weibo.com/login")
-
-
-def refusal(data: Any) -> tuple[str, str] | None:
-    """(fault kind, Weibo's words) when an answer refuses us; None for an answer
-    with data or an honest empty result."""
-    if not isinstance(data, dict):
-        return None
-    ok = data.get("ok")
-    msg = str(data.get("msg") or data.get("message") or "")
-    url = str(data.get("url") or "")
-    said = "; ".join(part for part in (f"ok={ok}", msg, url) if part)
-    if ok == -100 or any(host in url for host in _LOGIN_HOSTS):
-        return "login_required", said
-    if ok == 1:
-        return None
-    if any(word in msg for word in _EMPTY_WORDS):
-        return None
-    lowered = msg.lower()
-    if any(word in lowered for word in _CAPTCHA_WORDS):
-        return "captcha", said
-    if any(word in msg for word in _THROTTLE_WORDS):
-        return "rate_limited", said
-    if any(word in lowered for word in _LOGIN_WORDS):
-        return "login_required", said
-    return None
 
 
 # Open Platform error codes (open.weibo.com/wiki/Error_code): the token is missing,
@@ -392,10 +301,17 @@ class WeiboSpider(MentionSpider):
         return Request(url, headers=headers, meta={"dont_redirect": True})
 
     def parse_page(self, response: Response, query: SearchQuery, data: Any) -> Page:
-        refused = open_platform_refusal(data) if self.open_platform else refusal(data)
-        if refused is not None:
-            kind, said = refused
-            raise SourceFault(kind, f"{response.url}: {said}")
+        if self.open_platform:
+            refused = open_platform_refusal(data)
+            if refused is not None:
+                kind, said = refused
+                raise SourceFault(kind, f"{response.url}: {said}")
+        else:
+            # Weibo's ok/msg/url answers (crawlers.faults); a bare {"ok": 0} is no
+            # refusal: an empty search, or a post without comments (_comments_page)
+            refused = refusal(response.url, data=data)
+            if refused is not None:
+                raise SourceFault(*refused)
         if query.params.get("kind") == COMMENTS:
             return self._comments_page(response, query, data)
         if self.open_platform:
@@ -458,7 +374,7 @@ class WeiboSpider(MentionSpider):
         fresh = []
         for comment in comments:
             try:
-                old = parse_weibo_time(comment.get("created_at"), now) < query.since
+                old = parse_board_time(comment.get("created_at"), ZONE, now) < query.since
             except (ValueError, AttributeError):
                 old = False  # post_to_mention reports the bad item
             if old:
@@ -493,7 +409,7 @@ class WeiboSpider(MentionSpider):
         url = f"https://m.weibo.cn/status/{bid or mid}"
         return self.make_mention(
             source_id=mid,
-            created_at=parse_weibo_time(raw["created_at"], self.now()),
+            created_at=parse_board_time(raw["created_at"], ZONE, self.now()),
             text=text,
             html=True,
             url=url,
@@ -510,7 +426,7 @@ class WeiboSpider(MentionSpider):
         likes = raw.get("like_count", raw.get("like_counts"))
         return self.make_mention(
             source_id=f"comment:{cid}",
-            created_at=parse_weibo_time(raw["created_at"], self.now()),
+            created_at=parse_board_time(raw["created_at"], ZONE, self.now()),
             text=weibo_html(raw.get("text") or ""),
             html=True,
             url=f"https://m.weibo.cn/detail/{query.params['mid']}",
@@ -581,17 +497,18 @@ class WeiboSpider(MentionSpider):
             said = _body_words(response)
             location = (response.headers.get("Location") or b"").decode("latin-1")
             if 300 <= status < 400:
-                if any(host in location for host in _LOGIN_HOSTS):
+                if any(host in location for host in LOGIN_HOSTS):
                     return "login_required", f"{where} -> {status} to {location}"
                 return "captcha", f"{where} -> {status} to {location or '?'} (a verification page)"
-            if status == 403 and any(w in said.lower() for w in _LOGIN_WORDS):
+            if status == 403 and any(w in said.lower() for w in LOGIN_WORDS):
                 return "login_required", f"{where} -> {status}: {said}"
             if status in (403, 418, 432):
                 # 418 and 432 are Weibo's throttles; a 403 without a login
                 # message is the block that follows too many searches.
                 return "rate_limited", f"{where} -> {status}: {said or 'throttled'}"
             if status == 412:
-                return "captcha", f"{where} -> {status}: {said or 'request intercepted (bot check)'}"
+                # blocked, as HTTP 412 is for Bilibili and the forums (crawlers.faults)
+                return BLOCKED, f"{where} -> {status}: {said or 'request intercepted (bot check)'}"
         if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
             return "robots_txt", f"{where}: disallowed by the site's robots.txt"
         return super().classify_failure(failure)
@@ -630,7 +547,7 @@ def _post_mid(post: dict[str, Any]) -> int:
 
 def _older_than(post: dict[str, Any], since: datetime, now: datetime) -> bool:
     try:
-        return parse_weibo_time(post.get("created_at"), now) < since
+        return parse_board_time(post.get("created_at"), ZONE, now) < since
     except ValueError:
         return False  # post_to_mention reports the bad time
 

@@ -113,6 +113,28 @@ def test_real_wave_alerts_once_near_its_start() -> None:
     assert "acme" in SpikeDetector("acme").describe(ev)
 
 
+@pytest.mark.parametrize("days", [2, 3, 6])
+def test_a_history_under_a_week_keeps_working(days: int) -> None:
+    # `history_days` 2-6 is allowed: a brand's first week made permanent (fewer
+    # daily samples). It used to crash once the hours kept were fewer than the
+    # week of predictions (zip(strict=True) in the spread).
+    short = SpikeSettings(history_days=days)
+    at = 8 * PER_DAY + 10 * PER_HOUR
+    counts = wave(50, 9, at, 6.0, 3, seed=17)
+    events = run(SpikeDetector("acme", short), counts)
+    starts = started(events)
+    assert len(starts) == 1 and at <= starts[0] <= at + PER_HOUR
+    assert started(run(SpikeDetector("b", short), poisson(20, 10 * PER_DAY, seed=18))) == []
+    # Its state (a week of predictions cut to the hours kept) continues identically.
+    cut = at + 7
+    det = SpikeDetector("acme", short)
+    head = run(det, counts[:cut])
+    again = SpikeDetector.from_state(json.loads(json.dumps(det.to_state())), short)
+    assert len(again.to_state()["expected"]) == min(168, days * 24)
+    tail = [(i + cut, e) for i, e in run(again, counts[cut:], MONDAY + cut * STEP)]
+    assert head + tail == events
+
+
 def test_plateau_reports_continuing_then_ended() -> None:
     s = SpikeSettings()
     at = 4 * PER_DAY + 9 * PER_HOUR

@@ -81,6 +81,20 @@ def test_board_time_refuses_what_is_not_a_time_and_a_naive_clock() -> None:
         parse_board_time("刚刚", SH, datetime(2026, 11, 27, 12, 0))
 
 
+def test_board_time_reads_weibos_api_form_and_refuses_impossible_dates_by_name() -> None:
+    # Weibo's API (and Twitter's) form, with its own offset, whatever the zone given.
+    for zone in (SH, None):
+        got = parse_board_time("Sat Nov 28 12:00:00 +0800 2026", zone, NOW)
+        assert got == datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+    # A date the calendar does not have is "not a board time", naming the text, as
+    # any other unreadable value (it used to escape as datetime's own message).
+    for bad, why in (("13-45", "month must be in 1..12"), ("昨天 25:99", "hour must be in 0..23")):
+        with pytest.raises(ValueError, match=rf"not a board time: '{bad}' \({why}\)"):
+            parse_board_time(bad, SH, NOW)
+    with pytest.raises(ValueError, match="not a board time: None"):
+        parse_board_time(None, SH, NOW)  # type: ignore[arg-type]
+
+
 def test_local_to_utc_reads_a_naive_time_in_the_zone_and_keeps_an_offset() -> None:
     from brandpulse.timeutil import local_to_utc
 

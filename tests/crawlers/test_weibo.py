@@ -14,13 +14,9 @@ from datetime import UTC, datetime
 import pytest
 
 from brandpulse.query import compile_query
-from crawlers.spiders.weibo import (
-    open_platform_refusal,
-    parse_count,
-    parse_weibo_time,
-    refusal,
-    weibo_html,
-)
+from brandpulse.timeutil import parse_board_time
+from crawlers.faults import refusal
+from crawlers.spiders.weibo import ZONE, open_platform_refusal, parse_count, weibo_html
 from crawlers.text import html_to_text
 from tests.crawlers.conftest import FIXTURES, Reply
 from tests.crawlers.sources_helpers import by_id, configure, faults, log_lines
@@ -92,18 +88,18 @@ def fixture_texts() -> dict[str, str]:
     ],
 )
 def test_weibo_times_are_shanghai_local_and_read_against_the_clock(shown, utc):
-    got = parse_weibo_time(shown, NOW)
+    got = parse_board_time(shown, ZONE, NOW)
     assert got.tzinfo is UTC
     assert got == datetime.fromisoformat(utc).replace(tzinfo=UTC)
 
 
 def test_a_relative_time_moves_with_the_clock_and_nonsense_is_refused():
-    assert parse_weibo_time("今天 00:05", datetime(2026, 11, 29, 16, 30, tzinfo=UTC)) == datetime(
+    assert parse_board_time("今天 00:05", ZONE, datetime(2026, 11, 29, 16, 30, tzinfo=UTC)) == datetime(
         2026, 11, 29, 16, 5, tzinfo=UTC
     )  # 00:30 on the 30th in Shanghai is still the 29th in UTC
-    for bad in ("前天", "13-45", "昨天 25:99", ""):
-        with pytest.raises(ValueError, match="not a"):
-            parse_weibo_time(bad, NOW)
+    for bad in ("前天", "13-45", "昨天 25:99", "", None):
+        with pytest.raises(ValueError, match="not a board time"):
+            parse_board_time(bad, ZONE, NOW)  # type: ignore[arg-type]
 
 
 def test_follower_counts_as_weibo_writes_them():
@@ -151,10 +147,16 @@ def test_a_quoted_emoji_alt_as_in_comments():
 
 
 def test_refusals_are_told_apart_from_an_empty_result():
+    url = "https://m.weibo.cn/api/container/getIndex?page=1"
     login = json.loads((FIXTURES / "weibo" / "login_required.json").read_text("utf-8"))
-    assert refusal(login)[0] == "login_required"
-    assert refusal(json.loads((FIXTURES / "weibo" / "empty.json").read_text("utf-8"))) is None
-    assert refusal({"ok": 1, "data": {"cards": []}}) is None
+    kind, detail = refusal(url, data=login)
+    assert kind == "login_required" and detail.startswith(f"{url}: ok=-100")
+    assert refusal(url, data=json.loads((FIXTURES / "weibo" / "empty.json").read_text("utf-8"))) is None
+    assert refusal(url, data={"ok": 1, "data": {"cards": []}}) is None
+    said = {"验证码": "captcha", "请求过于频繁，请稍后再试": "rate_limited", "请先登录": "login_required"}
+    for msg, kind in said.items():
+        assert refusal(url, data={"ok": 0, "msg": msg}) == (kind, f"{url}: ok=0; {msg}")
+    assert refusal(url, data={"ok": 0, "msg": "something else"}) is None
 
 
 # ------------------------------------------------------------------ crawls
@@ -281,7 +283,7 @@ def test_login_wall_is_a_fault_of_its_own_and_reads_nothing(api_server, crawl):
     [
         (Reply(status=418, body=b""), "rate_limited"),
         (Reply(status=403, body=b""), "rate_limited"),
-        (Reply(status=412, body=b""), "captcha"),
+        (Reply(status=412, body=b""), "blocked"),  # as for Bilibili and the forums
         (
             Reply(
                 status=302,
@@ -337,9 +339,13 @@ def test_robots_txt_disallowing_the_api_stops_the_source(api_server, crawl):
 def test_comment_parsing_reuses_the_weibo_time_and_count_readers():
     page = json.loads((FIXTURES / "weibo" / "comments_hotflow_page1.json").read_text("utf-8"))
     [comment] = page["data"]["data"]
-    assert parse_weibo_time(comment["created_at"], NOW) == datetime(2017, 11, 13, 12, 44, 44, tzinfo=UTC)
+    got = parse_board_time(comment["created_at"], ZONE, NOW)
+    assert got == datetime(2017, 11, 13, 12, 44, 44, tzinfo=UTC)
     assert parse_count(comment["user"]["followers_count"]) == 132
-    assert refusal(json.loads((FIXTURES / "weibo" / "comments_none.json").read_text("utf-8"))) is None
+    # A bare {"ok": 0} on hotflow is a post without comments, not a refusal.
+    url = "https://m.weibo.cn/comments/hotflow?id=1&mid=1&max_id_type=0"
+    none = json.loads((FIXTURES / "weibo" / "comments_none.json").read_text("utf-8"))
+    assert none == {"ok": 0} and refusal(url, data=none) is None
 
 
 def test_comments_of_matched_posts_reach_paging_and_the_watch_list(api_server, crawl, tmp_path):

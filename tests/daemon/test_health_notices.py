@@ -23,7 +23,6 @@ import pytest
 from brandpulse.config import Config, parse_config
 from brandpulse.mention import Mention
 from daemon.service import Daemon
-from esnode import free_port
 from sandbox.slack import SlackSandbox
 from tests.security.tls_proxy import TcpProxy
 
@@ -102,8 +101,10 @@ def _texts(slack: SlackSandbox) -> list[str]:
     return [m.text for m in slack.messages]
 
 
-def test_elasticsearch_down_and_back_reach_slack_once_each_across_a_restart(es_node, tmp_path, slack):
-    port = free_port()  # the proxy to the real node listens here only in the "up" phase
+def test_elasticsearch_down_and_back_reach_slack_once_each_across_a_restart(
+    es_node, tmp_path, slack, closed_port
+):
+    port = closed_port  # the proxy to the real node listens here only in the "up" phase
     config = _config(tmp_path, slack, f"http://127.0.0.1:{port}")
     daemon = Daemon(config)
     try:
@@ -143,11 +144,13 @@ def test_elasticsearch_down_and_back_reach_slack_once_each_across_a_restart(es_n
     assert "Elasticsearch down" in slack.render() and "Elasticsearch back" in slack.render()
 
 
-def test_a_failing_source_is_reported_once_and_its_recovery_once(tmp_path, slack, feeds, caplog):
+def test_a_failing_source_is_reported_once_and_its_recovery_once(
+    tmp_path, slack, feeds, caplog, closed_port
+):
     caplog.set_level(logging.INFO, logger="brandpulse")
     source = {"name": "news-acme", "type": "rss", "feeds": [feeds.url("a")], "timeout": "5s",
               "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
-    config = _config(tmp_path, slack, f"http://127.0.0.1:{free_port()}", sources=[source],
+    config = _config(tmp_path, slack, f"http://127.0.0.1:{closed_port}", sources=[source],
                      crawl={"allowed_private_endpoints": [feeds.endpoint]},
                      alerts={"enabled": True})  # fmt: skip
     daemon = Daemon(config)  # not started: the test runs the crawl job itself
@@ -181,13 +184,13 @@ def test_a_failing_source_is_reported_once_and_its_recovery_once(tmp_path, slack
     assert len(failed) == 4 and all(r.levelno == logging.WARNING for r in failed)
 
 
-def test_crawl_fault_summaries_are_logged_at_warning(tmp_path, slack, feeds, caplog):
+def test_crawl_fault_summaries_are_logged_at_warning(tmp_path, slack, feeds, caplog, closed_port):
     """Some requests failed although pages were read: the crawl succeeds, and its fault
     summary is a WARNING in the daemon's log (it used to be INFO)."""
     caplog.set_level(logging.INFO, logger="brandpulse")
     source = {"name": "news-mixed", "type": "rss", "feeds": [feeds.url("ok"), feeds.url("bad")],
               "timeout": "5s"}  # fmt: skip
-    daemon = Daemon(_config(tmp_path, slack, f"http://127.0.0.1:{free_port()}", sources=[source],
+    daemon = Daemon(_config(tmp_path, slack, f"http://127.0.0.1:{closed_port}", sources=[source],
                             crawl={"allowed_private_endpoints": [feeds.endpoint]}))
     feeds.failing = {"bad"}
     try:
@@ -202,10 +205,10 @@ def test_crawl_fault_summaries_are_logged_at_warning(tmp_path, slack, feeds, cap
 
 
 def test_an_outage_seen_by_the_alert_check_ends_with_one_notice_when_housekeeping_finds_it_back(
-    es_node, tmp_path, slack
+    es_node, tmp_path, slack, closed_port
 ):
     # Nothing spooled, so no replay notices the return: housekeeping asks Elasticsearch.
-    port = free_port()
+    port = closed_port
     target = es_node.url.split("//", 1)[1]
     config = _config(tmp_path, slack, f"http://127.0.0.1:{port}", alerts={"enabled": True})
     daemon = Daemon(config)

@@ -21,10 +21,12 @@ from brandpulse.mention import Mention
 from daemon.service import Daemon
 
 
-def _dead_port() -> int:
+def _free_port() -> int:
+    # For the daemon's own health server, which binds it (0 would turn it off): a
+    # port free now, racy as any such (unlike `closed_port`, which stays held).
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again on exit: nothing listens there
+        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -36,7 +38,7 @@ def _get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def daemon(es_node, tmp_path):
+def daemon(es_node, tmp_path, closed_port):
     config = parse_config(
         {
             "brands": [{"name": "Acme"}],
@@ -44,7 +46,7 @@ def daemon(es_node, tmp_path):
                 {
                     "name": "broken-forum",
                     "type": "discourse",
-                    "forum_url": f"http://127.0.0.1:{_dead_port()}",
+                    "forum_url": f"http://127.0.0.1:{closed_port}",
                     "schedule": {"every": "2s", "jitter": "0s"},
                     "timeout": "3s",
                 }
@@ -55,7 +57,7 @@ def daemon(es_node, tmp_path):
                 "spool_dir": str(tmp_path / "spool"),
             },
             "alerts": {"enabled": False},
-            "daemon": {"state_dir": str(tmp_path / "state"), "http_port": _dead_port()},
+            "daemon": {"state_dir": str(tmp_path / "state"), "http_port": _free_port()},
         },
         env={},
     )
@@ -95,7 +97,7 @@ def test_health_metrics_and_a_failing_source_that_does_not_stop_the_daemon(daemo
     assert _get(f"{base}/nope")[0] == 404
 
 
-def test_mentions_survive_an_elasticsearch_outage_through_the_spool(daemon, es_node):
+def test_mentions_survive_an_elasticsearch_outage_through_the_spool(daemon, es_node, closed_port):
     # The pipeline path the crawl jobs use, with Elasticsearch pointed at a dead port.
     daemon.setup()
     mention = Mention(
@@ -105,7 +107,7 @@ def test_mentions_survive_an_elasticsearch_outage_through_the_spool(daemon, es_n
     from store.client import make_client
 
     alive = daemon.writer.client
-    dead_cfg = daemon.config.elasticsearch.model_copy(update={"hosts": [f"http://127.0.0.1:{_dead_port()}"]})
+    dead_cfg = daemon.config.elasticsearch.model_copy(update={"hosts": [f"http://127.0.0.1:{closed_port}"]})
     daemon.writer.client = make_client(dead_cfg).options(max_retries=0, request_timeout=2)
     report = daemon.pipeline.ingest("broken-forum", [mention])
     assert report.write.spooled == 1 and report.write.indexed == 0

@@ -11,7 +11,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 import esnode
-from esnode import ES_VERSION, EsNodeError, LocalNode, find_java, free_port
+from esnode import ES_VERSION, EsNodeError, LocalNode, find_java
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,14 +46,14 @@ def test_find_java_fails_loudly_without_a_suitable_jdk(monkeypatch, tmp_path: Pa
 
 
 def test_stop_then_restart_on_the_same_data_dir_keeps_documents(tmp_path: Path):
-    node = LocalNode(port=free_port(), data_dir=tmp_path / "node", heap="256m")
+    node = LocalNode(port=0, data_dir=tmp_path / "node", heap="256m")
     with node:
         assert node.boot_seconds is not None and node.rss_bytes()
         es = node.client()
         es.index(index="persist", id="a", document={"n": 1}, refresh=True)
         es.close()
     assert not (tmp_path / "node" / "esnode.json").exists()
-    with LocalNode(port=free_port(), data_dir=tmp_path / "node", heap="256m") as again:
+    with LocalNode(port=0, data_dir=tmp_path / "node", heap="256m") as again:
         es = again.client()
         assert es.get(index="persist", id="a")["_source"] == {"n": 1}
         es.close()
@@ -61,11 +61,11 @@ def test_stop_then_restart_on_the_same_data_dir_keeps_documents(tmp_path: Path):
 
 def test_heap_is_validated_before_anything_starts():
     with pytest.raises(ValueError, match="heap must look like"):
-        LocalNode(port=free_port(), heap="not-a-size")
+        LocalNode(port=0, heap="not-a-size")
 
 
 def test_a_crashing_jvm_surfaces_its_log(tmp_path: Path, monkeypatch):
-    node = LocalNode(port=free_port(), data_dir=tmp_path / "crash", heap="256m")
+    node = LocalNode(port=0, data_dir=tmp_path / "crash", heap="256m")
     real = node.java_command
 
     def broken(java: esnode.Java, home: Path) -> list[str]:
@@ -90,6 +90,49 @@ def test_a_busy_port_is_refused_before_booting(tmp_path: Path):
             LocalNode(port=port, data_dir=tmp_path / "busy").start()
 
 
+class _FirstPortsTaken(LocalNode):
+    """A node whose first two picks are taken: one port only bound (the JVM's own bind
+    fails, as when another session binds it after the pick), one listening (seen
+    before booting)."""
+
+    def __init__(self, taken: list[int], **kwargs: object) -> None:
+        super().__init__(port=0, **kwargs)  # type: ignore[arg-type]
+        self.tried: list[int] = []
+        self._taken = list(taken)
+
+    def _pick_port(self) -> int:
+        port = self._taken.pop(0) if self._taken else super()._pick_port()
+        self.tried.append(port)
+        return port
+
+
+def test_port_0_retries_on_a_fresh_port_when_its_port_is_taken(tmp_path: Path):
+    with socket.socket() as bound, socket.socket() as listening:
+        bound.bind(("127.0.0.1", 0))
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        taken = [bound.getsockname()[1], listening.getsockname()[1]]
+        node = _FirstPortsTaken(taken, data_dir=tmp_path / "node", heap="256m")
+        with node:
+            assert node.tried[:2] == taken and len(node.tried) == 3
+            assert node.port == node.tried[2] and node.url.endswith(f":{node.port}")
+            es = node.client()
+            assert es.cluster.health()["status"] in ("yellow", "green")
+            es.close()
+            assert json.loads((tmp_path / "node" / "esnode.json").read_text())["port"] == node.port
+        assert "BindHttpException" in esnode.log_tail(tmp_path / "node", 400)
+
+
+def test_an_explicit_port_that_is_taken_is_not_changed(tmp_path: Path):
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        node = LocalNode(port=port, data_dir=tmp_path / "fixed", heap="256m")
+        with pytest.raises(esnode.PortTaken, match=f"port {port} .* taken before Elasticsearch bound it"):
+            node.start()
+        assert node.port == port
+
+
 def _esnode(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "esnode", *args],
@@ -102,13 +145,12 @@ def _esnode(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_start_status_stop(tmp_path: Path):
     data = tmp_path / "cli"
-    port = free_port()
-    started = _esnode("start", "--port", str(port), "--data", str(data), "--heap", "256m")
+    started = _esnode("start", "--port", "0", "--data", str(data), "--heap", "256m")
     try:
         assert started.returncode == 0, started.stderr
-        assert started.stdout.strip() == f"http://127.0.0.1:{port}"
         state = json.loads((data / "esnode.json").read_text())
-        assert state["port"] == port and state["version"] == ES_VERSION
+        assert state["port"] > 0 and state["version"] == ES_VERSION
+        assert started.stdout.strip() == f"http://127.0.0.1:{state['port']}"
         status = _esnode("status", "--data", str(data))
         assert status.returncode == 0
         assert "running" in status.stdout and "health green" in status.stdout
@@ -124,7 +166,7 @@ def test_the_node_exits_when_the_python_process_that_started_it_dies(tmp_path: P
     data = tmp_path / "orphan"
     script = (
         "import sys; from esnode import LocalNode;"
-        f"n = LocalNode(port={free_port()}, data_dir={str(data)!r}, heap='256m').start();"
+        f"n = LocalNode(port=0, data_dir={str(data)!r}, heap='256m').start();"
         "print(n.pid, flush=True)"
     )
     # the parent exits right after the boot without stopping the node

@@ -282,14 +282,9 @@ def test_overwrite_of_existing_objects_succeeds(kibana):
     assert result.success_count == SHIPPED
 
 
-def test_unreachable_kibana_is_a_clear_error(tmp_path: Path):
-    import socket
-
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def test_unreachable_kibana_is_a_clear_error(tmp_path: Path, closed_port: int):
     with pytest.raises(KibanaImportError, match="cannot reach Kibana"):
-        import_saved_objects(f"http://127.0.0.1:{port}", NDJSON_PATH, timeout=5)
+        import_saved_objects(f"http://127.0.0.1:{closed_port}", NDJSON_PATH, timeout=5)
 
 
 def test_auth_from_env():

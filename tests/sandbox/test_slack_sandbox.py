@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -241,17 +241,10 @@ def test_render_indents_thread_replies(slack):
     assert lines[-1] == "other"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_command_line_prints_messages_as_they_arrive():
-    port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.slack", "--port", str(port)],
+    proc = subprocess.Popen(  # port 0: it binds a free port and its banner says which
+        [sys.executable, "-m", "sandbox.slack", "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -260,7 +253,9 @@ def test_command_line_prints_messages_as_they_arrive():
     )
     try:
         banner = [proc.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]
-        assert f"http://127.0.0.1:{port}/api/" in "".join(banner)
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/api/", "".join(banner))
+        assert found and found.group(1) != "0", banner
+        port = int(found.group(1))
         blocks = [{"type": "header", "text": {"type": "plain_text", "text": "Hello from a test"}}]
         headers = {"Content-Type": "application/json", "Authorization": "Bearer xoxb-sandbox-token"}
         body = json.dumps({"channel": "#brand-alerts", "text": "x", "blocks": blocks}).encode()

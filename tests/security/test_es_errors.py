@@ -21,7 +21,6 @@ import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import AuthenticationException, AuthorizationException, Elasticsearch
 
-from esnode import free_port
 from store.errors import describe_es_error
 from tests.security.tls_proxy import TcpProxy
 
@@ -46,8 +45,8 @@ def _write_config(tmp_path: Path, hosts: list[str], prefix: str = "errs", timeou
     return path
 
 
-def test_refused_connection_names_the_host_and_what_to_do():
-    url = f"http://elastic:s3cret-pw@127.0.0.1:{free_port()}"
+def test_refused_connection_names_the_host_and_what_to_do(closed_port: int):
+    url = f"http://elastic:s3cret-pw@127.0.0.1:{closed_port}"
     with pytest.raises(Exception) as err:
         Elasticsearch(url, request_timeout=2, max_retries=0).info()
     line = describe_es_error(err.value, [url])
@@ -94,8 +93,10 @@ def test_401_and_403_say_which_setting_to_check():
     assert "denied the request (HTTP 403" in line and "lacks a privilege" in line
 
 
-def test_cli_commands_print_one_line_not_a_traceback_when_elasticsearch_is_down(tmp_path: Path):
-    dead = f"http://user:s3cret-pw@127.0.0.1:{free_port()}"
+def test_cli_commands_print_one_line_not_a_traceback_when_elasticsearch_is_down(
+    tmp_path: Path, closed_port: int
+):
+    dead = f"http://user:s3cret-pw@127.0.0.1:{closed_port}"
     config = _write_config(tmp_path, [dead])
     for command in (["setup", "--elasticsearch"], ["check-alerts"]):
         proc = _cli(*command, "--config", str(config), cwd=tmp_path)

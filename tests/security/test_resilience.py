@@ -22,7 +22,6 @@ from pathlib import Path
 from brandpulse.config import parse_config
 from brandpulse.mention import Mention
 from daemon.service import Daemon
-from esnode import free_port
 from tests.security.tls_proxy import TcpProxy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +31,11 @@ def _events(caplog, name: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.getMessage() == name]
 
 
-def test_daemon_starts_spools_and_delivers_after_elasticsearch_comes_up(es_node, tmp_path, caplog):
+def test_daemon_starts_spools_and_delivers_after_elasticsearch_comes_up(
+    es_node, tmp_path, caplog, closed_port
+):
     caplog.set_level(logging.DEBUG, logger="brandpulse")
-    port = free_port()  # the proxy to the real node will listen here, later
+    port = closed_port  # the proxy to the real node will listen here, later
     prefix = f"resil{uuid.uuid4().hex[:8]}"
     config = parse_config(
         {
@@ -87,11 +88,11 @@ def test_daemon_starts_spools_and_delivers_after_elasticsearch_comes_up(es_node,
         daemon.stop()
 
 
-def test_run_starts_when_elasticsearch_is_down_and_stops_cleanly(tmp_path: Path):
+def test_run_starts_when_elasticsearch_is_down_and_stops_cleanly(tmp_path: Path, closed_port: int):
     config = tmp_path / "config.yaml"
     config.write_text(
         "brands: [{name: Acme}]\n"
-        f"elasticsearch: {{hosts: ['http://127.0.0.1:{free_port()}'], spool_dir: spool}}\n"
+        f"elasticsearch: {{hosts: ['http://127.0.0.1:{closed_port}'], spool_dir: spool}}\n"
         "alerts: {enabled: false}\n"
         "daemon: {state_dir: state, http_port: 0}\n",
         encoding="utf-8",

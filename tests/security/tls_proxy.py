@@ -107,9 +107,13 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         ctx = self.tls.server_context() if self.tls else None
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", self.port, ssl=ctx), self._loop
-        ).result(10)
+        # A port given is one the test holds closed (the `closed_port` fixture, bound
+        # with SO_REUSEPORT): the proxy listens beside that holder, and once it
+        # stops the port refuses again without ever having been free to take.
+        server = asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, ssl=ctx, reuse_port=bool(self.port)
+        )
+        self._server = asyncio.run_coroutine_threadsafe(server, self._loop).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -13,7 +13,7 @@ from elasticsearch import Elasticsearch
 
 from brandpulse.config import ElasticsearchConfig
 from brandpulse.mention import Mention
-from esnode import LocalNode, free_port
+from esnode import LocalNode
 from store.setup import alias_name, install_templates
 from store.spool import Spool, SpoolLockedError
 from store.synthetic import mentions
@@ -127,8 +127,8 @@ def test_bad_characters_in_one_post_cost_neither_the_post_nor_the_batch(
     assert texts == ["Acme is [31mred", "Acme \ufffd down"]
 
 
-def test_an_unreachable_node_spools_and_a_later_write_replays(tmp_path: Path):
-    dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+def test_an_unreachable_node_spools_and_a_later_write_replays(tmp_path: Path, closed_port: int):
+    dead_url = f"http://127.0.0.1:{closed_port}"  # nothing listens there
     cfg = ElasticsearchConfig(index_prefix="offline", spool_dir=tmp_path / "spool", bulk_size=100)
     batch = list(mentions(250, START, END))
     es = Elasticsearch(dead_url, request_timeout=2)
@@ -184,7 +184,7 @@ def test_torn_spool_lines_are_dead_lettered_not_lost_silently(
 def test_stopping_the_node_mid_write_then_restarting_keeps_every_mention_once(
     tmp_path: Path, how: str
 ):
-    node = LocalNode(port=free_port(), data_dir=tmp_path / "node", heap="384m")
+    node = LocalNode(port=0, data_dir=tmp_path / "node", heap="384m")
     cfg = ElasticsearchConfig(index_prefix="crash", spool_dir=tmp_path / "spool", bulk_size=250)
     batch = list(mentions(6_000, START, END, seed=11))
     node.start()
@@ -244,7 +244,7 @@ def test_429_rejections_from_a_saturated_node_are_retried(tmp_path: Path):
     # One write thread with a queue of one: concurrent bulks get real
     # es_rejected_execution_exception (429) items, which must be retried.
     node = LocalNode(
-        port=free_port(),
+        port=0,
         data_dir=tmp_path / "node",
         heap="256m",
         settings={"thread_pool.write.size": "1", "thread_pool.write.queue_size": "1"},

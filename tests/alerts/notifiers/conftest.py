@@ -97,18 +97,6 @@ def silent_port() -> Iterator[int]:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on: the connection is refused."""
-    import socket
-
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
-@pytest.fixture
 def make_notice():
     """Builds a health notice (source_down for 'reddit' by default); kwargs override fields."""
     from alerts.health import HealthNotice

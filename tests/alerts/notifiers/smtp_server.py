@@ -10,7 +10,6 @@ error (`data_reply`), or take the message and drop the connection before answeri
 
 from __future__ import annotations
 
-import socket
 import warnings
 from dataclasses import dataclass, field
 from email import policy
@@ -26,18 +25,26 @@ from tests.security.tls_proxy import ServerCert, make_certificates
 
 
 class _Controller(Controller):
+    """aiosmtpd's threaded controller, listening on a port the system picks (0): it
+    binds, then knows its port, so no other process can take it in between."""
+
+    def _create_server(self) -> Any:
+        return self._bind_any_port()
+
+    async def _bind_any_port(self) -> Any:
+        server = await self.loop.create_server(
+            self._factory_invoker, host=self.hostname, port=0, ssl=self.ssl_context
+        )
+        # before `start()` connects to it (`_trigger_server`) and the test reads it
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
     def factory(self) -> Any:
         # aiosmtpd warns that AUTH without STARTTLS is unsafe: on the SMTPS listener
         # every byte is TLS already (it just does not count that as TLS)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
             return super().factory()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -109,8 +116,7 @@ class SmtpServer:
     def __enter__(self) -> SmtpServer:
         self.cert = make_certificates(self.directory, "smtp")
         context = self.cert.server_context()
-        self.port = _free_port()
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": 0}
         if self.tls == "starttls":
             kwargs |= {"tls_context": context, "require_starttls": True}
         elif self.tls == "ssl":
@@ -121,6 +127,7 @@ class SmtpServer:
                        "auth_require_tls": self.tls == "starttls"}  # fmt: skip
         self._controller = _Controller(_Handler(self), **kwargs)
         self._controller.start()
+        self.port = self._controller.port
         return self
 
     def __exit__(self, *exc: object) -> None:
