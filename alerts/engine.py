@@ -54,7 +54,15 @@ from alerts.model import Alert, Delivery
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.reader import MentionReader
 from alerts.routing import Router
-from alerts.rules import RULES, AlertRule, Check, NegativeSpikeRule, Planned
+from alerts.rules import (
+    RULES,
+    AlertRule,
+    Check,
+    NegativeSpikeRule,
+    Planned,
+    evaluate_rules,
+    rules_for,
+)
 from alerts.state import AlertStateStore, BrandState, OutboxEntry, StateConflict
 from alerts.visibility import Visibility
 from brandpulse.config import Config
@@ -431,13 +439,8 @@ class AlertEngine:
         self, brand: str, now: datetime, state: BrandState
     ) -> tuple[list[Planned], BrandState]:
         """Every registered rule, in registry order, each with its own state."""
-        check = self._check_of(brand, now)
-        planned: list[Planned] = []
-        for name, rule_class in self.rules.items():
-            rule = rule_class.for_brand(self.config, brand)
-            result = rule.evaluate(check, state.rule_state(name))
-            planned.extend(result.alerts)
-            state = state.with_rule_state(name, result.state)
+        rules = rules_for(self.config, brand, self.rules)
+        planned, state, _ = evaluate_rules(rules, self._check_of(brand, now), state)
         return planned, state
 
     def _discover(

@@ -38,10 +38,12 @@ from alerts.detector import (
     SpikeEnded,
     SpikeEvent,
     SpikeStarted,
+    Verdict,
+    _fmt_td,
 )
 from alerts.model import Alert, AlertKind, AlertTheme, alert_id_for, wave_id_for
 from alerts.reader import Counts, MentionReader, count_grid
-from alerts.state import OpenWave
+from alerts.state import BrandState, OpenWave
 from alerts.themes import WAVE_THEME_POSTS, wave_themes
 from alerts.visibility import Visibility
 from brandpulse.alert_settings import (
@@ -93,6 +95,9 @@ class Check:
     queries: Mapping[str, BrandQuery] = field(default_factory=dict)
     discover: Callable[..., str | None] = lambda brand, start, end, sentiment="negative": None
     failing_sources: frozenset[str] = frozenset()
+    # Whether the spike rules compute the figures a person reads (the line a wave needed
+    # and its false-alert rate, `SpikeDetector.judge(figures=True)`): `alerts explain`.
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,11 +110,30 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Judged:
+    """One interval a spike rule judged at a check: the detector's `Verdict` (what blocked
+    a new wave, the window's figures) and whether its event was sent (a "still elevated"
+    of a wave winding down is not). `subject`: the competitor watched, None for the
+    brand itself. What `alerts explain` reads; the engine ignores it."""
+
+    subject: str | None
+    verdict: Verdict
+    sent: bool
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """A rule's verdict on one brand: alerts in sending order, and its new state."""
+    """A rule's verdict on one brand: alerts in sending order, and its new state.
+
+    `judged` (spike rules) and `notes` (the other rules: one line each on what they
+    saw and why they did or did not alert) are the reasoning `alerts explain` prints;
+    the engine only sends `alerts` and stores `state`.
+    """
 
     alerts: list[Planned]
     state: dict[str, Any] | None
+    judged: tuple[Judged, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 class AlertRule(ABC):
@@ -130,6 +154,12 @@ class AlertRule(ABC):
     @classmethod
     def for_brand(cls, config: Config, brand: str) -> AlertRule:
         return cls(brand, cls.settings_for(config, brand))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the rule judges anything for its brand (`enabled` of its settings,
+        where they have one; the rules with competitors also need some)."""
+        return bool(getattr(self.settings, "enabled", True))
 
     @abstractmethod
     def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
@@ -284,7 +314,11 @@ class HighReachRule(AlertRule):
                 ),
             )
             planned.append(Planned(alert))
-        return Evaluation(planned, rule.to_state())
+        note = (f"{len(candidates)} {'/'.join(settings.labels)} post(s) with reach >= "
+                f"{settings.min_reach:,} in the last {_fmt_td(HIGH_REACH_LOOKBACK)}, "
+                f"{len(planned)} not alerted before: "
+                + ("FIRED" if planned else "nothing new to alert"))  # fmt: skip
+        return Evaluation(planned, rule.to_state(), notes=(note,))
 
     def describe(self, event: HighReachMention) -> str:
         who = event.author or "an author"
@@ -348,10 +382,6 @@ class SpikeRule(AlertRule):
         `alerts.rules` (for the rules that have one), each merged over the last."""
         return config.spike_settings(brand, getattr(config.alerts.rules, cls.name))
 
-    @property
-    def enabled(self) -> bool:
-        return bool(getattr(self.settings, "enabled", True))
-
     def _span(self, check: Check) -> tuple[datetime, datetime]:
         step = self.settings.interval
         end = floor_to(check.now - check.alerts.query_delay, step)
@@ -396,11 +426,15 @@ class SpikeRule(AlertRule):
         fresh = [c for c in grid if c.at >= oldest_new]
         detector.warm(self._point(c) for c in history)
         events: list[SpikeEvent] = []
+        judged: list[Judged] = []
         for c in fresh:
-            event = detector.observe(self._point(c))
+            verdict = detector.judge(self._point(c), figures=check.explain)
+            event = verdict.event
+            quiet = event is not None and self.winding_down(event, settings)
+            judged.append(Judged(subject, verdict, event is not None and not quiet))
             if event is None:
                 continue
-            if self.winding_down(event, settings):
+            if quiet:
                 log.info("%s/%s: wave winding down, no 'still elevated' message", watched, self.name)
                 continue
             events.append(event)
@@ -416,6 +450,7 @@ class SpikeRule(AlertRule):
                 "last_fed": new_last_fed.isoformat() if new_last_fed else None,
                 "open_wave": wave.to_dict() if wave else None,
             },
+            tuple(judged),
         )
 
     @staticmethod
@@ -634,12 +669,19 @@ class CompetitorNegativeSpikeRule(SpikeRule):
         before = (state or {}).get("competitors") or {}
         planned: list[Planned] = []
         after: dict[str, Any] = {}
+        judged: list[Judged] = []
         for rival in competitors:
             result = self._judge(check, before.get(rival), rival, rival)
             planned.extend(result.alerts)
+            judged.extend(result.judged)
             if result.state is not None:
                 after[rival] = result.state
-        return Evaluation(planned, {"competitors": after})
+        return Evaluation(planned, {"competitors": after}, tuple(judged))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.enabled and [c for c in self.settings.competitors or ()
+                                               if c != self.brand])
 
 
 class FlatlineRule(AlertRule):
@@ -727,6 +769,7 @@ class FlatlineRule(AlertRule):
                 series[name] = [(at, found.get((name, at), 0)) for at, _ in series[""]]
         planned: list[Planned] = []
         after: dict[str, Any] = {}
+        notes: list[str] = []
         failing = check.failing_sources
         for key, points in series.items():
             # A failing source is the health notices' news (alerts.health); so is the
@@ -735,13 +778,15 @@ class FlatlineRule(AlertRule):
             if explained:
                 if before.get(key):
                     after[key] = before[key]
+                notes.append(f"{key or 'all sources'}: failing, reported by the health notices")
                 continue
             cut = floor_to(end - self.lags[key], step)
-            alerts, kept = self._judge(check, key or None, points, cut, before.get(key))
+            alerts, kept, note = self._judge(check, key or None, points, cut, before.get(key))
             planned.extend(alerts)
+            notes.append(f"{key or 'all sources'}: {note}")
             if kept:
                 after[key] = kept
-        return Evaluation(planned, {"series": after})
+        return Evaluation(planned, {"series": after}, notes=tuple(notes))
 
     def _judge(
         self,
@@ -750,14 +795,16 @@ class FlatlineRule(AlertRule):
         points: list[tuple[datetime, int]],
         end: datetime,
         state: dict[str, Any] | None,
-    ) -> tuple[list[Planned], dict[str, Any] | None]:
+    ) -> tuple[list[Planned], dict[str, Any] | None, str]:
+        """The alerts of one series, its new state, and a line on why (for `explain`)."""
         brand, step = check.brand, self.detector.interval
         points = [(at, n) for at, n in points if at < end]
         if state and state.get("silent_since"):
             since = datetime.fromisoformat(state["silent_since"])
             back = [(at, n) for at, n in points if at >= since and n > 0]
             if not back:
-                return [], state  # still silent: told once already
+                # still silent: told once already
+                return [], state, f"silent since {since:%Y-%m-%d %H:%M} UTC, already alerted"
             wave_id = wave_id_for(brand, since, self.name, source)
             ended = Alert(
                 kind="ended",
@@ -772,23 +819,30 @@ class FlatlineRule(AlertRule):
                 rule=self.name,
                 subject=source,
             )
-            return [Planned(ended, state.get("root"))], None
+            return [Planned(ended, state.get("root"))], None, "mentions again: FIRED (ended)"
         busy = [at for at, n in points if n > 0]
         if not busy:
-            return [], None  # nothing to go by: a new brand, or silent for all the history
+            # nothing to go by: a new brand, or silent for all the history
+            return [], None, "no mention in alerts.history: nothing to compare with"
         since = busy[-1] + step
         silence = end - since
         if silence < self.settings.min_silence:
-            return [], None
+            return [], None, (f"not silent (last mention in the interval from "
+                              f"{busy[-1]:%Y-%m-%d %H:%M} UTC; min_silence="
+                              f"{_fmt_td(self.settings.min_silence)})")  # fmt: skip
         detector = SpikeDetector(f"{brand}/{source}" if source else brand, self.detector)
         detector.warm(Point(at, n) for at, n in points)
         expected = detector.expected_since(since) if detector.warmed_up else None
         if expected is None:
-            return [], None
+            return [], None, f"silent for {_fmt_td(silence)}, but warm-up: no expected count yet"
         mu, alpha = expected
         p_zero = 1.0 - tail(1, mu, alpha)
-        if MONTH / silence * p_zero > self.settings.false_alerts_per_month:
-            return [], None
+        rate = MONTH / silence * p_zero
+        figures = (f"observed 0 in {_fmt_td(silence)}, expected {mu:.1f}; a silence this long "
+                   f"happens by chance {rate:.3g} times a month (line: false_alerts_per_month="
+                   f"{self.settings.false_alerts_per_month:g})")  # fmt: skip
+        if rate > self.settings.false_alerts_per_month:
+            return [], None, f"{figures}: below threshold"
         wave_id = wave_id_for(brand, since, self.name, source)
         alert_id = alert_id_for("started", brand, wave_id, since)  # one per silence
         alert = Alert(
@@ -806,7 +860,7 @@ class FlatlineRule(AlertRule):
             rule=self.name,
             subject=source,
         )
-        return [Planned(alert)], {"silent_since": since.isoformat(), "root": alert_id}
+        return [Planned(alert)], {"silent_since": since.isoformat(), "root": alert_id}, f"{figures}: FIRED"
 
 
 # A day's share of voice is judged this long after the day ends (crawls catch up).
@@ -856,6 +910,11 @@ class SovShiftRule(AlertRule):
             update={"competitors": config.competitors(brand, section.competitors)}
         )
 
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.enabled and [c for c in self.settings.competitors or ()
+                                               if c != self.brand])
+
     def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
         settings, brand = self.settings, check.brand
         rivals = [c for c in settings.competitors or () if c != brand]
@@ -864,7 +923,8 @@ class SovShiftRule(AlertRule):
         day = floor_to(check.now - check.alerts.query_delay - SOV_SETTLE, _DAY) - _DAY
         last = (state or {}).get("last_day")
         if last is not None and datetime.fromisoformat(last) >= day:
-            return Evaluation([], state)
+            return Evaluation([], state, notes=(f"{last[:10]} already judged (one judgement a "
+                                                "day, after the day has settled)",))  # fmt: skip
         done = {"last_day": day.isoformat()}
         start = day - settings.baseline_days * _DAY
         per_day: dict[datetime, list[int]] = {}  # day -> [brand's, the set's]
@@ -878,14 +938,21 @@ class SovShiftRule(AlertRule):
         before = [(a, b) for a, b in per_day.values() if b > 0]
         big_k, big_n = sum(a for a, _ in before), sum(b for _, b in before)
         if n < settings.min_mentions or big_n < settings.min_mentions * settings.baseline_days:
-            return Evaluation([], done)
+            return Evaluation([], done, notes=(
+                f"{day:%Y-%m-%d}: {n} mentions of the set that day, {big_n} in the "
+                f"{settings.baseline_days} days before: under min_mentions="
+                f"{settings.min_mentions} (a day)",))  # fmt: skip
         share = big_k / big_n
         p_lo, p_hi = self._tails(k, n, share, before)
         p_two = min(1.0, 2.0 * min(p_lo, p_hi))
+        figures = (f"{day:%Y-%m-%d}: share {k / n:.1%} ({k} of {n}), usual {share:.1%}; a move "
+                   f"this large happens by chance {30.0 * p_two:.3g} times a month (line: "
+                   f"false_alerts_per_month={settings.false_alerts_per_month:g})")  # fmt: skip
         if abs(k / n - share) < settings.min_change:
-            return Evaluation([], done)
+            return Evaluation([], done, notes=(
+                f"{figures}: moved less than min_change={settings.min_change:g}",))
         if 30.0 * p_two > settings.false_alerts_per_month:
-            return Evaluation([], done)
+            return Evaluation([], done, notes=(f"{figures}: below threshold",))
         posts = check.reader.by_reach(
             brand, day, day + _DAY, sentiment=None, limit=check.alerts.top_posts
         )
@@ -904,7 +971,7 @@ class SovShiftRule(AlertRule):
             discover_url=check.discover(brand, day, day + _DAY, sentiment=None),
             rule=self.name,
         )
-        return Evaluation([Planned(alert)], done)
+        return Evaluation([Planned(alert)], done, notes=(f"{figures}: FIRED",))
 
     @staticmethod
     def _tails(
@@ -937,3 +1004,31 @@ RULES: dict[str, type[AlertRule]] = {
     SovShiftRule.name: SovShiftRule,
     FlatlineRule.name: FlatlineRule,
 }
+
+
+def rules_for(
+    config: Config, brand: str, registry: Mapping[str, type[AlertRule]] = RULES
+) -> dict[str, AlertRule]:
+    """Every rule of `registry`, built for `brand` from the configuration."""
+    return {name: rule_class.for_brand(config, brand) for name, rule_class in registry.items()}
+
+
+def evaluate_rules(
+    rules: Mapping[str, AlertRule], check: Check, state: BrandState
+) -> tuple[list[Planned], BrandState, dict[str, Evaluation]]:
+    """Every rule, in order, each from and to its own state in `state`.
+
+    The one evaluation of a check: the engine runs it at every check, and the replay
+    (`alerts.replay`: `alerts explain`, `alerts backtest`) at every check it replays,
+    with the same rules, history window and states, so a backtest lists the alerts
+    the daemon sent on the same data. Returns the alerts in sending order, the new
+    state and each rule's evaluation (its reasoning, for `explain`).
+    """
+    planned: list[Planned] = []
+    evaluations: dict[str, Evaluation] = {}
+    for name, rule in rules.items():
+        result = rule.evaluate(check, state.rule_state(name))
+        planned.extend(result.alerts)
+        evaluations[name] = result
+        state = state.with_rule_state(name, result.state)
+    return planned, state, evaluations
