@@ -41,7 +41,14 @@ from alerts.detector import (
     Verdict,
     _fmt_td,
 )
-from alerts.model import Alert, AlertKind, AlertTheme, alert_id_for, wave_id_for
+from alerts.model import (
+    HIGH_SEVERITY_RATIO,
+    Alert,
+    AlertKind,
+    AlertTheme,
+    alert_id_for,
+    wave_id_for,
+)
 from alerts.reader import Counts, MentionReader, count_grid
 from alerts.state import BrandState, OpenWave
 from alerts.themes import WAVE_THEME_POSTS, wave_themes
@@ -51,6 +58,7 @@ from brandpulse.alert_settings import (
     FlatlineSettings,
     HighReachSettings,
     PositiveSpikeSettings,
+    Severity,
     SovShiftSettings,
     SpikeSettings,
     VolumeSpikeSettings,
@@ -137,10 +145,24 @@ class Evaluation:
 
 
 class AlertRule(ABC):
-    """The contract of every rule (see the module docstring)."""
+    """The contract of every rule (see the module docstring).
+
+    `severity(alert)` is how urgent an alert of the rule is (`Alert.severity` asks the
+    rule that raised it; routes select on it): derived from what the alert says, so it
+    needs no storing and reads the same after a restart. Every rule declares its own;
+    an ended wave is `low` for all of them.
+    """
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BaseModel]]
+    # What `Alert.subject` names for this rule: a brand (a competitor, which routes
+    # may select by name), a source, or nothing.
+    subject_kind: ClassVar[str | None] = None
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """`low` for an ended wave, else `medium`."""
+        return "low" if alert.kind == "ended" else "medium"
 
     def __init__(self, brand: str = "", settings: Any = None) -> None:
         self.brand = brand
@@ -228,6 +250,11 @@ class HighReachRule(AlertRule):
 
     name: ClassVar[str] = "high_reach"
     settings_model: ClassVar[type[HighReachSettings]] = HighReachSettings
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """Always `high`: one post can reach more people than a whole wave."""
+        return "high"
 
     settings: HighReachSettings
 
@@ -365,6 +392,19 @@ class SpikeRule(AlertRule):
     settings_model: ClassVar[type[SpikeSettings]] = SpikeSettings
     settings: SpikeSettings
     posts_label: ClassVar[SentimentLabel | None] = "negative"
+    # Severity of a started or still-elevated wave: `levels[0]` at `high_ratio` times
+    # its expected count or more (or from an expected count of zero), else `levels[1]`.
+    high_ratio: ClassVar[float] = HIGH_SEVERITY_RATIO
+    levels: ClassVar[tuple[Severity, Severity]] = ("high", "medium")
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """By how far the wave is above its expected count (`high_ratio`, `levels`);
+        `low` once it ended."""
+        if alert.kind == "ended":
+            return "low"
+        ratio = alert.ratio
+        return cls.levels[0] if ratio is None or ratio >= cls.high_ratio else cls.levels[1]
     # Whether the alerts carry the brand's negative share (and its usual one).
     negative_share: ClassVar[bool] = False
 
@@ -627,6 +667,8 @@ class PositiveSpikeRule(SpikeRule):
     name: ClassVar[str] = "positive_spike"
     settings_model: ClassVar[type[SpikeSettings]] = PositiveSpikeSettings
     posts_label: ClassVar[SentimentLabel | None] = "positive"
+    # An opportunity, not an incident: never `high`.
+    levels: ClassVar[tuple[Severity, Severity]] = ("medium", "low")
 
     @staticmethod
     def watched(c: Counts) -> int:
@@ -652,6 +694,9 @@ class CompetitorNegativeSpikeRule(SpikeRule):
     name: ClassVar[str] = "competitor_negative_spike"
     settings_model: ClassVar[type[SpikeSettings]] = CompetitorSpikeSettings
     settings: CompetitorSpikeSettings
+    subject_kind: ClassVar[str | None] = "brand"
+    # An opportunity for the own brand, not its incident: never `high`.
+    levels: ClassVar[tuple[Severity, Severity]] = ("medium", "low")
 
     @classmethod
     def settings_for(cls, config: Config, brand: str) -> CompetitorSpikeSettings:
@@ -720,6 +765,21 @@ class FlatlineRule(AlertRule):
     name: ClassVar[str] = "flatline"
     settings_model: ClassVar[type[FlatlineSettings]] = FlatlineSettings
     settings: FlatlineSettings
+    subject_kind: ClassVar[str | None] = "source"
+    # A silence is measured by how many mentions it should have held (`Alert.expected`:
+    # its length against the series' normal rate): this many or more is `high` (data
+    # is surely being lost), `FLATLINE_MEDIUM` or more `medium`, fewer `low`.
+    FLATLINE_HIGH: ClassVar[float] = 20.0
+    FLATLINE_MEDIUM: ClassVar[float] = 8.0
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """By the mentions the silence should have held; `low` once mentions are back."""
+        if alert.kind == "ended":
+            return "low"
+        if alert.expected >= cls.FLATLINE_HIGH:
+            return "high"
+        return "medium" if alert.expected >= cls.FLATLINE_MEDIUM else "low"
 
     def __init__(
         self,
@@ -901,6 +961,19 @@ class SovShiftRule(AlertRule):
     name: ClassVar[str] = "sov_shift"
     settings_model: ClassVar[type[SovShiftSettings]] = SovShiftSettings
     settings: SovShiftSettings
+    # By the size of the move of the share (percentage points, either way): at least
+    # `SOV_HIGH` is `high`, at least `SOV_MEDIUM` `medium`, smaller `low`.
+    SOV_HIGH: ClassVar[float] = 0.15
+    SOV_MEDIUM: ClassVar[float] = 0.05
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """By how far the day's share moved from the usual one (`observed`/`total`
+        against `expected`/`total`)."""
+        if alert.kind == "ended" or not alert.total:
+            return "low"
+        move = abs(alert.observed - alert.expected) / alert.total
+        return "high" if move >= cls.SOV_HIGH else "medium" if move >= cls.SOV_MEDIUM else "low"
 
     @classmethod
     def settings_for(cls, config: Config, brand: str) -> SovShiftSettings:
