@@ -137,7 +137,7 @@ def test_the_backtest_lists_the_alerts_the_live_engine_sent(es_client, slack, ac
         high_reach={"min_reach": 60_000},
         rules={"volume_spike": {"enabled": True}},
     )  # fmt: skip
-    start, end = WAVE_START - timedelta(minutes=57), NOW + timedelta(hours=2)
+    start, end = WAVE_START - timedelta(minutes=37), NOW + timedelta(minutes=95)
     clock = [start]
     live = AlertEngine(config, es_client, SlackNotifier.from_config(config.slack),
                        clock=lambda: clock[0])  # fmt: skip
