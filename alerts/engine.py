@@ -54,7 +54,15 @@ from alerts.model import Alert, Delivery
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.reader import MentionReader
 from alerts.routing import Router
-from alerts.rules import RULES, AlertRule, Check, NegativeSpikeRule, Planned
+from alerts.rules import (
+    RULES,
+    AlertRule,
+    Check,
+    NegativeSpikeRule,
+    Planned,
+    evaluate_rules,
+    rules_for,
+)
 from alerts.state import AlertStateStore, BrandState, OutboxEntry, StateConflict
 from alerts.visibility import Visibility
 from brandpulse.config import Config
@@ -206,9 +214,11 @@ class AlertEngine:
         with routes one per routed channel, plus one per escalation channel."""
         channels = self.router.channels_for(plan.alert)
         if channels is None:
-            return [OutboxEntry(plan.alert, "pending", now, seq, plan.root_alert_id)]
+            return [OutboxEntry(plan.alert, "pending", now, seq, self._thread_root(plan, None))]
         entries = [
-            OutboxEntry(plan.alert, "pending", now, seq, plan.root_alert_id, channel=channel)
+            OutboxEntry(
+                plan.alert, "pending", now, seq, self._thread_root(plan, channel), channel=channel
+            )
             for channel in channels
         ]
         for escalation in self.router.escalations_for(plan.alert):
@@ -224,6 +234,26 @@ class AlertEngine:
                 )
             )
         return entries
+
+    def _thread_root(self, plan: Planned, channel: str | None) -> str | None:
+        """The alert whose message a reply hangs under in `channel`: the wave's first
+        alert (`Planned.root_alert_id`), or -- when that one was never queued for the
+        channel, because a snooze or a maintenance window held it back -- the wave's
+        first alert that was; None when there is none yet, so this update starts the
+        wave's thread and the later ones reply under it instead of each posting
+        unthreaded."""
+        root = plan.root_alert_id
+        if root is None or root == plan.alert.alert_id:
+            return root
+        if self.state.get_entry(root, channel) is not None:
+            return root
+        if channel is not None and channel == self.router.default and self.state.get_entry(root):
+            return root  # a wave that began before routes: the old layout's entry
+        queued = [
+            e for e in self.state.entries(plan.alert.brand, wave_id=plan.alert.wave_id)
+            if e.channel == channel and e.escalates is None and e.status != "cancelled"
+        ]  # fmt: skip
+        return queued[0].alert_id if queued else None
 
     def dry_run(self, now: datetime | None = None) -> list[Alert]:
         now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
@@ -431,13 +461,8 @@ class AlertEngine:
         self, brand: str, now: datetime, state: BrandState
     ) -> tuple[list[Planned], BrandState]:
         """Every registered rule, in registry order, each with its own state."""
-        check = self._check_of(brand, now)
-        planned: list[Planned] = []
-        for name, rule_class in self.rules.items():
-            rule = rule_class.for_brand(self.config, brand)
-            result = rule.evaluate(check, state.rule_state(name))
-            planned.extend(result.alerts)
-            state = state.with_rule_state(name, result.state)
+        rules = rules_for(self.config, brand, self.rules)
+        planned, state, _ = evaluate_rules(rules, self._check_of(brand, now), state)
         return planned, state
 
     def _discover(
@@ -458,6 +483,12 @@ class AlertEngine:
                 (e for e in self.state.entries(alert_id=wave.root_alert_id) if e.delivery),
                 key=lambda e: e.channel != self.router.default,
             )
+            if not delivered:  # its first alert was held back: the thread of the first sent
+                delivered = sorted(
+                    (e for e in self.state.entries(state.brand, wave_id=wave.wave_id)
+                     if e.delivery and e.escalates is None),
+                    key=lambda e: e.channel != self.router.default,
+                )  # fmt: skip
             root = delivered[0] if delivered else None
         if root is None or root.delivery is None:
             return state

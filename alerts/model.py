@@ -178,21 +178,27 @@ class Alert:
 
     @property
     def severity(self) -> Severity:
-        """Derived from what the alert says, so it needs no storing and never disagrees
-        with itself after a restart:
+        """How urgent the alert is, as the rule that raised it declares
+        (`alerts.rules.AlertRule.severity`, documented per rule in docs/routing.md):
+        derived from what the alert says, so it needs no storing and never disagrees
+        with itself after a restart. An alert of a rule no longer registered is
+        `low` when ended, else `medium`."""
+        from alerts.rules import RULES, AlertRule  # the rules build alerts: imported late
 
-        * `high`: a post from a large account (`high_reach`), or a wave (started or
-          still elevated) at least `HIGH_SEVERITY_RATIO` (5) times its usual level, or
-          from a usual level of zero;
-        * `medium`: any other started or continuing wave;
-        * `low`: a wave that ended.
-        """
-        if self.kind == "high_reach":
-            return "high"
-        if self.kind == "ended":
-            return "low"
-        ratio = self.ratio
-        return "high" if ratio is None or ratio >= HIGH_SEVERITY_RATIO else "medium"
+        return RULES.get(self.rule, AlertRule).severity(self)
+
+    @property
+    def brands(self) -> tuple[str, ...]:
+        """The brands the alert is about: its own brand, and for a rule that watches
+        another brand on its behalf (`AlertRule.subject_kind == "brand"`: the
+        competitor of `competitor_negative_spike`) that brand too. What a route's
+        `brands` selects on."""
+        from alerts.rules import RULES
+
+        rule = RULES.get(self.rule)
+        if self.subject and rule is not None and rule.subject_kind == "brand":
+            return (self.brand, self.subject)
+        return (self.brand,)
 
     def escalated(self, after: timedelta) -> Alert:
         """The copy of this alert sent to escalation channels: its own deterministic id

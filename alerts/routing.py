@@ -1,7 +1,8 @@
 """Which channels an alert goes to: `alerts.routes` applied to one alert.
 
-A route matches an alert when each of its selectors does: `brands` (the alert's
-brand), `rules` (`Alert.rule`, the rule that raised it) and `severities`
+A route matches an alert when each of its selectors does: `brands` (any brand the
+alert is about, `Alert.brands`: its own brand, and for a competitor's wave told to an
+own brand, `competitor_negative_spike`, the competitor too), `rules` (`Alert.rule`, the rule that raised it) and `severities`
 (`Alert.severity`); an empty selector matches every alert. The alert goes to the
 channels of every matching route, each channel once, in the order the routes name them.
 
@@ -39,7 +40,7 @@ class Escalation:
 
 def route_matches(route: RouteConfig, alert: Alert) -> bool:
     return (
-        (not route.brands or alert.brand in route.brands)
+        (not route.brands or any(brand in route.brands for brand in alert.brands))
         and (not route.rules or alert.rule in route.rules)
         and (not route.severities or alert.severity in route.severities)
     )

@@ -38,10 +38,19 @@ from alerts.detector import (
     SpikeEnded,
     SpikeEvent,
     SpikeStarted,
+    Verdict,
+    _fmt_td,
 )
-from alerts.model import Alert, AlertKind, AlertTheme, alert_id_for, wave_id_for
+from alerts.model import (
+    HIGH_SEVERITY_RATIO,
+    Alert,
+    AlertKind,
+    AlertTheme,
+    alert_id_for,
+    wave_id_for,
+)
 from alerts.reader import Counts, MentionReader, count_grid
-from alerts.state import OpenWave
+from alerts.state import BrandState, OpenWave
 from alerts.themes import WAVE_THEME_POSTS, wave_themes
 from alerts.visibility import Visibility
 from brandpulse.alert_settings import (
@@ -49,6 +58,7 @@ from brandpulse.alert_settings import (
     FlatlineSettings,
     HighReachSettings,
     PositiveSpikeSettings,
+    Severity,
     SovShiftSettings,
     SpikeSettings,
     VolumeSpikeSettings,
@@ -93,6 +103,9 @@ class Check:
     queries: Mapping[str, BrandQuery] = field(default_factory=dict)
     discover: Callable[..., str | None] = lambda brand, start, end, sentiment="negative": None
     failing_sources: frozenset[str] = frozenset()
+    # Whether the spike rules compute the figures a person reads (the line a wave needed
+    # and its false-alert rate, `SpikeDetector.judge(figures=True)`): `alerts explain`.
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,18 +118,51 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Judged:
+    """One interval a spike rule judged at a check: the detector's `Verdict` (what blocked
+    a new wave, the window's figures) and whether its event was sent (a "still elevated"
+    of a wave winding down is not). `subject`: the competitor watched, None for the
+    brand itself. What `alerts explain` reads; the engine ignores it."""
+
+    subject: str | None
+    verdict: Verdict
+    sent: bool
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """A rule's verdict on one brand: alerts in sending order, and its new state."""
+    """A rule's verdict on one brand: alerts in sending order, and its new state.
+
+    `judged` (spike rules) and `notes` (the other rules: one line each on what they
+    saw and why they did or did not alert) are the reasoning `alerts explain` prints;
+    the engine only sends `alerts` and stores `state`.
+    """
 
     alerts: list[Planned]
     state: dict[str, Any] | None
+    judged: tuple[Judged, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 class AlertRule(ABC):
-    """The contract of every rule (see the module docstring)."""
+    """The contract of every rule (see the module docstring).
+
+    `severity(alert)` is how urgent an alert of the rule is (`Alert.severity` asks the
+    rule that raised it; routes select on it): derived from what the alert says, so it
+    needs no storing and reads the same after a restart. Every rule declares its own;
+    an ended wave is `low` for all of them.
+    """
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BaseModel]]
+    # What `Alert.subject` names for this rule: a brand (a competitor, which routes
+    # may select by name), a source, or nothing.
+    subject_kind: ClassVar[str | None] = None
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """`low` for an ended wave, else `medium`."""
+        return "low" if alert.kind == "ended" else "medium"
 
     def __init__(self, brand: str = "", settings: Any = None) -> None:
         self.brand = brand
@@ -130,6 +176,12 @@ class AlertRule(ABC):
     @classmethod
     def for_brand(cls, config: Config, brand: str) -> AlertRule:
         return cls(brand, cls.settings_for(config, brand))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the rule judges anything for its brand (`enabled` of its settings,
+        where they have one; the rules with competitors also need some)."""
+        return bool(getattr(self.settings, "enabled", True))
 
     @abstractmethod
     def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
@@ -198,6 +250,11 @@ class HighReachRule(AlertRule):
 
     name: ClassVar[str] = "high_reach"
     settings_model: ClassVar[type[HighReachSettings]] = HighReachSettings
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """Always `high`: one post can reach more people than a whole wave."""
+        return "high"
 
     settings: HighReachSettings
 
@@ -284,7 +341,11 @@ class HighReachRule(AlertRule):
                 ),
             )
             planned.append(Planned(alert))
-        return Evaluation(planned, rule.to_state())
+        note = (f"{len(candidates)} {'/'.join(settings.labels)} post(s) with reach >= "
+                f"{settings.min_reach:,} in the last {_fmt_td(HIGH_REACH_LOOKBACK)}, "
+                f"{len(planned)} not alerted before: "
+                + ("FIRED" if planned else "nothing new to alert"))  # fmt: skip
+        return Evaluation(planned, rule.to_state(), notes=(note,))
 
     def describe(self, event: HighReachMention) -> str:
         who = event.author or "an author"
@@ -331,6 +392,19 @@ class SpikeRule(AlertRule):
     settings_model: ClassVar[type[SpikeSettings]] = SpikeSettings
     settings: SpikeSettings
     posts_label: ClassVar[SentimentLabel | None] = "negative"
+    # Severity of a started or still-elevated wave: `levels[0]` at `high_ratio` times
+    # its expected count or more (or from an expected count of zero), else `levels[1]`.
+    high_ratio: ClassVar[float] = HIGH_SEVERITY_RATIO
+    levels: ClassVar[tuple[Severity, Severity]] = ("high", "medium")
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """By how far the wave is above its expected count (`high_ratio`, `levels`);
+        `low` once it ended."""
+        if alert.kind == "ended":
+            return "low"
+        ratio = alert.ratio
+        return cls.levels[0] if ratio is None or ratio >= cls.high_ratio else cls.levels[1]
     # Whether the alerts carry the brand's negative share (and its usual one).
     negative_share: ClassVar[bool] = False
 
@@ -347,10 +421,6 @@ class SpikeRule(AlertRule):
         """`alerts.spike`, then the brand's own `spike`, then the rule's own section of
         `alerts.rules` (for the rules that have one), each merged over the last."""
         return config.spike_settings(brand, getattr(config.alerts.rules, cls.name))
-
-    @property
-    def enabled(self) -> bool:
-        return bool(getattr(self.settings, "enabled", True))
 
     def _span(self, check: Check) -> tuple[datetime, datetime]:
         step = self.settings.interval
@@ -396,11 +466,15 @@ class SpikeRule(AlertRule):
         fresh = [c for c in grid if c.at >= oldest_new]
         detector.warm(self._point(c) for c in history)
         events: list[SpikeEvent] = []
+        judged: list[Judged] = []
         for c in fresh:
-            event = detector.observe(self._point(c))
+            verdict = detector.judge(self._point(c), figures=check.explain)
+            event = verdict.event
+            quiet = event is not None and self.winding_down(event, settings)
+            judged.append(Judged(subject, verdict, event is not None and not quiet))
             if event is None:
                 continue
-            if self.winding_down(event, settings):
+            if quiet:
                 log.info("%s/%s: wave winding down, no 'still elevated' message", watched, self.name)
                 continue
             events.append(event)
@@ -416,6 +490,7 @@ class SpikeRule(AlertRule):
                 "last_fed": new_last_fed.isoformat() if new_last_fed else None,
                 "open_wave": wave.to_dict() if wave else None,
             },
+            tuple(judged),
         )
 
     @staticmethod
@@ -592,6 +667,8 @@ class PositiveSpikeRule(SpikeRule):
     name: ClassVar[str] = "positive_spike"
     settings_model: ClassVar[type[SpikeSettings]] = PositiveSpikeSettings
     posts_label: ClassVar[SentimentLabel | None] = "positive"
+    # An opportunity, not an incident: never `high`.
+    levels: ClassVar[tuple[Severity, Severity]] = ("medium", "low")
 
     @staticmethod
     def watched(c: Counts) -> int:
@@ -617,6 +694,9 @@ class CompetitorNegativeSpikeRule(SpikeRule):
     name: ClassVar[str] = "competitor_negative_spike"
     settings_model: ClassVar[type[SpikeSettings]] = CompetitorSpikeSettings
     settings: CompetitorSpikeSettings
+    subject_kind: ClassVar[str | None] = "brand"
+    # An opportunity for the own brand, not its incident: never `high`.
+    levels: ClassVar[tuple[Severity, Severity]] = ("medium", "low")
 
     @classmethod
     def settings_for(cls, config: Config, brand: str) -> CompetitorSpikeSettings:
@@ -634,12 +714,19 @@ class CompetitorNegativeSpikeRule(SpikeRule):
         before = (state or {}).get("competitors") or {}
         planned: list[Planned] = []
         after: dict[str, Any] = {}
+        judged: list[Judged] = []
         for rival in competitors:
             result = self._judge(check, before.get(rival), rival, rival)
             planned.extend(result.alerts)
+            judged.extend(result.judged)
             if result.state is not None:
                 after[rival] = result.state
-        return Evaluation(planned, {"competitors": after})
+        return Evaluation(planned, {"competitors": after}, tuple(judged))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.enabled and [c for c in self.settings.competitors or ()
+                                               if c != self.brand])
 
 
 class FlatlineRule(AlertRule):
@@ -678,6 +765,21 @@ class FlatlineRule(AlertRule):
     name: ClassVar[str] = "flatline"
     settings_model: ClassVar[type[FlatlineSettings]] = FlatlineSettings
     settings: FlatlineSettings
+    subject_kind: ClassVar[str | None] = "source"
+    # A silence is measured by how many mentions it should have held (`Alert.expected`:
+    # its length against the series' normal rate): this many or more is `high` (data
+    # is surely being lost), `FLATLINE_MEDIUM` or more `medium`, fewer `low`.
+    FLATLINE_HIGH: ClassVar[float] = 20.0
+    FLATLINE_MEDIUM: ClassVar[float] = 8.0
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """By the mentions the silence should have held; `low` once mentions are back."""
+        if alert.kind == "ended":
+            return "low"
+        if alert.expected >= cls.FLATLINE_HIGH:
+            return "high"
+        return "medium" if alert.expected >= cls.FLATLINE_MEDIUM else "low"
 
     def __init__(
         self,
@@ -727,6 +829,7 @@ class FlatlineRule(AlertRule):
                 series[name] = [(at, found.get((name, at), 0)) for at, _ in series[""]]
         planned: list[Planned] = []
         after: dict[str, Any] = {}
+        notes: list[str] = []
         failing = check.failing_sources
         for key, points in series.items():
             # A failing source is the health notices' news (alerts.health); so is the
@@ -735,13 +838,15 @@ class FlatlineRule(AlertRule):
             if explained:
                 if before.get(key):
                     after[key] = before[key]
+                notes.append(f"{key or 'all sources'}: failing, reported by the health notices")
                 continue
             cut = floor_to(end - self.lags[key], step)
-            alerts, kept = self._judge(check, key or None, points, cut, before.get(key))
+            alerts, kept, note = self._judge(check, key or None, points, cut, before.get(key))
             planned.extend(alerts)
+            notes.append(f"{key or 'all sources'}: {note}")
             if kept:
                 after[key] = kept
-        return Evaluation(planned, {"series": after})
+        return Evaluation(planned, {"series": after}, notes=tuple(notes))
 
     def _judge(
         self,
@@ -750,14 +855,16 @@ class FlatlineRule(AlertRule):
         points: list[tuple[datetime, int]],
         end: datetime,
         state: dict[str, Any] | None,
-    ) -> tuple[list[Planned], dict[str, Any] | None]:
+    ) -> tuple[list[Planned], dict[str, Any] | None, str]:
+        """The alerts of one series, its new state, and a line on why (for `explain`)."""
         brand, step = check.brand, self.detector.interval
         points = [(at, n) for at, n in points if at < end]
         if state and state.get("silent_since"):
             since = datetime.fromisoformat(state["silent_since"])
             back = [(at, n) for at, n in points if at >= since and n > 0]
             if not back:
-                return [], state  # still silent: told once already
+                # still silent: told once already
+                return [], state, f"silent since {since:%Y-%m-%d %H:%M} UTC, already alerted"
             wave_id = wave_id_for(brand, since, self.name, source)
             ended = Alert(
                 kind="ended",
@@ -772,23 +879,30 @@ class FlatlineRule(AlertRule):
                 rule=self.name,
                 subject=source,
             )
-            return [Planned(ended, state.get("root"))], None
+            return [Planned(ended, state.get("root"))], None, "mentions again: FIRED (ended)"
         busy = [at for at, n in points if n > 0]
         if not busy:
-            return [], None  # nothing to go by: a new brand, or silent for all the history
+            # nothing to go by: a new brand, or silent for all the history
+            return [], None, "no mention in alerts.history: nothing to compare with"
         since = busy[-1] + step
         silence = end - since
         if silence < self.settings.min_silence:
-            return [], None
+            return [], None, (f"not silent (last mention in the interval from "
+                              f"{busy[-1]:%Y-%m-%d %H:%M} UTC; min_silence="
+                              f"{_fmt_td(self.settings.min_silence)})")  # fmt: skip
         detector = SpikeDetector(f"{brand}/{source}" if source else brand, self.detector)
         detector.warm(Point(at, n) for at, n in points)
         expected = detector.expected_since(since) if detector.warmed_up else None
         if expected is None:
-            return [], None
+            return [], None, f"silent for {_fmt_td(silence)}, but warm-up: no expected count yet"
         mu, alpha = expected
         p_zero = 1.0 - tail(1, mu, alpha)
-        if MONTH / silence * p_zero > self.settings.false_alerts_per_month:
-            return [], None
+        rate = MONTH / silence * p_zero
+        figures = (f"observed 0 in {_fmt_td(silence)}, expected {mu:.1f}; a silence this long "
+                   f"happens by chance {rate:.3g} times a month (line: false_alerts_per_month="
+                   f"{self.settings.false_alerts_per_month:g})")  # fmt: skip
+        if rate > self.settings.false_alerts_per_month:
+            return [], None, f"{figures}: below threshold"
         wave_id = wave_id_for(brand, since, self.name, source)
         alert_id = alert_id_for("started", brand, wave_id, since)  # one per silence
         alert = Alert(
@@ -806,7 +920,7 @@ class FlatlineRule(AlertRule):
             rule=self.name,
             subject=source,
         )
-        return [Planned(alert)], {"silent_since": since.isoformat(), "root": alert_id}
+        return [Planned(alert)], {"silent_since": since.isoformat(), "root": alert_id}, f"{figures}: FIRED"
 
 
 # A day's share of voice is judged this long after the day ends (crawls catch up).
@@ -847,6 +961,19 @@ class SovShiftRule(AlertRule):
     name: ClassVar[str] = "sov_shift"
     settings_model: ClassVar[type[SovShiftSettings]] = SovShiftSettings
     settings: SovShiftSettings
+    # By the size of the move of the share (percentage points, either way): at least
+    # `SOV_HIGH` is `high`, at least `SOV_MEDIUM` `medium`, smaller `low`.
+    SOV_HIGH: ClassVar[float] = 0.15
+    SOV_MEDIUM: ClassVar[float] = 0.05
+
+    @classmethod
+    def severity(cls, alert: Alert) -> Severity:
+        """By how far the day's share moved from the usual one (`observed`/`total`
+        against `expected`/`total`)."""
+        if alert.kind == "ended" or not alert.total:
+            return "low"
+        move = abs(alert.observed - alert.expected) / alert.total
+        return "high" if move >= cls.SOV_HIGH else "medium" if move >= cls.SOV_MEDIUM else "low"
 
     @classmethod
     def settings_for(cls, config: Config, brand: str) -> SovShiftSettings:
@@ -856,6 +983,11 @@ class SovShiftRule(AlertRule):
             update={"competitors": config.competitors(brand, section.competitors)}
         )
 
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.enabled and [c for c in self.settings.competitors or ()
+                                               if c != self.brand])
+
     def evaluate(self, check: Check, state: dict[str, Any] | None) -> Evaluation:
         settings, brand = self.settings, check.brand
         rivals = [c for c in settings.competitors or () if c != brand]
@@ -864,7 +996,8 @@ class SovShiftRule(AlertRule):
         day = floor_to(check.now - check.alerts.query_delay - SOV_SETTLE, _DAY) - _DAY
         last = (state or {}).get("last_day")
         if last is not None and datetime.fromisoformat(last) >= day:
-            return Evaluation([], state)
+            return Evaluation([], state, notes=(f"{last[:10]} already judged (one judgement a "
+                                                "day, after the day has settled)",))  # fmt: skip
         done = {"last_day": day.isoformat()}
         start = day - settings.baseline_days * _DAY
         per_day: dict[datetime, list[int]] = {}  # day -> [brand's, the set's]
@@ -878,14 +1011,21 @@ class SovShiftRule(AlertRule):
         before = [(a, b) for a, b in per_day.values() if b > 0]
         big_k, big_n = sum(a for a, _ in before), sum(b for _, b in before)
         if n < settings.min_mentions or big_n < settings.min_mentions * settings.baseline_days:
-            return Evaluation([], done)
+            return Evaluation([], done, notes=(
+                f"{day:%Y-%m-%d}: {n} mentions of the set that day, {big_n} in the "
+                f"{settings.baseline_days} days before: under min_mentions="
+                f"{settings.min_mentions} (a day)",))  # fmt: skip
         share = big_k / big_n
         p_lo, p_hi = self._tails(k, n, share, before)
         p_two = min(1.0, 2.0 * min(p_lo, p_hi))
+        figures = (f"{day:%Y-%m-%d}: share {k / n:.1%} ({k} of {n}), usual {share:.1%}; a move "
+                   f"this large happens by chance {30.0 * p_two:.3g} times a month (line: "
+                   f"false_alerts_per_month={settings.false_alerts_per_month:g})")  # fmt: skip
         if abs(k / n - share) < settings.min_change:
-            return Evaluation([], done)
+            return Evaluation([], done, notes=(
+                f"{figures}: moved less than min_change={settings.min_change:g}",))
         if 30.0 * p_two > settings.false_alerts_per_month:
-            return Evaluation([], done)
+            return Evaluation([], done, notes=(f"{figures}: below threshold",))
         posts = check.reader.by_reach(
             brand, day, day + _DAY, sentiment=None, limit=check.alerts.top_posts
         )
@@ -904,7 +1044,7 @@ class SovShiftRule(AlertRule):
             discover_url=check.discover(brand, day, day + _DAY, sentiment=None),
             rule=self.name,
         )
-        return Evaluation([Planned(alert)], done)
+        return Evaluation([Planned(alert)], done, notes=(f"{figures}: FIRED",))
 
     @staticmethod
     def _tails(
@@ -937,3 +1077,31 @@ RULES: dict[str, type[AlertRule]] = {
     SovShiftRule.name: SovShiftRule,
     FlatlineRule.name: FlatlineRule,
 }
+
+
+def rules_for(
+    config: Config, brand: str, registry: Mapping[str, type[AlertRule]] = RULES
+) -> dict[str, AlertRule]:
+    """Every rule of `registry`, built for `brand` from the configuration."""
+    return {name: rule_class.for_brand(config, brand) for name, rule_class in registry.items()}
+
+
+def evaluate_rules(
+    rules: Mapping[str, AlertRule], check: Check, state: BrandState
+) -> tuple[list[Planned], BrandState, dict[str, Evaluation]]:
+    """Every rule, in order, each from and to its own state in `state`.
+
+    The one evaluation of a check: the engine runs it at every check, and the replay
+    (`alerts.replay`: `alerts explain`, `alerts backtest`) at every check it replays,
+    with the same rules, history window and states, so a backtest lists the alerts
+    the daemon sent on the same data. Returns the alerts in sending order, the new
+    state and each rule's evaluation (its reasoning, for `explain`).
+    """
+    planned: list[Planned] = []
+    evaluations: dict[str, Evaluation] = {}
+    for name, rule in rules.items():
+        result = rule.evaluate(check, state.rule_state(name))
+        planned.extend(result.alerts)
+        evaluations[name] = result
+        state = state.with_rule_state(name, result.state)
+    return planned, state, evaluations

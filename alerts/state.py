@@ -506,15 +506,18 @@ class AlertStateStore:
         return [OutboxEntry.from_hit(hit) for hit in res["hits"]["hits"]]
 
     def entries(
-        self, brand: str | None = None, limit: int = 1000, *, alert_id: str | None = None
+        self, brand: str | None = None, limit: int = 1000, *, alert_id: str | None = None,
+        wave_id: str | None = None,
     ) -> list[OutboxEntry]:
         """Every outbox entry (any status, every channel), oldest first; only those of
-        `alert_id` when given."""
+        `alert_id`, of `wave_id`, when given."""
         filters: list[dict[str, Any]] = [{"term": {"type": "alert"}}]
         if brand is not None:
             filters.append({"term": {"brand": brand}})
         if alert_id is not None:
             filters.append({"term": {"alert_id": alert_id}})
+        if wave_id is not None:
+            filters.append({"term": {"wave_id": wave_id}})
         res = self.es.search(
             index=self.index,
             query={"bool": {"filter": filters}},

@@ -261,6 +261,8 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
     config = _config(args)
     configure_logging("text", "WARNING")
     now = datetime.fromisoformat(args.at).astimezone(UTC) if args.at else datetime.now(UTC)
+    if args.explain:
+        return _explain_every_brand(args, config, now)
     engine = AlertEngine(
         config, make_client(config.elasticsearch), None, channels=notifiers_from_config(config)
     )
@@ -280,6 +282,17 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
         return 0
     sent = engine.check(now)
     print(f"{len(sent)} alert(s) sent")
+    return 0
+
+
+def _explain_every_brand(args: argparse.Namespace, config: Config, now: datetime) -> int:
+    """`check-alerts --explain`: `alerts explain` of every brand and enabled rule at `now`
+    (the check's time): the same replay, nothing sent."""
+    for n, brand in enumerate(config.brands):
+        if n:
+            print()
+        args.brand, args.rule = brand.name, None
+        _print_explained(args, config, now)
     return 0
 
 
@@ -303,16 +316,18 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay_setup(args: argparse.Namespace) -> tuple[Config, object]:
+def _replay_setup(args: argparse.Namespace, config: Config | None = None) -> tuple[Config, object]:
     """The config and an Elasticsearch mention reader, for `alerts explain`/`backtest`."""
     from store.client import make_client
     from store.reader import ElasticsearchMentionReader
     from store.setup import alias_name
 
-    config = _config(args)
-    configure_logging("text", "WARNING")
+    if config is None:
+        config = _config(args)
+        configure_logging("text", "WARNING")
     if args.brand not in {b.name for b in config.brands}:
-        raise SystemExit(f"alerts {args.alerts_command}: no brand {args.brand!r} in {args.config} "
+        command = getattr(args, "alerts_command", None) or args.command
+        raise SystemExit(f"{command}: no brand {args.brand!r} in {args.config} "
                          f"(brands: {', '.join(b.name for b in config.brands)})")  # fmt: skip
     es = make_client(config.elasticsearch)
     return config, ElasticsearchMentionReader(es, alias_name(config.elasticsearch.index_prefix))
@@ -334,20 +349,33 @@ def _settings_with(config: Config, brand: str, pairs: list[str]) -> object:
 
 
 def cmd_alerts_explain(args: argparse.Namespace) -> int:
-    """Why the negative spike rule did or did not page for a brand at a time."""
-    from alerts.replay import explain
-
-    if args.rule != "negative_spike":
-        raise SystemExit("alerts explain: only the negative_spike rule can be explained "
-                         "(high_reach pages every post over its min_reach)")  # fmt: skip
-    config, reader = _replay_setup(args)
+    """Why the brand's rules did or did not alert at a time (`check-alerts --explain`
+    says it for every brand)."""
+    config = _config(args)
+    configure_logging("text", "WARNING")
     at = _when(args.at, "--at") if args.at else datetime.now(UTC)
+    return _print_explained(args, config, at.astimezone(UTC))
+
+
+def _print_explained(args: argparse.Namespace, config: Config, at: datetime) -> int:
+    """Print `alerts.replay.explain_all` of `args.brand` (of `args.rule` alone, if set)."""
+    from alerts.replay import explain_all
+    from alerts.rules import RULES, rules_for
     from alerts.state import AlertStateStore
 
+    config, reader = _replay_setup(args, config)
+    rules = rules_for(config, args.brand)
+    if args.rule is not None:
+        if args.rule not in RULES:
+            raise SystemExit(f"--rule: no rule {args.rule!r} (rules: {', '.join(RULES)})")
+        if not rules[args.rule].enabled:
+            raise SystemExit(f"--rule: {args.rule} is not enabled for {args.brand} "
+                             f"(alerts.rules.{args.rule}.enabled, competitors)")  # fmt: skip
+        rules = {args.rule: rules[args.rule]}
     state = AlertStateStore(reader.es, config.elasticsearch.index_prefix)  # type: ignore[attr-defined]
     state.install()
-    result = explain(config, reader, args.brand, at.astimezone(UTC), state=state)  # type: ignore[arg-type]
-    print("\n".join(result.lines()))
+    found = explain_all(config, reader, args.brand, at, rules, state)  # type: ignore[arg-type]
+    print("\n".join(line for item in found for line in item.lines()))
     return 0
 
 
@@ -358,10 +386,14 @@ def cmd_alerts_backtest(args: argparse.Namespace) -> int:
     config, reader = _replay_setup(args)
     settings = _settings_with(config, args.brand, args.set or [])
     start, end = _when(args.start, "--from"), _when(args.end, "--to")
-    found = backtest(config, reader, args.brand, start.astimezone(UTC), end.astimezone(UTC),
-                     settings)  # type: ignore[arg-type]  # fmt: skip
+    try:
+        found = backtest(config, reader, args.brand, start.astimezone(UTC), end.astimezone(UTC),
+                         settings, args.rule)  # type: ignore[arg-type]  # fmt: skip
+    except ValueError as exc:
+        raise SystemExit(f"{args.command}: {exc}") from None
     changed = f" with {', '.join(args.set)}" if args.set else ""
-    print(f"{args.brand}, negative_spike, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}{changed}:")
+    which = ", ".join(args.rule) if args.rule else "every enabled rule"
+    print(f"{args.brand}, {which}, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}{changed}:")
     for item in found:
         print("  " + item.line())
     started = sum(1 for item in found if item.alert.kind == "started")
@@ -524,6 +556,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(workdir=Path(args.workdir), burst_after=args.burst_after, keep=args.keep)
 
 
+BACKTEST_HELP = ("replay a period's alert checks with the current or changed settings and list "
+                 "the alerts they would have sent (nothing is sent)")
+
+
+def _backtest_arguments(p: argparse.ArgumentParser, config: bool = True) -> None:
+    p.add_argument("--from", dest="start", required=True, help="start (ISO date or time, UTC unless given)")
+    p.add_argument("--to", dest="end", required=True, help="end, exclusive (ISO date or time)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a changed alerts.spike setting of the negative spike rule, e.g. "
+                   "--set spike.false_alerts_per_month=5 (the 'spike.' is optional; repeatable)")
+    p.add_argument("--rule", action="append",
+                   help="only this rule (repeatable; default: every enabled one)")
+    if config:
+        p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brandpulse",
@@ -559,6 +607,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="'default', a local checkpoint path or a Hugging Face name")
     p = add("check-alerts", cmd_check_alerts, "run the alert check once")
     p.add_argument("--dry-run", action="store_true", help="print the Slack messages, send nothing")
+    p.add_argument("--explain", action="store_true",
+                   help="per brand and enabled rule: observed, expected, the line and why it did "
+                   "or did not fire (warm-up, below the line, cooldown, snoozed); sends nothing")
     p.add_argument("--at", help="pretend it is this time (ISO 8601), e.g. to replay a past wave")
     alerts = sub.add_parser("alerts", help="act on alerts", description="act on alerts")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="<command>")
@@ -583,24 +634,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only alerts raised since (ISO date or time, UTC unless given)")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     p.set_defaults(func=cmd_alerts_precision)
-    p = alerts_sub.add_parser("explain", help="why the rule did or did not fire at a time",
-                              description="replay the brand's counts through the detector and "
-                              "say why it did or did not page at that time")  # fmt: skip
+    p = alerts_sub.add_parser("explain", help="why the rules did or did not fire at a time",
+                              description="replay the brand's checks up to that time and say, "
+                              "per enabled rule, why it did or did not alert")  # fmt: skip
     p.add_argument("brand")
     p.add_argument("--at", help="the check's time (ISO 8601, UTC unless given; default: now)")
-    p.add_argument("--rule", default="negative_spike", help="the rule (default: %(default)s)")
+    p.add_argument("--rule", help="only this rule (default: every enabled one)")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     p.set_defaults(func=cmd_alerts_explain)
     p = alerts_sub.add_parser("backtest", help="the alerts a past period would have sent",
-                              description="replay a period with the current or changed settings "
-                              "and list the alerts it would have sent (nothing is sent)")  # fmt: skip
+                              description=BACKTEST_HELP)
     p.add_argument("brand")
-    p.add_argument("--from", dest="start", required=True, help="start (ISO date or time, UTC unless given)")
-    p.add_argument("--to", dest="end", required=True, help="end, exclusive (ISO date or time)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="a changed alerts.spike setting, e.g. --set false_alerts_per_month=5 (repeatable)")
-    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    _backtest_arguments(p)
     p.set_defaults(func=cmd_alerts_backtest)
+    # The issue's spelling: `backtest --brand B --from ... --to ...`, the same command.
+    p = add("backtest", cmd_alerts_backtest, BACKTEST_HELP)
+    p.add_argument("--brand", required=True, help="the brand whose checks are replayed")
+    _backtest_arguments(p, config=False)
     p = add("rescore", cmd_rescore, "score stored mentions again (e.g. with a new model)")
     p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
     p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")

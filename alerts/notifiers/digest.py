@@ -25,7 +25,6 @@ from alerts.health import HealthNotice, notice_text
 from alerts.model import Alert
 from alerts.notifiers.slack_templates import (
     EXCERPT_CHARS,
-    _duration,
     _expected,
     _number,
     _one_line,
@@ -35,8 +34,8 @@ from alerts.notifiers.slack_templates import (
     clip,
     escalation_note,
     untrusted,
-    wave_over,
 )
+from alerts.notifiers.summary import summary_lines
 from brandpulse.mention import Mention
 
 TITLE_CHARS = 150
@@ -161,18 +160,7 @@ def _summary(alert: Alert, brand: str) -> tuple[str, ...]:
     times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
     lines = [f"{alert.observed} negative mentions of {brand} in {_window(alert)}, "
              f"against a usual {_expected(alert.expected)}{times}."]  # fmt: skip
-    if alert.negative_share is not None:
-        share = f"Negative share {_pct(alert.negative_share)}"
-        if alert.usual_share is not None:
-            share += f" (usually {_pct(alert.usual_share)})"
-        if alert.total is not None:
-            share += f" of {alert.total:,} mentions"
-        lines.append(share + ".")
-    if alert.kind == "continuing" and alert.wave_started_at is not None:
-        lines.append(f"The wave started {_when(alert.wave_started_at)} and is still going on "
-                     f"({_duration(alert.wave_started_at, alert.interval_end)} so far).")  # fmt: skip
-    if alert.kind == "ended":
-        lines.append(wave_over(alert))
+    lines += summary_lines(alert)
     return tuple(lines)
 
 

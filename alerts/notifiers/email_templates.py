@@ -27,16 +27,14 @@ from alerts.health import HealthNotice, notice_text
 from alerts.model import Alert
 from alerts.notifiers.slack_templates import (
     EXCERPT_CHARS,
-    _duration,
     _expected,
-    _pct,
     _when,
     _window,
     clip,
     escalation_note,
     untrusted,
-    wave_over,
 )
+from alerts.notifiers.summary import summary_lines
 from brandpulse.mention import Mention
 
 TITLE_CHARS = 150
@@ -115,18 +113,7 @@ def _status_line(alert: Alert) -> str:
 def _details(alert: Alert) -> list[str]:
     note = escalation_note(alert)
     lines: list[str] = [note] if note else []
-    if alert.negative_share is not None:
-        share = f"Negative share {_pct(alert.negative_share)}"
-        if alert.usual_share is not None:
-            share += f" (usually {_pct(alert.usual_share)})"
-        if alert.total is not None:
-            share += f" of {alert.total:,} mentions"
-        lines.append(share + ".")
-    if alert.kind == "continuing" and alert.wave_started_at is not None:
-        lines.append(f"The wave started {_when(alert.wave_started_at)} and is still going on "
-                     f"({_duration(alert.wave_started_at, alert.interval_end)} so far).")  # fmt: skip
-    if alert.kind == "ended":
-        lines.append(wave_over(alert))
+    lines += summary_lines(alert)
     if alert.score is not None:
         lines.append(f"Score {alert.score:.1f}; severity {alert.severity}.")
     else:

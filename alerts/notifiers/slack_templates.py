@@ -15,11 +15,12 @@ long runs of punctuation are shortened, so 300 `<` cannot eat an excerpt's budge
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from alerts.model import Alert, base_alert_id
+from alerts.notifiers.summary import _duration, _pct, _when, counted, summary_lines
 from brandpulse.mention import Mention
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -131,25 +132,11 @@ def safe_link(url: str | None, label: str) -> str:
     return f"<{target}|{label}> ({escape(host)})"
 
 
-def _when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _window(alert: Alert) -> str:
     start, end = alert.interval_start, alert.interval_end
     if start.date() == end.date():
         return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
     return f"{_when(start)} – {_when(end)}"
-
-
-def _duration(start: datetime, end: datetime) -> str:
-    minutes = int((end - start).total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes} min"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
 
 
 def _number(value: int | None) -> str:
@@ -162,13 +149,7 @@ def _expected(value: float) -> str:
 
 def _counted(alert: Alert) -> str:
     """What `observed` counts, in words (escaped): see `Alert.rule`."""
-    if alert.rule == "volume_spike" or alert.rule == "flatline":
-        return "mentions"
-    if alert.rule == "positive_spike":
-        return "positive mentions"
-    if alert.rule == "competitor_negative_spike":
-        return f"negative mentions of {escape(alert.subject or 'the competitor')}"
-    return "negative mentions"
+    return counted(alert, escape)
 
 
 def _source(alert: Alert) -> str:
@@ -365,40 +346,11 @@ def _summary(alert: Alert) -> str:
         ]
     elif alert.rule == "positive_spike":
         lines.append("An opportunity: people are praising the brand more than usual.")
-    if alert.negative_share is not None and alert.rule == "negative_spike":
-        share = f"Negative share *{_pct(alert.negative_share)}*"
-        if alert.usual_share is not None:
-            share += f" (usually {_pct(alert.usual_share)})"
-        if alert.total is not None:
-            share += f" of {alert.total:,} mentions"
-        lines.append(share + ".")
-    themes = themes_line(alert)
-    if themes is not None and alert.kind in ("started", "continuing"):
-        lines.append(themes + ".")
-    if alert.kind == "continuing" and alert.wave_started_at is not None:
-        lines.append(
-            f"The wave started {_when(alert.wave_started_at)} and is still going on "
-            f"({_duration(alert.wave_started_at, alert.interval_end)} so far)."
-        )
-    if alert.kind == "ended":
-        lines.append(wave_over(alert))
+    lines += summary_lines(alert, strong=lambda text: f"*{text}*", name=escape,
+                           themes=themes_line(alert))  # fmt: skip
     # Built from escaped parts only; the brand is configuration and each theme label is
     # cut on its own, so a cut cannot split an entity a post wrote.
     return clip("\n".join(lines), MAX_SECTION_TEXT)
-
-
-def wave_over(alert: Alert) -> str:
-    """The sentence of an ended wave, in the rule's own terms (plain text: every channel
-    uses it as it is)."""
-    since = ""
-    if alert.wave_started_at is not None:
-        since = f" after {_duration(alert.wave_started_at, alert.interval_end)}"
-    back = (
-        "negative volume is back at its"
-        if alert.rule == "negative_spike"
-        else f"{_counted(alert)} are back at their"
-    )
-    return f"The wave is over{since}; {back} usual level."
 
 
 def _fields(alert: Alert) -> list[dict[str, str]]:

@@ -17,7 +17,7 @@ from daemon.cli import main as cli_main
 from store.reader import ElasticsearchMentionReader
 from store.setup import alias_name
 from tests.alerts import test_engine as engine_tests
-from tests.alerts.test_engine import NOW, engine
+from tests.alerts.test_engine import NOW, WAVE_START, engine
 
 acme_wave, prefix, slack = engine_tests.acme_wave, engine_tests.prefix, engine_tests.slack
 
@@ -57,6 +57,27 @@ def test_a_snooze_holds_back_that_brand_and_rule_only(es_client, slack, loud):
             break
     assert result.fired and result.held_back and "snoozed by alice" in result.held_back
     assert "blocked by snooze" in "\n".join(result.lines())
+
+
+def test_updates_of_a_wave_that_started_during_a_snooze_share_one_thread(es_client, slack, acme_wave):
+    # Acme's wave pages at about 11:12; the snooze lets go at 12:00 while the wave goes on.
+    store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
+    store.install()
+    store.snooze("Acme", "negative_spike", until=WAVE_START + timedelta(hours=1), at=WAVE_START)
+    live = engine(acme_wave, es_client, slack)
+    sent, at = [], WAVE_START + timedelta(minutes=3)
+    while at < NOW + timedelta(minutes=95):  # the daemon's checks, every 5 minutes
+        sent += live.check(at)
+        at += timedelta(minutes=5)
+
+    kinds = [a.kind for a in sent]
+    assert kinds[0] == "continuing" and kinds[-1] == "ended" and "started" not in kinds
+    # The first update after the snooze starts the wave's thread; the later ones reply in
+    # it, not each on its own in the channel.
+    first, *replies = slack.messages
+    assert len(slack.messages) == len(sent) >= 2
+    assert not first.is_reply and "Acme" in first.text
+    assert all(m.thread_ts == first.ts for m in replies)
 
 
 def test_a_maintenance_window_in_local_time(es_client, slack, acme_wave):

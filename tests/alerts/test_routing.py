@@ -112,6 +112,54 @@ def test_severity_is_derived_from_the_alert_and_documented_levels():
     assert tuple(RULES) == RULE_NAMES  # the configuration knows every rule by name
 
 
+def _of(rule: str, kind: str = "started", observed: int = 84, expected: float = 12.0,
+        total: int | None = None, subject: str | None = None) -> Alert:
+    return Alert(kind=kind, brand="Acme", wave_id=wave_id_for("Acme", WAVE_START, rule, subject),  # type: ignore[arg-type]
+                 interval_start=WAVE_START, interval_end=WAVE_START + timedelta(hours=1),
+                 observed=observed, expected=expected, total=total, rule=rule, subject=subject)  # fmt: skip
+
+
+def test_each_rule_declares_its_own_severity():
+    # Every registered rule says how urgent its alerts are (not the base class's default).
+    from alerts.rules import AlertRule
+
+    assert all(cls.severity.__func__ is not AlertRule.severity.__func__ for cls in RULES.values())
+    # the volume spike reads like the negative one: 5x its expected count is high
+    assert _of("volume_spike", observed=60).severity == "high"
+    assert _of("volume_spike", observed=59).severity == "medium"
+    # opportunities are never high
+    assert _of("positive_spike", observed=60).severity == "medium"
+    assert _of("positive_spike", observed=59).severity == "low"
+    assert _of("competitor_negative_spike", observed=90, subject="Initech").severity == "medium"
+    assert _of("competitor_negative_spike", observed=30, subject="Initech").severity == "low"
+    # a silence, by how many mentions it should have held
+    assert _of("flatline", observed=0, expected=25.0).severity == "high"
+    assert _of("flatline", observed=0, expected=10.0, subject="reddit").severity == "medium"
+    assert _of("flatline", observed=0, expected=6.0).severity == "low"
+    # a share of voice, by how far it moved (either way): 40% usual
+    assert _of("sov_shift", observed=60, expected=40.0, total=100).severity == "high"  # +20 pts
+    assert _of("sov_shift", observed=33, expected=40.0, total=100).severity == "medium"  # -7 pts
+    assert _of("sov_shift", observed=43, expected=40.0, total=100).severity == "low"  # +3 pts
+    for rule in RULES:
+        if rule != "high_reach":
+            assert _of(rule, "ended", expected=25.0).severity == "low", rule
+
+
+def test_a_competitor_wave_is_routed_by_the_competitor_and_by_the_own_brand():
+    from brandpulse.config import RouteConfig
+
+    about_initech = _of("competitor_negative_spike", subject="Initech")
+    assert about_initech.brands == ("Acme", "Initech")
+    router = Router((RouteConfig(channels=["email"], brands=["Initech"]),
+                     RouteConfig(channels=["slack"], brands=["Acme"]),
+                     RouteConfig(channels=["log"], brands=["Tiny"])), default="log")  # fmt: skip
+    assert router.channels_for(about_initech) == ["email", "slack"]
+    assert router.channels_for(_of("negative_spike")) == ["slack"]
+    # a flatline's subject is a source, not a brand: only its brand matches
+    silent = _of("flatline", observed=0, subject="Initech")
+    assert silent.brands == ("Acme",) and router.channels_for(silent) == ["slack"]
+
+
 def test_routes_select_by_brand_rule_and_severity(slack, smtp):
     config = make_config("unused", slack, smtp, [
         {"channels": ["email"], "brands": ["Tiny"]},

@@ -165,3 +165,22 @@ def test_an_ended_wave_says_it_is_over_once_and_in_its_rules_terms_on_every_chan
     for text in (" ".join(alert_digest(ended).summary), text_body(ended)):
         assert text.count("The wave is over") == 1
         assert "negative volume" not in text
+
+
+def test_every_channel_renders_the_one_list_of_summary_lines(make_alert):
+    # Slack, e-mail and the HTTP channels' digest show the same summary lines, built once
+    # (alerts.notifiers.summary); Slack only adds its bold.
+    from alerts.notifiers.digest import alert_digest
+    from alerts.notifiers.email_templates import text_body
+    from alerts.notifiers.summary import summary_lines
+
+    for kind in ("continuing", "ended"):
+        alert = make_alert(kind, interval_end=T0 + timedelta(hours=3))
+        lines = summary_lines(alert)
+        assert any(line.startswith("Negative share 42% (usually 12%)") for line in lines)
+        assert any(("still going on (3h 00m so far)" if kind == "continuing" else
+                    "The wave is over after 3h 00m") in line for line in lines)  # fmt: skip
+        slack = build_message(alert)["blocks"][1]["text"]["text"].replace("*", "")
+        for text in (slack, "\n".join(alert_digest(alert).summary), text_body(alert)):
+            for line in lines:
+                assert text.count(line) == 1, (kind, line)
