@@ -3,6 +3,7 @@ complaint themes over 20,000 real negative posts.
 
     python bench/reports_speed.py                       # starts a throwaway local node
     python bench/reports_speed.py --url http://127.0.0.1:9250 --mentions 1000000
+    python bench/reports_speed.py --parts weekly --data-dir var/bench-es-1m --reuse
 
 1. Indexes ``--mentions`` constructed mentions (three brands, one in five posts naming
    two, per-brand sentiment with an uncertain share, 5 % reposts, five sources, two
@@ -14,13 +15,25 @@ complaint themes over 20,000 real negative posts.
 3. Themes: ``--negatives`` real negative texts from the shared data (Chinese shopping
    reviews and English reviews/comments, half each), indexed as a brand's negative
    mentions of a week, plus a quarter as many the week before; `reports.themes.
-   complaint_themes` end to end (fetch, segment, vectorise, group, label), timed.
+   complaint_themes` end to end (count, sample, segment, vectorise, group, label) as the
+   report calls it, against the same call reading every post (``sample=None``: the
+   naive way and the code before sampling), after one warm-up call.
 
 4. Full report (``--parts full``): ``--full-mentions`` constructed mentions over two
    weeks (about half of them in the reported week) whose negative posts carry real
    negative texts; `reports.full.build_report` (figures, themes, top posts, authors,
    alerts) then the charts, the HTML and the PDF, each timed, against the same-run
    baseline `reports.summary.brand_insight` (what `report --format text` computes).
+
+5. The weekly report (``--parts weekly``): ``--week-mentions`` (default 1,000,000)
+   constructed mentions over two weeks (three brands, two of them competitors; five
+   sources; English and Chinese; real texts, negative ones on posts negative for their
+   first brand), streamed with `helpers.parallel_bulk` (index time reported apart);
+   then `scheduler.py report --period week --brand Acme --out DIR` in a new process
+   (wall and CPU time, ``--runs`` times), each step of it timed in this process, and
+   the naive baseline: every mention of the two weeks pulled and counted in Python,
+   checked equal to the aggregations. Ids are deterministic: ``--data-dir DIR --reuse``
+   keeps the node's data and skips indexing on the next run.
 
 The data is read in place from ../shared/data/sentiment (or $BRANDPULSE_SENTIMENT_DATA).
 """
@@ -30,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import os
 import random
 import sys
 import tempfile
@@ -236,13 +250,26 @@ def bench_themes(es: Elasticsearch, n: int) -> None:
             yield {"_index": index_for(created, prefix), "_id": doc["id"], "_source": doc}
 
     load(es, prefix, actions())
-    t0 = time.perf_counter()
-    got = complaint_themes(es, alias_name(prefix), "Acme", WEEK)
-    secs = time.perf_counter() - t0
+    index = alias_name(prefix)
+    complaint_themes(es, index, "Acme", WEEK, sample=500)  # imports, jieba's dictionary
+    t0, c0, e0 = time.perf_counter(), time.process_time(), node_cpu()
+    got = complaint_themes(es, index, "Acme", WEEK)
+    secs, cpu, es_cpu = time.perf_counter() - t0, time.process_time() - c0, node_cpu() - e0
+    t0, c0, e0 = time.perf_counter(), time.process_time(), node_cpu()
+    whole = complaint_themes(es, index, "Acme", WEEK, sample=None)
+    naive, naive_cpu = time.perf_counter() - t0, time.process_time() - c0
+    naive_es = node_cpu() - e0
     print(f"themes: {got.total:,} negative mentions this week ({got.previous_total:,} the week "
-          f"before) -> {len(got.themes)} themes + other {got.other:,} in {secs:.1f} s")
-    for t in got.themes:
-        print(f"  {t.size:>5} ({t.previous_size:>4} before) [{t.language}] {t.label}")
+          f"before): sampled ({got.sampled} + {got.previous_sampled} posts) {secs:.1f} s wall "
+          f"(CPU {cpu:.1f} s here + {es_cpu:.1f} s ES) -> {len(got.themes)} themes + other "
+          f"{got.other:,}; every post (baseline, same run) {naive:.1f} s wall (CPU "
+          f"{naive_cpu:.1f} s + {naive_es:.1f} s ES) -> {len(whole.themes)} themes + other "
+          f"{whole.other:,}; {naive / secs:.1f}x wall, "
+          f"{(naive_cpu + naive_es) / (cpu + es_cpu):.1f}x CPU")
+    for name, found in (("sampled", got), ("every post", whole)):
+        print(f"  {name}:")
+        for t in found.themes:
+            print(f"  {t.size:>6,} ({t.previous_size:>5,} before) [{t.language}] {t.label}")
 
 
 def bench_full_report(es: Elasticsearch, n: int) -> None:
@@ -304,10 +331,11 @@ def _week_config(path: Path, url: str) -> Path:
 
 
 def naive_report(es: Elasticsearch, index: str, period: Period) -> dict[str, Any]:
-    """The weekly report's figures the naive way: every mention of the two weeks (whole
-    documents, as a mention reader returns them) pulled with search_after and counted in
-    Python: per brand and sentiment in both weeks, by source, by language, by day; the
-    top negative/positive posts by reach and the authors of largest reach. No themes."""
+    """The weekly report's figures the naive way: every mention of the two weeks pulled
+    with search_after (only the fields the figures need: a kinder baseline than whole
+    documents) and counted in Python: per brand and sentiment in both weeks, by source,
+    by language, by day; the top negative/positive posts by reach and the authors of
+    largest reach. No themes (the themes part has their baseline)."""
     side: dict[str, dict[str, Counter[str]]] = {"now": {}, "before": {}}
     split: dict[str, Counter[tuple[str, str, str]]] = {b: Counter() for b in BRANDS}
     top: dict[str, list[tuple[int, str]]] = {"negative": [], "positive": []}
@@ -321,6 +349,9 @@ def naive_report(es: Elasticsearch, index: str, period: Period) -> dict[str, Any
     start = iso(period.start)
     while True:
         body: dict[str, Any] = {"query": query, "size": 5000, "track_total_hits": False,
+                                "_source": ["id", "brands", "brand_sentiment_keys",
+                                            "created_at", "duplicate_of", "source", "language",
+                                            "author", "author_reach"],
                                 "sort": [{"created_at": "asc"}, {"id": "asc"}]}
         if after:
             body["search_after"] = after
@@ -360,6 +391,17 @@ def naive_report(es: Elasticsearch, index: str, period: Period) -> dict[str, Any
         "top": {k: sorted(v, reverse=True)[:5] for k, v in top.items()},
         "authors": sorted(authors.items(), key=lambda kv: -kv[1][0])[:10],
     }
+
+
+NODE_PID: int | None = None  # the throwaway node's JVM, for its CPU time
+
+
+def node_cpu() -> float:
+    """CPU seconds the local node's JVM has used so far (0 with --url: not ours to read)."""
+    if NODE_PID is None:
+        return 0.0
+    fields = Path(f"/proc/{NODE_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _report_run(config: Path, out: Path) -> tuple[float, float, list[str]]:
@@ -415,19 +457,22 @@ def bench_weekly(es: Elasticsearch, url: str, n: int, *, reuse: bool, naive: boo
         config = _week_config(Path(tmp) / "config.yaml", url)
         walls = []
         for i in range(runs):
+            es_cpu = node_cpu()
             secs, cpu, files = _report_run(config, Path(tmp) / f"out{i}")
+            es_cpu = node_cpu() - es_cpu
             walls.append(secs)
-            print(f"weekly: scheduler.py report --period week (run {i + 1}): {secs:.1f} s wall, "
-                  f"{cpu:.1f} s CPU (the report process) -> "
+            print(f"weekly: scheduler.py report --period week (run {i + 1}): {secs:.1f} s wall; "
+                  f"CPU {cpu:.1f} s in the report process + {es_cpu:.1f} s in Elasticsearch "
+                  f"= {cpu + es_cpu:.1f} s -> "
                   f"{', '.join(Path(f).name for f in files)}", flush=True)
         cfg = load_config(config)
     # where the time goes, in this process (imports already paid by the warm-up)
     steps: dict[str, float] = {}
 
     def timed(name: str, fn: Any, *a: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, c0, e0 = time.perf_counter(), time.process_time(), node_cpu()
         out = fn(*a, **kw)
-        steps[name] = time.perf_counter() - t0
+        steps[name] = (time.perf_counter() - t0, time.process_time() - c0, node_cpu() - e0)
         return out
 
     from nlp.enrich import brand_queries
@@ -444,8 +489,9 @@ def bench_weekly(es: Elasticsearch, url: str, n: int, *, reuse: bool, naive: boo
     charts = timed("charts (2 PNG)", charts_png, report)
     timed("HTML", to_html, report, charts)
     timed("PDF", to_pdf, report)
-    for name, secs in steps.items():
-        print(f"  {name:<42} {secs:6.2f} s")
+    print(f"  {'step (in this process, warm)':<42} {'wall':>7} {'CPU here':>9} {'CPU ES':>7}")
+    for name, (wall, cpu, es_cpu) in steps.items():
+        print(f"  {name:<42} {wall:6.2f}s {cpu:8.2f}s {es_cpu:6.2f}s")
     print(f"  Acme: {sov.focus.counts.mentions:,} mentions this week "
           f"({sov.total_mentions:,} brand mentions in the set), {themes.total:,} negative "
           f"({themes.previous_total:,} the week before) -> {len(themes.themes)} themes"
@@ -454,14 +500,15 @@ def bench_weekly(es: Elasticsearch, url: str, n: int, *, reuse: bool, naive: boo
         print(f"    {t.size:>6,} ({t.previous_size:>6,} before) [{t.language}] {t.label}")
     if not naive:
         return
-    t0 = time.perf_counter()
+    t0, c0, e0 = time.perf_counter(), time.process_time(), node_cpu()
     got = naive_report(es, index, WEEK)
-    secs = time.perf_counter() - t0
+    secs, cpu, es_cpu = time.perf_counter() - t0, time.process_time() - c0, node_cpu() - e0
     for f in sov.brands:
         assert f.counts == _as_counts(got["now"][f.brand]), (f.brand, f.counts)
         assert f.previous == _as_counts(got["before"][f.brand]), (f.brand, f.previous)
-    print(f"weekly: naive baseline (same run): pulled {got['pulled']:,} whole mentions of the two "
-          f"weeks and counted the report's figures in Python (no themes): {secs:.1f} s; "
+    print(f"weekly: naive baseline (same run): pulled {got['pulled']:,} mentions of the two "
+          f"weeks and counted the report's figures in Python (no themes): {secs:.1f} s wall, "
+          f"CPU {cpu:.1f} s here + {es_cpu:.1f} s in Elasticsearch; "
           f"figures identical to the aggregations'; the report: {min(walls):.1f} s "
           f"({secs / min(walls):.1f}x faster)")
 
@@ -499,6 +546,8 @@ def main() -> int:
             node = LocalNode(port=free_port(), data_dir=data, heap=args.heap)
             node.start()
             stack.callback(node.stop)
+            global NODE_PID
+            NODE_PID = node.pid
             url = node.url
             es = node.client(request_timeout=300)
         t0 = time.perf_counter()
