@@ -199,6 +199,9 @@ def complaint_themes(
     ``sample``: a period with more negative mentions than this is sampled and the sizes
     scaled (module docstring); None reads every one (up to ``max_mentions``).
     """
+    if sample is not None and not 0 < sample <= 10_000:
+        # one request returns the sample: Elasticsearch's default result window is 10,000
+        raise ValueError(f"sample must be between 1 and 10,000, got {sample}")
     known = dict(known_queries or {})
     query = brand_query or known.get(brand)
 
