@@ -73,6 +73,13 @@ ENV VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
+# A font with Chinese characters for the reports' charts and PDF (5 MB installed;
+# matplotlib's bundled DejaVu has none, so Chinese text would be empty boxes):
+# docs/reports.md. The only system package the runtime needs.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+ && rm -rf /var/lib/apt/lists/*
+
 # A writable home: libraries cache there at run time (tldextract's suffix list,
 # Hugging Face downloads when nlp.model names a checkpoint), while /app stays read-only.
 RUN groupadd --system --gid 10001 brandpulse \

@@ -11,14 +11,20 @@ Each chart is a `Figure`: `png` makes the bytes the HTML embeds and Slack receiv
 PDF draws the same figure as vectors.
 
 Fonts: matplotlib's bundled DejaVu has no Chinese characters. `cjk_font()` looks for an
-installed font that has them (Noto Sans CJK, WenQuanYi, Source Han, ...); without one,
-charts keep English labels even in a Chinese report (Chinese brand names in a chart would
-be empty boxes), and the report says so. Nothing is downloaded.
+installed font that has them (Noto Sans CJK, WenQuanYi, Source Han, ...; Debian's
+`fonts-wqy-microhei` is 5 MB and the Docker image installs it) and `chart_style` puts it
+in matplotlib's font fallback list: first for a Chinese report, after DejaVu Sans for
+an English one, so a Chinese brand name or post in an English report is drawn too.
+Without one, charts keep English labels even in a Chinese report, the report says so,
+Chinese characters of user text are empty boxes, and the log says it once per process
+(not once per glyph). Nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +39,8 @@ from brandpulse.timeutil import zone
 from reports.labels import Language, label
 from reports.share_of_voice import ShareOfVoice
 
+log = logging.getLogger(__name__)
+
 # Family names of common fonts that cover CJK ideographs.
 _CJK_FAMILIES = ("Noto Sans CJK", "Noto Serif CJK", "Noto Sans SC", "Noto Sans TC",
                  "Source Han Sans", "Source Han Serif", "WenQuanYi", "AR PL", "Droid Sans Fallback",
@@ -44,17 +52,42 @@ _BRAND_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2
                   "#4e342e", "#37474f")
 
 
-@cache
-def cjk_font() -> str | None:
-    """The family name of an installed font with Chinese characters, or None."""
-    from matplotlib import font_manager
-
-    names = sorted({f.name for f in font_manager.fontManager.ttflist})
+def _cjk_family(names: set[str]) -> str | None:
     for wanted in _CJK_FAMILIES:
-        for name in names:
+        for name in sorted(names):
             if name.startswith(wanted):
                 return name
     return None
+
+
+@cache
+def cjk_font() -> str | None:
+    """The family name of an installed font with Chinese characters, or None.
+
+    matplotlib lists the system's fonts once and caches the list on disk
+    (`fontlist-*.json`), so a font installed after that (`apt-get install
+    fonts-wqy-microhei` on a machine where matplotlib already ran) is not in it: when the
+    list has none, the system font files missing from it are added, then looked at again.
+    """
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    found = _cjk_family({f.name for f in manager.ttflist})
+    if found is None:
+        known = {f.fname for f in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known:
+                with contextlib.suppress(Exception):  # an unreadable file is not ours to fix
+                    manager.addfont(path)
+        found = _cjk_family({f.name for f in manager.ttflist})
+    return found
+
+
+@cache
+def _say_no_cjk_font() -> None:
+    log.warning("no font with Chinese characters is installed: report charts and PDFs show "
+                "Chinese text as empty boxes and their labels in English (install one, e.g. "
+                "Debian's fonts-wqy-microhei or fonts-noto-cjk)")
 
 
 def chart_language(language: Language) -> Language:
@@ -64,19 +97,44 @@ def chart_language(language: Language) -> Language:
 
 @contextmanager
 def chart_style(language: Language) -> Iterator[None]:
-    """matplotlib settings for the report's figures (font with CJK when there is one)."""
+    """matplotlib settings for the report's figures: a font fallback list with a CJK font
+    when one is installed (first for Chinese, after DejaVu Sans otherwise)."""
     from matplotlib import rc_context
 
-    font = cjk_font() if language == "zh" else None
-    families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+    font = cjk_font()
+    if font is None:
+        families = ["DejaVu Sans"]
+        _say_no_cjk_font()
+    else:
+        families = [font, "DejaVu Sans"] if language == "zh" else ["DejaVu Sans", font]
     with rc_context({"font.family": families, "axes.unicode_minus": False,
                      "font.size": 9, "svg.fonttype": "none", "pdf.fonttype": 42}), \
-            warnings.catch_warnings():
-        # without a CJK font every Chinese character of a post or brand warns once per
-        # drawing; the limitation is documented and said in the report, not logged
-        # hundreds of times by the daemon
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+            warnings.catch_warnings(), _quiet_font_manager():
+        if font is None:
+            # every Chinese character of a post or brand would warn once per drawing; the
+            # limitation is logged once (above) and said in the report, not hundreds of times
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
         yield
+
+
+class _NoBoldFallbackNotice(logging.Filter):
+    """Most CJK fonts have one weight: matplotlib logs "Failed to find font weight bold
+    for ..., now using 400" for every bold title drawn with one. It draws them regular;
+    that is no news for the daemon's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Failed to find font weight" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_font_manager() -> Iterator[None]:
+    logger = logging.getLogger("matplotlib.font_manager")
+    notice = _NoBoldFallbackNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 CHARTS = ("share_of_voice", "sentiment")

@@ -39,6 +39,9 @@ LABELS: dict[str, dict[Language, str]] = {
     "size": {"en": "posts", "zh": "帖子数"},
     "no_themes": {"en": "No complaint themes (too few negative posts).",
                   "zh": "无投诉主题（负面帖子过少）。"},
+    "themes_sampled": {"en": "Sizes estimated from a random sample of {sampled} of the {total} "
+                             "negative mentions.",
+                       "zh": "规模按 {total} 条负面提及中随机抽取的 {sampled} 条估算。"},
     "top_negative": {"en": "Top negative posts (by author reach)",
                      "zh": "主要负面帖子（按作者影响力）"},
     "top_positive": {"en": "Top positive posts (by author reach)",

@@ -39,6 +39,7 @@ from reports.charts import (
 )
 from reports.full import FullReport
 from reports.labels import Language, label
+from reports.themes import ComplaintThemes
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ def to_html(report: FullReport, charts: dict[str, bytes] | None = None) -> str:
     if themes is None or not themes.themes:
         parts.append(f"<p>{L('no_themes')}</p>")
     else:
+        if themes.sampled:
+            parts.append(f"<p class=note>{_e(sampled_note(themes, lang))}</p>")
         parts.append(f"<table><tr><th>{L('theme')}</th><th>{L('size')}</th>"
                      f"<th>{L('previous')}</th></tr>")
         for t in themes.themes[:5]:
@@ -257,6 +260,12 @@ def write_html(report: FullReport, out_dir: Path, charts: dict[str, bytes] | Non
     return path
 
 
+def sampled_note(themes: ComplaintThemes, lang: Language) -> str:
+    """What a sampled theme list says about its sizes (`ComplaintThemes.sampled`)."""
+    return label("themes_sampled", lang).format(sampled=f"{themes.sampled:,}",
+                                                total=f"{themes.total:,}")
+
+
 def _wrap(text: str, width: int = 95) -> list[str]:
     return textwrap.wrap(text, width) or [""]
 
@@ -281,6 +290,8 @@ def _text_lines(report: FullReport, lang: Language) -> list[tuple[str, str]]:
     if themes is None or not themes.themes:
         out.append(("", label("no_themes", lang)))
     else:
+        if themes.sampled:
+            out += [("", line) for line in _wrap(sampled_note(themes, lang))]
         for n, t in enumerate(themes.themes[:5], 1):
             out.append(("", f"{n}. {t.label} [{t.language}]: {t.size:,} "
                             f"({label('previous', lang)} {t.previous_size:,})"))

@@ -155,6 +155,9 @@ def to_text(insight: BrandInsight) -> str:
                       f"{themes.previous_total:,} the period before)"]
         if themes.truncated:
             lines.append("  (more negative mentions than the limit: the latest were left out)")
+        if themes.sampled:
+            lines.append(f"  (sizes estimated from a random sample of {themes.sampled:,} of the "
+                         f"{themes.total:,} negative mentions)")
         for n, theme in enumerate(themes.themes, 1):
             lines.append(f"  {n}. {theme.label} [{theme.language}]: {theme.size:,} "
                          f"({_pct(themes.share(theme))}), before {theme.previous_size:,} "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from brandpulse.mention import Mention
 from reports.full import FullReport
 from reports.period import Period
@@ -62,3 +64,46 @@ def test_a_day_report_has_hourly_charts() -> None:
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert ticks[:3] == ["08:00", "11:00", "14:00"] and len(ticks) == 8  # local hours
     assert ax.get_title() == "Sentiment by hour: Acme"
+
+
+def _glyph_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+def test_chinese_text_is_drawn_with_an_installed_cjk_font() -> None:
+    """With a CJK font installed (CI installs fonts-wqy-microhei), charts and the PDF draw
+    Chinese brand names, labels and posts with it: matplotlib warns "Glyph ... missing
+    from font(s)" for every character no font in the fallback list has, and no such
+    warning may come, in a Chinese report or in an English one naming a Chinese brand."""
+    from reports.charts import chart_language, cjk_font
+    from reports.render import charts_png
+
+    if cjk_font() is None:
+        pytest.skip("no font with Chinese characters installed (Debian: apt-get install "
+                    "fonts-wqy-microhei; .ci/run installs it when it runs as root)")
+    for language in ("zh", "en"):
+        report = _report(language)
+        assert chart_language(language) == language  # Chinese labels are drawn in Chinese
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            charts = charts_png(report)
+            assert all(data.startswith(b"\x89PNG") for data in charts.values())
+            assert to_pdf(report).startswith(b"%PDF-")
+        assert _glyph_warnings(caught) == [], language
+
+
+def test_without_a_cjk_font_glyph_warnings_would_come() -> None:
+    """The check above can fail: DejaVu Sans alone has no Chinese glyph, and matplotlib
+    says so for a chart titled in Chinese."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    from reports.charts import png
+
+    fig = Figure()
+    fig.add_subplot().set_title("小米手机")
+    with rc_context({"font.family": ["DejaVu Sans"]}), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png(fig)
+    assert _glyph_warnings(caught)

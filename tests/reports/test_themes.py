@@ -237,3 +237,37 @@ def test_themes_of_multi_brand_posts_read_the_brand_s_clauses(es_client: Elastic
             assert "Acme" not in e.text and e.text.startswith(("but Globex", "Globex"))
     for theme in got.themes:
         assert "battery" in theme.label or "screen" in theme.label, theme.label
+
+
+def test_a_period_over_the_sample_size_is_sampled_and_scaled(es_client: Elasticsearch,
+                                                           planted: dict) -> None:
+    """230 negative mentions this week, a sample of 150: the themes are found on 150
+    posts drawn by Elasticsearch and their sizes scaled to the exact 230; the week before
+    (80) is read whole. The same themes come back, sizes near the planted ones, and the
+    same sample every time."""
+    got = complaint_themes(es_client, planted["index"], "Acme", WEEK, sample=150)
+    assert (got.sampled, got.previous_sampled) == (150, None)
+    assert got.total == 230 and got.previous_total == 80
+    assert got.total == sum(t.size for t in got.themes) + got.other
+    assert got.previous_total == sum(t.previous_size for t in got.themes) + got.previous_other
+    sizes = [t.size for t in got.themes]
+    assert sizes == sorted(sizes, reverse=True)
+    dairy = [t for t in got.themes if {"蒙牛", "牛奶", "伊利"} & set(t.terms)]
+    assert dairy and 35 <= sum(t.size for t in dairy) <= 85  # 60 planted
+    fruit = [t for t in got.themes if {"苹果", "水果", "火龙果"} & set(t.terms)]
+    assert fruit and sum(t.size for t in fruit) >= 25  # 60 planted
+    assert sum(t.previous_size for t in fruit) <= 8
+    music = [t for t in got.themes if t.language == "en"]
+    assert music and 20 <= sum(t.size for t in music) <= 60  # 50 planted
+    assert complaint_themes(es_client, planted["index"], "Acme", WEEK, sample=150) == got
+    whole = complaint_themes(es_client, planted["index"], "Acme", WEEK, sample=None)
+    assert whole.sampled is None and whole.total == 230
+
+
+def test_scaled_sizes_add_up_to_the_total() -> None:
+    from reports.themes import _scaled
+
+    assert _scaled([50, 30, 20], 1000) == [500, 300, 200]
+    assert sum(_scaled([33, 33, 34], 1001)) == 1001
+    assert _scaled([1, 1, 1], 100) == [34, 33, 33]
+    assert _scaled([0, 0], 10) == [0, 0]
