@@ -35,6 +35,7 @@ exactly one copy of each mention.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -168,7 +169,10 @@ def _bulk_body(records: list[SpoolRecord]) -> bytes:
 
 
 class BulkWriter:
-    """Writes mentions to Elasticsearch; one instance owns one spool directory."""
+    """Writes mentions to Elasticsearch; one instance owns one spool directory.
+
+    One `write`/`replay` call at a time (the daemon's pipeline serialises them);
+    the concurrency is inside a call."""
 
     def __init__(
         self,
@@ -205,6 +209,9 @@ class BulkWriter:
         self.spool = Spool(spool_dir if spool_dir is not None else cfg.spool_dir)
         self._known_indices: set[str] = set()
         self._indices_lock = threading.Lock()
+        self._retry_lock = threading.Lock()
+        # set by a flight that had to retry; `_Flights` then sends one at a time
+        self.pushback = threading.Event()
         # Set (to the reason) while Elasticsearch must not be written to yet, e.g.
         # before the daemon could install the index templates: everything spools.
         self.hold: str | None = None
@@ -299,6 +306,12 @@ class BulkWriter:
                 self._known_indices.add(index)
 
     def _send_segment(self, seg: Segment, report: WriteReport, *, replay: bool) -> bool:
+        with contextlib.ExitStack() as retrying:  # holds the retry lock once it is taken
+            return self._send_attempts(seg, report, replay=replay, retrying=retrying)
+
+    def _send_attempts(
+        self, seg: Segment, report: WriteReport, *, replay: bool, retrying: contextlib.ExitStack
+    ) -> bool:
         """Send one segment until every record is acked or dead-lettered.
 
         Returns False if Elasticsearch is unavailable; the segment then keeps the
@@ -307,6 +320,7 @@ class BulkWriter:
         pending = list(seg.records)
         attempt = 0
         last_problem = ""
+        retry_lock_held = False
         while pending:
             try:
                 self._ensure_indices(pending)
@@ -351,6 +365,13 @@ class BulkWriter:
                     self.spool.dir,
                 )
                 return False
+            if not retry_lock_held:
+                # Pushback (429/5xx) or a connection problem: one flight retries at
+                # a time, and no new flight starts while the call lasts; parallel
+                # retries would only add to what the node already refuses.
+                self.pushback.set()
+                retrying.enter_context(self._retry_lock)
+                retry_lock_held = True
             report.retries += 1
             self._sleep(self._backoff(attempt))
             attempt += 1
@@ -391,8 +412,9 @@ class _Flights:
 
     `send` blocks while the limit is reached, while an earlier flight holds one of
     the segment's ids (so the older version lands first), and, until a first
-    acknowledgement, while any flight is out (so a dead node sees one batch
-    retried, not several). Once a flight found Elasticsearch unavailable, later
+    acknowledgement or once a flight had to retry (429, 5xx, a connection
+    problem), while any flight is out: a dead or saturated node sees one batch
+    retried, not several. Once a flight found Elasticsearch unavailable, later
     segments are not sent: they stay in the spool and count as spooled. Each
     flight keeps its own `WriteReport`, merged into the call's when it lands.
     """
@@ -403,6 +425,7 @@ class _Flights:
         self.down = False
         self.confirmed = False
         self._running: dict[Future[bool], tuple[frozenset[str], WriteReport]] = {}
+        writer.pushback.clear()
         self._pool = ThreadPoolExecutor(writer.concurrency, thread_name_prefix="bulk-writer")
 
     def __enter__(self) -> _Flights:
@@ -423,7 +446,7 @@ class _Flights:
         if blocking:
             self._land(blocking)
         while self._running and len(self._running) >= (
-            self.writer.concurrency if self.confirmed else 1
+            self.writer.concurrency if self.confirmed and not self.writer.pushback.is_set() else 1
         ):
             self._land(wait(self._running, return_when=FIRST_COMPLETED).done)
         if self.down:
