@@ -170,6 +170,11 @@ def main() -> int:
         # warm-up: JIT and index creation out of the measured runs
         bench_single(es, 200)
         docs = list(mentions(args.bulk_docs, START, END, seed=1, id_prefix="b"))
+        # and the node's bulk path: the first big write after idling ran slower,
+        # whichever way came first
+        _fresh(es, "bench-warmup", docs)
+        helpers.bulk(es, _actions(docs[:1000], "bench-warmup"), chunk_size=args.bulk_size)
+        _cleanup(es, "bench-warmup")
         ways = {
             f"bulk writer, spool on, {args.concurrency} in flight": lambda: bench_writer(
                 es, docs, args.bulk_size, tmp / "spool", args.concurrency
