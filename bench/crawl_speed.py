@@ -122,6 +122,7 @@ def one_profile(args: argparse.Namespace) -> None:
     import tempfile
 
     from brandpulse.config import parse_config
+    from crawlers.job import CrawlJob
     from crawlers.runner import run_crawl
 
     profile = PROFILES[args.profile]
@@ -137,9 +138,7 @@ def one_profile(args: argparse.Namespace) -> None:
         }, env={})  # fmt: skip
         started = time.perf_counter()
         result = run_crawl(
-            config,
-            "bench",
-            state_dir=state,
+            CrawlJob.from_config(config, "bench", state_dir=state),
             timeout=600,
             settings={"LOG_LEVEL": "WARNING", **profile["settings"]},
         )

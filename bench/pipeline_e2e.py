@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from brandpulse.config import load_config  # noqa: E402
+from crawlers.job import CrawlJob  # noqa: E402
 from crawlers.runner import run_crawl  # noqa: E402
 from daemon.demo import demo_config  # noqa: E402
 from daemon.logs import configure_logging  # noqa: E402
@@ -64,11 +65,11 @@ def main() -> int:
         t0 = time.perf_counter()
         crawled = 0
         for source in config.sources:
-            result = run_crawl(config, source.name, state_dir=work / "baseline-state")
+            result = run_crawl(CrawlJob.from_config(config, source.name, state_dir=work / "baseline-state"))
             crawled += len(result.mentions)
         crawl_only = time.perf_counter() - t0
 
-        daemon = Daemon(config, config_path)
+        daemon = Daemon(config)
         t_model = time.perf_counter()
         daemon.setup()  # templates + model load: start-up cost, reported apart
         _ = daemon.pipeline.scorer

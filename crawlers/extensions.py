@@ -2,7 +2,7 @@
 
 `SourceStats`: what a source yielded, dropped and what failed. At close the
 summary goes into Scrapy's stats (`brandpulse/summary`), into one log line, and
-into BRANDPULSE_STATS_FILE (JSON) for `crawlers.runner`.
+into the crawl job's `stats_file` (JSON) for `crawlers.runner`.
 
 `CursorWriter`: the source's new cursor, written at close (see its docstring).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from scrapy import signals
@@ -19,6 +18,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawlers.cursors import CursorStore, atomic_write_json
+from crawlers.job import CrawlJob
 from crawlers.spiders.base import STATS_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -28,8 +28,7 @@ class SourceStats:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.started = time.monotonic()
-        path = crawler.settings.get("BRANDPULSE_STATS_FILE")
-        self.path = Path(path) if path else None
+        self.path = CrawlJob.from_crawler(crawler).stats_file
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SourceStats:
@@ -85,10 +84,10 @@ class CursorWriter:
 
     The cursor may only advance past mentions something keeps:
 
-    - `BRANDPULSE_CURSOR_PENDING` set (the runner): written there as *pending*;
+    - the job's `cursor_pending` set (the runner): written there as *pending*;
       the parent process commits it once it has the mentions.
-    - otherwise, with `BRANDPULSE_COMMIT_CURSOR` (`scrapy crawl`): committed only
-      when the mentions went to `BRANDPULSE_OUTPUT` without a write error. Without
+    - otherwise, with the job's `commit_cursor`: committed only when the mentions
+      went to the job's `output` without a write error. Without
       an output nothing keeps them, so the cursor stays (one WARNING line says
       so): committing would skip those posts for good.
 
@@ -112,11 +111,11 @@ class CursorWriter:
         data = cursor_data() if cursor_data is not None else None
         if data is None:
             return
-        settings = self.crawler.settings
+        job = CrawlJob.from_crawler(self.crawler)
         stats = self.crawler.stats
         store: CursorStore = spider.cursor_store
         source = data["source"]
-        output = settings.get("BRANDPULSE_OUTPUT")
+        output = job.output
         errors = stats.get_value(f"{STATS_PREFIX}/output/errors", 0)
         if errors:
             logger.warning(
@@ -124,17 +123,16 @@ class CursorWriter:
                 source, errors, output,
             )  # fmt: skip
             return
-        pending = settings.get("BRANDPULSE_CURSOR_PENDING")
-        if pending:
-            store.save_pending(source, data, Path(pending))
+        if job.cursor_pending is not None:
+            store.save_pending(source, data, job.cursor_pending)
             return
-        if not settings.getbool("BRANDPULSE_COMMIT_CURSOR", True):
+        if not job.commit_cursor:
             store.save_pending(source, data)
             return
-        if not output:
+        if output is None:
             logger.warning(
                 "cursor of source %r not advanced: this crawl's mentions were not written "
-                "anywhere (set -s BRANDPULSE_OUTPUT=FILE, or run python -m crawlers.run)",
+                "anywhere (the crawl job has no output)",
                 source,
             )
             return

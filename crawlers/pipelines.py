@@ -24,6 +24,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from brandpulse.mention import Mention
 from crawlers.cursors import atomic_write_json
+from crawlers.job import CrawlJob
 from crawlers.spiders.base import STATS_PREFIX
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -106,8 +107,8 @@ class RecentHashes:
 class BrandFilterPipeline:
     """Keeps a post only if a brand query matches it, with `brands` set to those brands.
 
-    The brand queries are the spider's (`brand_queries`: the brands of its source)
-    unless given. A post matching none is dropped and counted as `no_brand`; the
+    The brand queries are those of the crawl job's brands (`CrawlJob.brands`: the
+    brands of its source) unless given. A post matching none is dropped and counted as `no_brand`; the
     cursor has moved past it already, as it should (it was read). Switched off by
     `BRANDPULSE_BRAND_FILTER_ENABLED` (every post then passes with no brands).
     """
@@ -120,11 +121,10 @@ class BrandFilterPipeline:
     def from_crawler(cls, crawler: Crawler) -> BrandFilterPipeline:
         if not crawler.settings.getbool("BRANDPULSE_BRAND_FILTER_ENABLED", True):
             raise NotConfigured("BRANDPULSE_BRAND_FILTER_ENABLED is off")
-        return cls(crawler)
+        from brandpulse.query import compile_query
 
-    def open_spider(self) -> None:
-        if self.brand_queries is None and self.crawler is not None:
-            self.brand_queries = getattr(self.crawler.spider, "brand_queries", [])
+        job = CrawlJob.from_crawler(crawler)
+        return cls(crawler, [(b.name, compile_query(b.effective_query())) for b in job.brands])
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Mention):
@@ -146,7 +146,11 @@ class BrandFilterPipeline:
 
 
 class DuplicatePipeline:
-    def __init__(self, crawler: Crawler) -> None:
+    """Drops in-run duplicates and marks reposts; the memory of recent mentions is
+    `hashes_path` (`<state_dir>/<source>.hashes.json` of the crawl job; None: this
+    run only)."""
+
+    def __init__(self, crawler: Crawler, hashes_path: Path | None = None) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
         settings = crawler.settings
@@ -154,19 +158,16 @@ class DuplicatePipeline:
         self.max_age = settings.getfloat("BRANDPULSE_RECENT_HASH_DAYS", 7) * 86400
         self.seen_ids: set[str] = set()
         self.index = RecentHashes()
-        self.path: Path | None = None
+        self.path = hashes_path
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DuplicatePipeline:
-        return cls(crawler)
+        job = CrawlJob.from_crawler(crawler)
+        return cls(crawler, job.state_dir / f"{job.source_name}.hashes.json")
 
     def open_spider(self) -> None:
-        spider = self.crawler.spider
-        store = getattr(spider, "cursor_store", None)
-        source = getattr(getattr(spider, "source", None), "name", None)
-        if store is None or source is None:
+        if self.path is None:
             return
-        self.path = store.state_dir / f"{source}.hashes.json"
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             entries = data["entries"]
@@ -211,7 +212,7 @@ class DuplicatePipeline:
 
 
 class JsonLinesOutputPipeline:
-    """Appends each mention as one JSON line to BRANDPULSE_OUTPUT (flushed per line,
+    """Appends each mention as one JSON line to the crawl job's `output` (flushed per line,
     so whatever was collected before a crash is still handed over).
 
     Counts `brandpulse/output/written` and `brandpulse/output/errors`: a mention
@@ -225,10 +226,10 @@ class JsonLinesOutputPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> JsonLinesOutputPipeline:
-        path = crawler.settings.get("BRANDPULSE_OUTPUT")
-        if not path:
-            raise NotConfigured("BRANDPULSE_OUTPUT is not set")
-        return cls(path, crawler)
+        path = CrawlJob.from_crawler(crawler).output
+        if path is None:
+            raise NotConfigured("the crawl job has no output")
+        return cls(str(path), crawler)
 
     def _count(self, what: str) -> None:
         if self.crawler is not None:

@@ -1,19 +1,19 @@
 """Crawl one source from the command line.
 
-    python -m crawlers.run --config config.yaml --source NAME [--out FILE]
+    python -m crawlers.run --config config.yaml --source NAME [--out FILE] [-s NAME=VALUE ...]
 
 Writes the mentions as JSON lines to FILE (or stdout), the per-source summary to
-stderr, and commits the source's cursor once the mentions are written. `--child`
-is the internal entry point used by `crawlers.runner` in the child process.
+stderr, and commits the source's cursor once the mentions are written. `-s`
+overrides a Scrapy setting (e.g. `-s LOG_LEVEL=DEBUG` with `--log` to see the
+crawl's own log). `--child` is the internal entry point used by `crawlers.runner`
+in the child process: it reads its `CrawlJob` as JSON from stdin.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
-from pathlib import Path
 from typing import Any
 
 
@@ -21,14 +21,14 @@ def _child(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
-    from brandpulse.config import Config
+    from crawlers.job import SETTING, CrawlJob
 
-    config: Config = pickle.loads(Path(args.config_pickle).read_bytes())
-    source = next(s for s in config.sources if s.name == args.source)
+    job = CrawlJob.from_wire(sys.stdin.buffer.read())
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     overrides: dict[str, Any] = json.loads(args.settings_json or "{}")
     settings.setdict(overrides, priority="cmdline")
+    settings.set(SETTING, job, priority="cmdline")
     process = CrawlerProcess(settings)
     failures: list[str] = []
 
@@ -40,9 +40,16 @@ def _child(args: argparse.Namespace) -> int:
             f"crawl failed: {failure.type.__name__}: {failure.getErrorMessage()}", file=sys.stderr
         )
 
-    process.crawl(source.type, source=source.name, config=config).addErrback(record)
+    process.crawl(job.source.type).addErrback(record)
     process.start()
     return 1 if failures else 0
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,24 +59,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", default=None, help="config file (default: $BRANDPULSE_CONFIG or config.yaml)"
     )
-    parser.add_argument("--source", required=True, help="name of the source in the config")
+    parser.add_argument("--source", help="name of the source in the config")
     parser.add_argument("--out", default=None, help="JSONL output file (default: stdout)")
     parser.add_argument("--state-dir", default=None, help="default: daemon.state_dir of the config")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
     parser.add_argument("--no-commit", action="store_true", help="do not advance the cursor")
+    parser.add_argument(
+        "-s", dest="settings", action="append", type=_setting, default=[], metavar="NAME=VALUE",
+        help="override a Scrapy setting (repeatable), e.g. LOG_LEVEL=DEBUG",
+    )  # fmt: skip
+    parser.add_argument("--log", action="store_true", help="print the crawl's log to stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--config-pickle", help=argparse.SUPPRESS)
     parser.add_argument("--settings-json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)
+    if not args.source:
+        parser.error("--source is required")
 
     import os
 
+    from brandpulse.config import ConfigError, load_config
+    from crawlers.job import CrawlJob
     from crawlers.runner import run_crawl
 
-    config = args.config or os.environ.get("BRANDPULSE_CONFIG", "config.yaml")
-    result = run_crawl(config, args.source, state_dir=args.state_dir, timeout=args.timeout)
+    try:
+        config = load_config(args.config or os.environ.get("BRANDPULSE_CONFIG", "config.yaml"))
+        job = CrawlJob.from_config(config, args.source, state_dir=args.state_dir)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = run_crawl(job, timeout=args.timeout, settings=dict(args.settings) or None)
+    if args.log:
+        print(result.log, file=sys.stderr)
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     try:
         for mention in result.mentions:

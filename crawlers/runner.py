@@ -1,12 +1,15 @@
 """Run one source's crawl programmatically, the way the daemon does.
 
-    result = run_crawl("config.yaml", "reddit-main", state_dir="var/state", timeout=300)
+    job = CrawlJob.from_config(config, "reddit-main")   # the in-memory Config
+    result = run_crawl(job, timeout=300)
     index(result.mentions)          # or spool them
     result.commit_cursor()          # only now does the source's cursor advance
 
 Scrapy runs in a child process (`python -m crawlers.run --child ...`): Twisted's
 reactor cannot be restarted inside one process, and a spider that crashes or
-hangs must not take the daemon with it. Mentions come back through a JSONL file
+hangs must not take the daemon with it. The job (`crawlers.job.CrawlJob`) is the
+child's only input: JSON on its stdin (secrets included, so never a file or an
+argument), so the child never reads a config file. Mentions come back through a JSONL file
 flushed per line; the child leaves its new cursor *pending*, and the parent
 commits it only when told the mentions are safe, so a crash of either process
 means a re-fetch (an overwrite, by the deterministic id), never a gap.
@@ -17,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -33,10 +35,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from brandpulse.config import Config, ConfigError, load_config
 from brandpulse.mention import Mention
 from crawlers.cursors import CursorStore
 from crawlers.faults import fault_line
+from crawlers.job import SETTING, CrawlJob
 
 logger = logging.getLogger(__name__)
 
@@ -102,34 +104,23 @@ class CrawlResult:
 
 
 def run_crawl(
-    config: Config | str | Path,
-    source_name: str,
+    job: CrawlJob,
     *,
-    state_dir: str | Path | None = None,
     timeout: float = 600.0,
     settings: dict[str, Any] | None = None,
     cancel: threading.Event | None = None,
 ) -> CrawlResult:
-    """Crawl one source in a child process; never raises for a failing crawl.
+    """Crawl `job.source` in a child process; never raises for a failing crawl.
 
     Setting `cancel` (the daemon does on SIGTERM) stops the child gracefully; the
     mentions it had already written come back, with an error and no cursor.
 
     `settings` are Scrapy setting overrides (highest priority), e.g. for tests.
-    A configuration problem (unknown source, invalid file) is returned as `error`.
+    The job's output locations are the runner's own (a temporary directory and a
+    pending cursor file in the state dir); whatever the job says there is replaced.
     """
-    try:
-        cfg = config if isinstance(config, Config) else load_config(config)
-    except ConfigError as exc:
-        return CrawlResult([], {}, str(exc), source_name)
-    source = next((s for s in cfg.sources if s.name == source_name), None)
-    if source is None:
-        names = [s.name for s in cfg.sources]
-        return CrawlResult(
-            [], {}, f"no source named {source_name!r} in the config (have {names})", source_name
-        )
-
-    store = CursorStore(state_dir if state_dir is not None else cfg.daemon.state_dir)
+    source_name = job.source_name
+    store = CursorStore(job.state_dir)
     store.state_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"brandpulse-crawl-{source_name}-"))
     out = workdir / "mentions.jsonl"
@@ -142,24 +133,18 @@ def run_crawl(
         stale.unlink(missing_ok=True)
     # Unique per run, in the state dir (same filesystem, so commit is a rename).
     pending = store.state_dir / f".{source_name}.cursor.pending.{uuid.uuid4().hex[:12]}.json"
-    config_file = workdir / "config.pickle"
-    config_file.write_bytes(pickle.dumps(cfg))
+    job = job.model_copy(
+        update={
+            "state_dir": store.state_dir, "output": out, "stats_file": stats_file,
+            "cursor_pending": pending, "commit_cursor": False,
+        }
+    )  # fmt: skip
 
-    overrides = {
-        "BRANDPULSE_OUTPUT": str(out),
-        "BRANDPULSE_STATS_FILE": str(stats_file),
-        "BRANDPULSE_STATE_DIR": str(store.state_dir),
-        "BRANDPULSE_COMMIT_CURSOR": False,
-        "BRANDPULSE_CURSOR_PENDING": str(pending),
-        "CLOSESPIDER_TIMEOUT": timeout,
-        **(settings or {}),
-    }
+    overrides = {"CLOSESPIDER_TIMEOUT": timeout, **(settings or {})}
+    overrides.pop(SETTING, None)  # the job goes over stdin, never as a setting string
     cmd = [
-        sys.executable, "-m", "crawlers.run", "--child",
-        "--config-pickle", str(config_file),
-        "--source", source_name,
-        "--settings-json", json.dumps(overrides),
-    ]  # fmt: skip
+        sys.executable, "-m", "crawlers.run", "--child", "--settings-json", json.dumps(overrides),
+    ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
@@ -168,8 +153,9 @@ def run_crawl(
         with log_file.open("wb") as log:
             proc = subprocess.Popen(
                 cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.PIPE, start_new_session=True,
             )  # fmt: skip
+            _send_job(proc, job)
             code, error = _wait(proc, timeout + SHUTDOWN_GRACE, cancel, source_name)
         log_text = log_file.read_text(encoding="utf-8", errors="replace")
         _relay_warnings(log_text, source_name)
@@ -193,6 +179,19 @@ def run_crawl(
         )  # fmt: skip
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _send_job(proc: subprocess.Popen[bytes], job: CrawlJob) -> None:
+    """Write the job to the child's stdin and close it (EOF ends the child's read).
+
+    A child that died before reading (a broken interpreter, an import error) is
+    reported by its exit code and log, not by this write."""
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(job.to_wire())
+        proc.stdin.close()
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 def _wait(

@@ -7,25 +7,15 @@ the defaults and the wiring of BrandPulse's components.
 
 from __future__ import annotations
 
-import os
-
 BOT_NAME = "brandpulse"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
 # --- BrandPulse ------------------------------------------------------------
-BRANDPULSE_CONFIG = os.environ.get("BRANDPULSE_CONFIG", "config.yaml")
-# Cursor/duplicate state; default: daemon.state_dir of the config.
-BRANDPULSE_STATE_DIR = os.environ.get("BRANDPULSE_STATE_DIR") or None
-# JSONL file receiving the mentions (the runner sets it; off when unset).
-BRANDPULSE_OUTPUT = None
-# JSON file receiving the per-source summary at close (the runner sets it).
-BRANDPULSE_STATS_FILE = None
-# `scrapy crawl` commits the cursor itself, and only when the mentions went to
-# BRANDPULSE_OUTPUT; the runner turns this off and commits only after the parent
-# process has the mentions.
-BRANDPULSE_COMMIT_CURSOR = True
-BRANDPULSE_CURSOR_PENDING = None
+# The crawl's one input: a `crawlers.job.CrawlJob` (the source, its brands, the
+# state and output locations), set by the crawl child process from the job the
+# runner sent it. No configuration file is read inside a crawl.
+BRANDPULSE_CRAWL_JOB = None
 # Longest server-requested pause (Retry-After, X-Ratelimit-Reset, backoff) a crawl
 # waits out; a longer one abandons the source's remaining requests for this run.
 BRANDPULSE_MAX_RETRY_AFTER = 120.0

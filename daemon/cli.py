@@ -31,7 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     configure_logging(config.daemon.log_format, config.daemon.log_level)
-    Daemon(config, args.config).run_forever()
+    Daemon(config).run_forever()
     return 0
 
 
@@ -180,11 +180,17 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawlers.job import CrawlJob
     from crawlers.runner import run_crawl
 
     config = _config(args)
     configure_logging("text", "WARNING")
-    result = run_crawl(args.config, args.source, state_dir=config.daemon.state_dir)
+    try:
+        job = CrawlJob.from_config(config, args.source)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = run_crawl(job)
     print(f"{args.source}: {len(result.mentions)} mention(s)"
           + (f", error: {result.error}" if result.error else ""))  # fmt: skip
     if result.fault_summary():

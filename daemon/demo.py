@@ -170,7 +170,7 @@ def run_demo(workdir: Path = Path("var/demo"), burst_after: float = 20.0, keep: 
         config = load_config(config_path)
         _say(f"4/6 starting the daemon with {config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path}"
              " (loading the sentiment model)...")  # fmt: skip
-        daemon = Daemon(config, config_path)
+        daemon = Daemon(config)
         daemon.start()
         stack.callback(daemon.stop)
 

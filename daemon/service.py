@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import (
@@ -90,14 +89,12 @@ class Daemon:
     def __init__(
         self,
         config: Config,
-        config_path: str | Path | None = None,
         *,
         scorer: SentimentScorer | None = None,
         engine: AlertEngine | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.config = config
-        self.config_path = Path(config_path) if config_path else None
         self.metrics = metrics or Metrics()
         self.state = DaemonState()
         self.client = make_client(config.elasticsearch)
@@ -184,7 +181,12 @@ class Daemon:
     # ------------------------------------------------------------------- jobs
 
     def crawl_job(self, source_name: str) -> int:
-        """Crawl one source and push what it found through the pipeline."""
+        """Crawl one source and push what it found through the pipeline.
+
+        The crawl gets a `CrawlJob` built from the configuration this daemon holds
+        in memory: an edited or deleted config file does not change a running
+        daemon's crawls (a restart does)."""
+        from crawlers.job import CrawlJob
         from crawlers.runner import run_crawl
 
         status = self.state.sources.setdefault(source_name, SourceStatus())
@@ -193,9 +195,7 @@ class Daemon:
         started = time.perf_counter()
         source = next(s for s in self.config.sources if s.name == source_name)
         result = run_crawl(
-            self.config_path or self.config,
-            source_name,
-            state_dir=self.config.daemon.state_dir,
+            CrawlJob.from_config(self.config, source_name, state_dir=self.config.daemon.state_dir),
             timeout=max(30.0, source.timeout.total_seconds() * 4),
             cancel=self._cancel,
         )

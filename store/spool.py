@@ -11,7 +11,12 @@ reach Elasticsearch before the failure is overwritten, not duplicated.
 
 Segment names sort in creation order (a nanosecond timestamp first), so replay
 is FIFO: an older version of a mention never overwrites a newer one that was
-spooled after it.
+spooled after it (the writer may send several segments at once, but never two
+that hold the same ``_id``: see ``store.writer``).
+
+A document is serialised to JSON once (``SpoolRecord.raw``): the same bytes go
+into the segment line and into the ``_bulk`` request body, and a segment read
+back hands its documents' bytes on unchanged.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import fcntl
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,17 +46,37 @@ class SpoolLockedError(RuntimeError):
     """Another writer owns this spool directory."""
 
 
+def json_text(value: Any) -> str:
+    """Compact JSON, non-ASCII kept: the one JSON form of the spool lines and bulk bodies."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps(value: Any) -> bytes:
+    """`json_text` as UTF-8 bytes."""
+    return json_text(value).encode()
+
+
 @dataclass(frozen=True)
 class SpoolRecord:
-    """One pending write: the document, its ``_id`` and the index it goes to."""
+    """One pending write: the document, its ``_id`` and the index it goes to.
+
+    ``raw``, when given, is ``dumps(doc)`` already made (the writer serialises each
+    document once); it must be exactly that."""
 
     id: str
     index: str
     doc: dict[str, Any]
+    raw: bytes | None = field(default=None, compare=False, repr=False)
+
+    def doc_json(self) -> bytes:
+        return self.raw if self.raw is not None else dumps(self.doc)
+
+    def _head(self) -> bytes:
+        return b'{"id":' + dumps(self.id) + b',"index":' + dumps(self.index) + b',"doc":'
 
     def to_line(self) -> bytes:
-        payload = {"id": self.id, "index": self.index, "doc": self.doc}
-        return (json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        # byte for byte json.dumps({"id", "index", "doc"}) of earlier versions
+        return self._head() + self.doc_json() + b"}\n"
 
 
 @dataclass(frozen=True)
@@ -88,6 +114,8 @@ class Spool:
                 f"spool {self.dir} is in use by another writer (lock {self.dir / LOCK})"
             ) from None
         self._seq = 0
+        # the writer's send threads dead-letter concurrently: one appender at a time
+        self._dead_letter_lock = threading.Lock()
 
     @property
     def dead_letter_path(self) -> Path:
@@ -162,9 +190,17 @@ class Spool:
                     continue
                 try:
                     obj = json.loads(line)
-                    records.append(SpoolRecord(id=obj["id"], index=obj["index"], doc=obj["doc"]))
+                    rec = SpoolRecord(id=obj["id"], index=obj["index"], doc=obj["doc"])
                 except (ValueError, KeyError, TypeError):
                     torn.append(line)
+                    continue
+                # A line this spool wrote is head + the document's bytes + "}": hand
+                # those bytes on instead of serialising the document again.
+                body = raw.rstrip(b"\r\n")
+                head = rec._head()
+                if body.startswith(head) and body.endswith(b"}") and "\ufffd" not in line:
+                    rec = SpoolRecord(rec.id, rec.index, rec.doc, body[len(head) : -1])
+                records.append(rec)
         return Segment(segment, records, torn)
 
     def dead_letter(
@@ -184,8 +220,9 @@ class Spool:
             entry.update(id=record.id, index=record.index, doc=record.doc)
         if raw is not None:
             entry["raw"] = raw
-        with open(self.dead_letter_path, "ab") as fh:
-            fh.write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+        with self._dead_letter_lock, open(self.dead_letter_path, "ab") as fh:
+            fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
 

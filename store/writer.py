@@ -3,9 +3,18 @@
 ``BulkWriter.write(mentions)``:
 
 1. replays whatever an earlier run or outage left in the spool (oldest first);
-2. cuts the new mentions into batches of ``bulk_size`` (and at most
-   ``max_batch_bytes``), writes each batch to a spool segment (fsync), then
-   sends it with one ``_bulk`` request;
+2. serialises each new mention once (the same JSON bytes go into the spool and
+   into the request), cuts them into batches of ``bulk_size`` documents and at
+   most ``max_batch_bytes`` of request body, writes each batch to a spool
+   segment (one fsync per segment), then sends it with one ``_bulk`` request.
+   Up to ``concurrency`` requests are in flight at once (threads, as
+   ``elasticsearch.helpers.parallel_bulk`` does), while the calling thread
+   serialises and spools the next batch; each segment is deleted by the thread
+   that got its acknowledgement (a per-batch commit). The first request of a
+   call goes alone: only once Elasticsearch has acknowledged one does a second
+   fly, so a node that is down is retried by one batch, not ``concurrency``.
+   Two batches holding the same ``_id`` are never in flight together (the
+   later waits), so an older version of a mention cannot land after a newer one;
 3. retries what Elasticsearch answered 429 or 5xx for (whole request or single
    items) with exponential backoff and jitter;
 4. sends documents Elasticsearch rejects for good (mapping errors, other 4xx)
@@ -26,10 +35,14 @@ exactly one copy of each mention.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +55,7 @@ from brandpulse.mention import Mention
 from brandpulse.text import clean_value, needs_cleaning
 from store.errors import describe_es_error
 from store.setup import ensure_index, index_for
-from store.spool import Segment, Spool, SpoolRecord
+from store.spool import Segment, Spool, SpoolRecord, dumps, json_text
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +89,16 @@ class WriteReport:
     def ok(self) -> bool:
         return not self.failures and not self.spooled
 
+    def merge(self, other: WriteReport) -> None:
+        """Add the counts of `other` (one batch's report) to this one."""
+        self.indexed += other.indexed
+        self.replayed += other.replayed
+        self.dead_lettered += other.dead_lettered
+        self.spooled += other.spooled
+        self.retries += other.retries
+        self.failures += other.failures
+        self.unavailable = other.unavailable or self.unavailable
+
     def summary(self) -> str:
         parts = [f"indexed {self.indexed}"]
         if self.replayed:
@@ -98,17 +121,32 @@ def _reason(error: Any) -> str:
     return text
 
 
-def _document(mention: Mention) -> tuple[str, dict[str, Any]]:
-    """(_id, document) of a mention, its text cleaned if it must be (`brandpulse.text`).
+# What `brandpulse.text.needs_cleaning` looks for, as it shows in the compact JSON of
+# a document: lone surrogates, DEL, C1 and U+FFFE/U+FFFF stay literal, C0 controls
+# become escapes (\u00XX, \b, \f). A match only sends the mention down the slow
+# path, which cleans exactly what needs it, so a false alarm (a text with a
+# literal backslash before a "b") costs time, never a change; a miss cannot
+# happen, since every character needs_cleaning finds appears in one of these forms.
+_SUSPECT_JSON = re.compile(r"[\ud800-\udfff\x7f-\x9f\ufffe\uffff]|\\u00[01]|\\[bf]")
+
+
+def _record(mention: Mention, prefix: str) -> SpoolRecord:
+    """The spool record of a mention, its document serialised once (``raw``), its text
+    cleaned first if it must be (`brandpulse.text`).
 
     A lone surrogate cannot be encoded (neither for the id hash nor for the spool)
     and control characters mean nothing to a reader; neither may cost the post, nor
-    the batch it travels in. A clean mention (the usual case) is not copied.
+    the batch it travels in. A clean mention (the usual case) is not copied, and is
+    checked on its serialised form in one regular-expression pass.
     """
+    index = index_for(mention.created_at, prefix)
     try:
         doc = mention.to_document()
+        text = json_text(doc)
+        if _SUSPECT_JSON.search(text) is None:
+            return SpoolRecord(mention.id, index, doc, text.encode())
         if not needs_cleaning(doc):
-            return mention.id, doc
+            return SpoolRecord(mention.id, index, doc, text.encode())
     except UnicodeEncodeError:  # a lone surrogate in the source id
         pass
     cleaned = Mention.model_validate(clean_value(mention.model_dump()))
@@ -116,11 +154,25 @@ def _document(mention: Mention) -> tuple[str, dict[str, Any]]:
         "mention %s had characters that cannot be stored (lone surrogates or control "
         "characters); replaced", cleaned.id,
     )  # fmt: skip
-    return cleaned.id, cleaned.to_document()
+    doc = cleaned.to_document()
+    return SpoolRecord(cleaned.id, index_for(cleaned.created_at, prefix), doc, dumps(doc))
+
+
+def _bulk_body(records: list[SpoolRecord]) -> bytes:
+    """The NDJSON body of one ``_bulk`` request: ``index`` op + the document's bytes."""
+    parts: list[bytes] = []
+    for r in records:
+        parts.append(b'{"index":{"_index":' + dumps(r.index) + b',"_id":' + dumps(r.id) + b"}}\n")
+        parts.append(r.doc_json())
+        parts.append(b"\n")
+    return b"".join(parts)
 
 
 class BulkWriter:
-    """Writes mentions to Elasticsearch; one instance owns one spool directory."""
+    """Writes mentions to Elasticsearch; one instance owns one spool directory.
+
+    One `write`/`replay` call at a time (the daemon's pipeline serialises them);
+    the concurrency is inside a call."""
 
     def __init__(
         self,
@@ -134,8 +186,13 @@ class BulkWriter:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         refresh: bool = False,
+        concurrency: int = 2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """`concurrency`: ``_bulk`` requests in flight at once (1: one at a time).
+        `sleep` is called from the sending threads (tests inject a recorder)."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         cfg = cfg or ElasticsearchConfig()
         self.prefix = cfg.index_prefix
         self.bulk_size = bulk_size or cfg.bulk_size
@@ -144,12 +201,17 @@ class BulkWriter:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.refresh = refresh
+        self.concurrency = concurrency
         self._sleep = sleep
         # our own retry loop decides; the transport's retries would hide 429s and
         # multiply the wait when the node is down
         self.client = client.options(max_retries=0)
         self.spool = Spool(spool_dir if spool_dir is not None else cfg.spool_dir)
         self._known_indices: set[str] = set()
+        self._indices_lock = threading.Lock()
+        self._retry_lock = threading.Lock()
+        # set by a flight that had to retry; `_Flights` then sends one at a time
+        self.pushback = threading.Event()
         # Set (to the reason) while Elasticsearch must not be written to yet, e.g.
         # before the daemon could install the index templates: everything spools.
         self.hold: str | None = None
@@ -170,18 +232,19 @@ class BulkWriter:
         """Write mentions (after replaying the spool). Never raises for ES outages."""
         report = WriteReport()
         if self.hold is not None:
-            down = True
             report.spooled = self.pending()
             report.unavailable = self.hold
-        else:
-            down = self._replay(report)
-        for batch in self._batches(mentions):
-            segment = self.spool.append(batch)
-            if down:
-                # keep order behind the spooled backlog; do not hammer a dead node
+            for batch in self._batches(mentions):
+                self.spool.append(batch)
                 report.spooled += len(batch)
-                continue
-            down = not self._send_segment(Segment(segment, batch, []), report, replay=False)
+            return report
+        with _Flights(self, report) as flights:
+            self._replay(flights)
+            for batch in self._batches(mentions):
+                segment = self.spool.append(batch)
+                # after an outage began: keep order behind the spooled backlog and
+                # do not hammer a dead node
+                flights.send(Segment(segment, batch, []), replay=False)
         if report.failures:
             log.warning(
                 "%d mention(s) rejected by Elasticsearch, see %s; first: %s",
@@ -197,7 +260,8 @@ class BulkWriter:
         if self.hold is not None:
             report.spooled, report.unavailable = self.pending(), self.hold
             return report
-        self._replay(report)
+        with _Flights(self, report) as flights:
+            self._replay(flights)
         return report
 
     def pending(self) -> int:
@@ -205,26 +269,21 @@ class BulkWriter:
 
     # ---------------------------------------------------------------- internals
 
-    def _replay(self, report: WriteReport) -> bool:
-        """Send spooled segments oldest first; True if Elasticsearch is (still) down."""
-        segments = self.spool.segments()
-        for i, path in enumerate(segments):
+    def _replay(self, flights: _Flights) -> None:
+        """Send spooled segments oldest first (several at once, same rules as new ones)."""
+        for path in self.spool.segments():
             seg = self.spool.read(path)
             for raw in seg.torn:
                 self.spool.dead_letter(None, "unreadable spool line (torn write)", raw=raw)
-                report.dead_lettered += 1
-            if not self._send_segment(seg, report, replay=True):
-                report.spooled += sum(len(self.spool.read(p).records) for p in segments[i + 1 :])
-                return True
-        return False
+                flights.report.dead_lettered += 1
+            flights.send(seg, replay=True)
 
     def _batches(self, mentions: Iterable[Mention]) -> Iterator[list[SpoolRecord]]:
         batch: list[SpoolRecord] = []
         size = 0
         for m in mentions:
-            doc_id, doc = _document(m)
-            rec = SpoolRecord(id=doc_id, index=index_for(m.created_at, self.prefix), doc=doc)
-            n = len(rec.to_line())
+            rec = _record(m, self.prefix)
+            n = len(rec.doc_json()) + len(rec.id) + len(rec.index) + 32  # + the op line
             if batch and (len(batch) >= self.bulk_size or size + n > self.max_batch_bytes):
                 yield batch
                 batch, size = [], 0
@@ -239,11 +298,20 @@ class BulkWriter:
         return random.uniform(delay / 2, delay)
 
     def _ensure_indices(self, records: list[SpoolRecord]) -> None:
-        for index in {r.index for r in records} - self._known_indices:
-            ensure_index(self.client, index)
-            self._known_indices.add(index)
+        if not {r.index for r in records} - self._known_indices:
+            return
+        with self._indices_lock:  # two sending threads must not both create one
+            for index in {r.index for r in records} - self._known_indices:
+                ensure_index(self.client, index)
+                self._known_indices.add(index)
 
     def _send_segment(self, seg: Segment, report: WriteReport, *, replay: bool) -> bool:
+        with contextlib.ExitStack() as retrying:  # holds the retry lock once it is taken
+            return self._send_attempts(seg, report, replay=replay, retrying=retrying)
+
+    def _send_attempts(
+        self, seg: Segment, report: WriteReport, *, replay: bool, retrying: contextlib.ExitStack
+    ) -> bool:
         """Send one segment until every record is acked or dead-lettered.
 
         Returns False if Elasticsearch is unavailable; the segment then keeps the
@@ -252,11 +320,12 @@ class BulkWriter:
         pending = list(seg.records)
         attempt = 0
         last_problem = ""
+        retry_lock_held = False
         while pending:
             try:
                 self._ensure_indices(pending)
                 resp = self.client.bulk(
-                    operations=self._operations(pending),
+                    operations=_bulk_body(pending),
                     refresh="wait_for" if self.refresh else None,
                 )
             except (EsConnectionError, TransportError) as exc:
@@ -296,18 +365,18 @@ class BulkWriter:
                     self.spool.dir,
                 )
                 return False
+            if not retry_lock_held:
+                # Pushback (429/5xx) or a connection problem: one flight retries at
+                # a time, and no new flight starts while the call lasts; parallel
+                # retries would only add to what the node already refuses.
+                self.pushback.set()
+                retrying.enter_context(self._retry_lock)
+                retry_lock_held = True
             report.retries += 1
             self._sleep(self._backoff(attempt))
             attempt += 1
         self.spool.remove(seg.path)
         return True
-
-    def _operations(self, records: list[SpoolRecord]) -> list[dict[str, Any]]:
-        ops: list[dict[str, Any]] = []
-        for r in records:
-            ops.append({"index": {"_index": r.index, "_id": r.id}})
-            ops.append(r.doc)
-        return ops
 
     def _handle_items(
         self,
@@ -336,3 +405,63 @@ class BulkWriter:
         if replay:
             report.replayed += acked
         return acked, retry
+
+
+class _Flights:
+    """The ``_bulk`` requests of one `write`/`replay` call, up to ``concurrency`` at once.
+
+    `send` blocks while the limit is reached, while an earlier flight holds one of
+    the segment's ids (so the older version lands first), and, until a first
+    acknowledgement or once a flight had to retry (429, 5xx, a connection
+    problem), while any flight is out: a dead or saturated node sees one batch
+    retried, not several. Once a flight found Elasticsearch unavailable, later
+    segments are not sent: they stay in the spool and count as spooled. Each
+    flight keeps its own `WriteReport`, merged into the call's when it lands.
+    """
+
+    def __init__(self, writer: BulkWriter, report: WriteReport) -> None:
+        self.writer = writer
+        self.report = report
+        self.down = False
+        self.confirmed = False
+        self._running: dict[Future[bool], tuple[frozenset[str], WriteReport]] = {}
+        writer.pushback.clear()
+        self._pool = ThreadPoolExecutor(writer.concurrency, thread_name_prefix="bulk-writer")
+
+    def __enter__(self) -> _Flights:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._land(list(self._running))
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def send(self, seg: Segment, *, replay: bool) -> None:
+        if self.down:
+            self.report.spooled += len(seg.records)
+            return
+        ids = frozenset(r.id for r in seg.records)
+        blocking = [f for f, (held, _) in self._running.items() if not held.isdisjoint(ids)]
+        if blocking:
+            self._land(blocking)
+        while self._running and len(self._running) >= (
+            self.writer.concurrency if self.confirmed and not self.writer.pushback.is_set() else 1
+        ):
+            self._land(wait(self._running, return_when=FIRST_COMPLETED).done)
+        if self.down:
+            self.report.spooled += len(seg.records)
+            return
+        part = WriteReport()
+        future = self._pool.submit(self.writer._send_segment, seg, part, replay=replay)
+        self._running[future] = (ids, part)
+
+    def _land(self, futures: Iterable[Future[bool]]) -> None:
+        for future in list(futures):
+            _, part = self._running.pop(future)
+            ok = future.result()  # a bug in a flight surfaces in the caller
+            self.report.merge(part)
+            if ok:
+                self.confirmed = True
+            else:
+                self.down = True

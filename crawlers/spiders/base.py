@@ -4,11 +4,13 @@ THE CONTRACT (read this before writing a spider)
 ================================================
 
 One crawl = one configured source (an entry of `sources:` in config.yaml) = one
-spider instance. Run it with::
+spider instance, given one `crawlers.job.CrawlJob` (the source, its brands, the
+state and output locations) in the `BRANDPULSE_CRAWL_JOB` setting. Run it with::
 
-    scrapy crawl <type> -a source=<source name> [-s BRANDPULSE_CONFIG=config.yaml]
+    python -m crawlers.run --config config.yaml --source <source name> [-s NAME=VALUE]
 
-or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does).
+or programmatically with `crawlers.runner.run_crawl(CrawlJob.from_config(...))`
+(what the daemon does, from the configuration it holds in memory).
 
 1. Declare the source type (class attributes)
    - ``name``: the Scrapy spider name; MUST equal ``source_type`` (the runner finds
@@ -79,7 +81,7 @@ or programmatically with `crawlers.runner.run_crawl(...)` (what the daemon does)
    fault (otherwise the next crawl re-fetches). ``cursor_data()`` is what it
    advances to; `crawlers.extensions.CursorWriter` writes it at close as
    *pending*, committed by the runner once the mentions are safe (see
-   `crawlers.cursors`), or by itself only when they went to ``BRANDPULSE_OUTPUT``.
+   `crawlers.cursors`), or by itself only when they went to the job's ``output``.
 
 6. Faults: never raise out of a callback. Call ``self.fault(kind, detail)``; HTTP
    errors (after bounded retries), timeouts, connection errors, HTML-instead-of-JSON
@@ -107,7 +109,6 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -135,11 +136,12 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
-from brandpulse.config import BrandConfig, Config, SourceBase, load_config
+from brandpulse.config import BrandConfig, SourceBase
 from brandpulse.mention import Engagement, Mention
 from crawlers.cursors import CursorStore
 from crawlers.egress import EgressRefused, resolver_refusal
 from crawlers.faults import REFUSAL_KINDS, STATS_PREFIX, record_fault, recorded_faults
+from crawlers.job import CrawlJob
 from crawlers.text import clean_field, clean_text, decode_body, html_to_text, parse_time
 
 __all__ = ["MentionSpider", "Page", "RateLimited", "SearchQuery", "SourceFault"]
@@ -217,22 +219,14 @@ class MentionSpider(scrapy.Spider):
     # the cursor and skips what it saw there by id. 0 = start at the cursor.
     cursor_overlap: ClassVar[timedelta] = timedelta(0)
 
-    config: Config
-    source: Any  # an instance of source_model
+    job: CrawlJob  # the crawl's one input (crawlers.job), from the crawler settings
+    source: Any  # job.source: an instance of source_model
     base_url: str
     requests_per_minute: float
     skip_reason: str | None
 
-    def __init__(
-        self,
-        source: str | None = None,
-        config: Config | str | Path | None = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._source_arg = source
-        self._config_arg = config
         self.default_headers: dict[str, str] = {}
         self.skip_reason = None
         self._queries: dict[str, _QueryState] = {}
@@ -249,22 +243,21 @@ class MentionSpider(scrapy.Spider):
 
     def _configure(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        config = self._config_arg
-        if config is None:
-            config = settings.get("BRANDPULSE_CONFIG") or "config.yaml"
-        self.config = config if isinstance(config, Config) else load_config(config)
-        self.source = self._find_source(self.config, self._source_arg)
+        # The one input of a crawl (crawlers.job): no config file is read here.
+        self.job = CrawlJob.from_crawler(crawler)
+        if self.job.source.type != self.source_type:
+            raise ValueError(
+                f"source {self.job.source_name!r} has type {self.job.source.type!r}, but "
+                f"spider {self.name!r} crawls type {self.source_type!r}"
+            )
+        self.source = self.job.source
         self.base_url = (self.source.base_url or self.default_base_url).rstrip("/")
         self.requests_per_minute = float(self.source.requests_per_minute or self.default_rate())
         fixed = settings.get("BRANDPULSE_NOW")  # an ISO time: the injected clock (tests)
         self._now = parse_time(fixed) if fixed else None
-        state_dir = settings.get("BRANDPULSE_STATE_DIR") or self.config.daemon.state_dir
-        self.cursor_store = CursorStore(state_dir)
+        self.cursor_store = CursorStore(self.job.state_dir)
 
-        wanted = self.source.brands
-        self.brand_configs: list[BrandConfig] = [
-            b for b in self.config.brands if wanted is None or b.name in wanted
-        ]
+        self.brand_configs: list[BrandConfig] = list(self.job.brands)
         from brandpulse.query import compile_query
 
         self.brand_queries = [
@@ -299,7 +292,7 @@ class MentionSpider(scrapy.Spider):
         # The egress policy (crawlers.egress) reads these when the engine builds
         # it, right after this: the source's own origins, the hosts it opted in to,
         # and the crawl section's address allowances. Command-line settings win.
-        crawl = self.config.crawl
+        crawl = self.job.crawl
         settings.set("BRANDPULSE_EGRESS_ORIGINS", self.egress_urls(), priority="spider")
         settings.set(
             "BRANDPULSE_EGRESS_EXTRA_HOSTS", list(self.source.allowed_hosts), priority="spider"
@@ -311,29 +304,6 @@ class MentionSpider(scrapy.Spider):
             "BRANDPULSE_EGRESS_ALLOWED_ENDPOINTS",
             list(crawl.allowed_private_endpoints),
             priority="spider",
-        )
-
-    def _find_source(self, config: Config, name: str | None) -> Any:
-        candidates = [s for s in config.sources if s.type == self.source_type]
-        if name is None:
-            if len(candidates) == 1:
-                return candidates[0]
-            raise ValueError(
-                f"spider {self.name!r} needs -a source=<name>: the config has "
-                f"{len(candidates)} sources of type {self.source_type!r} "
-                f"({[s.name for s in candidates]})"
-            )
-        for source in config.sources:
-            if source.name == name:
-                if source.type != self.source_type:
-                    raise ValueError(
-                        f"source {name!r} has type {source.type!r}, but spider {self.name!r} "
-                        f"crawls type {self.source_type!r}"
-                    )
-                return source
-        raise ValueError(
-            f"no source named {name!r} in the config (sources of type {self.source_type!r}: "
-            f"{[s.name for s in candidates]})"
         )
 
     # ------------------------------------------------------------- hooks

@@ -243,6 +243,7 @@ def crawl(api_server: ApiServer, tmp_path: Path) -> CrawlFn:
     """crawl(source_dict, *, brands=None, settings=None, timeout=30, state_dir=None)
     -> crawlers.runner.CrawlResult, with the cursor committed unless commit=False."""
     from brandpulse.config import parse_config
+    from crawlers.job import CrawlJob
     from crawlers.runner import run_crawl
 
     def run(
@@ -273,9 +274,7 @@ def crawl(api_server: ApiServer, tmp_path: Path) -> CrawlFn:
             env={},
         )
         result = run_crawl(
-            config,
-            source["name"],
-            state_dir=state_dir or tmp_path / "state",
+            CrawlJob.from_config(config, source["name"], state_dir=state_dir or tmp_path / "state"),
             timeout=timeout,
             settings={**TEST_SETTINGS, **(settings or {})},
         )

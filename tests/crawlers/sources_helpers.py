@@ -12,6 +12,7 @@ from scrapy.settings import Settings
 
 from brandpulse.config import parse_config
 from brandpulse.mention import Mention
+from crawlers.job import SETTING, CrawlJob
 
 # Acme with its Chinese name, and a competitor: the fixtures mention both.
 BRANDS: list[dict[str, Any]] = [
@@ -54,8 +55,9 @@ def configure(
     config = parse_config(
         {"brands": brands or BRANDS, "sources": [{"name": "s", **source}]}, env={}
     )
-    crawler = Crawler(spider_cls, Settings({"BRANDPULSE_STATE_DIR": str(state_dir)}))
-    return spider_cls.from_crawler(crawler, source="s", config=config)
+    job = CrawlJob.from_config(config, "s", state_dir=state_dir)
+    crawler = Crawler(spider_cls, Settings({SETTING: job}))
+    return spider_cls.from_crawler(crawler)
 
 
 def warnings_of(caplog: Any) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import pytest
 from scrapy.exceptions import DropItem
@@ -11,7 +10,6 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
 from brandpulse.mention import Mention
-from crawlers.cursors import CursorStore
 from crawlers.pipelines import DuplicatePipeline, normalise_for_hash, simhash
 
 LONG = "Acme Cloud has been down for two hours and support is not answering any tickets at all"
@@ -25,10 +23,7 @@ def mention(source_id: str, text: str) -> Mention:
 def pipeline(tmp_path) -> DuplicatePipeline:
     crawler = get_crawler()
     crawler.stats = MemoryStatsCollector(crawler)
-    crawler.spider = SimpleNamespace(
-        cursor_store=CursorStore(tmp_path), source=SimpleNamespace(name="r")
-    )
-    pipe = DuplicatePipeline(crawler)
+    pipe = DuplicatePipeline(crawler, tmp_path / "r.hashes.json")
     pipe.open_spider()
     return pipe
 

@@ -1,4 +1,4 @@
-"""crawlers.runner / crawlers.run / `scrapy crawl`: hand-off, cursor commit, errors."""
+"""crawlers.runner / crawlers.run / crawlers.job: hand-off, cursor commit, errors."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from brandpulse.config import parse_config
+from brandpulse.config import load_config, parse_config
 from brandpulse.mention import Mention
+from crawlers.job import CrawlJob
+from crawlers.run import main as run_main
 from crawlers.runner import REPO_ROOT, run_crawl
 from tests.crawlers.conftest import TEST_SETTINGS, Reply
 
@@ -41,14 +44,14 @@ def test_cursor_advances_only_when_the_parent_commits(api_server, crawl, tmp_pat
     assert not list((tmp_path / "state").glob("*pending*"))  # nothing left behind
 
 
-def test_configuration_problems_are_returned_not_raised(tmp_path):
+def test_configuration_problems_are_found_before_a_crawl(tmp_path, capsys):
     config = parse_config(
         {"brands": BRANDS, "sources": [{"type": "hackernews", "name": "hn"}]}, env={}
     )
-    result = run_crawl(config, "nope", state_dir=tmp_path)
-    assert result.mentions == [] and "no source named 'nope'" in result.error
-    missing = run_crawl(tmp_path / "missing.yaml", "hn", state_dir=tmp_path)
-    assert "file not found" in missing.error
+    with pytest.raises(ValueError, match="no source named 'nope'"):
+        CrawlJob.from_config(config, "nope", state_dir=tmp_path)
+    assert run_main(["--config", str(tmp_path / "missing.yaml"), "--source", "hn"]) == 2
+    assert "file not found" in capsys.readouterr().err
 
 
 def test_a_child_that_cannot_start_is_an_error_with_its_reason(api_server, tmp_path):
@@ -61,7 +64,7 @@ def test_a_child_that_cannot_start_is_an_error_with_its_reason(api_server, tmp_p
         env={},
     )
     result = run_crawl(
-        config, "hn", state_dir=tmp_path, timeout=20,
+        CrawlJob.from_config(config, "hn", state_dir=tmp_path), timeout=20,
         settings={**TEST_SETTINGS, "ITEM_PIPELINES": {"crawlers.no_such_module.Pipeline": 100}},
     )  # fmt: skip
     assert result.error is not None and "exit code 1" in result.error
@@ -106,26 +109,42 @@ def test_command_line_writes_jsonl_and_commits(api_server, tmp_path):
     assert (tmp_path / "state" / "hn.cursor.json").exists()
 
 
-def test_scrapy_crawl_from_the_repository(api_server, tmp_path):
+def test_a_crawl_runs_the_job_it_was_given_not_the_file(api_server, tmp_path):
+    """The job is built from the configuration in memory; the file it came from may be
+    edited or deleted before the crawl (a running daemon's config file): the crawl
+    still searches the job's source for the job's brands."""
     serve(api_server)
-    config = write_config(api_server, tmp_path)
-    env = {**os.environ, "BRANDPULSE_CONFIG": str(config)}
-    env.pop("SCRAPY_SETTINGS_MODULE", None)  # found through scrapy.cfg
-    command = [sys.executable, "-m", "scrapy", "crawl", "hackernews", "-a", "source=hn", "-s", "AUTOTHROTTLE_START_DELAY=0"]
-    proc = subprocess.run(
-        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "source 'hn': yielded 3" in proc.stderr
-    # Nothing kept the mentions, so the cursor did not move past them.
-    assert not (tmp_path / "state" / "hn.cursor.json").exists()
-    assert "cursor of source 'hn' not advanced" in proc.stderr
+    path = write_config(api_server, tmp_path)
+    job = CrawlJob.from_config(load_config(path), "hn")
+    edited = yaml.safe_load(path.read_text())
+    edited["brands"] = [{"name": "Globex", "query": "globex"}]
+    edited["sources"][0]["base_url"] = "http://127.0.0.1:9"  # nothing listens there
+    path.write_text(yaml.safe_dump(edited))
+    changed = run_crawl(job, timeout=60, settings=TEST_SETTINGS)
+    assert changed.error is None and len(changed.mentions) == 3
+    assert {b for m in changed.mentions for b in m.brands} == {"Acme"}
+    path.unlink()
+    deleted = run_crawl(job, timeout=60, settings=TEST_SETTINGS)
+    assert deleted.error is None and len(deleted.mentions) == 3
 
-    out = tmp_path / "out.jsonl"
+
+def test_the_job_crosses_with_its_secrets_and_never_as_a_file(tmp_path):
+    config = parse_config(
+        {"brands": BRANDS, "sources": [{"type": "stackexchange", "name": "se", "key": "k-s3cret-42"}]},
+        env={},
+    )
+    job = CrawlJob.from_config(config, "se", state_dir=tmp_path)
+    assert "k-s3cret-42" not in repr(job) and "k-s3cret-42" not in job.model_dump_json()
+    again = CrawlJob.from_wire(job.to_wire())
+    assert again == job and again.source.key.get_secret_value() == "k-s3cret-42"
+
+
+def test_scrapy_crawl_without_a_job_says_how_to_run_a_crawl(tmp_path):
+    env = dict(os.environ)
+    env.pop("SCRAPY_SETTINGS_MODULE", None)  # found through scrapy.cfg
     proc = subprocess.run(
-        [*command, "-s", f"BRANDPULSE_OUTPUT={out}"],
+        [sys.executable, "-m", "scrapy", "crawl", "hackernews"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert len(out.read_text().splitlines()) == 3
-    assert (tmp_path / "state" / "hn.cursor.json").exists()
+    assert proc.returncode != 0
+    assert "no crawl job" in proc.stderr and "python -m crawlers.run" in proc.stderr

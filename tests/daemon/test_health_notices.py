@@ -34,10 +34,12 @@ EMPTY_FEED = (
 
 
 class FeedServer:
-    """Serves `/feed-<name>.xml`: an empty RSS feed, or HTTP 500 for the names in `failing`."""
+    """Serves `/feed-<name>.xml`: an empty RSS feed, or HTTP 500 for the names in `failing`.
+    `requested` lists the names asked for, in order."""
 
     def __init__(self) -> None:
         self.failing: set[str] = set()
+        self.requested: list[str] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +48,7 @@ class FeedServer:
 
             def do_GET(self) -> None:
                 name = self.path.rsplit("/", 1)[-1].removeprefix("feed-").removesuffix(".xml")
+                owner.requested.append(name)
                 status, body = (500, b"internal error") if name in owner.failing else (200, EMPTY_FEED)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/rss+xml" if status == 200 else "text/plain")

@@ -12,13 +12,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 
-from brandpulse.config import parse_config
+from brandpulse.config import load_config, parse_config
 from brandpulse.mention import Mention
 from daemon.service import Daemon
+from tests.daemon.test_health_notices import FeedServer
 
 
 def _free_port() -> int:
@@ -122,3 +125,41 @@ def test_mentions_survive_an_elasticsearch_outage_through_the_spool(daemon, es_n
     hits = daemon.client.search(index=alias, query={"match_all": {}})["hits"]["hits"]
     assert [h["_id"] for h in hits] == [mention.id]
     assert hits[0]["_source"]["sentiment"]["label"] in {"negative", "neutral", "positive"}
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+def test_crawls_use_the_config_the_daemon_holds_not_the_file_on_disk(tmp_path, feeds):
+    """The daemon hands each crawl a job built from its in-memory configuration: an
+    edited or deleted config file changes nothing until a restart."""
+    path = tmp_path / "config.yaml"
+    source = {"name": "news", "type": "rss", "feeds": [feeds.url("a")], "timeout": "5s"}
+    data = {
+        "brands": [{"name": "Acme"}],
+        "sources": [source],
+        "elasticsearch": {"hosts": [f"http://127.0.0.1:{_dead_port()}"],
+                          "spool_dir": str(tmp_path / "spool")},
+        "alerts": {"enabled": False},
+        "health": {"enabled": False},
+        "daemon": {"state_dir": str(tmp_path / "state"), "http_port": 0},
+        "crawl": {"allowed_private_endpoints": [feeds.endpoint]},
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(data))
+    daemon = Daemon(load_config(path))
+    feeds.failing = {"b"}
+    path.write_text(yaml.safe_dump({**data, "sources": [{**source, "feeds": [feeds.url("b")]}]}))
+    try:
+        daemon.crawl_job("news")  # the file now names feed b, which fails
+        path.unlink()
+        daemon.crawl_job("news")  # no file at all
+    finally:
+        daemon.stop()
+    status = daemon.state.sources["news"]
+    assert (status.runs, status.failures, status.last_error) == (2, 0, None)
+    assert status.last_success is not None
+    assert [name for name in feeds.requested if name != "robots.txt"] == ["a", "a"]

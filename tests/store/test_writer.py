@@ -281,3 +281,79 @@ def test_429_rejections_from_a_saturated_node_are_retried(tmp_path: Path):
         ids = _all_ids(es, "busy-mentions-*")
         assert sorted(ids) == sorted(m.id for m in batch)
         es.close()
+
+
+def test_versions_of_one_mention_land_in_order_with_several_requests_in_flight(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    """Every batch holds the same 20 ids, each batch a newer version: batches fly four
+    at a time, yet the stored version is the last one written."""
+    install_templates(es_client, es_cfg)
+    base = list(mentions(20, START, END, seed=3))
+    versions = [
+        m.model_copy(update={"text": f"{m.text} (version {v})"}) for v in range(30) for m in base
+    ]
+    with BulkWriter(es_client, es_cfg, bulk_size=20, concurrency=4) as writer:
+        report = writer.write(versions)
+        assert writer.pending() == 0
+    assert report.ok and report.indexed == 600, report.summary()
+    alias = alias_name(es_cfg.index_prefix)
+    es_client.indices.refresh(index=alias)
+    hits = es_client.search(index=alias, size=100)["hits"]["hits"]
+    assert len(hits) == 20
+    assert all(h["_source"]["text"].endswith("(version 29)") for h in hits)
+
+
+_KILLED_WRITER = """
+import sys
+from datetime import UTC, datetime
+from elasticsearch import Elasticsearch
+from brandpulse.config import ElasticsearchConfig
+from store.synthetic import mentions
+from store.writer import BulkWriter
+
+url, prefix, spool = sys.argv[1:4]
+cfg = ElasticsearchConfig(index_prefix=prefix, spool_dir=spool, bulk_size=100)
+docs = list(mentions(20_000, datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC), seed=21))
+with BulkWriter(Elasticsearch(url, request_timeout=60), cfg, concurrency=3) as writer:
+    for i in range(0, len(docs), 500):
+        report = writer.write(docs[i : i + 500])
+        assert report.ok, report.summary()
+        print(f"acked {i + 500}", flush=True)
+"""
+
+
+def test_a_writer_killed_mid_write_loses_nothing_it_acknowledged(
+    es_node, es_client: Elasticsearch, es_cfg: ElasticsearchConfig, tmp_path: Path
+):
+    """SIGKILL of the writing process while requests are in flight: every mention of a
+    write() that returned is in Elasticsearch, and a new writer's replay sends what the
+    spool kept, each mention once."""
+    import subprocess
+    import sys
+
+    install_templates(es_client, es_cfg)
+    repo = Path(__file__).resolve().parents[2]
+    spool = tmp_path / "spool-killed"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, es_node.url, es_cfg.index_prefix, str(spool)],
+        cwd=repo, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
+    acked = 0
+    for line in child.stdout:
+        acked = int(line.split()[1])
+        if acked >= 2_000:
+            child.kill()  # mid-way through the next write() call
+            break
+    child.wait()
+    assert 2_000 <= acked < 20_000, "the writer finished before it could be killed"
+    docs = list(mentions(20_000, START, END, seed=21))
+    with BulkWriter(es_client, es_cfg.model_copy(update={"spool_dir": spool})) as writer:
+        report = writer.replay()
+        assert writer.pending() == 0
+        assert list(writer.spool.dead_letters()) == []
+    assert report.ok, report.summary()
+    ids = _all_ids(es_client, alias_name(es_cfg.index_prefix))
+    assert {m.id for m in docs[:acked]} <= set(ids)
+    assert set(ids) <= {m.id for m in docs}
