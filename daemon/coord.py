@@ -38,7 +38,12 @@ Crawl leases
     source: two holders never crawl one source at once. Redis: `SET key token NX PX
     ttl`; renewal and release compare the token first in a Lua script (the
     documented Redis lock pattern), so only the holder can extend or free it, and a
-    holder that died simply lets it expire after `ttl`. Local: a non-blocking
+    holder that died simply lets it expire after `ttl`. A holder that was only
+    stalled past the TTL (a renewing thread starved by a long CPU-bound step in the
+    same process) takes its lease again on the next renewal if nobody else took it
+    meanwhile; if someone did, its renewal fails and its cursor commit is refused
+    (the fencing check above), so a stall costs a re-fetch, never a gap. The TTL
+    (`redis.lease_ttl`) should stay well above such stalls. Local: a non-blocking
     `flock`, which the kernel drops when the holder's process dies (the TTL is not
     needed there).
 
@@ -242,10 +247,17 @@ class LocalState:
 
 # --------------------------------------------------------------------- Redis
 
-# Renew or release only what we hold: compare the token and act in one step.
+# Renew or release only what we hold: compare the token and act in one step. A lease
+# that lapsed while nobody else took it is taken again (its holder was stalled, e.g. a
+# long CPU-bound step starved the renewing thread): nobody crawled the source since.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -481,10 +493,14 @@ class StagedCrawl:
         write_hashes(self.state_dir / f"{self.lease.source}.hashes.json", entries)
 
     def publish_cursor(self) -> bool:
-        """Commit the crawl's (locally committed) cursor to the shared store."""
+        """Commit the crawl's (locally committed) cursor to the shared store.
+
+        The lease is renewed first (the renewing thread may have been starved), and
+        the commit itself checks it: a lease someone else holds now means no commit."""
         data = CursorStore(self.state_dir).load(self.lease.source)
         if not data:
             return False
+        self.state.renew(self.lease)
         token = self.state.save_pending_cursor(self.lease.source, data)
         return self.state.commit_cursor(self.lease.source, token, self.lease)
 

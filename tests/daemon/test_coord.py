@@ -276,3 +276,15 @@ def test_a_staged_crawl_holds_the_lease_and_publishes_what_it_committed(redis_pa
     assert sorted(e[0] for e in a.recent("hn", max_age=3600)) == ["new", "old"]
     assert a.holder("hn") is None, "released at the end"
     assert not crawl.state_dir.exists()
+
+
+def test_a_lapsed_lease_nobody_took_is_taken_again_by_its_holder_only(redis_pair):
+    a, b = redis_pair
+    lease = a.acquire("hn", ttl_seconds=0.2)
+    assert lease is not None
+    while a.holder("hn") is not None:
+        time.sleep(0.05)  # the holder stalled past its TTL
+    assert a.renew(lease) is True, "nobody crawled the source meanwhile"
+    assert b.acquire("hn", ttl_seconds=30) is None
+    token = a.save_pending_cursor("hn", {"queries": {"acme": 1}})
+    assert a.commit_cursor("hn", token, lease) is True
