@@ -142,3 +142,26 @@ def test_the_next_daemon_starts_from_the_cursor_and_duplicates_the_first_left(
         finally:
             first.stop()
             second.stop()
+
+
+def test_redis_unreachable_skips_the_crawl_rather_than_crawling_without_a_lease(
+    es_node, held, tmp_path, caplog
+):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nothing listens there once closed
+    source = {"name": "forum", "type": "discourse", "forum_url": f"http://127.0.0.1:{held.server_port}",
+              "timeout": "60s", "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
+    daemon = Daemon(_config(es_node, f"redis://127.0.0.1:{dead}/0", "t:", tmp_path, source))
+    try:
+        with caplog.at_level(logging.INFO, logger="brandpulse.daemon"):
+            assert daemon.crawl_job("forum") == 0
+        [skipped] = [r for r in caplog.records if r.getMessage() == "crawl.skipped"]
+        assert skipped.levelno == logging.WARNING
+        assert "Redis" in skipped.event_fields["reason"]  # type: ignore[attr-defined]
+        assert held.requests == 0, "the source must not be crawled without its lease"
+        assert "forum" not in daemon.state.sources
+    finally:
+        daemon.stop()
