@@ -230,6 +230,8 @@ class LocalState:
         return True
 
     def holder(self, source: str) -> str | None:
+        # Probing takes a shared lock for an instant: an acquire at that very moment
+        # fails as if the source were held (it is tried again on the next run).
         path = self._lease_path(source)
         try:
             with path.open("r", encoding="utf-8") as fh:
