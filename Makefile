@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL_STAMP := .cache/models/default/.built
 
-.PHONY: install model esnode lint test demo clean
+.PHONY: install model esnode redis lint test demo clean
 
 install: $(STAMP)
 
@@ -28,6 +28,12 @@ $(MODEL_STAMP): $(STAMP) $(wildcard nlp/default_model/*)
 # Download the Elasticsearch jars and compile the launcher (tests do it lazily too).
 esnode: $(STAMP)
 	$(PY) -m esnode fetch
+
+# A local redis-server (Debian's redis-server 7) in the foreground, for trying the
+# shared state out: `redis: {url: redis://127.0.0.1:6379/0}` in config.yaml. The
+# tests start their own (tests/conftest.py). Ctrl-C stops it; nothing is kept.
+redis: $(STAMP)
+	$(PY) -m redisnode --port $${REDIS_PORT:-6379}
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

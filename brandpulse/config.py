@@ -1378,6 +1378,74 @@ class DaemonConfig(Strict):
         return _absolute(value)
 
 
+class RedisConfig(Strict):
+    """Shared state in Redis: crawl leases, cursors and duplicate state (docs/deployment.md).
+
+    Without this section everything stays in files under `daemon.state_dir`, as for
+    one daemon. With it, several daemons (or, later, workers of one role) share
+    that state: a source is crawled by one of them at a time, under a lease that
+    expires when its holder dies. The password comes from the environment
+    (`password: ${REDIS_PASSWORD}`), never from the URL.
+    """
+
+    url: str = Field(
+        description="redis:// (or rediss:// for TLS) URL with the database number, e.g. "
+        "redis://127.0.0.1:6379/0; no credentials in it (use username/password)"
+    )
+    username: str | None = Field(default=None, description="ACL user (Redis 6+); default: `default`")
+    password: OptionalSecret = None
+    key_prefix: str = Field(
+        default="brandpulse:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="prefix of every key BrandPulse writes, so one Redis can serve several "
+        "deployments",
+    )  # fmt: skip
+    connect_timeout: PositiveDuration = Field(default=timedelta(seconds=5))
+    socket_timeout: PositiveDuration = Field(
+        default=timedelta(seconds=5), description="longest wait for one Redis command"
+    )
+    lease_ttl: PositiveDuration = Field(
+        default=timedelta(seconds=60),
+        description="a crawl lease lasts this long unless its holder renews it (every third "
+        "of it while the crawl runs): a dead daemon's sources are free again after it",
+    )
+    allow_clear_text: bool = Field(
+        default=False,
+        description="allow the password over redis:// (no TLS) to a host other than this "
+        "machine (only on a network you trust)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = _url(value, ("redis", "rediss"), "the Redis URL")
+        if _has_userinfo(value):
+            raise PydanticCustomError(
+                "bad_url",
+                "the Redis URL must not carry credentials; set redis.username and "
+                "redis.password: {example} instead",
+                {"example": "${REDIS_PASSWORD}"},
+            )
+        return value
+
+    @classmethod
+    def section_problems(cls, data: dict[str, Any]) -> Problems:
+        from urllib.parse import urlsplit
+
+        url = data.get("url")
+        if data.get("allow_clear_text") is True or not _given(data.get("password")):
+            return []
+        if not isinstance(url, str):
+            return []
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            return []
+        if parts.scheme.lower() == "redis" and parts.hostname and not _loopback(parts.hostname):
+            return [((), f"the password would be sent in clear text to {mask_url(url.strip())}; "
+                         "use rediss://, or set redis.allow_clear_text: true on a network you trust")]  # fmt: skip
+        return []
+
+
 class Config(Strict):
     brands: list[BrandConfig] = Field(min_length=1, description="the brands to watch (ours and competitors)")
     sources: list[SourceConfig] = Field(
@@ -1417,6 +1485,11 @@ class Config(Strict):
     )
     reports: ReportsConfig = Field(
         default_factory=ReportsConfig, description="scheduled HTML/PDF reports, and to Slack"
+    )
+    redis: RedisConfig | None = Field(
+        default=None,
+        description="shared state (crawl leases, cursors, duplicate state) for several "
+        "daemons; none: files under daemon.state_dir",
     )
 
     @classmethod

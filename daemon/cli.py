@@ -51,6 +51,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"  email:   {_email_mode(config)}")
     print(f"  routes:  {_routes_mode(config)}")
     print(f"  alerts:  {_alert_channel(config)}")
+    if config.redis is not None:  # crawl leases, cursors, duplicate state (daemon.coord)
+        print(f"  shared:  Redis {config.redis.url}, keys {config.redis.key_prefix}*")
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     _print_assumed_visibility(config)

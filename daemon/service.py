@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import (
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from alerts.health import HealthNotice, HealthTracker
     from alerts.notifiers import Notifier
     from alerts.notifiers.slack_actions import SlackActionListener
+    from daemon.coord import SharedState
     from nlp.scorer import SentimentScorer
 
 logger = logging.getLogger("brandpulse.daemon")
@@ -127,6 +129,7 @@ class Daemon:
             )
         self._notice_notifier: Notifier | None = None
         self.slack_actions: SlackActionListener | None = None  # with slack.app_token
+        self._shared: SharedState | None = None  # with redis: (shared_state)
 
     # ------------------------------------------------------------------ parts
 
@@ -180,12 +183,77 @@ class Daemon:
 
     # ------------------------------------------------------------------- jobs
 
+    @property
+    def shared_state(self) -> SharedState | None:
+        """The Redis shared state with `redis:` configured (`daemon.coord`), else None:
+        cursors and duplicate state are then the files under `daemon.state_dir`."""
+        if self._shared is None and self.config.redis is not None:
+            from daemon.coord import RedisState
+
+            self._shared = RedisState.from_config(self.config.redis)
+        return self._shared
+
     def crawl_job(self, source_name: str) -> int:
         """Crawl one source and push what it found through the pipeline.
 
         The crawl gets a `CrawlJob` built from the configuration this daemon holds
         in memory: an edited or deleted config file does not change a running
-        daemon's crawls (a restart does)."""
+        daemon's crawls (a restart does).
+
+        With `redis:` configured the crawl first takes the source's lease, so two
+        daemons never crawl one source at once (the one without it skips this run
+        with an INFO line), and works on the cursor and duplicate state kept in
+        Redis; the cursor moves there only after the mentions are indexed or
+        spooled, and only while the lease is still this daemon's. Redis unreachable:
+        the run is skipped with a WARNING (crawling without the lease could crawl
+        twice; the next run tries again). Without `redis:` nothing of this happens.
+        """
+        shared = self.shared_state
+        if shared is None:
+            return self._crawl(source_name, self.config.daemon.state_dir)
+        from redis.exceptions import RedisError
+
+        from crawlers import settings as crawl_settings
+        from daemon.coord import staged_crawl
+
+        assert self.config.redis is not None
+        try:
+            with staged_crawl(
+                shared, source_name,
+                ttl_seconds=self.config.redis.lease_ttl.total_seconds(),
+                work_dir=self.config.daemon.state_dir / "staged",
+                max_age=crawl_settings.BRANDPULSE_RECENT_HASH_DAYS * 86400.0,
+                keep=crawl_settings.BRANDPULSE_RECENT_HASHES,
+            ) as staged:  # fmt: skip
+                if staged is None:
+                    log_event(logger, "crawl.skipped", source=source_name,
+                              reason="another daemon holds the source's lease",
+                              holder=shared.holder(source_name))  # fmt: skip
+                    return 0
+
+                def publish() -> None:
+                    try:
+                        shared_ok = staged.publish_cursor()
+                    except RedisError as exc:
+                        shared_ok = False
+                        log_event(logger, "crawl.cursor_not_shared", logging.WARNING,
+                                  source=source_name, error=redact(str(exc)))  # fmt: skip
+                    if not shared_ok:
+                        log_event(logger, "crawl.cursor_not_advanced", logging.WARNING,
+                                  source=source_name,
+                                  note="the next crawl fetches the same posts again")  # fmt: skip
+
+                return self._crawl(source_name, staged.state_dir, publish)
+        except RedisError as exc:
+            log_event(logger, "crawl.skipped", logging.WARNING, source=source_name,
+                      reason="shared state (Redis) unavailable", error=redact(str(exc)))  # fmt: skip
+            return 0
+
+    def _crawl(
+        self, source_name: str, state_dir: Path, on_commit: Callable[[], None] | None = None
+    ) -> int:
+        """One crawl on the cursor and duplicate files of `state_dir`; `on_commit` runs
+        after the cursor was committed there (the mentions are indexed or spooled)."""
         from crawlers.job import CrawlJob
         from crawlers.runner import run_crawl
 
@@ -195,7 +263,7 @@ class Daemon:
         started = time.perf_counter()
         source = next(s for s in self.config.sources if s.name == source_name)
         result = run_crawl(
-            CrawlJob.from_config(self.config, source_name, state_dir=self.config.daemon.state_dir),
+            CrawlJob.from_config(self.config, source_name, state_dir=state_dir),
             timeout=max(30.0, source.timeout.total_seconds() * 4),
             cancel=self._cancel,
         )
@@ -226,7 +294,8 @@ class Daemon:
             if not self._cancel.is_set():
                 self._health_event(lambda t: t.crawl_failed(source_name, result.error))
             return len(result.mentions)
-        result.commit_cursor()
+        if result.commit_cursor() and on_commit is not None:
+            on_commit()
         status.last_success = datetime.now(UTC)
         status.last_error = None
         self._health_event(lambda t: t.crawl_succeeded(source_name))
@@ -514,6 +583,8 @@ class Daemon:
         if self.slack_actions is not None:
             self.slack_actions.close()
         self.writer.close()
+        if self._shared is not None:
+            self._shared.close()
         self._stopped.set()
         log_event(logger, "daemon.stopped", spool_pending=self.writer.spool.pending_count())
 

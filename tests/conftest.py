@@ -1,7 +1,9 @@
-"""Shared fixtures: a real Elasticsearch node for tests that need one.
+"""Shared fixtures: a real Elasticsearch node and a real Redis for tests that need one.
 
 ``BRANDPULSE_TEST_ES_URL=http://host:port`` reuses a running node instead of
-starting one (CI services, or `python -m esnode start` kept open while iterating).
+starting one (CI services, or `python -m esnode start` kept open while iterating);
+``BRANDPULSE_TEST_REDIS_URL=redis://host:port/db`` does the same for Redis
+(`make redis`). Tests that use Redis put their keys under a prefix of their own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from elasticsearch import Elasticsearch
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from esnode import LocalNode
+from redisnode import LocalRedis
 
 
 class RunningNode:
@@ -69,3 +72,24 @@ def closed_port() -> Iterator[int]:
         held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         held.bind(("127.0.0.1", 0))
         yield int(held.getsockname()[1])
+
+
+class RunningRedis:
+    """A Redis someone else started: same surface as LocalRedis for tests."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+@pytest.fixture(scope="session")
+def redis_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis | RunningRedis]:
+    url = os.environ.get("BRANDPULSE_TEST_REDIS_URL")
+    if url:
+        yield RunningRedis(url)
+        return
+    node = LocalRedis(work_dir=tmp_path_factory.mktemp("redisnode"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()

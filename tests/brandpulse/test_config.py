@@ -271,3 +271,39 @@ def test_maintenance_windows_in_local_time_with_every_error_at_once():
     text = str(err.value)
     assert "'Nobody' is not a configured brand" in text and "unknown rule(s) ['nope']" in text
     assert "unknown time zone 'Mars/Base'" in text
+
+
+def test_redis_is_optional_and_its_password_comes_from_the_environment():
+    assert parse_config(MINIMAL, env={}).redis is None
+    data = {**MINIMAL, "redis": {"url": "rediss://cache.internal:6380/2",
+                                 "password": "${REDIS_PASSWORD}", "lease_ttl": "2m"}}
+    config = parse_config(data, env={"REDIS_PASSWORD": "s3cret-pw"})
+    assert config.redis is not None
+    assert config.redis.password is not None
+    assert config.redis.password.get_secret_value() == "s3cret-pw"
+    assert "s3cret-pw" not in repr(config)
+    assert config.redis.lease_ttl == timedelta(minutes=2)
+    assert config.redis.key_prefix == "brandpulse:"
+
+
+def test_redis_section_every_error_at_once():
+    data = {**MINIMAL, "redis": {"url": "redis://:pw-in-url@cache:6379/0", "key_prefix": "a b",
+                                 "lease_ttl": "0s", "password": "x-secret-1"}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    text = str(err.value)
+    assert "redis.url: the Redis URL must not carry credentials" in text
+    assert "redis.password: ${REDIS_PASSWORD}" in text
+    assert "redis.key_prefix" in text
+    assert "redis.lease_ttl" in text
+    assert "pw-in-url" not in text and "x-secret-1" not in text
+
+
+def test_redis_password_in_clear_text_to_another_machine_is_refused():
+    data = {**MINIMAL, "redis": {"url": "redis://cache.internal:6379/0", "password": "pw-123456"}}
+    with pytest.raises(ConfigError, match=r"use rediss://, or set redis\.allow_clear_text"):
+        parse_config(data, env={})
+    allowed = {**data, "redis": {**data["redis"], "allow_clear_text": True}}
+    assert parse_config(allowed, env={}).redis is not None
+    local = {**MINIMAL, "redis": {"url": "redis://127.0.0.1:6379/0", "password": "pw-123456"}}
+    assert parse_config(local, env={}).redis is not None

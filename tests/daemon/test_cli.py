@@ -79,6 +79,19 @@ def test_validate_states_the_smallest_visible_wave_at_assumed_volumes(tmp_path, 
     assert "a wave of 3x over 2 h pages within ~" in lines[-1]
 
 
+def test_validate_names_the_shared_state_only_when_redis_is_configured(tmp_path, capsys) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"brands": [{"name": "Acme"}]}), encoding="utf-8")
+    assert main(["validate", "-c", str(path)]) == 0
+    assert "shared:" not in capsys.readouterr().out
+    path.write_text(yaml.safe_dump({"brands": [{"name": "Acme"}], "redis": {
+        "url": "redis://127.0.0.1:6379/1", "password": "pw-not-shown"}}), encoding="utf-8")
+    assert main(["validate", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  shared:  Redis redis://127.0.0.1:6379/1, keys brandpulse:*" in out
+    assert "pw-not-shown" not in out
+
+
 def test_dry_run_reports_each_brand_at_its_own_volume(config_path, capsys) -> None:
     assert main(["check-alerts", "--dry-run", "-c", str(config_path), "--at", NOW.isoformat()]) == 0
     out = capsys.readouterr().out

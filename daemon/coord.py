@@ -1,0 +1,554 @@
+"""Crawl state several daemons can share: cursors, duplicate state, crawl leases.
+
+One small protocol, `SharedState`, with two implementations:
+
+- `LocalState`: today's files under `daemon.state_dir` (the cursor files of
+  `crawlers.cursors`, the `<source>.hashes.json` of `crawlers.pipelines`'
+  `DuplicatePipeline`) and an `flock` per source as the lease. Right for one daemon
+  on one machine; it is what runs without a `redis:` section.
+- `RedisState`: the same contract in Redis (`redis:` in config.yaml), so daemons on
+  several machines (and, later, the workers of one role) share it.
+
+The contract, which both keep:
+
+Cursors
+    A crawl's new cursor is first saved *pending* (`save_pending_cursor`, which
+    returns a token) and becomes the cursor only through `commit_cursor(token)`,
+    called after the mentions it covers are indexed or spooled. Commit is atomic
+    (a rename of the pending file; one Lua script in Redis that sets the cursor and
+    deletes the pending entry), so a crash before it leaves the old cursor and the
+    next crawl re-fetches: a re-fetch is an overwrite (deterministic ids), a skipped
+    cursor would be a gap. A newer pending cursor of the source supersedes an older
+    one (the older token can no longer commit), as `crawlers.runner` does with its
+    pending files. Given the crawl's `Lease`, commit refuses unless that lease is
+    still held: a daemon that lost its lease (paused past the TTL while another took
+    the source over) must not move the cursor under the new holder.
+
+Duplicate state
+    Per source, the recent mentions' `(id, exact hash, SimHash, seen)` entries the
+    duplicate pipeline matches reposts against. Membership expires: an entry older
+    than `max_age` is neither returned nor kept, and at most the newest `keep` are
+    kept (Redis: a sorted set scored by `seen`, trimmed with ZREMRANGEBYSCORE and
+    ZREMRANGEBYRANK in the same MULTI as the ZADD, and the key itself expiring
+    `max_age` after the last write, so a source removed from the config leaves
+    nothing behind).
+
+Crawl leases
+    `acquire(source, ttl)` returns a `Lease` or None when someone else holds the
+    source: two holders never crawl one source at once. Redis: `SET key token NX PX
+    ttl`; renewal and release compare the token first in a Lua script (the
+    documented Redis lock pattern), so only the holder can extend or free it, and a
+    holder that died simply lets it expire after `ttl`. A holder that was only
+    stalled past the TTL (a renewing thread starved by a long CPU-bound step in the
+    same process) takes its lease again on the next renewal if nobody else took it
+    meanwhile; if someone did, its renewal fails and its cursor commit is refused
+    (the fencing check above), so a stall costs a re-fetch, never a gap. The TTL
+    (`redis.lease_ttl`) should stay well above such stalls. Local: a non-blocking
+    `flock`, which the kernel drops when the holder's process dies (the TTL is not
+    needed there).
+
+`brandpulse/` (the core) never imports this module; `redis` is imported only when a
+`RedisState` is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from crawlers.cursors import CursorStore, _safe_name, atomic_write_json
+
+if TYPE_CHECKING:
+    import redis
+
+    from brandpulse.config import RedisConfig
+
+logger = logging.getLogger("brandpulse.coord")
+
+# One entry of a source's duplicate state, as `crawlers.pipelines.RecentHashes` keeps it:
+# (mention id, exact hash of the normalised text or None, 64-bit SimHash or None, seen at).
+DupEntry = tuple[str, str | None, int | None, float]
+
+HASHES_VERSION = 1
+# A pending cursor nobody commits (its daemon died) is dropped after this in Redis.
+PENDING_TTL_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to crawl `source` until `ttl_seconds` after the last renewal."""
+
+    source: str
+    token: str
+    ttl_seconds: float
+    _handle: Any = field(default=None, compare=False, repr=False)
+
+
+def holder_token() -> str:
+    """A lease token that also says who holds it (host:pid:random), for the logs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+class SharedState(Protocol):
+    """Cursors, duplicate state and crawl leases of all sources (see the module doc)."""
+
+    def load_cursor(self, source: str) -> dict[str, Any]: ...
+
+    def save_pending_cursor(self, source: str, data: dict[str, Any]) -> str: ...
+
+    def commit_cursor(self, source: str, token: str, lease: Lease | None = None) -> bool: ...
+
+    def discard_cursor(self, source: str, token: str) -> None: ...
+
+    def recent(self, source: str, max_age: float) -> list[DupEntry]: ...
+
+    def remember(self, source: str, entries: list[DupEntry], max_age: float, keep: int) -> None: ...
+
+    def acquire(self, source: str, ttl_seconds: float) -> Lease | None: ...
+
+    def renew(self, lease: Lease) -> bool: ...
+
+    def release(self, lease: Lease) -> bool: ...
+
+    def holder(self, source: str) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+def _entry(raw: Any) -> DupEntry | None:
+    try:
+        mention_id, exact, sim, seen = raw
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(seen, int | float):
+        return None
+    return (str(mention_id), exact, int(sim) if sim is not None else None, float(seen))
+
+
+def read_hashes(path: Path) -> list[DupEntry]:
+    """The entries of a `DuplicatePipeline` hashes file ([] when absent or unreadable)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [e for e in (_entry(r) for r in raw) if e is not None]
+
+
+def write_hashes(path: Path, entries: list[DupEntry]) -> None:
+    """Write entries in the format `DuplicatePipeline` reads at open."""
+    atomic_write_json(path, {"version": HASHES_VERSION, "entries": [list(e) for e in entries]})
+
+
+# --------------------------------------------------------------------- files
+
+
+class LocalState:
+    """`SharedState` in files under one state directory (one daemon, one machine)."""
+
+    def __init__(self, state_dir: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self.state_dir = Path(state_dir)
+        self.cursors = CursorStore(self.state_dir)
+        self.clock = clock
+
+    def _pending(self, source: str, token: str) -> Path:
+        return self.state_dir / f".{_safe_name(source)}.cursor.pending.{token}.json"
+
+    def load_cursor(self, source: str) -> dict[str, Any]:
+        return self.cursors.load(source)
+
+    def save_pending_cursor(self, source: str, data: dict[str, Any]) -> str:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.state_dir.glob(f".{_safe_name(source)}.cursor.pending.*.json"):
+            stale.unlink(missing_ok=True)  # superseded: it can no longer commit
+        token = uuid.uuid4().hex[:12]
+        self.cursors.save_pending(source, data, self._pending(source, token))
+        return token
+
+    def commit_cursor(self, source: str, token: str, lease: Lease | None = None) -> bool:
+        if lease is not None and not self.renew(lease):
+            return False
+        return self.cursors.commit(source, self._pending(source, token))
+
+    def discard_cursor(self, source: str, token: str) -> None:
+        self._pending(source, token).unlink(missing_ok=True)
+
+    def _hashes(self, source: str) -> Path:
+        # the path DuplicatePipeline uses
+        return self.state_dir / f"{source}.hashes.json"
+
+    def recent(self, source: str, max_age: float) -> list[DupEntry]:
+        cutoff = self.clock() - max_age
+        return [e for e in read_hashes(self._hashes(source)) if e[3] >= cutoff]
+
+    def remember(self, source: str, entries: list[DupEntry], max_age: float, keep: int) -> None:
+        merged = {e[:3]: e for e in self.recent(source, max_age)}
+        cutoff = self.clock() - max_age
+        merged.update({e[:3]: e for e in entries if e[3] >= cutoff})
+        kept = sorted(merged.values(), key=lambda e: e[3])[-keep:] if keep > 0 else []
+        write_hashes(self._hashes(source), kept)
+
+    def _lease_path(self, source: str) -> Path:
+        return self.state_dir / f"{_safe_name(source)}.lease"
+
+    def acquire(self, source: str, ttl_seconds: float) -> Lease | None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        fh: IO[str] = self._lease_path(source).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return None
+        token = holder_token()
+        fh.seek(0)
+        fh.truncate()
+        fh.write(token)
+        fh.flush()
+        return Lease(source, token, ttl_seconds, fh)
+
+    def renew(self, lease: Lease) -> bool:
+        fh = lease._handle
+        return fh is not None and not fh.closed
+
+    def release(self, lease: Lease) -> bool:
+        fh = lease._handle
+        if fh is None or fh.closed:
+            return False
+        fh.close()  # drops the flock
+        return True
+
+    def holder(self, source: str) -> str | None:
+        # Probing takes a shared lock for an instant: an acquire at that very moment
+        # fails as if the source were held (it is tried again on the next run).
+        path = self._lease_path(source)
+        try:
+            with path.open("r", encoding="utf-8") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError:
+                    return fh.read().strip() or "?"
+                return None
+        except FileNotFoundError:
+            return None
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------- Redis
+
+# Renew or release only what we hold: compare the token and act in one step. A lease
+# that lapsed while nobody else took it is taken again (its holder was stalled, e.g. a
+# long CPU-bound step starved the renewing thread): nobody crawled the source since.
+_RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+# KEYS: pending hash, cursor, lease. ARGV: pending token, lease token ('' = no lease).
+# -1: the lease is not ours (any more); 0: nothing pending under this token; 1: done.
+_COMMIT = """
+if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return -1
+end
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], redis.call('HGET', KEYS[1], 'data'))
+redis.call('DEL', KEYS[1])
+return 1
+"""
+_DISCARD = """
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def redis_client(config: RedisConfig) -> redis.Redis:
+    """A redis-py client for the `redis:` section (imports redis only here)."""
+    import redis as redis_py
+
+    from brandpulse.secrets import reveal
+
+    return redis_py.Redis.from_url(
+        config.url,
+        username=config.username,
+        password=reveal(config.password),
+        socket_connect_timeout=config.connect_timeout.total_seconds(),
+        socket_timeout=config.socket_timeout.total_seconds(),
+        decode_responses=True,
+        health_check_interval=30,
+    )
+
+
+class RedisState:
+    """`SharedState` in Redis, every key under `prefix` (see the module doc).
+
+    Keys: `<prefix>cursor:<source>` (JSON), `<prefix>cursor-pending:<source>` (hash of
+    token and data, expiring after a day), `<prefix>recent:<source>` (sorted set of
+    JSON `[id, exact, sim]` scored by seen time), `<prefix>lease:<source>` (the
+    holder's token, with the lease's TTL).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "brandpulse:",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.clock = clock
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._commit = client.register_script(_COMMIT)
+        self._discard = client.register_script(_DISCARD)
+
+    @classmethod
+    def from_config(cls, config: RedisConfig, clock: Callable[[], float] = time.time) -> RedisState:
+        return cls(redis_client(config), config.key_prefix, clock)
+
+    def key(self, kind: str, source: str) -> str:
+        return f"{self.prefix}{kind}:{source}"
+
+    def load_cursor(self, source: str) -> dict[str, Any]:
+        raw = self.client.get(self.key("cursor", source))
+        if raw is None:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            logger.warning("cursor of %r in Redis is unreadable; crawling from lookback", source)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def save_pending_cursor(self, source: str, data: dict[str, Any]) -> str:
+        token = uuid.uuid4().hex[:12]
+        key = self.key("cursor-pending", source)
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)  # supersedes an older pending cursor
+            pipe.hset(key, mapping={"token": token, "data": text})
+            pipe.expire(key, PENDING_TTL_SECONDS)
+            pipe.execute()
+        return token
+
+    def commit_cursor(self, source: str, token: str, lease: Lease | None = None) -> bool:
+        keys = [self.key("cursor-pending", source), self.key("cursor", source),
+                self.key("lease", source)]  # fmt: skip
+        done = int(self._commit(keys=keys, args=[token, lease.token if lease else ""]))
+        if done == -1:
+            logger.warning(
+                "cursor of %r not committed: this daemon no longer holds the source's lease "
+                "(the next crawl fetches the same posts again)", source,
+            )  # fmt: skip
+        return done == 1
+
+    def discard_cursor(self, source: str, token: str) -> None:
+        self._discard(keys=[self.key("cursor-pending", source)], args=[token])
+
+    def recent(self, source: str, max_age: float) -> list[DupEntry]:
+        cutoff = self.clock() - max_age
+        rows = self.client.zrangebyscore(self.key("recent", source), cutoff, "+inf", withscores=True)
+        out: list[DupEntry] = []
+        for member, seen in rows:
+            try:
+                mention_id, exact, sim = json.loads(member)
+            except (ValueError, TypeError):
+                continue
+            out.append((str(mention_id), exact, int(sim) if sim is not None else None, float(seen)))
+        return out
+
+    def remember(self, source: str, entries: list[DupEntry], max_age: float, keep: int) -> None:
+        key = self.key("recent", source)
+        cutoff = self.clock() - max_age
+        members = {
+            json.dumps([e[0], e[1], e[2]], separators=(",", ":")): e[3]
+            for e in entries
+            if e[3] >= cutoff
+        }
+        with self.client.pipeline(transaction=True) as pipe:
+            if members:
+                pipe.zadd(key, members)
+            pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
+            pipe.zremrangebyrank(key, 0, -(keep + 1))
+            pipe.pexpire(key, max(1, int(max_age * 1000)))
+            pipe.execute()
+
+    def acquire(self, source: str, ttl_seconds: float) -> Lease | None:
+        token = holder_token()
+        ok = self.client.set(self.key("lease", source), token, nx=True,
+                             px=max(1, int(ttl_seconds * 1000)))  # fmt: skip
+        return Lease(source, token, ttl_seconds) if ok else None
+
+    def renew(self, lease: Lease) -> bool:
+        ms = max(1, int(lease.ttl_seconds * 1000))
+        return bool(self._renew(keys=[self.key("lease", lease.source)], args=[lease.token, ms]))
+
+    def release(self, lease: Lease) -> bool:
+        return bool(self._release(keys=[self.key("lease", lease.source)], args=[lease.token]))
+
+    def holder(self, source: str) -> str | None:
+        value = self.client.get(self.key("lease", source))
+        return str(value) if value is not None else None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# ------------------------------------------------------- the daemon's crawl
+
+
+class LeaseKeeper:
+    """Renews a lease every third of its TTL on a thread until stopped.
+
+    A renewal that fails (someone else holds the key now, or Redis is unreachable
+    for longer than the TTL) is logged once and sets `lost`; the crawl's cursor then
+    does not commit (`commit_cursor` checks the lease itself).
+    """
+
+    def __init__(self, state: SharedState, lease: Lease) -> None:
+        self.state = state
+        self.lease = lease
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease-{lease.source}", daemon=True
+        )
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        interval = max(self.lease.ttl_seconds / 3, 0.05)
+        while not self._stop.wait(interval):
+            try:
+                ok = self.state.renew(self.lease)
+            except Exception as exc:  # Redis away for a moment: the next try may work
+                logger.warning("lease of %r not renewed: %s", self.lease.source, exc)
+                continue
+            if not ok:
+                self.lost = True
+                logger.warning("lease of source %r was lost: another holder may crawl it now",
+                               self.lease.source)  # fmt: skip
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+
+@dataclass
+class StagedCrawl:
+    """One crawl of `source` under its lease, on a local copy of the shared state.
+
+    The crawl child (`crawlers.runner`) works on files in a state directory; with
+    shared state that directory is `state_dir`, a private folder filled from the
+    shared store before the crawl (`stage`). After the mentions are indexed or
+    spooled and the crawl committed its cursor there, `publish_cursor` moves the
+    committed cursor to the shared store (pending, then an atomic commit that
+    checks the lease); `publish_hashes` adds the crawl's duplicate entries, whether
+    or not the crawl succeeded (as the local file is written at every close).
+    """
+
+    state: SharedState
+    lease: Lease
+    state_dir: Path
+    max_age: float
+    keep: int
+    _known: set[tuple[str, str | None, int | None]] = field(default_factory=set, repr=False)
+
+    def stage(self) -> None:
+        cursor = self.state.load_cursor(self.lease.source)
+        if cursor:
+            CursorStore(self.state_dir).save(self.lease.source, cursor)
+        entries = self.state.recent(self.lease.source, self.max_age)
+        self._known = {e[:3] for e in entries}
+        write_hashes(self.state_dir / f"{self.lease.source}.hashes.json", entries)
+
+    def publish_cursor(self) -> bool:
+        """Commit the crawl's (locally committed) cursor to the shared store.
+
+        The lease is renewed first (the renewing thread may have been starved), and
+        the commit itself checks it: a lease someone else holds now means no commit."""
+        data = CursorStore(self.state_dir).load(self.lease.source)
+        if not data:
+            return False
+        self.state.renew(self.lease)
+        token = self.state.save_pending_cursor(self.lease.source, data)
+        return self.state.commit_cursor(self.lease.source, token, self.lease)
+
+    def publish_hashes(self) -> int:
+        entries = read_hashes(self.state_dir / f"{self.lease.source}.hashes.json")
+        new = [e for e in entries if e[:3] not in self._known]
+        if new:
+            self.state.remember(self.lease.source, new, self.max_age, self.keep)
+        return len(new)
+
+
+@contextlib.contextmanager
+def staged_crawl(
+    state: SharedState,
+    source: str,
+    *,
+    ttl_seconds: float,
+    work_dir: Path,
+    max_age: float,
+    keep: int,
+) -> Iterator[StagedCrawl | None]:
+    """Take `source`'s lease and stage its state; None when another holder has it.
+
+    The lease is renewed while the block runs and released at its end; the staged
+    folder (under `work_dir`) is removed. The duplicate entries are published at
+    the end in every case; the cursor only by `StagedCrawl.publish_cursor`.
+    """
+    lease = state.acquire(source, ttl_seconds)
+    if lease is None:
+        yield None
+        return
+    keeper = LeaseKeeper(state, lease).start()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{_safe_name(source)}.", dir=work_dir))
+    try:
+        crawl = StagedCrawl(state, lease, folder, max_age, keep)
+        crawl.stage()
+        try:
+            yield crawl
+        finally:
+            try:
+                crawl.publish_hashes()
+            except Exception as exc:  # losing some repost memory is not worth a failed crawl
+                logger.warning("duplicate state of %r not saved: %s", source, exc)
+    finally:
+        keeper.stop()
+        with contextlib.suppress(Exception):
+            state.release(lease)
+        shutil.rmtree(folder, ignore_errors=True)

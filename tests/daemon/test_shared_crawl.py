@@ -1,0 +1,167 @@
+"""Two daemons on one Redis (`redis:` configured): a source is crawled by one at a time,
+and the cursor and duplicate state one of them leaves are the other's.
+
+Real parts: the session's redis-server and Elasticsearch node, Scrapy in its child
+process against local servers, the default model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brandpulse.config import Config, parse_config
+from daemon.coord import RedisState, redis_client
+from daemon.service import Daemon
+from sandbox.corpus import build_corpus
+from sandbox.sources import SourcesServer
+
+
+class HeldServer(ThreadingHTTPServer):
+    """Answers nothing until released (a slow source), then 503; records each request."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                server.entered.set()
+                server.release.wait(300)
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def _config(es_node, redis_url: str, prefix: str, state: Path, source: dict[str, Any]) -> Config:
+    return parse_config(
+        {
+            "brands": [{"name": "Acme", "query": "acme"}],
+            "sources": [source],
+            "elasticsearch": {"hosts": [es_node.url], "index_prefix": f"sh{uuid.uuid4().hex[:8]}",
+                              "spool_dir": str(state / "spool")},
+            "alerts": {"enabled": False},
+            "crawl": {"allow_private_addresses": True},
+            "daemon": {"state_dir": str(state), "http_port": 0},
+            "redis": {"url": redis_url, "key_prefix": prefix, "lease_ttl": "60s"},
+        },
+        env={},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def held() -> Iterator[HeldServer]:
+    server = HeldServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_source_is_crawled_by_one_daemon_at_a_time(es_node, redis_node, held, tmp_path, caplog):
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    source = {"name": "forum", "type": "discourse", "forum_url": f"http://127.0.0.1:{held.server_port}",
+              "timeout": "60s", "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
+    first = Daemon(_config(es_node, redis_node.url, prefix, tmp_path / "a", source))
+    second = Daemon(_config(es_node, redis_node.url, prefix, tmp_path / "b", source))
+    try:
+        crawling = threading.Thread(target=first.crawl_job, args=("forum",))
+        crawling.start()
+        assert held.entered.wait(180), "the first daemon's crawl never reached the source"
+        with caplog.at_level(logging.INFO, logger="brandpulse.daemon"):
+            assert second.crawl_job("forum") == 0
+        [skipped] = [r for r in caplog.records if r.getMessage() == "crawl.skipped"]
+        assert skipped.levelno == logging.INFO
+        fields = skipped.event_fields  # type: ignore[attr-defined]
+        assert fields["source"] == "forum" and "lease" in fields["reason"]
+        assert fields["holder"] and fields["holder"].split(":")[1].isdigit(), fields
+        assert "forum" not in second.state.sources, "the second daemon must not have crawled"
+        requests_while_held = held.requests
+        held.release.set()
+        crawling.join(300)
+        assert not crawling.is_alive()
+        assert first.state.sources["forum"].runs == 1
+        # the lease went with the first crawl: the second daemon crawls now
+        second.crawl_job("forum")
+        assert second.state.sources["forum"].runs == 1
+        assert held.requests > requests_while_held
+        assert second.shared_state is not None and second.shared_state.holder("forum") is None
+    finally:
+        held.release.set()
+        first.stop()
+        second.stop()
+
+
+def test_the_next_daemon_starts_from_the_cursor_and_duplicates_the_first_left(
+    es_node, redis_node, tmp_path
+):
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    now = datetime.now(UTC)
+    with SourcesServer() as sources:
+        sources.publish(build_corpus(now).history)
+        source = {"name": "hackernews", "type": "hackernews",
+                  "base_url": sources.base_urls()["hackernews"], "lookback": "4d",
+                  "max_pages": 20, "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
+        first = Daemon(_config(es_node, redis_node.url, prefix, tmp_path / "a", source))
+        second = Daemon(_config(es_node, redis_node.url, prefix, tmp_path / "b", source))
+        try:
+            found = first.crawl_job("hackernews")
+            assert found > 0
+            assert first.state.sources["hackernews"].last_error is None
+            shared = RedisState(redis_client(first.config.redis), prefix)  # type: ignore[arg-type]
+            cursor = shared.load_cursor("hackernews")
+            assert cursor.get("queries"), cursor
+            assert len(shared.recent("hackernews", max_age=7 * 86400)) == found
+            # nothing of it in the first daemon's own state dir: it lives in Redis
+            assert not list((tmp_path / "a").glob("hackernews.cursor.json"))
+            # another machine (its own empty state dir) carries on from that cursor
+            assert second.crawl_job("hackernews") == 0
+            assert second.state.sources["hackernews"].last_error is None
+            assert shared.holder("hackernews") is None
+            shared.close()
+        finally:
+            first.stop()
+            second.stop()
+
+
+def test_redis_unreachable_skips_the_crawl_rather_than_crawling_without_a_lease(
+    es_node, held, tmp_path, caplog
+):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nothing listens there once closed
+    source = {"name": "forum", "type": "discourse", "forum_url": f"http://127.0.0.1:{held.server_port}",
+              "timeout": "60s", "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
+    daemon = Daemon(_config(es_node, f"redis://127.0.0.1:{dead}/0", "t:", tmp_path, source))
+    try:
+        with caplog.at_level(logging.INFO, logger="brandpulse.daemon"):
+            assert daemon.crawl_job("forum") == 0
+        [skipped] = [r for r in caplog.records if r.getMessage() == "crawl.skipped"]
+        assert skipped.levelno == logging.WARNING
+        assert "Redis" in skipped.event_fields["reason"]  # type: ignore[attr-defined]
+        assert held.requests == 0, "the source must not be crawled without its lease"
+        assert "forum" not in daemon.state.sources
+    finally:
+        daemon.stop()
