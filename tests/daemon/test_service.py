@@ -134,7 +134,7 @@ def feeds() -> Iterator[FeedServer]:
     server.close()
 
 
-def test_crawls_use_the_config_the_daemon_holds_not_the_file_on_disk(tmp_path, feeds):
+def test_crawls_use_the_config_the_daemon_holds_not_the_file_on_disk(tmp_path, feeds, closed_port):
     """The daemon hands each crawl a job built from its in-memory configuration: an
     edited or deleted config file changes nothing until a restart."""
     path = tmp_path / "config.yaml"
@@ -142,7 +142,7 @@ def test_crawls_use_the_config_the_daemon_holds_not_the_file_on_disk(tmp_path, f
     data = {
         "brands": [{"name": "Acme"}],
         "sources": [source],
-        "elasticsearch": {"hosts": [f"http://127.0.0.1:{_dead_port()}"],
+        "elasticsearch": {"hosts": [f"http://127.0.0.1:{closed_port}"],
                           "spool_dir": str(tmp_path / "spool")},
         "alerts": {"enabled": False},
         "health": {"enabled": False},
