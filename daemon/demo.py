@@ -6,7 +6,9 @@ realistic mentions of the sample brand "Acme", a local Slack that prints what it
 receives, and the daemon itself (APScheduler jobs crawling with the real Scrapy
 spiders, scoring with the real default model, indexing, detecting). After the
 first crawls a burst of negative posts appears at the sources; the demo ends when
-the alert about it reaches Slack, and says how to look at the mentions.
+the alert about it reaches Slack; then it writes the brand's report of the week
+(HTML, PDF and chart images, as `scheduler.py report --out DIR --slack` does), posts
+its summary and charts to the local Slack, and says how to look at the mentions.
 """
 
 from __future__ import annotations
@@ -196,7 +198,37 @@ def run_demo(workdir: Path = Path("var/demo"), burst_after: float = 20.0, keep: 
         _wait(lambda: any(m.text.startswith("High-reach") for m in received),
               max(5.0, 90.0 - (time.monotonic() - t_burst)))
         _summary(daemon, node.url, latency, time.monotonic() - started, keep, received)
+        _report(daemon, config, workdir / "reports")
     return 0
+
+
+def _report(daemon: Daemon, config: Any, out_dir: Path) -> None:
+    """The demo brand's report of the last 7 days, written and posted to the local Slack.
+
+    The same calls as `scheduler.py report --period week --out DIR --slack`; the demo's
+    history is three days, so the week's change against the one before has nothing to
+    compare with and says so.
+    """
+    from reports.full import build_report
+    from reports.period import Period
+    from reports.publish import output_dir, write_report
+    from reports.slack_message import post_report
+    from store.setup import alias_name
+
+    _say("\nThe weekly report of the demo brand (HTML, PDF and charts; summary to Slack):")
+    index = alias_name(config.elasticsearch.index_prefix)
+    report = build_report(daemon.client, config, index, BRAND, Period.ending("week", datetime.now(UTC)),
+                          language=config.reports.language)  # fmt: skip
+    written = write_report(report, output_dir(out_dir))
+    paths = [written.html, written.pdf]
+    for name, data in written.charts.items():  # also inside the HTML; as files to look at
+        paths.append(out_dir / f"{written.html.stem}-{name}.png")
+        paths[-1].write_bytes(data)
+    for path in paths:
+        if path is not None:
+            _say(f"  {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    post_report(report, written.charts, config.slack,
+                files=[p.name for p in (written.html, written.pdf) if p])  # fmt: skip
 
 
 def _wait(condition: Any, timeout: float) -> bool:
