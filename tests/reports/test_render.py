@@ -107,3 +107,17 @@ def test_without_a_cjk_font_glyph_warnings_would_come() -> None:
         warnings.simplefilter("always")
         png(fig)
     assert _glyph_warnings(caught)
+
+
+def test_an_emoji_in_a_post_does_not_warn_in_the_middle_of_the_pdf() -> None:
+    """No installed text font draws emoji: the PDF shows a box, but matplotlib's
+    "Glyph ... missing" warning for it must not land in the middle of `report` / `make
+    demo` output (it did, once per emoji). A missing Chinese glyph still warns (above)."""
+    from dataclasses import replace
+
+    report = _report("en")
+    post = report.negative_posts[0].model_copy(update={"text": "Acme support again \U0001f44d\U0001f621"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert to_pdf(replace(report, negative_posts=(post,))).startswith(b"%PDF-")
+    assert _glyph_warnings(caught) == []
