@@ -60,9 +60,12 @@ _MEDIAN_FROM = 5.0  # hourly counts from which a median is within ~10 % of the m
 _LEVEL_CAP = 3.0  # an hour above 3x(+3) its profile counts as 3x(+3) for the level
 _MIN_SEASONAL_CV2 = 0.01  # a quiet brand's hours are never taken as more alike than +-10 %
 _LEVEL_MENTIONS = 100.0  # a quiet brand's level rests on at least this many expected mentions
+_RECORD_FROM_HOURS = 168  # the record path needs a week of history: a shorter one has no record
+_RECORD_RATE = 30.0  # a record must also be under 30x the false-alert budget by the model
 
 Signal = Literal["volume", "share"]
 log = logging.getLogger(__name__)
+_HOUR = timedelta(hours=1)
 _HISTORY_KEYS = frozenset(
     {"last", "seen", "recent", "recent_totals", "hour", "hour_count", "hour_total",
      "hour_total_known", "hours", "totals", "profile", "expected"}
@@ -220,6 +223,7 @@ class _Check:
     slow: float = 0.0
     mu: float = 0.0  # the expectation the tail is taken under (floored)
     alpha: float = 0.0  # its over-dispersion
+    record: float = math.inf  # most mentions in an earlier window of the brand's history
 
 
 @dataclass(slots=True)
@@ -282,6 +286,7 @@ class _Baseline:
     slow: float | None = None  # slow-rise CUSUM over the completed hours (lazy too)
     alpha: float | None = None  # over-dispersion of the window count (lazy too)
     phi: float = 1.0  # a quiet brand's index of dispersion (clustering), set with alpha
+    record: float | None = None  # most mentions in any earlier window (lazy; inf: no record yet)
 
 
 @dataclass(slots=True)
@@ -912,6 +917,30 @@ class SpikeDetector:
         alpha = self._dispersion(base, sigma)
         return alpha + (base.phi - 1.0) / mu if mu > 0.0 else alpha
 
+    def _record(self, base: _Baseline) -> float:
+        """Most mentions in any `window`-long stretch of whole hours of the history kept.
+
+        The stretches end before the last ceil(window) completed hours, which the
+        window being judged may overlap, so a wave is never its own record. With
+        less than `_RECORD_FROM_HOURS` of history there is no record yet (inf).
+        Derived from the hourly counts alone, so a history rebuilt by `warm()`
+        gives the same figure as one fed live; computed once per hour.
+        """
+        if base.record is not None:
+            return base.record
+        hours = list(self._hist.hours)
+        k = max(1, math.ceil(self.settings.window / _HOUR))
+        if len(hours) < _RECORD_FROM_HOURS:
+            base.record = math.inf
+            return base.record
+        run = sum(hours[:k])
+        best = run
+        for i in range(k, len(hours) - k):
+            run += hours[i] - hours[i - k]
+            best = max(best, run)
+        base.record = float(best)
+        return base.record
+
     def _floor_expected(self, window: timedelta) -> float:
         """The least the window may expect: half a mention per history length (Jeffreys).
 
@@ -969,6 +998,8 @@ class SpikeDetector:
                 check = c
         if check is None:
             return None
+        if s.records and check.window == s.window:
+            check.record = self._record(base)
         if s.slow_threshold > 0:
             check.slow = self._slow(base, sigma)
         totals = list(self._recent_totals)[-s.window_steps :]
@@ -1098,6 +1129,21 @@ class SpikeDetector:
             else c.rate <= s.false_alerts_per_month
         )
         if improbable and c.ratio >= s.min_ratio:
+            return "volume", c.score, c.ratio
+        if (
+            c.observed > c.record
+            and c.ratio >= s.min_ratio
+            and s.threshold is None
+            and c.rate <= _RECORD_RATE * s.false_alerts_per_month
+        ):
+            # The brand's own record: more mentions than in any window of its
+            # history, at least `min_ratio` times what this hour expects, and not
+            # ordinary by the model either (under `_RECORD_RATE` times the
+            # budget). It needs no model of the brand's bursts, so it holds where
+            # the fitted spread is least sure: a quiet brand, whose few cascades
+            # make the negative binomial's tail wide. Chance sets a record about
+            # once per history length at most (once in three weeks), fewer when
+            # noise cannot double the usual count: see docs/alerting.md.
             return "volume", c.score, c.ratio
         if (
             s.slow_threshold > 0

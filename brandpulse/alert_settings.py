@@ -148,6 +148,13 @@ class SpikeSettings(BaseModel):
         ge=0.0,
         description="hourly score subtracted in the slow-rise CUSUM (ordinary noise must not add up)",
     )
+    # Record path: the brand's own busiest window, which needs no model of its noise.
+    records: bool = Field(
+        default=True,
+        description="a window at `min_ratio` x its expected count (and `min_count`) that holds "
+        "more mentions than any window of its length in the history kept (once a week of it "
+        "is known) starts a wave even under the false-alert line; false turns this path off",
+    )
     # Negative-share ("sentiment dip") signal: only used when totals are fed.
     share_threshold: float = Field(
         default=4.0,

@@ -380,16 +380,22 @@ def nb_noise(rate: float, n: int, seed: int, alpha: float = 0.2) -> list[int]:
 
 
 @pytest.mark.parametrize("rate", RATES)
-def test_a_month_of_poisson_and_overdispersed_noise_is_silent(rate: float) -> None:
-    # The default sensitivity is 1 false alert a month per brand, an upper bound:
-    # min_ratio and the confirmations make the detector quieter still. Over a
-    # month of flat Poisson and a month of NB noise (fixed seeds) the tolerance is
-    # 2 alerts in all, i.e. the chosen rate with room for chance.
+def test_months_of_poisson_and_overdispersed_noise_stay_within_the_sensitivity(rate: float) -> None:
+    # The default sensitivity is 1 false alert a month per brand. The line alone
+    # is conservative (about 0.2-0.3 a month on this noise); the record path
+    # adds the brand's own records, which chance sets about once per history
+    # length at most (more often while the history is short). Over three months
+    # of flat Poisson and three of NB noise (fixed seeds) the tolerance is the
+    # chosen rate x 1.5: 9 alerts in six months.
     s = SpikeSettings()
-    assert s.false_alerts_per_month == 1.0
-    noise = [poisson(rate, MONTH_STEPS, seed=31), nb_noise(rate, MONTH_STEPS, seed=32)]
+    assert s.false_alerts_per_month == 1.0 and s.records
+    months = 3
+    noise = [
+        poisson(rate, months * MONTH_STEPS, seed=31),
+        nb_noise(rate, months * MONTH_STEPS, seed=32),
+    ]
     false = sum(len(started(run(SpikeDetector("b", s), counts))) for counts in noise)
-    assert false <= 2
+    assert false <= 1.5 * s.false_alerts_per_month * months * len(noise)
 
 
 def test_observed_false_alert_rate_follows_the_chosen_sensitivity() -> None:
@@ -431,11 +437,15 @@ def test_a_wave_the_report_calls_visible_pages_at_every_rate(rate: float) -> Non
 
 
 def test_quiet_brand_pages_on_a_real_wave_and_not_on_a_couple_of_posts() -> None:
-    # About 5 negative mentions a day (0.2 an hour), two weeks of them.
-    counts = poisson(0.2 / PER_HOUR, 14 * PER_DAY, seed=61)
+    # About 5 negative mentions a day (0.2 an hour), three weeks of them, with one
+    # cascade of four posts in an hour on day 3: the brand's record to beat.
+    counts = poisson(0.2 / PER_HOUR, 21 * PER_DAY, seed=61)
+    counts[3 * PER_DAY + 10 * PER_HOUR : 3 * PER_DAY + 10 * PER_HOUR + 4] = [1, 1, 1, 1]
+    at = 19 * PER_DAY + 15 * PER_HOUR
+    counts[at - 2 * PER_HOUR : at + 2 * PER_HOUR] = [0] * (4 * PER_HOUR)
     quiet = list(counts)
-    at = 12 * PER_DAY + 15 * PER_HOUR
-    # Three posts within an hour: 7x the usual 0.4 in 2 h, but not news at this volume.
+    # Three posts within an hour: 7x the usual 0.4 in 2 h, but under the line at
+    # this volume and not the brand's record: not news.
     quiet[at : at + 3] = [1, 1, 1]
     assert started(run(SpikeDetector("b"), quiet)) == []
     # Twelve in an hour is a wave, even though the old `min_count` 10 / z-score
@@ -444,6 +454,32 @@ def test_quiet_brand_pages_on_a_real_wave_and_not_on_a_couple_of_posts() -> None
     wave_[at : at + PER_HOUR] = [1] * PER_HOUR
     starts = started(run(SpikeDetector("b"), wave_))
     assert len(starts) == 1 and at <= starts[0] < at + PER_HOUR
+
+
+def test_a_quiet_brands_record_pages_under_the_line() -> None:
+    # A brand at 0.2 an hour whose posts come partly in cascades (three within ten
+    # minutes every 40 hours): its clustering lifts the false-alert line to 7 in
+    # 2 h. Four more posts in twenty minutes (five in the window with the brand's
+    # own) stay under that line, but no 2 h of its three weeks held five and it is
+    # over twice what the hour expects: the record path pages, once.
+    counts = poisson(0.2 / PER_HOUR, 21 * PER_DAY, seed=61)
+    for k in range(1, 12):
+        counts[k * 40 * PER_HOUR + 7 : k * 40 * PER_HOUR + 9] = [2, 1]
+    at = 19 * PER_DAY + 15 * PER_HOUR
+    counts[at - 2 * PER_HOUR : at + PER_HOUR] = [0] * (3 * PER_HOUR)
+    counts[at : at + 4] = [1] * 4
+    det = SpikeDetector("b")
+    verdicts = [det.judge(Point(MONDAY + i * STEP, c)) for i, c in enumerate(counts)]
+    starts = [i for i, v in enumerate(verdicts) if isinstance(v.event, SpikeStarted)]
+    assert len(starts) == 1 and at <= starts[0] < at + 2 * PER_HOUR
+    first = verdicts[starts[0]]
+    assert first.observed is not None and first.line is not None
+    assert first.observed < first.line  # the line alone would not have paged
+    # Switched off, the same series is silent.
+    assert started(run(SpikeDetector("b", SpikeSettings(records=False)), counts)) == []
+    # A brand with under a week of history has no record yet.
+    young = counts[at - 5 * PER_DAY :]
+    assert started(run(SpikeDetector("b"), young, MONDAY + (at - 5 * PER_DAY) * STEP)) == []
 
 
 def test_quiet_brand_state_round_trip_continues_identically() -> None:
