@@ -205,6 +205,7 @@ class Verdict:
     line: int | None = None
     window: timedelta | None = None
     crossings: int = 0
+    record: int | None = None  # most mentions in any earlier window of the history (records on)
 
 
 @dataclass(slots=True)
@@ -367,6 +368,7 @@ class SpikeDetector:
             self._line(check) if figures else None,
             check.window,
             self._crossings if blocked == "confirmations" else int(blocked is None),
+            int(check.record) if math.isfinite(check.record) else None,
         )
 
     def _rate(self, c: _Check) -> float:
@@ -394,7 +396,19 @@ class SpikeDetector:
             prob_line = smallest_alerting_count(
                 c.mu, c.alpha, c.window, s.interval, s.false_alerts_per_month / len(s.windows)
             )
-        return max(prob_line, s.min_count, ratio_line)
+        line = max(prob_line, s.min_count, ratio_line)
+        if s.threshold is None and math.isfinite(c.record) and c.record + 1 < line:
+            # The record path (`_trigger`) starts a wave lower: past the record, at
+            # min_ratio, and under `_RECORD_RATE` x the budget by the model.
+            loose = smallest_alerting_count(
+                c.mu,
+                c.alpha,
+                c.window,
+                s.interval,
+                _RECORD_RATE * s.false_alerts_per_month / len(s.windows),
+            )
+            line = min(line, max(int(c.record) + 1, loose, s.min_count, ratio_line))
+        return line
 
     def update(self, at: datetime, count: int, total: int | None = None) -> SpikeEvent | None:
         """`observe` without building a `Point`."""
@@ -1115,7 +1129,9 @@ class SpikeDetector:
         if c.observed < s.min_count:
             return "min_count"
         improbable = (
-            c.score >= s.threshold if s.threshold is not None else c.rate <= s.false_alerts_per_month
+            c.score >= s.threshold
+            if s.threshold is not None
+            else c.rate <= s.false_alerts_per_month
         )
         return "ratio" if improbable else "line"
 

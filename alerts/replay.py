@@ -111,7 +111,9 @@ def with_overrides(settings: SpikeSettings, overrides: Mapping[str, str]) -> Spi
         raise ValueError(
             f"unknown spike setting(s) {unknown}; known: {', '.join(SpikeSettings.model_fields)}"
         )
-    data = settings.model_dump() | {k: (None if v in ("null", "none") else v) for k, v in overrides.items()}
+    data = settings.model_dump() | {
+        k: (None if v in ("null", "none") else v) for k, v in overrides.items()
+    }
     try:
         return SpikeSettings.model_validate(data)
     except ValidationError as exc:
@@ -119,8 +121,6 @@ def with_overrides(settings: SpikeSettings, overrides: Mapping[str, str]) -> Spi
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise ValueError(problems) from None
-
-
 
 
 class _Prefetched:
@@ -272,6 +272,9 @@ class Explanation:
                 f"  observed:  {v.observed} {counted} in the last {_fmt_td(v.window)}",
                 f"  expected:  {v.expected:.1f} ({v.ratio or 0:.2f}x)",
                 f"  line:      {v.line} (the smallest count that would have started a wave)",
+                *([f"  record:    {v.record} (the most in any {_fmt_td(v.window)} of the "
+                   "history kept; beating it at min_ratio also starts a wave)"]
+                  if v.record is not None else []),
                 f"  false alerts/month of a line at {v.observed}: {_rate(v.rate)} "
                 + (f"(setting: false_alerts_per_month={s.false_alerts_per_month:g})"
                    if s.threshold is None else
@@ -297,8 +300,11 @@ class Explanation:
         out.append(f"  verdict:   did not fire - blocked by {reason}")
         if v.event is not None:
             kind = v.event.kind.replace("_", " ")
-            out.append(f"  (the check sent a {kind} update of that wave)" if self.sent else
-                       f"  (a {kind} update of that wave, not sent: the wave is winding down)")
+            out.append(
+                f"  (the check sent a {kind} update of that wave)"
+                if self.sent
+                else f"  (a {kind} update of that wave, not sent: the wave is winding down)"
+            )
         return out
 
 

@@ -1190,7 +1190,9 @@ class AlertsConfig(Strict):
         description="ignore the newest stretch of time: crawl and indexing lag behind",
     )
     history: Annotated[Duration, min_duration(timedelta(hours=1))] = Field(
-        default=timedelta(days=14), description="how much past the detector learns from (at least 1h)"
+        default=timedelta(days=21),
+        description="how much past the detector learns from (at least 1h); 21 days gives the "
+        "spike detector its hour-of-week profile and a three-week record",
     )
     spike: SpikeSettings = Field(default_factory=SpikeSettings)
     high_reach: HighReachSettings = Field(default_factory=HighReachSettings)

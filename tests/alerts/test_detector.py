@@ -473,10 +473,14 @@ def test_a_quiet_brands_record_pages_under_the_line() -> None:
     starts = [i for i, v in enumerate(verdicts) if isinstance(v.event, SpikeStarted)]
     assert len(starts) == 1 and at <= starts[0] < at + 2 * PER_HOUR
     first = verdicts[starts[0]]
-    assert first.observed is not None and first.line is not None
-    assert first.observed < first.line  # the line alone would not have paged
-    # Switched off, the same series is silent.
-    assert started(run(SpikeDetector("b", SpikeSettings(records=False)), counts)) == []
+    assert first.observed is not None and first.record is not None and first.line is not None
+    assert first.record < first.observed and first.line <= first.observed
+    # Switched off, the same series is silent: the false-alert line alone is higher.
+    off = SpikeDetector("b", SpikeSettings(records=False))
+    quiet = [off.judge(Point(MONDAY + i * STEP, c)) for i, c in enumerate(counts)]
+    assert not any(isinstance(v.event, SpikeStarted) for v in quiet)
+    assert quiet[starts[0]].line is not None and quiet[starts[0]].line > first.observed
+    assert quiet[starts[0]].record is None
     # A brand with under a week of history has no record yet.
     young = counts[at - 5 * PER_DAY :]
     assert started(run(SpikeDetector("b"), young, MONDAY + (at - 5 * PER_DAY) * STEP)) == []
