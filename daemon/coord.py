@@ -125,6 +125,11 @@ class SharedState(Protocol):
 
     def holder(self, source: str) -> str | None: ...
 
+    def local_dir(self) -> Path | None:
+        """The directory whose files *are* this state (a crawl may work in it directly),
+        or None when the state lives elsewhere and a crawl works on a staged copy."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -242,6 +247,9 @@ class LocalState:
                 return None
         except FileNotFoundError:
             return None
+
+    def local_dir(self) -> Path:
+        return self.state_dir
 
     def close(self) -> None:
         pass
@@ -418,6 +426,9 @@ class RedisState:
         value = self.client.get(self.key("lease", source))
         return str(value) if value is not None else None
 
+    def local_dir(self) -> None:
+        return None
+
     def close(self) -> None:
         self.client.close()
 
@@ -477,6 +488,11 @@ class StagedCrawl:
     committed cursor to the shared store (pending, then an atomic commit that
     checks the lease); `publish_hashes` adds the crawl's duplicate entries, whether
     or not the crawl succeeded (as the local file is written at every close).
+
+    `direct`: the state *is* the files of `state_dir` (`LocalState`, no `redis:`),
+    so the crawl works on them in place, exactly as the daemon always did: nothing
+    is staged, and the cursor and duplicate entries the crawl commits there are
+    already the shared ones (the publish steps have nothing to do).
     """
 
     state: SharedState
@@ -484,9 +500,12 @@ class StagedCrawl:
     state_dir: Path
     max_age: float
     keep: int
+    direct: bool = False
     _known: set[tuple[str, str | None, int | None]] = field(default_factory=set, repr=False)
 
     def stage(self) -> None:
+        if self.direct:
+            return
         cursor = self.state.load_cursor(self.lease.source)
         if cursor:
             CursorStore(self.state_dir).save(self.lease.source, cursor)
@@ -499,6 +518,8 @@ class StagedCrawl:
 
         The lease is renewed first (the renewing thread may have been starved), and
         the commit itself checks it: a lease someone else holds now means no commit."""
+        if self.direct:
+            return True  # committed in place by the crawl (`CrawlResult.commit_cursor`)
         data = CursorStore(self.state_dir).load(self.lease.source)
         if not data:
             return False
@@ -507,6 +528,8 @@ class StagedCrawl:
         return self.state.commit_cursor(self.lease.source, token, self.lease)
 
     def publish_hashes(self) -> int:
+        if self.direct:
+            return 0  # written in place by the duplicate pipeline
         entries = read_hashes(self.state_dir / f"{self.lease.source}.hashes.json")
         new = [e for e in entries if e[:3] not in self._known]
         if new:
@@ -528,17 +551,23 @@ def staged_crawl(
 
     The lease is renewed while the block runs and released at its end; the staged
     folder (under `work_dir`) is removed. The duplicate entries are published at
-    the end in every case; the cursor only by `StagedCrawl.publish_cursor`.
+    the end in every case; the cursor only by `StagedCrawl.publish_cursor`. A state
+    with a `local_dir` (`LocalState`) is not staged: the crawl works in that
+    directory (`StagedCrawl.direct`) and `work_dir` is not used.
     """
     lease = state.acquire(source, ttl_seconds)
     if lease is None:
         yield None
         return
     keeper = LeaseKeeper(state, lease).start()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{_safe_name(source)}.", dir=work_dir))
+    direct = state.local_dir()
+    if direct is None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{_safe_name(source)}.", dir=work_dir))
+    else:
+        folder = direct
     try:
-        crawl = StagedCrawl(state, lease, folder, max_age, keep)
+        crawl = StagedCrawl(state, lease, folder, max_age, keep, direct=direct is not None)
         crawl.stage()
         try:
             yield crawl
@@ -551,4 +580,6 @@ def staged_crawl(
         keeper.stop()
         with contextlib.suppress(Exception):
             state.release(lease)
-        shutil.rmtree(folder, ignore_errors=True)
+        if direct is None:
+            shutil.rmtree(folder, ignore_errors=True)
+

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,10 +63,15 @@ if TYPE_CHECKING:
     from alerts.health import HealthNotice, HealthTracker
     from alerts.notifiers import Notifier
     from alerts.notifiers.slack_actions import SlackActionListener
+    from crawlers.job import CrawlJob
     from daemon.coord import SharedState
     from nlp.scorer import SentimentScorer
 
 logger = logging.getLogger("brandpulse.daemon")
+
+# Without `redis:` a crawl lease is an flock the kernel drops with its holder, so the
+# TTL only paces the (trivial) renewal thread.
+LOCAL_LEASE_TTL = timedelta(seconds=60)
 
 
 @dataclass
@@ -129,7 +134,7 @@ class Daemon:
             )
         self._notice_notifier: Notifier | None = None
         self.slack_actions: SlackActionListener | None = None  # with slack.app_token
-        self._shared: SharedState | None = None  # with redis: (shared_state)
+        self._shared: SharedState | None = None  # made on first use (shared_state)
 
     # ------------------------------------------------------------------ parts
 
@@ -184,13 +189,18 @@ class Daemon:
     # ------------------------------------------------------------------- jobs
 
     @property
-    def shared_state(self) -> SharedState | None:
-        """The Redis shared state with `redis:` configured (`daemon.coord`), else None:
-        cursors and duplicate state are then the files under `daemon.state_dir`."""
-        if self._shared is None and self.config.redis is not None:
-            from daemon.coord import RedisState
+    def shared_state(self) -> SharedState:
+        """Cursors, duplicate state and crawl leases (`daemon.coord`): in Redis with
+        `redis:` configured (`RedisState`), else the files under `daemon.state_dir`
+        (`LocalState`: the same files the daemon always kept, plus one `<source>.lease`
+        lock file per source). Both go through the one crawl path of `crawl_job`."""
+        if self._shared is None:
+            from daemon.coord import LocalState, RedisState
 
-            self._shared = RedisState.from_config(self.config.redis)
+            if self.config.redis is not None:
+                self._shared = RedisState.from_config(self.config.redis)
+            else:
+                self._shared = LocalState(self.config.daemon.state_dir)
         return self._shared
 
     def crawl_job(self, source_name: str) -> int:
@@ -200,27 +210,39 @@ class Daemon:
         in memory: an edited or deleted config file does not change a running
         daemon's crawls (a restart does).
 
-        With `redis:` configured the crawl first takes the source's lease, so two
-        daemons never crawl one source at once (the one without it skips this run
-        with an INFO line), and works on the cursor and duplicate state kept in
-        Redis; the cursor moves there only after the mentions are indexed or
-        spooled, and only while the lease is still this daemon's. Redis unreachable:
-        the run is skipped with a WARNING (crawling without the lease could crawl
-        twice; the next run tries again). Without `redis:` nothing of this happens.
+        The crawl first takes the source's lease (`shared_state`), so two daemons (or
+        crawler workers) never crawl one source at once: the one without it skips
+        this run with an INFO line. With `redis:` it works on the cursor and
+        duplicate state kept in Redis; the cursor moves there only after the
+        mentions are indexed or spooled, and only while the lease is still this
+        daemon's. Redis unreachable: the run is skipped with a WARNING (crawling
+        without the lease could crawl twice; the next run tries again). Without
+        `redis:` the lease is an `flock` and the crawl works on the files under
+        `daemon.state_dir` in place, as it always did.
         """
-        shared = self.shared_state
-        if shared is None:
-            return self._crawl(source_name, self.config.daemon.state_dir)
-        from redis.exceptions import RedisError
+        return self.crawl_source(source_name) or 0
 
+    def crawl_source(self, source_name: str, job: CrawlJob | None = None) -> int | None:
+        """`crawl_job`, telling a skipped run (None: the lease is held elsewhere or the
+        shared state is unreachable) from a crawl that ran (the mentions it found).
+
+        `job` (a crawler worker's, from the job stream) is crawled instead of the
+        one this daemon's config makes; its `state_dir` is replaced by the lease's."""
         from crawlers import settings as crawl_settings
         from daemon.coord import staged_crawl
 
-        assert self.config.redis is not None
+        shared = self.shared_state
+        if self.config.redis is not None:
+            from redis.exceptions import RedisError
+
+            unavailable: tuple[type[Exception], ...] = (RedisError,)
+        else:
+            unavailable = ()
+        ttl = self.config.redis.lease_ttl if self.config.redis is not None else LOCAL_LEASE_TTL
         try:
             with staged_crawl(
                 shared, source_name,
-                ttl_seconds=self.config.redis.lease_ttl.total_seconds(),
+                ttl_seconds=ttl.total_seconds(),
                 work_dir=self.config.daemon.state_dir / "staged",
                 max_age=crawl_settings.BRANDPULSE_RECENT_HASH_DAYS * 86400.0,
                 keep=crawl_settings.BRANDPULSE_RECENT_HASHES,
@@ -229,12 +251,12 @@ class Daemon:
                     log_event(logger, "crawl.skipped", source=source_name,
                               reason="another daemon holds the source's lease",
                               holder=shared.holder(source_name))  # fmt: skip
-                    return 0
+                    return None
 
                 def publish() -> None:
                     try:
                         shared_ok = staged.publish_cursor()
-                    except RedisError as exc:
+                    except unavailable as exc:
                         shared_ok = False
                         log_event(logger, "crawl.cursor_not_shared", logging.WARNING,
                                   source=source_name, error=redact(str(exc)))  # fmt: skip
@@ -243,14 +265,15 @@ class Daemon:
                                   source=source_name,
                                   note="the next crawl fetches the same posts again")  # fmt: skip
 
-                return self._crawl(source_name, staged.state_dir, publish)
-        except RedisError as exc:
+                return self._crawl(source_name, staged.state_dir, publish, job)
+        except unavailable as exc:
             log_event(logger, "crawl.skipped", logging.WARNING, source=source_name,
                       reason="shared state (Redis) unavailable", error=redact(str(exc)))  # fmt: skip
-            return 0
+            return None
 
     def _crawl(
-        self, source_name: str, state_dir: Path, on_commit: Callable[[], None] | None = None
+        self, source_name: str, state_dir: Path, on_commit: Callable[[], None] | None = None,
+        job: CrawlJob | None = None,
     ) -> int:
         """One crawl on the cursor and duplicate files of `state_dir`; `on_commit` runs
         after the cursor was committed there (the mentions are indexed or spooled)."""
@@ -261,10 +284,13 @@ class Daemon:
         status.last_started = datetime.now(UTC)
         status.runs += 1
         started = time.perf_counter()
-        source = next(s for s in self.config.sources if s.name == source_name)
+        if job is None:
+            job = CrawlJob.from_config(self.config, source_name, state_dir=state_dir)
+        else:
+            job = job.model_copy(update={"state_dir": state_dir})
         result = run_crawl(
-            CrawlJob.from_config(self.config, source_name, state_dir=state_dir),
-            timeout=max(30.0, source.timeout.total_seconds() * 4),
+            job,
+            timeout=max(30.0, job.source.timeout.total_seconds() * 4),
             cancel=self._cancel,
         )
         self.metrics.crawl_seconds.labels(source_name).observe(time.perf_counter() - started)
