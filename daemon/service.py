@@ -100,7 +100,12 @@ class Daemon:
         scorer: SentimentScorer | None = None,
         engine: AlertEngine | None = None,
         metrics: Metrics | None = None,
+        role: str = "all",
     ) -> None:
+        # "all": the whole daemon (the default). "crawler": no schedule of its own,
+        # no alerts, no reports: a `daemon.roles.CrawlerWorker` feeds it crawl jobs
+        # (`crawl_source`); housekeeping (spool, unscored, health) still runs.
+        self.role = role
         self.config = config
         self.metrics = metrics or Metrics()
         self.state = DaemonState()
@@ -153,7 +158,7 @@ class Daemon:
 
     @property
     def engine(self) -> AlertEngine | None:
-        if self._engine is None and self.config.alerts.enabled:
+        if self._engine is None and self.config.alerts.enabled and self.role == "all":
             from alerts.engine import AlertEngine
             from alerts.notifiers import notifiers_from_config
 
@@ -509,7 +514,7 @@ class Daemon:
         if self._notices is not None:
             self._notices.forget_sources({s.name for s in self.config.sources if s.enabled})
         self._try_setup()
-        for source in self.config.sources:
+        for source in self.config.sources if self.role == "all" else []:
             if not source.enabled:
                 log_event(logger, "source.disabled", source=source.name)
                 continue
@@ -526,7 +531,7 @@ class Daemon:
                 name=f"crawl {source.name}",
                 next_run_time=datetime.now(UTC),  # first crawl right away, not after one interval
             )
-        if self.config.alerts.enabled:
+        if self.config.alerts.enabled and self.role == "all":
             self.scheduler.add_job(
                 self.alert_job,
                 IntervalTrigger(seconds=self.config.alerts.check_every.total_seconds(), timezone=UTC),
@@ -536,7 +541,7 @@ class Daemon:
         self.scheduler.add_job(
             self.housekeeping_job, IntervalTrigger(seconds=60, timezone=UTC), id="housekeeping"
         )
-        if self.config.reports.schedules:
+        if self.config.reports.schedules and self.role == "all":
             from daemon.reports import report_trigger
             from reports.publish import ReportOutputError, output_dir
 
@@ -558,11 +563,13 @@ class Daemon:
                 self.metrics.registry,
             ).start()  # fmt: skip
             log_event(logger, "http.listening", url=self.health_server.url)
-        self._start_slack_actions()
+        if self.role == "all":
+            self._start_slack_actions()
         self.scheduler.start()
         log_event(
-            logger, "daemon.started",
-            sources=[s for s in self.state.sources], alerts=self.config.alerts.enabled,
+            logger, "daemon.started", role=self.role,
+            sources=[s for s in self.state.sources],
+            alerts=self.config.alerts.enabled and self.role == "all",
         )  # fmt: skip
 
     def _start_slack_actions(self) -> None:
@@ -585,6 +592,10 @@ class Daemon:
             self.slack_actions = None
             log_event(logger, "slack.buttons_unavailable", logging.WARNING,
                       error=redact(f"{type(exc).__name__}: {exc}", secret_values(self.config)))  # fmt: skip
+
+    def cancel_crawls(self) -> None:
+        """Ask running crawls to stop now; what they collected is still written or spooled."""
+        self._cancel.set()
 
     def stop(self) -> None:
         """Stop within `daemon.shutdown_timeout`; in-flight mentions are written or spooled."""
