@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from alerts.health import HealthNotice, HealthTracker
     from alerts.notifiers import Notifier
     from alerts.notifiers.slack_actions import SlackActionListener
-    from crawlers.job import CrawlJob
     from daemon.coord import SharedState
     from nlp.scorer import SentimentScorer
 
@@ -227,12 +226,9 @@ class Daemon:
         """
         return self.crawl_source(source_name) or 0
 
-    def crawl_source(self, source_name: str, job: CrawlJob | None = None) -> int | None:
+    def crawl_source(self, source_name: str) -> int | None:
         """`crawl_job`, telling a skipped run (None: the lease is held elsewhere or the
-        shared state is unreachable) from a crawl that ran (the mentions it found).
-
-        `job` (a crawler worker's, from the job stream) is crawled instead of the
-        one this daemon's config makes; its `state_dir` is replaced by the lease's."""
+        shared state is unreachable) from a crawl that ran (the mentions it found)."""
         from crawlers import settings as crawl_settings
         from daemon.coord import staged_crawl
 
@@ -270,15 +266,14 @@ class Daemon:
                                   source=source_name,
                                   note="the next crawl fetches the same posts again")  # fmt: skip
 
-                return self._crawl(source_name, staged.state_dir, publish, job)
+                return self._crawl(source_name, staged.state_dir, publish)
         except unavailable as exc:
             log_event(logger, "crawl.skipped", logging.WARNING, source=source_name,
                       reason="shared state (Redis) unavailable", error=redact(str(exc)))  # fmt: skip
             return None
 
     def _crawl(
-        self, source_name: str, state_dir: Path, on_commit: Callable[[], None] | None = None,
-        job: CrawlJob | None = None,
+        self, source_name: str, state_dir: Path, on_commit: Callable[[], None] | None = None
     ) -> int:
         """One crawl on the cursor and duplicate files of `state_dir`; `on_commit` runs
         after the cursor was committed there (the mentions are indexed or spooled)."""
@@ -289,10 +284,7 @@ class Daemon:
         status.last_started = datetime.now(UTC)
         status.runs += 1
         started = time.perf_counter()
-        if job is None:
-            job = CrawlJob.from_config(self.config, source_name, state_dir=state_dir)
-        else:
-            job = job.model_copy(update={"state_dir": state_dir})
+        job = CrawlJob.from_config(self.config, source_name, state_dir=state_dir)
         result = run_crawl(
             job,
             timeout=max(30.0, job.source.timeout.total_seconds() * 4),
