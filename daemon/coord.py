@@ -537,6 +537,49 @@ class StagedCrawl:
         return len(new)
 
 
+def credential_lease(source: Any) -> str | None:
+    """The lease name of the API credential `source` (a `SourceConfig`) crawls with,
+    or None for a source without one.
+
+    Sources whose secret fields (API key, token, client id and secret, cookie) are
+    all the same share the name, so one credential is used by one crawl at a time
+    (its rate limit is per credential, not per source). The name is a hash: the
+    secret never appears in Redis or in a file name."""
+    import hashlib
+
+    from pydantic import SecretStr
+
+    secrets = sorted(
+        (name, value.get_secret_value())
+        for name in type(source).model_fields
+        if isinstance(value := getattr(source, name), SecretStr) and value.get_secret_value()
+    )
+    if not secrets:
+        return None
+    digest = hashlib.sha256(json.dumps([source.type, secrets]).encode("utf-8")).hexdigest()
+    return f"credential-{digest[:24]}"
+
+
+@contextlib.contextmanager
+def leased(state: SharedState, name: str | None, ttl_seconds: float) -> Iterator[bool]:
+    """Hold the lease `name` (renewed while the block runs, released at its end):
+    True, or False when someone else holds it. `name` None: nothing to hold, True."""
+    if name is None:
+        yield True
+        return
+    lease = state.acquire(name, ttl_seconds)
+    if lease is None:
+        yield False
+        return
+    keeper = LeaseKeeper(state, lease).start()
+    try:
+        yield True
+    finally:
+        keeper.stop()
+        with contextlib.suppress(Exception):
+            state.release(lease)
+
+
 @contextlib.contextmanager
 def staged_crawl(
     state: SharedState,

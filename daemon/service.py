@@ -26,6 +26,7 @@ and what they collected is written or spooled, then the process exits within
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -219,7 +220,9 @@ class Daemon:
         this run with an INFO line. With `redis:` it works on the cursor and
         duplicate state kept in Redis; the cursor moves there only after the
         mentions are indexed or spooled, and only while the lease is still this
-        daemon's. Redis unreachable: the run is skipped with a WARNING (crawling
+        daemon's; sources crawled with the same API credential take its lease too
+        (`daemon.coord.credential_lease`), so one credential serves one crawl at a
+        time. Redis unreachable: the run is skipped with a WARNING (crawling
         without the lease could crawl twice; the next run tries again). Without
         `redis:` the lease is an `flock` and the crawl works on the files under
         `daemon.state_dir` in place, as it always did.
@@ -230,9 +233,13 @@ class Daemon:
         """`crawl_job`, telling a skipped run (None: the lease is held elsewhere or the
         shared state is unreachable) from a crawl that ran (the mentions it found)."""
         from crawlers import settings as crawl_settings
-        from daemon.coord import staged_crawl
+        from daemon.coord import credential_lease, leased, staged_crawl
 
         shared = self.shared_state
+        source = next(s for s in self.config.sources if s.name == source_name)
+        # With shared state, one crawl per API credential too (its rate limit is per
+        # credential); one daemon alone keeps crawling such sources side by side.
+        credential = credential_lease(source) if self.config.redis is not None else None
         if self.config.redis is not None:
             from redis.exceptions import RedisError
 
@@ -241,13 +248,20 @@ class Daemon:
             unavailable = ()
         ttl = self.config.redis.lease_ttl if self.config.redis is not None else LOCAL_LEASE_TTL
         try:
-            with staged_crawl(
-                shared, source_name,
-                ttl_seconds=ttl.total_seconds(),
-                work_dir=self.config.daemon.state_dir / "staged",
-                max_age=crawl_settings.BRANDPULSE_RECENT_HASH_DAYS * 86400.0,
-                keep=crawl_settings.BRANDPULSE_RECENT_HASHES,
-            ) as staged:  # fmt: skip
+            with contextlib.ExitStack() as held:
+                # the credential first, then the source: nothing is held for nothing
+                if not held.enter_context(leased(shared, credential, ttl.total_seconds())):
+                    log_event(logger, "crawl.skipped", source=source_name,
+                              reason="another crawl uses the source's API credential",
+                              holder=shared.holder(credential or ""))  # fmt: skip
+                    return None
+                staged = held.enter_context(staged_crawl(
+                    shared, source_name,
+                    ttl_seconds=ttl.total_seconds(),
+                    work_dir=self.config.daemon.state_dir / "staged",
+                    max_age=crawl_settings.BRANDPULSE_RECENT_HASH_DAYS * 86400.0,
+                    keep=crawl_settings.BRANDPULSE_RECENT_HASHES,
+                ))  # fmt: skip
                 if staged is None:
                     log_event(logger, "crawl.skipped", source=source_name,
                               reason="another daemon holds the source's lease",

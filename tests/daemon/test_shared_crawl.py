@@ -214,3 +214,38 @@ def _raw(es_node, state: Path, source: dict[str, Any]) -> dict[str, Any]:
         "crawl": {"allow_private_addresses": True},
         "daemon": {"state_dir": str(state), "http_port": 0},
     }  # fmt: skip
+
+
+def test_one_api_credential_serves_one_crawl_at_a_time(es_node, redis_node, tmp_path, caplog):
+    from daemon.coord import credential_lease
+
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+
+    def youtube(name: str, key: str | None) -> dict[str, Any]:
+        return {"name": name, "type": "youtube", "api_key": key, "video_ids": ["v1"],
+                "base_url": "http://127.0.0.1:9/yt", "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
+
+    data = _raw(es_node, tmp_path, youtube("yt-a", "k-shared"))
+    data["sources"] += [youtube("yt-b", "k-shared"), youtube("yt-c", "k-other"), youtube("yt-d", None)]
+    data["redis"] = {"url": redis_node.url, "key_prefix": prefix}
+    config = parse_config(data, env={})
+    a, b, c, d = config.sources
+    assert credential_lease(a) == credential_lease(b) != credential_lease(c)
+    assert credential_lease(d) is None
+    assert "k-shared" not in (credential_lease(a) or "")
+
+    daemon = Daemon(config)
+    shared = RedisState(redis_client(config.redis), prefix)  # type: ignore[arg-type]
+    try:
+        lease = shared.acquire(credential_lease(a) or "", 60)  # yt-a's crawl, elsewhere
+        assert lease is not None
+        with caplog.at_level(logging.INFO, logger="brandpulse.daemon"):
+            assert daemon.crawl_source("yt-b") is None
+        [skipped] = [r for r in caplog.records if r.getMessage() == "crawl.skipped"]
+        assert "credential" in skipped.event_fields["reason"]  # type: ignore[attr-defined]
+        assert "yt-b" not in daemon.state.sources, "not crawled"
+        assert shared.holder("yt-b") is None, "the source's own lease was not taken for nothing"
+        shared.release(lease)
+    finally:
+        shared.close()
+        daemon.stop()
