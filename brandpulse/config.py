@@ -1384,7 +1384,7 @@ class RedisConfig(Strict):
     """Shared state in Redis: crawl leases, cursors and duplicate state (docs/deployment.md).
 
     Without this section everything stays in files under `daemon.state_dir`, as for
-    one daemon. With it, several daemons (or, later, workers of one role) share
+    one daemon. With it, several daemons (or the processes of `run --role`) share
     that state: a source is crawled by one of them at a time, under a lease that
     expires when its holder dies. The password comes from the environment
     (`password: ${REDIS_PASSWORD}`), never from the URL.
@@ -1409,6 +1409,17 @@ class RedisConfig(Strict):
         default=timedelta(seconds=60),
         description="a crawl lease lasts this long unless its holder renews it (every third "
         "of it while the crawl runs): a dead daemon's sources are free again after it",
+    )
+    leader_ttl: PositiveDuration = Field(
+        default=timedelta(seconds=30),
+        description="`run --role coordinator`: the leader lock lasts this long unless the "
+        "leader renews it (every third of it): a dead leader's successor takes over within it",
+    )
+    claim_idle: PositiveDuration = Field(
+        default=timedelta(seconds=120),
+        description="`run --role crawler`: a crawl job its worker has not touched for this "
+        "long (the worker died; a live one touches it every third of it) is taken over by "
+        "another worker",
     )
     allow_clear_text: bool = Field(
         default=False,

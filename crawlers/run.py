@@ -17,12 +17,35 @@ import sys
 from typing import Any
 
 
+def _die_with_parent(parent: int | None) -> None:
+    """Be killed when the process that started this crawl dies (Linux's parent-death
+    signal), and exit at once if it is gone already.
+
+    The child runs in its own session (so the parent can stop its whole group), so
+    a parent killed with SIGKILL would otherwise leave it crawling: the source would
+    then be crawled twice at once when another worker takes the job over, and the
+    orphan's results would go nowhere."""
+    import contextlib
+    import ctypes
+    import os
+    import signal
+
+    if parent is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        raise SystemExit(1)
+
+
 def _child(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
     from crawlers.job import SETTING, CrawlJob
 
+    _die_with_parent(args.parent_pid)
     job = CrawlJob.from_wire(sys.stdin.buffer.read())
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
@@ -71,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", action="store_true", help="print the crawl's log to stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--settings-json", help=argparse.SUPPRESS)
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)

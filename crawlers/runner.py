@@ -144,6 +144,7 @@ def run_crawl(
     overrides.pop(SETTING, None)  # the job goes over stdin, never as a setting string
     cmd = [
         sys.executable, "-m", "crawlers.run", "--child", "--settings-json", json.dumps(overrides),
+        "--parent-pid", str(os.getpid()),  # dies with this process (crawlers.run)
     ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)

@@ -27,11 +27,14 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from daemon.service import Daemon
+    from daemon.roles import role_problem, run_role
 
     config = _config(args)
+    problem = role_problem(config, args.role)
+    if problem is not None:
+        raise ConfigError(args.config, [problem])
     configure_logging(config.daemon.log_format, config.daemon.log_level)
-    Daemon(config).run_forever()
+    run_role(config, args.role)
     return 0
 
 
@@ -595,7 +598,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("run", cmd_run, "run the daemon: crawl, score, index, detect and notify on schedule")
+    p = add("run", cmd_run, "run the daemon: crawl, score, index, detect and notify on schedule")
+    p.add_argument("--role", default="all", metavar="ROLE",
+                   help="all (default: the whole daemon, no Redis needed), coordinator (the "
+                   "leader schedules crawl jobs on Redis) or crawler (crawls, scores and indexes "
+                   "the jobs); scorer and alerter are not built yet (docs/deployment.md)")
     p = add("validate", cmd_validate, "validate the configuration and say what it sets up")
     p.add_argument("--check-channel", action="store_true",
                    help="also ask the alert channel whether its credentials work (posts nothing "

@@ -125,6 +125,11 @@ class SharedState(Protocol):
 
     def holder(self, source: str) -> str | None: ...
 
+    def local_dir(self) -> Path | None:
+        """The directory whose files *are* this state (a crawl may work in it directly),
+        or None when the state lives elsewhere and a crawl works on a staged copy."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -242,6 +247,9 @@ class LocalState:
                 return None
         except FileNotFoundError:
             return None
+
+    def local_dir(self) -> Path:
+        return self.state_dir
 
     def close(self) -> None:
         pass
@@ -418,6 +426,9 @@ class RedisState:
         value = self.client.get(self.key("lease", source))
         return str(value) if value is not None else None
 
+    def local_dir(self) -> None:
+        return None
+
     def close(self) -> None:
         self.client.close()
 
@@ -477,6 +488,11 @@ class StagedCrawl:
     committed cursor to the shared store (pending, then an atomic commit that
     checks the lease); `publish_hashes` adds the crawl's duplicate entries, whether
     or not the crawl succeeded (as the local file is written at every close).
+
+    `direct`: the state *is* the files of `state_dir` (`LocalState`, no `redis:`),
+    so the crawl works on them in place, exactly as the daemon always did: nothing
+    is staged, and the cursor and duplicate entries the crawl commits there are
+    already the shared ones (the publish steps have nothing to do).
     """
 
     state: SharedState
@@ -484,9 +500,12 @@ class StagedCrawl:
     state_dir: Path
     max_age: float
     keep: int
+    direct: bool = False
     _known: set[tuple[str, str | None, int | None]] = field(default_factory=set, repr=False)
 
     def stage(self) -> None:
+        if self.direct:
+            return
         cursor = self.state.load_cursor(self.lease.source)
         if cursor:
             CursorStore(self.state_dir).save(self.lease.source, cursor)
@@ -499,6 +518,8 @@ class StagedCrawl:
 
         The lease is renewed first (the renewing thread may have been starved), and
         the commit itself checks it: a lease someone else holds now means no commit."""
+        if self.direct:
+            return True  # committed in place by the crawl (`CrawlResult.commit_cursor`)
         data = CursorStore(self.state_dir).load(self.lease.source)
         if not data:
             return False
@@ -507,11 +528,56 @@ class StagedCrawl:
         return self.state.commit_cursor(self.lease.source, token, self.lease)
 
     def publish_hashes(self) -> int:
+        if self.direct:
+            return 0  # written in place by the duplicate pipeline
         entries = read_hashes(self.state_dir / f"{self.lease.source}.hashes.json")
         new = [e for e in entries if e[:3] not in self._known]
         if new:
             self.state.remember(self.lease.source, new, self.max_age, self.keep)
         return len(new)
+
+
+def credential_lease(source: Any) -> str | None:
+    """The lease name of the API credential `source` (a `SourceConfig`) crawls with,
+    or None for a source without one.
+
+    Sources whose secret fields (API key, token, client id and secret, cookie) are
+    all the same share the name, so one credential is used by one crawl at a time
+    (its rate limit is per credential, not per source). The name is a hash: the
+    secret never appears in Redis or in a file name."""
+    import hashlib
+
+    from pydantic import SecretStr
+
+    secrets = sorted(
+        (name, value.get_secret_value())
+        for name in type(source).model_fields
+        if isinstance(value := getattr(source, name), SecretStr) and value.get_secret_value()
+    )
+    if not secrets:
+        return None
+    digest = hashlib.sha256(json.dumps([source.type, secrets]).encode("utf-8")).hexdigest()
+    return f"credential-{digest[:24]}"
+
+
+@contextlib.contextmanager
+def leased(state: SharedState, name: str | None, ttl_seconds: float) -> Iterator[bool]:
+    """Hold the lease `name` (renewed while the block runs, released at its end):
+    True, or False when someone else holds it. `name` None: nothing to hold, True."""
+    if name is None:
+        yield True
+        return
+    lease = state.acquire(name, ttl_seconds)
+    if lease is None:
+        yield False
+        return
+    keeper = LeaseKeeper(state, lease).start()
+    try:
+        yield True
+    finally:
+        keeper.stop()
+        with contextlib.suppress(Exception):
+            state.release(lease)
 
 
 @contextlib.contextmanager
@@ -528,17 +594,23 @@ def staged_crawl(
 
     The lease is renewed while the block runs and released at its end; the staged
     folder (under `work_dir`) is removed. The duplicate entries are published at
-    the end in every case; the cursor only by `StagedCrawl.publish_cursor`.
+    the end in every case; the cursor only by `StagedCrawl.publish_cursor`. A state
+    with a `local_dir` (`LocalState`) is not staged: the crawl works in that
+    directory (`StagedCrawl.direct`) and `work_dir` is not used.
     """
     lease = state.acquire(source, ttl_seconds)
     if lease is None:
         yield None
         return
     keeper = LeaseKeeper(state, lease).start()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{_safe_name(source)}.", dir=work_dir))
+    direct = state.local_dir()
+    if direct is None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{_safe_name(source)}.", dir=work_dir))
+    else:
+        folder = direct
     try:
-        crawl = StagedCrawl(state, lease, folder, max_age, keep)
+        crawl = StagedCrawl(state, lease, folder, max_age, keep, direct=direct is not None)
         crawl.stage()
         try:
             yield crawl
@@ -551,4 +623,237 @@ def staged_crawl(
         keeper.stop()
         with contextlib.suppress(Exception):
             state.release(lease)
-        shutil.rmtree(folder, ignore_errors=True)
+        if direct is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------ the leader lock
+
+# KEYS: lock, fence counter. ARGV: holder token, ttl ms. The lock's value is
+# "<fence>/<token>": the fence (a counter that only grows) numbers the leaderships.
+_LEADER_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], fence .. '/' .. ARGV[1], 'PX', ARGV[2])
+return fence
+"""
+# Unlike a crawl lease, a lapsed leadership is never taken back by a renewal: the
+# holder must acquire again and gets a new fence, so the old one is dead for good.
+_LEADER_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+class LeaderLock:
+    """One leader among the processes that contend for `key` (the coordinators).
+
+    `acquire` is `SET NX PX` done in a Lua script that also takes the next *fencing
+    token* from a counter that only grows (INCR), so every leadership has its own
+    number; `renew` extends the lock only while its value is still this holder's
+    "<fence>/<token>" (compare-and-set), and `release` (clean exit) deletes it only
+    then. A leader that dies stops renewing and the lock expires after `ttl_seconds`;
+    the next `acquire` by another process gets a higher fence. A leader that was
+    only stalled past the TTL finds its renewal refused and is no longer leader
+    (`value` is None): what it does as leader (`CrawlQueue.enqueue_due`) is checked
+    against the lock's current value inside Redis, so even a stalled ex-leader that
+    has not noticed yet cannot act. Two leaders never act at once.
+    """
+
+    def __init__(self, client: redis.Redis, key: str, ttl_seconds: float) -> None:
+        self.client = client
+        self.key = key
+        self.fence_key = f"{key}:fence"
+        self.ttl_ms = max(1, int(ttl_seconds * 1000))
+        self.token = holder_token()
+        self.fence: int | None = None
+        self._acquire = client.register_script(_LEADER_ACQUIRE)
+        self._renew = client.register_script(_LEADER_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    @property
+    def value(self) -> str | None:
+        """The lock's value while this process is leader ("<fence>/<token>"), else None."""
+        return f"{self.fence}/{self.token}" if self.fence is not None else None
+
+    def acquire(self) -> int | None:
+        """Become leader if nobody is: the new fence, else None."""
+        fence = int(self._acquire(keys=[self.key, self.fence_key], args=[self.token, self.ttl_ms]))
+        self.fence = fence or None
+        return self.fence
+
+    def renew(self) -> bool:
+        """Stay leader for another TTL; False (and no longer leader) when the lock
+        expired or is someone else's."""
+        if self.value is None:
+            return False
+        if not int(self._renew(keys=[self.key], args=[self.value, self.ttl_ms])):
+            self.fence = None
+        return self.fence is not None
+
+    def hold(self) -> int | None:
+        """Renew when leader, else try to become leader: the fence held now, or None."""
+        if self.fence is not None and self.renew():
+            return self.fence
+        return self.acquire()
+
+    def release(self) -> bool:
+        """Give the leadership up (clean exit), so a successor need not wait the TTL."""
+        value, self.fence = self.value, None
+        if value is None:
+            return False
+        return bool(self._release(keys=[self.key], args=[value]))
+
+    def current(self) -> str | None:
+        """Whoever leads now ("<fence>/<host>:<pid>:<random>"), None when nobody does."""
+        value = self.client.get(self.key)
+        return str(value) if value is not None else None
+
+
+# ---------------------------------------------------------- the crawl queue
+
+# KEYS: leader lock, schedule hash, stream, queued marker of the source.
+# ARGV: leader value, source, now ms, next due ms, job JSON, fence, marker ttl ms.
+# -1: not the leader (any more); 0: not due, or the source's last job is still
+# queued or being crawled (coalesced, as the daemon's schedule does); else the id.
+_ENQUEUE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+local due = redis.call('HGET', KEYS[2], ARGV[2])
+if due and tonumber(due) > tonumber(ARGV[3]) then
+  return 0
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return 0
+end
+local id = redis.call('XADD', KEYS[3], '*', 'source', ARGV[2], 'fence', ARGV[6], 'job', ARGV[5])
+redis.call('SET', KEYS[4], id, 'PX', ARGV[7])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+return id
+"""
+# KEYS: stream, queued marker. ARGV: group, entry id.
+_DONE = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+"""
+# A job nobody finishes (every worker gone for good) stops blocking its source's
+# next one after this long; a live worker touches it far more often.
+QUEUED_TTL_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class QueuedCrawl:
+    """One crawl job as a worker took it from the stream."""
+
+    entry_id: str
+    source: str
+    fence: int
+    job: str  # the `CrawlJob` JSON, secrets masked
+    reclaimed: bool = False  # taken over from a worker that stopped touching it
+
+
+class CrawlQueue:
+    """Crawl jobs on a Redis stream with one consumer group (`crawlers`).
+
+    The coordinator (leader only) puts due jobs on it with `enqueue_due`; crawler
+    workers `take` one at a time (XREADGROUP), `touch` it while they crawl (XCLAIM
+    to themselves, which resets its idle time) and `done` it (XACK and XDEL) once
+    the crawl's mentions are indexed or spooled and its cursor committed. A job
+    whose worker died is no longer touched: after `claim_idle_ms` another worker's
+    `take` reclaims it (XAUTOCLAIM), so it is crawled again from the same cursor
+    (the dead worker's cursor never committed) and every mention it had fetched is
+    fetched again and written under the same deterministic id.
+
+    Keys: `<prefix>crawl-jobs` (the stream), `<prefix>crawl-schedule` (hash: source ->
+    next due time in ms), `<prefix>crawl-queued:<source>` (the entry id of the
+    source's unfinished job: one job per source in flight).
+    """
+
+    GROUP = "crawlers"
+
+    def __init__(self, client: redis.Redis, prefix: str = "brandpulse:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self.stream = f"{prefix}crawl-jobs"
+        self.schedule = f"{prefix}crawl-schedule"
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._done = client.register_script(_DONE)
+        self._group_ready = False
+
+    def queued_key(self, source: str) -> str:
+        return f"{self.prefix}crawl-queued:{source}"
+
+    def ensure_group(self) -> None:
+        """Create the stream and its group if missing (any role may start first)."""
+        if self._group_ready:
+            return
+        from redis.exceptions import ResponseError
+
+        try:
+            self.client.xgroup_create(self.stream, self.GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def enqueue_due(
+        self, lock: LeaderLock, source: str, job_json: str, now: float, next_due: float
+    ) -> str | None:
+        """Enqueue `source`'s job if it is due at `now` and this process still leads;
+        its next due time becomes `next_due`. The entry id, or None (not due, still in
+        flight, or not the leader: the check is made inside Redis, atomically)."""
+        if lock.value is None:
+            return None
+        self.ensure_group()
+        keys = [lock.key, self.schedule, self.stream, self.queued_key(source)]
+        args = [lock.value, source, int(now * 1000), int(next_due * 1000), job_json, lock.fence,
+                QUEUED_TTL_SECONDS * 1000]  # fmt: skip
+        result = self._enqueue(keys=keys, args=args)
+        if isinstance(result, int):
+            if result == -1:
+                lock.fence = None  # someone else leads now
+            return None
+        return str(result)
+
+    def take(self, consumer: str, claim_idle_ms: int, block_ms: int) -> QueuedCrawl | None:
+        """The next job for `consumer`: first one a dead worker left (idle longer than
+        `claim_idle_ms`), else a new one (waiting up to `block_ms`); None if neither."""
+        self.ensure_group()
+        claimed = self.client.xautoclaim(self.stream, self.GROUP, consumer,
+                                         min_idle_time=claim_idle_ms, start_id="0-0", count=1)  # fmt: skip
+        if claimed[1]:
+            entry_id, fields = claimed[1][0]
+            return _queued(entry_id, fields, reclaimed=True)
+        read = self.client.xreadgroup(self.GROUP, consumer, {self.stream: ">"}, count=1,
+                                      block=block_ms)  # fmt: skip
+        for _stream, entries in read or []:
+            for entry_id, fields in entries:
+                return _queued(entry_id, fields, reclaimed=False)
+        return None
+
+    def touch(self, consumer: str, entry_id: str) -> bool:
+        """Reset the job's idle time (it is being worked on); False if it is gone."""
+        return bool(self.client.xclaim(self.stream, self.GROUP, consumer, min_idle_time=0,
+                                       message_ids=[entry_id], idle=0, justid=True))  # fmt: skip
+
+    def done(self, entry: QueuedCrawl) -> None:
+        """The job is finished: acknowledged, removed, and its source free to queue."""
+        self._done(keys=[self.stream, self.queued_key(entry.source)], args=[self.GROUP, entry.entry_id])
+
+    def entries(self) -> list[tuple[str, dict[str, str]]]:
+        """Every job still on the stream (not done), oldest first."""
+        return [(str(i), dict(f)) for i, f in self.client.xrange(self.stream)]
+
+
+def _queued(entry_id: Any, fields: dict[str, Any], *, reclaimed: bool) -> QueuedCrawl:
+    return QueuedCrawl(str(entry_id), str(fields.get("source", "")), int(fields.get("fence", 0)),
+                       str(fields.get("job", "")), reclaimed)  # fmt: skip

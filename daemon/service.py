@@ -26,13 +26,14 @@ and what they collected is written or spooled, then the process exits within
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("brandpulse.daemon")
 
+# Without `redis:` a crawl lease is an flock the kernel drops with its holder, so the
+# TTL only paces the (trivial) renewal thread.
+LOCAL_LEASE_TTL = timedelta(seconds=60)
+
 
 @dataclass
 class SourceStatus:
@@ -95,7 +100,12 @@ class Daemon:
         scorer: SentimentScorer | None = None,
         engine: AlertEngine | None = None,
         metrics: Metrics | None = None,
+        role: str = "all",
     ) -> None:
+        # "all": the whole daemon (the default). "crawler": no schedule of its own,
+        # no alerts, no reports: a `daemon.roles.CrawlerWorker` feeds it crawl jobs
+        # (`crawl_source`); housekeeping (spool, unscored, health) still runs.
+        self.role = role
         self.config = config
         self.metrics = metrics or Metrics()
         self.state = DaemonState()
@@ -129,7 +139,7 @@ class Daemon:
             )
         self._notice_notifier: Notifier | None = None
         self.slack_actions: SlackActionListener | None = None  # with slack.app_token
-        self._shared: SharedState | None = None  # with redis: (shared_state)
+        self._shared: SharedState | None = None  # made on first use (shared_state)
 
     # ------------------------------------------------------------------ parts
 
@@ -148,7 +158,7 @@ class Daemon:
 
     @property
     def engine(self) -> AlertEngine | None:
-        if self._engine is None and self.config.alerts.enabled:
+        if self._engine is None and self.config.alerts.enabled and self.role == "all":
             from alerts.engine import AlertEngine
             from alerts.notifiers import notifiers_from_config
 
@@ -184,13 +194,18 @@ class Daemon:
     # ------------------------------------------------------------------- jobs
 
     @property
-    def shared_state(self) -> SharedState | None:
-        """The Redis shared state with `redis:` configured (`daemon.coord`), else None:
-        cursors and duplicate state are then the files under `daemon.state_dir`."""
-        if self._shared is None and self.config.redis is not None:
-            from daemon.coord import RedisState
+    def shared_state(self) -> SharedState:
+        """Cursors, duplicate state and crawl leases (`daemon.coord`): in Redis with
+        `redis:` configured (`RedisState`), else the files under `daemon.state_dir`
+        (`LocalState`: the same files the daemon always kept, plus one `<source>.lease`
+        lock file per source). Both go through the one crawl path of `crawl_job`."""
+        if self._shared is None:
+            from daemon.coord import LocalState, RedisState
 
-            self._shared = RedisState.from_config(self.config.redis)
+            if self.config.redis is not None:
+                self._shared = RedisState.from_config(self.config.redis)
+            else:
+                self._shared = LocalState(self.config.daemon.state_dir)
         return self._shared
 
     def crawl_job(self, source_name: str) -> int:
@@ -200,41 +215,63 @@ class Daemon:
         in memory: an edited or deleted config file does not change a running
         daemon's crawls (a restart does).
 
-        With `redis:` configured the crawl first takes the source's lease, so two
-        daemons never crawl one source at once (the one without it skips this run
-        with an INFO line), and works on the cursor and duplicate state kept in
-        Redis; the cursor moves there only after the mentions are indexed or
-        spooled, and only while the lease is still this daemon's. Redis unreachable:
-        the run is skipped with a WARNING (crawling without the lease could crawl
-        twice; the next run tries again). Without `redis:` nothing of this happens.
+        The crawl first takes the source's lease (`shared_state`), so two daemons (or
+        crawler workers) never crawl one source at once: the one without it skips
+        this run with an INFO line. With `redis:` it works on the cursor and
+        duplicate state kept in Redis; the cursor moves there only after the
+        mentions are indexed or spooled, and only while the lease is still this
+        daemon's; sources crawled with the same API credential take its lease too
+        (`daemon.coord.credential_lease`), so one credential serves one crawl at a
+        time. Redis unreachable: the run is skipped with a WARNING (crawling
+        without the lease could crawl twice; the next run tries again). Without
+        `redis:` the lease is an `flock` and the crawl works on the files under
+        `daemon.state_dir` in place, as it always did.
         """
-        shared = self.shared_state
-        if shared is None:
-            return self._crawl(source_name, self.config.daemon.state_dir)
-        from redis.exceptions import RedisError
+        return self.crawl_source(source_name) or 0
 
+    def crawl_source(self, source_name: str) -> int | None:
+        """`crawl_job`, telling a skipped run (None: the lease is held elsewhere or the
+        shared state is unreachable) from a crawl that ran (the mentions it found)."""
         from crawlers import settings as crawl_settings
-        from daemon.coord import staged_crawl
+        from daemon.coord import credential_lease, leased, staged_crawl
 
-        assert self.config.redis is not None
+        shared = self.shared_state
+        source = next(s for s in self.config.sources if s.name == source_name)
+        # With shared state, one crawl per API credential too (its rate limit is per
+        # credential); one daemon alone keeps crawling such sources side by side.
+        credential = credential_lease(source) if self.config.redis is not None else None
+        if self.config.redis is not None:
+            from redis.exceptions import RedisError
+
+            unavailable: tuple[type[Exception], ...] = (RedisError,)
+        else:
+            unavailable = ()
+        ttl = self.config.redis.lease_ttl if self.config.redis is not None else LOCAL_LEASE_TTL
         try:
-            with staged_crawl(
-                shared, source_name,
-                ttl_seconds=self.config.redis.lease_ttl.total_seconds(),
-                work_dir=self.config.daemon.state_dir / "staged",
-                max_age=crawl_settings.BRANDPULSE_RECENT_HASH_DAYS * 86400.0,
-                keep=crawl_settings.BRANDPULSE_RECENT_HASHES,
-            ) as staged:  # fmt: skip
+            with contextlib.ExitStack() as held:
+                # the credential first, then the source: nothing is held for nothing
+                if not held.enter_context(leased(shared, credential, ttl.total_seconds())):
+                    log_event(logger, "crawl.skipped", source=source_name,
+                              reason="another crawl uses the source's API credential",
+                              holder=shared.holder(credential or ""))  # fmt: skip
+                    return None
+                staged = held.enter_context(staged_crawl(
+                    shared, source_name,
+                    ttl_seconds=ttl.total_seconds(),
+                    work_dir=self.config.daemon.state_dir / "staged",
+                    max_age=crawl_settings.BRANDPULSE_RECENT_HASH_DAYS * 86400.0,
+                    keep=crawl_settings.BRANDPULSE_RECENT_HASHES,
+                ))  # fmt: skip
                 if staged is None:
                     log_event(logger, "crawl.skipped", source=source_name,
                               reason="another daemon holds the source's lease",
                               holder=shared.holder(source_name))  # fmt: skip
-                    return 0
+                    return None
 
                 def publish() -> None:
                     try:
                         shared_ok = staged.publish_cursor()
-                    except RedisError as exc:
+                    except unavailable as exc:
                         shared_ok = False
                         log_event(logger, "crawl.cursor_not_shared", logging.WARNING,
                                   source=source_name, error=redact(str(exc)))  # fmt: skip
@@ -244,10 +281,10 @@ class Daemon:
                                   note="the next crawl fetches the same posts again")  # fmt: skip
 
                 return self._crawl(source_name, staged.state_dir, publish)
-        except RedisError as exc:
+        except unavailable as exc:
             log_event(logger, "crawl.skipped", logging.WARNING, source=source_name,
                       reason="shared state (Redis) unavailable", error=redact(str(exc)))  # fmt: skip
-            return 0
+            return None
 
     def _crawl(
         self, source_name: str, state_dir: Path, on_commit: Callable[[], None] | None = None
@@ -261,10 +298,10 @@ class Daemon:
         status.last_started = datetime.now(UTC)
         status.runs += 1
         started = time.perf_counter()
-        source = next(s for s in self.config.sources if s.name == source_name)
+        job = CrawlJob.from_config(self.config, source_name, state_dir=state_dir)
         result = run_crawl(
-            CrawlJob.from_config(self.config, source_name, state_dir=state_dir),
-            timeout=max(30.0, source.timeout.total_seconds() * 4),
+            job,
+            timeout=max(30.0, job.source.timeout.total_seconds() * 4),
             cancel=self._cancel,
         )
         self.metrics.crawl_seconds.labels(source_name).observe(time.perf_counter() - started)
@@ -483,7 +520,7 @@ class Daemon:
         if self._notices is not None:
             self._notices.forget_sources({s.name for s in self.config.sources if s.enabled})
         self._try_setup()
-        for source in self.config.sources:
+        for source in self.config.sources if self.role == "all" else []:
             if not source.enabled:
                 log_event(logger, "source.disabled", source=source.name)
                 continue
@@ -500,7 +537,7 @@ class Daemon:
                 name=f"crawl {source.name}",
                 next_run_time=datetime.now(UTC),  # first crawl right away, not after one interval
             )
-        if self.config.alerts.enabled:
+        if self.config.alerts.enabled and self.role == "all":
             self.scheduler.add_job(
                 self.alert_job,
                 IntervalTrigger(seconds=self.config.alerts.check_every.total_seconds(), timezone=UTC),
@@ -510,7 +547,7 @@ class Daemon:
         self.scheduler.add_job(
             self.housekeeping_job, IntervalTrigger(seconds=60, timezone=UTC), id="housekeeping"
         )
-        if self.config.reports.schedules:
+        if self.config.reports.schedules and self.role == "all":
             from daemon.reports import report_trigger
             from reports.publish import ReportOutputError, output_dir
 
@@ -532,11 +569,13 @@ class Daemon:
                 self.metrics.registry,
             ).start()  # fmt: skip
             log_event(logger, "http.listening", url=self.health_server.url)
-        self._start_slack_actions()
+        if self.role == "all":
+            self._start_slack_actions()
         self.scheduler.start()
         log_event(
-            logger, "daemon.started",
-            sources=[s for s in self.state.sources], alerts=self.config.alerts.enabled,
+            logger, "daemon.started", role=self.role,
+            sources=[s for s in self.state.sources],
+            alerts=self.config.alerts.enabled and self.role == "all",
         )  # fmt: skip
 
     def _start_slack_actions(self) -> None:
@@ -559,6 +598,10 @@ class Daemon:
             self.slack_actions = None
             log_event(logger, "slack.buttons_unavailable", logging.WARNING,
                       error=redact(f"{type(exc).__name__}: {exc}", secret_values(self.config)))  # fmt: skip
+
+    def cancel_crawls(self) -> None:
+        """Ask running crawls to stop now; what they collected is still written or spooled."""
+        self._cancel.set()
 
     def stop(self) -> None:
         """Stop within `daemon.shutdown_timeout`; in-flight mentions are written or spooled."""

@@ -165,3 +165,87 @@ def test_redis_unreachable_skips_the_crawl_rather_than_crawling_without_a_lease(
         assert "forum" not in daemon.state.sources
     finally:
         daemon.stop()
+
+
+def test_without_redis_the_same_path_works_in_place_on_the_state_dir_files(es_node, tmp_path):
+    """No `redis:`: `LocalState` on the files the daemon always kept (no staging, no
+    migration), and the source's lease is an flock another process on the same
+    state dir respects."""
+    from daemon.coord import LocalState
+
+    now = datetime.now(UTC)
+    state = tmp_path / "state"
+    with SourcesServer() as sources:
+        sources.publish(build_corpus(now).history)
+        source = {"name": "hackernews", "type": "hackernews",
+                  "base_url": sources.base_urls()["hackernews"], "lookback": "4d",
+                  "max_pages": 20, "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
+        config = parse_config(_raw(es_node, state, source), env={})
+        assert config.redis is None
+        daemon = Daemon(config)
+        try:
+            assert isinstance(daemon.shared_state, LocalState)
+            found = daemon.crawl_job("hackernews")
+            assert found > 0 and daemon.state.sources["hackernews"].last_error is None
+            # the files of before, where they always were; nothing staged
+            assert (state / "hackernews.cursor.json").exists()
+            assert (state / "hackernews.hashes.json").exists()
+            assert not (state / "staged").exists()
+            assert daemon.crawl_job("hackernews") == 0, "the second crawl starts from the cursor"
+            # another process holding the source's lock: this run is skipped
+            other = LocalState(state)
+            lease = other.acquire("hackernews", 60)
+            assert lease is not None
+            runs = daemon.state.sources["hackernews"].runs
+            assert daemon.crawl_source("hackernews") is None
+            assert daemon.state.sources["hackernews"].runs == runs
+            other.release(lease)
+        finally:
+            daemon.stop()
+
+
+def _raw(es_node, state: Path, source: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "brands": [{"name": "Acme", "query": "acme"}],
+        "sources": [source],
+        "elasticsearch": {"hosts": [es_node.url], "index_prefix": f"sh{uuid.uuid4().hex[:8]}",
+                          "spool_dir": str(state / "spool")},
+        "alerts": {"enabled": False},
+        "crawl": {"allow_private_addresses": True},
+        "daemon": {"state_dir": str(state), "http_port": 0},
+    }  # fmt: skip
+
+
+def test_one_api_credential_serves_one_crawl_at_a_time(es_node, redis_node, tmp_path, caplog):
+    from daemon.coord import credential_lease
+
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+
+    def youtube(name: str, key: str | None) -> dict[str, Any]:
+        return {"name": name, "type": "youtube", "api_key": key, "video_ids": ["v1"],
+                "base_url": "http://127.0.0.1:9/yt", "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
+
+    data = _raw(es_node, tmp_path, youtube("yt-a", "k-shared"))
+    data["sources"] += [youtube("yt-b", "k-shared"), youtube("yt-c", "k-other"), youtube("yt-d", None)]
+    data["redis"] = {"url": redis_node.url, "key_prefix": prefix}
+    config = parse_config(data, env={})
+    a, b, c, d = config.sources
+    assert credential_lease(a) == credential_lease(b) != credential_lease(c)
+    assert credential_lease(d) is None
+    assert "k-shared" not in (credential_lease(a) or "")
+
+    daemon = Daemon(config)
+    shared = RedisState(redis_client(config.redis), prefix)  # type: ignore[arg-type]
+    try:
+        lease = shared.acquire(credential_lease(a) or "", 60)  # yt-a's crawl, elsewhere
+        assert lease is not None
+        with caplog.at_level(logging.INFO, logger="brandpulse.daemon"):
+            assert daemon.crawl_source("yt-b") is None
+        [skipped] = [r for r in caplog.records if r.getMessage() == "crawl.skipped"]
+        assert "credential" in skipped.event_fields["reason"]  # type: ignore[attr-defined]
+        assert "yt-b" not in daemon.state.sources, "not crawled"
+        assert shared.holder("yt-b") is None, "the source's own lease was not taken for nothing"
+        shared.release(lease)
+    finally:
+        shared.close()
+        daemon.stop()

@@ -1,0 +1,277 @@
+"""`scheduler.py run --role`: the daemon's work split over processes sharing one Redis.
+
+- `all` (the default): the whole daemon in one process (`daemon.service.Daemon`),
+  exactly as without roles; Redis is optional.
+- `coordinator`: one of them is the leader (`daemon.coord.LeaderLock`, with a fencing
+  token); only the leader puts due crawl jobs on the job stream (`CrawlQueue`), each
+  source on its own `schedule.every` (+ jitter), one job per source in flight. The
+  schedule lives in Redis, so a successor carries on where a dead leader stopped
+  (it takes over within `redis.leader_ttl`).
+- `crawler`: takes jobs from the stream (XREADGROUP in the group `crawlers`), crawls
+  under the source's lease (so two workers never crawl one source at once) exactly as
+  the daemon crawls (`Daemon.crawl_source`: crawl child, scoring, indexing, cursor
+  commit), and acknowledges the job only after that. A worker killed mid-job stops
+  touching its job; after `redis.claim_idle` another worker reclaims it (XAUTOCLAIM)
+  and crawls the source again from the cursor the dead one never committed: its
+  mentions are fetched again and written under the same deterministic ids (once in
+  Elasticsearch).
+- `scorer`, `alerter`: not built yet (the crawler scores and indexes what it
+  crawled; alerts and scheduled reports run only with `--role all`).
+
+Every role but `all` needs the `redis:` section.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from brandpulse.config import Config
+from daemon.logs import log_event
+
+if TYPE_CHECKING:
+    import redis
+
+    from daemon.coord import CrawlQueue, LeaderLock, QueuedCrawl
+    from daemon.service import Daemon
+
+logger = logging.getLogger("brandpulse.roles")
+
+ROLES = ("all", "coordinator", "crawler", "scorer", "alerter")
+NOT_BUILT = {
+    "scorer": "the scorer role is not built yet: crawler workers score and index what they "
+    "crawl",
+    "alerter": "the alerter role is not built yet: alerts and scheduled reports run only "
+    "with --role all",
+}
+# How long a worker's XREADGROUP waits for a job before it looks again (and notices
+# a stop request).
+BLOCK_MS = 1000
+
+
+def role_problem(config: Config, role: str) -> str | None:
+    """Why `config` cannot run `role` (one line), or None when it can."""
+    if role not in ROLES:
+        return f"unknown role {role!r}; one of {', '.join(ROLES)}"
+    if role in NOT_BUILT:
+        return NOT_BUILT[role]
+    if role != "all" and config.redis is None:
+        return (f"--role {role} needs the redis: section (the roles share crawl jobs, leases "
+                "and cursors through Redis); without it run the whole daemon (--role all)")  # fmt: skip
+    return None
+
+
+def _client(config: Config) -> redis.Redis:
+    from daemon.coord import redis_client
+
+    assert config.redis is not None
+    return redis_client(config.redis)
+
+
+class Coordinator:
+    """Puts due crawl jobs on the stream while it is the leader (see the module doc).
+
+    `tick` is one step (hold or try for the leader lock, then enqueue what is due),
+    `run` ticks every third of the lock's TTL (at most every second) until stopped
+    and gives the lock up on the way out. `clock` (seconds since the epoch) decides
+    what is due; `rng` (0..1) spreads each source's `schedule.jitter`.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        client: redis.Redis | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        from crawlers.job import CrawlJob
+        from daemon.coord import CrawlQueue, LeaderLock
+
+        assert config.redis is not None, "a coordinator needs redis:"
+        self.config = config
+        self.client = client if client is not None else _client(config)
+        prefix = config.redis.key_prefix
+        self.lock: LeaderLock = LeaderLock(self.client, f"{prefix}leader",
+                                           config.redis.leader_ttl.total_seconds())  # fmt: skip
+        self.queue: CrawlQueue = CrawlQueue(self.client, prefix)
+        self.clock = clock
+        self.rng = rng
+        self.sources = [s for s in config.sources if s.enabled]
+        # Secrets masked: a source's credentials never go through Redis; each crawler
+        # worker takes them from its own config.
+        self.jobs = {s.name: CrawlJob.from_config(config, s.name).model_dump_json()
+                     for s in self.sources}  # fmt: skip
+        self.interval = min(config.redis.leader_ttl.total_seconds() / 3, 1.0)
+
+    def tick(self) -> list[str]:
+        """One step; the ids of the jobs enqueued (none unless leader)."""
+        was = self.lock.fence
+        fence = self.lock.hold()
+        if fence != was:
+            if was is not None:
+                log_event(logger, "leader.lost", logging.WARNING, fence=was)
+            if fence is not None:
+                log_event(logger, "leader.acquired", fence=fence)
+        if fence is None:
+            return []
+        now = self.clock()
+        enqueued = []
+        for source in self.sources:
+            every = source.schedule.every.total_seconds()
+            jitter = source.schedule.jitter.total_seconds() * self.rng()
+            entry = self.queue.enqueue_due(self.lock, source.name, self.jobs[source.name],
+                                           now, now + every + jitter)  # fmt: skip
+            if entry is not None:
+                enqueued.append(entry)
+                log_event(logger, "crawl.enqueued", source=source.name, entry=entry, fence=fence)
+        if self.lock.fence is None:
+            log_event(logger, "leader.lost", logging.WARNING, fence=fence)
+        return enqueued
+
+    def run(self, stop: threading.Event) -> None:
+        from redis.exceptions import RedisError
+
+        log_event(logger, "coordinator.started", sources=[s.name for s in self.sources],
+                  holder=self.lock.token)  # fmt: skip
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                except RedisError as exc:  # the lock lapses on its own if this lasts
+                    log_event(logger, "coordinator.redis_unavailable", logging.WARNING, error=str(exc))
+                stop.wait(self.interval)
+        finally:
+            try:
+                if self.lock.release():
+                    log_event(logger, "leader.released")
+            except RedisError:
+                pass
+            self.client.close()
+
+
+class CrawlerWorker:
+    """Takes crawl jobs from the stream and crawls them with `daemon` (see the module doc).
+
+    `step` takes and finishes at most one job; `run` steps until stopped.
+    """
+
+    def __init__(self, daemon: Daemon, client: redis.Redis | None = None) -> None:
+        from daemon.coord import CrawlQueue, holder_token
+
+        config = daemon.config
+        assert config.redis is not None, "a crawler worker needs redis:"
+        self.daemon = daemon
+        self.client = client if client is not None else _client(config)
+        self.queue: CrawlQueue = CrawlQueue(self.client, config.redis.key_prefix)
+        self.consumer = holder_token()
+        self.claim_idle_ms = int(config.redis.claim_idle.total_seconds() * 1000)
+        self.sources = {s.name for s in config.sources if s.enabled}
+
+    def step(self) -> QueuedCrawl | None:
+        """Take one job (a reclaimed one first) and crawl it; the job, or None."""
+        entry = self.queue.take(self.consumer, self.claim_idle_ms, BLOCK_MS)
+        if entry is None:
+            return None
+        log_event(logger, "crawl.taken", source=entry.source, entry=entry.entry_id,
+                  fence=entry.fence, reclaimed=entry.reclaimed, worker=self.consumer)  # fmt: skip
+        if entry.source not in self.sources:
+            # A coordinator with another config: this worker cannot crawl it (it has no
+            # credentials for it); the coordinator queues it again when due.
+            log_event(logger, "crawl.unknown_source", logging.ERROR, source=entry.source,
+                      note="the coordinator's config names a source this worker's does not")  # fmt: skip
+            self.queue.done(entry)
+            return entry
+        toucher = _Toucher(self.queue, self.consumer, entry.entry_id, self.claim_idle_ms / 3000)
+        try:
+            found = self.daemon.crawl_source(entry.source)
+        except Exception as exc:  # as the daemon's schedule: logged, the next run tries again
+            log_event(logger, "crawl.crashed", logging.ERROR, source=entry.source,
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            found = 0
+        finally:
+            toucher.stop()
+        if found is None:
+            # Not crawled (the source's lease is held elsewhere, or Redis is away): the
+            # job stays pending and is reclaimed after claim_idle.
+            log_event(logger, "crawl.job_left", source=entry.source, entry=entry.entry_id)
+            return entry
+        self.queue.done(entry)
+        log_event(logger, "crawl.job_done", source=entry.source, entry=entry.entry_id,
+                  mentions=found)  # fmt: skip
+        return entry
+
+    def run(self, stop: threading.Event) -> None:
+        from redis.exceptions import RedisError
+
+        log_event(logger, "crawler.started", worker=self.consumer, sources=sorted(self.sources))
+        while not stop.is_set():
+            try:
+                self.step()
+            except RedisError as exc:
+                log_event(logger, "crawler.redis_unavailable", logging.WARNING, error=str(exc))
+                stop.wait(1.0)
+
+
+class _Toucher:
+    """Touches a job every `interval` seconds on a thread, so it is not reclaimed
+    while its worker is alive."""
+
+    def __init__(self, queue: CrawlQueue, consumer: str, entry_id: str, interval: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(queue, consumer, entry_id, interval),
+                                        name="touch-job", daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def _run(self, queue: CrawlQueue, consumer: str, entry_id: str, interval: float) -> None:
+        while not self._stop.wait(max(interval, 0.05)):
+            try:
+                queue.touch(consumer, entry_id)
+            except Exception as exc:  # Redis away a moment: the next touch may work
+                log_event(logger, "crawl.touch_failed", logging.WARNING, error=str(exc))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _until_signal(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: Any) -> None:
+        log_event(logger, "daemon.signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def run_role(config: Config, role: str) -> None:
+    """Run `role` until SIGTERM/SIGINT (`role_problem` must be None)."""
+    from daemon.service import Daemon
+
+    if role == "all":
+        Daemon(config).run_forever()
+        return
+    stop = threading.Event()
+    _until_signal(stop)
+    if role == "coordinator":
+        Coordinator(config).run(stop)
+        return
+    assert role == "crawler", role
+    daemon = Daemon(config, role="crawler")
+    worker = CrawlerWorker(daemon)
+    daemon.start()  # Elasticsearch set-up and housekeeping (spool, unscored, health)
+    thread = threading.Thread(target=worker.run, args=(stop,), name="crawler-worker")
+    thread.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        stop.set()
+        daemon.cancel_crawls()  # a running crawl stops; what it found is written first
+        thread.join(config.daemon.shutdown_timeout.total_seconds())
+        daemon.stop()
