@@ -1369,7 +1369,11 @@ class DaemonConfig(Strict):
         description="crawl cursors and caches; relative to the directory the command runs in",
     )  # fmt: skip
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=9464, ge=0, le=65535, description="health and metrics; 0=off")
+    http_port: Annotated[int, Field(ge=0, le=65535)] | Literal["auto"] = Field(
+        default=9464,
+        description="health and metrics; 0=off; auto: a free port the system picks, logged "
+        "(http.listening), e.g. for several daemons on one host",
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout: PositiveDuration = Field(default=timedelta(seconds=30))
@@ -1378,6 +1382,15 @@ class DaemonConfig(Strict):
     @classmethod
     def _state_absolute(cls, value: Path) -> Path:
         return _absolute(value)
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _port_or_auto(cls, value: Any) -> Any:
+        # one message instead of one per branch of the union ("9464" as ever is 9464)
+        port = int(value) if isinstance(value, str) and value.isdigit() else value
+        if port == "auto" or (type(port) is int and 0 <= port <= 65535):
+            return port
+        raise ValueError("a port number 0-65535 (0: off) or 'auto'")
 
 
 class RedisConfig(Strict):

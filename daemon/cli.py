@@ -539,25 +539,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _write_reports(args: argparse.Namespace, config: Config, client: object, index: str,
                    brands: list[str], period: object, out_dir: Path) -> int:
     """`report --out DIR`: the HTML and PDF of each brand, paths printed one per line."""
-    from reports.full import build_report
-    from reports.publish import write_report
+    from reports.publish import publish_report
 
+    post = None
+    if args.slack:
+        from reports.slack_message import slack_poster
+
+        post = slack_poster(config.slack)
     for brand in brands:
-        report = build_report(client, config, index, brand, period,  # type: ignore[arg-type]
-                              language=args.language or config.reports.language,
+        done = publish_report(client, config, index, brand, period,  # type: ignore[arg-type]
+                              out_dir, post=post, announce=print, language=args.language,
                               exclude_duplicates=not args.include_duplicates,
                               themes=not args.no_themes)
-        written = write_report(report, out_dir)
-        print(written.html)
-        if written.pdf is not None:
-            print(written.pdf)
-        if args.slack:
-            from reports.slack_message import post_report
-
-            posted = post_report(report, written.charts, config.slack,
-                                 files=[p.name for p in (written.html, written.pdf) if p])
-            print(f"slack: posted to {posted.channel} (ts {posted.ts}), "
-                  f"{len(posted.file_ids)} chart(s) uploaded")
+        if done.posted is not None:
+            print(f"slack: posted to {done.posted.channel} (ts {done.posted.ts}), "
+                  f"{len(done.posted.file_ids)} chart(s) uploaded")
     return 0
 
 

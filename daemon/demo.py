@@ -209,26 +209,19 @@ def _report(daemon: Daemon, config: Any, out_dir: Path) -> None:
     history is three days, so the week's change against the one before has nothing to
     compare with and says so.
     """
-    from reports.full import build_report
     from reports.period import Period
-    from reports.publish import output_dir, write_report
-    from reports.slack_message import post_report
+    from reports.publish import output_dir, publish_report
+    from reports.slack_message import slack_poster
     from store.setup import alias_name
 
     _say("\nThe weekly report of the demo brand (HTML, PDF and charts; summary to Slack):")
     index = alias_name(config.elasticsearch.index_prefix)
-    report = build_report(daemon.client, config, index, BRAND, Period.ending("week", datetime.now(UTC)),
-                          language=config.reports.language)  # fmt: skip
-    written = write_report(report, output_dir(out_dir))
-    paths = [written.html, written.pdf]
-    for name, data in written.charts.items():  # also inside the HTML; as files to look at
-        paths.append(out_dir / f"{written.html.stem}-{name}.png")
-        paths[-1].write_bytes(data)
-    for path in paths:
-        if path is not None:
-            _say(f"  {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
-    post_report(report, written.charts, config.slack,
-                files=[p.name for p in (written.html, written.pdf) if p])  # fmt: skip
+    # the chart PNGs are inside the HTML too; as files, to look at
+    publish_report(daemon.client, config, index, BRAND,
+                   Period.ending("week", datetime.now(UTC)), output_dir(out_dir),
+                   post=slack_poster(config.slack), chart_files=True,
+                   announce=lambda path: _say(
+                       f"  {path.relative_to(REPO) if path.is_relative_to(REPO) else path}"))
 
 
 def _wait(condition: Any, timeout: float) -> bool:

@@ -12,7 +12,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 
 class HealthServer(ThreadingHTTPServer):
-    """Serves `health()` at /healthz (200 when healthy, 503 otherwise) and metrics at /metrics."""
+    """Serves `health()` at /healthz (200 when healthy, 503 otherwise) and metrics at /metrics.
+
+    `port` 0 binds a port the system picks; `port` and `url` say the one bound (from
+    the socket, so there is no window between choosing a port and taking it).
+    """
 
     daemon_threads = True
 
@@ -29,9 +33,13 @@ class HealthServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
 
     @property
+    def port(self) -> int:
+        """The port really listened on (the system's pick when 0 was asked)."""
+        return int(self.server_address[1])
+
+    @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.server_address[0]}:{self.port}"
 
     def start(self) -> HealthServer:
         self._thread = threading.Thread(target=self.serve_forever, name="health-http", daemon=True)

@@ -19,9 +19,11 @@ next brand still gets its report.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 from elasticsearch import Elasticsearch
@@ -53,9 +55,8 @@ def run_scheduled_report(
     config: Config, client: Elasticsearch, schedule: ReportSchedule, now: datetime,
 ) -> ReportRun:
     """Build, write (and post) the reports of `schedule` for the run at `now`."""
-    from reports.full import build_report
     from reports.period import Period
-    from reports.publish import output_dir, write_report
+    from reports.publish import output_dir, publish_report
     from store.setup import alias_name
 
     now = require_utc(now, "now")
@@ -66,27 +67,39 @@ def run_scheduled_report(
     run = ReportRun()
     for brand in brands:
         try:
-            report = build_report(client, config, index, brand, period,
-                                  language=config.reports.language,
+            done = publish_report(client, config, index, brand, period, out,
+                                  post=_poster(config, brand, run),
                                   time_zone=schedule.time_zone, themes=config.reports.themes,
                                   now=now)
-            written = write_report(report, out)
         except Exception as exc:  # one brand's failure must not cost the others theirs
             logger.exception("report of %s failed", brand)
             run.failed.append(f"{brand}: {exc}")
             continue
-        run.files += [p for p in (written.html, written.pdf) if p is not None]
+        run.files += done.files
         log_event(logger, "report.written", brand=brand, period_start=period.start.isoformat(),
-                  period_end=period.end.isoformat(), html=str(written.html))
-        if config.reports.slack:
-            from reports.slack_message import ReportSlackError, post_report
-
-            try:
-                post_report(report, written.charts, config.slack,
-                            files=[p.name for p in (written.html, written.pdf) if p])
-                run.posted.append(brand)
-            except ReportSlackError as exc:
-                log_event(logger, "report.slack_failed", logging.WARNING, brand=brand,
-                          error=str(exc))
-                run.failed.append(f"{brand}: {exc}")
+                  period_end=period.end.isoformat(), html=str(done.written.html))
+        if done.posted:
+            run.posted.append(brand)
     return run
+
+
+def _poster(config: Config, brand: str, run: ReportRun) -> Callable[..., bool] | None:
+    """With `reports.slack`, the Slack poster; a refusal is logged and noted in `run`, the
+    files stay (the poster returns False instead of raising)."""
+    if not config.reports.slack:
+        return None
+    from reports.slack_message import ReportSlackError, slack_poster
+
+    post = slack_poster(config.slack)
+
+    def post_or_note(report: Any, charts: dict[str, bytes], files: list[str]) -> bool:
+        try:
+            post(report, charts, files)
+        except ReportSlackError as exc:
+            log_event(logger, "report.slack_failed", logging.WARNING, brand=brand,
+                      error=str(exc))
+            run.failed.append(f"{brand}: {exc}")
+            return False
+        return True
+
+    return post_or_note

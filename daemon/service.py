@@ -563,12 +563,14 @@ class Daemon:
                     self.report_job, report_trigger(schedule), args=[n],
                     id=f"report:{n}", name=schedule.describe(),
                 )
-        if self.config.daemon.http_port:
+        if self.config.daemon.http_port:  # 0: off; "auto": the system picks (logged)
+            port = self.config.daemon.http_port
             self.health_server = HealthServer(
-                self.config.daemon.http_host, self.config.daemon.http_port, self.health,
+                self.config.daemon.http_host, 0 if port == "auto" else port, self.health,
                 self.metrics.registry,
             ).start()  # fmt: skip
-            log_event(logger, "http.listening", url=self.health_server.url)
+            log_event(logger, "http.listening", url=self.health_server.url,
+                      port=self.health_server.port)
         if self.role == "all":
             self._start_slack_actions()
         self.scheduler.start()

@@ -8,12 +8,17 @@ installs it when missing); nothing is downloaded at run time.
 The node binds 127.0.0.1 only, keeps nothing on disk (``--save '' --appendonly
 no``: test state is thrown away with the process) and works in a temporary folder.
 Redis cannot be asked for a free port (``--port 0`` turns TCP off), so a free port
-is picked and the start retried on another one if someone takes it in between.
+is picked (``esnode.free_port``, the one such helper) and the start retried on another
+one if someone takes it in between. The server is ready when the one answering on the
+port says it is our process (``INFO server``'s ``process_id``), as ``esnode`` checks
+its node's pid: a PONG alone may come from another session's Redis that took the port
+while ours is still failing to bind it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+
+from esnode import free_port
 
 DEFAULT_PORT = 6379
 LOG_FILE = "redis.log"
@@ -42,20 +49,22 @@ def find_server() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ping(port: int) -> bool:
-    """A raw RESP PING (no client library needed to know the server answers)."""
+def _server_pid(port: int) -> int | None:
+    """The ``process_id`` of the Redis answering on ``port`` (raw RESP ``INFO server``,
+    no client library needed), or None when none answers (yet)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            s.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
     except OSError:
-        return False
+        return None
+    found = re.search(rb"^process_id:(\d+)\r?$", reply, re.MULTILINE)
+    return int(found.group(1)) if found else None
 
 
 def _exit_with_parent() -> None:
@@ -147,8 +156,8 @@ class LocalRedis:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 return False  # e.g. the port was taken after we picked it
-            if _ping(self.port):
-                return True
+            if _server_pid(self.port) == self._proc.pid:
+                return True  # another pid: someone else's Redis; ours will exit on its bind
             time.sleep(0.05)
         return False
 
@@ -158,7 +167,7 @@ class LocalRedis:
         err = b""
         if code is not None and self._proc.stderr is not None:
             err = self._proc.stderr.read() or b""
-        what = f"exit code {code}" if code is not None else f"no PONG within {self.boot_timeout:.0f}s"
+        what = f"exit code {code}" if code is not None else f"our server not answering within {self.boot_timeout:.0f}s"
         return f"{what}; {err.decode(errors='replace').strip()} log tail:\n{self.log_tail()}"
 
     def running(self) -> bool:
@@ -196,4 +205,4 @@ class LocalRedis:
         self.stop()
 
 
-__all__ = ["DEFAULT_PORT", "LocalRedis", "RedisNodeError", "find_server", "free_port"]
+__all__ = ["DEFAULT_PORT", "LocalRedis", "RedisNodeError", "find_server"]

@@ -18,6 +18,7 @@ the summary's thread).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,3 +144,12 @@ def post_report(
         raise ReportSlackError(f"Slack could not be reached: {exc}") from None
     return Posted(channel=channel, ts=ts,
                   file_ids=tuple(str(f["id"]) for f in done.get("files") or []))
+
+
+def slack_poster(slack: SlackConfig) -> Callable[[FullReport, dict[str, bytes], list[str]], Posted]:
+    """`post_report` to `slack`, as the poster `reports.publish.publish_report` takes."""
+
+    def post(report: FullReport, charts: dict[str, bytes], files: list[str]) -> Posted:
+        return post_report(report, charts, slack, files=files)
+
+    return post

@@ -5,7 +5,10 @@ only start URLs; any selector the user writes replaces that one field. Each
 selector lists the page kinds it serves, comma-separated (CSS "or"), so one
 preset reads both list/search pages and thread pages of its software. The
 markup each was written against is in the test fixtures
-(tests/crawlers/fixtures/html_forum/preset_*), copied from saved real pages.
+(tests/crawlers/fixtures/html_forum/preset_*), copied from saved real pages; the
+Tieba thread page (tieba_thread_page*) and the Discuz! pager (discuz_viewthread_page*)
+are reconstructed from the markup public crawlers and Discuz!'s source read (their
+headers say which).
 
 Times: a preset's `time` selector may match several strings (Discuz! puts the
 exact time in a `title` and "3 天前" in the text; Tieba's tail shows "2楼" before
@@ -16,7 +19,10 @@ preset's `timezone`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,20 @@ class ForumPreset:
     selectors: dict[str, str]
     timezone: str | None = None  # the zone boards of this software usually show
     notes: list[str] = field(default_factory=list)
+    # The link of a post that carries none to itself (a Tieba floor), from the page's
+    # URL and the post's element (a Scrapy selector); None when it cannot be made.
+    permalink: Callable[[str, Any], str | None] | None = None
+
+
+def tieba_floor_url(page_url: str, post: Any) -> str | None:
+    """A Tieba floor's own link, `/p/<tid>?pid=<pid>#<pid>` (what Tieba links a floor
+    by), from the thread page's URL and the floor's `div#post_content_<pid>`."""
+    content_id = post.css("div.d_post_content::attr(id)").get() or ""
+    pid = content_id.removeprefix("post_content_")
+    parts = urlsplit(page_url)
+    if not pid.isdigit() or not parts.path.startswith("/p/"):
+        return None
+    return urlunsplit(parts._replace(query=f"pid={pid}", fragment=pid))
 
 
 PRESETS: dict[str, ForumPreset] = {
@@ -43,21 +63,25 @@ PRESETS: dict[str, ForumPreset] = {
         },
         timezone="Asia/Shanghai",
     ),
-    # Baidu Tieba: thread list /f?kw= (li.j_thread_list) and thread /p/<tid>
-    # (div.l_post with data-pid, div.d_post_content, span.tail-info).
+    # Baidu Tieba: thread list /f?kw= (li.j_thread_list, next page a.next.pagination-item)
+    # and thread /p/<tid>: its floors (div.l_post.j_l_post, a.p_author_name,
+    # div#post_content_<pid>.d_post_content, span.tail-info "来自…" / "2楼" / the time),
+    # paged ?pn=N through li.l_pager (the link after the current page's span.tP). A list
+    # entry's id is its thread's URL, a floor's its own link (`tieba_floor_url`).
     "tieba": ForumPreset(
         selectors={
-            "post": "li.j_thread_list, div.l_post[data-pid]",
+            "post": "li.j_thread_list, div.l_post.j_l_post",
             "text": "div.threadlist_abs, div.d_post_content",
-            "id": "::attr(data-pid)",
             "url": "a.j_th_tit::attr(href)",
             "title": "a.j_th_tit",
             "author": "span.tb_icon_author a.frs-author-name::text, a.p_author_name::text",
             "time": "span.is_show_create_time::text, span.threadlist_reply_date::text, "
             "span.tail-info::text",
-            "next_page": "a.next.pagination-item::attr(href)",
+            "next_page": "a.next.pagination-item::attr(href), "
+            "li.l_pager span.tP + a::attr(href)",
         },
         timezone="Asia/Shanghai",
+        permalink=tieba_floor_url,
     ),
     # phpBB 3.x (prosilver): viewtopic (div.post#p<id> > div.postbody, p.author,
     # div.content) and search.php?sr=posts (div.search.post).

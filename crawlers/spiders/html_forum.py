@@ -16,7 +16,9 @@ Politeness: robots.txt is obeyed (a disallowed start URL is skipped and counted 
 
 Ids: the `id` selector's value when configured, else the post's URL with session
 and highlight parameters removed (`sid`, `PHPSESSID`, `highlight`...), which
-otherwise change between visits and would make every crawl a new post.
+otherwise change between visits and would make every crawl a new post. A post
+with no link to itself (a Tieba floor) gets the one its preset makes
+(`ForumPreset.permalink`).
 Times: `time_format` (strptime) or, by default, ISO 8601 / RFC 2822 / epoch.
 A time without a zone is read in `timezone` (the preset's by default, else UTC). A post whose time does not parse is a `bad_item`: without a time it
 cannot be placed in the alert windows.
@@ -217,11 +219,15 @@ class HtmlForumSpider(MentionSpider):
         if refused:
             raise SourceFault(*refused)
         selectors = self.selectors
+        permalink = PRESETS[self.source.preset].permalink if self.source.preset else None
         items = []
         for post in response.css(selectors.post or ""):
+            url = _first(post, selectors.url)
+            if url is None and permalink is not None:
+                url = permalink(response.url, post)
             items.append({
                 "id": _first(post, selectors.id),
-                "url": _first(post, selectors.url),
+                "url": url,
                 "title": _first(post, selectors.title),
                 "author": _first(post, selectors.author),
                 "time": _strings(post, selectors.time) if selectors.time else [],

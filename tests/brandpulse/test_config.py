@@ -307,3 +307,16 @@ def test_redis_password_in_clear_text_to_another_machine_is_refused():
     assert parse_config(allowed, env={}).redis is not None
     local = {**MINIMAL, "redis": {"url": "redis://127.0.0.1:6379/0", "password": "pw-123456"}}
     assert parse_config(local, env={}).redis is not None
+
+
+def test_health_port_is_a_number_off_or_auto_with_one_message_per_mistake():
+    def port(value: object) -> object:
+        return parse_config({**MINIMAL, "daemon": {"http_port": value}}, env={}).daemon.http_port
+
+    assert port(9464) == 9464 and port("9464") == 9464  # a quoted number, as ever
+    assert port(0) == 0 and port("auto") == "auto"
+    for bad in (70000, -1, "any", True):
+        with pytest.raises(ConfigError) as err:
+            port(bad)
+        (problem,) = err.value.problems  # not one per branch of the union
+        assert problem.startswith("daemon.http_port:") and "0-65535 (0: off) or 'auto'" in problem

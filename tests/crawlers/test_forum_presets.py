@@ -115,6 +115,85 @@ def test_discuz_preset_reads_the_search_page_as_the_hand_written_selectors_did(a
     assert router.url == f"{base}/forum.php?mod=viewthread&tid=3345678"
 
 
+def test_discuz_thread_pages_are_followed_through_the_pager_to_the_last(api_server, crawl):
+    """A thread of three pages: page 2 and 3 through `div.pg a.nxt` (relative links with
+    `&amp;`), the last page (no a.nxt) ends the query; each page is read once."""
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    for page in ("2", "3"):
+        api_server.add("/forum.php", Reply.fixture(
+            "html_forum", f"discuz_viewthread_page{page}.html", content_type="text/html"),
+            when={"page": page})  # fmt: skip
+    api_server.add("/forum.php", Reply.fixture(
+        "html_forum", "discuz_viewthread_page1.html", content_type="text/html"),
+        when={"page": None})  # fmt: skip
+    source = forum(base, "discuz_x3", "/forum.php?mod=viewthread&tid=3852700", language="zh")
+    result = crawl(source, brands=BRANDS[:1], settings=CLOCK)
+    assert result.error is None, result.log
+    hits = api_server.hits("/forum.php")
+    assert [h.param("page") for h in hits] == [None, "2", "3"]
+    # the pager's link, as Discuz! prints it ($mpurl + page=N), &amp; decoded
+    assert [(h.param("tid"), h.param("extra")) for h in hits[1:]] == [("3852700", "page=1")] * 2
+    got = by_id(result.mentions)
+    assert sorted(got) == ["post_29870001", "post_29870002", "post_29870015", "post_29870031"]
+    assert got["post_29870015"].author == "网管老王"  # page 2
+    assert got["post_29870015"].created_at == utc(2026, 11, 26, 5, 45)  # 13:45 Beijing
+    last = got["post_29870031"]  # page 3: "1 小时前", the exact time in the title
+    assert last.author == "阿克米客服" and last.created_at == utc(2026, 11, 27, 2, 12)
+    assert last.text == "各位好，3.1.2 修复了阿克米 AX5400 的掉速问题，请升级。"
+    assert got["post_29870002"].created_at == utc(2026, 11, 26, 1, 30)  # "昨天 09:30"
+    assert not faults(result)
+
+
+def test_discuz_thread_paging_stops_at_max_pages(api_server, crawl):
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/forum.php", Reply.fixture(
+        "html_forum", "discuz_viewthread_page2.html", content_type="text/html"),
+        when={"page": "2"})  # fmt: skip
+    api_server.add("/forum.php", Reply.fixture(
+        "html_forum", "discuz_viewthread_page1.html", content_type="text/html"))  # fmt: skip
+    source = forum(base, "discuz_x3", "/forum.php?mod=viewthread&tid=3852700", max_pages=2)
+    result = crawl(source, brands=BRANDS[:1], settings=CLOCK)
+    assert result.error is None, result.log
+    assert [h.param("page") for h in api_server.hits("/forum.php")] == [None, "2"]
+    assert len(result.mentions) == 3
+
+
+def test_tieba_thread_floors_with_author_time_and_text_paged_by_pn(api_server, crawl):
+    """A thread page /p/<tid>: each floor a mention (its own link as id and URL), the
+    time from the tail beside "来自…" and "2楼", page 2 through the pager's `?pn=2`."""
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/p/9012345671", Reply.fixture(
+        "html_forum", "tieba_thread_page2.html", content_type="text/html; charset=utf-8"),
+        when={"pn": "2"})  # fmt: skip
+    api_server.add("/p/9012345671", Reply.fixture(
+        "html_forum", "tieba_thread_page1.html", content_type="text/html; charset=utf-8"),
+        when={"pn": None})  # fmt: skip
+    source = forum(base, "tieba", "/p/9012345671", language="zh")
+    result = crawl(source, brands=BRANDS, settings=CLOCK)
+    assert result.error is None, result.log
+    assert [h.param("pn") for h in api_server.hits("/p/9012345671")] == [None, "2"]
+    got = by_id(result.mentions)
+    thread = f"{base}/p/9012345671"
+    # floor 3 ("蹲一个" and a smiley) names no brand
+    floors = [150000000001, 150000000019, 150000000057, 150000000063]
+    assert sorted(got) == [f"{thread}?pid={pid}#{pid}" for pid in floors]
+    first = got[f"{thread}?pid=150000000001#150000000001"]
+    assert first.author == "耳机发烧友"
+    assert first.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样\n预算一千左右"
+    assert first.created_at == utc(2026, 11, 27, 2, 20)  # "2026-11-27 10:20" in Beijing
+    assert first.url == f"{thread}?pid=150000000001#150000000001"
+    # the tail "来自Android客户端 | 2楼 | time": the time is found past the other two
+    second = got[f"{thread}?pid=150000000019#150000000019"]
+    assert second.author == "通勤党小李" and second.created_at == utc(2026, 11, 27, 2, 31)
+    late = got[f"{thread}?pid=150000000063#150000000063"]  # page 2
+    assert late.author == "数码老张" and late.created_at == utc(2026, 11, 26, 14, 48)
+    assert late.text == "别买，我的阿克米二代三个月就充不进电了" and late.brands == ["Acme"]
+    assert not faults(result)
+
+
 def _tieba(name: str, host: str) -> Reply:
     body = load_fixture("html_forum", name).replace(b"TIEBA_HOST", host.encode())
     return Reply(body=body, content_type="text/html; charset=utf-8")

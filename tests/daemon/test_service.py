@@ -7,7 +7,7 @@ crawling a port where nothing listens.
 from __future__ import annotations
 
 import json
-import socket
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -22,14 +22,6 @@ from brandpulse.config import load_config, parse_config
 from brandpulse.mention import Mention
 from daemon.service import Daemon
 from tests.daemon.test_health_notices import FeedServer
-
-
-def _free_port() -> int:
-    # For the daemon's own health server, which binds it (0 would turn it off): a
-    # port free now, racy as any such (unlike `closed_port`, which stays held).
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -60,7 +52,7 @@ def daemon(es_node, tmp_path, closed_port):
                 "spool_dir": str(tmp_path / "spool"),
             },
             "alerts": {"enabled": False},
-            "daemon": {"state_dir": str(tmp_path / "state"), "http_port": _free_port()},
+            "daemon": {"state_dir": str(tmp_path / "state"), "http_port": "auto"},
         },
         env={},
     )
@@ -69,10 +61,17 @@ def daemon(es_node, tmp_path, closed_port):
     d.stop()
 
 
-def test_health_metrics_and_a_failing_source_that_does_not_stop_the_daemon(daemon):
+def test_health_metrics_and_a_failing_source_that_does_not_stop_the_daemon(daemon, caplog):
+    caplog.set_level(logging.INFO, logger="brandpulse.daemon")
     daemon.start()
     assert daemon.health_server is not None
+    # `http_port: auto`: the port the system picked, bound (no free-port guess to race)
+    # and logged for whoever has to scrape it
+    port = daemon.health_server.port
     base = daemon.health_server.url
+    assert port > 0 and base == f"http://127.0.0.1:{port}"
+    (listening,) = [r for r in caplog.records if r.getMessage() == "http.listening"]
+    assert listening.event_fields == {"url": base, "port": port}
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and daemon.state.sources["broken-forum"].failures < 2:

@@ -145,13 +145,9 @@ def test_the_next_daemon_starts_from_the_cursor_and_duplicates_the_first_left(
 
 
 def test_redis_unreachable_skips_the_crawl_rather_than_crawling_without_a_lease(
-    es_node, held, tmp_path, caplog
+    es_node, held, tmp_path, caplog, closed_port
 ):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]  # nothing listens there once closed
+    dead = closed_port  # held closed for the test: no other session's Redis can appear there
     source = {"name": "forum", "type": "discourse", "forum_url": f"http://127.0.0.1:{held.server_port}",
               "timeout": "60s", "schedule": {"every": "1h", "jitter": "0s"}}  # fmt: skip
     daemon = Daemon(_config(es_node, f"redis://127.0.0.1:{dead}/0", "t:", tmp_path, source))

@@ -35,6 +35,17 @@ def test_a_taken_port_is_an_error_that_names_it(tmp_path):
             LocalRedis(port=port, work_dir=tmp_path, boot_timeout=10).start()
 
 
+def test_a_port_another_redis_answers_is_not_taken_for_ours(tmp_path):
+    # the race a picked port loses: another session's Redis binds it first, and a PING
+    # would be answered (by it) while ours is still failing to bind
+    with LocalRedis(work_dir=tmp_path / "first") as first:
+        late = LocalRedis(port=first.port, work_dir=tmp_path / "late", boot_timeout=10)
+        with pytest.raises(RedisNodeError, match="did not start"):
+            late.start()
+        assert not late.running()
+        assert redis.Redis.from_url(first.url).info("server")["process_id"] == first.pid
+
+
 def test_the_session_fixture_is_a_real_server(redis_node):
     client = redis.Redis.from_url(redis_node.url)
     assert client.ping() is True

@@ -188,4 +188,39 @@ def test_slack_gets_the_summary_and_the_charts(config_file: Path, tmp_path: Path
 def test_slack_needs_a_bot_token(config_file: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert _report(config_file, tmp_path, "--slack", "--no-themes") == 1
-    assert "needs slack.token and slack.channel" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "needs slack.token and slack.channel" in err
+    # the files were written and named before the post failed, and stay
+    printed = [Path(line) for line in out.splitlines()]
+    assert [p.name for p in printed] == ["brandpulse-acme-2026-11-09-7d.html",
+                                         "brandpulse-acme-2026-11-09-7d.pdf"]
+    assert all(p.is_file() for p in printed)
+
+
+def test_publish_writes_announces_then_posts(config_file: Path, es_client: Elasticsearch,
+                                             tmp_path: Path) -> None:
+    """`publish_report`'s order: every file written and announced, then the one post."""
+    from brandpulse.config import load_config
+    from reports.period import Period
+    from reports.publish import publish_report
+    from store.setup import alias_name
+
+    config = load_config(config_file)
+    events: list[str] = []
+
+    def refusing_post(report: object, charts: dict[str, bytes], files: list[str]) -> None:
+        events.append(f"post {sorted(charts)} {files}")
+        # what it was handed is on disk already
+        assert all((tmp_path / name).is_file() for name in files)
+        raise RuntimeError("channel down")
+
+    with pytest.raises(RuntimeError, match="channel down"):
+        publish_report(es_client, config, alias_name(config.elasticsearch.index_prefix),
+                       "Acme", Period(START, START + timedelta(days=7)), tmp_path,
+                       post=refusing_post, chart_files=True, themes=False,
+                       announce=lambda path: events.append(path.name))
+    stem = "brandpulse-acme-2026-11-09-7d"
+    assert events == [f"{stem}.html", f"{stem}.pdf", f"{stem}-share_of_voice.png",
+                      f"{stem}-sentiment.png",
+                      f"post ['sentiment', 'share_of_voice'] {[stem + '.html', stem + '.pdf']}"]
+    assert (tmp_path / f"{stem}-sentiment.png").read_bytes().startswith(b"\x89PNG")
