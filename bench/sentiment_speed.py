@@ -14,6 +14,9 @@ in its own subprocess so that its peak RSS (ru_maxrss) is its own:
 * `scorer-fp32`   the torch runtime without quantisation;
 * `scorer-onnx-fp32`  (only when named in --variants) the ONNX runtime on the fp32 graph:
                   what int8 gains over fp32 on this CPU, with everything else equal;
+* `scorer-spin`   (only when named in --variants) `scorer` with ONNX Runtime's idle
+                  intra-op threads spinning between operators (the daemon keeps them
+                  asleep): what that would gain with 2 or more threads on idle cores;
 * `pipeline`      transformers.pipeline("text-classification") called one text at a time
                   (the baseline: same model, same texts).
 
@@ -35,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VARIANTS = ("scorer", "scorer-torch", "scorer-fp32", "pipeline")  # the default run
-KNOWN = (*VARIANTS, "scorer-onnx-fp32")
+KNOWN = (*VARIANTS, "scorer-onnx-fp32", "scorer-spin")
 
 
 def load_texts(n: int) -> list[str]:
@@ -62,10 +65,21 @@ def run_variant(variant: str, model: str, n: int, threads: int, batch_size: int 
     if variant.startswith("scorer"):
         from nlp.scorer import SentimentScorer
 
-        runtime = {"scorer": "auto", "scorer-onnx-fp32": "onnx"}.get(variant, "torch")
-        scorer = SentimentScorer.from_pretrained(
-            model, threads=threads, batch_size=batch_size, runtime=runtime,
-            quantize=variant not in ("scorer-fp32", "scorer-onnx-fp32"))
+        if variant == "scorer-spin":
+            from nlp.runtimes.onnx_runtime import OnnxClassifier
+            from nlp.scorer import _locate, resolve_label_map
+
+            # `scorer` on a session whose idle threads spin (one session, so that the
+            # peak RSS compares).
+            path, model_id = _locate(model)
+            net, encoder = OnnxClassifier.load(Path(path), threads=threads, spinning=True)
+            scorer = SentimentScorer(net, encoder, resolve_label_map(net.id2label, None),
+                                     f"{model_id}+{net.name}+spin", batch_size=batch_size)
+        else:
+            runtime = {"scorer": "auto", "scorer-onnx-fp32": "onnx"}.get(variant, "torch")
+            scorer = SentimentScorer.from_pretrained(
+                model, threads=threads, batch_size=batch_size, runtime=runtime,
+                quantize=variant not in ("scorer-fp32", "scorer-onnx-fp32"))
         loaded = time.perf_counter() - start
         scorer.score(texts[:8])  # warm-up
         start = time.perf_counter()
