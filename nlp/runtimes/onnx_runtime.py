@@ -116,11 +116,15 @@ class OnnxClassifier:
 
     @classmethod
     def load(cls, model_dir: Path, *, quantize: bool = True, threads: int | None = None,
-             onnx_dir: Path | None = None) -> tuple[OnnxClassifier, TokenizersEncoder]:
+             onnx_dir: Path | None = None,
+             spinning: bool = False) -> tuple[OnnxClassifier, TokenizersEncoder]:
         """Load the graph in `onnx_dir` (default: the checkpoint's `onnx/`).
 
         Whether the export is current is the caller's question (`export_problem`, asked
         once by `nlp.runtimes.load_runtime`; the exporter loads the graphs it just made).
+        `spinning` lets idle intra-op threads spin between operators: off for the daemon
+        (see below); `bench/sentiment_speed.py --variants scorer-spin` measures what it
+        would gain on 2 or more idle threads.
         """
         import onnxruntime as ort
 
@@ -131,7 +135,8 @@ class OnnxClassifier:
         options.inter_op_num_threads = 1
         # Between batches the daemon waits for crawls; spinning threads would burn a core
         # that Elasticsearch and the crawlers need on a small machine.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning",
+                                          "1" if spinning else "0")
         options.log_severity_level = 3  # errors only: the graph's harmless warnings are noise
         graph = onnx_dir / (ONNX_INT8 if quantize else ONNX_FP32)
         try:

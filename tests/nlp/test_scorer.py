@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from brandpulse.config import NlpConfig
-from brandpulse.mention import Sentiment
+from brandpulse.mention import SENTIMENT_LABELS, Sentiment
 from nlp.scorer import ModelLoadError, SentimentScorer, resolve_label_map, softmax
 
 POSITIVE_EN = [
@@ -204,3 +204,30 @@ def test_missing_model_path_is_named(tmp_path: Path) -> None:
 def test_probabilities_sum_to_one(scorer: SentimentScorer) -> None:
     for s in scorer.score(POSITIVE_EN + NEGATIVE_ZH + ["😐"]):
         assert math.isclose(s.negative + s.neutral + s.positive, 1.0, abs_tol=1e-6)
+
+
+def test_length_sorted_batches_give_each_text_its_own_result(default_model_dir: Path) -> None:
+    # fp32 ONNX: a text's result does not depend on its batch (padding is masked), so
+    # scoring many texts together must give, position by position, what each text gets
+    # alone. Texts of many lengths in an order unlike their length order, several
+    # batches, an empty text and a text split into windows across batches: a result
+    # returned to the wrong position, or windows credited to the wrong text, would show.
+    scorer = SentimentScorer.from_pretrained("default", runtime="onnx", quantize=False,
+                                             batch_size=3, max_length=24)
+    texts = [NEGATIVE_EN[1] * 2, "ok", POSITIVE_ZH[1], "", NEGATIVE_ZH[0], POSITIVE_EN[0],
+             "meh 😐", NEGATIVE_EN[0], POSITIVE_EN[1] * 3, "Love it!", NEGATIVE_ZH[1],
+             POSITIVE_ZH[0], "Worst.", "The store opens at 9am on Saturdays."]
+    lengths = [len(ids) for ids in scorer.encoder.encode(texts, special_tokens=False)]
+    assert lengths != sorted(lengths), "the texts must not already be in length order"
+    windows, _ = scorer._windows(texts)
+    assert len(windows) > 2 * scorer.batch_size + len(texts) // 2  # several batches, long texts split
+    together = scorer.probabilities(texts)
+    alone = np.array([scorer.probabilities([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
+    # The check has teeth: any two different texts' results differ by far more than
+    # the tolerance, so swapping two positions would fail it.
+    gaps = [np.abs(alone[i] - alone[j]).max() for i in range(len(texts))
+            for j in range(i + 1, len(texts))]
+    assert min(gaps) > 1e-3
+    assert [SENTIMENT_LABELS[k] for k in alone[[4, 5, 7, 11]].argmax(1)] == [
+        "negative", "positive", "negative", "positive"]

@@ -66,3 +66,21 @@ def test_onnx_is_cpu_only_and_local_only(default_model_dir: Path) -> None:
         SentimentScorer.from_pretrained("default", runtime="onnx", device="cuda")
     with pytest.raises(ModelLoadError, match="local checkpoint directory"):
         SentimentScorer.from_pretrained("someone/some-hub-model", runtime="onnx")
+
+
+def test_spinning_threads_are_an_explicit_choice_with_the_same_results(
+        default_model_dir: Path) -> None:
+    # The daemon's sessions keep idle threads asleep (a spinning thread burns a core that
+    # Elasticsearch and the crawlers need); the bench's `scorer-spin` asks for spinning.
+    import numpy as np
+
+    from nlp.runtimes.onnx_runtime import OnnxClassifier
+
+    asleep, encoder = OnnxClassifier.load(default_model_dir, threads=2)
+    spinning, _ = OnnxClassifier.load(default_model_dir, threads=2, spinning=True)
+    key = "session.intra_op.allow_spinning"
+    assert asleep.session.get_session_options().get_session_config_entry(key) == "0"
+    assert spinning.session.get_session_options().get_session_config_entry(key) == "1"
+    ids = np.array([encoder.encode([TEXTS[0]], special_tokens=True)[0]], dtype=np.int64)
+    np.testing.assert_array_equal(asleep.logits(ids, np.ones_like(ids)),
+                                  spinning.logits(ids, np.ones_like(ids)))
