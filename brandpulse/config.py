@@ -764,6 +764,12 @@ class ElasticsearchConfig(TlsSettings):
         description="mentions wait here while Elasticsearch is down; relative to the "
         "directory the command runs in",
     )  # fmt: skip
+    index_period: Literal["month", "day"] = Field(
+        default="month",
+        description="one mention index per calendar month (`<prefix>-mentions-YYYY.MM`) or "
+        "per day (`-YYYY.MM.DD`) of created_at, UTC; switching on a live cluster leaves the "
+        "old indices readable through the alias (docs/elasticsearch.md, Index layout)",
+    )
 
     @field_validator("hosts")
     @classmethod

@@ -5,6 +5,7 @@ See docs/elasticsearch.md for the design.
 
 from store.client import make_client
 from store.setup import (
+    IndexPeriod,
     SetupResult,
     alias_name,
     index_for,
@@ -16,6 +17,7 @@ from store.writer import BulkWriter, DocFailure, WriteReport
 __all__ = [
     "BulkWriter",
     "DocFailure",
+    "IndexPeriod",
     "SetupResult",
     "WriteReport",
     "alias_name",
