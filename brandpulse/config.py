@@ -746,6 +746,9 @@ class TlsSettings(Strict):
                      f"use https, or set {section}.allow_insecure_http: true on a network you trust")]  # fmt: skip
 
 
+# One mention index per UTC month or day of created_at (`store.setup.index_for`).
+IndexPeriod = Literal["month", "day"]
+
 _KEEP_MONTHS = re.compile(r"^\s*(\d+)\s*(?:months?|mo)\s*$", re.IGNORECASE)
 
 
@@ -813,7 +816,7 @@ class ElasticsearchConfig(TlsSettings):
         description="mentions wait here while Elasticsearch is down; relative to the "
         "directory the command runs in",
     )  # fmt: skip
-    index_period: Literal["month", "day"] = Field(
+    index_period: IndexPeriod = Field(
         default="month",
         description="one mention index per calendar month (`<prefix>-mentions-YYYY.MM`) or "
         "per day (`-YYYY.MM.DD`) of created_at, UTC; switching on a live cluster leaves the "

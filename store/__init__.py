@@ -5,7 +5,6 @@ See docs/elasticsearch.md for the design.
 
 from store.client import make_client
 from store.setup import (
-    IndexPeriod,
     SetupResult,
     alias_name,
     index_for,
@@ -17,7 +16,6 @@ from store.writer import BulkWriter, DocFailure, WriteReport
 __all__ = [
     "BulkWriter",
     "DocFailure",
-    "IndexPeriod",
     "SetupResult",
     "WriteReport",
     "alias_name",

@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
-from brandpulse.config import ElasticsearchConfig
+from brandpulse.config import ElasticsearchConfig, IndexPeriod
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,6 @@ def alias_name(prefix: str = "brandpulse") -> str:
 
 def index_pattern(prefix: str = "brandpulse") -> str:
     return f"{alias_name(prefix)}-*"
-
-
-IndexPeriod = Literal["month", "day"]
 
 
 def index_for(

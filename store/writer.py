@@ -50,11 +50,11 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from elasticsearch import ConnectionError as EsConnectionError
 
-from brandpulse.config import ElasticsearchConfig
+from brandpulse.config import ElasticsearchConfig, IndexPeriod
 from brandpulse.mention import Mention
 from brandpulse.text import clean_value, needs_cleaning
 from store.errors import describe_es_error
-from store.setup import IndexPeriod, ensure_index, index_for
+from store.setup import ensure_index, index_for
 from store.spool import Segment, Spool, SpoolRecord, dumps, json_text
 
 log = logging.getLogger(__name__)

@@ -140,6 +140,14 @@ def test_close_takes_old_indices_out_of_the_alias_and_reads_keep_working(
     assert again.acted == [] and set(again.already_closed) == old
 
 
+def test_a_prefix_with_no_indices_is_nothing_to_do(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    cfg = es_cfg.model_copy(update={"retention": KEEP})
+    result = apply_retention(es_client, cfg, NOW)
+    assert (result.acted, result.kept, result.ignored) == ([], [], [])
+
+
 def test_without_retention_configured_nothing_is_applied(
     es_client: Elasticsearch, es_cfg: ElasticsearchConfig
 ):
