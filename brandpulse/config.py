@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import ipaddress
 import os
 import re
@@ -40,7 +41,7 @@ from brandpulse.alert_settings import (
 )
 from brandpulse.secrets import mask_url, redact
 from brandpulse.timeutil import local_to_utc, zone
-from brandpulse.units import Duration, min_duration
+from brandpulse.units import Duration, min_duration, parse_duration
 
 # ---------------------------------------------------------------------------
 # Small value types
@@ -745,6 +746,57 @@ class TlsSettings(Strict):
                      f"use https, or set {section}.allow_insecure_http: true on a network you trust")]  # fmt: skip
 
 
+# One mention index per UTC month or day of created_at (`store.setup.index_for`).
+IndexPeriod = Literal["month", "day"]
+
+_KEEP_MONTHS = re.compile(r"^\s*(\d+)\s*(?:months?|mo)\s*$", re.IGNORECASE)
+
+
+class RetentionConfig(Strict):
+    """How long mention indices are kept (`store.retention`); the section is off
+    unless given. An index is removed only when its whole period (month or day, read
+    from its name) ended before now minus `keep`."""
+
+    keep: str = Field(
+        description="how long mentions are kept: calendar months ('13 months', '13mo') or "
+        "a duration of at least one day ('400d', '8w')",
+    )
+    action: Literal["delete", "close"] = Field(
+        default="delete",
+        description="delete the old indices, or close them (kept on disk, out of the alias, "
+        "no heap; reopen with POST <index>/_open)",
+    )
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, value: str) -> str:
+        match = _KEEP_MONTHS.match(value)
+        if match:
+            if int(match.group(1)) < 1:
+                raise PydanticCustomError("keep", "must be at least 1 month")
+            return f"{int(match.group(1))} months"
+        try:
+            delta = parse_duration(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "keep", "expected calendar months ('13 months') or a duration ('400d')"
+            ) from None
+        if delta < timedelta(days=1):
+            raise PydanticCustomError("keep", "must be at least 1 day (1d)")
+        return value.strip()
+
+    def cutoff(self, now: datetime) -> datetime:
+        """`now` minus `keep`: months are calendar months (the day clamped to the
+        target month's last), anything else an exact duration."""
+        match = _KEEP_MONTHS.match(self.keep)
+        if match is None:
+            return now - parse_duration(self.keep)
+        months = now.year * 12 + now.month - 1 - int(match.group(1))
+        year, month = divmod(months, 12)
+        last = calendar.monthrange(year, month + 1)[1]
+        return now.replace(year=year, month=month + 1, day=min(now.day, last))
+
+
 class ElasticsearchConfig(TlsSettings):
     hosts: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1,
@@ -764,6 +816,17 @@ class ElasticsearchConfig(TlsSettings):
         description="mentions wait here while Elasticsearch is down; relative to the "
         "directory the command runs in",
     )  # fmt: skip
+    index_period: IndexPeriod = Field(
+        default="month",
+        description="one mention index per calendar month (`<prefix>-mentions-YYYY.MM`) or "
+        "per day (`-YYYY.MM.DD`) of created_at, UTC; switching on a live cluster leaves the "
+        "old indices readable through the alias (docs/elasticsearch.md, Index design)",
+    )
+    retention: RetentionConfig | None = Field(
+        default=None,
+        description="delete or close mention indices older than this (`scheduler.py "
+        "retention`, and once a day by the daemon); off when not given",
+    )
 
     @field_validator("hosts")
     @classmethod

@@ -479,6 +479,26 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    from store.client import make_client
+    from store.retention import apply_retention, ilm_available
+
+    config = _config(args)
+    if config.elasticsearch.retention is None:
+        print("elasticsearch.retention is not set in the config: nothing to apply "
+              "(docs/elasticsearch.md, Retention)", file=sys.stderr)  # fmt: skip
+        return 2
+    now = _when(args.at, "--at") if args.at else datetime.now(UTC)
+    client = make_client(config.elasticsearch)
+    result = apply_retention(client, config.elasticsearch, now, dry_run=args.dry_run)
+    for line in result.lines():
+        print(line)
+    if ilm_available(client):
+        print("note: this cluster has ILM; an ILM policy can do this instead "
+              "(docs/elasticsearch.md, Retention)")  # fmt: skip
+    return 0
+
+
 def _when(value: str, name: str) -> datetime:
     """An ISO date or time; a bare date is its UTC midnight, a naive time is UTC."""
     try:
@@ -665,6 +685,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rescore", cmd_rescore, "score stored mentions again (e.g. with a new model)")
     p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
     p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")
+    p = add("retention", cmd_retention, "delete or close mention indices older than "
+            "elasticsearch.retention.keep (the daemon does it daily when configured)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted or closed, change nothing")
+    p.add_argument("--at", help="pretend it is this time (ISO 8601, UTC unless given)")
     p = add("report", cmd_report, "share of voice, sentiment trend and complaint themes of a period")
     p.add_argument("--period", choices=["day", "week"], default="week",
                    help="the last full day or 7 days before today (UTC), unless --from/--to")

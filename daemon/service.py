@@ -7,6 +7,9 @@ Jobs:
 - the alert check on `alerts.check_every`;
 - one cron job per scheduled report (`reports.schedules`, `daemon.reports`), in the
   schedule's own time zone;
+- index retention once a day when `elasticsearch.retention` is set
+  (`store.retention`: delete or close mention indices past the cutoff), the first
+  run right after start;
 - housekeeping every minute: replay the spool, score mentions left unscored,
   deliver alerts still waiting in the outbox, apply the health thresholds and
   deliver health notices.
@@ -395,6 +398,20 @@ class Daemon:
         self._probe_es()
         self._health_event(lambda t: t.tick(self.writer.pending), deliver=True)
 
+    def retention_job(self) -> None:
+        """Apply `elasticsearch.retention` (`store.retention.apply_retention`) now.
+        Elasticsearch being down is an outage like any other (said once); the next
+        daily run tries again."""
+        from store.retention import apply_retention
+
+        try:
+            result = apply_retention(self.client, self.config.elasticsearch, datetime.now(UTC))
+        except ES_ERRORS as exc:
+            self._es_failed(describe_es_error(exc, self._es_hosts))
+            return
+        log_event(logger, "retention.done", action=result.action, cutoff=result.cutoff.isoformat(),
+                  indices=result.acted, kept=len(result.kept), ignored=result.ignored)  # fmt: skip
+
     def _score_unscored(self) -> None:
         from daemon.rescore import rescore
 
@@ -547,6 +564,12 @@ class Daemon:
         self.scheduler.add_job(
             self.housekeeping_job, IntervalTrigger(seconds=60, timezone=UTC), id="housekeeping"
         )
+        if self.config.elasticsearch.retention is not None and self.role == "all":
+            # One cluster-wide job: crawler/coordinator roles leave it to the `all` daemon.
+            self.scheduler.add_job(
+                self.retention_job, IntervalTrigger(days=1, timezone=UTC), id="retention",
+                name="index retention", next_run_time=datetime.now(UTC),
+            )  # fmt: skip
         if self.config.reports.schedules and self.role == "all":
             from daemon.reports import report_trigger
             from reports.publish import ReportOutputError, output_dir

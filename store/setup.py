@@ -5,13 +5,14 @@ Layout (prefix ``brandpulse`` by default, from ``elasticsearch.index_prefix``):
 - component templates ``brandpulse-mentions-settings`` and
   ``brandpulse-mentions-mappings``, composed by the index template
   ``brandpulse-mentions`` for the pattern ``brandpulse-mentions-*``;
-- one index per month of ``created_at``: ``brandpulse-mentions-YYYY.MM``;
+- one index per month of ``created_at``: ``brandpulse-mentions-YYYY.MM``, or per
+  day with ``elasticsearch.index_period: day``: ``brandpulse-mentions-YYYY.MM.DD``;
 - every such index joins the alias ``brandpulse-mentions`` (the template adds it),
   which is what readers, Kibana and alerts query.
 
-The monthly index is a pure function of ``created_at`` (:func:`index_for`), so a
-mention always lands in the same index and its deterministic ``_id`` makes a
-re-crawl or re-score overwrite it instead of duplicating it.
+The index is a pure function of ``created_at`` and the period (:func:`index_for`),
+so under one period a mention always lands in the same index and its deterministic
+``_id`` makes a re-crawl or re-score overwrite it instead of duplicating it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
-from brandpulse.config import ElasticsearchConfig
+from brandpulse.config import ElasticsearchConfig, IndexPeriod
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,20 @@ def index_pattern(prefix: str = "brandpulse") -> str:
     return f"{alias_name(prefix)}-*"
 
 
-def index_for(created_at: datetime, prefix: str = "brandpulse") -> str:
-    """The monthly index a mention created at ``created_at`` belongs to."""
+def index_for(
+    created_at: datetime, prefix: str = "brandpulse", period: IndexPeriod = "month"
+) -> str:
+    """The index a mention created at ``created_at`` belongs to: its UTC month
+    (``<prefix>-mentions-YYYY.MM``) or, with ``period="day"``, its UTC day
+    (``<prefix>-mentions-YYYY.MM.DD``). Pure, so a mention always has one index
+    under one period; ``store.retention.index_period_of`` reads both namings back."""
     if created_at.tzinfo is None:
         raise ValueError(f"created_at must be timezone-aware (UTC), got naive {created_at!r}")
     utc = created_at.astimezone(UTC)
+    if period == "day":
+        return f"{alias_name(prefix)}-{utc:%Y.%m.%d}"
+    if period != "month":
+        raise ValueError(f"index period must be 'month' or 'day', got {period!r}")
     return f"{alias_name(prefix)}-{utc:%Y.%m}"
 
 
@@ -176,7 +186,7 @@ class SetupResult:
 def install_templates(client: Elasticsearch, cfg: ElasticsearchConfig | None = None) -> SetupResult:
     """Install (or update) the component and index templates. Idempotent.
 
-    Existing monthly indices get the mapping too (``PUT _mapping``): additive
+    Existing mention indices (monthly or daily) get the mapping too (``PUT _mapping``): additive
     changes apply at once; a conflicting change fails here, naming the field,
     instead of at the next write.
     """
@@ -221,7 +231,8 @@ def install_templates(client: Elasticsearch, cfg: ElasticsearchConfig | None = N
 
 
 def ensure_index(client: Elasticsearch, index: str) -> bool:
-    """Create a monthly index from the template if missing; True if it was created.
+    """Create a mention index (monthly or daily) from the template if missing; True
+    if it was created.
 
     Explicit creation (instead of relying on auto-create on first write) works on
     clusters that restrict ``action.auto_create_index``.
@@ -238,14 +249,15 @@ def ensure_index(client: Elasticsearch, index: str) -> bool:
 def setup_elasticsearch(
     client: Elasticsearch, cfg: ElasticsearchConfig | None = None, now: datetime | None = None
 ) -> SetupResult:
-    """Templates plus the current month's index, so the alias resolves from day one.
+    """Templates plus the current period's index (month, or day with
+    ``index_period: day``), so the alias resolves from day one.
 
     Kibana's data view, field_caps and the readers need the alias to exist before
     the first mention is written.
     """
     result = install_templates(client, cfg)
-    prefix = (cfg or ElasticsearchConfig()).index_prefix
-    index = index_for(now or datetime.now(UTC), prefix)
+    cfg = cfg or ElasticsearchConfig()
+    index = index_for(now or datetime.now(UTC), cfg.index_prefix, cfg.index_period)
     ensure_index(client, index)
     client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
     return SetupResult(

@@ -1,4 +1,4 @@
-"""Bulk writer: mentions into their monthly index, through the durable spool.
+"""Bulk writer: mentions into their monthly (or daily) index, through the durable spool.
 
 ``BulkWriter.write(mentions)``:
 
@@ -50,7 +50,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from elasticsearch import ConnectionError as EsConnectionError
 
-from brandpulse.config import ElasticsearchConfig
+from brandpulse.config import ElasticsearchConfig, IndexPeriod
 from brandpulse.mention import Mention
 from brandpulse.text import clean_value, needs_cleaning
 from store.errors import describe_es_error
@@ -130,7 +130,7 @@ def _reason(error: Any) -> str:
 _SUSPECT_JSON = re.compile(r"[\ud800-\udfff\x7f-\x9f\ufffe\uffff]|\\u00[01]|\\[bf]")
 
 
-def _record(mention: Mention, prefix: str) -> SpoolRecord:
+def _record(mention: Mention, prefix: str, period: IndexPeriod = "month") -> SpoolRecord:
     """The spool record of a mention, its document serialised once (``raw``), its text
     cleaned first if it must be (`brandpulse.text`).
 
@@ -139,7 +139,7 @@ def _record(mention: Mention, prefix: str) -> SpoolRecord:
     the batch it travels in. A clean mention (the usual case) is not copied, and is
     checked on its serialised form in one regular-expression pass.
     """
-    index = index_for(mention.created_at, prefix)
+    index = index_for(mention.created_at, prefix, period)
     try:
         doc = mention.to_document()
         text = json_text(doc)
@@ -155,7 +155,7 @@ def _record(mention: Mention, prefix: str) -> SpoolRecord:
         "characters); replaced", cleaned.id,
     )  # fmt: skip
     doc = cleaned.to_document()
-    return SpoolRecord(cleaned.id, index_for(cleaned.created_at, prefix), doc, dumps(doc))
+    return SpoolRecord(cleaned.id, index_for(cleaned.created_at, prefix, period), doc, dumps(doc))
 
 
 def _bulk_body(records: list[SpoolRecord]) -> bytes:
@@ -195,6 +195,7 @@ class BulkWriter:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         cfg = cfg or ElasticsearchConfig()
         self.prefix = cfg.index_prefix
+        self.period: IndexPeriod = cfg.index_period
         self.bulk_size = bulk_size or cfg.bulk_size
         self.max_batch_bytes = max_batch_bytes
         self.max_retries = max_retries
@@ -282,7 +283,7 @@ class BulkWriter:
         batch: list[SpoolRecord] = []
         size = 0
         for m in mentions:
-            rec = _record(m, self.prefix)
+            rec = _record(m, self.prefix, self.period)
             n = len(rec.doc_json()) + len(rec.id) + len(rec.index) + 32  # + the op line
             if batch and (len(batch) >= self.bulk_size or size + n > self.max_batch_bytes):
                 yield batch

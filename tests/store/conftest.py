@@ -20,7 +20,10 @@ def _isolated(es: Elasticsearch, spool: Path) -> Iterator[ElasticsearchConfig]:
     prefix = f"bptest{os.getpid()}-{next(_counter)}"
     yield ElasticsearchConfig(index_prefix=prefix, spool_dir=spool, bulk_size=500)
     # wildcard deletes are refused (action.destructive_requires_name): name them
-    names = list(es.indices.get(index=f"{prefix}-mentions-*", allow_no_indices=True))
+    # closed ones too (retention tests close indices)
+    names = list(
+        es.indices.get(index=f"{prefix}-mentions-*", allow_no_indices=True, expand_wildcards="all")
+    )
     if names:
         es.indices.delete(index=",".join(names))
     es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-mentions")

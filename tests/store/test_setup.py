@@ -28,6 +28,16 @@ def test_index_for_is_the_utc_month_of_created_at():
         index_for(datetime(2026, 1, 1))
 
 
+def test_index_for_with_daily_period_is_the_utc_day_of_created_at():
+    late = datetime(2026, 10, 31, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
+    assert index_for(late, "bp", "day") == "bp-mentions-2026.11.01"
+    assert index_for(datetime(2026, 1, 9, tzinfo=UTC), period="day") == "brandpulse-mentions-2026.01.09"
+    # the default stays monthly: nothing changes for existing users
+    assert ElasticsearchConfig().index_period == "month"
+    with pytest.raises(ValueError, match="'month' or 'day'"):
+        index_for(datetime(2026, 1, 1, tzinfo=UTC), period="week")  # type: ignore[arg-type]
+
+
 def test_templates_are_installed_and_recorded(
     es_client: Elasticsearch, es_cfg: ElasticsearchConfig
 ):
@@ -98,3 +108,12 @@ def test_a_document_that_breaks_the_mapping_is_rejected_with_a_clear_message(
         es_client.index(index=result.bootstrap_index, id=m.id, document=wrong_type)
     assert info.value.error == "document_parsing_exception"
     assert "author_reach" in str(info.value)
+
+
+def test_setup_with_daily_period_creates_todays_index(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    daily = es_cfg.model_copy(update={"index_period": "day"})
+    result = setup_elasticsearch(es_client, daily, now=NOW)
+    assert result.bootstrap_index == f"{es_cfg.index_prefix}-mentions-2026.11.15"
+    assert list(es_client.indices.get_alias(name=result.alias)) == [result.bootstrap_index]

@@ -64,6 +64,40 @@ def test_writing_ten_thousand_mentions_twice_leaves_ten_thousand(
     ]
 
 
+def test_daily_period_writes_one_index_per_day_read_through_the_alias(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    daily = es_cfg.model_copy(update={"index_period": "day"})
+    install_templates(es_client, daily)
+    day1 = list(mentions(30, datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC)))
+    day2 = list(mentions(20, datetime(2026, 11, 4, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC)))
+    with BulkWriter(es_client, daily) as writer:
+        report = writer.write([*day1, *day2])
+    assert report.ok and report.indexed == 50, report.summary()
+    alias = alias_name(es_cfg.index_prefix)
+    assert sorted(es_client.indices.get_alias(name=alias)) == [
+        f"{es_cfg.index_prefix}-mentions-2026.11.03", f"{es_cfg.index_prefix}-mentions-2026.11.04"
+    ]
+    assert sorted(_all_ids(es_client, alias)) == sorted(m.id for m in [*day1, *day2])
+    es_client.indices.refresh(index=alias)
+    assert es_client.count(index=f"{es_cfg.index_prefix}-mentions-2026.11.04")["count"] == 20
+
+
+def test_switching_period_on_a_live_cluster_can_duplicate_a_rewritten_mention(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    """The documented truth (docs/elasticsearch.md): the writer does not look for a
+    mention in the other naming, so a re-crawl after a switch writes a second copy."""
+    install_templates(es_client, es_cfg)
+    (m,) = mentions(1, START, END)
+    with BulkWriter(es_client, es_cfg) as writer:
+        writer.write([m])
+    with BulkWriter(es_client, es_cfg.model_copy(update={"index_period": "day"})) as writer:
+        writer.write([m])
+    ids = _all_ids(es_client, alias_name(es_cfg.index_prefix))
+    assert ids == [m.id, m.id]
+
+
 def test_a_rescore_overwrites_in_place(es_client: Elasticsearch, es_cfg: ElasticsearchConfig):
     install_templates(es_client, es_cfg)
     (m,) = mentions(1, START, END)
