@@ -39,7 +39,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -451,7 +451,20 @@ class SpikeDetector:
         per_hour = sum(recent) / len(recent) if recent else base.expected_hour
         mu = per_hour * (self.settings.window / timedelta(hours=1))
         alpha = self._window_alpha(base, self._spread(base), mu)
-        return smallest_visible_wave(per_hour, self.settings, factor, alpha)
+        s = self.settings
+        vis = smallest_visible_wave(per_hour, s, factor, alpha)
+        record = self._record(base) if s.records else math.inf
+        if not math.isfinite(record) or s.threshold is not None or vis.window != s.window:
+            return vis
+        # The record path's own line, as `_line` draws it for a check of this level.
+        expected = vis.expected
+        ratio_line = max(0, math.ceil(s.min_ratio * (expected + 1.0) - 1.0 - 1e-9))
+        loose = smallest_alerting_count(
+            max(expected, 1e-9), alpha, s.window, s.interval,
+            _RECORD_RATE * s.false_alerts_per_month / len(s.windows),
+        )  # fmt: skip
+        line = max(int(record) + 1, ratio_line, s.min_count, loose)
+        return replace(vis, record=int(record), record_line=line)
 
     def expected_since(self, since: datetime) -> tuple[float, float] | None:
         """(expected count, over-dispersion alpha) of the watched count from `since` to

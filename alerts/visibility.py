@@ -39,6 +39,8 @@ class Visibility:
     expected: float  # usual count in that window
     smallest: int  # the smallest window count that pages
     pages_after: timedelta | None  # how soon a `factor`x wave pages, None = never
+    record: int | None = None  # the brand's most in one window of its history (records on)
+    record_line: int | None = None  # the smallest count the record path pages at
 
     @property
     def visible(self) -> bool:
@@ -53,16 +55,26 @@ class Visibility:
         vol = _volume(self.per_hour, what)
         win = _fmt(self.window)
         usual = f"{self.expected:.1f}" if self.expected < 10 else f"{self.expected:.0f}"
+        # The record path (docs/alerting.md) can page under the line: say so, with
+        # the brand's own record, when it would.
+        rec = (
+            f"; or {self.record_line}, which beats the brand's record of {self.record} in {win}"
+            if self.record is not None
+            and self.record_line is not None
+            and self.record_line < self.smallest
+            else ""
+        )
         if self.pages_after is not None:
             return (
                 f"at {vol}, a wave of {self.factor:g}x over {win} pages within "
-                f"~{_fmt(self.pages_after)} (it takes {self.smallest} in {win}; usual {usual})"
+                f"~{_fmt(self.pages_after)} (it takes {self.smallest} in {win}; usual {usual}"
+                f"{rec})"
             )
         ratio = self.smallest_ratio
         ratio_s = f", {ratio:.0f}x the usual {usual}" if math.isfinite(ratio) else ""
         return (
             f"at {vol}, a {self.factor:g}x rise is statistically invisible; smallest visible: "
-            f"{self.smallest} {what} in {win}{ratio_s}"
+            f"{self.smallest} {what} in {win}{ratio_s}{rec}"
         )
 
 

@@ -481,6 +481,14 @@ def test_a_quiet_brands_record_pages_under_the_line() -> None:
     assert not any(isinstance(v.event, SpikeStarted) for v in quiet)
     assert quiet[starts[0]].line is not None and quiet[starts[0]].line > first.observed
     assert quiet[starts[0]].record is None
+    # The low-volume report says so before the burst: the line alone asks for more,
+    # the brand's record for less.
+    before = SpikeDetector("b")
+    run(before, counts[:at])
+    vis = before.visibility()
+    assert vis is not None and vis.record is not None and vis.record_line is not None
+    assert vis.record < vis.record_line < vis.smallest
+    assert vis.record < first.observed and f"record of {vis.record} in 2 h" in vis.describe()
     # A brand with under a week of history has no record yet.
     young = counts[at - 5 * PER_DAY :]
     assert started(run(SpikeDetector("b"), young, MONDAY + (at - 5 * PER_DAY) * STEP)) == []
