@@ -383,7 +383,7 @@ class SpikeDetector:
     def _line(self, c: _Check) -> int:
         """The smallest window count that would start a wave on volume at this check."""
         s = self.settings
-        ratio_line = max(0, math.ceil(s.min_ratio * (c.expected + 1.0) - 1.0 - 1e-9))
+        ratio_line = _ratio_line(s, c.expected)
         if s.threshold is not None:
             lo = c.observed
             while lo > 0 and surprise(tail(lo - 1, c.mu, c.alpha)) >= s.threshold:
@@ -398,16 +398,7 @@ class SpikeDetector:
             )
         line = max(prob_line, s.min_count, ratio_line)
         if s.threshold is None and math.isfinite(c.record) and c.record + 1 < line:
-            # The record path (`_trigger`) starts a wave lower: past the record, at
-            # min_ratio, and under `_RECORD_RATE` x the budget by the model.
-            loose = smallest_alerting_count(
-                c.mu,
-                c.alpha,
-                c.window,
-                s.interval,
-                _RECORD_RATE * s.false_alerts_per_month / len(s.windows),
-            )
-            line = min(line, max(int(c.record) + 1, loose, s.min_count, ratio_line))
+            line = min(line, _record_line(s, c.record, c.expected, c.mu, c.alpha))
         return line
 
     def update(self, at: datetime, count: int, total: int | None = None) -> SpikeEvent | None:
@@ -456,14 +447,7 @@ class SpikeDetector:
         record = self._record(base) if s.records else math.inf
         if not math.isfinite(record) or s.threshold is not None or vis.window != s.window:
             return vis
-        # The record path's own line, as `_line` draws it for a check of this level.
-        expected = vis.expected
-        ratio_line = max(0, math.ceil(s.min_ratio * (expected + 1.0) - 1.0 - 1e-9))
-        loose = smallest_alerting_count(
-            max(expected, 1e-9), alpha, s.window, s.interval,
-            _RECORD_RATE * s.false_alerts_per_month / len(s.windows),
-        )  # fmt: skip
-        line = max(int(record) + 1, ratio_line, s.min_count, loose)
+        line = _record_line(s, record, vis.expected, max(vis.expected, 1e-9), alpha)
         return replace(vis, record=int(record), record_line=line)
 
     def expected_since(self, since: datetime) -> tuple[float, float] | None:
@@ -1210,6 +1194,23 @@ class SpikeDetector:
             c.window,
             reopened,
         )
+
+
+def _ratio_line(s: SpikeSettings, expected: float) -> int:
+    """The smallest window count at `min_ratio` x `expected` (ratios are (c+1)/(e+1))."""
+    return max(0, math.ceil(s.min_ratio * (expected + 1.0) - 1.0 - 1e-9))
+
+
+def _record_line(
+    s: SpikeSettings, record: float, expected: float, mu: float, alpha: float
+) -> int:
+    """The smallest `window` count the record path of `_trigger` starts a wave at:
+    past the record, at `min_ratio` and `min_count`, and under `_RECORD_RATE` x the
+    false-alert budget by the model (expecting `mu` with over-dispersion `alpha`)."""
+    loose = smallest_alerting_count(
+        mu, alpha, s.window, s.interval, _RECORD_RATE * s.false_alerts_per_month / len(s.windows)
+    )
+    return max(int(record) + 1, loose, s.min_count, _ratio_line(s, expected))
 
 
 def _stronger(a: _Check, b: _Check, s: SpikeSettings) -> bool:
