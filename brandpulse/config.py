@@ -811,6 +811,11 @@ class ElasticsearchConfig(TlsSettings):
     index_prefix: str = Field(default="brandpulse", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     request_timeout: PositiveDuration = Field(default=timedelta(seconds=30))
     bulk_size: int = Field(default=500, ge=1, le=10000, description="documents per bulk request")
+    bulk_concurrency: int = Field(
+        default=2, ge=1, le=16,
+        description="bulk requests the writer keeps in flight at once (1: one at a time); "
+        "the first of a write, and any after a 429/5xx or connection problem, go alone",
+    )  # fmt: skip
     spool_dir: Path = Field(
         default=Path("var/spool"), validate_default=True,
         description="mentions wait here while Elasticsearch is down; relative to the "

@@ -391,3 +391,196 @@ def test_a_writer_killed_mid_write_loses_nothing_it_acknowledged(
     ids = _all_ids(es_client, alias_name(es_cfg.index_prefix))
     assert {m.id for m in docs[:acked]} <= set(ids)
     assert set(ids) <= {m.id for m in docs}
+
+
+class _BulkTap:
+    """An HTTP proxy in front of the real node that looks at every ``_bulk`` request.
+
+    Before forwarding one it reads the spool directory and notes any ``_id`` of the
+    request that is in no complete segment on disk (the writer's promise: a batch is
+    spooled, fsynced, before a byte of it is sent). It counts how many ``_bulk``
+    requests it holds at once; ``hold_second`` keeps the second one until a third
+    arrives (so requests really overlap, whatever the scheduler does), up to a
+    minute. ``swallow(n, body)`` says which requests (the n-th _bulk, 1-based) get
+    no answer: forwarded, applied by the node, then the connection is closed, as
+    when a node or a load balancer goes away between applying a write and
+    answering it. A swallowed request first waits (up to 10 s) for a later _bulk to
+    be answered, so one the writer sent alongside lands before the retry.
+    """
+
+    def __init__(
+        self, upstream: str, spool: Path, *, swallow=lambda n, body: False, hold_second: bool = False
+    ) -> None:
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.unspooled: list[str] = []
+        self.bulks = 0
+        self.swallowed = 0
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._third = threading.Event()
+        self._answered: list[int] = []  # numbers of the _bulk requests answered
+        self._answer = threading.Condition(self._lock)
+        host, port = urlsplit(upstream).hostname, urlsplit(upstream).port
+        tap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                bulk = self.path.split("?")[0].endswith("/_bulk")
+                n = tap._enter(body, spool) if bulk else 0
+                try:
+                    if n == 2 and hold_second:
+                        tap._third.wait(60)
+                    conn = http.client.HTTPConnection(host, port, timeout=120)
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    conn.request(self.command, self.path, body=body or None, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    conn.close()
+                finally:
+                    if bulk:
+                        with tap._lock:
+                            tap._in_flight -= 1
+                if bulk and swallow(n, body):
+                    with tap._answer:
+                        tap._answer.wait_for(lambda: any(a > n for a in tap._answered), 10)
+                        tap.swallowed += 1
+                    self.close_connection = True
+                    return  # applied by the node, never answered
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                if bulk:
+                    with tap._answer:
+                        tap._answered.append(n)
+                        tap._answer.notify_all()
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _enter(self, body: bytes, spool: Path) -> int:
+        ops = body.splitlines()[0::2]
+        ids = [json.loads(op)["index"]["_id"] for op in ops if op.strip()]
+        on_disk: set[str] = set()
+        for segment in spool.glob("*.jsonl"):  # complete ones: .partial until fsynced
+            try:
+                on_disk |= {json.loads(line)["id"] for line in segment.read_bytes().splitlines()}
+            except (FileNotFoundError, ValueError):
+                continue  # removed (acknowledged) meanwhile, or the dead-letter file
+        with self._lock:
+            self.unspooled += [i for i in ids if i not in on_disk]
+            self.bulks += 1
+            n = self.bulks
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        if n >= 3:
+            self._third.set()
+        return n
+
+    def __enter__(self) -> _BulkTap:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_every_batch_is_on_disk_before_its_request_leaves_with_several_in_flight(
+    es_node, es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    """The spool's promise under concurrency: the flight that sends a batch wrote its
+    segment (fsynced, renamed from .partial) first; and requests really overlap."""
+    install_templates(es_client, es_cfg)
+    cfg = es_cfg.model_copy(update={"bulk_size": 250, "bulk_concurrency": 3})
+    batch = list(mentions(5_000, START, END, seed=31))
+    with _BulkTap(es_node.url, cfg.spool_dir, hold_second=True) as tap:
+        es = Elasticsearch(tap.url, request_timeout=120)
+        with BulkWriter(es, cfg) as writer:
+            assert writer.concurrency == 3
+            report = writer.write(batch)
+            assert writer.pending() == 0
+        es.close()
+    assert report.ok and report.indexed == 5_000, report.summary()
+    assert tap.bulks == 20
+    assert tap.max_in_flight >= 2
+    assert tap.unspooled == []
+    assert sorted(_all_ids(es_client, alias_name(es_cfg.index_prefix))) == sorted(
+        m.id for m in batch
+    )
+
+
+def test_answers_lost_after_the_node_applied_them_are_resent_and_stored_once(
+    es_node, es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    """Every third _bulk is applied by the node but never answered: the writer cannot
+    tell it landed, retries it, and in the end each mention is stored once."""
+    install_templates(es_client, es_cfg)
+    batch = list(mentions(3_000, START, END, seed=43))
+    cfg = es_cfg.model_copy(update={"bulk_size": 100, "bulk_concurrency": 3})
+    sleeps: list[float] = []
+    with _BulkTap(es_node.url, cfg.spool_dir, swallow=lambda n, body: n % 3 == 0) as tap:
+        es = Elasticsearch(tap.url, request_timeout=120)
+        with BulkWriter(es, cfg, max_retries=5, sleep=sleeps.append) as writer:
+            report = writer.write(batch)
+            assert writer.pending() == 0
+        es.close()
+    assert tap.swallowed >= 10 and report.retries >= tap.swallowed
+    assert tap.unspooled == []
+    assert report.ok and report.indexed == 3_000, report.summary()
+    ids = _all_ids(es_client, alias_name(es_cfg.index_prefix))
+    assert len(ids) == 3_000 and set(ids) == {m.id for m in batch}
+
+
+def test_a_retried_batch_lands_before_a_newer_version_of_its_mentions(
+    es_node, es_client: Elasticsearch, es_cfg: ElasticsearchConfig
+):
+    """Versions 0-7 of 20 mentions, one version per batch, each batch padded with 20
+    other mentions, three requests in flight. The node applies version 6 but its
+    answer is lost: the writer must not have sent version 7 meanwhile (its retry of
+    6 would then overwrite 7); the stored version is 7, every mention once."""
+    install_templates(es_client, es_cfg)
+    base = list(mentions(20, START, END, seed=41))
+    others = list(mentions(2_000, START, END, seed=42, id_prefix="o"))
+    versions = [m.model_copy(update={"text": f"{m.text} (version {v})"}) for v in range(8) for m in base]
+    stream = [x for i in range(8) for x in (*versions[i * 20 : i * 20 + 20], *others[i * 20 : i * 20 + 20])]
+    stream += others[160:]
+    cfg = es_cfg.model_copy(update={"bulk_size": 40, "bulk_concurrency": 3})
+    first_v6 = threading.Event()
+
+    def swallow(n: int, body: bytes) -> bool:
+        if b"(version 6)" not in body or first_v6.is_set():
+            return False
+        first_v6.set()
+        return True
+
+    with _BulkTap(es_node.url, cfg.spool_dir, swallow=swallow) as tap:
+        es = Elasticsearch(tap.url, request_timeout=120)
+        with BulkWriter(es, cfg, max_retries=5, sleep=lambda s: None) as writer:
+            report = writer.write(stream)
+            assert writer.pending() == 0
+        es.close()
+    assert tap.swallowed == 1 and report.retries >= 1
+    assert report.ok and report.indexed == len(stream), report.summary()
+    alias = alias_name(es_cfg.index_prefix)
+    ids = _all_ids(es_client, alias)
+    assert len(ids) == 2_020 and set(ids) == {m.id for m in [*base, *others]}
+    hits = es_client.search(index=alias, query={"ids": {"values": [m.id for m in base]}}, size=20)
+    assert sorted(h["_source"]["text"][-11:] for h in hits["hits"]["hits"]) == ["(version 7)"] * 20
