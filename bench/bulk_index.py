@@ -17,7 +17,8 @@ load does not favour one):
 each into fresh indices with the same template, timed from the mentions to
 searchable documents (``Mention.to_document`` included for all, a refresh at the
 end), and ``--single-docs`` through one ``index`` request per document. Prints
-docs/s per run and min/median/max per way.
+docs/s per run, min/median/max per way, and the writer's ratio to each library
+helper: per round (the ways of one round ran back to back) and of the medians.
 """
 
 from __future__ import annotations
@@ -200,6 +201,12 @@ def main() -> int:
         for name, values in rates.items():
             print(f"  {name:45s} {min(values):7,.0f} / {statistics.median(values):7,.0f} / "
                   f"{max(values):7,.0f}")  # fmt: skip
+        writer = names[0]
+        for base in names[2:]:
+            per_round = [w / b for w, b in zip(rates[writer], rates[base], strict=True)]
+            print(f"  ratio writer / {base.split(' (')[0]}: per round "
+                  f"{', '.join(f'{r:.2f}' for r in per_round)}; medians "
+                  f"{statistics.median(rates[writer]) / statistics.median(rates[base]):.2f}")  # fmt: skip
         spool_s = spool_cost(args.bulk_docs, args.bulk_size, tmp / "spool-only")
         print(f"the spool alone (serialise, write, fsync, delete): "
               f"{spool_s:.1f}s for {args.bulk_docs} docs")  # fmt: skip
