@@ -584,3 +584,17 @@ def test_a_retried_batch_lands_before_a_newer_version_of_its_mentions(
     assert len(ids) == 2_020 and set(ids) == {m.id for m in [*base, *others]}
     hits = es_client.search(index=alias, query={"ids": {"values": [m.id for m in base]}}, size=20)
     assert sorted(h["_source"]["text"][-11:] for h in hits["hits"]["hits"]) == ["(version 7)"] * 20
+
+
+def test_the_fast_check_flags_every_character_that_needs_cleaning():
+    """`_suspect` looks at a document's JSON, not its strings: every character
+    `brandpulse.text` cleans must show there, and ordinary text must not."""
+    from brandpulse.text import needs_cleaning
+    from store.spool import json_text
+    from store.writer import _suspect
+
+    bad = [chr(c) for c in range(0x110000) if needs_cleaning(chr(c))]
+    assert len(bad) == 2048 + 29 + 33 + 2  # surrogates, C0 less \t\n\r, DEL + C1, U+FFFE/F
+    assert [c for c in bad if not _suspect(json_text({"text": f"Acme {c} down"}))] == []
+    plain = {"text": 'Acme "phone"\tis\r\nfine \\ 小米手机 \U0001f600 \\u0041', "n": [1.5e-7]}
+    assert not needs_cleaning(plain) and not _suspect(json_text(plain))
