@@ -104,6 +104,9 @@ def test_a_node_killed_mid_ingest_loses_no_mention_and_stores_each_once(
         replays = _drain(writer, report)
         assert writer.pending() == 0, report.summary()
     assert not report.failures and report.dead_lettered == 0, report.summary()
+    # the kill was felt: a request met the dead node (the pool sends round robin) and
+    # was retried on another
+    assert report.retries >= 1
     print(f"\nkilled node-{victim} after {killed_after} mentions: {report.summary()}, "
           f"{report.retries} retries, {replays} replay(s) of the spool")  # fmt: skip
 
@@ -136,6 +139,7 @@ def test_the_writer_keeps_writing_with_a_node_down(es_cluster: LocalCluster, tmp
         assert writer.pending() == 0
     # nothing waited in the spool: the node pool sent every batch to a node that runs
     assert report.ok and report.indexed == len(batch), report.summary()
+    assert report.retries >= 1  # the stopped node's turn came, and went to another node
     print(f"\nnode-{down} down: {report.summary()}, {report.retries} retries")
 
     # reads go round the three hosts too; the stopped one's turns go to another node
