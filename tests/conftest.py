@@ -59,8 +59,8 @@ def es_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode | Ru
 @pytest.fixture(scope="module")
 def es_cluster_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Three local nodes (512 MB heap each) forming one cluster, for one test module,
-    torn down after it: a cluster costs a minute or more to boot on a busy machine,
-    so a module's tests share one, and no two modules' clusters overlap."""
+    torn down after it: a cluster takes 30-40 s to boot on a busy 2-core machine, so
+    a module's tests share one, and no two modules' clusters overlap."""
     cluster = LocalCluster(nodes=3, port=0, data_dir=tmp_path_factory.mktemp("escluster"))
     cluster.start()
     try:
@@ -70,14 +70,14 @@ def es_cluster_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
 
 
 @pytest.fixture
-def es_cluster(es_cluster_module: LocalCluster) -> Iterator[LocalCluster]:
-    """The module's cluster, whole again after the test: a node the test stopped or
-    killed is started again (same ports, same data), so the next test starts from
-    three nodes."""
-    yield es_cluster_module
+def es_cluster(es_cluster_module: LocalCluster) -> LocalCluster:
+    """The module's cluster with its three nodes running: a node an earlier test stopped
+    or killed is started again first (same ports, same data). Before the test, not
+    after: the module's last test leaves no node to restart for nothing."""
     for i, node in enumerate(es_cluster_module.nodes):
         if node.pid is None:
             es_cluster_module.start_node(i)
+    return es_cluster_module
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def test_the_cluster_name_is_stable_per_folder_and_differs_between_folders(tmp_p
 
 
 def test_three_nodes_form_one_cluster_each_with_its_own_folder(es_cluster: LocalCluster):
-    es = es_cluster.client()
+    es = es_cluster.client(request_timeout=200)  # above the health waits below
     health = es.cluster.health(wait_for_nodes="3", wait_for_status="green", timeout="60s")
     assert health["cluster_name"] == es_cluster.name and health["number_of_nodes"] == 3
     nodes = es.nodes.info(metric="process")["nodes"].values()
@@ -46,7 +46,7 @@ def test_three_nodes_form_one_cluster_each_with_its_own_folder(es_cluster: Local
 
 
 def test_the_master_killed_the_other_two_elect_another_and_it_rejoins(es_cluster: LocalCluster):
-    es = es_cluster.client()
+    es = es_cluster.client(request_timeout=200)  # above the health waits below
     es.indices.create(index="survives", settings={"number_of_shards": 1, "number_of_replicas": 1})
     es.index(index="survives", id="1", document={"n": 1}, refresh=True)
     master = es.cat.master(format="json")[0]["node"]
@@ -65,7 +65,7 @@ def test_the_master_killed_the_other_two_elect_another_and_it_rejoins(es_cluster
 
     es_cluster.start_node(victim)
     assert es_cluster.nodes[victim].pid not in (None, pid)
-    health = es.cluster.health(index="survives", wait_for_status="green", timeout="120s")
+    health = es.cluster.health(index="survives", wait_for_status="green", timeout="180s")
     assert health["number_of_nodes"] == 3
     assert es.get(index="survives", id="1")["_source"] == {"n": 1}
     es.indices.delete(index="survives")

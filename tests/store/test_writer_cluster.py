@@ -41,11 +41,21 @@ def _config(cluster: LocalCluster, tmp_path: Path, prefix: str) -> Elasticsearch
     )
 
 
+def _green(es: Elasticsearch, index: str) -> None:
+    """Wait until the index's primary and replica are both allocated and in sync. The
+    wait is Elasticsearch's (a replica recovering on a busy machine may take minutes);
+    the client's request timeout (the config's 30 s) is stretched to cover it."""
+    health = es.options(request_timeout=200).cluster.health(
+        index=index, wait_for_status="green", timeout="180s"
+    )
+    assert health["status"] == "green", health
+
+
 def _set_up(es: Elasticsearch, cfg: ElasticsearchConfig) -> str:
-    """Templates and the month's index, green: primary and replica both allocated."""
+    """Templates and the month's index, green."""
     index = setup_elasticsearch(es, cfg, now=START).bootstrap_index
     assert index is not None
-    es.cluster.health(index=index, wait_for_status="green", timeout="120s")
+    _green(es, index)
     return index
 
 
@@ -118,7 +128,7 @@ def test_a_node_killed_mid_ingest_loses_no_mention_and_stores_each_once(
 
     # and once the killed node is back and the replica recovered, still so
     es_cluster.start_node(victim)
-    es.cluster.health(index=index, wait_for_status="green", timeout="120s")
+    _green(es, index)
     ids = _all_ids(es, alias_name(cfg.index_prefix))
     assert len(ids) == len(batch)
     assert set(ids) == {m.id for m in batch}
