@@ -49,6 +49,9 @@ def test_the_master_killed_the_other_two_elect_another_and_it_rejoins(es_cluster
     es = es_cluster.client(request_timeout=200)  # above the health waits below
     es.indices.create(index="survives", settings={"number_of_shards": 1, "number_of_replicas": 1})
     es.index(index="survives", id="1", document={"n": 1}, refresh=True)
+    # green first: a replica still recovering when its primary's node dies cannot take
+    # over, and the index would stay red until that node came back
+    es.cluster.health(index="survives", wait_for_status="green", timeout="180s")
     master = es.cat.master(format="json")[0]["node"]
     victim = es_cluster.names.index(master)
     pid = es_cluster.nodes[victim].pid
