@@ -1,4 +1,5 @@
-"""A real single-node Elasticsearch started from the Maven Central jars.
+"""A real single-node Elasticsearch (or a local cluster of several) started from the
+Maven Central jars.
 
 Docker is not available where BrandPulse is developed and tested, and no
 registry ships the Elasticsearch distribution, but Maven Central ships the
@@ -9,7 +10,9 @@ server and its HTTP layer (``transport-netty4``). This module:
 2. compiles the small launcher in ``esnode/java`` with a JDK >= 21 into the
    same cache (Elasticsearch 9 needs Java 21+),
 3. starts the JVM in the background bound to 127.0.0.1 and waits until the
-   official Python client sees ``cluster.health`` yellow.
+   official Python client sees ``cluster.health`` yellow (`LocalNode`); or starts
+   several such JVMs that form one cluster on loopback (`LocalCluster`), for the
+   tests of what happens when a node stops or crashes mid-ingest.
 
 What the node lacks compared with a full distribution (no ``analysis-common``,
 painless, reindex, ILM, data streams, security, ``GET /``) is described in
@@ -84,6 +87,11 @@ def default_data_dir() -> Path:
     if override:
         return Path(override).expanduser().resolve()
     return Path.home() / ".cache" / "brandpulse" / "esnode-data" / "default"
+
+
+def default_cluster_dir() -> Path:
+    """Where ``python -m esnode start --nodes N`` keeps its nodes by default."""
+    return default_data_dir().with_name("cluster")
 
 
 def _java_major(home: Path) -> int | None:
@@ -433,6 +441,18 @@ class LocalNode:
         return free_port()
 
     def _start_on_port(self) -> LocalNode:
+        java, t0 = self._spawn()
+        try:
+            self._wait_ready(t0)
+        except BaseException:
+            self._kill()
+            raise
+        self._started(java, t0)
+        return self
+
+    def _spawn(self) -> tuple[Java, float]:
+        """Start the JVM without waiting for it (`LocalCluster` starts all its nodes
+        first: none of them is ready before a majority of them runs)."""
         state = read_state(self.data_dir)
         if state and _pid_alive(int(str(state["pid"]))):
             raise EsNodeError(
@@ -460,11 +480,10 @@ class LocalNode:
                 start_new_session=True,
             )
         self.pid = self._proc.pid
-        try:
-            self._wait_ready(t0)
-        except BaseException:
-            self._kill()
-            raise
+        return java, t0
+
+    def _started(self, java: Java, t0: float) -> None:
+        """Record a node that answered: boot time and the state file."""
         self.boot_seconds = time.monotonic() - t0
         (self.data_dir / STATE_FILE).write_text(
             json.dumps(
@@ -482,7 +501,6 @@ class LocalNode:
             )
             + "\n"
         )
-        return self
 
     def _wait_ready(self, t0: float) -> None:
         deadline = t0 + self.boot_timeout
@@ -564,6 +582,28 @@ class LocalNode:
         self.pid = None
         self._proc = None
 
+    def kill(self, timeout: float = 30.0) -> None:
+        """SIGKILL the JVM, as a crash or the kernel's OOM killer would: no flush, no
+        leaving the cluster; what Elasticsearch had fsynced (its translog, before it
+        acknowledged a write) stays in the data folder. Returns once the process is gone."""
+        pid = self.pid
+        if pid is None:
+            state = read_state(self.data_dir)
+            pid = int(str(state["pid"])) if state else None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait(timeout=timeout)
+        elif pid is not None and _pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + timeout
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+        self.pid = None
+        self._proc = None
+
     def rss_bytes(self) -> int | None:
         return rss_bytes(self.pid) if self.pid else None
 
@@ -594,22 +634,296 @@ def stop_pid(pid: int, timeout: float = 60.0) -> bool:
     return False
 
 
+CLUSTER_FILE = "cluster.json"
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 now (held together while picked, so
+    none repeats); as racy as `free_port` afterwards."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
+def cluster_name(data_dir: Path) -> str:
+    """The cluster's name, derived from its folder: stable across restarts (a node's data
+    belongs to one cluster), and distinct between clusters, so nodes of two local
+    clusters (two test sessions) can never join each other."""
+    digest = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:10]
+    return f"brandpulse-cluster-{digest}"
+
+
+class LocalCluster:
+    """``nodes`` local Elasticsearch JVMs on 127.0.0.1 forming one cluster.
+
+    ``with LocalCluster(nodes=3, data_dir=...) as cluster: cluster.client()...``
+
+    Every node is a `LocalNode` (``data_dir/node-<i>``, its own log and state file)
+    holding all roles (master-eligible and data), named ``node-<i>``; they find each
+    other through ``discovery.seed_hosts`` (every node's transport port) and
+    bootstrap once with ``cluster.initial_master_nodes`` (every name). Three nodes
+    keep a master quorum with one of them down, which is what the tests need: a
+    node stopped or killed mid-ingest while the other two carry on.
+
+    ``start`` launches every JVM first and then waits: no node is ready before a
+    majority of them runs. It returns once the cluster health reports all ``nodes``
+    and at least yellow. ``port=0`` picks free HTTP and transport ports and, if one
+    was taken before its JVM bound it, starts the whole cluster again on fresh ones
+    (up to `PORT_ATTEMPTS`); a port ``p`` means HTTP ports ``p .. p+nodes-1``. A
+    node's ports never change once the cluster started: `start_node` brings a
+    stopped or killed node back on them, on its data folder, and it rejoins.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 3,
+        port: int | None = 0,
+        data_dir: Path | str | None = None,
+        heap: str = DEFAULT_HEAP,
+        watch_parent: bool = True,
+        boot_timeout: float = 300.0,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        if nodes < 2:
+            raise ValueError(f"a cluster has 2 nodes or more (one node is LocalNode), got {nodes}")
+        if not re.fullmatch(r"\d+[mMgG]", heap):
+            raise ValueError(f"heap must look like 512m or 1g, got {heap!r}")
+        self.size = nodes
+        self.port = port if port is not None else DEFAULT_PORT
+        self.data_dir = Path(data_dir).resolve() if data_dir else default_cluster_dir()
+        self.heap = heap
+        self.watch_parent = watch_parent
+        self.boot_timeout = boot_timeout
+        self.settings = dict(settings or {})
+        self.name = cluster_name(self.data_dir)
+        self.names = [f"node-{i}" for i in range(nodes)]
+        self.nodes: list[LocalNode] = []
+        self.boot_seconds: float | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        """Every node's HTTP URL: the `elasticsearch.hosts` of a config for this cluster."""
+        return [node.url for node in self.nodes]
+
+    def client(self, **kwargs: object) -> Elasticsearch:
+        """A client over all nodes: its node pool skips a node that stopped answering."""
+        opts: dict[str, object] = {"request_timeout": 60}
+        opts.update(kwargs)
+        return Elasticsearch(self.urls, **opts)  # type: ignore[arg-type]
+
+    def _make_nodes(self, http: list[int], transport: list[int]) -> list[LocalNode]:
+        seeds = ",".join(f"127.0.0.1:{p}" for p in transport)
+        nodes = []
+        for i, name in enumerate(self.names):
+            settings = {
+                "node.name": name,
+                "cluster.name": self.name,
+                "discovery.type": "multi-node",
+                "discovery.seed_hosts": seeds,
+                "cluster.initial_master_nodes": ",".join(self.names),
+                "transport.port": str(transport[i]),
+                **self.settings,
+            }
+            nodes.append(
+                LocalNode(
+                    port=http[i],
+                    data_dir=self.data_dir / name,
+                    heap=self.heap,
+                    watch_parent=self.watch_parent,
+                    boot_timeout=self.boot_timeout,
+                    settings=settings,
+                )
+            )
+        return nodes
+
+    def start(self) -> LocalCluster:
+        any_port = self.port == 0
+        taken: list[str] = []
+        t0 = time.monotonic()
+        for _ in range(PORT_ATTEMPTS if any_port else 1):
+            if any_port:
+                ports = _free_ports(2 * self.size)
+                http, transport = ports[: self.size], ports[self.size :]
+            else:
+                http = [self.port + i for i in range(self.size)]
+                transport = _free_ports(self.size)
+            self.nodes = self._make_nodes(http, transport)
+            try:
+                self._boot()
+            except PortTaken as exc:
+                self._kill_all()
+                if not any_port:
+                    raise
+                taken.append(str(exc).splitlines()[0])
+                continue
+            except BaseException:
+                self._kill_all()
+                raise
+            self.boot_seconds = time.monotonic() - t0
+            self._write_state()
+            return self
+        raise EsNodeError(
+            f"no free ports for the cluster after {PORT_ATTEMPTS} attempts: " + "; ".join(taken)
+        )
+
+    def _boot(self) -> None:
+        spawned = [(node, *node._spawn()) for node in self.nodes]
+        for node, java, t0 in spawned:
+            node._wait_ready(t0)
+            node._started(java, t0)
+        self.wait_for_nodes(self.size)
+
+    def wait_for_nodes(
+        self, count: int, status: str = "yellow", timeout: float | None = None
+    ) -> dict[str, object]:
+        """Wait until the cluster health reports exactly ``count`` nodes and at least
+        ``status``, asked of the nodes that run; returns the health. ``count`` below
+        the size is how a test sees the others noticed a node stopped or killed."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.boot_timeout)
+        running = [n for n in self.nodes if n.pid is not None]
+        if not running:
+            raise EsNodeError("no node of the cluster runs")
+        es = Elasticsearch([n.url for n in running], request_timeout=20, max_retries=len(running))
+        last: object = None
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    health = es.cluster.health(
+                        wait_for_nodes=str(count), wait_for_status=status, timeout="10s"
+                    )
+                except Exception as exc:  # no master yet (503), or a node just went away
+                    last = exc
+                    time.sleep(0.5)
+                    continue
+                last = health
+                if not health["timed_out"] and health["number_of_nodes"] == count:
+                    return dict(health)
+                time.sleep(0.5)
+        finally:
+            es.close()
+        raise EsNodeError(
+            f"cluster {self.name} did not reach {count} node(s) and {status} within "
+            f"the timeout (last answer: {last!r})"
+        )
+
+    def stop_node(self, i: int, kill: bool = False) -> None:
+        """Stop node ``i``: SIGTERM (a clean shutdown, as `LocalNode.stop`) or, with
+        ``kill``, SIGKILL (a crash). Returns once its process is gone; the other
+        nodes notice on their own (see `wait_for_nodes`)."""
+        node = self.nodes[i]
+        if kill:
+            node.kill()
+        else:
+            node.stop()
+
+    def start_node(self, i: int) -> None:
+        """Start node ``i`` again on its ports and data folder; returns once it answers
+        and the cluster reports every node again."""
+        self.nodes[i].start()
+        self.wait_for_nodes(self.size)
+
+    def pids(self) -> list[int | None]:
+        return [node.pid for node in self.nodes]
+
+    def _write_state(self) -> None:
+        (self.data_dir / CLUSTER_FILE).write_text(
+            json.dumps(
+                {
+                    "cluster_name": self.name,
+                    "nodes": [
+                        {"name": name, "url": node.url, "data": str(node.data_dir)}
+                        for name, node in zip(self.names, self.nodes, strict=True)
+                    ],
+                    "boot_seconds": round(self.boot_seconds or 0.0, 2),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+
+    def _kill_all(self) -> None:
+        for node in self.nodes:
+            node._kill()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop every node: SIGTERM to all at once, then wait (SIGKILL after ``timeout``)."""
+        stop_data_dirs([node.data_dir for node in self.nodes], timeout)
+        for node in self.nodes:
+            if node._proc is not None:
+                node._proc.wait(timeout=5)
+            node.pid = None
+            node._proc = None
+        (self.data_dir / CLUSTER_FILE).unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def read_cluster(data_dir: Path) -> dict[str, object] | None:
+    """The ``cluster.json`` of a cluster started in ``data_dir`` (None if there is none)."""
+    path = Path(data_dir) / CLUSTER_FILE
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def stop_data_dirs(data_dirs: list[Path], timeout: float = 60.0) -> list[tuple[int, bool]]:
+    """Stop the nodes whose state files are in ``data_dirs``: SIGTERM to all first (a
+    cluster's nodes shut down together, not one after another), then wait for each,
+    SIGKILL after ``timeout``. Returns (pid, stopped cleanly) per node that ran."""
+    pids: list[tuple[Path, int]] = []
+    for data in data_dirs:
+        state = read_state(data)
+        if state is not None:
+            pids.append((data, int(str(state["pid"]))))
+    for _, pid in pids:
+        if _pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    results = []
+    for data, pid in pids:
+        results.append((pid, stop_pid(pid, timeout)))
+        (data / STATE_FILE).unlink(missing_ok=True)
+    return results
+
+
 __all__ = [
+    "CLUSTER_FILE",
     "DEFAULT_HEAP",
     "DEFAULT_PORT",
     "ES_VERSION",
     "PORT_ATTEMPTS",
     "EsNodeError",
     "Java",
+    "LocalCluster",
     "LocalNode",
     "PortTaken",
     "cache_home",
+    "cluster_name",
+    "default_cluster_dir",
     "default_data_dir",
     "ensure_installed",
     "find_java",
     "free_port",
     "log_tail",
+    "read_cluster",
     "read_state",
     "rss_bytes",
+    "stop_data_dirs",
     "stop_pid",
 ]

@@ -1,7 +1,9 @@
-"""Shared fixtures: a real Elasticsearch node and a real Redis for tests that need one.
+"""Shared fixtures: a real Elasticsearch node and a real Redis for tests that need one,
+and a local three-node Elasticsearch cluster for the tests marked ``cluster``.
 
 ``BRANDPULSE_TEST_ES_URL=http://host:port`` reuses a running node instead of
 starting one (CI services, or `python -m esnode start` kept open while iterating);
+it does not apply to the cluster, whose tests stop and kill its nodes;
 ``BRANDPULSE_TEST_REDIS_URL=redis://host:port/db`` does the same for Redis
 (`make redis`). Tests that use Redis put their keys under a prefix of their own.
 """
@@ -22,7 +24,7 @@ from elasticsearch import Elasticsearch
 # package; the repository root on the path lets the regular package win.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from esnode import LocalNode
+from esnode import LocalCluster, LocalNode
 from redisnode import LocalRedis
 
 
@@ -52,6 +54,30 @@ def es_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode | Ru
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def es_cluster_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three local nodes (512 MB heap each) forming one cluster, for one test module,
+    torn down after it: a cluster takes 30-40 s to boot on a busy 2-core machine, so
+    a module's tests share one, and no two modules' clusters overlap."""
+    cluster = LocalCluster(nodes=3, port=0, data_dir=tmp_path_factory.mktemp("escluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def es_cluster(es_cluster_module: LocalCluster) -> LocalCluster:
+    """The module's cluster with its three nodes running: a node an earlier test stopped
+    or killed is started again first (same ports, same data). Before the test, not
+    after: the module's last test leaves no node to restart for nothing."""
+    for i, node in enumerate(es_cluster_module.nodes):
+        if node.pid is None:
+            es_cluster_module.start_node(i)
+    return es_cluster_module
 
 
 @pytest.fixture(scope="session")
