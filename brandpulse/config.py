@@ -1488,8 +1488,9 @@ class RedisConfig(Strict):
     )
     leader_ttl: PositiveDuration = Field(
         default=timedelta(seconds=30),
-        description="`run --role coordinator`: the leader lock lasts this long unless the "
-        "leader renews it (every third of it): a dead leader's successor takes over within it",
+        description="`run --role coordinator` and `--role alerter` (each role its own lock): "
+        "the leader lock lasts this long unless the leader renews it (every third of it): a "
+        "dead leader's successor takes over within it",
     )
     claim_idle: PositiveDuration = Field(
         default=timedelta(seconds=120),

@@ -15,8 +15,20 @@
   and crawls the source again from the cursor the dead one never committed: its
   mentions are fetched again and written under the same deterministic ids (once in
   Elasticsearch).
-- `scorer`, `alerter`: not built yet (the crawler scores and indexes what it
-  crawled; alerts and scheduled reports run only with `--role all`).
+- `alerter`: the deployment's one-at-a-time jobs -- the alert check, the outbox
+  delivery, the scheduled reports, index retention -- run by whichever alerter holds
+  the alerter lock (`<prefix>alerter`, a `LeaderLock` with its own fencing tokens and
+  `redis.leader_ttl`); the others wait as standbys and one takes over within
+  `leader_ttl` of the leader's death, running a check at once. What "sent once" means
+  across alerters is in `alerts.engine` (module doc): decisions are exactly once in
+  the Elasticsearch outbox (deterministic ids, create-only and conditional writes,
+  whoever makes them); each claim records the claimant's fence and the lock is
+  confirmed in Redis right before each post, so a claim left by a killed leader is
+  taken over at once, the channel read back for the alert id, and posted only if it
+  is not there. An alerter crawls nothing and never loads the model. Coordinators and
+  crawlers never run alert checks, reports or retention; `--role all` runs them
+  without any lock (so do not run a whole daemon with alerts beside alerters).
+- `scorer`: not built yet (the crawler scores and indexes what it crawled).
 
 Every role but `all` needs the `redis:` section.
 """
@@ -46,8 +58,6 @@ ROLES = ("all", "coordinator", "crawler", "scorer", "alerter")
 NOT_BUILT = {
     "scorer": "the scorer role is not built yet: crawler workers score and index what they "
     "crawl",
-    "alerter": "the alerter role is not built yet: alerts and scheduled reports run only "
-    "with --role all",
 }
 # How long a worker's XREADGROUP waits for a job before it looks again (and notices
 # a stop request).
@@ -150,6 +160,66 @@ class Coordinator:
             try:
                 if self.lock.release():
                     log_event(logger, "leader.released")
+            except RedisError:
+                pass
+            self.client.close()
+
+
+class Alerter:
+    """Holds (or waits for) the alerter lock for a `Daemon(role="alerter")` (module doc).
+
+    `tick` renews the lock when held, else tries for it, and logs each change;
+    `on_acquired` runs after each new leadership (the role runs an alert check at
+    once). `run` ticks every third of `redis.leader_ttl` (at most every second) until
+    stopped, then gives the lock up, so a standby need not wait out the TTL.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        client: redis.Redis | None = None,
+        on_acquired: Callable[[int], None] | None = None,
+    ) -> None:
+        from daemon.coord import LeaderLock
+
+        assert config.redis is not None, "an alerter needs redis:"
+        self.client = client if client is not None else _client(config)
+        ttl = config.redis.leader_ttl.total_seconds()
+        self.lock: LeaderLock = LeaderLock(self.client, f"{config.redis.key_prefix}alerter", ttl)
+        self.on_acquired = on_acquired
+        self.interval = min(ttl / 3, 1.0)
+
+    def tick(self) -> int | None:
+        """One renewal or attempt: the fence held now, or None (standby)."""
+        was = self.lock.fence
+        fence = self.lock.hold()
+        if fence != was:
+            if was is not None:
+                log_event(logger, "alerter.lost", logging.WARNING, fence=was)
+            if fence is not None:
+                log_event(logger, "alerter.leading", fence=fence, holder=self.lock.token)
+                if self.on_acquired is not None:
+                    self.on_acquired(fence)
+        return fence
+
+    def run(self, stop: threading.Event) -> None:
+        from redis.exceptions import RedisError
+
+        log_event(logger, "alerter.started", holder=self.lock.token)
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                except RedisError as exc:  # the lock lapses on its own if this lasts
+                    if self.lock.fence is not None:
+                        log_event(logger, "alerter.lost", logging.WARNING, fence=self.lock.fence)
+                    self.lock.fence = None  # not leading without a confirmed lock
+                    log_event(logger, "alerter.redis_unavailable", logging.WARNING, error=str(exc))
+                stop.wait(self.interval)
+        finally:
+            try:
+                if self.lock.release():
+                    log_event(logger, "alerter.released")
             except RedisError:
                 pass
             self.client.close()
@@ -261,6 +331,9 @@ def run_role(config: Config, role: str) -> None:
     if role == "coordinator":
         Coordinator(config).run(stop)
         return
+    if role == "alerter":
+        _run_alerter(config, stop)
+        return
     assert role == "crawler", role
     daemon = Daemon(config, role="crawler")
     worker = CrawlerWorker(daemon)
@@ -275,3 +348,22 @@ def run_role(config: Config, role: str) -> None:
         daemon.cancel_crawls()  # a running crawl stops; what it found is written first
         thread.join(config.daemon.shutdown_timeout.total_seconds())
         daemon.stop()
+
+
+def _run_alerter(config: Config, stop: threading.Event) -> None:
+    from daemon.service import Daemon
+
+    alerter = Alerter(config)
+    daemon = Daemon(config, role="alerter", leadership=alerter.lock)
+    alerter.on_acquired = lambda _fence: daemon.run_alert_check_now()
+    daemon.start()  # Elasticsearch set-up; jobs that run only while the lock is held
+    lock_stop = threading.Event()
+    thread = threading.Thread(target=alerter.run, args=(lock_stop,), name="alerter-lock")
+    thread.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        daemon.stop()  # a running check finishes first, still under the lock
+        lock_stop.set()
+        thread.join(config.daemon.shutdown_timeout.total_seconds())

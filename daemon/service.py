@@ -14,6 +14,13 @@ Jobs:
   deliver alerts still waiting in the outbox, apply the health thresholds and
   deliver health notices.
 
+Roles (`daemon.roles`): `all` runs every job above. A `crawler` runs no schedule of its
+own (a `CrawlerWorker` calls `crawl_source`) and, of the rest, only housekeeping. An
+`alerter` crawls and scores nothing (it never loads the model): it runs the
+deployment's one-at-a-time jobs -- the alert check, the outbox delivery, the
+scheduled reports and retention -- each only while it holds the alerter lock
+(`leadership`, a `daemon.coord.LeaderLock`), plus its own health notices.
+
 Health notices (`health:`, `alerts.health.HealthTracker`): a source that keeps
 failing and Elasticsearch staying down are told to Slack once, and once more when
 they recover; the episode state and the notices waiting to go out are kept in a
@@ -63,7 +70,7 @@ from store.setup import setup_elasticsearch
 from store.writer import BulkWriter, WriteReport
 
 if TYPE_CHECKING:
-    from alerts.engine import AlertEngine
+    from alerts.engine import AlertEngine, Leadership
     from alerts.health import HealthNotice, HealthTracker
     from alerts.notifiers import Notifier
     from alerts.notifiers.slack_actions import SlackActionListener
@@ -104,11 +111,15 @@ class Daemon:
         engine: AlertEngine | None = None,
         metrics: Metrics | None = None,
         role: str = "all",
+        leadership: Leadership | None = None,
     ) -> None:
         # "all": the whole daemon (the default). "crawler": no schedule of its own,
         # no alerts, no reports: a `daemon.roles.CrawlerWorker` feeds it crawl jobs
         # (`crawl_source`); housekeeping (spool, unscored, health) still runs.
+        # "alerter": alerts, outbox, reports and retention, each only while
+        # `leadership` is held (`daemon.roles.Alerter`); no crawls, no model.
         self.role = role
+        self.leadership = leadership
         self.config = config
         self.metrics = metrics or Metrics()
         self.state = DaemonState()
@@ -161,7 +172,7 @@ class Daemon:
 
     @property
     def engine(self) -> AlertEngine | None:
-        if self._engine is None and self.config.alerts.enabled and self.role == "all":
+        if self._engine is None and self.config.alerts.enabled and self.runs_alerts:
             from alerts.engine import AlertEngine
             from alerts.notifiers import notifiers_from_config
 
@@ -171,8 +182,19 @@ class Daemon:
                 None,
                 channels=notifiers_from_config(self.config),
                 failing_sources=self._sources_down,
+                leadership=self.leadership,
             )
         return self._engine
+
+    @property
+    def runs_alerts(self) -> bool:
+        """Whether this role runs the alert check, the outbox, reports and retention."""
+        return self.role in ("all", "alerter")
+
+    def leading(self) -> bool:
+        """Whether the one-at-a-time jobs (`runs_alerts`) may run now: always without a
+        `leadership` (a whole daemon), else while it is held."""
+        return self.leadership is None or self.leadership.fence is not None
 
     def _sources_down(self) -> set[str]:
         """Sources the health notices report as failing (the flatline rule skips them)."""
@@ -353,7 +375,7 @@ class Daemon:
 
     def alert_job(self) -> int:
         engine = self.engine
-        if engine is None or self._setup_pending:
+        if engine is None or self._setup_pending or not self.leading():
             return 0
         now = datetime.now(UTC)
         try:
@@ -371,11 +393,19 @@ class Daemon:
             log_event(logger, "alerts.sent", n=len(sent), brands=sorted({a.brand for a in sent}))
         return len(sent)
 
+    def run_alert_check_now(self) -> None:
+        """Run the alert check as soon as a worker thread is free (a new alerter leader
+        need not wait for `alerts.check_every`)."""
+        if self.scheduler.running and self.scheduler.get_job("alerts:check") is not None:
+            self.scheduler.modify_job("alerts:check", next_run_time=datetime.now(UTC))
+
     def report_job(self, n: int) -> None:
         """The `n`th scheduled report (`reports.schedules`): files, and Slack if asked."""
         from daemon.reports import run_scheduled_report
 
         schedule = self.config.reports.schedules[n]
+        if not self.leading():  # a standby alerter: the leading one writes it
+            return
         run = run_scheduled_report(self.config, self.client, schedule, datetime.now(UTC))
         log_event(logger, "report.done", schedule=schedule.describe(), files=len(run.files),
                   posted=run.posted, failed=run.failed)
@@ -383,11 +413,12 @@ class Daemon:
     def housekeeping_job(self) -> None:
         if self._setup_pending and not self._try_setup():
             return
-        self._es_outcome(self.pipeline.replay_spool())
-        if self.writer.pending() == 0:
-            self._score_unscored()
+        if self.role != "alerter":  # an alerter writes no mentions and has no model
+            self._es_outcome(self.pipeline.replay_spool())
+            if self.writer.pending() == 0:
+                self._score_unscored()
         engine = self.engine
-        if engine is not None:
+        if engine is not None and self.leading():
             try:
                 delivered = engine.retry_outbox()
             except ES_ERRORS as exc:
@@ -404,6 +435,8 @@ class Daemon:
         daily run tries again."""
         from store.retention import apply_retention
 
+        if not self.leading():
+            return
         try:
             result = apply_retention(self.client, self.config.elasticsearch, datetime.now(UTC))
         except ES_ERRORS as exc:
@@ -439,7 +472,8 @@ class Daemon:
         if engine is not None:
             engine.install()
         self.writer.hold = None  # the templates exist: what waited may go now
-        self.pipeline.replay_spool()
+        if self.role != "alerter":
+            self.pipeline.replay_spool()
 
     def _try_setup(self) -> bool:
         """`setup`, or (Elasticsearch unreachable or refusing) hold the writer so
@@ -554,7 +588,7 @@ class Daemon:
                 name=f"crawl {source.name}",
                 next_run_time=datetime.now(UTC),  # first crawl right away, not after one interval
             )
-        if self.config.alerts.enabled and self.role == "all":
+        if self.config.alerts.enabled and self.runs_alerts:
             self.scheduler.add_job(
                 self.alert_job,
                 IntervalTrigger(seconds=self.config.alerts.check_every.total_seconds(), timezone=UTC),
@@ -564,13 +598,14 @@ class Daemon:
         self.scheduler.add_job(
             self.housekeeping_job, IntervalTrigger(seconds=60, timezone=UTC), id="housekeeping"
         )
-        if self.config.elasticsearch.retention is not None and self.role == "all":
-            # One cluster-wide job: crawler/coordinator roles leave it to the `all` daemon.
+        if self.config.elasticsearch.retention is not None and self.runs_alerts:
+            # One cluster-wide job: crawler/coordinator roles leave it to the `all` daemon
+            # or the leading alerter.
             self.scheduler.add_job(
                 self.retention_job, IntervalTrigger(days=1, timezone=UTC), id="retention",
                 name="index retention", next_run_time=datetime.now(UTC),
             )  # fmt: skip
-        if self.config.reports.schedules and self.role == "all":
+        if self.config.reports.schedules and self.runs_alerts:
             from daemon.reports import report_trigger
             from reports.publish import ReportOutputError, output_dir
 
@@ -594,13 +629,13 @@ class Daemon:
             ).start()  # fmt: skip
             log_event(logger, "http.listening", url=self.health_server.url,
                       port=self.health_server.port)
-        if self.role == "all":
+        if self.runs_alerts:
             self._start_slack_actions()
         self.scheduler.start()
         log_event(
             logger, "daemon.started", role=self.role,
             sources=[s for s in self.state.sources],
-            alerts=self.config.alerts.enabled and self.role == "all",
+            alerts=self.config.alerts.enabled and self.runs_alerts,
         )  # fmt: skip
 
     def _start_slack_actions(self) -> None:

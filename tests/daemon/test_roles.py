@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ import pytest
 import redis
 import yaml
 
+from alerts.engine import AlertEngine
+from alerts.notifiers.slack import SlackNotifier
+from alerts.state import AlertStateStore, OutboxEntry
 from brandpulse.config import parse_config
 from crawlers.job import CrawlJob
 from daemon.cli import main
@@ -32,7 +35,11 @@ from daemon.coord import CrawlQueue, LeaderLock
 from daemon.demo import demo_config
 from daemon.roles import Coordinator
 from sandbox.corpus import build_corpus
+from sandbox.slack import SlackSandbox
 from sandbox.sources import SourcesServer, assign_source
+from store.setup import setup_elasticsearch
+from store.writer import BulkWriter
+from tests.alerts.test_engine import mention
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,14 +125,14 @@ def _bare(tmp_path: Path, **extra: Any) -> Path:
     })  # fmt: skip
 
 
-@pytest.mark.parametrize("role", ["coordinator", "crawler"])
+@pytest.mark.parametrize("role", ["coordinator", "crawler", "alerter"])
 def test_a_role_without_redis_is_a_config_error(role, tmp_path, capsys):
     assert main(["run", "--role", role, "--config", str(_bare(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert f"--role {role} needs the redis: section" in err and "--role all" in err
 
 
-@pytest.mark.parametrize("role", ["scorer", "alerter"])
+@pytest.mark.parametrize("role", ["scorer"])
 def test_roles_not_built_yet_are_refused_by_name(role, tmp_path, capsys):
     config = _bare(tmp_path, redis={"url": "redis://127.0.0.1:6379/0"})
     assert main(["run", "--role", role, "--config", str(config)]) == 2
@@ -481,3 +488,175 @@ def test_two_crawler_workers_never_crawl_one_source_at_once(
         held.release.set()
         held.shutdown()
         held.server_close()
+
+
+# ------------------------------------------------------------------ alerters
+
+
+def _alerter_config(tmp: Path, es_url: str, redis_url: str, prefix: str, index_prefix: str,
+                    slack: SlackSandbox, n: int = 1) -> dict[str, Any]:  # fmt: skip
+    return {
+        "brands": [{"name": "Acme"}],
+        "elasticsearch": {"hosts": [es_url], "index_prefix": index_prefix,
+                          "spool_dir": str(tmp / f"spool{n}")},
+        "slack": {"token": slack.token, "channel": slack.channel, "base_url": slack.base_url},
+        "alerts": {"check_every": "2s"},
+        "health": {"enabled": False},
+        "daemon": {"state_dir": str(tmp / f"state{n}"), "http_port": 0},
+        "redis": {"url": redis_url, "key_prefix": prefix, "leader_ttl": "2s"},
+    }  # fmt: skip
+
+
+def _critics(es, config, tmp: Path, n: int) -> list[str]:
+    """Index `n` negative posts by authors who reach millions (each one high-reach alert)
+    in the last hour; their mention ids."""
+    now = datetime.now(UTC)
+    posts = [mention("Acme", now - timedelta(minutes=50 - 10 * k), "negative", f"critic{k}",
+                     reach=2_000_000 + k, author=f"critic{k}") for k in range(n)]  # fmt: skip
+    setup_elasticsearch(es, config.elasticsearch, now=now)
+    with BulkWriter(es, config.elasticsearch, spool_dir=tmp / "seed-spool", refresh=True) as writer:
+        assert writer.write(posts).ok
+    return [p.id for p in posts]
+
+
+def _alert_ids(slack: SlackSandbox) -> list[str]:
+    """The alert id of every message Slack took, in order (from the message metadata)."""
+    return [str(((m.payload.get("metadata") or {}).get("event_payload") or {}).get("alert_id"))
+            for m in slack.messages]  # fmt: skip
+
+
+@pytest.mark.parametrize("posted", [True, False], ids=["slack-took-it", "never-reached-slack"])
+def test_a_claim_of_an_older_alerter_leadership_is_taken_over_at_once(
+    es_node, es_client, redis_node, client, tmp_path, posted
+):
+    """The engine under a leadership: a `sending` claim of an older fence is the dead
+    leader's, taken over now (not after SEND_LEASE), and the channel is read back first."""
+    prefix, index_prefix = _prefix(), f"ra{uuid.uuid4().hex[:8]}"
+    with SlackSandbox() as slack:
+        config = parse_config(_alerter_config(tmp_path, es_node.url, redis_node.url,
+                                              prefix, index_prefix, slack), env={})  # fmt: skip
+        _critics(es_client, config, tmp_path, 1)
+        key = f"{prefix}alerter"
+        dead, heir = LeaderLock(client, key, 30), LeaderLock(client, key, 30)
+        dead_fence = dead.acquire()
+        assert dead_fence is not None
+        notifier = SlackNotifier.from_config(config.slack)
+        now = datetime.now(UTC)
+        [alert] = AlertEngine(config, es_client, notifier, leadership=dead).dry_run(now)
+        store = AlertStateStore(es_client, index_prefix)
+        store.install()
+        assert store.enqueue(OutboxEntry(alert=alert, status="pending", created_at=now))
+        entry = store.get_entry(alert.alert_id)
+        assert entry is not None
+        store.claim(entry, "doomed", now, now + timedelta(minutes=5), dead_fence)
+        if posted:
+            notifier.send(alert)  # ...and the leader is SIGKILLed before recording it
+        client.delete(key)  # its lock lapses
+
+        # Without a newer leadership the claim holds for its whole send lease.
+        assert AlertEngine(config, es_client, notifier).retry_outbox(now) == []
+        assert heir.acquire() is not None and heir.fence > dead_fence
+        engine = AlertEngine(config, es_client, notifier, leadership=heir)
+        engine.retry_outbox(now + timedelta(seconds=1))
+        assert _alert_ids(slack) == [alert.alert_id], "once in Slack, either way"
+        done = store.get_entry(alert.alert_id)
+        assert done is not None and done.status == "delivered" and done.fence == heir.fence
+        assert done.delivery is not None and done.delivery.ts == slack.messages[0].ts
+
+
+def test_an_alerter_that_lost_its_lock_sends_nothing_and_leaves_the_alert_pending(
+    es_node, es_client, redis_node, client, tmp_path
+):
+    prefix, index_prefix = _prefix(), f"ra{uuid.uuid4().hex[:8]}"
+    with SlackSandbox() as slack:
+        config = parse_config(_alerter_config(tmp_path, es_node.url, redis_node.url,
+                                              prefix, index_prefix, slack), env={})  # fmt: skip
+        _critics(es_client, config, tmp_path, 1)
+        key = f"{prefix}alerter"
+        stalled, other = LeaderLock(client, key, 30), LeaderLock(client, key, 30)
+        assert stalled.acquire() is not None
+        notifier = SlackNotifier.from_config(config.slack)
+        engine = AlertEngine(config, es_client, notifier, leadership=stalled)
+        store = AlertStateStore(es_client, index_prefix)
+        now = datetime.now(UTC)
+        # Stalled past its TTL while another took over, and unaware of it so far.
+        client.delete(key)
+        assert other.acquire() is not None
+        assert stalled.fence is not None, "it has not noticed yet"
+        assert engine.check(now) == [], "checked, but not sent: the lock is confirmed first"
+        assert slack.messages == []
+        [entry] = store.entries()
+        assert entry.status == "pending" and not entry.maybe_posted, "back to pending, unsent"
+        assert stalled.fence is None
+        # It notices now: no further check, no send at all.
+        assert engine.check(now + timedelta(minutes=1)) == [] and slack.messages == []
+        # The leader sends it.
+        sent = AlertEngine(config, es_client, notifier, leadership=other).check(now)
+        assert [a.alert_id for a in sent] == [entry.alert_id] and len(slack.messages) == 1
+
+
+class HeldSlack(SlackSandbox):
+    """The Slack sandbox, holding the first `chat.postMessage` until `gate` opens: taken
+    first and its answer held (`posted`), or held and then dropped (never reached Slack)."""
+
+    def __init__(self, posted: bool) -> None:
+        super().__init__()
+        self.posted = posted
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self._first = threading.Lock()
+        self._held = False
+
+    def handle_api(self, method: str, token: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+        if method != "chat.postMessage":
+            return super().handle_api(method, token, payload)
+        with self._first:
+            first, self._held = not self._held, True
+        if not first:
+            return super().handle_api(method, token, payload)
+        answer = super().handle_api(method, token, payload) if self.posted else None
+        self.entered.set()
+        self.gate.wait(300)  # its sender is killed meanwhile
+        return answer or {"ok": False, "error": "internal_error"}
+
+
+@pytest.mark.parametrize("posted", [True, False], ids=["slack-took-it", "never-reached-slack"])
+def test_two_alerters_one_killed_mid_send_each_alert_reaches_slack_once(
+    es_node, es_client, redis_node, client, tmp_path, processes, posted
+):
+    prefix, index_prefix = _prefix(), f"ra{uuid.uuid4().hex[:8]}"
+    with HeldSlack(posted) as slack:
+        paths = []
+        for n in (1, 2):  # two alerters on one machine: a spool and a state folder each
+            data = _alerter_config(tmp_path, es_node.url, redis_node.url, prefix, index_prefix,
+                                   slack, n)  # fmt: skip
+            paths.append(_write(tmp_path / f"config{n}.yaml", data))
+        config = parse_config(data, env={})
+        critics = _critics(es_client, config, tmp_path, 3)
+        for n, path in enumerate(paths, 1):
+            processes.append(RoleProcess("alerter", path, tmp_path / f"alerter{n}.log"))
+        lock = LeaderLock(client, f"{prefix}alerter", 2)
+        assert slack.entered.wait(300), "no alerter got as far as posting"
+        first_fence, first_pid = _leader_pid(lock)  # type: ignore[misc]
+        leader = next(p for p in processes if p.pid == first_pid)
+        standby = next(p for p in processes if p.pid != first_pid)
+        assert "alerter.started" in standby.log() and "alerter.leading" not in standby.log()
+        leader.sigkill()  # between claiming the first alert and recording its delivery
+        slack.gate.set()
+
+        store = AlertStateStore(es_client, index_prefix)
+        # The leader had queued every alert of its check (the critics' high-reach ones,
+        # and the wave they start) before it began to post.
+        _wait(lambda: all(e.status == "delivered" for e in store.entries()),
+              300, "the standby to deliver every alert")  # fmt: skip
+        entries = store.entries()
+        assert {e.alert.top_posts[0].id for e in entries if e.alert.kind == "high_reach"} == set(critics)
+        ids = _alert_ids(slack)
+        assert sorted(ids) == sorted(e.alert_id for e in entries), "each alert once"
+        second_fence, second_pid = _leader_pid(lock)  # type: ignore[misc]
+        assert second_pid == standby.pid and second_fence > first_fence
+        assert "taking it over" in standby.log(), standby.log()[-3000:]
+        assert all(e.fence == second_fence for e in store.entries()), "the heir sent them all"
+        assert standby.terminate() == 0
+        assert lock.current() is None and "alerter.released" in standby.log()
+        assert len(slack.messages) == len(entries)
