@@ -34,6 +34,7 @@ from daemon.cli import main
 from daemon.coord import CrawlQueue, LeaderLock
 from daemon.demo import demo_config
 from daemon.roles import Coordinator
+from daemon.service import Daemon
 from sandbox.corpus import build_corpus
 from sandbox.slack import SlackSandbox
 from sandbox.sources import SourcesServer, assign_source
@@ -593,6 +594,36 @@ def test_an_alerter_that_lost_its_lock_sends_nothing_and_leaves_the_alert_pendin
         # The leader sends it.
         sent = AlertEngine(config, es_client, notifier, leadership=other).check(now)
         assert [a.alert_id for a in sent] == [entry.alert_id] and len(slack.messages) == 1
+
+
+def test_an_alerter_runs_the_one_at_a_time_jobs_only_while_leading_and_never_loads_the_model(
+    es_node, es_client, redis_node, client, tmp_path
+):
+    prefix, index_prefix = _prefix(), f"ra{uuid.uuid4().hex[:8]}"
+    with SlackSandbox() as slack:
+        data = _alerter_config(tmp_path, es_node.url, redis_node.url, prefix, index_prefix, slack)
+        data["elasticsearch"]["retention"] = {"keep": "13 months"}
+        data["reports"] = {"schedules": [{"period": "week", "day_of_week": "mon"}],
+                           "output_dir": str(tmp_path / "reports")}  # fmt: skip
+        config = parse_config(data, env={})
+        _critics(es_client, config, tmp_path, 1)
+        lock = LeaderLock(client, f"{prefix}alerter", 30)
+        daemon = Daemon(config, role="alerter", leadership=lock)
+        daemon.start()
+        try:
+            jobs = {job.id for job in daemon.scheduler.get_jobs()}
+            assert jobs == {"alerts:check", "housekeeping", "retention", "report:0"}, jobs
+            assert not daemon.leading()
+            assert daemon.alert_job() == 0
+            daemon.housekeeping_job()
+            assert slack.messages == [] and AlertStateStore(es_client, index_prefix).entries() == []
+            assert lock.acquire() is not None and daemon.leading()
+            assert daemon.alert_job() >= 1 and slack.messages, "the leader checks and sends"
+            daemon.housekeeping_job()
+            assert daemon._pipeline is None, "an alerter never loads the model"
+        finally:
+            daemon.stop()
+            lock.release()
 
 
 class HeldSlack(SlackSandbox):
