@@ -28,13 +28,23 @@
   is not there. An alerter crawls nothing and never loads the model. Coordinators and
   crawlers never run alert checks, reports or retention; `--role all` runs them
   without any lock (so do not run a whole daemon with alerts beside alerters).
-- `scorer`: not built yet (the crawler scores and indexes what it crawled).
+- `scorer` (with `redis.scoring: scorer`): crawler workers then hand the unscored
+  mentions of each crawl to the stream `<prefix>score-batches` (`daemon.coord.ScoreQueue`)
+  before committing the cursor, and never load the model; scorer workers take one
+  batch at a time (XREADGROUP in the group `scorers`), score it with the model and
+  index it (`Pipeline.ingest`: bulk writer, spool, deterministic ids), and XACK it
+  only after that. A scorer killed mid-batch stops touching it; after
+  `redis.claim_idle` another scorer reclaims it (XAUTOCLAIM) and scores and indexes it
+  again under the same ids: every mention once in Elasticsearch. With the default
+  `redis.scoring: crawler`, crawlers score in-process and a scorer has nothing to take
+  but still scores what was indexed unscored (its housekeeping).
 
 Every role but `all` needs the `redis:` section.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import signal
@@ -49,16 +59,12 @@ from daemon.logs import log_event
 if TYPE_CHECKING:
     import redis
 
-    from daemon.coord import CrawlQueue, LeaderLock, QueuedCrawl
+    from daemon.coord import CrawlQueue, LeaderLock, QueuedBatch, QueuedCrawl, ScoreQueue
     from daemon.service import Daemon
 
 logger = logging.getLogger("brandpulse.roles")
 
 ROLES = ("all", "coordinator", "crawler", "scorer", "alerter")
-NOT_BUILT = {
-    "scorer": "the scorer role is not built yet: crawler workers score and index what they "
-    "crawl",
-}
 # How long a worker's XREADGROUP waits for a job before it looks again (and notices
 # a stop request).
 BLOCK_MS = 1000
@@ -68,8 +74,6 @@ def role_problem(config: Config, role: str) -> str | None:
     """Why `config` cannot run `role` (one line), or None when it can."""
     if role not in ROLES:
         return f"unknown role {role!r}; one of {', '.join(ROLES)}"
-    if role in NOT_BUILT:
-        return NOT_BUILT[role]
     if role != "all" and config.redis is None:
         return (f"--role {role} needs the redis: section (the roles share crawl jobs, leases "
                 "and cursors through Redis); without it run the whole daemon (--role all)")  # fmt: skip
@@ -288,17 +292,81 @@ class CrawlerWorker:
                 stop.wait(1.0)
 
 
+class ScorerWorker:
+    """Takes batches of unscored mentions from the score stream and scores and indexes
+    them with `daemon` (`Daemon(role="scorer")`; see the module doc).
+
+    `step` takes and finishes at most one batch; `run` steps until stopped.
+    """
+
+    def __init__(self, daemon: Daemon, client: redis.Redis | None = None) -> None:
+        from daemon.coord import ScoreQueue, holder_token
+
+        config = daemon.config
+        assert config.redis is not None, "a scorer worker needs redis:"
+        self.daemon = daemon
+        self.client = client if client is not None else _client(config)
+        self.queue: ScoreQueue = ScoreQueue(self.client, config.redis.key_prefix)
+        self.consumer = holder_token()
+        self.claim_idle_ms = int(config.redis.claim_idle.total_seconds() * 1000)
+
+    def step(self) -> QueuedBatch | None:
+        """Take one batch (a reclaimed one first), score and index it; the batch, or None."""
+        from pydantic import ValidationError
+
+        from brandpulse.mention import Mention
+
+        batch = self.queue.take(self.consumer, self.claim_idle_ms, BLOCK_MS)
+        if batch is None:
+            return None
+        try:
+            mentions = [Mention.model_validate(m) for m in json.loads(batch.mentions)]
+        except (ValueError, TypeError, ValidationError) as exc:
+            # Not ours to fix, and it would fail the same way every time.
+            log_event(logger, "score.bad_batch", logging.ERROR, entry=batch.entry_id,
+                      error=f"{type(exc).__name__}: {exc}"[:500])  # fmt: skip
+            self.queue.done(batch)
+            return batch
+        log_event(logger, "score.taken", source=batch.source, entry=batch.entry_id,
+                  n=len(mentions), reclaimed=batch.reclaimed, worker=self.consumer)  # fmt: skip
+        toucher = _Toucher(self.queue, self.consumer, batch.entry_id, self.claim_idle_ms / 3000)
+        try:
+            # Scored, then indexed or spooled (a scoring failure indexes them unscored,
+            # for the housekeeping to score): only then is the batch done.
+            report = self.daemon.pipeline.ingest(batch.source, mentions)
+        finally:
+            toucher.stop()
+        self.daemon._es_outcome(report.write)
+        self.queue.done(batch)
+        log_event(logger, "score.batch_done", source=batch.source, entry=batch.entry_id,
+                  scored=report.scored, indexed=report.write.indexed, spooled=report.write.spooled)  # fmt: skip
+        return batch
+
+    def run(self, stop: threading.Event) -> None:
+        from redis.exceptions import RedisError
+
+        log_event(logger, "scorer.started", worker=self.consumer)
+        while not stop.is_set():
+            try:
+                self.step()
+            except RedisError as exc:
+                log_event(logger, "scorer.redis_unavailable", logging.WARNING, error=str(exc))
+                stop.wait(1.0)
+
+
 class _Toucher:
     """Touches a job every `interval` seconds on a thread, so it is not reclaimed
     while its worker is alive."""
 
-    def __init__(self, queue: CrawlQueue, consumer: str, entry_id: str, interval: float) -> None:
+    def __init__(self, queue: CrawlQueue | ScoreQueue, consumer: str, entry_id: str,
+                 interval: float) -> None:  # fmt: skip
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(queue, consumer, entry_id, interval),
                                         name="touch-job", daemon=True)  # fmt: skip
         self._thread.start()
 
-    def _run(self, queue: CrawlQueue, consumer: str, entry_id: str, interval: float) -> None:
+    def _run(self, queue: CrawlQueue | ScoreQueue, consumer: str, entry_id: str,
+             interval: float) -> None:  # fmt: skip
         while not self._stop.wait(max(interval, 0.05)):
             try:
                 queue.touch(consumer, entry_id)
@@ -334,11 +402,12 @@ def run_role(config: Config, role: str) -> None:
     if role == "alerter":
         _run_alerter(config, stop)
         return
-    assert role == "crawler", role
-    daemon = Daemon(config, role="crawler")
-    worker = CrawlerWorker(daemon)
+    assert role in ("crawler", "scorer"), role
+    daemon = Daemon(config, role=role)
+    worker: CrawlerWorker | ScorerWorker = (CrawlerWorker(daemon) if role == "crawler"
+                                            else ScorerWorker(daemon))  # fmt: skip
     daemon.start()  # Elasticsearch set-up and housekeeping (spool, unscored, health)
-    thread = threading.Thread(target=worker.run, args=(stop,), name="crawler-worker")
+    thread = threading.Thread(target=worker.run, args=(stop,), name=f"{role}-worker")
     thread.start()
     try:
         while not stop.wait(1.0):

@@ -15,7 +15,11 @@ Jobs:
   deliver health notices.
 
 Roles (`daemon.roles`): `all` runs every job above. A `crawler` runs no schedule of its
-own (a `CrawlerWorker` calls `crawl_source`) and, of the rest, only housekeeping. An
+own (a `CrawlerWorker` calls `crawl_source`) and, of the rest, only housekeeping; with
+`redis.scoring: scorer` it hands what it crawled to the score stream
+(`daemon.coord.ScoreQueue`) instead of scoring it, and never loads the model. A
+`scorer` crawls nothing (a `ScorerWorker` feeds it batches, `Pipeline.ingest`) and
+its housekeeping scores what was left unscored. An
 `alerter` crawls and scores nothing (it never loads the model): it runs the
 deployment's one-at-a-time jobs -- the alert check, the outbox delivery, the
 scheduled reports and retention -- each only while it holds the alerter lock
@@ -74,7 +78,8 @@ if TYPE_CHECKING:
     from alerts.health import HealthNotice, HealthTracker
     from alerts.notifiers import Notifier
     from alerts.notifiers.slack_actions import SlackActionListener
-    from daemon.coord import SharedState
+    from brandpulse.mention import Mention
+    from daemon.coord import ScoreQueue, SharedState
     from nlp.scorer import SentimentScorer
 
 logger = logging.getLogger("brandpulse.daemon")
@@ -120,6 +125,12 @@ class Daemon:
         # `leadership` is held (`daemon.roles.Alerter`); no crawls, no model.
         self.role = role
         self.leadership = leadership
+        self.handoff: ScoreQueue | None = None  # a crawler's hand-off to scorer workers
+        if role == "crawler" and config.redis is not None and config.redis.scoring == "scorer":
+            from daemon.coord import ScoreQueue, redis_client
+
+            self.handoff = ScoreQueue(redis_client(config.redis), config.redis.key_prefix)
+        self._write_lock = threading.Lock()  # writes without the pipeline (no model)
         self.config = config
         self.metrics = metrics or Metrics()
         self.state = DaemonState()
@@ -185,6 +196,38 @@ class Daemon:
                 leadership=self.leadership,
             )
         return self._engine
+
+    @property
+    def scores(self) -> bool:
+        """Whether this process scores mentions (and so loads the model): not an
+        alerter, nor a crawler that hands its mentions to scorer workers."""
+        return self.role != "alerter" and self.handoff is None
+
+    def _replay_spool(self) -> WriteReport:
+        """Replay the spool, through the pipeline where there is one (it serialises
+        writes with scoring), else straight through the writer."""
+        if self.scores:
+            return self.pipeline.replay_spool()
+        with self._write_lock:
+            return self.writer.replay()
+
+    def _hand_off(self, source_name: str, mentions: list[Mention]) -> None:
+        """Give a crawl's mentions to the scorer workers (`ScoreQueue.put`) before the
+        cursor moves. Redis refusing: they are indexed unscored instead (or spooled),
+        never dropped, and a scorer's housekeeping scores them (`_score_unscored`)."""
+        from redis.exceptions import RedisError
+
+        assert self.handoff is not None
+        try:
+            ids = self.handoff.put(source_name, mentions)
+        except RedisError as exc:
+            log_event(logger, "scoring.handoff_failed", logging.WARNING, source=source_name,
+                      n=len(mentions), error=redact(str(exc)),
+                      note="indexed unscored; a scorer scores them later")  # fmt: skip
+            with self._write_lock:
+                self._es_outcome(self.writer.write(mentions))
+            return
+        log_event(logger, "scoring.handed_off", source=source_name, n=len(mentions), batches=len(ids))
 
     @property
     def runs_alerts(self) -> bool:
@@ -334,7 +377,9 @@ class Daemon:
         if errors:
             self.metrics.crawl_errors.labels(source_name).inc(errors)
         # Whatever came back is written (or spooled) first; only then may the cursor move.
-        if result.mentions:
+        if result.mentions and self.handoff is not None:
+            self._hand_off(source_name, result.mentions)
+        elif result.mentions:
             ingest = self.pipeline.ingest(source_name, result.mentions)
             self._es_outcome(ingest.write)
         status.last_mentions = len(result.mentions)
@@ -413,10 +458,9 @@ class Daemon:
     def housekeeping_job(self) -> None:
         if self._setup_pending and not self._try_setup():
             return
-        if self.role != "alerter":  # an alerter writes no mentions and has no model
-            self._es_outcome(self.pipeline.replay_spool())
-            if self.writer.pending() == 0:
-                self._score_unscored()
+        self._es_outcome(self._replay_spool())
+        if self.scores and self.writer.pending() == 0:
+            self._score_unscored()
         engine = self.engine
         if engine is not None and self.leading():
             try:
@@ -472,8 +516,7 @@ class Daemon:
         if engine is not None:
             engine.install()
         self.writer.hold = None  # the templates exist: what waited may go now
-        if self.role != "alerter":
-            self.pipeline.replay_spool()
+        self._replay_spool()
 
     def _try_setup(self) -> bool:
         """`setup`, or (Elasticsearch unreachable or refusing) hold the writer so

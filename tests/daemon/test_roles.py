@@ -7,6 +7,7 @@ processes, killed with SIGKILL where the test says so.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -29,9 +30,10 @@ from alerts.engine import AlertEngine
 from alerts.notifiers.slack import SlackNotifier
 from alerts.state import AlertStateStore, OutboxEntry
 from brandpulse.config import parse_config
+from brandpulse.mention import Mention
 from crawlers.job import CrawlJob
 from daemon.cli import main
-from daemon.coord import CrawlQueue, LeaderLock
+from daemon.coord import CrawlQueue, LeaderLock, ScoreQueue
 from daemon.demo import demo_config
 from daemon.roles import Coordinator
 from daemon.service import Daemon
@@ -126,18 +128,11 @@ def _bare(tmp_path: Path, **extra: Any) -> Path:
     })  # fmt: skip
 
 
-@pytest.mark.parametrize("role", ["coordinator", "crawler", "alerter"])
+@pytest.mark.parametrize("role", ["coordinator", "crawler", "scorer", "alerter"])
 def test_a_role_without_redis_is_a_config_error(role, tmp_path, capsys):
     assert main(["run", "--role", role, "--config", str(_bare(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert f"--role {role} needs the redis: section" in err and "--role all" in err
-
-
-@pytest.mark.parametrize("role", ["scorer"])
-def test_roles_not_built_yet_are_refused_by_name(role, tmp_path, capsys):
-    config = _bare(tmp_path, redis={"url": "redis://127.0.0.1:6379/0"})
-    assert main(["run", "--role", role, "--config", str(config)]) == 2
-    assert f"the {role} role is not built yet" in capsys.readouterr().err
 
 
 def test_an_unknown_role_is_refused(tmp_path, capsys):
@@ -691,3 +686,153 @@ def test_two_alerters_one_killed_mid_send_each_alert_reaches_slack_once(
         assert standby.terminate() == 0
         assert lock.current() is None and "alerter.released" in standby.log()
         assert len(slack.messages) == len(entries)
+
+
+# ------------------------------------------------------------------- scorers
+
+
+def _unscored(n: int, tag: str) -> list[Any]:
+    now = datetime.now(UTC)
+    labels = ("negative", "neutral", "positive")
+    return [mention("Acme", now - timedelta(minutes=k), labels[k % 3], f"{tag}{k}")
+            .model_copy(update={"sentiment": None}) for k in range(n)]  # fmt: skip
+
+
+def test_score_batches_are_taken_once_reclaimed_from_a_dead_scorer_and_done(client):
+    queue = ScoreQueue(client, _prefix())
+    mentions = _unscored(ScoreQueue.BATCH + 5, "q")
+    assert len(queue.put("reddit", mentions)) == 2, "in batches of BATCH"
+    first = queue.take("dead", claim_idle_ms=200, block_ms=100)
+    assert first is not None and first.source == "reddit" and not first.reclaimed
+    assert [Mention.model_validate(m).id for m in json.loads(first.mentions)] == [m.id for m in mentions[:ScoreQueue.BATCH]]
+    second = queue.take("alive", claim_idle_ms=60_000, block_ms=100)
+    assert second is not None and second.entry_id != first.entry_id
+    assert queue.take("alive", claim_idle_ms=60_000, block_ms=100) is None, "nothing else"
+    queue.done(second)
+    reclaimed = _wait(lambda: queue.take("alive", claim_idle_ms=200, block_ms=100), 30, "a reclaim")
+    assert reclaimed.entry_id == first.entry_id and reclaimed.reclaimed
+    queue.done(reclaimed)
+    assert queue.entries() == [] and client.xpending(queue.stream, queue.GROUP)["pending"] == 0
+
+
+def test_a_crawler_with_scorers_hands_its_mentions_over_and_never_loads_the_model(
+    es_node, redis_node, client, tmp_path
+):
+    prefix = _prefix()
+    config = parse_config({
+        "brands": [{"name": "Acme"}],
+        "elasticsearch": {"hosts": [es_node.url], "index_prefix": f"rs{uuid.uuid4().hex[:8]}",
+                          "spool_dir": str(tmp_path / "spool")},
+        "alerts": {"enabled": False},
+        "daemon": {"state_dir": str(tmp_path / "state"), "http_port": 0},
+        "redis": {"url": redis_node.url, "key_prefix": prefix, "scoring": "scorer"},
+    }, env={})  # fmt: skip
+    daemon = Daemon(config, role="crawler")
+    assert daemon.handoff is not None and not daemon.scores
+    mentions = _unscored(3, "h")
+    daemon._hand_off("reddit", mentions)
+    daemon.housekeeping_job()
+    [(_, fields)] = ScoreQueue(client, prefix).entries()
+    assert fields["source"] == "reddit"
+    assert [Mention.model_validate(m).id for m in json.loads(fields["mentions"])] == [m.id for m in mentions]
+    assert daemon._pipeline is None, "a crawler that hands off never loads the model"
+    daemon.stop()
+    whole = Daemon(config, role="all")
+    assert whole.handoff is None and whole.scores, "--role all always scores itself"
+    whole.stop()
+
+
+class GatedProxy(ThreadingHTTPServer):
+    """Forwards HTTP to Elasticsearch, holding every `_bulk` request while `gate` is closed."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str) -> None:
+        from urllib.parse import urlsplit
+
+        self.target = urlsplit(target)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self) -> None:
+                import http.client
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if "_bulk" in self.path and not server.gate.is_set():
+                    server.entered.set()
+                    server.gate.wait(300)
+                conn = http.client.HTTPConnection(server.target.hostname, server.target.port,
+                                                  timeout=120)  # fmt: skip
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection")}  # fmt: skip
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", resp.getheader("Content-Length") or str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+
+def test_a_scorer_killed_mid_batch_loses_nothing_and_repeats_nothing(
+    es_node, es_client, redis_node, client, tmp_path, processes
+):
+    prefix, index_prefix = _prefix(), f"rs{uuid.uuid4().hex[:8]}"
+    proxy = GatedProxy(es_node.url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        paths = []
+        for n, es_url in ((1, proxy.url), (2, es_node.url)):
+            paths.append(_write(tmp_path / f"config{n}.yaml", {
+                "brands": [{"name": "Acme"}],
+                "elasticsearch": {"hosts": [es_url], "index_prefix": index_prefix,
+                                  "spool_dir": str(tmp_path / f"spool{n}")},
+                "alerts": {"enabled": False},
+                "health": {"enabled": False},
+                "daemon": {"state_dir": str(tmp_path / f"state{n}"), "http_port": 0},
+                "redis": {"url": redis_node.url, "key_prefix": prefix, "claim_idle": "2s",
+                          "scoring": "scorer"},
+            }))  # fmt: skip
+        queue = ScoreQueue(client, prefix)
+        mentions = _unscored(30, "s")
+        queue.put("reddit", mentions)
+        doomed = RoleProcess("scorer", paths[0], tmp_path / "scorer1.log")
+        processes.append(doomed)
+        assert proxy.entered.wait(600), "the first scorer never got as far as indexing"
+        doomed.sigkill()  # scored, its index write in flight: the batch is not acknowledged
+        proxy.gate.set()
+        assert client.xpending(queue.stream, queue.GROUP)["pending"] == 1
+        rescuer = RoleProcess("scorer", paths[1], tmp_path / "scorer2.log")
+        processes.append(rescuer)
+        _wait(lambda: "score.batch_done" in rescuer.log(), 600, "the other scorer to finish the batch")
+        assert re.search(r"event=score\.taken .*reclaimed=true", rescuer.log()), rescuer.log()[-3000:]
+        assert queue.entries() == [] and client.xpending(queue.stream, queue.GROUP)["pending"] == 0
+        hits = _mentions(es_client, index_prefix)
+        assert sorted(h["_id"] for h in hits) == sorted(m.id for m in mentions), "every mention once"
+        assert all(h["_source"].get("sentiment", {}).get("label") for h in hits), "scored"
+        assert rescuer.terminate() == 0
+    finally:
+        proxy.gate.set()
+        proxy.shutdown()
+        proxy.server_close()
