@@ -333,10 +333,9 @@ class ScorerWorker:
         try:
             # Scored, then indexed or spooled (a scoring failure indexes them unscored,
             # for the housekeeping to score): only then is the batch done.
-            report = self.daemon.pipeline.ingest(batch.source, mentions)
+            report = self.daemon.score_batch(batch.source, mentions)
         finally:
             toucher.stop()
-        self.daemon._es_outcome(report.write)
         self.queue.done(batch)
         log_event(logger, "score.batch_done", source=batch.source, entry=batch.entry_id,
                   scored=report.scored, indexed=report.write.indexed, spooled=report.write.spooled)  # fmt: skip
@@ -346,6 +345,11 @@ class ScorerWorker:
         from redis.exceptions import RedisError
 
         log_event(logger, "scorer.started", worker=self.consumer)
+        assert self.daemon.config.redis is not None
+        if self.daemon.config.redis.scoring != "scorer":
+            log_event(logger, "scorer.nothing_handed_over", logging.WARNING,
+                      note="redis.scoring is 'crawler': crawler workers score what they crawl; "
+                      "this scorer only scores what was indexed unscored")  # fmt: skip
         while not stop.is_set():
             try:
                 self.step()

@@ -67,7 +67,7 @@ from brandpulse.secrets import redact, secret_values
 from daemon.health import HealthServer
 from daemon.logs import log_event
 from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
+from daemon.pipeline import IngestReport, Pipeline
 from store.client import make_client
 from store.errors import ES_ERRORS, describe_es_error
 from store.setup import setup_elasticsearch
@@ -228,6 +228,13 @@ class Daemon:
                 self._es_outcome(self.writer.write(mentions))
             return
         log_event(logger, "scoring.handed_off", source=source_name, n=len(mentions), batches=len(ids))
+
+    def score_batch(self, source_name: str, mentions: list[Mention]) -> IngestReport:
+        """A scorer's batch: scored and indexed (or spooled) through the pipeline; an
+        Elasticsearch outage is recorded as for a crawl's own mentions."""
+        report = self.pipeline.ingest(source_name, mentions)
+        self._es_outcome(report.write)
+        return report
 
     @property
     def runs_alerts(self) -> bool:

@@ -836,3 +836,38 @@ def test_a_scorer_killed_mid_batch_loses_nothing_and_repeats_nothing(
         proxy.gate.set()
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_a_crawler_hands_a_real_crawl_to_a_scorer_and_every_mention_is_indexed_once_scored(
+    es_node, es_client, redis_node, client, tmp_path, processes
+):
+    prefix, index_prefix = _prefix(), f"rs{uuid.uuid4().hex[:8]}"
+    corpus = build_corpus(datetime.now(UTC))
+    expected = {p.id for p in corpus.history if p.tone != "noise" and assign_source(p) == "hackernews"}
+    with SourcesServer() as sources:
+        sources.publish(corpus.history)
+        paths = []
+        for n in (1, 2):  # a crawler and a scorer on one machine: a spool and a state folder each
+            data = _worker_config(tmp_path, es_node.url, redis_node.url, prefix, sources.base_urls(),
+                                  index_prefix)  # fmt: skip
+            data["redis"]["scoring"] = "scorer"
+            data["elasticsearch"]["spool_dir"] = str(tmp_path / f"spool{n}")
+            data["daemon"]["state_dir"] = str(tmp_path / f"state{n}")
+            paths.append(_write(tmp_path / f"config{n}.yaml", data))
+        config = parse_config(data, env={})
+        coordinator = Coordinator(config, redis.Redis.from_url(redis_node.url, decode_responses=True),
+                                  clock=Clock())  # fmt: skip
+        assert coordinator.tick(), "the first job is due"
+        crawler = RoleProcess("crawler", paths[0], tmp_path / "crawler.log")
+        processes.append(crawler)
+        _wait(lambda: "crawl.job_done" in crawler.log(), 600, "the crawl")
+        assert "scoring.handed_off" in crawler.log() and "mentions.ingested" not in crawler.log()
+        assert client.get(f"{prefix}cursor:hackernews"), "the cursor moved after the hand-off"
+        assert ScoreQueue(client, prefix).entries(), "the mentions wait for a scorer"
+        scorer = RoleProcess("scorer", paths[1], tmp_path / "scorer.log")
+        processes.append(scorer)
+        _wait(lambda: not ScoreQueue(client, prefix).entries(), 600, "the scorer to take every batch")
+        hits = _mentions(es_client, index_prefix)
+        assert len(hits) == len(expected), "every mention once"
+        assert all(h["_source"].get("sentiment", {}).get("label") for h in hits), "scored"
+        assert crawler.terminate() == 0 and scorer.terminate() == 0
