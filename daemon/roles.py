@@ -19,7 +19,7 @@
   delivery, the scheduled reports, index retention -- run by whichever alerter holds
   the alerter lock (`<prefix>alerter`, a `LeaderLock` with its own fencing tokens and
   `redis.leader_ttl`); the others wait as standbys and one takes over within
-  `leader_ttl` of the leader's death, running a check at once. What "sent once" means
+  `leader_ttl` of the leader's death, running a check (and retention) at once. What "sent once" means
   across alerters is in `alerts.engine` (module doc): decisions are exactly once in
   the Elasticsearch outbox (deterministic ids, create-only and conditional writes,
   whoever makes them); each claim records the claimant's fence and the lock is
@@ -428,7 +428,7 @@ def _run_alerter(config: Config, stop: threading.Event) -> None:
 
     alerter = Alerter(config)
     daemon = Daemon(config, role="alerter", leadership=alerter.lock)
-    alerter.on_acquired = lambda _fence: daemon.run_alert_check_now()
+    alerter.on_acquired = lambda _fence: daemon.lead_now()
     daemon.start()  # Elasticsearch set-up; jobs that run only while the lock is held
     lock_stop = threading.Event()
     thread = threading.Thread(target=alerter.run, args=(lock_stop,), name="alerter-lock")

@@ -123,6 +123,8 @@ class Daemon:
         # (`crawl_source`); housekeeping (spool, unscored, health) still runs.
         # "alerter": alerts, outbox, reports and retention, each only while
         # `leadership` is held (`daemon.roles.Alerter`); no crawls, no model.
+        # "scorer": no schedule of its own: a `daemon.roles.ScorerWorker` feeds it
+        # batches (`score_batch`); housekeeping (spool, unscored, health) still runs.
         self.role = role
         self.leadership = leadership
         self.handoff: ScoreQueue | None = None  # a crawler's hand-off to scorer workers
@@ -214,7 +216,9 @@ class Daemon:
     def _hand_off(self, source_name: str, mentions: list[Mention]) -> None:
         """Give a crawl's mentions to the scorer workers (`ScoreQueue.put`) before the
         cursor moves. Redis refusing: they are indexed unscored instead (or spooled),
-        never dropped, and a scorer's housekeeping scores them (`_score_unscored`)."""
+        never dropped, and a scorer's housekeeping scores them (`_score_unscored`); a
+        batch queued before Redis failed mid-way is scored by a scorer too, under the
+        same ids (whichever write lands last, the mention ends up scored)."""
         from redis.exceptions import RedisError
 
         assert self.handoff is not None
@@ -445,11 +449,15 @@ class Daemon:
             log_event(logger, "alerts.sent", n=len(sent), brands=sorted({a.brand for a in sent}))
         return len(sent)
 
-    def run_alert_check_now(self) -> None:
-        """Run the alert check as soon as a worker thread is free (a new alerter leader
-        need not wait for `alerts.check_every`)."""
-        if self.scheduler.running and self.scheduler.get_job("alerts:check") is not None:
-            self.scheduler.modify_job("alerts:check", next_run_time=datetime.now(UTC))
+    def lead_now(self) -> None:
+        """A new alerter leader: run the alert check and retention as soon as a worker
+        thread is free, rather than after `alerts.check_every` and a day (both are
+        idempotent, so running them early costs nothing)."""
+        if not self.scheduler.running:
+            return
+        for job_id in ("alerts:check", "retention"):
+            if self.scheduler.get_job(job_id) is not None:
+                self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
 
     def report_job(self, n: int) -> None:
         """The `n`th scheduled report (`reports.schedules`): files, and Slack if asked."""
@@ -738,6 +746,8 @@ class Daemon:
         self.writer.close()
         if self._shared is not None:
             self._shared.close()
+        if self.handoff is not None:
+            self.handoff.client.close()
         self._stopped.set()
         log_event(logger, "daemon.stopped", spool_pending=self.writer.spool.pending_count())
 
