@@ -19,13 +19,13 @@
   delivery, the scheduled reports, index retention -- run by whichever alerter holds
   the alerter lock (`<prefix>alerter`, a `LeaderLock` with its own fencing tokens and
   `redis.leader_ttl`); the others wait as standbys and one takes over within
-  `leader_ttl` of the leader's death, running a check (and retention) at once. What "sent once" means
-  across alerters is in `alerts.engine` (module doc): decisions are exactly once in
-  the Elasticsearch outbox (deterministic ids, create-only and conditional writes,
-  whoever makes them); each claim records the claimant's fence and the lock is
-  confirmed in Redis right before each post, so a claim left by a killed leader is
-  taken over at once, the channel read back for the alert id, and posted only if it
-  is not there. An alerter crawls nothing and never loads the model. Coordinators and
+  `leader_ttl` of the leader's death, running a check (and retention) at once. What
+  "sent once" means across alerters is in `alerts.engine` (module doc): decisions are
+  exactly once in the Elasticsearch outbox (deterministic ids, create-only and
+  conditional writes, whoever makes them); each claim records the claimant's fence
+  and the lock is confirmed in Redis right before each post, so a claim left by a
+  killed leader is taken over at once, the channel read back for the alert id, and
+  posted only if it is not there. An alerter crawls nothing and never loads the model. Coordinators and
   crawlers never run alert checks, reports or retention; `--role all` runs them
   without any lock (so do not run a whole daemon with alerts beside alerters).
 - `scorer` (with `redis.scoring: scorer`): crawler workers then hand the unscored
