@@ -610,6 +610,8 @@ def test_an_alerter_runs_the_one_at_a_time_jobs_only_while_leading_and_never_loa
             assert jobs == {"alerts:check", "housekeeping", "retention", "report:0"}, jobs
             assert not daemon.leading()
             assert daemon.alert_job() == 0
+            daemon.report_job(0)  # a standby writes no report
+            assert not any((tmp_path / "reports").glob("**/*.html"))
             daemon.housekeeping_job()
             assert slack.messages == [] and AlertStateStore(es_client, index_prefix).entries() == []
             assert lock.acquire() is not None and daemon.leading()
