@@ -36,6 +36,26 @@ Delivery guarantees, per channel (see docs/slack.md):
   webhook, a token without history scope) is it posted again: at-least-once there,
   because a lost alert costs a PR team more than a repeated one, and the footer's
   alert id makes a repeat obvious.
+
+With a `leadership` (the alerter role, `daemon.roles.Alerter`: one alerter at a time
+holds a Redis leader lock numbered by a fencing token), the engine also:
+
+* checks no further brand once the lock is lost, and confirms the lock in Redis
+  (`Leadership.renew`) after claiming an entry and right before posting it; lost,
+  it puts the entry back to `pending` unsent and ends the round;
+* records its fence in each claim, and takes a `sending` entry claimed under an
+  *older* fence over at once instead of waiting out `SEND_LEASE`: that alerter lost
+  the lock (died, even by SIGKILL, or stalled past `redis.leader_ttl`), so it has
+  stopped sending. The takeover counts as an unknown outcome (`maybe_posted`), so the
+  channel is read back before posting, as above.
+
+That leaves one gap, stated here because no lock can close it: Slack's
+`chat.postMessage` takes no idempotency key and knows nothing of fences, so an
+ex-leader stalled for longer than `leader_ttl` *between* its lock check and its post
+reaching Slack, while the new leader reads the channel before that post lands,
+makes two messages of one alert (both carrying its id). Exactly once in the outbox
+always; in a channel that can be read back, once, but for that stall; elsewhere at
+least once.
 """
 
 from __future__ import annotations
@@ -47,6 +67,7 @@ import socket
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
@@ -94,6 +115,17 @@ def held_back(config: Config, state: AlertStateStore, brand: str, rule: str, at:
     return None
 
 
+class Leadership(Protocol):
+    """The right to run the deployment's alert checks and sends: one holder at a time
+    (`daemon.coord.LeaderLock`, held by the alerter role). `fence` numbers the current
+    leadership (it only grows from one leadership to the next; None: not the leader);
+    `renew` confirms (and extends) it in the shared store, False once it is lost."""
+
+    fence: int | None
+
+    def renew(self) -> bool: ...
+
+
 class AlertEngine:
     """Runs the alert rules for every configured brand.
 
@@ -106,6 +138,8 @@ class AlertEngine:
     the engine runs, `alerts.rules.RULES` unless given. `failing_sources` tells which
     sources the health notices report as failing (the daemon passes
     `HealthTracker.sources_down`), so no rule reports their silence a second time.
+    `leadership`: the alerter role's lock (see the module doc); None (a whole daemon,
+    `check-alerts`) checks and sends without one, as before.
 
     Channels: `notifier` is the default channel; `channels` every channel by name
     (`alerts.notifiers.notifiers_from_config`), the first being the default when
@@ -125,8 +159,10 @@ class AlertEngine:
         reader: MentionReader | None = None,
         rules: Mapping[str, type[AlertRule]] = RULES,
         failing_sources: Callable[[], Collection[str]] = frozenset,
+        leadership: Leadership | None = None,
     ) -> None:
         self.config = config
+        self.leadership = leadership
         self.es = es
         self.channels: dict[str, Notifier] = dict(channels or {})
         if notifier is not None:
@@ -173,6 +209,10 @@ class AlertEngine:
             self.install()
         failures: list[tuple[str, Exception]] = []
         for brand in self.config.brands:
+            if not self._leading():
+                log.warning("alert check stopped before brand %s: this alerter lost its lock",
+                            brand.name)  # fmt: skip
+                return []
             try:
                 self._check_brand(brand.name, now)
             except Exception as exc:
@@ -293,7 +333,7 @@ class AlertEngine:
         its alert is acknowledged.
         """
         now = require_utc(now, "now") if now is not None else require_utc(self.clock(), "clock()")
-        if self.notifier is None:
+        if self.notifier is None or not self._leading():
             return []
         if not self._installed:
             self.install()
@@ -312,7 +352,8 @@ class AlertEngine:
                 continue  # an escalation that is not due yet
             if entry.escalates and self._acknowledged(entry, now):
                 continue
-            if entry.status == "sending" and entry.lease_until and entry.lease_until > now:
+            if (entry.status == "sending" and entry.lease_until and entry.lease_until > now
+                    and not self._fenced_out(entry)):  # fmt: skip
                 blocked.add(key)  # another daemon is sending it right now
                 continue
             if entry.next_attempt_at and entry.next_attempt_at > now:
@@ -333,11 +374,18 @@ class AlertEngine:
                     blocked.add(key)
                     continue
                 reply_to = root.delivery if root is not None else None
+            fence = self.leadership.fence if self.leadership is not None else None
             try:
-                claimed = self.state.claim(entry, self.owner, now, now + SEND_LEASE)
+                claimed = self.state.claim(entry, self.owner, now, now + SEND_LEASE, fence)
             except StateConflict:
                 blocked.add(key)
                 continue
+            if not self._still_leading():
+                # Lost the lock after claiming: unsent, back to pending for the next leader.
+                with contextlib.suppress(StateConflict):
+                    self.state.mark_failed(claimed, "the alerter lost its lock before sending", None)
+                log.warning("alert %s not sent: this alerter lost its lock", entry.doc_id)
+                break
             try:
                 delivery = None
                 if claimed.maybe_posted:
@@ -365,6 +413,30 @@ class AlertEngine:
                 sent.append(entry.alert)
         self._maybe_prune(now)
         return sent
+
+    def _leading(self) -> bool:
+        """Without a leadership always; with one, while it is held (as last renewed)."""
+        return self.leadership is None or self.leadership.fence is not None
+
+    def _still_leading(self) -> bool:
+        """`_leading`, confirmed in the shared store now (Redis unreachable: not leading)."""
+        if self.leadership is None:
+            return True
+        try:
+            return self.leadership.renew()
+        except Exception as exc:
+            log.warning("the alerter lock cannot be confirmed (%s): not sending", exc)
+            return False
+
+    def _fenced_out(self, entry: OutboxEntry) -> bool:
+        """A `sending` entry claimed under an older alerter leadership than ours: its
+        alerter lost the lock, so it has stopped sending (see the module doc)."""
+        mine = self.leadership.fence if self.leadership is not None else None
+        if mine is None or entry.fence is None or entry.fence >= mine:
+            return False
+        log.warning("alert %s was claimed by %s under alerter fence %d, older than ours (%d): "
+                    "taking it over", entry.doc_id, entry.owner, entry.fence, mine)  # fmt: skip
+        return True
 
     def _notifier_of(self, entry: OutboxEntry) -> Notifier | None:
         """The channel an entry goes to: the default one for an entry without a channel."""

@@ -53,6 +53,7 @@ MAPPING: dict[str, Any] = {
         "brand": _KEYWORD,
         "updated_at": _DATE,
         "owner": _KEYWORD,
+        "fence": {"type": "long"},  # the alerter leadership a claim was made under
         # brand docs
         "detector": _OPAQUE,
         "high_reach": _OPAQUE,
@@ -351,6 +352,9 @@ class OutboxEntry:
     channel: str | None = None
     escalates: str | None = None  # the alert this escalation copy escalates
     not_before: datetime | None = None  # an escalation waits until then
+    # The fencing token of the alerter leadership (`daemon.roles.Alerter`) that claimed
+    # it; None when a daemon without an alerter lock did.
+    fence: int | None = None
     seq_no: int | None = field(default=None, compare=False)
     primary_term: int | None = field(default=None, compare=False)
 
@@ -387,7 +391,8 @@ class OutboxEntry:
         }
         # absent rather than null, so a default-channel entry reads as it always did
         doc |= {k: v for k, v in (("channel", self.channel), ("escalates", self.escalates),
-                                  ("not_before", _iso(self.not_before))) if v is not None}  # fmt: skip
+                                  ("not_before", _iso(self.not_before)), ("fence", self.fence))
+                if v is not None}  # fmt: skip
         return doc
 
     @classmethod
@@ -412,6 +417,7 @@ class OutboxEntry:
             channel=d.get("channel"),
             escalates=d.get("escalates"),
             not_before=_dt(d.get("not_before")),
+            fence=d.get("fence"),
             seq_no=hit.get("_seq_no"),
             primary_term=hit.get("_primary_term"),
         )
@@ -562,12 +568,14 @@ class AlertStateStore:
         return replace(new, seq_no=res["_seq_no"], primary_term=res["_primary_term"])
 
     def claim(
-        self, entry: OutboxEntry, owner: str, now: datetime, lease_until: datetime
+        self, entry: OutboxEntry, owner: str, now: datetime, lease_until: datetime,
+        fence: int | None = None,
     ) -> OutboxEntry:
         """Mark `sending` before the message goes out; StateConflict if someone else did.
 
-        Claiming an entry still marked `sending` (its sender's lease ran out) records
-        that the message may already be in the channel.
+        Claiming an entry still marked `sending` (its sender's lease ran out, or its
+        sender's alerter leadership `fence` is older than the claimant's) records that
+        the message may already be in the channel.
         """
         return self._update(
             entry,
@@ -578,6 +586,7 @@ class AlertStateStore:
                 lease_until=lease_until,
                 attempts=entry.attempts + 1,
                 maybe_posted=entry.maybe_posted or entry.status == "sending",
+                fence=fence,
             ),
         )
 

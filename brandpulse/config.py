@@ -1493,14 +1493,22 @@ class RedisConfig(Strict):
     )
     leader_ttl: PositiveDuration = Field(
         default=timedelta(seconds=30),
-        description="`run --role coordinator`: the leader lock lasts this long unless the "
-        "leader renews it (every third of it): a dead leader's successor takes over within it",
+        description="`run --role coordinator` and `--role alerter` (each role its own lock): "
+        "the leader lock lasts this long unless the leader renews it (every third of it): a "
+        "dead leader's successor takes over within it",
     )
     claim_idle: PositiveDuration = Field(
         default=timedelta(seconds=120),
-        description="`run --role crawler`: a crawl job its worker has not touched for this "
-        "long (the worker died; a live one touches it every third of it) is taken over by "
-        "another worker",
+        description="`run --role crawler` and `--role scorer`: a crawl job (a batch to "
+        "score) its worker has not touched for this long (the worker died; a live one "
+        "touches it every third of it) is taken over by another worker",
+    )
+    scoring: Literal["crawler", "scorer"] = Field(
+        default="crawler",
+        description="who scores what `run --role crawler` workers crawl: `crawler`, the worker "
+        "itself, in-process (the default); `scorer`, `run --role scorer` workers: the crawler "
+        "hands the unscored mentions to the Redis stream `<prefix>score-batches` and never "
+        "loads the model. `--role all` always scores in-process",
     )
     allow_clear_text: bool = Field(
         default=False,

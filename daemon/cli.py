@@ -617,8 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "run the daemon: crawl, score, index, detect and notify on schedule")
     p.add_argument("--role", default="all", metavar="ROLE",
                    help="all (default: the whole daemon, no Redis needed), coordinator (the "
-                   "leader schedules crawl jobs on Redis) or crawler (crawls, scores and indexes "
-                   "the jobs); scorer and alerter are not built yet (docs/deployment.md)")
+                   "leader schedules crawl jobs on Redis), crawler (crawls, scores and indexes "
+                   "the jobs; with redis.scoring: scorer it hands them to scorers), scorer "
+                   "(scores and indexes what crawlers handed over) or alerter (the leader "
+                   "checks alerts, sends them, writes reports) (docs/deployment.md)")
     p = add("validate", cmd_validate, "validate the configuration and say what it sets up")
     p.add_argument("--check-channel", action="store_true",
                    help="also ask the alert channel whether its credentials work (posts nothing "

@@ -794,16 +794,9 @@ class CrawlQueue:
 
     def ensure_group(self) -> None:
         """Create the stream and its group if missing (any role may start first)."""
-        if self._group_ready:
-            return
-        from redis.exceptions import ResponseError
-
-        try:
-            self.client.xgroup_create(self.stream, self.GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._group_ready = True
+        if not self._group_ready:
+            _ensure_group(self.client, self.stream, self.GROUP)
+            self._group_ready = True
 
     def enqueue_due(
         self, lock: LeaderLock, source: str, job_json: str, now: float, next_due: float
@@ -828,22 +821,12 @@ class CrawlQueue:
         """The next job for `consumer`: first one a dead worker left (idle longer than
         `claim_idle_ms`), else a new one (waiting up to `block_ms`); None if neither."""
         self.ensure_group()
-        claimed = self.client.xautoclaim(self.stream, self.GROUP, consumer,
-                                         min_idle_time=claim_idle_ms, start_id="0-0", count=1)  # fmt: skip
-        if claimed[1]:
-            entry_id, fields = claimed[1][0]
-            return _queued(entry_id, fields, reclaimed=True)
-        read = self.client.xreadgroup(self.GROUP, consumer, {self.stream: ">"}, count=1,
-                                      block=block_ms)  # fmt: skip
-        for _stream, entries in read or []:
-            for entry_id, fields in entries:
-                return _queued(entry_id, fields, reclaimed=False)
-        return None
+        taken = _take(self.client, self.stream, self.GROUP, consumer, claim_idle_ms, block_ms)
+        return _queued(*taken) if taken is not None else None
 
     def touch(self, consumer: str, entry_id: str) -> bool:
         """Reset the job's idle time (it is being worked on); False if it is gone."""
-        return bool(self.client.xclaim(self.stream, self.GROUP, consumer, min_idle_time=0,
-                                       message_ids=[entry_id], idle=0, justid=True))  # fmt: skip
+        return _touch(self.client, self.stream, self.GROUP, consumer, entry_id)
 
     def done(self, entry: QueuedCrawl) -> None:
         """The job is finished: acknowledged, removed, and its source free to queue."""
@@ -854,6 +837,117 @@ class CrawlQueue:
         return [(str(i), dict(f)) for i, f in self.client.xrange(self.stream)]
 
 
-def _queued(entry_id: Any, fields: dict[str, Any], *, reclaimed: bool) -> QueuedCrawl:
+def _ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+    """Create `stream` and its consumer `group` unless they exist."""
+    from redis.exceptions import ResponseError
+
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _take(
+    client: redis.Redis, stream: str, group: str, consumer: str, claim_idle_ms: int, block_ms: int
+) -> tuple[Any, dict[str, Any], bool] | None:
+    """(entry id, fields, reclaimed) of the next entry of `group` for `consumer`: first
+    one a dead consumer left (idle longer than `claim_idle_ms`: XAUTOCLAIM), else a new
+    one (XREADGROUP, waiting up to `block_ms`); None if neither."""
+    claimed = client.xautoclaim(stream, group, consumer, min_idle_time=claim_idle_ms,
+                                start_id="0-0", count=1)  # fmt: skip
+    if claimed[1]:
+        entry_id, fields = claimed[1][0]
+        return entry_id, fields, True
+    read = client.xreadgroup(group, consumer, {stream: ">"}, count=1, block=block_ms)
+    for _stream, entries in read or []:
+        for entry_id, fields in entries:
+            return entry_id, fields, False
+    return None
+
+
+def _touch(client: redis.Redis, stream: str, group: str, consumer: str, entry_id: str) -> bool:
+    """Reset a pending entry's idle time (XCLAIM to `consumer`); False if it is gone."""
+    return bool(client.xclaim(stream, group, consumer, min_idle_time=0, message_ids=[entry_id],
+                              idle=0, justid=True))  # fmt: skip
+
+
+def _queued(entry_id: Any, fields: dict[str, Any], reclaimed: bool) -> QueuedCrawl:
     return QueuedCrawl(str(entry_id), str(fields.get("source", "")), int(fields.get("fence", 0)),
                        str(fields.get("job", "")), reclaimed)  # fmt: skip
+
+
+# ------------------------------------------------------- the scoring queue
+
+
+@dataclass(frozen=True)
+class QueuedBatch:
+    """Unscored mentions of one crawl as a scorer worker took them from the stream."""
+
+    entry_id: str
+    source: str
+    mentions: str  # JSON list of `Mention` dicts
+    reclaimed: bool = False  # taken over from a scorer that stopped touching it
+
+
+class ScoreQueue:
+    """Unscored mentions from crawler workers to scorer workers (`redis.scoring: scorer`):
+    a Redis stream `<prefix>score-batches` with one consumer group (`scorers`).
+
+    A crawler `put`s what a crawl found (in batches of `BATCH` mentions) before it
+    commits the source's cursor: once XADD answered, the mentions are Redis's to keep
+    (with Redis persistence on, as the cursors need anyway). A scorer `take`s one batch
+    (XREADGROUP), `touch`es it while it scores, and calls `done` (XACK, then XDEL) only
+    after the batch is indexed or in its spool. A scorer that dies (even SIGKILL)
+    stops touching its batch; after `claim_idle_ms` another scorer's `take` reclaims it
+    (XAUTOCLAIM) and scores and indexes it again: same deterministic ids, so each
+    mention is in Elasticsearch once. A scorer killed between its index write and its
+    XACK costs one more scoring of that batch, an overwrite.
+    """
+
+    GROUP = "scorers"
+    BATCH = 200
+
+    def __init__(self, client: redis.Redis, prefix: str = "brandpulse:") -> None:
+        self.client = client
+        self.stream = f"{prefix}score-batches"
+        self._group_ready = False
+
+    def ensure_group(self) -> None:
+        if not self._group_ready:
+            _ensure_group(self.client, self.stream, self.GROUP)
+            self._group_ready = True
+
+    def put(self, source: str, mentions: list[Any]) -> list[str]:
+        """Queue `mentions` (`Mention`s) of `source` for scoring; the entry ids."""
+        self.ensure_group()
+        ids = []
+        for start in range(0, len(mentions), self.BATCH):
+            chunk = [m.model_dump(mode="json") for m in mentions[start:start + self.BATCH]]
+            text = json.dumps(chunk, ensure_ascii=False)
+            ids.append(str(self.client.xadd(self.stream, {"source": source, "mentions": text})))
+        return ids
+
+    def take(self, consumer: str, claim_idle_ms: int, block_ms: int) -> QueuedBatch | None:
+        """The next batch for `consumer` (a reclaimed one first), or None."""
+        self.ensure_group()
+        taken = _take(self.client, self.stream, self.GROUP, consumer, claim_idle_ms, block_ms)
+        if taken is None:
+            return None
+        entry_id, fields, reclaimed = taken
+        return QueuedBatch(str(entry_id), str(fields.get("source", "")),
+                           str(fields.get("mentions", "[]")), reclaimed)  # fmt: skip
+
+    def touch(self, consumer: str, entry_id: str) -> bool:
+        return _touch(self.client, self.stream, self.GROUP, consumer, entry_id)
+
+    def done(self, batch: QueuedBatch) -> None:
+        """The batch is indexed (or spooled): acknowledged and removed."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, self.GROUP, batch.entry_id)
+            pipe.xdel(self.stream, batch.entry_id)
+            pipe.execute()
+
+    def entries(self) -> list[tuple[str, dict[str, str]]]:
+        """Every batch still on the stream (not done), oldest first."""
+        return [(str(i), dict(f)) for i, f in self.client.xrange(self.stream)]

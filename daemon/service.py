@@ -14,6 +14,17 @@ Jobs:
   deliver alerts still waiting in the outbox, apply the health thresholds and
   deliver health notices.
 
+Roles (`daemon.roles`): `all` runs every job above. A `crawler` runs no schedule of its
+own (a `CrawlerWorker` calls `crawl_source`) and, of the rest, only housekeeping; with
+`redis.scoring: scorer` it hands what it crawled to the score stream
+(`daemon.coord.ScoreQueue`) instead of scoring it, and never loads the model. A
+`scorer` crawls nothing (a `ScorerWorker` feeds it batches, `Pipeline.ingest`) and
+its housekeeping scores what was left unscored. An
+`alerter` crawls and scores nothing (it never loads the model): it runs the
+deployment's one-at-a-time jobs -- the alert check, the outbox delivery, the
+scheduled reports and retention -- each only while it holds the alerter lock
+(`leadership`, a `daemon.coord.LeaderLock`), plus its own health notices.
+
 Health notices (`health:`, `alerts.health.HealthTracker`): a source that keeps
 failing and Elasticsearch staying down are told to Slack once, and once more when
 they recover; the episode state and the notices waiting to go out are kept in a
@@ -56,18 +67,19 @@ from brandpulse.secrets import redact, secret_values
 from daemon.health import HealthServer
 from daemon.logs import log_event
 from daemon.metrics import Metrics
-from daemon.pipeline import Pipeline
+from daemon.pipeline import IngestReport, Pipeline
 from store.client import make_client
 from store.errors import ES_ERRORS, describe_es_error
 from store.setup import setup_elasticsearch
 from store.writer import BulkWriter, WriteReport
 
 if TYPE_CHECKING:
-    from alerts.engine import AlertEngine
+    from alerts.engine import AlertEngine, Leadership
     from alerts.health import HealthNotice, HealthTracker
     from alerts.notifiers import Notifier
     from alerts.notifiers.slack_actions import SlackActionListener
-    from daemon.coord import SharedState
+    from brandpulse.mention import Mention
+    from daemon.coord import ScoreQueue, SharedState
     from nlp.scorer import SentimentScorer
 
 logger = logging.getLogger("brandpulse.daemon")
@@ -104,11 +116,23 @@ class Daemon:
         engine: AlertEngine | None = None,
         metrics: Metrics | None = None,
         role: str = "all",
+        leadership: Leadership | None = None,
     ) -> None:
         # "all": the whole daemon (the default). "crawler": no schedule of its own,
         # no alerts, no reports: a `daemon.roles.CrawlerWorker` feeds it crawl jobs
         # (`crawl_source`); housekeeping (spool, unscored, health) still runs.
+        # "alerter": alerts, outbox, reports and retention, each only while
+        # `leadership` is held (`daemon.roles.Alerter`); no crawls, no model.
+        # "scorer": no schedule of its own: a `daemon.roles.ScorerWorker` feeds it
+        # batches (`score_batch`); housekeeping (spool, unscored, health) still runs.
         self.role = role
+        self.leadership = leadership
+        self.handoff: ScoreQueue | None = None  # a crawler's hand-off to scorer workers
+        if role == "crawler" and config.redis is not None and config.redis.scoring == "scorer":
+            from daemon.coord import ScoreQueue, redis_client
+
+            self.handoff = ScoreQueue(redis_client(config.redis), config.redis.key_prefix)
+        self._write_lock = threading.Lock()  # writes without the pipeline (no model)
         self.config = config
         self.metrics = metrics or Metrics()
         self.state = DaemonState()
@@ -161,7 +185,7 @@ class Daemon:
 
     @property
     def engine(self) -> AlertEngine | None:
-        if self._engine is None and self.config.alerts.enabled and self.role == "all":
+        if self._engine is None and self.config.alerts.enabled and self.runs_alerts:
             from alerts.engine import AlertEngine
             from alerts.notifiers import notifiers_from_config
 
@@ -171,8 +195,60 @@ class Daemon:
                 None,
                 channels=notifiers_from_config(self.config),
                 failing_sources=self._sources_down,
+                leadership=self.leadership,
             )
         return self._engine
+
+    @property
+    def scores(self) -> bool:
+        """Whether this process scores mentions (and so loads the model): not an
+        alerter, nor a crawler that hands its mentions to scorer workers."""
+        return self.role != "alerter" and self.handoff is None
+
+    def _replay_spool(self) -> WriteReport:
+        """Replay the spool, through the pipeline where there is one (it serialises
+        writes with scoring), else straight through the writer."""
+        if self.scores:
+            return self.pipeline.replay_spool()
+        with self._write_lock:
+            return self.writer.replay()
+
+    def _hand_off(self, source_name: str, mentions: list[Mention]) -> None:
+        """Give a crawl's mentions to the scorer workers (`ScoreQueue.put`) before the
+        cursor moves. Redis refusing: they are indexed unscored instead (or spooled),
+        never dropped, and a scorer's housekeeping scores them (`_score_unscored`); a
+        batch queued before Redis failed mid-way is scored by a scorer too, under the
+        same ids (whichever write lands last, the mention ends up scored)."""
+        from redis.exceptions import RedisError
+
+        assert self.handoff is not None
+        try:
+            ids = self.handoff.put(source_name, mentions)
+        except RedisError as exc:
+            log_event(logger, "scoring.handoff_failed", logging.WARNING, source=source_name,
+                      n=len(mentions), error=redact(str(exc)),
+                      note="indexed unscored; a scorer scores them later")  # fmt: skip
+            with self._write_lock:
+                self._es_outcome(self.writer.write(mentions))
+            return
+        log_event(logger, "scoring.handed_off", source=source_name, n=len(mentions), batches=len(ids))
+
+    def score_batch(self, source_name: str, mentions: list[Mention]) -> IngestReport:
+        """A scorer's batch: scored and indexed (or spooled) through the pipeline; an
+        Elasticsearch outage is recorded as for a crawl's own mentions."""
+        report = self.pipeline.ingest(source_name, mentions)
+        self._es_outcome(report.write)
+        return report
+
+    @property
+    def runs_alerts(self) -> bool:
+        """Whether this role runs the alert check, the outbox, reports and retention."""
+        return self.role in ("all", "alerter")
+
+    def leading(self) -> bool:
+        """Whether the one-at-a-time jobs (`runs_alerts`) may run now: always without a
+        `leadership` (a whole daemon), else while it is held."""
+        return self.leadership is None or self.leadership.fence is not None
 
     def _sources_down(self) -> set[str]:
         """Sources the health notices report as failing (the flatline rule skips them)."""
@@ -312,7 +388,9 @@ class Daemon:
         if errors:
             self.metrics.crawl_errors.labels(source_name).inc(errors)
         # Whatever came back is written (or spooled) first; only then may the cursor move.
-        if result.mentions:
+        if result.mentions and self.handoff is not None:
+            self._hand_off(source_name, result.mentions)
+        elif result.mentions:
             ingest = self.pipeline.ingest(source_name, result.mentions)
             self._es_outcome(ingest.write)
         status.last_mentions = len(result.mentions)
@@ -353,7 +431,7 @@ class Daemon:
 
     def alert_job(self) -> int:
         engine = self.engine
-        if engine is None or self._setup_pending:
+        if engine is None or self._setup_pending or not self.leading():
             return 0
         now = datetime.now(UTC)
         try:
@@ -371,11 +449,23 @@ class Daemon:
             log_event(logger, "alerts.sent", n=len(sent), brands=sorted({a.brand for a in sent}))
         return len(sent)
 
+    def lead_now(self) -> None:
+        """A new alerter leader: run the alert check and retention as soon as a worker
+        thread is free, rather than after `alerts.check_every` and a day (both are
+        idempotent, so running them early costs nothing)."""
+        if not self.scheduler.running:
+            return
+        for job_id in ("alerts:check", "retention"):
+            if self.scheduler.get_job(job_id) is not None:
+                self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+
     def report_job(self, n: int) -> None:
         """The `n`th scheduled report (`reports.schedules`): files, and Slack if asked."""
         from daemon.reports import run_scheduled_report
 
         schedule = self.config.reports.schedules[n]
+        if not self.leading():  # a standby alerter: the leading one writes it
+            return
         run = run_scheduled_report(self.config, self.client, schedule, datetime.now(UTC))
         log_event(logger, "report.done", schedule=schedule.describe(), files=len(run.files),
                   posted=run.posted, failed=run.failed)
@@ -383,11 +473,11 @@ class Daemon:
     def housekeeping_job(self) -> None:
         if self._setup_pending and not self._try_setup():
             return
-        self._es_outcome(self.pipeline.replay_spool())
-        if self.writer.pending() == 0:
+        self._es_outcome(self._replay_spool())
+        if self.scores and self.writer.pending() == 0:
             self._score_unscored()
         engine = self.engine
-        if engine is not None:
+        if engine is not None and self.leading():
             try:
                 delivered = engine.retry_outbox()
             except ES_ERRORS as exc:
@@ -404,6 +494,8 @@ class Daemon:
         daily run tries again."""
         from store.retention import apply_retention
 
+        if not self.leading():
+            return
         try:
             result = apply_retention(self.client, self.config.elasticsearch, datetime.now(UTC))
         except ES_ERRORS as exc:
@@ -439,7 +531,7 @@ class Daemon:
         if engine is not None:
             engine.install()
         self.writer.hold = None  # the templates exist: what waited may go now
-        self.pipeline.replay_spool()
+        self._replay_spool()
 
     def _try_setup(self) -> bool:
         """`setup`, or (Elasticsearch unreachable or refusing) hold the writer so
@@ -554,7 +646,7 @@ class Daemon:
                 name=f"crawl {source.name}",
                 next_run_time=datetime.now(UTC),  # first crawl right away, not after one interval
             )
-        if self.config.alerts.enabled and self.role == "all":
+        if self.config.alerts.enabled and self.runs_alerts:
             self.scheduler.add_job(
                 self.alert_job,
                 IntervalTrigger(seconds=self.config.alerts.check_every.total_seconds(), timezone=UTC),
@@ -564,13 +656,14 @@ class Daemon:
         self.scheduler.add_job(
             self.housekeeping_job, IntervalTrigger(seconds=60, timezone=UTC), id="housekeeping"
         )
-        if self.config.elasticsearch.retention is not None and self.role == "all":
-            # One cluster-wide job: crawler/coordinator roles leave it to the `all` daemon.
+        if self.config.elasticsearch.retention is not None and self.runs_alerts:
+            # One cluster-wide job: crawler/coordinator roles leave it to the `all` daemon
+            # or the leading alerter.
             self.scheduler.add_job(
                 self.retention_job, IntervalTrigger(days=1, timezone=UTC), id="retention",
                 name="index retention", next_run_time=datetime.now(UTC),
             )  # fmt: skip
-        if self.config.reports.schedules and self.role == "all":
+        if self.config.reports.schedules and self.runs_alerts:
             from daemon.reports import report_trigger
             from reports.publish import ReportOutputError, output_dir
 
@@ -594,13 +687,13 @@ class Daemon:
             ).start()  # fmt: skip
             log_event(logger, "http.listening", url=self.health_server.url,
                       port=self.health_server.port)
-        if self.role == "all":
+        if self.runs_alerts:
             self._start_slack_actions()
         self.scheduler.start()
         log_event(
             logger, "daemon.started", role=self.role,
             sources=[s for s in self.state.sources],
-            alerts=self.config.alerts.enabled and self.role == "all",
+            alerts=self.config.alerts.enabled and self.runs_alerts,
         )  # fmt: skip
 
     def _start_slack_actions(self) -> None:
@@ -653,6 +746,8 @@ class Daemon:
         self.writer.close()
         if self._shared is not None:
             self._shared.close()
+        if self.handoff is not None:
+            self.handoff.client.close()
         self._stopped.set()
         log_event(logger, "daemon.stopped", spool_pending=self.writer.spool.pending_count())
 
