@@ -10,6 +10,14 @@ Tieba thread page (tieba_thread_page*) and the Discuz! pager (discuz_viewthread_
 are reconstructed from the markup public crawlers and Discuz!'s source read (their
 headers say which).
 
+Thread lists: a preset may say how its software lists threads (`ThreadList`): the
+spider then opens each listed thread instead of taking the list entry for a post,
+and the thread's pages give the mentions (Tieba: a `/f?kw=` list opens `/p/<tid>`).
+Tieba prints its thread list inside an HTML comment of a `<code class="pagelet_html">`
+element (its BigPipe loader inserts it in the browser); `reveal_pagelets` uncomments
+it so the selectors see it, as recorded in tests/crawlers/fixtures/html_forum/
+tieba_list_recorded.html.
+
 Times: a preset's `time` selector may match several strings (Discuz! puts the
 exact time in a `title` and "3 天前" in the text; Tieba's tail shows "2楼" before
 the time); the spider takes the first that reads as a board time
@@ -19,10 +27,30 @@ preset's `timezone`.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+
+@dataclass(frozen=True)
+class ThreadList:
+    """How a forum software lists threads, so a list page's threads can be opened.
+
+    `entry` selects one listed thread, `link` its link inside it; `replies(entry)`
+    reads the reply count the list shows (None when it shows none) and `last_reply`
+    selects the time of the last reply as the list shows it. A thread page shows
+    `per_page` floors, so a thread whose count grew from n is opened at the page of
+    floor n + 2 (its first new floor) rather than at its first page.
+    """
+
+    entry: str
+    link: str
+    replies: Callable[[Any], int | None]
+    last_reply: str
+    per_page: int
 
 
 @dataclass(frozen=True)
@@ -33,6 +61,36 @@ class ForumPreset:
     # The link of a post that carries none to itself (a Tieba floor), from the page's
     # URL and the post's element (a Scrapy selector); None when it cannot be made.
     permalink: Callable[[str, Any], str | None] | None = None
+    # Thread lists whose threads are opened (None: list entries are posts themselves).
+    threads: ThreadList | None = None
+    # The page's HTML as the selectors should see it (None: as served).
+    reveal: Callable[[str], str] | None = None
+
+
+_PAGELET = re.compile(
+    r"(<code\b[^>]*\bclass=\"pagelet_html\"[^>]*>)\s*<!--(.*?)-->\s*(</code>)", re.S
+)
+
+
+def reveal_pagelets(html: str) -> str:
+    """Tieba's page with the HTML its `<code class="pagelet_html">` elements carry as
+    comments put back as markup (the thread list is one of them)."""
+    return _PAGELET.sub(r"\1\2\3", html)
+
+
+def tieba_replies(entry: Any) -> int | None:
+    """A listed Tieba thread's reply count: `reply_num` of the entry's `data-field`
+    JSON, else the `span.threadlist_rep_num` text."""
+    try:
+        value = json.loads(entry.attrib.get("data-field") or "{}").get("reply_num")
+    except (ValueError, AttributeError):
+        value = None
+    if value is None:
+        value = (entry.css("span.threadlist_rep_num::text").get() or "").strip()
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def tieba_floor_url(page_url: str, post: Any) -> str | None:
@@ -63,25 +121,32 @@ PRESETS: dict[str, ForumPreset] = {
         },
         timezone="Asia/Shanghai",
     ),
-    # Baidu Tieba: thread list /f?kw= (li.j_thread_list, next page a.next.pagination-item)
-    # and thread /p/<tid>: its floors (div.l_post.j_l_post, a.p_author_name,
+    # Baidu Tieba: thread list /f?kw= (li.j_thread_list inside the commented
+    # pagelet, next page a.next.pagination-item), whose threads are opened; thread
+    # /p/<tid>: its floors, the mentions (div.l_post.j_l_post, a.p_author_name,
     # div#post_content_<pid>.d_post_content, span.tail-info "来自…" / "2楼" / the time),
-    # paged ?pn=N through li.l_pager (the link after the current page's span.tP). A list
-    # entry's id is its thread's URL, a floor's its own link (`tieba_floor_url`).
+    # paged ?pn=N through li.l_pager (the link after the current page's span.tP). A
+    # floor's id is its own link (`tieba_floor_url`).
     "tieba": ForumPreset(
         selectors={
-            "post": "li.j_thread_list, div.l_post.j_l_post",
-            "text": "div.threadlist_abs, div.d_post_content",
+            "post": "div.l_post.j_l_post",
+            "text": "div.d_post_content",
             "url": "a.j_th_tit::attr(href)",
             "title": "a.j_th_tit",
-            "author": "span.tb_icon_author a.frs-author-name::text, a.p_author_name::text",
-            "time": "span.is_show_create_time::text, span.threadlist_reply_date::text, "
-            "span.tail-info::text",
-            "next_page": "a.next.pagination-item::attr(href), "
-            "li.l_pager span.tP + a::attr(href)",
+            "author": "a.p_author_name::text",
+            "time": "span.tail-info::text",
+            "next_page": "a.next.pagination-item::attr(href), li.l_pager span.tP + a::attr(href)",
         },
         timezone="Asia/Shanghai",
         permalink=tieba_floor_url,
+        threads=ThreadList(
+            entry="li.j_thread_list",
+            link="a.j_th_tit::attr(href)",
+            replies=tieba_replies,
+            last_reply="span.threadlist_reply_date::text",
+            per_page=30,  # floors on a thread page of Tieba's PC site
+        ),
+        reveal=reveal_pagelets,
     ),
     # phpBB 3.x (prosilver): viewtopic (div.post#p<id> > div.postbody, p.author,
     # div.content) and search.php?sr=posts (div.search.post).

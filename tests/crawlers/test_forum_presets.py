@@ -7,6 +7,8 @@ are read against a fixed clock (`BRANDPULSE_NOW`).
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -182,7 +184,10 @@ def test_tieba_thread_floors_with_author_time_and_text_paged_by_pn(api_server, c
     assert sorted(got) == [f"{thread}?pid={pid}#{pid}" for pid in floors]
     first = got[f"{thread}?pid=150000000001#150000000001"]
     assert first.author == "耳机发烧友"
-    assert first.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样\n预算一千左右"
+    assert (
+        first.text
+        == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样\n预算一千左右"
+    )
     assert first.created_at == utc(2026, 11, 27, 2, 20)  # "2026-11-27 10:20" in Beijing
     assert first.url == f"{thread}?pid=150000000001#150000000001"
     # the tail "来自Android客户端 | 2楼 | time": the time is found past the other two
@@ -199,7 +204,18 @@ def _tieba(name: str, host: str) -> Reply:
     return Reply(body=body, content_type="text/html; charset=utf-8")
 
 
-def test_tieba_list_paging_today_and_this_year_times_and_incremental_cursor(api_server, crawl):
+def _lookback_to(day: datetime) -> str:
+    """A lookback whose window starts within the hour before `day`, whenever the test
+    runs (the crawl's window is the real clock minus the lookback)."""
+    return f"{math.ceil((datetime.now(UTC) - day).total_seconds() / 3600)}h"
+
+
+def test_tieba_list_opens_its_threads_and_the_floors_are_the_mentions(api_server, crawl, tmp_path):
+    """A forum list /f?kw= (paged to ?pn=50) is not a post: each listed thread with a
+    last reply inside the window is opened at /p/<tid> and its floors (paged ?pn=2) are
+    the mentions. The next crawl opens only threads whose reply count changed: the
+    unchanged one is not requested again, the new one is (here it meets the captcha,
+    a refusal that keeps its cursor)."""
     base = api_server.base_url
     host = api_server.endpoint
     api_server.add("/robots.txt", ROBOTS)
@@ -209,33 +225,95 @@ def test_tieba_list_paging_today_and_this_year_times_and_incremental_cursor(api_
         _tieba("preset_tieba_list_page1.html", host),
         _tieba("preset_tieba_list_run2.html", host),
     )
-    source = forum(base, "tieba", "/f?kw=%E9%98%BF%E5%85%8B%E7%B1%B3&ie=utf-8", language="zh")
+    api_server.add("/p/9012345671", Reply.fixture(
+        "html_forum", "tieba_thread_page2.html", content_type="text/html; charset=utf-8"),
+        when={"pn": "2"})  # fmt: skip
+    api_server.add("/p/9012345671", Reply.fixture(
+        "html_forum", "tieba_thread_page1.html", content_type="text/html; charset=utf-8"),
+        when={"pn": None})  # fmt: skip
+    api_server.add("/p/9012349999", Reply.fixture("html_forum", "tieba_captcha.html"))
+    # The window starts just before 2026-11-26 00:00 UTC: the thread last replied to
+    # "11:02" today (Beijing) is opened, those last replied to on 11-25, 11-20 and
+    # 11-12 are not.
+    source = forum(
+        base, "tieba", "/f?kw=%E9%98%BF%E5%85%8B%E7%B1%B3&ie=utf-8", language="zh",
+        lookback=_lookback_to(utc(2026, 11, 26)),
+    )  # fmt: skip
 
     first = crawl(source, brands=BRANDS, settings=CLOCK)
     assert first.error is None, first.log
+    assert sorted(h.param("pn") or "1" for h in api_server.hits("/f")) == ["1", "50"]
+    assert [h.param("pn") for h in api_server.hits("/p/9012345671")] == [None, "2"]
+    for tid in (9012340007, 9012300008, 9012200009):
+        assert not api_server.hits(f"/p/{tid}")
+    assert first.stats["dropped"].get("thread_outside_window") == 3
+    thread = f"{base}/p/9012345671"
     got = by_id(first.mentions)
-    thread = f"{base}/p/"
-    assert sorted(got) == [
-        f"{thread}{tid}" for tid in (9012200009, 9012300008, 9012340007, 9012345671)
-    ]
-    headphones = got[f"{thread}9012345671"]
-    assert headphones.title == "阿克米降噪耳机二代值得买吗？"
-    assert (
-        headphones.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样"
-    )
-    assert headphones.author == "耳机发烧友"
-    assert headphones.created_at == utc(2026, 11, 27, 2, 20)  # "10:20": today, Beijing
-    assert headphones.url == f"{thread}9012345671"
-    assert got[f"{thread}9012340007"].created_at == utc(2026, 11, 3, 16, 0)  # "11-4"
-    assert got[f"{thread}9012200009"].created_at == utc(2026, 11, 9, 16, 0)  # page 2, "11-10"
-    assert got[f"{thread}9012300008"].brands == ["Globex"]
-    assert headphones.brands == ["Acme"]
-    assert [h.param("pn") for h in api_server.hits("/f")] == [None, "50"]
+    floors = [150000000001, 150000000019, 150000000057, 150000000063]
+    assert sorted(got) == [f"{thread}?pid={pid}#{pid}" for pid in floors]
+    opener = got[f"{thread}?pid=150000000001#150000000001"]
+    assert opener.author == "耳机发烧友" and opener.created_at == utc(2026, 11, 27, 2, 20)
+    assert opener.brands == ["Acme"]
+    assert not faults(first)
+    cursor = json.loads((tmp_path / "state" / "test-html_forum.cursor.json").read_text())
+    entry = cursor["queries"][f"thread:{thread}"]
+    assert entry["token"]["replies"] == 12
+    assert entry["since"] == "2026-11-27T03:05:00+00:00"  # the newest floor, 11:05 Beijing
 
     second = crawl(source, brands=BRANDS, settings=CLOCK)
     assert second.error is None, second.log
-    assert [m.source_id for m in second.mentions] == [f"{thread}9012349999"]
-    assert second.mentions[0].created_at == utc(2026, 11, 27, 3, 42)
+    assert len(api_server.hits("/p/9012345671")) == 2  # 12 replies then and now: not reopened
+    assert second.stats["dropped"].get("thread_unchanged") == 1
+    assert len(api_server.hits("/p/9012349999")) == 1
+    assert second.mentions == []
+    assert faults(second) == {"captcha": 1}
+    cursor = json.loads((tmp_path / "state" / "test-html_forum.cursor.json").read_text())
+    assert f"thread:{thread}" in cursor["queries"]  # still listed
+    assert f"thread:{base}/p/9012349999" not in cursor["queries"]  # refused: read again next time
+
+
+def test_tieba_recorded_list_page_names_its_threads_inside_the_pagelet_comment(api_server, crawl):
+    """The recorded list page (tieba_list_recorded.html) holds its threads in an HTML
+    comment of a <code class="pagelet_html">: the preset reads them there. The two
+    threads replied to today are requested, the one last replied to on 8-7 is not; the
+    pager's protocol-relative "下一页" link is followed (its host, tieba.baidu.com, is
+    put to the local server's by the test) and the threads listed again are not
+    requested twice. The threads' own pages are not part of that recording: the server
+    answers them 404."""
+    base = api_server.base_url
+    body = load_fixture("html_forum", "tieba_list_recorded.html")
+    body = body.replace(b"//tieba.baidu.com/", f"//{api_server.endpoint}/".encode())
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/f", Reply(body=body, content_type="text/html; charset=utf-8"))
+    for tid in (9079949995, 6710984997, 1138972019):
+        api_server.add(f"/p/{tid}", Reply.html("<html><body></body></html>", status=404))
+    source = forum(base, "tieba", "/f?kw=%E7%9B%97%E5%A2%93%E7%AC%94%E8%AE%B0&ie=utf-8",
+                   max_pages=2)  # fmt: skip
+    result = crawl(source, brands=[{"name": "盗墓笔记", "query": '"盗墓笔记"'}], settings=CLOCK)
+    assert result.error is None, result.log
+    lists = api_server.hits("/f")
+    assert sorted(h.param("pn") or "0" for h in lists) == ["0", "50"]
+    assert all(h.param("kw") == "盗墓笔记" for h in lists)
+    assert len(api_server.hits("/p/9079949995")) == 1
+    assert api_server.hits("/p/9079949995")[0].param("pn") is None  # 18 replies: one page
+    assert len(api_server.hits("/p/6710984997")) == 1
+    assert not api_server.hits("/p/1138972019")  # last reply "8-7": before the window
+    assert result.mentions == []  # list entries are not posts
+    assert faults(result) == {"http_404": 2}
+
+
+def test_tieba_thread_is_opened_at_its_first_unread_page_or_its_last_pages(tmp_path):
+    spider = configure(HtmlForumSpider, forum("https://tieba.example", "tieba", "/f?kw=a"),
+                       tmp_path)  # fmt: skip
+    assert spider.source.max_pages == 5
+    assert spider._start_page(12, None, 30) == 1
+    # 1001 floors: pages 1-34; a new thread is read from its last five pages
+    assert spider._start_page(1000, None, 30) == 30
+    # 40 replies read before: floor 42 is the first new one, on page 2
+    assert spider._start_page(100, 40, 30) == 2
+    # but never more than max_pages before the last page
+    assert spider._start_page(1000, 40, 30) == 30
+    assert spider._start_page(None, 3, 30) == 1
 
 
 def test_phpbb_topic_page_and_search_pages_with_the_preset(api_server, crawl):
