@@ -302,6 +302,48 @@ def test_tieba_recorded_list_page_names_its_threads_inside_the_pagelet_comment(a
     assert faults(result) == {"http_404": 2}
 
 
+# Chinese brand queries, checked on the recorded floors' texts: a NEAR that holds (two
+# characters between 黄毛 and 医院), the same NEAR one character shorter, a NOT that
+# excludes, a phrase.
+RECORDED_THREAD_BRANDS = [
+    {"name": "近", "query": '"黄毛" NEAR/2 "医院"'},
+    {"name": "太近", "query": '"黄毛" NEAR/1 "医院"'},
+    {"name": "非", "query": '"她爹" NOT "三套房"'},
+    {"name": "句", "query": '"可怜之人"'},
+]
+
+
+def test_tieba_recorded_thread_floors_and_chinese_brand_queries(api_server, crawl):
+    """Two floors of a recorded thread page (tieba_thread_recorded.html): the author's
+    shown name, the text without the fold notice, the time past "来自Android客户端" and
+    "4楼" in the tail (Beijing -> UTC), the floor's own link as id; the brands matched
+    by NEAR, NOT and a phrase on those texts."""
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/p/9117905169", Reply.fixture(
+        "html_forum", "tieba_thread_recorded.html", content_type="text/html; charset=utf-8"))  # fmt: skip
+    source = forum(base, "tieba", "/p/9117905169", language="zh", lookback="36500d")
+    result = crawl(source, brands=RECORDED_THREAD_BRANDS, settings=CLOCK)
+    assert result.error is None, result.log
+    thread = f"{base}/p/9117905169"
+    got = by_id(result.mentions)
+    assert sorted(got) == [f"{thread}?pid={pid}#{pid}" for pid in (150719258551, 150719564162)]
+    fourth = got[f"{thread}?pid=150719258551#150719258551"]
+    assert fourth.author == "我只是个薯条"
+    assert fourth.text == (
+        "这女的晚上不回家她爹去找她，被黄毛打进医院，也没来医院看过，最后和黄毛结婚也不来往。"
+        "想起三套房想爆她爹金币，结果找不到求助平台。幸好她爹跑得快。"
+    )
+    assert fourth.created_at == utc(2024, 8, 5, 9, 38)  # "2024-08-05 17:38" in Beijing
+    assert fourth.url == f"{thread}?pid=150719258551#150719258551"
+    assert fourth.brands == ["近"]  # not 太近 (two characters between), not 非 (三套房)
+    seventh = got[f"{thread}?pid=150719564162#150719564162"]
+    assert seventh.author == "森歌の友" and seventh.text == "我知道，可怜之人，必有（）"
+    assert seventh.created_at == utc(2024, 8, 5, 10, 38)
+    assert seventh.brands == ["句"]
+    assert not faults(result)
+
+
 def test_tieba_thread_is_opened_at_its_first_unread_page_or_its_last_pages(tmp_path):
     spider = configure(HtmlForumSpider, forum("https://tieba.example", "tieba", "/f?kw=a"),
                        tmp_path)  # fmt: skip
