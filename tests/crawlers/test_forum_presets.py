@@ -97,6 +97,28 @@ def test_discuz_thread_page_in_gbk_with_bad_bytes_and_board_times(api_server, cr
     assert not faults(result)
 
 
+def test_discuz_recorded_thread_page_gives_its_real_post(api_server, crawl):
+    """The recorded discuz.net thread page (discuz_viewthread_recorded.html): the post's
+    id, author, text and "发表于" time (Beijing -> UTC) as Discuz! printed them; a brand
+    query in Chinese (a phrase with NEAR) on that text."""
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/forum.php", Reply.fixture(
+        "html_forum", "discuz_viewthread_recorded.html", content_type="text/html; charset=utf-8"))  # fmt: skip
+    source = forum(base, "discuz_x3", "/forum.php?mod=viewthread&tid=3852692", language="zh",
+                   lookback="36500d")  # fmt: skip
+    brands = [{"name": "排行", "query": '"帅哥" NEAR/1 "排行"'}, {"name": "榜", "query": '"排行榜"'}]
+    result = crawl(source, brands=brands, settings=CLOCK)
+    assert result.error is None, result.log
+    [post] = result.mentions
+    assert post.source_id == "post_29863697"
+    assert post.author == "MCyiqiehuanying"
+    assert post.text == "指帅哥排行和**排行"
+    assert post.created_at == utc(2020, 11, 18, 14, 18, 1)
+    assert post.brands == ["排行"]  # "排行榜" is only in the thread's title, not the post
+    assert not faults(result)
+
+
 def test_discuz_preset_reads_the_search_page_as_the_hand_written_selectors_did(api_server, crawl):
     base = api_server.base_url
     api_server.add("/robots.txt", ROBOTS)
