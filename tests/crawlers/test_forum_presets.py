@@ -293,6 +293,15 @@ def test_tieba_list_opens_its_threads_and_the_floors_are_the_mentions(api_server
     assert f"thread:{thread}" in cursor["queries"]  # still listed
     assert f"thread:{base}/p/9012349999" not in cursor["queries"]  # refused: read again next time
 
+    # A list no longer showing the thread (read cleanly): its entry leaves the cursor file.
+    api_server.reset()
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/f", _tieba("preset_tieba_list_page2.html", host))
+    third = crawl(source, brands=BRANDS, settings=CLOCK)
+    assert third.error is None and not faults(third), third.log
+    cursor = json.loads((tmp_path / "state" / "test-html_forum.cursor.json").read_text())
+    assert not [key for key in cursor["queries"] if key.startswith("thread:")]
+
 
 def test_tieba_recorded_list_page_names_its_threads_inside_the_pagelet_comment(api_server, crawl):
     """The recorded list page (tieba_list_recorded.html) holds its threads in an HTML
