@@ -43,7 +43,8 @@ class ThreadList:
     reads the reply count the list shows (None when it shows none) and `last_reply`
     selects the time of the last reply as the list shows it. A thread page shows
     `per_page` floors, so a thread whose count grew from n is opened at the page of
-    floor n + 2 (its first new floor) rather than at its first page.
+    floor n + 2 (its first new floor) rather than at its first page; page N of a
+    thread is its URL with `page_param=N`.
     """
 
     entry: str
@@ -51,6 +52,7 @@ class ThreadList:
     replies: Callable[[Any], int | None]
     last_reply: str
     per_page: int
+    page_param: str
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ PRESETS: dict[str, ForumPreset] = {
             replies=tieba_replies,
             last_reply="span.threadlist_reply_date::text",
             per_page=30,  # floors on a thread page of Tieba's PC site
+            page_param="pn",
         ),
         reveal=reveal_pagelets,
     ),

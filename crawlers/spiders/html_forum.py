@@ -309,7 +309,7 @@ class HtmlForumSpider(MentionSpider):
                 self.drop("thread_outside_window")
                 continue
             start = self._start_page(replies, before, threads.per_page)
-            start_url = url if start == 1 else _with_param(url, "pn", str(start))
+            start_url = url if start == 1 else _with_param(url, threads.page_param, str(start))
             token = {"replies": replies, "list": query.key}
             follow.append(self.make_query(key, query.brand, url, url=start_url, thread_token=token))
         return follow

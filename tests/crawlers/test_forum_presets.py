@@ -387,6 +387,13 @@ def test_tieba_thread_is_opened_at_its_first_unread_page_or_its_last_pages(tmp_p
     # but never more than max_pages before the last page
     assert spider._start_page(1000, 40, 30) == 30
     assert spider._start_page(None, 3, 30) == 1
+    # page N of a thread: its URL with the preset's page parameter
+    from crawlers.spiders.html_forum import _with_param
+
+    threads = PRESETS["tieba"].threads
+    assert _with_param("https://tieba.example/p/9", threads.page_param, "30") == (
+        "https://tieba.example/p/9?pn=30"
+    )
 
 
 def test_phpbb_topic_page_and_search_pages_with_the_preset(api_server, crawl):
