@@ -12,7 +12,8 @@ headers say which).
 
 Thread lists: a preset may say how its software lists threads (`ThreadList`): the
 spider then opens each listed thread instead of taking the list entry for a post,
-and the thread's pages give the mentions (Tieba: a `/f?kw=` list opens `/p/<tid>`).
+and the thread's pages give the mentions (Tieba: a `/f?kw=` list opens `/p/<tid>`;
+Discuz!: a `forumdisplay` list opens its rows' `viewthread` pages).
 Tieba prints its thread list inside an HTML comment of a `<code class="pagelet_html">`
 element (its BigPipe loader inserts it in the browser); `reveal_pagelets` uncomments
 it so the selectors see it, as recorded in tests/crawlers/fixtures/html_forum/
@@ -32,7 +33,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,20 @@ class ThreadList:
 
     `entry` selects one listed thread, `link` its link inside it; `replies(entry)`
     reads the reply count the list shows (None when it shows none) and `last_reply`
-    selects the time of the last reply as the list shows it. A thread page shows
-    `per_page` floors, so a thread whose count grew from n is opened at the page of
-    floor n + 2 (its first new floor) rather than at its first page; page N of a
-    thread is its URL with `page_param=N`.
+    selects the time of the last reply as the list shows it. A thread's last page is
+    what `pages(entry)` reads off the list (Discuz! links a long thread's pages there),
+    else the reply count over `per_page` floors a page; with `per_page` known, a thread
+    whose count grew from n is opened at the page of floor n + 2 (its first new floor).
+    `page_url(url, n)` is page n of a thread.
     """
 
     entry: str
     link: str
     replies: Callable[[Any], int | None]
     last_reply: str
-    per_page: int
-    page_param: str
+    page_url: Callable[[str, int], str]
+    per_page: int | None = None  # None: the software's boards differ
+    pages: Callable[[Any], int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,50 @@ class ForumPreset:
 _PAGELET = re.compile(
     r"(<code\b[^>]*\bclass=\"pagelet_html\"[^>]*>)\s*<!--(.*?)-->\s*(</code>)", re.S
 )
+
+
+def with_param(url: str, name: str, value: str) -> str:
+    """`url` with the query parameter `name` set to `value` (replacing any)."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    return urlunsplit(parts._replace(query=urlencode([*kept, (name, value)])))
+
+
+def tieba_page_url(url: str, page: int) -> str:
+    """Page `page` of a Tieba thread: `/p/<tid>?pn=<page>`."""
+    return url if page == 1 else with_param(url, "pn", str(page))
+
+
+_DISCUZ_REWRITE = re.compile(r"(thread-\d+-)(\d+)(-\d+\.html)$")
+
+
+def discuz_page_url(url: str, page: int) -> str:
+    """Page `page` of a Discuz! thread: `thread-<tid>-<page>-<n>.html` when the board
+    rewrites its URLs, else `forum.php?mod=viewthread&tid=<tid>&page=<page>`."""
+    parts = urlsplit(url)
+    match = _DISCUZ_REWRITE.search(parts.path)
+    if match:
+        path = parts.path[: match.start()] + f"{match.group(1)}{page}{match.group(3)}"
+        return urlunsplit(parts._replace(path=path))
+    return url if page == 1 else with_param(url, "page", str(page))
+
+
+def _int(text: Any) -> int | None:
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def discuz_replies(entry: Any) -> int | None:
+    """A forumdisplay row's reply count: `td.num a.xi2` (views follow in an `em`)."""
+    return _int(entry.css("td.num a.xi2::text").get())
+
+
+def discuz_pages(entry: Any) -> int | None:
+    """The last page a forumdisplay row links to (`span.tps`, "... 2 3 .. 15"), else None."""
+    numbers = [n for n in (_int(t) for t in entry.css("span.tps a::text").getall()) if n]
+    return max(numbers) if numbers else None
 
 
 def reveal_pagelets(html: str) -> str:
@@ -108,7 +155,8 @@ def tieba_floor_url(page_url: str, post: Any) -> str | None:
 
 PRESETS: dict[str, ForumPreset] = {
     # Discuz! X3.x: viewthread (div#postlist > div#post_<pid>, td.t_f#postmessage_<pid>,
-    # em#authorposton<pid>) and search.php results (li.pbw).
+    # em#authorposton<pid>) and search.php results (li.pbw); forumdisplay lists
+    # (tbody#normalthread_<tid>) open their threads.
     "discuz_x3": ForumPreset(
         selectors={
             "post": 'div#postlist > div[id^="post_"], li.pbw',
@@ -122,6 +170,16 @@ PRESETS: dict[str, ForumPreset] = {
             "next_page": "div.pg a.nxt::attr(href)",
         },
         timezone="Asia/Shanghai",
+        # forumdisplay rows (sticky and normal threads): opened like Tieba's; a board
+        # sets its own posts per page, so only the pages the row links are known.
+        threads=ThreadList(
+            entry='tbody[id^="normalthread_"], tbody[id^="stickthread_"]',
+            link="a.s.xst::attr(href)",
+            replies=discuz_replies,
+            last_reply="td.by em a span::attr(title), td.by em a::text",
+            page_url=discuz_page_url,
+            pages=discuz_pages,
+        ),
     ),
     # Baidu Tieba: thread list /f?kw= (li.j_thread_list inside the commented
     # pagelet, next page a.next.pagination-item), whose threads are opened; thread
@@ -146,8 +204,8 @@ PRESETS: dict[str, ForumPreset] = {
             link="a.j_th_tit::attr(href)",
             replies=tieba_replies,
             last_reply="span.threadlist_reply_date::text",
+            page_url=tieba_page_url,
             per_page=30,  # floors on a thread page of Tieba's PC site
-            page_param="pn",
         ),
         reveal=reveal_pagelets,
     ),

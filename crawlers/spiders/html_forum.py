@@ -39,16 +39,18 @@ Refusals: a login wall or captcha page (`crawlers.faults.refusal`) is counted as
 Incremental: the base's time cursor per start URL and term. Pages are not assumed
 to be sorted, so paging goes on to `max_pages` (or the last page) every crawl.
 
-Thread lists (a preset's `ThreadList`, Tieba's `/f?kw=`): a list page's entries are
+Thread lists (a preset's `ThreadList`: Tieba's `/f?kw=`, Discuz!'s `forumdisplay`): a
+list page's entries are
 not posts; each listed thread is opened as a query of its own (`thread:<url>`, with
 its own time cursor, paging and `max_pages`), and its floors are the mentions. A
 thread is opened only when it may hold something new: its reply count differs from
 the one stored when it was last read (or it was never read), and its last reply as
 the list shows it is not before the list query's window (now - `lookback`; a date
 shown without a time counts as the end of that day; a time that does not read is no
-reason to skip). A thread whose count grew from n is opened at the page of its first
-new floor, and a new thread at its last `max_pages` pages, so the newest floors are
-read first. A thread seen on no list page read cleanly this crawl is dropped from
+reason to skip). A thread is opened at most `max_pages` pages before its last page
+(the highest page its row links, else its reply count over the preset's floors per
+page), so the newest floors are read; with floors per page known (Tieba), a thread
+whose count grew from n is opened at the page of its first new floor. A thread seen on no list page read cleanly this crawl is dropped from
 the cursor (a thread that comes back is read again within `lookback`: the same
 floors are the same ids).
 """
@@ -103,12 +105,6 @@ def canonical_url(url: str) -> str:
         if k.lower() not in _VOLATILE_PARAMS and not (k == "s" and _SESSION_HASH.match(v))
     ]
     return urlunsplit(parts._replace(query=urlencode(kept)))
-
-
-def _with_param(url: str, name: str, value: str) -> str:
-    parts = urlsplit(url)
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
-    return urlunsplit(parts._replace(query=urlencode([*kept, (name, value)])))
 
 
 def fill_query(template: str, term: str) -> str:
@@ -308,8 +304,9 @@ class HtmlForumSpider(MentionSpider):
             if last and self._before_window(last, query.since):
                 self.drop("thread_outside_window")
                 continue
-            start = self._start_page(replies, before, threads.per_page)
-            start_url = url if start == 1 else _with_param(url, threads.page_param, str(start))
+            shown = threads.pages(entry) if threads.pages else None
+            start = self._start_page(replies, before, threads.per_page, shown)
+            start_url = threads.page_url(url, start)
             token = {"replies": replies, "list": query.key}
             follow.append(self.make_query(key, query.brand, url, url=start_url, thread_token=token))
         return follow
@@ -325,15 +322,19 @@ class HtmlForumSpider(MentionSpider):
             when += timedelta(days=1)
         return when < since
 
-    def _start_page(self, replies: int | None, before: Any, per_page: int) -> int:
-        """The thread page to open at: that of the first floor not read yet (floor
-        `before` + 2) when the count read last time is known, and never more than
-        `max_pages` pages before the last page (floor `replies` + 1)."""
-        if replies is None:
+    def _start_page(
+        self, replies: int | None, before: Any, per_page: int | None, last_shown: int | None
+    ) -> int:
+        """The thread page to open at: never more than `max_pages` pages before the
+        last page (the one the list links, else that of floor `replies` + 1), and, with
+        `per_page` known, that of the first floor not read yet (floor `before` + 2)."""
+        last = last_shown
+        if last is None and per_page and replies is not None:
+            last = math.ceil((replies + 1) / per_page)
+        if not last:
             return 1
-        last = max(1, math.ceil((replies + 1) / per_page))
         start = max(1, last - self.source.max_pages + 1)
-        if isinstance(before, int) and 0 <= before < replies:
+        if per_page and isinstance(before, int) and replies is not None and 0 <= before < replies:
             start = max(start, (before + 1) // per_page + 1)
         return start
 

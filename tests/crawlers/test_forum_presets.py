@@ -119,6 +119,35 @@ def test_discuz_recorded_thread_page_gives_its_real_post(api_server, crawl):
     assert not faults(result)
 
 
+def test_discuz_recorded_forum_list_opens_its_threads_at_their_last_pages(api_server, crawl):
+    """The recorded forumdisplay rows (discuz_forumdisplay_recorded.html, the board's
+    absolute links pointed at the local server): the thread last replied to inside the
+    window and linking 15 pages is opened at page 11 (its last five, max_pages 5) in the
+    board's rewritten form, the one without page links at page 1, the one last replied to
+    before the window not at all. The threads' own pages are not part of that recording
+    (the server answers 404)."""
+    base = api_server.base_url
+    body = load_fixture("html_forum", "discuz_forumdisplay_recorded.html")
+    body = body.replace(b"http://bbs.baobeihuijia.com/", f"{base}/".encode())
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/forum.php", Reply(body=body, content_type="text/html; charset=utf-8"),
+                   when={"mod": "forumdisplay"})  # fmt: skip
+    source = forum(base, "discuz_x3", "/forum.php?mod=forumdisplay&fid=191",
+                   lookback=_lookback_to(utc(2018, 2, 20)))  # fmt: skip
+    result = crawl(source, brands=BRANDS, settings={"BRANDPULSE_NOW": "2018-03-03T04:00:00+00:00"})
+    assert result.error is None, result.log
+    assert [h.path for h in api_server.hits("/thread-22299-11-1.html")] == [
+        "/thread-22299-11-1.html"
+    ]
+    assert len(api_server.hits("/thread-369382-1-1.html")) == 1
+    requested = {h.path for h in api_server.requests}
+    assert not [path for path in requested if "369658" in path]  # last post 2018-2-5
+    assert not [path for path in requested if path.startswith("/thread-22299-") and "-11-" not in path]
+    assert result.stats["dropped"].get("thread_outside_window") == 1
+    assert result.mentions == []
+    assert faults(result) == {"http_404": 2}
+
+
 def test_discuz_preset_reads_the_search_page_as_the_hand_written_selectors_did(api_server, crawl):
     base = api_server.base_url
     api_server.add("/robots.txt", ROBOTS)
@@ -379,20 +408,26 @@ def test_tieba_thread_is_opened_at_its_first_unread_page_or_its_last_pages(tmp_p
     spider = configure(HtmlForumSpider, forum("https://tieba.example", "tieba", "/f?kw=a"),
                        tmp_path)  # fmt: skip
     assert spider.source.max_pages == 5
-    assert spider._start_page(12, None, 30) == 1
+    assert spider._start_page(12, None, 30, None) == 1
     # 1001 floors: pages 1-34; a new thread is read from its last five pages
-    assert spider._start_page(1000, None, 30) == 30
+    assert spider._start_page(1000, None, 30, None) == 30
     # 40 replies read before: floor 42 is the first new one, on page 2
-    assert spider._start_page(100, 40, 30) == 2
+    assert spider._start_page(100, 40, 30, None) == 2
     # but never more than max_pages before the last page
-    assert spider._start_page(1000, 40, 30) == 30
-    assert spider._start_page(None, 3, 30) == 1
-    # page N of a thread: its URL with the preset's page parameter
-    from crawlers.spiders.html_forum import _with_param
-
-    threads = PRESETS["tieba"].threads
-    assert _with_param("https://tieba.example/p/9", threads.page_param, "30") == (
-        "https://tieba.example/p/9?pn=30"
+    assert spider._start_page(1000, 40, 30, None) == 30
+    assert spider._start_page(None, 3, 30, None) == 1
+    # a Discuz! row links its thread's pages (15): no posts-per-page needed
+    assert spider._start_page(437, None, None, 15) == 11
+    assert spider._start_page(4, 3, None, None) == 1
+    # page N of a thread
+    tieba, discuz = PRESETS["tieba"].threads, PRESETS["discuz_x3"].threads
+    assert tieba.page_url("https://tieba.example/p/9", 30) == "https://tieba.example/p/9?pn=30"
+    assert tieba.page_url("https://tieba.example/p/9", 1) == "https://tieba.example/p/9"
+    assert discuz.page_url("https://bbs.example/thread-22299-1-1.html", 11) == (
+        "https://bbs.example/thread-22299-11-1.html"
+    )
+    assert discuz.page_url("https://bbs.example/forum.php?mod=viewthread&tid=7", 3) == (
+        "https://bbs.example/forum.php?mod=viewthread&tid=7&page=3"
     )
 
 
