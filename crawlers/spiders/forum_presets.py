@@ -56,6 +56,8 @@ class ThreadList:
     page_url: Callable[[str, int], str]
     per_page: int | None = None  # None: the software's boards differ
     pages: Callable[[Any], int | None] | None = None
+    # The thread's one URL whichever list page linked it (None: the link as it is).
+    canonical: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,25 @@ def discuz_page_url(url: str, page: int) -> str:
         path = parts.path[: match.start()] + f"{match.group(1)}{page}{match.group(3)}"
         return urlunsplit(parts._replace(path=path))
     return url if page == 1 else with_param(url, "page", str(page))
+
+
+def discuz_thread_url(url: str) -> str:
+    """A Discuz! thread's URL as its first page, whichever list page linked it: rewritten
+    `thread-<tid>-<page>-<list page>.html` -> `thread-<tid>-1-1.html`; otherwise without
+    `extra` (the list page it came from) and `page`."""
+    parts = urlsplit(url)
+    match = _DISCUZ_THREAD.search(parts.path)
+    if match:
+        path = parts.path[: match.start()] + f"thread-{match.group(1)}-1-1.html"
+        return urlunsplit(parts._replace(path=path))
+    kept = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k not in ("extra", "page")
+    ]  # fmt: skip
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+_DISCUZ_THREAD = re.compile(r"thread-(\d+)-\d+-\d+\.html$")
 
 
 def _int(text: Any) -> int | None:
@@ -179,6 +200,7 @@ PRESETS: dict[str, ForumPreset] = {
             last_reply="td.by em a span::attr(title), td.by em a::text",
             page_url=discuz_page_url,
             pages=discuz_pages,
+            canonical=discuz_thread_url,
         ),
     ),
     # Baidu Tieba: thread list /f?kw= (li.j_thread_list inside the commented

@@ -291,6 +291,8 @@ class HtmlForumSpider(MentionSpider):
             if not href:
                 continue
             url = canonical_url(response.urljoin(href))
+            if threads.canonical:
+                url = threads.canonical(url)
             key = f"thread:{url}"
             listed.add(key)
             if key in self._queries:

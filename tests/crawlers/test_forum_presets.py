@@ -429,6 +429,13 @@ def test_tieba_thread_is_opened_at_its_first_unread_page_or_its_last_pages(tmp_p
     assert discuz.page_url("https://bbs.example/forum.php?mod=viewthread&tid=7", 3) == (
         "https://bbs.example/forum.php?mod=viewthread&tid=7&page=3"
     )
+    # one key per thread whichever list page linked it
+    assert discuz.canonical("https://bbs.example/thread-22299-1-2.html") == (
+        "https://bbs.example/thread-22299-1-1.html"
+    )
+    assert discuz.canonical(
+        "https://bbs.example/forum.php?mod=viewthread&tid=7&extra=page%3D2&page=1"
+    ) == "https://bbs.example/forum.php?mod=viewthread&tid=7"
 
 
 def test_phpbb_topic_page_and_search_pages_with_the_preset(api_server, crawl):
