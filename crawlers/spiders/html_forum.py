@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
@@ -105,6 +105,9 @@ def canonical_url(url: str) -> str:
         if k.lower() not in _VOLATILE_PARAMS and not (k == "s" and _SESSION_HASH.match(v))
     ]
     return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 
 
 def fill_query(template: str, term: str) -> str:
@@ -315,7 +318,16 @@ class HtmlForumSpider(MentionSpider):
 
     def _before_window(self, shown: str, since: datetime) -> bool:
         """Whether a last-reply time as a list shows it is before the window; a date
-        without a time is the end of that day; a time that does not read is not."""
+        without a time is the end of that day, a year and month ("2020-05", Tieba's form
+        for earlier years) the end of that month; a time that does not read is not."""
+        month = _YEAR_MONTH.fullmatch(shown.strip())
+        if month:
+            year, number = int(month.group(1)), int(month.group(2))
+            if not 1 <= number <= 12:
+                return False
+            year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+            zone = ZoneInfo(self.board_zone) if self.board_zone else UTC
+            return datetime(year, number, 1, tzinfo=zone) < since
         try:
             when = parse_board_time(shown, self.board_zone, self.now())
         except ValueError:

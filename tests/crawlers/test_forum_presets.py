@@ -429,6 +429,14 @@ def test_tieba_thread_is_opened_at_its_first_unread_page_or_its_last_pages(tmp_p
     assert discuz.page_url("https://bbs.example/forum.php?mod=viewthread&tid=7", 3) == (
         "https://bbs.example/forum.php?mod=viewthread&tid=7&page=3"
     )
+    # a last reply shown as a date is the end of that day; as a year and month, its end
+    since = utc(2026, 11, 1)
+    spider._now = utc(2026, 11, 27, 4)  # the crawl's clock, as BRANDPULSE_NOW sets it
+    assert spider._before_window("2026-10-31 23:59", since)  # 15:59 UTC
+    assert spider._before_window("10-31", since)  # until 11-01 00:00 Beijing, 10-31 16:00 UTC
+    assert not spider._before_window("11-1", since)  # until 11-01 16:00 UTC
+    assert spider._before_window("2026-09", since) and not spider._before_window("2026-11", since)
+    assert not spider._before_window("yesterday-ish", since)  # unreadable: opened
     # one key per thread whichever list page linked it
     assert discuz.canonical("https://bbs.example/thread-22299-1-2.html") == (
         "https://bbs.example/thread-22299-1-1.html"
