@@ -526,6 +526,25 @@ class ZhihuSource(SourceBase):
         default=timedelta(seconds=10),
         description="pause between requests, randomised to 0.5-1.5x; on top of requests_per_minute",
     )
+    questions: list[str] = Field(
+        default_factory=list,
+        description="questions whose answers are also read (ids or https://www.zhihu.com/question/<id> "
+        "URLs), besides the keyword search: a brand's 如何评价 question names it in the title, "
+        "not always in its answers",
+    )
+
+    @field_validator("questions")
+    @classmethod
+    def _question_ids(cls, value: list[str]) -> list[str]:
+        ids = []
+        for item in value:
+            match = re.fullmatch(r"(?:https?://(?:www\.)?zhihu\.com/question/)?(\d+)/?", item.strip())
+            if not match:
+                raise ValueError(
+                    f"{item!r} is not a Zhihu question id or https://www.zhihu.com/question/<id> URL"
+                )
+            ids.append(match.group(1))
+        return list(dict.fromkeys(ids))
 
 
 class HtmlSelectors(Strict):

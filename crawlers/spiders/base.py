@@ -60,7 +60,9 @@ or programmatically with `crawlers.runner.run_crawl(CrawlJob.from_config(...))`
 
 4. Parse a response into mentions
    - ``parse_page(response, query, data) -> Page(items, next_page, cursor_token)``:
-     pick the raw posts and the next page token (None = last page). Raise
+     pick the raw posts and the next page token (None = last page). ``Page.follow``
+     may name further queries the page leads to (a forum list's threads, each made
+     with ``make_query``): they are requested, paged and cursored like the others. Raise
      ``SourceFault(kind, detail)`` for an API-level error in a 200 response.
    - ``post_to_mention(raw, query) -> Mention | None``: one raw post -> a Mention
      built with ``self.make_mention(...)`` (fills source/source_name, cleans text
@@ -180,6 +182,9 @@ class Page:
     items: Sequence[Any]
     next_page: Any = None  # token for build_request; None: no further page
     cursor_token: Any = None  # stored for the next crawl (first page's value wins)
+    # Queries this page leads to (a forum list's threads, made with make_query): each is
+    # requested from its first page and then paged and cursored like any query.
+    follow: Sequence[SearchQuery] = ()
 
 
 @dataclass
@@ -587,6 +592,9 @@ class MentionSpider(scrapy.Spider):
             # Seen (the cursor moves past it); whether it names a brand is the
             # business of crawlers.pipelines.BrandFilterPipeline.
             yield mention
+
+        for further in page.follow:
+            yield self._page_request(further, None, 1)
 
         if page.next_page is None or (reached_old and self.newest_first):
             state.complete = True

@@ -38,12 +38,28 @@ Refusals: a login wall or captcha page (`crawlers.faults.refusal`) is counted as
 
 Incremental: the base's time cursor per start URL and term. Pages are not assumed
 to be sorted, so paging goes on to `max_pages` (or the last page) every crawl.
+
+Thread lists (a preset's `ThreadList`: Tieba's `/f?kw=`, Discuz!'s `forumdisplay`): a
+list page's entries are
+not posts; each listed thread is opened as a query of its own (`thread:<url>`, with
+its own time cursor, paging and `max_pages`), and its floors are the mentions. A
+thread is opened only when it may hold something new: its reply count differs from
+the one stored when it was last read (or it was never read), and its last reply as
+the list shows it is not before the list query's window (now - `lookback`; a date
+shown without a time counts as the end of that day; a time that does not read is no
+reason to skip). A thread is opened at most `max_pages` pages before its last page
+(the highest page its row links, else its reply count over the preset's floors per
+page), so the newest floors are read; with floors per page known (Tieba), a thread
+whose count grew from n is opened at the page of its first new floor. A thread seen on no list page read cleanly this crawl is dropped from
+the cursor (a thread that comes back is read again within `lookback`: the same
+floors are the same ids).
 """
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
@@ -52,6 +68,7 @@ from zoneinfo import ZoneInfo
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Request, Response, TextResponse
 from scrapy.robotstxt import RobotParser
+from scrapy.selector import Selector
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
@@ -61,7 +78,7 @@ from brandpulse.mention import Mention
 from brandpulse.timeutil import parse_board_time
 from crawlers.faults import refusal
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
-from crawlers.spiders.forum_presets import PRESETS
+from crawlers.spiders.forum_presets import PRESETS, ForumPreset
 from crawlers.spiders.social_common import unique_terms
 from crawlers.text import html_to_text, parse_time
 
@@ -88,6 +105,9 @@ def canonical_url(url: str) -> str:
         if k.lower() not in _VOLATILE_PARAMS and not (k == "s" and _SESSION_HASH.match(v))
     ]
     return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 
 
 def fill_query(template: str, term: str) -> str:
@@ -151,6 +171,8 @@ class HtmlForumSpider(MentionSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._visited: dict[str, set[str]] = {}
+        # list query key -> the thread query keys its pages listed this crawl
+        self._listed: dict[str, set[str]] = {}
 
     @cached_property
     def selectors(self) -> HtmlSelectors:
@@ -159,6 +181,10 @@ class HtmlForumSpider(MentionSpider):
         if not self.source.preset:
             return self.source.selectors
         return HtmlSelectors(**{**PRESETS[self.source.preset].selectors, **own})
+
+    @property
+    def preset(self) -> ForumPreset | None:
+        return PRESETS[self.source.preset] if self.source.preset else None
 
     @property
     def board_zone(self) -> str | None:
@@ -219,9 +245,14 @@ class HtmlForumSpider(MentionSpider):
         if refused:
             raise SourceFault(*refused)
         selectors = self.selectors
-        permalink = PRESETS[self.source.preset].permalink if self.source.preset else None
+        preset = self.preset
+        permalink = preset.permalink if preset else None
+        page: Any = response
+        if preset and preset.reveal:
+            page = Selector(text=preset.reveal(response.text), type="html")
+        follow = self._listed_threads(response, page, query) if preset else []
         items = []
-        for post in response.css(selectors.post or ""):
+        for post in page.css(selectors.post or ""):
             url = _first(post, selectors.url)
             if url is None and permalink is not None:
                 url = permalink(response.url, post)
@@ -235,7 +266,7 @@ class HtmlForumSpider(MentionSpider):
                 "page": response.url,
             })  # fmt: skip
         next_page = None
-        href = _first(response, selectors.next_page)
+        href = _first(page, selectors.next_page)
         if href:
             candidate = response.urljoin(href)
             # A "next" link back to a page already read (last pages often link to
@@ -243,7 +274,107 @@ class HtmlForumSpider(MentionSpider):
             # would end without a callback and the cursor would never advance.
             if canonical_url(candidate) not in self._visited.get(query.key, set()):
                 next_page = candidate
-        return Page(items, next_page=next_page)
+        # A thread's first page stores the reply count it was opened for.
+        token = query.params.get("thread_token")
+        return Page(items, next_page=next_page, cursor_token=token, follow=follow)
+
+    def _listed_threads(
+        self, response: Response, page: Any, query: SearchQuery
+    ) -> list[SearchQuery]:
+        """The threads a list page names that may hold something new, as queries of
+        their own (see the module docstring for when a thread is opened and where)."""
+        threads = self.preset.threads if self.preset else None
+        if threads is None or "thread_token" in query.params:
+            return []
+        listed = self._listed.setdefault(query.key, set())
+        old = self._old_cursor.get("queries") or {}
+        follow = []
+        for entry in page.css(threads.entry):
+            href = _first(entry, threads.link)
+            if not href:
+                continue
+            url = canonical_url(response.urljoin(href))
+            if threads.canonical:
+                url = threads.canonical(url)
+            key = f"thread:{url}"
+            listed.add(key)
+            if key in self._queries:
+                continue  # listed twice (a bumped thread moved between list pages)
+            replies = threads.replies(entry)
+            before = ((old.get(key) or {}).get("token") or {}).get("replies")
+            if replies is not None and replies == before:
+                self.drop("thread_unchanged")
+                continue
+            last = _first(entry, threads.last_reply)
+            if last and self._before_window(last, query.since):
+                self.drop("thread_outside_window")
+                continue
+            shown = threads.pages(entry) if threads.pages else None
+            start = self._start_page(replies, before, threads.per_page, shown)
+            start_url = threads.page_url(url, start)
+            token = {"replies": replies, "list": query.key}
+            follow.append(self.make_query(key, query.brand, url, url=start_url, thread_token=token))
+        return follow
+
+    def _before_window(self, shown: str, since: datetime) -> bool:
+        """Whether a last-reply time as a list shows it is before the window; a date
+        without a time is the end of that day, a year and month ("2020-05", Tieba's form
+        for earlier years) the end of that month; a time that does not read is not."""
+        month = _YEAR_MONTH.fullmatch(shown.strip())
+        if month:
+            year, number = int(month.group(1)), int(month.group(2))
+            if not 1 <= number <= 12:
+                return False
+            year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+            zone = ZoneInfo(self.board_zone) if self.board_zone else UTC
+            return datetime(year, number, 1, tzinfo=zone) < since
+        try:
+            when = parse_board_time(shown, self.board_zone, self.now())
+        except ValueError:
+            return False
+        if ":" not in shown:
+            when += timedelta(days=1)
+        return when < since
+
+    def _start_page(
+        self, replies: int | None, before: Any, per_page: int | None, last_shown: int | None
+    ) -> int:
+        """The thread page to open at: never more than `max_pages` pages before the
+        last page (the one the list links, else that of floor `replies` + 1), and, with
+        `per_page` known, that of the first floor not read yet (floor `before` + 2)."""
+        last = last_shown
+        if last is None and per_page and replies is not None:
+            last = math.ceil((replies + 1) / per_page)
+        if not last:
+            return 1
+        start = max(1, last - self.source.max_pages + 1)
+        if per_page and isinstance(before, int) and replies is not None and 0 <= before < replies:
+            start = max(start, (before + 1) // per_page + 1)
+        return start
+
+    def cursor_data(self) -> dict[str, Any] | None:
+        """The base's cursor, without threads that a cleanly read list no longer shows
+        (so the file does not grow with every thread ever listed)."""
+        data = super().cursor_data()
+        if data is None or not self._listed:
+            return data
+        clean = {
+            key
+            for key in self._listed
+            if key in self._queries
+            and self._queries[key].complete
+            and not self._queries[key].failed
+        }
+        shown = set().union(*self._listed.values())
+
+        def keep(key: str, entry: Any) -> bool:
+            if not key.startswith("thread:") or key in shown:
+                return True
+            lister = ((entry or {}).get("token") or {}).get("list")
+            return lister not in clean
+
+        data["queries"] = {k: v for k, v in data["queries"].items() if keep(k, v)}
+        return data
 
     def post_to_mention(self, raw: Any, query: SearchQuery) -> Mention | None:
         if not raw["html"].strip() and not raw["title"]:

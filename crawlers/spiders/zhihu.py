@@ -14,7 +14,14 @@ Requests (all to ``base_url``, default https://www.zhihu.com):
    order, so every page up to ``max_pages`` is read on each crawl and the cursor
    (the newest ``created_time`` seen per search, with its ids) keeps what was
    seen from being yielded again.
-2. For each new answer that names a brand (``comments: true``):
+2. For each configured question (``questions``): ``GET /api/v4/questions/<id>/feeds?
+   include=<the web client's field list>&limit=5&offset=0&order=default&platform=desktop``,
+   the answers as Zhihu's question page loads them: ``{"data": [{"type":
+   "question_feed_card", "target_type": "answer", "target": {<answer>}, "cursor"}...],
+   "session": {"id"}, "paging": {"is_end", "next"}}``, paged through ``paging.next``
+   (its ``cursor``/``session_id``/``offset``... on our own ``base_url``), ranked, so
+   read up to ``max_pages`` with the same cursor as the searches.
+3. For each new answer that names a brand (``comments: true``):
    ``GET /api/v4/answers/<id>/root_comments?order=normal&limit=20&offset=0&status=open``,
    paged the same way through ``paging.next``; read once, when the answer is first
    found (as Bilibili's comments).
@@ -23,7 +30,9 @@ Objects (``object.type``): ``answer`` -> ``answer:<id>``, URL
 ``https://www.zhihu.com/question/<qid>/answer/<id>``, title the question's;
 ``question`` -> ``question:<id>``, ``https://www.zhihu.com/question/<id>``;
 ``article`` -> ``article:<id>``, ``https://zhuanlan.zhihu.com/p/<id>``; others
-(topics, people, videos, ads) are not posts. Text: the object's ``content`` or, in a
+(topics, people, videos, ads) are not posts. A question feed's card holds its
+answer in ``target``. An anonymous author (``匿名用户``, id ``"0"``) is no author and
+no reach. Text: the object's ``content`` or, in a
 search result, its ``excerpt`` (HTML with ``<em>`` highlights) cleaned to plain
 text by `crawlers.text.html_to_text`. Author ``author.name`` (a comment's
 ``author.member.name`` in the v4 comment format), reach ``author.follower_count``
@@ -33,7 +42,9 @@ where the answer has it (unknown otherwise, never 0). Times are epoch seconds
 Refusals (`crawlers.faults`): HTTP 401 (no cookie, or an expired one:
 ``{"error": {"message": "ZERR_NO_AUTH_TOKEN", "code": 100, "name":
 "AuthenticationInvalidRequest"}}``) and a 403 or 200 whose error names
-authentication (codes 100/101/102) are ``login_required``; a 403 with code 10003
+authentication (codes 100/101/102) are ``login_required``; code 40352 ("系统监测到您的
+网络环境存在异常，请点击下方验证按钮进行验证", HTTP 403, often with ``need_login``: Zhihu
+wants a human check at /account/unhuman) is ``captcha``; a 403 with code 10003
 ("请求参数异常，请升级客户端后重试": Zhihu's risk control, e.g. for a request without
 its browser signature) or 40362 is ``blocked``; HTTP 429 is ``rate_limited``.
 None is retried, none is parsed as posts, and the first one ends the crawl
@@ -70,23 +81,39 @@ from brandpulse.config import ZhihuSource
 from brandpulse.mention import Mention
 from brandpulse.query import match_brands
 from brandpulse.secrets import reveal
-from crawlers.faults import BLOCKED, LOGIN_REQUIRED, RATE_LIMITED, REFUSAL_KINDS
+from crawlers.faults import BLOCKED, CAPTCHA, LOGIN_REQUIRED, RATE_LIMITED, REFUSAL_KINDS
 from crawlers.spiders.base import MentionSpider, Page, SearchQuery, SourceFault
 
 __all__ = ["ZhihuSpider", "zhihu_refusal"]
 
 SEARCH_PATH = "/api/v4/search_v3"
 COMMENTS = "comments"  # SearchQuery.params["kind"] of a comment query
+FEEDS = "feeds"  # SearchQuery.params["kind"] of a question's answers
 PAGE_SIZE = 20
+FEED_PAGE_SIZE = 5  # what the web client asks for
+# The fields the web client asks a question feed for (recorded request, decoded): without
+# them the answers come without content or the authors' follower counts.
+FEEDS_INCLUDE = (
+    "data[*].is_normal,admin_closed_comment,reward_info,is_collapsed,annotation_action,"
+    "annotation_detail,collapse_reason,is_sticky,collapsed_by,suggest_edit,comment_count,"
+    "can_comment,content,editable_content,attachment,voteup_count,reshipment_settings,"
+    "comment_permission,created_time,updated_time,review_info,relevant_info,question,excerpt,"
+    "is_labeled,paid_info,paid_info_content,reaction_instruction,relationship.is_authorized,"
+    "is_author,voting,is_thanked,is_nothelp;data[*].mark_infos[*].url;"
+    "data[*].author.follower_count,vip_info,badge[*].topics;"
+    "data[*].settings.table_of_content.enabled"
+)
 # Error codes that mean "log in (again)": ZERR_NO_AUTH_TOKEN / ERR_LOGIN_TICKET_EXPIRED
 # (100, AuthenticationInvalidRequest), 101 AuthenticationError ("身份未经过验证").
 _LOGIN_CODES = frozenset({100, 101, 102})
 # Risk control: 10003 "请求参数异常，请升级客户端后重试", 40362 "您当前请求存在异常".
 _BLOCK_CODES = frozenset({10001, 10003, 40362})
+# A human check: 40352 "系统监测到您的网络环境存在异常，请点击下方验证按钮进行验证".
+_CAPTCHA_CODES = frozenset({40352})
 # Query parameters of a paging.next link that may be carried over (never a host).
 _PAGING_PARAMS = frozenset(
     {"offset", "limit", "search_hash_id", "lc_idx", "show_all_topics", "vertical_info", "order",
-     "status", "correction", "t"}
+     "status", "correction", "t", "cursor", "session_id", "platform"}
 )  # fmt: skip
 
 
@@ -103,6 +130,9 @@ def zhihu_refusal(data: Any, status: int = 200) -> tuple[str, str] | None:
         return (LOGIN_REQUIRED, f"HTTP {status}") if status == 401 else None
     code, name = error.get("code"), str(error.get("name") or "")
     said = f"code {code}: {error.get('message')!r}" + (f" ({name})" if name else "")
+    if code in _CAPTCHA_CODES:
+        need_login = " (need_login)" if error.get("need_login") else ""
+        return CAPTCHA, said + need_login
     if status == 401 or code in _LOGIN_CODES or name.startswith("Authentication"):
         return LOGIN_REQUIRED, said
     if code in _BLOCK_CODES or status == 403:
@@ -163,9 +193,23 @@ class ZhihuSpider(MentionSpider):
 
     # ------------------------------------------------------------- requests
 
+    def search_queries(self) -> list[SearchQuery]:
+        """The brands' term searches, then one query per configured question (its
+        answers: ``question:<id>``, brand left to the filter)."""
+        queries = super().search_queries()
+        for qid in self.source.questions:
+            queries.append(self.make_query(f"question:{qid}", None, qid, kind=FEEDS, question=qid))
+        return queries
+
     def build_request(self, query: SearchQuery, page_token: Any) -> Request:
         params = dict(page_token or {})
-        if query.params.get("kind") == COMMENTS:
+        if query.params.get("kind") == FEEDS:
+            path = f"/api/v4/questions/{query.params['question']}/feeds"
+            params = {
+                "include": FEEDS_INCLUDE, "limit": FEED_PAGE_SIZE, "offset": 0,
+                "order": "default", "platform": "desktop", **params,
+            }  # fmt: skip
+        elif query.params.get("kind") == COMMENTS:
             path = f"/api/v4/answers/{query.params['answer']}/root_comments"
             params = {"order": "normal", "limit": PAGE_SIZE, "offset": 0, "status": "open", **params}
         else:
@@ -190,11 +234,16 @@ class ZhihuSpider(MentionSpider):
     def post_to_mention(self, raw: Any, query: SearchQuery) -> Mention | None:
         if query.params.get("kind") == COMMENTS:
             return self._comment(raw, query)
-        if raw.get("type") not in ("search_result", None):
+        if raw.get("type") == "question_feed_card":
+            obj = raw.get("target") if isinstance(raw.get("target"), dict) else {}
+        elif raw.get("type") not in ("search_result", None):
             return None  # topic/people boxes, ads, "related searches"
-        obj = raw.get("object") if isinstance(raw.get("object"), dict) else raw
+        else:
+            obj = raw.get("object") if isinstance(raw.get("object"), dict) else raw
         kind = obj.get("type")
         author = obj.get("author") if isinstance(obj.get("author"), dict) else {}
+        if str(author.get("id")) == "0":
+            author = {}  # 匿名用户: Zhihu hides who wrote it (and shows 0 followers)
         common = {
             "author": author.get("name"),
             "author_reach": author.get("follower_count"),

@@ -7,6 +7,8 @@ are read against a fixed clock (`BRANDPULSE_NOW`).
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -93,6 +95,57 @@ def test_discuz_thread_page_in_gbk_with_bad_bytes_and_board_times(api_server, cr
     assert got["post_29863711"].author == "阿克米客服"
     # The guest reply box ("您需要登录后才可以回帖") is not a login wall.
     assert not faults(result)
+
+
+def test_discuz_recorded_thread_page_gives_its_real_post(api_server, crawl):
+    """The recorded discuz.net thread page (discuz_viewthread_recorded.html): the post's
+    id, author, text and "发表于" time (Beijing -> UTC) as Discuz! printed them; a brand
+    query in Chinese (a phrase with NEAR) on that text."""
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/forum.php", Reply.fixture(
+        "html_forum", "discuz_viewthread_recorded.html", content_type="text/html; charset=utf-8"))  # fmt: skip
+    source = forum(base, "discuz_x3", "/forum.php?mod=viewthread&tid=3852692", language="zh",
+                   lookback="36500d")  # fmt: skip
+    brands = [{"name": "排行", "query": '"帅哥" NEAR/1 "排行"'}, {"name": "榜", "query": '"排行榜"'}]
+    result = crawl(source, brands=brands, settings=CLOCK)
+    assert result.error is None, result.log
+    [post] = result.mentions
+    assert post.source_id == "post_29863697"
+    assert post.author == "MCyiqiehuanying"
+    assert post.text == "指帅哥排行和**排行"
+    assert post.created_at == utc(2020, 11, 18, 14, 18, 1)
+    assert post.brands == ["排行"]  # "排行榜" is only in the thread's title, not the post
+    assert not faults(result)
+
+
+def test_discuz_recorded_forum_list_opens_its_threads_at_their_last_pages(api_server, crawl):
+    """The recorded forumdisplay rows (discuz_forumdisplay_recorded.html, the board's
+    absolute links pointed at the local server): the thread last replied to inside the
+    window and linking 15 pages is opened at page 11 (its last five, max_pages 5) in the
+    board's rewritten form, the one without page links at page 1, the one last replied to
+    before the window not at all. The threads' own pages are not part of that recording
+    (the server answers 404)."""
+    base = api_server.base_url
+    body = load_fixture("html_forum", "discuz_forumdisplay_recorded.html")
+    body = body.replace(b"http://bbs.baobeihuijia.com/", f"{base}/".encode())
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/forum.php", Reply(body=body, content_type="text/html; charset=utf-8"),
+                   when={"mod": "forumdisplay"})  # fmt: skip
+    source = forum(base, "discuz_x3", "/forum.php?mod=forumdisplay&fid=191",
+                   lookback=_lookback_to(utc(2018, 2, 20)))  # fmt: skip
+    result = crawl(source, brands=BRANDS, settings={"BRANDPULSE_NOW": "2018-03-03T04:00:00+00:00"})
+    assert result.error is None, result.log
+    assert [h.path for h in api_server.hits("/thread-22299-11-1.html")] == [
+        "/thread-22299-11-1.html"
+    ]
+    assert len(api_server.hits("/thread-369382-1-1.html")) == 1
+    requested = {h.path for h in api_server.requests}
+    assert not [path for path in requested if "369658" in path]  # last post 2018-2-5
+    assert not [path for path in requested if path.startswith("/thread-22299-") and "-11-" not in path]
+    assert result.stats["dropped"].get("thread_outside_window") == 1
+    assert result.mentions == []
+    assert faults(result) == {"http_404": 2}
 
 
 def test_discuz_preset_reads_the_search_page_as_the_hand_written_selectors_did(api_server, crawl):
@@ -182,7 +235,10 @@ def test_tieba_thread_floors_with_author_time_and_text_paged_by_pn(api_server, c
     assert sorted(got) == [f"{thread}?pid={pid}#{pid}" for pid in floors]
     first = got[f"{thread}?pid=150000000001#150000000001"]
     assert first.author == "耳机发烧友"
-    assert first.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样\n预算一千左右"
+    assert (
+        first.text
+        == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样\n预算一千左右"
+    )
     assert first.created_at == utc(2026, 11, 27, 2, 20)  # "2026-11-27 10:20" in Beijing
     assert first.url == f"{thread}?pid=150000000001#150000000001"
     # the tail "来自Android客户端 | 2楼 | time": the time is found past the other two
@@ -199,7 +255,18 @@ def _tieba(name: str, host: str) -> Reply:
     return Reply(body=body, content_type="text/html; charset=utf-8")
 
 
-def test_tieba_list_paging_today_and_this_year_times_and_incremental_cursor(api_server, crawl):
+def _lookback_to(day: datetime) -> str:
+    """A lookback whose window starts within the hour before `day`, whenever the test
+    runs (the crawl's window is the real clock minus the lookback)."""
+    return f"{math.ceil((datetime.now(UTC) - day).total_seconds() / 3600)}h"
+
+
+def test_tieba_list_opens_its_threads_and_the_floors_are_the_mentions(api_server, crawl, tmp_path):
+    """A forum list /f?kw= (paged to ?pn=50) is not a post: each listed thread with a
+    last reply inside the window is opened at /p/<tid> and its floors (paged ?pn=2) are
+    the mentions. The next crawl opens only threads whose reply count changed: the
+    unchanged one is not requested again, the new one is (here it meets the captcha,
+    a refusal that keeps its cursor)."""
     base = api_server.base_url
     host = api_server.endpoint
     api_server.add("/robots.txt", ROBOTS)
@@ -209,33 +276,174 @@ def test_tieba_list_paging_today_and_this_year_times_and_incremental_cursor(api_
         _tieba("preset_tieba_list_page1.html", host),
         _tieba("preset_tieba_list_run2.html", host),
     )
-    source = forum(base, "tieba", "/f?kw=%E9%98%BF%E5%85%8B%E7%B1%B3&ie=utf-8", language="zh")
+    api_server.add("/p/9012345671", Reply.fixture(
+        "html_forum", "tieba_thread_page2.html", content_type="text/html; charset=utf-8"),
+        when={"pn": "2"})  # fmt: skip
+    api_server.add("/p/9012345671", Reply.fixture(
+        "html_forum", "tieba_thread_page1.html", content_type="text/html; charset=utf-8"),
+        when={"pn": None})  # fmt: skip
+    api_server.add("/p/9012349999", Reply.fixture("html_forum", "tieba_captcha.html"))
+    # The window starts just before 2026-11-26 00:00 UTC: the thread last replied to
+    # "11:02" today (Beijing) is opened, those last replied to on 11-25, 11-20 and
+    # 11-12 are not.
+    source = forum(
+        base, "tieba", "/f?kw=%E9%98%BF%E5%85%8B%E7%B1%B3&ie=utf-8", language="zh",
+        lookback=_lookback_to(utc(2026, 11, 26)),
+    )  # fmt: skip
 
     first = crawl(source, brands=BRANDS, settings=CLOCK)
     assert first.error is None, first.log
+    assert sorted(h.param("pn") or "1" for h in api_server.hits("/f")) == ["1", "50"]
+    assert [h.param("pn") for h in api_server.hits("/p/9012345671")] == [None, "2"]
+    for tid in (9012340007, 9012300008, 9012200009):
+        assert not api_server.hits(f"/p/{tid}")
+    assert first.stats["dropped"].get("thread_outside_window") == 3
+    thread = f"{base}/p/9012345671"
     got = by_id(first.mentions)
-    thread = f"{base}/p/"
-    assert sorted(got) == [
-        f"{thread}{tid}" for tid in (9012200009, 9012300008, 9012340007, 9012345671)
-    ]
-    headphones = got[f"{thread}9012345671"]
-    assert headphones.title == "阿克米降噪耳机二代值得买吗？"
-    assert (
-        headphones.text == "看了评测说阿克米二代降噪比一代强很多，有没有吧友实际用过的，续航怎么样"
-    )
-    assert headphones.author == "耳机发烧友"
-    assert headphones.created_at == utc(2026, 11, 27, 2, 20)  # "10:20": today, Beijing
-    assert headphones.url == f"{thread}9012345671"
-    assert got[f"{thread}9012340007"].created_at == utc(2026, 11, 3, 16, 0)  # "11-4"
-    assert got[f"{thread}9012200009"].created_at == utc(2026, 11, 9, 16, 0)  # page 2, "11-10"
-    assert got[f"{thread}9012300008"].brands == ["Globex"]
-    assert headphones.brands == ["Acme"]
-    assert [h.param("pn") for h in api_server.hits("/f")] == [None, "50"]
+    floors = [150000000001, 150000000019, 150000000057, 150000000063]
+    assert sorted(got) == [f"{thread}?pid={pid}#{pid}" for pid in floors]
+    opener = got[f"{thread}?pid=150000000001#150000000001"]
+    assert opener.author == "耳机发烧友" and opener.created_at == utc(2026, 11, 27, 2, 20)
+    assert opener.brands == ["Acme"]
+    assert not faults(first)
+    cursor = json.loads((tmp_path / "state" / "test-html_forum.cursor.json").read_text())
+    entry = cursor["queries"][f"thread:{thread}"]
+    assert entry["token"]["replies"] == 12
+    assert entry["since"] == "2026-11-27T03:05:00+00:00"  # the newest floor, 11:05 Beijing
 
     second = crawl(source, brands=BRANDS, settings=CLOCK)
     assert second.error is None, second.log
-    assert [m.source_id for m in second.mentions] == [f"{thread}9012349999"]
-    assert second.mentions[0].created_at == utc(2026, 11, 27, 3, 42)
+    assert len(api_server.hits("/p/9012345671")) == 2  # 12 replies then and now: not reopened
+    assert second.stats["dropped"].get("thread_unchanged") == 1
+    assert len(api_server.hits("/p/9012349999")) == 1
+    assert second.mentions == []
+    assert faults(second) == {"captcha": 1}
+    cursor = json.loads((tmp_path / "state" / "test-html_forum.cursor.json").read_text())
+    assert f"thread:{thread}" in cursor["queries"]  # still listed
+    assert f"thread:{base}/p/9012349999" not in cursor["queries"]  # refused: read again next time
+
+    # A list no longer showing the thread (read cleanly): its entry leaves the cursor file.
+    api_server.reset()
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/f", _tieba("preset_tieba_list_page2.html", host))
+    third = crawl(source, brands=BRANDS, settings=CLOCK)
+    assert third.error is None and not faults(third), third.log
+    cursor = json.loads((tmp_path / "state" / "test-html_forum.cursor.json").read_text())
+    assert not [key for key in cursor["queries"] if key.startswith("thread:")]
+
+
+def test_tieba_recorded_list_page_names_its_threads_inside_the_pagelet_comment(api_server, crawl):
+    """The recorded list page (tieba_list_recorded.html) holds its threads in an HTML
+    comment of a <code class="pagelet_html">: the preset reads them there. The two
+    threads replied to today are requested, the one last replied to on 8-7 is not; the
+    pager's protocol-relative "下一页" link is followed (its host, tieba.baidu.com, is
+    put to the local server's by the test) and the threads listed again are not
+    requested twice. The threads' own pages are not part of that recording: the server
+    answers them 404."""
+    base = api_server.base_url
+    body = load_fixture("html_forum", "tieba_list_recorded.html")
+    body = body.replace(b"//tieba.baidu.com/", f"//{api_server.endpoint}/".encode())
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/f", Reply(body=body, content_type="text/html; charset=utf-8"))
+    for tid in (9079949995, 6710984997, 1138972019):
+        api_server.add(f"/p/{tid}", Reply.html("<html><body></body></html>", status=404))
+    source = forum(base, "tieba", "/f?kw=%E7%9B%97%E5%A2%93%E7%AC%94%E8%AE%B0&ie=utf-8",
+                   max_pages=2)  # fmt: skip
+    result = crawl(source, brands=[{"name": "盗墓笔记", "query": '"盗墓笔记"'}], settings=CLOCK)
+    assert result.error is None, result.log
+    lists = api_server.hits("/f")
+    assert sorted(h.param("pn") or "0" for h in lists) == ["0", "50"]
+    assert all(h.param("kw") == "盗墓笔记" for h in lists)
+    assert len(api_server.hits("/p/9079949995")) == 1
+    assert api_server.hits("/p/9079949995")[0].param("pn") is None  # 18 replies: one page
+    assert len(api_server.hits("/p/6710984997")) == 1
+    assert not api_server.hits("/p/1138972019")  # last reply "8-7": before the window
+    assert result.mentions == []  # list entries are not posts
+    assert faults(result) == {"http_404": 2}
+
+
+# Chinese brand queries, checked on the recorded floors' texts: a NEAR that holds (two
+# characters between 黄毛 and 医院), the same NEAR one character shorter, a NOT that
+# excludes, a phrase.
+RECORDED_THREAD_BRANDS = [
+    {"name": "近", "query": '"黄毛" NEAR/2 "医院"'},
+    {"name": "太近", "query": '"黄毛" NEAR/1 "医院"'},
+    {"name": "非", "query": '"她爹" NOT "三套房"'},
+    {"name": "句", "query": '"可怜之人"'},
+]
+
+
+def test_tieba_recorded_thread_floors_and_chinese_brand_queries(api_server, crawl):
+    """Two floors of a recorded thread page (tieba_thread_recorded.html): the author's
+    shown name, the text without the fold notice, the time past "来自Android客户端" and
+    "4楼" in the tail (Beijing -> UTC), the floor's own link as id; the brands matched
+    by NEAR, NOT and a phrase on those texts."""
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/p/9117905169", Reply.fixture(
+        "html_forum", "tieba_thread_recorded.html", content_type="text/html; charset=utf-8"))  # fmt: skip
+    source = forum(base, "tieba", "/p/9117905169", language="zh", lookback="36500d")
+    result = crawl(source, brands=RECORDED_THREAD_BRANDS, settings=CLOCK)
+    assert result.error is None, result.log
+    thread = f"{base}/p/9117905169"
+    got = by_id(result.mentions)
+    assert sorted(got) == [f"{thread}?pid={pid}#{pid}" for pid in (150719258551, 150719564162)]
+    fourth = got[f"{thread}?pid=150719258551#150719258551"]
+    assert fourth.author == "我只是个薯条"
+    assert fourth.text == (
+        "这女的晚上不回家她爹去找她，被黄毛打进医院，也没来医院看过，最后和黄毛结婚也不来往。"
+        "想起三套房想爆她爹金币，结果找不到求助平台。幸好她爹跑得快。"
+    )
+    assert fourth.created_at == utc(2024, 8, 5, 9, 38)  # "2024-08-05 17:38" in Beijing
+    assert fourth.url == f"{thread}?pid=150719258551#150719258551"
+    assert fourth.brands == ["近"]  # not 太近 (two characters between), not 非 (三套房)
+    seventh = got[f"{thread}?pid=150719564162#150719564162"]
+    assert seventh.author == "森歌の友" and seventh.text == "我知道，可怜之人，必有（）"
+    assert seventh.created_at == utc(2024, 8, 5, 10, 38)
+    assert seventh.brands == ["句"]
+    assert not faults(result)
+
+
+def test_tieba_thread_is_opened_at_its_first_unread_page_or_its_last_pages(tmp_path):
+    spider = configure(HtmlForumSpider, forum("https://tieba.example", "tieba", "/f?kw=a"),
+                       tmp_path)  # fmt: skip
+    assert spider.source.max_pages == 5
+    assert spider._start_page(12, None, 30, None) == 1
+    # 1001 floors: pages 1-34; a new thread is read from its last five pages
+    assert spider._start_page(1000, None, 30, None) == 30
+    # 40 replies read before: floor 42 is the first new one, on page 2
+    assert spider._start_page(100, 40, 30, None) == 2
+    # but never more than max_pages before the last page
+    assert spider._start_page(1000, 40, 30, None) == 30
+    assert spider._start_page(None, 3, 30, None) == 1
+    # a Discuz! row links its thread's pages (15): no posts-per-page needed
+    assert spider._start_page(437, None, None, 15) == 11
+    assert spider._start_page(4, 3, None, None) == 1
+    # page N of a thread
+    tieba, discuz = PRESETS["tieba"].threads, PRESETS["discuz_x3"].threads
+    assert tieba.page_url("https://tieba.example/p/9", 30) == "https://tieba.example/p/9?pn=30"
+    assert tieba.page_url("https://tieba.example/p/9", 1) == "https://tieba.example/p/9"
+    assert discuz.page_url("https://bbs.example/thread-22299-1-1.html", 11) == (
+        "https://bbs.example/thread-22299-11-1.html"
+    )
+    assert discuz.page_url("https://bbs.example/forum.php?mod=viewthread&tid=7", 3) == (
+        "https://bbs.example/forum.php?mod=viewthread&tid=7&page=3"
+    )
+    # a last reply shown as a date is the end of that day; as a year and month, its end
+    since = utc(2026, 11, 1)
+    spider._now = utc(2026, 11, 27, 4)  # the crawl's clock, as BRANDPULSE_NOW sets it
+    assert spider._before_window("2026-10-31 23:59", since)  # 15:59 UTC
+    assert spider._before_window("10-31", since)  # until 11-01 00:00 Beijing, 10-31 16:00 UTC
+    assert not spider._before_window("11-1", since)  # until 11-01 16:00 UTC
+    assert spider._before_window("2026-09", since) and not spider._before_window("2026-11", since)
+    assert not spider._before_window("yesterday-ish", since)  # unreadable: opened
+    # one key per thread whichever list page linked it
+    assert discuz.canonical("https://bbs.example/thread-22299-1-2.html") == (
+        "https://bbs.example/thread-22299-1-1.html"
+    )
+    assert discuz.canonical(
+        "https://bbs.example/forum.php?mod=viewthread&tid=7&extra=page%3D2&page=1"
+    ) == "https://bbs.example/forum.php?mod=viewthread&tid=7"
 
 
 def test_phpbb_topic_page_and_search_pages_with_the_preset(api_server, crawl):

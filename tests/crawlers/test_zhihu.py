@@ -64,6 +64,10 @@ def test_error_answers_are_refusals_of_their_kind():
     # The same body with HTTP 200 still means "log in".
     assert zhihu_refusal(load("error_401_no_auth_token.json"))[0] == "login_required"
     assert zhihu_refusal(load("error_403_10003.json"), 403)[0] == "blocked"
+    # A human check, reported with HTTP 403 and need_login (recorded message).
+    kind, said = zhihu_refusal(load("error_403_40352.json"), 403)
+    assert kind == "captcha" and "40352" in said and "need_login" in said
+    assert zhihu_refusal(load("question_feeds.json")) is None
     assert zhihu_refusal(None, 401)[0] == "login_required"
     assert zhihu_refusal(load("search_page1.json")) is None
     assert zhihu_refusal(load("root_comments.json")) is None
@@ -155,6 +159,7 @@ def test_comments_off(api_server, crawl):
         (Reply.fixture("zhihu", "error_401_login_ticket.json", status=401), "login_required"),
         (Reply.fixture("zhihu", "error_401_no_auth_token.json"), "login_required"),  # HTTP 200
         (Reply.fixture("zhihu", "error_403_10003.json", status=403), "blocked"),
+        (Reply.fixture("zhihu", "error_403_40352.json", status=403), "captcha"),
         (
             Reply(status=302, body=b"", headers={"Location": "https://www.zhihu.com/signin"}),
             "login_required",
@@ -172,6 +177,87 @@ def test_refusals_end_the_crawl_and_read_nothing(api_server, crawl, reply, kind)
     assert result.read_nothing
     assert "placeholder-zhihu-session" not in result.log
     assert "/signin" not in str(api_server.unmatched)  # a redirect is never followed
+
+
+QUESTION = "562083816"
+FEEDS = f"/api/v4/questions/{QUESTION}/feeds"
+# Chinese brand queries on the recorded answers' texts (none is in the question's title).
+FEED_BRANDS = [
+    {"name": "内卷", "query": '"内卷" OR "卷题"'},
+    {"name": "软肋", "query": '"软肋" NOT "内卷"'},
+]
+
+
+def test_question_feed_answers_recorded_with_authors_reach_times_and_cursor_paging(
+    api_server, crawl
+):
+    """A configured question's answers (question_feeds.json: a recorded page of
+    /api/v4/questions/562083816/feeds, four of its five cards): the answer in each card's
+    `target`, the anonymous author as no author, follower counts as reach, epoch -> UTC;
+    page 2 from paging.next's cursor and session_id, on our host with our field list;
+    the brand filter on the texts; the next crawl yields nothing new."""
+    from crawlers.spiders.zhihu import FEEDS_INCLUDE
+
+    api_server.add(SEARCH, Reply.fixture("zhihu", "search_page2.json"))  # no brand in it
+    api_server.add(FEEDS, Reply.fixture("zhihu", "question_feeds.json"))
+    src = source(questions=[f"https://www.zhihu.com/question/{QUESTION}"], comments=False,
+                 max_pages=2)  # fmt: skip
+    result = crawl(src, brands=FEED_BRANDS)
+    assert result.error is None, result.log
+    assert faults(result) == {}, result.log
+    got = by_id(result.mentions)
+    assert sorted(got) == ["answer:2857700763", "answer:2858167883", "answer:2952996574"]
+
+    teacher = got["answer:2952996574"]
+    assert teacher.author is None and teacher.author_reach is None  # 匿名用户
+    assert teacher.text.startswith("我是省会重点中学实验班班主任，以我的角度来看")
+    assert [line for line in teacher.text.split("\n") if line][1:] == [  # paragraphs
+        "－－－－－－－",
+        "非常有意思的是领导一边PUA暗示我要更拼更卷，一边自己也是人间清醒，一次饭局上某主任"
+        "悄悄给我说可惜了他孩子不和我一届不然一定送到我班上，大家都想卷别人孩子，怕自己孩子卷……",
+    ]
+    assert teacher.title == "为什么现在的年轻人都拒绝生孩子？"
+    assert teacher.url == f"https://www.zhihu.com/question/{QUESTION}/answer/2952996574"
+    assert teacher.created_at == utc(1679731868) == datetime(2023, 3, 25, 8, 11, 8, tzinfo=UTC)
+    assert (teacher.engagement.likes, teacher.engagement.replies) == (2790, 181)
+    assert teacher.brands == ["内卷"]  # "卷题"
+
+    life = got["answer:2858167883"]
+    assert life.author == "积云层风摇" and life.author_reach == 30
+    assert life.created_at == utc(1674541556) and life.brands == ["内卷"]
+    assert life.text.split("\n")[0] == "生活的面貌逐渐怪异"
+
+    armour = got["answer:2857700763"]
+    assert armour.author == "俄亥俄级核潜艇" and armour.author_reach == 560
+    assert armour.text == "因为那一句话“孩子是他的软肋”啊！" and armour.brands == ["软肋"]
+    assert armour.created_at == utc(1674507087)
+    # 姜伯约's answer names no brand; the search results none either.
+    assert result.stats["dropped"].get("no_brand", 0) >= 1
+
+    first, second = api_server.hits(FEEDS)
+    assert first.param("include") == FEEDS_INCLUDE
+    assert (first.param("limit"), first.param("offset"), first.param("order")) == ("5", "0", "default")
+    assert first.param("cursor") is None and first.param("platform") == "desktop"
+    # page 2: the recorded next link's cursor and session, our own field list and host
+    assert second.param("cursor") == "377cfc0f521fa6e6c400de34cd937fe6"
+    assert second.param("session_id") == "1688828905373224118"
+    assert second.param("include") == FEEDS_INCLUDE and second.param("offset") == "0"
+    for hit in (first, second):
+        assert hit.headers["cookie"] == COOKIE
+
+    again = crawl(src, brands=FEED_BRANDS)
+    assert again.error is None and faults(again) == {}
+    assert again.mentions == []
+    assert len(api_server.hits(FEEDS)) == 4  # ranked: read again, everything seen before
+
+
+def test_question_ids_are_checked_in_the_config():
+    from brandpulse.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="not a Zhihu question id"):
+        parse_config(
+            {"brands": BRANDS, "sources": [{"name": "z", **source(questions=["abc"])}]}, env={}
+        )
 
 
 def test_without_a_cookie_the_source_is_skipped(tmp_path):
