@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from alerts.counts import false_alerts_per_month, smallest_alerting_count, surprise, tail
-from alerts.visibility import Visibility, smallest_visible_wave
+from alerts.visibility import Visibility, ratio_line, smallest_visible_wave
 from brandpulse.alert_settings import SpikeSettings
 from brandpulse.timeutil import to_utc
 
@@ -383,7 +383,7 @@ class SpikeDetector:
     def _line(self, c: _Check) -> int:
         """The smallest window count that would start a wave on volume at this check."""
         s = self.settings
-        ratio_line = _ratio_line(s, c.expected)
+        by_ratio = ratio_line(s, c.expected)
         if s.threshold is not None:
             lo = c.observed
             while lo > 0 and surprise(tail(lo - 1, c.mu, c.alpha)) >= s.threshold:
@@ -396,7 +396,7 @@ class SpikeDetector:
             prob_line = smallest_alerting_count(
                 c.mu, c.alpha, c.window, s.interval, s.false_alerts_per_month / len(s.windows)
             )
-        line = max(prob_line, s.min_count, ratio_line)
+        line = max(prob_line, s.min_count, by_ratio)
         if s.threshold is None and math.isfinite(c.record) and c.record + 1 < line:
             line = min(line, _record_line(s, c.record, c.expected, c.mu, c.alpha))
         return line
@@ -1196,11 +1196,6 @@ class SpikeDetector:
         )
 
 
-def _ratio_line(s: SpikeSettings, expected: float) -> int:
-    """The smallest window count at `min_ratio` x `expected` (ratios are (c+1)/(e+1))."""
-    return max(0, math.ceil(s.min_ratio * (expected + 1.0) - 1.0 - 1e-9))
-
-
 def _record_line(
     s: SpikeSettings, record: float, expected: float, mu: float, alpha: float
 ) -> int:
@@ -1210,7 +1205,7 @@ def _record_line(
     loose = smallest_alerting_count(
         mu, alpha, s.window, s.interval, _RECORD_RATE * s.false_alerts_per_month / len(s.windows)
     )
-    return max(int(record) + 1, loose, s.min_count, _ratio_line(s, expected))
+    return max(int(record) + 1, loose, s.min_count, ratio_line(s, expected))
 
 
 def _stronger(a: _Check, b: _Check, s: SpikeSettings) -> bool:

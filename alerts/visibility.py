@@ -119,8 +119,12 @@ def smallest_alerting(
             else:
                 hi = mid
         k = hi
-    ratio_k = math.ceil(s.min_ratio * (expected + 1.0) - 1.0 - 1e-9)
-    return max(k, s.min_count, ratio_k)
+    return max(k, s.min_count, ratio_line(s, expected))
+
+
+def ratio_line(s: SpikeSettings, expected: float) -> int:
+    """The smallest window count at `min_ratio` x `expected` (ratios are (c+1)/(e+1))."""
+    return max(0, math.ceil(s.min_ratio * (expected + 1.0) - 1.0 - 1e-9))
 
 
 def smallest_visible_wave(
