@@ -59,6 +59,11 @@ class Written:
     pdf: Path | None
     charts: dict[str, bytes]  # the PNGs, for a Slack upload
 
+    @property
+    def documents(self) -> list[Path]:
+        """The HTML and, when one was written, the PDF: the files a summary names."""
+        return [p for p in (self.html, self.pdf) if p is not None]
+
 
 def write_report(report: FullReport, out_dir: Path, *, pdf: bool = True) -> Written:
     """Write the HTML (and PDF) of `report` into `out_dir` (see `output_dir`)."""
@@ -92,8 +97,7 @@ class Published(Generic[Receipt]):
     @property
     def files(self) -> list[Path]:
         """Every file written, in the order HTML, PDF, charts."""
-        return [p for p in (self.written.html, self.written.pdf) if p is not None] + list(
-            self.chart_files)
+        return self.written.documents + list(self.chart_files)
 
 
 def publish_report(
@@ -135,11 +139,10 @@ def publish_report(
                     f"cannot write the report to {str(out_dir)!r}: {exc.strerror or exc}"
                 ) from None
             pngs.append(path)
-    files = [p for p in (written.html, written.pdf) if p is not None]
     if announce is not None:
-        for path in files + pngs:
+        for path in written.documents + pngs:
             announce(path)
     posted = None
     if post is not None:
-        posted = post(report, written.charts, [p.name for p in files])
+        posted = post(report, written.charts, [p.name for p in written.documents])
     return Published(report=report, written=written, chart_files=tuple(pngs), posted=posted)
