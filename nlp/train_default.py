@@ -259,8 +259,15 @@ def trainable(model: nn.Module) -> dict[str, nn.Parameter]:
     return chosen
 
 
-def load_artifact(model: nn.Module, folder: Path) -> None:
-    """Load saved trained tensors back into a LoRA-wrapped model (to continue training)."""
+def load_artifact(model: nn.Module, folder: Path) -> int:
+    """Load saved trained tensors back into a LoRA-wrapped model (to continue training).
+
+    The model may have more encoder layers than the artifact (growing a 6-layer stage into
+    12 layers, issue #11's capacity measurement): the artifact's layers, pooler and head
+    are loaded and the layers above them keep the base encoder's weights with fresh LoRA
+    factors (B = 0, so they start as the plain base layers). Anything else missing is an
+    error. Returns how many layers were left fresh.
+    """
     from safetensors.torch import load_file
 
     state = load_file(str(folder / ADAPTER_FILE))
@@ -270,12 +277,24 @@ def load_artifact(model: nn.Module, folder: Path) -> None:
     state["classifier.bias"] = state["classifier.bias"] - torch.tensor(recipe["class_bias"])
     by_clean = {name.replace(".base.", "."): p for name, p in model.named_parameters()
                 if p.requires_grad}
-    missing = set(by_clean) - set(state)
+    saved_layers = int(recipe["layers"])
+    missing = {name for name in set(by_clean) - set(state)
+               if _layer_index(name) is None or _layer_index(name) < saved_layers}
     if missing:
         raise ValueError(f"{folder} lacks trained tensors {sorted(missing)[:5]}...")
     with torch.no_grad():
         for name, tensor in state.items():
             by_clean[name].copy_(tensor.float())
+    fresh = {_layer_index(name) for name in set(by_clean) - set(state)}
+    return len(fresh)
+
+
+def _layer_index(name: str) -> int | None:
+    """The encoder layer a parameter name belongs to (`encoder.layer.7.` -> 7), or None."""
+    marker = "encoder.layer."
+    if marker not in name:
+        return None
+    return int(name.split(marker, 1)[1].split(".", 1)[0])
 
 
 def artifact_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -376,8 +395,8 @@ def main(argv: list[str] | None = None) -> None:
     add_lora(model, args.rank, args.alpha, dropout=0.05)
     params = trainable(model)
     if args.init_from is not None:
-        load_artifact(model, args.init_from)
-        emit(event="init", source=str(args.init_from))
+        fresh = load_artifact(model, args.init_from)
+        emit(event="init", source=str(args.init_from), fresh_layers=fresh)
     emit(event="model", trainable=sum(p.numel() for p in params.values()))
     opt = torch.optim.AdamW(params.values(), lr=args.lr, weight_decay=0.01)
 
