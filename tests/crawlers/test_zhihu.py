@@ -152,6 +152,31 @@ def test_comments_off(api_server, crawl):
     assert api_server.hits(COMMENTS) == []
 
 
+def test_recorded_search_page_of_boxes_and_ads_yields_nothing_and_pages_on(api_server, crawl):
+    """search_recorded_koc.json is a recorded search_v3 answer (see the fixtures'
+    README): a paid-column box (`koc_box`, `"highlight": null`, a numeric item id) and an
+    e-book ad (`knowledge_ad`, no `object.type`), no post. Neither is a mention nor a
+    fault, and the search goes on to page 2 with the recorded `offset` and
+    `search_hash_id` but our own `q` (the recording searched "搜索内容") on our own host
+    (the recorded link points at api.zhihu.com)."""
+    api_server.add(SEARCH, Reply.fixture("zhihu", "search_page2.json"), when={"offset": "20"})
+    api_server.add(SEARCH, Reply.fixture("zhihu", "search_recorded_koc.json"), when={"offset": "0"})
+    result = crawl(source(comments=False), brands=BRANDS[1:2])
+    assert result.error is None, result.log
+    assert faults(result) == {}, result.log
+    assert sorted(by_id(result.mentions)) == ["question:271758908"]  # from page 2
+    first, second = api_server.hits(SEARCH)
+    assert (first.param("q"), first.param("offset")) == ("内涵段子", "0")
+    assert (second.param("q"), second.param("offset"), second.param("limit")) == (
+        "内涵段子", "20", "20",
+    )  # fmt: skip
+    assert second.param("search_hash_id") == "f95dc1ab2d6bdae2dd9d96e558fddccd"
+    assert second.param("vertical_info") == "0,0,0,0,0,0,0,0,0,2,0,0"
+    # what the recorded link adds besides paging is not carried over
+    assert second.param("gk_version") is None and second.param("advert_count") is None
+    assert [h.path for h in api_server.unmatched] == ["/robots.txt"]  # nothing else asked
+
+
 @pytest.mark.parametrize(
     ("reply", "kind"),
     [
