@@ -185,7 +185,9 @@ PRESETS: dict[str, ForumPreset] = {
             "id": "::attr(id)",
             "url": "h3 a::attr(href)",
             "title": "h3 a",
-            "author": 'div.authi a.xw1::text, p.xg1 + p + p a[href*="uid="]::text',
+            # the author's space link: home.php?mod=space&uid=N, or space-uid-N.html on
+            # boards with URL rewriting (as a live board's search row shows)
+            "author": 'div.authi a.xw1::text, p.xg1 + p + p a[href*="uid"]::text',
             "time": 'em[id^="authorposton"] span::attr(title), em[id^="authorposton"]::text, '
             "p.xg1 + p + p > span::text",
             "next_page": "div.pg a.nxt::attr(href)",

@@ -166,6 +166,8 @@ def test_discuz_preset_reads_the_search_page_as_the_hand_written_selectors_did(a
     # The preset's zone: 21:14 in Beijing.
     assert router.created_at == utc(2026, 11, 26, 13, 14)
     assert router.url == f"{base}/forum.php?mod=viewthread&tid=3345678"
+    # a rewritten author link (space-uid-1002.html), as a live board's search row shows
+    assert got["3345601"].author == "碁圣小明"
 
 
 def test_discuz_thread_pages_are_followed_through_the_pager_to_the_last(api_server, crawl):

@@ -34,7 +34,7 @@ DISCUZ_SELECTORS = {
     "text": "p.xg1 + p",
     "url": "h3 a::attr(href)",
     "title": "h3 a",
-    "author": "p.xg1 + p + p a[href*='uid=']::text",
+    "author": "p.xg1 + p + p a[href*='uid']::text",  # uid=N or space-uid-N.html
     "time": "p.xg1 + p + p > span::text",
 }
 ROBOTS = Reply.fixture("html_forum", "robots.txt", content_type="text/plain")
