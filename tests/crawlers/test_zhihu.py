@@ -3,7 +3,8 @@
 The pages are served by the local API server from tests/crawlers/fixtures/zhihu;
 its README says which objects are recorded Zhihu answers and which parts (the
 search envelope, an excerpt, a follower count) are built from the documented
-schema because no recorded search page was found.
+schema because no recorded search page holding posts was found (the one recorded
+search page, search_recorded_koc.json, holds only a box and an ad).
 """
 
 from __future__ import annotations
