@@ -63,14 +63,19 @@ RUN pip install -r /tmp/model-requirements.txt
 COPY brandpulse/ brandpulse/
 COPY nlp/ nlp/
 # The image scores the int8 graph (nlp.quantize's default); the fp32 one is 150 MB more.
-RUN python -m nlp.build_default --out /model && rm /model/onnx/model.onnx
+# Readable by the image's non-root user whatever modes the build left (see model-context).
+RUN python -m nlp.build_default --out /model && rm /model/onnx/model.onnx \
+ && chmod -R a+rX /model
 
 # ---------------------------------------------------------------------------
 # model-context: a model built beforehand (`make model`), staged as ./model/
 # (a copy of .cache/models/default, onnx/model.onnx left out as above)
 # ---------------------------------------------------------------------------
-FROM scratch AS model-context
+FROM python AS model-context
 COPY model/ /model/
+# COPY keeps the files' modes, and a model built on the host may hold 0600 files
+# (model.safetensors): the daemon runs as another user and hashes the weights.
+RUN chmod -R a+rX /model
 
 FROM model-${MODEL_SOURCE} AS model
 
