@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL_STAMP := .cache/models/default/.built
 
-.PHONY: install model esnode redis lint test demo clean
+.PHONY: install model esnode redis lock lint test demo clean
 
 install: $(STAMP)
 
@@ -34,6 +34,14 @@ esnode: $(STAMP)
 # tests start their own (tests/conftest.py). Ctrl-C stops it; nothing is kept.
 redis: $(STAMP)
 	$(PY) -m redisnode --port $${REDIS_PORT:-6379}
+
+# The container image's pinned runtime dependencies (`dependencies` of pyproject.toml, no
+# extras), every wheel and sdist with its hashes, resolved for Python 3.11 on any platform:
+# the Dockerfile installs it with --require-hashes. Run after changing the dependencies;
+# tests/deploy/test_dockerfile.py fails while a dependency is missing from it.
+lock: $(STAMP)
+	$(PY) -m uv pip compile pyproject.toml --universal --python-version 3.11 \
+		--generate-hashes --no-header -o requirements/runtime.lock
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

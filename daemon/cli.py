@@ -279,7 +279,7 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         from alerts.notifiers.slack_templates import build_message
-        from sandbox.slack import render_blocks
+        from alerts.notifiers.slack_text import render_blocks
 
         alerts = engine.dry_run(now)
         print("smallest visible negative wave per brand, at its current volume:")

@@ -5,6 +5,10 @@
 * `onnx` (`onnx_runtime`): a local checkpoint's ONNX export, CPU only, without torch.
 * `auto` (the default): `onnx` when the checkpoint has a current ONNX export and no GPU
   is wanted, else `torch`.
+
+torch is an optional extra (`pip install 'brandpulse[torch]'`): the container image and
+any install without it score the default model with `onnx` only. Needing torch without
+it installed is a `ModelLoadError` that says so, not an ImportError from deep inside.
 """
 
 from __future__ import annotations
@@ -48,16 +52,34 @@ def load_runtime(source: str, local_dir: Path | None, *, runtime: str = "auto",
             raise ModelLoadError(f"{problem}; run `python -m nlp.export_onnx {local_dir}`")
         log.warning("%s: scoring with torch instead, which needs about 1 GB more memory "
                     "(python -m nlp.export_onnx %s makes the export)", problem, local_dir)
+    _require_torch(source)
     from nlp.runtimes.torch_runtime import TorchClassifier
 
     return TorchClassifier.load(source, device=device, quantize=quantize, threads=threads)
+
+
+def torch_installed() -> bool:
+    """torch and transformers are importable (the `torch` extra is installed)."""
+    from importlib.util import find_spec
+
+    return find_spec("torch") is not None and find_spec("transformers") is not None
+
+
+def _require_torch(source: str) -> None:
+    """A ModelLoadError naming the missing extra when the torch runtime cannot load."""
+    if not torch_installed():
+        raise ModelLoadError(
+            f"scoring {source!r} needs the torch runtime, and torch/transformers are not "
+            "installed (the image and a plain install score only ONNX exports): install "
+            "'brandpulse[torch]', or give a local checkpoint with a current ONNX export "
+            "(python -m nlp.export_onnx)")
 
 
 def _onnx_may_serve(device: str) -> bool:
     """`auto` with a local checkpoint: no GPU wanted (the export itself is checked after)."""
     if device == "cuda":
         return False
-    if device == "auto" and gpu_present():
+    if device == "auto" and gpu_present() and torch_installed():
         from nlp.runtimes.torch_runtime import cuda_available
 
         return not cuda_available()
@@ -65,4 +87,4 @@ def _onnx_may_serve(device: str) -> bool:
 
 
 __all__ = ["RUNTIMES", "ClassifierRuntime", "ModelLoadError", "TextEncoder", "gpu_present",
-           "load_runtime"]
+           "load_runtime", "torch_installed"]

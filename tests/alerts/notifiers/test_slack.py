@@ -19,8 +19,9 @@ from alerts.notifiers import NOTIFIERS, LogNotifier, notifier_from_config
 from alerts.notifiers.base import CannotTell, kibana_discover_url, rison
 from alerts.notifiers.slack import SlackDeliveryError, SlackNotifier
 from alerts.notifiers.slack_templates import escape, escaped_clip
+from alerts.notifiers.slack_text import mrkdwn_to_text
 from brandpulse.config import Config, SlackConfig
-from sandbox.slack import SlackSandbox, mrkdwn_to_text
+from sandbox.slack import SlackSandbox
 
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # the window start make_alert uses
 

@@ -84,3 +84,35 @@ def test_spinning_threads_are_an_explicit_choice_with_the_same_results(
     ids = np.array([encoder.encode([TEXTS[0]], special_tokens=True)[0]], dtype=np.int64)
     np.testing.assert_array_equal(asleep.logits(ids, np.ones_like(ids)),
                                   spinning.logits(ids, np.ones_like(ids)))
+
+
+def test_without_torch_installed_onnx_scores_and_torch_is_a_clear_error(
+        default_model_dir: Path) -> None:
+    # The image and a plain `pip install brandpulse` have no torch (the `torch` extra).
+    # None in sys.modules is Python's own "not importable" (import raises, find_spec says
+    # None), set before anything is imported; tests/deploy/test_image.py checks the image
+    # itself, where torch is really absent.
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = sys.modules['transformers'] = None\n"
+        "from brandpulse.config import NlpConfig\n"
+        "from nlp.runtimes import torch_installed\n"
+        "from nlp.scorer import ModelLoadError, SentimentScorer\n"
+        "assert not torch_installed()\n"
+        "s = SentimentScorer.from_config(NlpConfig(threads=1))\n"
+        "print(s.score(['I hate this'])[0].model)\n"
+        "for name in ('someone/some-hub-model', 'default'):\n"
+        "    runtime = 'torch' if name == 'default' else 'auto'\n"
+        "    try:\n"
+        "        SentimentScorer.from_pretrained(name, runtime=runtime)\n"
+        "    except ModelLoadError as exc:\n"
+        "        print('refused:', exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].endswith("+onnx-int8")
+    refusals = [line for line in lines[1:] if line.startswith("refused:")]
+    assert len(refusals) == 2
+    assert all("brandpulse[torch]" in line for line in refusals)
