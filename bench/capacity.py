@@ -73,7 +73,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from brandpulse.config import load_config, parse_config  # noqa: E402
+from brandpulse.config import parse_config  # noqa: E402
 from esnode import LocalNode  # noqa: E402
 from redisnode import LocalRedis  # noqa: E402
 from sandbox.corpus import BURST_EN, NEGATIVE_EN, NEUTRAL_EN, POSITIVE_EN, Post  # noqa: E402
@@ -284,13 +284,15 @@ class Result:
     burst_to_slack_s: float | None = None
     burst_message: str = ""
     slack_messages: int = 0
-    check_pass_s: float = 0.0
+    queued_to_sent_s: float | None = None
     redis_cmds_per_s: float = 0.0
     redis_peak_ops: int = 0
     redis_top: list[tuple[str, float]] = field(default_factory=list)
     es_docs_per_s: float = 0.0
     es_searches_per_s: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
+    crawls: int = 0
+    window_s: float = 0.0
     rss_mb: dict[str, float] = field(default_factory=dict)
     child_rss_mb: dict[str, float] = field(default_factory=dict)
     exactly_once: bool = False
@@ -411,6 +413,8 @@ def run_topology(name: str, k: int | None, args: argparse.Namespace, work: Path,
                 result.cpu[r.role] = result.cpu.get(r.role, 0.0) + cpu_seconds(r.pid) - cpu0[r.pid]
             result.cpu["elasticsearch"] = cpu_seconds(node.pid or 0) - infra0["elasticsearch"]
             result.cpu["redis"] = cpu_seconds(redis_node.pid or 0) - infra0["redis"]
+            result.window_s = dt
+            result.crawls = sum(crawls_between(r.log(), t0.timestamp(), done_at) for r in roles)
 
             # The burst's alert: the first message about the burst brand once the burst's
             # first post (the loud one) was served.
@@ -429,9 +433,9 @@ def run_topology(name: str, k: int | None, args: argparse.Namespace, work: Path,
                 result.burst_to_slack_s = found[0] - loud.created_at.timestamp()
                 result.burst_message = found[1]
             result.slack_messages = len(arrivals)
-            # What one alert check pass costs here (the engine's evaluation of every
-            # brand, as the alerter's check does it, without sending).
-            result.check_pass_s = _check_pass(tdir / "config1.yaml", es)
+            # How long the alert waited in the outbox: queued at its check's start
+            # (created_at is the check's time), delivered when the check got to it.
+            result.queued_to_sent_s = _queued_to_sent(es, index_prefix, brand_name(BURST_BRAND))
 
             # Every generated mention exactly once, scored; nothing left pending.
             es.indices.refresh(index=alias)
@@ -466,13 +470,25 @@ def run_topology(name: str, k: int | None, args: argparse.Namespace, work: Path,
     return result
 
 
-def _check_pass(config_path: Path, es: Any) -> float:
-    from alerts.engine import AlertEngine
+def crawls_between(log: str, start: float, end: float) -> int:
+    """Crawls a role's log says finished between `start` and `end` (epoch seconds)."""
+    n = 0
+    for m in re.finditer(r"^ts=(\S+) .*event=crawl\.finished", log, re.MULTILINE):
+        if start <= datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp() <= end:
+            n += 1
+    return n
 
-    engine = AlertEngine(load_config(config_path), es, None)
-    t = time.perf_counter()
-    engine.dry_run(datetime.now(UTC))
-    return time.perf_counter() - t
+
+def _queued_to_sent(es: Any, index_prefix: str, brand: str) -> float | None:
+    """Seconds from queued to delivered of the burst brand's first delivered alert."""
+    res = es.search(index=f"{index_prefix}-alert-state", size=1, sort=[{"delivered_at": "asc"}],
+                    query={"bool": {"filter": [{"term": {"type": "alert"}}, {"term": {"brand": brand}},
+                                               {"term": {"status": "delivered"}}]}})  # fmt: skip
+    hits = res["hits"]["hits"]
+    if not hits:
+        return None
+    src = hits[0]["_source"]
+    return (datetime.fromisoformat(src["delivered_at"]) - datetime.fromisoformat(src["created_at"])).total_seconds()
 
 
 def _publish(sources: SourcesServer, posts: list[tuple[int, Post]]) -> None:
@@ -519,16 +535,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
               f"  {'yes' if r.exactly_once else 'NO'}")  # fmt: skip
     print()
     for r in results:
-        print(f"[{r.name}] check: {r.check}; exit codes {r.exit_codes}")
-        cpu = ", ".join(f"{role} {s:.0f} s ({r.mentions / s:.1f} mentions/CPU-s)" for role, s in r.cpu.items() if s > 0)
-        print(f"[{r.name}] CPU over the window: {cpu}")
-        rss = ", ".join(f"{role} {mb:.0f}" for role, mb in r.rss_mb.items())
-        child = ", ".join(f"{role}'s {mb:.0f}" for role, mb in r.child_rss_mb.items())
-        print(f"[{r.name}] peak RSS MB per process: {rss}; crawl children: {child or 'none seen'}")
-        print(f"[{r.name}] busiest Redis commands/s: "
-              + (", ".join(f"{c} {v:.1f}" for c, v in r.redis_top) or "none (no Redis)"))
-        print(f"[{r.name}] lag after the last post served: {r.lag_after_last_served_s:.0f} s; "
-              f"start-up (launch to warm-up indexed): {r.startup_s:.0f} s")  # fmt: skip
+        details(r)
     print()
     for r in results:
         burst_s = "none" if r.burst_to_slack_s is None else f"{r.burst_to_slack_s:.1f}"
@@ -536,6 +543,25 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
               f"redis_cmds_per_s={r.redis_cmds_per_s:.0f} es_docs_per_s={r.es_docs_per_s:.1f} "
               f"cpu_s={sum(r.cpu.values()):.0f} mentions_per_cpu_s={r.mentions / sum(r.cpu.values()):.2f} "
               f"exactly_once={'yes' if r.exactly_once else 'no'}")  # fmt: skip
+
+
+def details(r: Result) -> None:
+    """One topology's figures beyond the table (printed as soon as it is done, too)."""
+    print(f"[{r.name}] check: {r.check}; exit codes {r.exit_codes}")
+    cpu = ", ".join(f"{role} {s:.0f} s ({r.mentions / s:.1f} mentions/CPU-s)" for role, s in r.cpu.items() if s > 0)
+    print(f"[{r.name}] CPU over the window ({r.window_s:.0f} s): {cpu}")
+    crawler = r.cpu.get("crawler", r.cpu.get("all", 0.0))
+    print(f"[{r.name}] crawls finished in the window: {r.crawls} ({crawler / max(r.crawls, 1):.1f} CPU-s "
+          f"of the crawling process(es) per crawl); Slack messages {r.slack_messages}, the burst's "
+          f"first: {r.burst_message!r}, queued -> delivered {r.queued_to_sent_s} s (the rest of its "
+          f"check's pass over {BRANDS} brands)")  # fmt: skip
+    rss = ", ".join(f"{role} {mb:.0f}" for role, mb in r.rss_mb.items())
+    child = ", ".join(f"{role}'s {mb:.0f}" for role, mb in r.child_rss_mb.items())
+    print(f"[{r.name}] peak RSS MB per process: {rss}; crawl children: {child or 'none seen'}")
+    print(f"[{r.name}] busiest Redis commands/s: "
+          + (", ".join(f"{c} {v:.1f}" for c, v in r.redis_top) or "none (no Redis)"))
+    print(f"[{r.name}] lag after the last post served: {r.lag_after_last_served_s:.0f} s; "
+          f"start-up (launch to warm-up indexed): {r.startup_s:.0f} s", flush=True)  # fmt: skip
 
 
 def main() -> int:
@@ -567,8 +593,9 @@ def main() -> int:
             print(f"running {label} ...", flush=True)
             results.append(run_topology(label, k, args, work, node, redis_node, slack, args.seed))
             r = results[-1]
-            print(f"  {label}: {r.per_s:.1f} mentions/s, burst->Slack {r.burst_to_slack_s}, {r.check}",
-                  flush=True)  # fmt: skip
+            print(f"  {label}: {r.per_s:.1f} mentions/s, burst->Slack {r.burst_to_slack_s}, "
+                  f"{sum(r.cpu.values()):.0f} CPU-s", flush=True)  # fmt: skip
+            details(r)
     report(results, args)
     return 0 if all(r.exactly_once for r in results) else 1
 
