@@ -10,7 +10,10 @@ At every check, for every brand:
    rule does; a restarted daemon continues exactly where the last check stopped,
    and judges nothing twice;
 2. write each alert the rules returned to the outbox (deterministic id, create-only)
-   and only then the brand's new state; deliver the outbox in order.
+   and only then the brand's new state; deliver the outbox in order: a brand that
+   queued something is delivered right after its own check, so its alert does not
+   wait for the rest of the brands (a pass over 50 brands can take minutes on a busy
+   host), and at the end of the check everything still waiting (retries) goes out.
 
 Routing (see docs/routing.md): without `alerts.routes` every alert goes to one
 channel, the default (the first configured). With routes, `alerts.routing.Router`
@@ -208,25 +211,37 @@ class AlertEngine:
         if not self._installed:
             self.install()
         failures: list[tuple[str, Exception]] = []
+        sent: list[Alert] = []
+        down: set[str | None] = set()  # channels that failed during this check
         for brand in self.config.brands:
             if not self._leading():
                 log.warning("alert check stopped before brand %s: this alerter lost its lock",
                             brand.name)  # fmt: skip
-                return []
+                return sent
             try:
-                self._check_brand(brand.name, now)
+                queued = self._check_brand(brand.name, now)
             except Exception as exc:
                 # One brand's bad query or conflict must not silence the others.
                 log.exception("alert check for brand %s failed", brand.name)
                 failures.append((brand.name, exc))
-        sent = self.retry_outbox(now)
+                continue
+            if queued:
+                # Sent now, not after every other brand's evaluation: with many brands a
+                # pass takes long (50 brands on a busy core: minutes, bench/capacity.py),
+                # and the alert would wait for all of it.
+                sent += self.retry_outbox(now, brand=brand.name, down=down)
+        # Every brand's retries (and what a failing channel held back above).
+        sent += [a for a in self.retry_outbox(now, down=down)
+                 if all(a.alert_id != b.alert_id for b in sent)]  # fmt: skip
         if failures and len(failures) == len(self.config.brands):
             # Nothing was checked (Elasticsearch down?): let the caller see it.
             name, exc = failures[-1]
             raise RuntimeError(f"alert check failed for every brand; last ({name}): {exc}") from exc
         return sent
 
-    def _check_brand(self, brand: str, now: datetime) -> None:
+    def _check_brand(self, brand: str, now: datetime) -> int:
+        """Evaluate `brand` and queue its alerts; how many outbox entries it queued."""
+        queued = 0
         state = self.state.load_brand(brand)
         planned, new_state = self._evaluate(brand, now, state)
         # Outbox first: a crash before the state write re-derives the same alerts
@@ -239,7 +254,9 @@ class AlertEngine:
                 log.info("alert %s not sent: %s", plan.alert.alert_id, why)
                 continue
             for entry in self._entries_for(plan, seq, now):
-                if not self.state.enqueue(entry):
+                if self.state.enqueue(entry):
+                    queued += 1
+                else:
                     log.info("alert %s is already in the outbox", entry.doc_id)
         new_state = self._with_thread(new_state)
         try:
@@ -248,6 +265,7 @@ class AlertEngine:
             # Another daemon checked this brand meanwhile; it derived the same alerts
             # under the same ids, so there is nothing to undo.
             log.info("brand %s was checked concurrently by another daemon", brand)
+        return queued
 
     def _entries_for(self, plan: Planned, seq: int, now: datetime) -> list[OutboxEntry]:
         """The outbox entries of one alert: one for the default channel without routes;
@@ -321,9 +339,19 @@ class AlertEngine:
             out[brand.name] = rule.visibility(self._check_of(brand.name, now), factor)
         return out
 
-    def retry_outbox(self, now: datetime | None = None) -> list[Alert]:
-        """Deliver what waits in the outbox, oldest first; return what went out (each
-        alert once, however many channels it went to).
+    def retry_outbox(
+        self,
+        now: datetime | None = None,
+        *,
+        brand: str | None = None,
+        down: set[str | None] | None = None,
+    ) -> list[Alert]:
+        """Deliver what waits in the outbox (only `brand`'s, when given), oldest first;
+        return what went out (each alert once, however many channels it went to).
+
+        `down` (filled in place) carries the channels that failed from one call to the
+        next, so a check that delivers brand by brand leaves a failing channel alone
+        for the rest of the check, as one round does.
 
         Per brand and channel the order is kept: a reply waits for its wave's first
         message in that channel (it needs its `ts`), and after a failure the rest of
@@ -339,8 +367,8 @@ class AlertEngine:
             self.install()
         sent: list[Alert] = []
         blocked: set[tuple[str, str | None]] = set()  # (brand, channel)
-        down: set[str | None] = set()  # channels that failed in this round
-        for entry in self.state.undelivered():
+        down = set() if down is None else down  # channels that failed in this round
+        for entry in self.state.undelivered(brand):
             key = (entry.alert.brand, entry.channel)
             if entry.channel in down or key in blocked:
                 continue

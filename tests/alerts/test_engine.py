@@ -353,6 +353,31 @@ def test_high_reach_mention_alerts_once(es_client, slack, prefix, tmp_path):
     assert len(slack.messages) == 1
 
 
+def test_a_brands_alert_goes_out_before_the_next_brand_is_checked(es_client, slack, prefix, tmp_path):
+    """With many brands a check pass takes long: an alert must not wait for the rest of
+    the pass (bench/capacity.py: 50 brands, the burst's alert queued at the pass's start
+    reached Slack when the whole pass was over, 111 s later)."""
+    config = make_config(prefix, slack)  # brands in order: Acme, then Tiny
+    posts = [mention(brand, NOW - timedelta(minutes=30), "negative", f"loud-{brand}",
+                     reach=2_000_000, author=f"critic-of-{brand}") for brand in ("Acme", "Tiny")]  # fmt: skip
+    index(es_client, config, tmp_path, posts)
+    store = AlertStateStore(es_client, prefix)
+    tiny_checked_when_posted: dict[str, bool] = {}
+
+    def on_message(message) -> None:
+        brand = "Acme" if "critic-of-Acme" in message.text else "Tiny"
+        tiny_checked_when_posted[brand] = store.load_brand("Tiny").updated_at == NOW
+
+    slack.on_message = on_message
+    sent = engine(config, es_client, slack).check(NOW)
+    assert sorted(a.top_posts[0].id for a in sent) == sorted(p.id for p in posts), "each once"
+    assert tiny_checked_when_posted == {"Acme": False, "Tiny": True}, (
+        "Acme's alert was posted before Tiny was checked, Tiny's right after its own check"
+    )
+    assert len(slack.messages) == 2
+    assert engine(config, es_client, slack).check(NOW + timedelta(minutes=5)) == []
+
+
 def test_claims_and_enqueues_are_exclusive(es_client, slack, acme_wave):
     """What keeps two daemons from both sending: create-only enqueue, conditional claim."""
     store = AlertStateStore(es_client, acme_wave.elasticsearch.index_prefix)
