@@ -344,8 +344,13 @@ class ScorerWorker:
     def run(self, stop: threading.Event) -> None:
         from redis.exceptions import RedisError
 
-        log_event(logger, "scorer.started", worker=self.consumer)
         assert self.daemon.config.redis is not None
+        # The model loads before the first batch is taken, not inside it: on a crowded
+        # machine a load took minutes (bench/capacity.py, four scorers on one core), the
+        # held batch went idle past `redis.claim_idle` and was reclaimed and scored twice
+        # (each mention still indexed once, but the work was done twice).
+        self.daemon.pipeline  # noqa: B018 -- loads the scorer
+        log_event(logger, "scorer.started", worker=self.consumer)
         if self.daemon.config.redis.scoring != "scorer":
             log_event(logger, "scorer.nothing_handed_over", logging.WARNING,
                       note="redis.scoring is 'crawler': crawler workers score what they crawl; "
