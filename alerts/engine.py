@@ -231,8 +231,10 @@ class AlertEngine:
                 # and the alert would wait for all of it.
                 sent += self.retry_outbox(now, brand=brand.name, down=down)
         # Every brand's retries (and what a failing channel held back above).
-        sent += [a for a in self.retry_outbox(now, down=down)
-                 if all(a.alert_id != b.alert_id for b in sent)]  # fmt: skip
+        # An alert routed to two channels may have gone out on one above and on the
+        # other here: it is listed once, as one round lists it.
+        seen = {a.alert_id for a in sent}
+        sent += [a for a in self.retry_outbox(now, down=down) if a.alert_id not in seen]
         if failures and len(failures) == len(self.config.brands):
             # Nothing was checked (Elasticsearch down?): let the caller see it.
             name, exc = failures[-1]
