@@ -668,7 +668,10 @@ def test_two_alerters_one_killed_mid_send_each_alert_reaches_slack_once(
         first_fence, first_pid = _leader_pid(lock)  # type: ignore[misc]
         leader = next(p for p in processes if p.pid == first_pid)
         standby = next(p for p in processes if p.pid != first_pid)
-        assert "alerter.started" in standby.log() and "alerter.leading" not in standby.log()
+        # Both were started together, but the leader can reach Slack before the other has
+        # finished starting (a loaded machine): the standby must be up before the kill.
+        _wait(lambda: "alerter.started" in standby.log(), 300, "the second alerter to start")
+        assert "alerter.leading" not in standby.log()
         leader.sigkill()  # between claiming the first alert and recording its delivery
         slack.gate.set()
 
