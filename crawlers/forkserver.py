@@ -51,6 +51,7 @@ Contracts (tests/crawlers/test_forkserver.py checks each):
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -307,9 +308,9 @@ def preload() -> None:
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     paths: set[str] = set()
-    for name in ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES", "EXTENSIONS",
-                 "DOWNLOAD_HANDLERS"):  # fmt: skip
-        paths.update(k for k, v in settings.getwithbase(name).items() if v is not None)
+    for name in ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES", "EXTENSIONS"):
+        paths.update(k for k, v in settings.getwithbase(name).items() if v is not None)  # path: order
+    paths.update(v for v in settings.getwithbase("DOWNLOAD_HANDLERS").values() if v)  # scheme: path
     for name in ("SCHEDULER", "DUPEFILTER_CLASS", "STATS_CLASS", "DOWNLOADER", "LOG_FORMATTER",
                  "SPIDER_LOADER_CLASS", "REQUEST_FINGERPRINTER_CLASS", "SCHEDULER_PRIORITY_QUEUE",
                  "SCHEDULER_MEMORY_QUEUE", "SCHEDULER_START_MEMORY_QUEUE", "ROBOTSTXT_PARSER",
@@ -362,6 +363,10 @@ def serve(sock: socket.socket) -> int:
     if problem is not None:
         _send(sock, {"error": problem})
         return 1
+    # What is imported now lives as long as every child: out of the collector's
+    # reach, a child's collections neither walk it nor write to (and so copy) its pages.
+    gc.collect()
+    gc.freeze()
     _send(sock, {"ready": {
         "pid": os.getpid(), "import_seconds": round(time.perf_counter() - wall, 3),
         "import_cpu_seconds": round(time.process_time() - cpu, 3), "modules": len(sys.modules),
