@@ -297,8 +297,8 @@ class CrawlConfig(Strict):
         default="fork" if sys.platform.startswith("linux") else "spawn",
         description="how each crawl's child process starts: `fork` from a server that "
         "imported Scrapy and the crawlers once (started by the first crawl of a process "
-        "that crawls; crawlers/forkserver.py), or `spawn` a new interpreter per crawl (about "
-        "ten times the CPU per crawl). Default `fork` on Linux, `spawn` elsewhere; a "
+        "that crawls; crawlers/forkserver.py), or `spawn` a new interpreter per crawl (~2.3 "
+        "CPU-s of fixed cost per crawl instead of ~0.17: bench/crawl_startup.py). Default `fork` on Linux, `spawn` elsewhere; a "
         "server that cannot start falls back to `spawn` with one warning",
     )
 
