@@ -435,7 +435,10 @@ def _fork_child(
     if pid == 0:
         code = 1
         try:
-            for fd in (sock.detach(), reply.detach(), *wake):
+            # The server's descriptors, the other crawls' reply sockets included
+            # (a copy held here would hide the server's death from their runners).
+            others = [other.detach() for other in children.values()]
+            for fd in (sock.detach(), reply.detach(), *wake, *others):
                 os.close(fd)
             code = _child(server, stdin_fd, log_fd, request)
         except SystemExit as exc:

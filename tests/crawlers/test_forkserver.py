@@ -151,6 +151,27 @@ def test_no_setting_or_cursor_of_one_crawl_reaches_the_next(api_server, tmp_path
     assert again.error is None and again.mentions == [], "the first source's own cursor holds"
 
 
+def test_two_crawls_at_once_each_get_their_own_child(api_server, tmp_path):
+    """The daemon runs crawls of several sources in parallel threads, one server."""
+    serve_hn(api_server)
+    server = shared_server_pid()
+    results: dict[str, Any] = {}
+
+    def crawl(state: str) -> None:
+        results[state] = run_crawl(job_for(api_server, tmp_path, state=state), timeout=60,
+                                   settings=TEST_SETTINGS)  # fmt: skip
+
+    threads = [threading.Thread(target=crawl, args=(state,)) for state in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(results) == ["a", "b"]
+    for result in results.values():
+        assert result.error is None and len(result.mentions) == 3 and result.commit_cursor()
+    assert shared_server_pid() == server and children(server) == []
+
+
 def test_the_job_goes_on_a_pipe_to_a_child_in_its_own_session_that_cancel_stops(
     api_server, tmp_path
 ):
