@@ -21,7 +21,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import reactor, task
+from twisted.internet import task
 from twisted.internet.defer import DeferredSemaphore
 
 from crawlers.faults import record_fault
@@ -57,6 +57,18 @@ def _header_float(response: Response, name: str) -> float | None:
         return float(raw.decode("latin-1").strip())
     except ValueError:
         return None
+
+
+def _reactor() -> Any:
+    """The running crawl's reactor, looked up at call time.
+
+    Importing `twisted.internet.reactor` at module level would install Twisted's
+    default reactor as a side effect of importing this module: the crawl fork server
+    (`crawlers.forkserver`) imports it before any reactor exists, and Scrapy must
+    install its own (`TWISTED_REACTOR`) in each crawl child."""
+    from twisted.internet import reactor
+
+    return reactor
 
 
 # Seconds after a request left the downloader by which the middleware chain has
@@ -125,7 +137,7 @@ class RateLimitMiddleware:
         # redirect, a meta refresh) ends the chain before us; without this the
         # source's concurrency would leak one slot per redirect and stall.
         if id(request) in self.in_flight:
-            reactor.callLater(_LEAK_GRACE, self._release, request)
+            _reactor().callLater(_LEAK_GRACE, self._release, request)
 
     async def _pace(self, request: Request) -> None:
         if self.gave_up:
@@ -141,7 +153,7 @@ class RateLimitMiddleware:
             )
         if delay > 0.001:
             self.stats.inc_value(f"{STATS_PREFIX}/ratelimit/wait_seconds", round(delay, 3))
-            await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))
+            await maybe_deferred_to_future(task.deferLater(_reactor(), delay, lambda: None))
             # The server may have asked for a longer pause while we slept.
             if self.gave_up:
                 raise RateLimited(self.gave_up)

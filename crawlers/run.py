@@ -19,7 +19,9 @@ from typing import Any
 
 def _die_with_parent(parent: int | None) -> None:
     """Be killed when the process that started this crawl dies (Linux's parent-death
-    signal), and exit at once if it is gone already.
+    signal), and exit at once if it is gone already. The parent is the daemon for a
+    spawned child, the fork server for a forked one (which exits with the daemon,
+    `crawlers.forkserver`).
 
     The child runs in its own session (so the parent can stop its whole group), so
     a parent killed with SIGKILL would otherwise leave it crawling: the source would
@@ -40,16 +42,25 @@ def _die_with_parent(parent: int | None) -> None:
 
 
 def _child(args: argparse.Namespace) -> int:
+    _die_with_parent(args.parent_pid)
+    return run_child(args.settings_json)
+
+
+def run_child(settings_json: str | None) -> int:
+    """The crawl child's body: read the `CrawlJob` from stdin (to EOF), run it in a
+    new `CrawlerProcess` with `settings_json`'s overrides, return the exit code.
+
+    Shared by the spawned child (`--child`) and the forked one (`crawlers.forkserver`),
+    so both crawl, write and fail alike."""
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
     from crawlers.job import SETTING, CrawlJob
 
-    _die_with_parent(args.parent_pid)
     job = CrawlJob.from_wire(sys.stdin.buffer.read())
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
-    overrides: dict[str, Any] = json.loads(args.settings_json or "{}")
+    overrides: dict[str, Any] = json.loads(settings_json or "{}")
     settings.setdict(overrides, priority="cmdline")
     settings.set(SETTING, job, priority="cmdline")
     process = CrawlerProcess(settings)

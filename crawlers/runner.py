@@ -31,7 +31,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -142,20 +142,13 @@ def run_crawl(
 
     overrides = {"CLOSESPIDER_TIMEOUT": timeout, **(settings or {})}
     overrides.pop(SETTING, None)  # the job goes over stdin, never as a setting string
-    cmd = [
-        sys.executable, "-m", "crawlers.run", "--child", "--settings-json", json.dumps(overrides),
-        "--parent-pid", str(os.getpid()),  # dies with this process (crawlers.run)
-    ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
     error: str | None = None
     try:
         with log_file.open("wb") as log:
-            proc = subprocess.Popen(
-                cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.PIPE, start_new_session=True,
-            )  # fmt: skip
+            proc = _start_child(job.crawl.child_start, json.dumps(overrides), env, log)
             _send_job(proc, job)
             code, error = _wait(proc, timeout + SHUTDOWN_GRACE, cancel, source_name)
         log_text = log_file.read_text(encoding="utf-8", errors="replace")
@@ -182,7 +175,45 @@ def run_crawl(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _send_job(proc: subprocess.Popen[bytes], job: CrawlJob) -> None:
+class _Child(Protocol):
+    """What the runner uses of a crawl child: a spawned `subprocess.Popen` or a
+    forked `crawlers.forkserver.ForkedChild`. `pid` is also its process group."""
+
+    pid: int
+    stdin: IO[bytes] | None
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def _start_child(how: str, settings_json: str, env: dict[str, str], log: IO[bytes]) -> _Child:
+    """The crawl's child process, its stdout and stderr on `log`, waiting for its job
+    on stdin: forked by this process's fork server (`how == "fork"`, see
+    `crawlers.forkserver`), or spawned as `python -m crawlers.run --child` when
+    asked to, or when the server cannot fork (it warns once)."""
+    if how == "fork":
+        from crawlers.forkserver import ForkServerError, shared_server
+
+        server = shared_server()
+        if server is not None:
+            try:
+                child = server.fork(settings_json, log.fileno(), env)
+                logger.debug(
+                    "crawl child %d forked by the fork server %d", child.pid, server.ready.pid
+                )
+                return child
+            except ForkServerError as exc:
+                logger.warning("crawl child spawned instead of forked: %s", exc)
+    cmd = [
+        sys.executable, "-m", "crawlers.run", "--child", "--settings-json", settings_json,
+        "--parent-pid", str(os.getpid()),  # dies with this process (crawlers.run)
+    ]  # fmt: skip
+    return subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def _send_job(proc: _Child, job: CrawlJob) -> None:
     """Write the job to the child's stdin and close it (EOF ends the child's read).
 
     A child that died before reading (a broken interpreter, an import error) is
@@ -196,7 +227,7 @@ def _send_job(proc: subprocess.Popen[bytes], job: CrawlJob) -> None:
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], limit: float, cancel: threading.Event | None, source: str
+    proc: _Child, limit: float, cancel: threading.Event | None, source: str
 ) -> tuple[int, str | None]:
     deadline = time.monotonic() + limit
     while True:
@@ -210,7 +241,7 @@ def _wait(
             return _stop(proc), f"crawl of {source!r} did not end within {limit:.0f}s; stopped"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> int:
+def _stop(proc: _Child) -> int:
     # SIGTERM first: Scrapy then closes the spider cleanly (pipelines flush).
     for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:

@@ -335,18 +335,52 @@ def _worker_config(tmp: Path, es_url: str, redis_url: str, prefix: str, base_url
 
 
 def _children_of(pid: int) -> list[int]:
-    """Live crawl children started by process `pid` (`crawlers.run --parent-pid`)."""
-    found = []
+    """Live crawl children working for process `pid`: spawned ones (`crawlers.run
+    --parent-pid PID`) and those forked by its fork server (`crawlers.forkserver`, a
+    child of `pid`; a forked child has the server's command line)."""
+    procs: dict[int, tuple[int, list[bytes]]] = {}
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError, ValueError):
             continue
-        if b"--parent-pid" in cmdline and cmdline[cmdline.index(b"--parent-pid") + 1] == str(pid).encode() \
-                and state != "Z":
+        if proc.name.isdigit() and fields[0] != "Z":
+            procs[int(proc.name)] = (int(fields[1]), cmdline)
+    servers = {p for p, (ppid, cmd) in procs.items() if ppid == pid and b"crawlers.forkserver" in cmd}
+    found = []
+    for p, (ppid, cmd) in procs.items():
+        spawned = b"--parent-pid" in cmd and cmd[cmd.index(b"--parent-pid") + 1] == str(pid).encode()
+        if spawned or ppid in servers:
+            found.append(p)
+    return found
+
+
+def _fork_servers_of(pid: int) -> list[int]:
+    """Crawl fork servers (`crawlers.forkserver`) started by process `pid`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"crawlers.forkserver" in cmdline:
             found.append(int(proc.name))
     return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (not gone, not a zombie)."""
+    alive = []
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(p)
+    return alive
 
 
 def _mentions(es, index_prefix: str) -> list[dict[str, Any]]:
@@ -378,9 +412,11 @@ def test_a_crawler_killed_mid_job_loses_nothing_and_repeats_nothing(
         processes.append(doomed)
         assert sources.entered.wait(240), "the first worker's crawl never reached the source"
         assert f":{doomed.pid}:" in (client.get(f"{prefix}lease:hackernews") or "")
-        assert _children_of(doomed.pid), "its crawl child is running"
+        crawl_children = _children_of(doomed.pid)
+        assert crawl_children, "its crawl child is running"
+        assert _fork_servers_of(doomed.pid), "forked by its fork server (crawl.child_start: fork)"
         doomed.sigkill()  # mid-job: its crawl child dies with it (parent-death signal)
-        _wait(lambda: not _children_of(doomed.pid), 60, "the orphaned crawl child to die")
+        _wait(lambda: not _alive(crawl_children), 60, "the orphaned crawl child to die")
         sources.gate.set()
 
         rescuer = RoleProcess("crawler", path, tmp_path / "crawler2.log")
@@ -672,6 +708,7 @@ def test_two_alerters_one_killed_mid_send_each_alert_reaches_slack_once(
         # finished starting (a loaded machine): the standby must be up before the kill.
         _wait(lambda: "alerter.started" in standby.log(), 300, "the second alerter to start")
         assert "alerter.leading" not in standby.log()
+        assert not any(_fork_servers_of(p.pid) for p in processes), "alerters never crawl"
         leader.sigkill()  # between claiming the first alert and recording its delivery
         slack.gate.set()
 
