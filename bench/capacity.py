@@ -36,10 +36,11 @@ Figures per topology (printed as a table, then key=value lines):
 - Redis: commands/s over the measured window (INFO stats total_commands_processed),
   the peak of instantaneous_ops_per_sec, the busiest commands (INFO commandstats);
 - Elasticsearch: documents indexed/s and searches/s over the window (node stats);
-- CPU seconds of each role's processes (their own and their reaped crawl children's,
-  /proc/PID/stat) and of Elasticsearch and Redis, and mentions per CPU-second: what a
+- CPU seconds of each role's processes (their own, their reaped crawl children's and
+  their live descendants': a fork server and its children, /proc/PID/stat) and of Elasticsearch and Redis, and mentions per CPU-second: what a
   core does when it is not shared, the figure the sizing in docs/deployment.md uses;
-- peak RSS per role process (VmHWM) and of the crawl children (sampled);
+- peak RSS per role process (VmHWM) and of its descendants (crawl children, a fork
+  server; sampled);
 - the check: Elasticsearch holds every generated mention exactly once (by id: none
   missing, none extra, each scored), and no crawl job or score batch is left pending.
 
@@ -241,9 +242,42 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
 
 
+def _parents() -> dict[int, int]:
+    """Every live process's parent pid, from one scan of /proc."""
+    parents: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            ppid = _status_kb(int(proc.name), "PPid")
+            if ppid:
+                parents[int(proc.name)] = ppid
+    return parents
+
+
+def _role_of(pid: int, parents: dict[int, int], roles: dict[int, str]) -> str | None:
+    """The role whose process `pid` descends from (a spawned crawl child is a child of
+    its role process; a forked one is a child of the role's fork server)."""
+    for _ in range(6):
+        pid = parents.get(pid, 0)
+        if pid in roles:
+            return roles[pid]
+        if not pid:
+            return None
+    return None
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of `pid` plus that of each of its live descendants (a fork server
+    and the crawl children it forked live below the role process, and their CPU reaches
+    the role's reaped-children figure only when the server exits)."""
+    parents = _parents()
+    return cpu_seconds(pid) + sum(
+        cpu_seconds(d) for d in parents if _role_of(d, parents, {pid: "x"}) is not None
+    )
+
+
 class ChildSampler:
-    """Samples the RSS of the role processes' children (the crawl children) every
-    `every` seconds; the peak per role."""
+    """Samples the RSS of the role processes' descendants (the crawl children, and a
+    fork server with the children it forked) every `every` seconds; the peak per role."""
 
     def __init__(self, roles: list[Role], every: float = 2.0) -> None:
         self.by_pid = {r.pid: r.role for r in roles}
@@ -254,13 +288,11 @@ class ChildSampler:
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
-            for proc in Path("/proc").iterdir():
-                if not proc.name.isdigit():
-                    continue
-                ppid = _status_kb(int(proc.name), "PPid")
-                role = self.by_pid.get(ppid)
+            parents = _parents()
+            for pid in parents:
+                role = _role_of(pid, parents, self.by_pid)
                 if role is not None:
-                    rss = _status_kb(int(proc.name), "VmRSS")
+                    rss = _status_kb(pid, "VmRSS")
                     self.peak[role] = max(self.peak.get(role, 0), rss)
 
     def stop(self) -> None:
@@ -376,7 +408,7 @@ def run_topology(name: str, k: int | None, args: argparse.Namespace, work: Path,
             result.offered_per_s = args.rate
             while datetime.now(UTC) < t0:
                 time.sleep(0.05)
-            cpu0 = {r.pid: cpu_seconds(r.pid) for r in roles}
+            cpu0 = {r.pid: tree_cpu_seconds(r.pid) for r in roles}
             infra0 = {"elasticsearch": cpu_seconds(node.pid or 0), "redis": cpu_seconds(redis_node.pid or 0)}
             r0, calls0 = _redis_stats(rclient)
             e0 = _es_stats(es)
@@ -410,7 +442,7 @@ def run_topology(name: str, k: int | None, args: argparse.Namespace, work: Path,
             result.es_docs_per_s = (e1[0] - e0[0]) / dt
             result.es_searches_per_s = (e1[1] - e0[1]) / dt
             for r in roles:
-                result.cpu[r.role] = result.cpu.get(r.role, 0.0) + cpu_seconds(r.pid) - cpu0[r.pid]
+                result.cpu[r.role] = result.cpu.get(r.role, 0.0) + tree_cpu_seconds(r.pid) - cpu0[r.pid]
             result.cpu["elasticsearch"] = cpu_seconds(node.pid or 0) - infra0["elasticsearch"]
             result.cpu["redis"] = cpu_seconds(redis_node.pid or 0) - infra0["redis"]
             result.window_s = dt
