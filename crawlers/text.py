@@ -158,7 +158,13 @@ def clean_text(text: str | None) -> str:
 
 
 def html_to_text(fragment: str | None) -> str:
-    """HTML fragment -> readable plain text (block elements become line breaks)."""
+    """HTML fragment -> readable plain text.
+
+    Paragraph-like blocks (<p>, <div>, <pre>, headings...) are set off by one blank line,
+    also from bare text before or after them; <br>, list items and table rows end a
+    line. Source newlines right after those (`<br>\\n`) are layout and add nothing,
+    except inside <pre>, where whitespace is content.
+    """
     if not fragment:
         return ""
     # lxml refuses NUL and other control characters ("All strings must be XML
@@ -176,13 +182,24 @@ def html_to_text(fragment: str | None) -> str:
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue  # comments and processing instructions
-        if element.tag in _BLOCK_TAGS:
-            element.tail = "\n" + (element.tail or "")
-            # Paragraph-like blocks are separated by a blank line; list items,
-            # rows and <br> only by a line break.
-            if element.tag not in _LINE_TAGS:
-                element.text = "\n" + (element.text or "")
+        if element.tag in _LINE_TAGS:
+            # A list item, row or <br> ends a line. The newline that usually follows
+            # it in the source (`<br>\n`, `</li>\n<li>`) is markup layout, not a
+            # second break; only inside <pre> is source whitespace content.
+            tail = element.tail or ""
+            if not _in_pre(element):
+                tail = tail.lstrip(" \t\r\n")
+            element.tail = "\n" + tail
+        elif element.tag in _BLOCK_TAGS:
+            # Paragraph-like blocks are set off by a blank line, also from bare text
+            # around them: Hacker News writes `first paragraph<p>second`.
+            element.tail = "\n\n" + (element.tail or "")
+            element.text = "\n\n" + (element.text or "")
     return clean_text(root.text_content())
+
+
+def _in_pre(element: lxml.html.HtmlElement) -> bool:
+    return any(ancestor.tag == "pre" for ancestor in element.iterancestors())
 
 
 def parse_time(value: object) -> datetime:

@@ -33,8 +33,9 @@ or programmatically with `crawlers.runner.run_crawl(CrawlJob.from_config(...))`
      documented programmatic API under its own terms and rate limits (robots.txt
      governs crawling of web pages; reddit's even disallows the API paths to
      generic bots while its API terms allow them). HTML scrapers MUST set True.
-   - ``newest_first`` (True): pages come newest first, so paging stops at the
-     first post older than the cursor.
+   - ``newest_first`` (True): pages come newest first, so paging stops after a page
+     whose last (oldest) post is older than the crawl window. An older post earlier
+     on a page (a pinned thread) does not stop it.
 
 2. Check credentials: override ``check_credentials() -> str | None``; return a
    reason (e.g. "api_key is not set") to SKIP the source. The base logs exactly
@@ -570,7 +571,10 @@ class MentionSpider(scrapy.Spider):
         if state.pages == 1 and page.cursor_token is not None:
             state.token = page.cursor_token
 
-        reached_old = False
+        # The verdict on the page's last post: on a newest-first page it is the oldest,
+        # and only it says whether older pages can hold anything new. An earlier post
+        # older than the window (YouTube lists a pinned, old thread first) ends nothing.
+        last_verdict: str | None = None
         for raw in page.items:
             try:
                 mention = self.post_to_mention(raw, query)
@@ -582,11 +586,9 @@ class MentionSpider(scrapy.Spider):
                 continue
             self.crawler.stats.inc_value(f"{STATS_PREFIX}/posts_seen")
             verdict = self._seen_before(state, mention)
+            last_verdict = verdict
             if verdict is not None:
                 self.drop("before_cursor")
-                # Only a post older than the window ends the paging: a post seen
-                # inside the overlap may be followed by late-indexed unseen ones.
-                reached_old = reached_old or verdict == "old"
                 continue
             self._track(state, mention)
             # Seen (the cursor moves past it); whether it names a brand is the
@@ -596,6 +598,9 @@ class MentionSpider(scrapy.Spider):
         for further in page.follow:
             yield self._page_request(further, None, 1)
 
+        # Only a last post older than the window ends the paging: one seen inside the
+        # overlap may be followed by late-indexed unseen ones.
+        reached_old = last_verdict == "old"
         if page.next_page is None or (reached_old and self.newest_first):
             state.complete = True
         elif state.pages >= self.source.max_pages:

@@ -3,8 +3,9 @@
 Needs an API key (`api_key`) and something to read: `video_ids` (comments on those
 videos) and/or `channel_ids` (every comment thread related to the channel,
 `allThreadsRelatedToChannelId`). One query per video or channel; threads come
-newest first (`order=time`), so paging stops at the first comment the previous
-crawl had seen. Brand matching is ours: the API's `searchTerms` would cost the
+newest first (`order=time`), so paging stops after a page whose last comment is
+older than the crawl window. A pinned comment comes first whatever its age, so an
+old first comment does not stop it. Brand matching is ours: the API's `searchTerms` would cost the
 same quota and miss aliases.
 
 The key travels in the `X-Goog-Api-Key` header rather than the `key=` parameter,

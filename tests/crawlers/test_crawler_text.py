@@ -18,6 +18,14 @@ from crawlers.text import clean_text, decode_body, html_to_text, normalize_white
         ("Acme&#x27;s &quot;new&quot; plan 🚀", 'Acme\'s "new" plan 🚀'),
         ("<ul><li>one</li><li>two</li></ul>", "one\ntwo"),
         ("<p>unclosed <b>tags", "unclosed tags"),
+        # Hacker News: the first paragraph is bare text, the next ones open with <p>.
+        ("First para.<p>Second para.<p>Third.", "First para.\n\nSecond para.\n\nThird."),
+        ("<p>lead</p>tail text", "lead\n\ntail text"),
+        # Stack Exchange: a <br> followed by the source's own newline is one line break.
+        ("<p>line one<br>\nline two</p>\n\n<p>next</p>", "line one\nline two\n\nnext"),
+        ("<ul>\n<li>one</li>\n<li>two</li>\n</ul>", "one\ntwo"),
+        # Inside <pre> the source newlines are the content.
+        ("<pre><code>a = 1\nb = 2\n</code></pre>", "a = 1\nb = 2"),
         ("", ""),
         (None, ""),
     ],

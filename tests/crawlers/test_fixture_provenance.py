@@ -11,6 +11,7 @@ a row left behind by a deleted file, or a "recorded" row that cites nothing fail
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,26 @@ def test_every_fixture_file_has_exactly_one_row_and_every_row_a_file():
     assert missing == [], f"fixture files without a provenance row in {README}: {missing}"
     stale = sorted(set(rows) - set(files))
     assert stale == [], f"rows of {README} naming no fixture file: {stale}"
+
+
+def test_the_summary_counts_agree_with_the_rows():
+    """The audit's opening sentence ("(N files: a recorded, ...)") is what readers quote;
+    it must say what the table says."""
+    summary = re.search(
+        r"\((\d+) files: (\d+) recorded, (\d+) composed, (\d+) reconstructed, (\d+) written\)",
+        README.read_text("utf-8"),
+    )
+    assert summary, f"no '(N files: a recorded, b composed, ...)' sentence in {README}"
+    rows = table()
+    counts = Counter(row["status"] for row in rows.values())
+    expected = (
+        len(rows),
+        *(counts[s] for s in ("recorded", "composed", "reconstructed", "written")),
+    )
+    assert tuple(int(n) for n in summary.groups()) == expected, (
+        f"{README} says {summary.group(0)}; its rows count (files, recorded, composed, "
+        f"reconstructed, written) = {expected}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(table()))

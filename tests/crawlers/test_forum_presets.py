@@ -82,7 +82,8 @@ def test_discuz_thread_page_in_gbk_with_bad_bytes_and_board_times(api_server, cr
     first = got["post_29863697"]
     assert first.author == "数码喆哥"  # 喆: GBK, not GB2312 -- read as GB18030
     assert first.text == (
-        "用了三天，阿克米 AX3000 每隔一小时就断网一次\ufffd\ufffd客服电话打不通，差评👎\n\n"
+        # One <br /> (then the source's own newline): one line break.
+        "用了三天，阿克米 AX3000 每隔一小时就断网一次\ufffd\ufffd客服电话打不通，差评👎\n"
         "喆哥说换根网线也没用。"
     )
     # "发表于 2026-11-26 21:14:05" on a Beijing board.

@@ -98,3 +98,59 @@ def test_only_stories_when_configured(api_server, crawl):
     api_server.add(SEARCH, Reply.fixture("hackernews", "empty.json"))
     crawl({"type": "hackernews", "tags": ["story"]})
     assert {h.param("tags") for h in api_server.hits(SEARCH)} == {"story"}
+
+
+def test_recorded_algolia_answers_paragraphs_paging_and_cursor(api_server, crawl):
+    """Two real Algolia answers for query=apple, tags=comment (fixtures/README.md): the
+    search_by_date one as page 0, the relevance one (an older comment) as page 1. Both
+    comments open with a bare paragraph followed by `<p>`, as HN writes them."""
+    api_server.add(
+        SEARCH,
+        Reply.fixture("hackernews", "recorded_by_date_comment_apple.json"),
+        when={"page": "0"},
+    )
+    api_server.add(
+        SEARCH,
+        Reply.fixture("hackernews", "recorded_search_comment_apple.json"),
+        when={"page": "1"},
+    )
+    brands = [{"name": "Apple", "query": '"apple"'}]
+    # hitsPerPage=1 answers that say nbPages 1000: two pages are all this crawl may read.
+    source = {"type": "hackernews", "tags": ["comment"], "lookback": "7300d", "max_pages": 2}
+    result = crawl(source, brands=brands)
+    assert result.error is None, result.log
+    hits = api_server.hits(SEARCH)
+    assert [(h.param("query"), h.param("tags"), h.param("page")) for h in hits] == [
+        ("apple", "comment", "0"),
+        ("apple", "comment", "1"),
+    ]
+    assert result.stats["queries_truncated"] == 1
+
+    # Algolia matched "appe"-ar in page 0's comment; the brand filter does not.
+    assert result.stats["dropped"]["no_brand"] == 1
+    (comment,) = result.mentions
+    assert comment.source_id == "6651926"
+    assert comment.text == (
+        "It's a little early to say for sure, but I predict this will do more to hurt "
+        "Apple's reputation in the tech community than anything they've done before. And "
+        "that is not a good community to alienate. I would not be surprised if they look "
+        "back on this move one day and feel that they ended up net worse off as a result."
+        "\n\nApple used to be careful not to alienate hackers. And Microsoft has been "
+        "gradually digging itself out of a hole in that respect for several years. Now in "
+        "my mind they are both the enemy."
+    )
+    assert comment.title is None  # the story's title is not the comment's
+    assert comment.author == "pg"
+    assert comment.created_at == datetime(2013, 11, 1, 5, 18, 12, tzinfo=UTC)
+    assert comment.url == "https://news.ycombinator.com/item?id=6651926"
+    assert comment.engagement.score == 293
+    assert comment.engagement.replies is None  # num_comments is null on a comment
+    assert comment.brands == ["Apple"]
+
+    # Newest post seen: page 0's, created_at_i 1403132717; the next crawl starts 5
+    # minutes earlier, passes that post by id and stops at page 1's older one.
+    again = crawl(source, brands=brands)
+    assert again.error is None and again.mentions == []
+    later = api_server.hits(SEARCH)[len(hits) :]
+    assert {h.param("numericFilters") for h in later} == {"created_at_i>=1403132417"}
+    assert again.stats["dropped"]["before_cursor"] == 2

@@ -225,3 +225,57 @@ def test_link_header_next_url():
     )
     assert next_link(prev_only) is None
     assert next_link(Response("https://m.example/x")) is None
+
+
+# Two hashtag-timeline pages a real Mastodon server answered to Mastodon.py's test suite
+# (fixtures/README.md), and the Link header recorded with the first of them.
+RECORDED_TAG = "fgiztsshwiaqqiztpmmjbtvmescsculuvmgjgopwoeidbcrixp"
+RECORDED_PATH = f"/api/v1/timelines/tag/{RECORDED_TAG}"
+RECORDED_LINK = (
+    f"<http://localhost:3000{RECORDED_PATH}?limit=10&max_id=109440145720029201>;\n"
+    f' rel="next", <http://localhost:3000{RECORDED_PATH}?limit=10&min_id=109440145747544201>;\n'
+    ' rel="prev"'
+).replace("\n", "")
+
+
+def test_recorded_tag_timeline_follows_the_servers_link_and_resumes_with_since_id(
+    api_server, crawl
+):
+    # The recorded Link points at the recording server; here it points at this one.
+    link = RECORDED_LINK.replace("http://localhost:3000", api_server.base_url)
+    api_server.add(
+        RECORDED_PATH,
+        Reply.fixture("mastodon", "recorded_tag_timeline_page2.json"),
+        when={"max_id": "109440145720029201"},
+    )
+    api_server.add(
+        RECORDED_PATH,
+        Reply.fixture("mastodon", "recorded_tag_timeline_page1.json", headers={"Link": link}),
+        when={"max_id": None},
+    )
+    brands = [{"name": "Toot", "query": '"toot number"'}]
+    recorded = source(tags=[RECORDED_TAG], instance_url="http://localhost:3000", lookback="7300d")
+    result = crawl(recorded, brands=brands)
+    assert result.error is None, result.log
+    first, second = api_server.hits(RECORDED_PATH)
+    assert (first.param("limit"), first.param("since_id")) == ("40", None)
+    # The next page is the server's own URL, parameters and all.
+    assert (second.param("limit"), second.param("max_id")) == ("10", "109440145720029201")
+
+    got = by_id(result.mentions)
+    ids = ["109440145747544201", "109440145744480214", "109440145716918977", "109440145713924575"]
+    assert sorted(got) == sorted(uri("http://localhost:3000/users/mastodonpy_test", i) for i in ids)
+    toot = got[uri("http://localhost:3000/users/mastodonpy_test", ids[0])]
+    assert toot.text == f"Toot number 19! #{RECORDED_TAG}"
+    assert toot.title is None  # spoiler_text is ""
+    assert toot.created_at == datetime(2022, 12, 1, 19, 48, 18, 933000, tzinfo=UTC)
+    assert toot.url == f"http://localhost:3000/@mastodonpy_test/{ids[0]}"
+    assert toot.author == "mastodonpy_test" and toot.author_reach == 0
+    assert toot.language == "ja"
+    assert (toot.engagement.likes, toot.engagement.replies, toot.engagement.shares) == (0, 0, 0)
+    assert toot.brands == ["Toot"]
+
+    # The next crawl asks only for what is newer than the newest status seen.
+    again = crawl(recorded, brands=brands)
+    assert again.error is None and again.mentions == []
+    assert api_server.hits(RECORDED_PATH)[2].param("since_id") == ids[0]

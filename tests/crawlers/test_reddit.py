@@ -142,3 +142,48 @@ def test_ratelimit_headers_pause_the_next_request(api_server, crawl):
     assert result.error is None and len(result.mentions) == 4
     page1, page2 = api_server.hits(SEARCH)
     assert page2.at - page1.at >= 0.95
+
+
+def test_recorded_praw_token_and_search_listing(api_server, crawl):
+    """A token answer and a search Listing reddit.com sent to PRAW's test suite
+    (fixtures/README.md): two self posts, `after` null, no `num_crossposts` then."""
+    api_server.add(
+        "/api/v1/access_token", Reply.fixture("reddit", "recorded_token.json"), method="POST"
+    )
+    api_server.add(SEARCH, Reply.fixture("reddit", "recorded_search_listing.json"))
+    brands = [{"name": "PRAW", "query": '"praw"'}]
+    source = {"type": "reddit", "client_id": "cid", "client_secret": "s3cret", "lookback": "7300d"}
+    result = crawl(source, brands=brands)
+    assert result.error is None, result.log
+    (search,) = api_server.hits(SEARCH)  # after: null, one page
+    assert search.headers["authorization"] == "bearer rhyKqO9iSsQ6uxZQANhF1NMRE8w"
+    assert search.param("q") == '"praw"'  # the brand query as written
+
+    got = {m.source_id: m for m in result.mentions}
+    assert sorted(got) == ["t3_1qvzkd", "t3_3qc02b"]
+    bug = got["t3_3qc02b"]
+    assert bug.title == (
+        "Pagination of subreddit contributor list does not return a complete list of users."
+    )
+    assert bug.author == "Doomhammer458"
+    assert bug.created_at == datetime(2015, 10, 26, 21, 20, 38, tzinfo=UTC)
+    assert bug.url == (
+        "https://www.reddit.com/r/bugs/comments/3qc02b/"
+        "pagination_of_subreddit_contributor_list_does_not/?ref=search_posts"
+    )
+    assert (bug.engagement.score, bug.engagement.replies) == (2, 2)
+    assert bug.engagement.shares is None  # no num_crossposts in a 2016 answer
+    assert bug.text.startswith(
+        "I have confirmed this with PRAW, toolbox and API requests.\n\n"
+        "when I try to get a full list of all the contributors to /r/armyofscience"
+    )
+    # raw_json text: quotes and ">>>" arrive as typed (\" and \u003E in the JSON).
+    assert '{"User-Agent":"flair finder v1.0 by /u/Doomhammer458"' in bug.text
+    assert ">>> 'po8' in user_list" in bug.text
+    assert bug.brands == ["PRAW"]
+
+    user_page = got["t3_1qvzkd"]
+    assert user_page.title == "Praw, opening a user page."
+    assert user_page.created_at == datetime(2013, 11, 18, 10, 25, 49, tzinfo=UTC)
+    assert user_page.author == "DAsSNipez" and user_page.author_reach is None
+    assert user_page.brands == ["PRAW"]

@@ -76,3 +76,39 @@ def test_error_body_is_reported_with_the_api_words(api_server, crawl):
         in result.stats["fault_examples"]["http_400"]
     )
     assert result.log.count("had faults") == 1
+
+
+def test_recorded_code_review_page_with_a_body_and_no_title(api_server, crawl):
+    """A real API 2.x answer (fixtures/README.md): one Code Review question fetched with a
+    filter that kept `body` and left `title` and `score` out, `has_more` false."""
+    api_server.add(SEARCH, Reply.fixture("stackexchange", "recorded_questions_withbody.json"))
+    brands = [{"name": "Interview", "query": '"interview"'}]
+    source = {"type": "stackexchange", "site": "codereview", "lookback": "7300d"}
+    result = crawl(source, brands=brands)
+    assert result.error is None, result.log
+    assert [h.param("page") for h in api_server.hits(SEARCH)] == ["1"]  # has_more: false
+    (question,) = result.mentions
+    assert question.source_id == "86150"
+    assert question.title is None  # the filter did not ask for it
+    assert question.engagement.score is None  # nor for this
+    assert question.engagement.replies == 1  # answer_count
+    assert question.author == "Simon Forsberg" and question.author_reach == 38517
+    assert question.created_at == datetime(2015, 4, 7, 14, 27, 58, tzinfo=UTC)
+    assert question.url == (
+        "http://codereview.stackexchange.com/questions/86150/"
+        "highest-pit-only-climbing-through-the-pit-once"
+    )
+    assert question.text.startswith(
+        "For a problem description, see other question.\n\n"
+        "Imagine I would write this code at an interview. What would you say?\n\n"
+        "Time complexity: \\$O(n)\\$\n\n"
+    )
+    assert "int[] heights = { 0, 9, 6, -2, 7, 8, 0, -3, 2, 3 };" in question.text
+    # `<li>...</li>\n<li>`: one line per item.
+    assert question.text.endswith(
+        "Primary concerns:\n\n"
+        "Is the approach clear?\n"
+        "Are there any edge cases I did not think about?\n"
+        "At an interview, would adding unit tests for this method be a good idea?"
+    )
+    assert question.brands == ["Interview"]

@@ -151,3 +151,52 @@ def test_quota_resets_at_midnight_pacific():
     assert seconds_to_quota_reset(datetime(2026, 11, 27, 7, 0, tzinfo=UTC)) == 3600
     # 06:00 UTC in summer is 23:00 PDT.
     assert seconds_to_quota_reset(datetime(2026, 7, 1, 6, 0, tzinfo=UTC)) == 3600
+
+
+# A real order=time answer (fixtures/README.md: recorded, split into two pages): the
+# video's pinned thread (2024-05-24, 21,518 likes) comes first, the newest after it.
+RECORDED_VIDEO = "axepn8QqxRk"
+RECORDED_NEXT = (
+    "Z2V0X25ld2VzdF9maXJzdC0tQ2dnSWdBUVZGN2ZST0JJRkNJa2dHQUFTQlFpSUlCZ0FFZ1VJaHlBWUFCSUZDS2dn"
+    "R0FBU0JRaWRJQmdCR0FBaURnb01DUFRYOGJVR0VNajE3Y0FE"
+)
+
+
+def test_recorded_page_an_old_pinned_first_thread_does_not_end_the_paging(api_server, crawl):
+    """Only a page's last (oldest) thread may end the paging: the pinned thread before the
+    window sits first on page 1, and the brand's comment is on page 2."""
+    api_server.add(
+        PATH,
+        Reply.fixture("youtube", "recorded_order_time_page2.json"),
+        when={"videoId": RECORDED_VIDEO, "pageToken": RECORDED_NEXT},
+    )
+    api_server.add(
+        PATH,
+        Reply.fixture("youtube", "recorded_order_time_page1.json"),
+        when={"videoId": RECORDED_VIDEO, "pageToken": None},
+    )
+    # The window opens on 2024-07-01: after the pinned thread, before all the others.
+    window = f"{(datetime.now(UTC) - datetime(2024, 7, 1, tzinfo=UTC)).days}d"
+    brands = [{"name": "Darshan Raval", "query": '"darshan raval"'}]
+    result = crawl(source(video_ids=[RECORDED_VIDEO], lookback=window), brands=brands)
+    assert result.error is None, result.log
+    assert [h.param("pageToken") for h in api_server.hits(PATH)] == [None, RECORDED_NEXT]
+    (mention,) = result.mentions
+    assert mention.source_id == "UgzJ0E3Fo_VmA8Ju5Z54AaABAg"
+    assert mention.text == "Darshan raval ❤️"
+    assert mention.author == "@Nikhillllllllll_"
+    assert mention.created_at == datetime(2024, 8, 14, 18, 10, 14, tzinfo=UTC)
+    assert mention.url == (
+        f"https://www.youtube.com/watch?v={RECORDED_VIDEO}&lc=UgzJ0E3Fo_VmA8Ju5Z54AaABAg"
+    )
+    assert (mention.engagement.likes, mention.engagement.replies) == (0, 0)
+    assert mention.title is None and mention.author_reach is None  # nothing says them
+    assert mention.brands == ["Darshan Raval"]
+    assert result.stats["dropped"]["before_cursor"] == 1  # the pinned thread
+    assert result.stats["dropped"]["no_brand"] == 6
+
+    # The next crawl starts at the newest thread seen (2024-08-14 19:51:36): page 1's
+    # last thread is older, so page 2 is not asked for again.
+    again = crawl(source(video_ids=[RECORDED_VIDEO], lookback=window), brands=brands)
+    assert again.error is None and again.mentions == []
+    assert [h.param("pageToken") for h in api_server.hits(PATH)][2:] == [None]

@@ -94,7 +94,8 @@ def test_search_answers_questions_comments_paging_and_incremental_cursor(api_ser
     assert answer.source == "zhihu" and answer.source_name == "test-zhihu"
     assert answer.brands == ["凤姐"]
     assert answer.title == "如何评价凤姐的诗？"
-    assert answer.text == "（示例，非录制）\n怎样评价凤姐的诗，见仁见智。"  # <p> a line, <em> gone
+    # Bare text, then a <p>: two paragraphs; <em> gone.
+    assert answer.text == "（示例，非录制）\n\n怎样评价凤姐的诗，见仁见智。"
     assert answer.author == "Angry Bugs" and answer.author_reach == 1024
     assert answer.created_at == utc(1386236483) == datetime(2013, 12, 5, 9, 41, 23, tzinfo=UTC)
     assert answer.url == f"https://www.zhihu.com/question/21241873/answer/{ANSWER_ID}"
