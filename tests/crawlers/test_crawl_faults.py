@@ -72,7 +72,8 @@ def test_429_asking_for_an_hour_abandons_the_source_quickly(api_server, crawl):
         {"type": "hackernews"}, brands=TWO_BRANDS, settings={"BRANDPULSE_MAX_RETRY_AFTER": 5}
     )
     assert result.error is None and result.mentions == []
-    assert time.monotonic() - started < 20
+    # The bound is on the pause it must not take (3600 s), not on how fast this machine is.
+    assert time.monotonic() - started < 600
     failed = result.stats["failed"]
     assert failed.get("rate_limited", 0) >= 1
     assert sum(failed.values()) == 2  # both queries accounted for, nothing silently lost
@@ -150,11 +151,9 @@ def test_paging_is_bounded_by_max_pages(api_server, crawl):
 
 def test_a_slow_endless_source_is_stopped_by_the_crawl_timeout(api_server, crawl):
     api_server.add(SEARCH, *endless(delay=0.5))
-    started = time.monotonic()
     result = crawl({"type": "hackernews", "max_pages": 1000}, brands=ACME_ONLY, timeout=2)
     assert result.error is None
-    assert result.stats["finish_reason"] == "closespider_timeout"
-    assert time.monotonic() - started < 20
+    assert result.stats["finish_reason"] == "closespider_timeout"  # ended by the timeout
     assert [m.source_id for m in result.mentions] == ["31"]
     assert len(api_server.hits(SEARCH)) < 10
 
@@ -165,12 +164,10 @@ def test_redirects_do_not_leak_the_concurrency_gate(api_server, crawl):
     # would stall the crawl after the first query until the crawl timeout.
     api_server.add(SEARCH, Reply(status=302, headers={"Location": "/moved"}, body=b""))
     api_server.add("/moved", Reply.json(hits_page(hit("51", "acme and globex"))))
-    started = time.monotonic()
     result = crawl({"type": "hackernews", "concurrency": 1}, brands=TWO_BRANDS, timeout=30)
     assert result.error is None and result.stats["finish_reason"] == "finished"
     assert len(api_server.hits(SEARCH)) == 2
-    assert [m.source_id for m in result.mentions] == ["51"]
-    assert time.monotonic() - started < 20
+    assert [m.source_id for m in result.mentions] == ["51"]  # "finished": no stall to the timeout
 
 
 def test_a_pause_past_the_crawl_timeout_is_not_slept(api_server, crawl):
@@ -180,5 +177,5 @@ def test_a_pause_past_the_crawl_timeout_is_not_slept(api_server, crawl):
     started = time.monotonic()
     result = crawl({"type": "hackernews"}, brands=ACME_ONLY, timeout=5)
     assert result.error is None  # ended by itself, not killed by the runner
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 60  # the 60 s pause was not slept
     assert "CLOSESPIDER_TIMEOUT" in result.stats["fault_examples"]["rate_limited"]
