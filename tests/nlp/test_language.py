@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from nlp.language import detect_language, detect_languages
@@ -33,12 +31,9 @@ def test_urls_and_handles_do_not_decide(text: str = "@acme_support https://examp
     assert detect_language(text) == "zh"
 
 
-def test_batch_matches_single_and_is_fast() -> None:
+def test_batch_matches_single() -> None:
+    # How fast a batch is belongs to bench/ (timed assertions fail on a loaded machine).
     texts = ["I love it so much", "这个很好用", "ok", "Das ist wirklich gut"] * 250
-    detect_languages(texts[:4])  # models load lazily on first use
-    start = time.perf_counter()
     out = detect_languages(texts)
-    elapsed = time.perf_counter() - start
     assert out[:4] == ["en", "zh", None, "de"]
     assert out == [detect_language(t) for t in texts[:4]] * 250
-    assert elapsed < 10, f"1,000 short texts took {elapsed:.1f}s"
