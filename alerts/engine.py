@@ -15,6 +15,16 @@ At every check, for every brand:
    wait for the rest of the brands (a pass over 50 brands can take minutes on a busy
    host), and at the end of the check everything still waiting (retries) goes out.
 
+A brand whose check fails is logged and the others go on. But when Elasticsearch
+stops answering (refused, unreachable, or hung: each query waits its whole
+``request_timeout``), every brand would fail the same way, one timeout after the
+other (50 brands x 30 s). After `UNANSWERED_BRANDS` brands in a row whose queries
+went unanswered (or an unanswered last brand) the check stops and raises
+`CheckStopped`: an outage, not a crash.
+It leaves everything as the next check needs it: the brands not checked keep their
+state (the next check judges their intervals, none twice), what was queued stays in
+the outbox, and what was sent before it stopped is recorded as sent.
+
 Routing (see docs/routing.md): without `alerts.routes` every alert goes to one
 channel, the default (the first configured). With routes, `alerts.routing.Router`
 names the channels of each alert and the outbox holds one entry per (alert, channel):
@@ -72,6 +82,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from elasticsearch import ConnectionError as EsConnectionError
+from elasticsearch import ConnectionTimeout as EsConnectionTimeout
 from elasticsearch import Elasticsearch
 
 from alerts.model import Alert, Delivery
@@ -91,6 +103,7 @@ from alerts.state import AlertStateStore, BrandState, OutboxEntry, StateConflict
 from alerts.visibility import Visibility
 from brandpulse.config import Config
 from brandpulse.timeutil import require_utc
+from store.errors import describe_es_error
 from store.reader import ElasticsearchMentionReader
 from store.setup import alias_name
 
@@ -101,6 +114,48 @@ log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=5)
 # Delivered alerts are kept at least this long (and at least `alerts.history`).
 PRUNE_MIN_AGE = timedelta(days=2)
+# Brands in a row whose queries Elasticsearch left unanswered before a check stops:
+# two, so one brand's slow query does not end a pass, and a node that hangs costs
+# two request timeouts per check, not one per brand.
+UNANSWERED_BRANDS = 2
+
+
+def unanswered(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) is Elasticsearch not answering at all:
+    a connection refused or broken, or a request timeout. Not an HTTP error: a node
+    that answers 4xx/5xx answers, and the next brand's query may well work."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (EsConnectionError, EsConnectionTimeout)):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class CheckStopped(RuntimeError):
+    """An alert check stopped because Elasticsearch stopped answering: after
+    `UNANSWERED_BRANDS` brands in a row, or on the last brand (the end-of-check
+    delivery would wait on it too). An outage, not a failure of the check: nothing
+    is lost (module doc) and the next check runs every brand.
+
+    ``str()`` is the one line to log: how many brands were not checked, and why, with
+    the host (credentials masked, as `store.errors.describe_es_error` gives it).
+    `sent`: what this check delivered before it stopped."""
+
+    def __init__(
+        self, reason: str, *, checked: int, not_checked: int, unanswered: int, sent: list[Alert]
+    ) -> None:
+        self.reason = reason
+        self.checked = checked
+        self.not_checked = not_checked
+        self.sent = sent
+        total = checked + not_checked
+        super().__init__(
+            f"alert check stopped: {not_checked} of {total} brand(s) not checked, "
+            f"{unanswered} in a row went unanswered ({reason}); the next check runs them"
+        )
 
 
 def held_back(config: Config, state: AlertStateStore, brand: str, rule: str, at: datetime) -> str | None:
@@ -213,7 +268,9 @@ class AlertEngine:
         failures: list[tuple[str, Exception]] = []
         sent: list[Alert] = []
         down: set[str | None] = set()  # channels that failed during this check
-        for brand in self.config.brands:
+        silent: list[str] = []  # the last brands in a row whose queries went unanswered
+        brands = self.config.brands
+        for n, brand in enumerate(brands):
             if not self._leading():
                 log.warning("alert check stopped before brand %s: this alerter lost its lock",
                             brand.name)  # fmt: skip
@@ -221,10 +278,29 @@ class AlertEngine:
             try:
                 queued = self._check_brand(brand.name, now)
             except Exception as exc:
-                # One brand's bad query or conflict must not silence the others.
-                log.exception("alert check for brand %s failed", brand.name)
                 failures.append((brand.name, exc))
+                if not unanswered(exc):
+                    # One brand's bad query or conflict must not silence the others.
+                    silent.clear()
+                    log.exception("alert check for brand %s failed", brand.name)
+                    continue
+                silent.append(brand.name)
+                if len(silent) >= UNANSWERED_BRANDS or n == len(brands) - 1:
+                    # Elasticsearch is down or hangs: the other brands would each wait
+                    # out the same timeout. The outbox's end-of-check delivery is left
+                    # to the next check too (it reads the outbox from Elasticsearch),
+                    # also when the pass ends on an unanswered brand.
+                    raise CheckStopped(
+                        describe_es_error(exc, self._hosts()),
+                        checked=n + 1 - len(silent),
+                        not_checked=len(brands) - (n + 1 - len(silent)),
+                        unanswered=len(silent),
+                        sent=sent,
+                    ) from exc
+                log.warning("alert check for brand %s failed: %s", brand.name,
+                            describe_es_error(exc, self._hosts()))  # fmt: skip
                 continue
+            silent.clear()
             if queued:
                 # Sent now, not after every other brand's evaluation: with many brands a
                 # pass takes long (50 brands on a busy core: minutes, bench/capacity.py),
@@ -240,6 +316,10 @@ class AlertEngine:
             name, exc = failures[-1]
             raise RuntimeError(f"alert check failed for every brand; last ({name}): {exc}") from exc
         return sent
+
+    def _hosts(self) -> list[str]:
+        es = self.config.elasticsearch
+        return [es.cloud_id] if es.cloud_id else list(es.hosts)
 
     def _check_brand(self, brand: str, now: datetime) -> int:
         """Evaluate `brand` and queue its alerts; how many outbox entries it queued."""

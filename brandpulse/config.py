@@ -845,6 +845,13 @@ class ElasticsearchConfig(TlsSettings):
         description="bulk requests the writer keeps in flight at once (1: one at a time); "
         "the first of a write, and any after a 429/5xx or connection problem, go alone",
     )  # fmt: skip
+    bulk_retries: int = Field(
+        default=5, ge=0, le=20,
+        description="retries of a bulk request Elasticsearch refused (429/5xx) or left "
+        "unanswered, with backoff (0.5 s doubling to 30 s), before the rest of the write "
+        "waits in the spool; a node that hangs costs one write at most (1 + bulk_retries) "
+        "x request_timeout plus the backoffs (docs/elasticsearch.md, A node that hangs)",
+    )  # fmt: skip
     spool_dir: Path = Field(
         default=Path("var/spool"), validate_default=True,
         description="mentions wait here while Elasticsearch is down; relative to the "

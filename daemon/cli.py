@@ -291,7 +291,13 @@ def cmd_check_alerts(args: argparse.Namespace) -> int:
             print("\n".join(render_blocks(build_message(alert)["blocks"])) + "\n")
         print(f"{len(alerts)} alert(s) would be sent (dry run: nothing sent, no state changed)")
         return 0
-    sent = engine.check(now)
+    from alerts.engine import CheckStopped
+
+    try:
+        sent = engine.check(now)
+    except CheckStopped as exc:  # Elasticsearch stopped answering: one line, no traceback
+        print(f"error: {exc}; {len(exc.sent)} alert(s) sent before it stopped", file=sys.stderr)
+        return 1
     print(f"{len(sent)} alert(s) sent")
     return 0
 

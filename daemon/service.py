@@ -76,6 +76,7 @@ from store.writer import BulkWriter, WriteReport
 if TYPE_CHECKING:
     from alerts.engine import AlertEngine, Leadership
     from alerts.health import HealthNotice, HealthTracker
+    from alerts.model import Alert
     from alerts.notifiers import Notifier
     from alerts.notifiers.slack_actions import SlackActionListener
     from brandpulse.mention import Mention
@@ -430,6 +431,8 @@ class Daemon:
         return len(result.mentions)
 
     def alert_job(self) -> int:
+        from alerts.engine import CheckStopped
+
         engine = self.engine
         if engine is None or self._setup_pending or not self.leading():
             return 0
@@ -439,15 +442,27 @@ class Daemon:
         except ES_ERRORS as exc:  # one line per outage, not a traceback per check
             self._es_failed(describe_es_error(exc, self._es_hosts))
             return 0
+        except CheckStopped as exc:
+            # Elasticsearch stopped answering mid-pass (down, or hung: every brand would
+            # have waited out request_timeout): one line for this check, and the
+            # outage recorded without saying it again; the next check runs every brand.
+            log_event(logger, "alerts.check_stopped", logging.WARNING, not_checked=exc.not_checked,
+                      checked=exc.checked, reason=exc.reason)  # fmt: skip
+            self._es_failed(exc.reason, said=True)
+            self._count_sent(exc.sent)
+            return len(exc.sent)
         self._es_ok()
         self.metrics.alert_checks.inc()
         self.state.last_alert_check = now
+        self._count_sent(sent)
+        return len(sent)
+
+    def _count_sent(self, sent: list[Alert]) -> None:
         for alert in sent:
             self.metrics.alerts_sent.labels(alert.brand, str(alert.kind)).inc()
         self.state.alerts_sent += len(sent)
         if sent:
             log_event(logger, "alerts.sent", n=len(sent), brands=sorted({a.brand for a in sent}))
-        return len(sent)
 
     def lead_now(self) -> None:
         """A new alerter leader: run the alert check and retention as soon as a worker
@@ -562,14 +577,16 @@ class Daemon:
             return
         self._es_ok()
 
-    def _es_failed(self, reason: str, spooled: int | None = None) -> None:
+    def _es_failed(self, reason: str, spooled: int | None = None, *, said: bool = False) -> None:
         """Record a failed Elasticsearch call: one WARNING when an outage begins.
-        `spooled`: the spool's size when the caller knows it (a write report)."""
+        `spooled`: the spool's size when the caller knows it (a write report). `said`:
+        the caller logged its own WARNING about it (`alerts.check_stopped`), so the
+        outage's beginning is not said twice (its end still is)."""
         with self._es_lock:
             first = self._es_down_since is None
             if first:
                 self._es_down_since = datetime.now(UTC)
-        if first:
+        if first and not said:
             log_event(logger, "elasticsearch.unavailable", logging.WARNING, reason=reason,
                       note="mentions wait in the spool; retrying every minute")  # fmt: skip
         else:

@@ -311,6 +311,51 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send `sig` to the node's process group: the JVM runs in a session of its own
+    (`LocalNode._spawn`), so its group is its pid and holds nothing of ours. A
+    process that is not a group leader (started some other way) gets it alone."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether a process is stopped by a signal (SIGSTOP: state ``T`` in /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def freeze_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGSTOP the node's process group: the JVM stays alive and its sockets open (the
+    kernel still accepts connections into the listen backlog) but nothing answers, as
+    in a long GC pause or a frozen VM. Returns once the process shows as stopped;
+    freezing a frozen node does nothing more."""
+    if not _pid_alive(pid):
+        raise EsNodeError(f"no node process {pid} to freeze")
+    _signal_group(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while not process_stopped(pid):
+        if time.monotonic() > deadline or not _pid_alive(pid):
+            raise EsNodeError(f"node process {pid} did not stop on SIGSTOP within {timeout:.0f}s")
+        time.sleep(0.02)
+
+
+def thaw_pid(pid: int) -> None:
+    """SIGCONT the node's process group (a frozen node resumes where it stopped; its
+    clients' timed-out requests are answered into closed sockets). Thawing a node that
+    is not frozen, or gone, does nothing."""
+    if _pid_alive(pid):
+        _signal_group(pid, signal.SIGCONT)
+
+
 def log_tail(data_dir: Path, lines: int = 40) -> str:
     path = Path(data_dir) / LOG_FILE
     if not path.is_file():
@@ -568,8 +613,31 @@ class LocalNode:
             self._proc.kill()
             self._proc.wait(timeout=30)
 
+    def _running_pid(self, what: str) -> int:
+        if self.pid is None or not _pid_alive(self.pid):
+            raise EsNodeError(f"cannot {what} the node on {self.data_dir}: it does not run")
+        return self.pid
+
+    def freeze(self) -> None:
+        """Make the running node hang: SIGSTOP to its JVM's process group (`freeze_pid`).
+        Its port stays open and connections are accepted, but no request is answered
+        until `thaw`; a client sees timeouts, not refusals. Idempotent. `stop` and
+        `kill` work on a frozen node (`stop` thaws it first)."""
+        freeze_pid(self._running_pid("freeze"))
+
+    def thaw(self) -> None:
+        """Let a frozen node run on (SIGCONT); nothing happens if it is not frozen."""
+        thaw_pid(self._running_pid("thaw"))
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the node's JVM is stopped by `freeze`."""
+        return self.pid is not None and process_stopped(self.pid)
+
     def stop(self, timeout: float = 60.0) -> None:
-        """SIGTERM (the JVM closes the node cleanly), SIGKILL if it hangs."""
+        """SIGTERM (the JVM closes the node cleanly), SIGKILL if it hangs. A frozen node
+        is thawed first (`stop_pid`), so it can shut down instead of waiting out the
+        timeout."""
         pid = self.pid
         if pid is None:
             state = read_state(self.data_dir)
@@ -620,10 +688,13 @@ class LocalNode:
 
 
 def stop_pid(pid: int, timeout: float = 60.0) -> bool:
-    """Stop a node JVM; returns False if it had to be killed."""
+    """Stop a node JVM; returns False if it had to be killed. A frozen node (`freeze_pid`)
+    gets SIGCONT after the SIGTERM: a stopped process only acts on its signals once it
+    runs again, and the clean shutdown needs it running."""
     if not _pid_alive(pid):
         return True
     os.kill(pid, signal.SIGTERM)
+    thaw_pid(pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
@@ -826,6 +897,16 @@ class LocalCluster:
         self.nodes[i].start()
         self.wait_for_nodes(self.size)
 
+    def freeze_node(self, i: int) -> None:
+        """Make node ``i`` hang (`LocalNode.freeze`): alive, its ports open, silent. The
+        others notice only through their own timeouts (fault detection: a few
+        seconds to a minute and more), not at once as for a stopped node."""
+        self.nodes[i].freeze()
+
+    def thaw_node(self, i: int) -> None:
+        """Let node ``i`` run on after `freeze_node` (it rejoins if it was removed)."""
+        self.nodes[i].thaw()
+
     def pids(self) -> list[int | None]:
         return [node.pid for node in self.nodes]
 
@@ -895,6 +976,7 @@ def stop_data_dirs(data_dirs: list[Path], timeout: float = 60.0) -> list[tuple[i
         if _pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+            thaw_pid(pid)  # a frozen node acts on the SIGTERM once it runs again
     results = []
     for data, pid in pids:
         results.append((pid, stop_pid(pid, timeout)))
@@ -920,10 +1002,13 @@ __all__ = [
     "ensure_installed",
     "find_java",
     "free_port",
+    "freeze_pid",
     "log_tail",
+    "process_stopped",
     "read_cluster",
     "read_state",
     "rss_bytes",
     "stop_data_dirs",
     "stop_pid",
+    "thaw_pid",
 ]

@@ -10,6 +10,7 @@ it instead of a traceback; the daemon logs it once per outage.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,8 +60,11 @@ def _transport_error(exc: TransportError) -> str:
     parts = [str(exc), repr(exc), *(repr(e) for e in exc.errors), repr(exc.__cause__)]
     text = " ".join(parts)
     if isinstance(exc, EsConnectionTimeout) or "timed out" in text.lower():
-        return ("did not answer in time (timeout); is it overloaded or unreachable? "
-                "elasticsearch.request_timeout sets the wait")  # fmt: skip
+        # urllib3 says how long it waited ("read timeout=30.0"): the configured wait
+        waited = re.search(r"timeout=(\d+(?:\.\d+)?)", text)
+        after = f": {float(waited.group(1)):g} s" if waited else ""
+        return (f"did not answer in time (timeout{after}); is it overloaded, hung or "
+                "unreachable? elasticsearch.request_timeout sets the wait")  # fmt: skip
     if isinstance(exc, EsSSLError) or "SSL" in text or "certificate" in text.lower():
         if "Fingerprints did not match" in text or "fingerprint" in text.lower():
             return ("presented a certificate whose fingerprint is not "

@@ -25,6 +25,14 @@
    dead-lettered. If Elasticsearch stays unreachable, the rest of the call only
    spools: nothing is lost, and the next ``write`` or ``replay`` sends it.
 
+A node that hangs (alive and accepting connections, answering nothing: a long GC
+pause, a frozen VM) makes every request wait its whole ``request_timeout``. One call
+spends at most one retry budget on it (`BulkWriter.retry_budget`: ``1 + max_retries``
+attempts of ``request_timeout`` each, plus the backoffs between them), not one per
+batch in flight: the batches in flight when it hung time out together, one of them
+retries (the others wait for the retry lock), and once it gives up the others give
+up too, without another request, and stay in the spool with the rest of the call.
+
 A mention whose text holds a lone surrogate or control characters is cleaned
 (``brandpulse.text.clean_text``: U+FFFD for a surrogate, controls removed) rather
 than failing its batch.
@@ -202,7 +210,7 @@ class BulkWriter:
         spool_dir: Path | str | None = None,
         bulk_size: int | None = None,
         max_batch_bytes: int = 10 * 1024 * 1024,
-        max_retries: int = 5,
+        max_retries: int | None = None,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         refresh: bool = False,
@@ -210,7 +218,8 @@ class BulkWriter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """`concurrency`: ``_bulk`` requests in flight at once (1: one at a time;
-        default ``cfg.bulk_concurrency``). `sleep` is called from the sending threads
+        default ``cfg.bulk_concurrency``); `max_retries`: retries of a failed request
+        (default ``cfg.bulk_retries``). `sleep` is called from the sending threads
         (tests inject a recorder)."""
         cfg = cfg or ElasticsearchConfig()
         if concurrency is None:
@@ -219,9 +228,11 @@ class BulkWriter:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.prefix = cfg.index_prefix
         self.period: IndexPeriod = cfg.index_period
+        # what `make_client` gives the client: the wait of each attempt on a silent node
+        self.request_timeout = cfg.request_timeout.total_seconds()
         self.bulk_size = bulk_size or cfg.bulk_size
         self.max_batch_bytes = max_batch_bytes
-        self.max_retries = max_retries
+        self.max_retries = cfg.bulk_retries if max_retries is None else max_retries
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.refresh = refresh
@@ -235,6 +246,7 @@ class BulkWriter:
         self._index_names: dict[tuple[int, int, int], str] = {}
         self._indices_lock = threading.Lock()
         self._retry_lock = threading.Lock()
+        self._give_up_lock = threading.Lock()
         # set by a flight that had to retry; `_Flights` then sends one at a time
         self.pushback = threading.Event()
         # Set (to the reason) while Elasticsearch must not be written to yet, e.g.
@@ -291,6 +303,18 @@ class BulkWriter:
     def pending(self) -> int:
         return self.spool.pending_count()
 
+    def retry_budget(self) -> float:
+        """The longest one `write`/`replay` call waits on an Elasticsearch that does not
+        answer, in seconds: ``1 + max_retries`` attempts that each time out after
+        ``request_timeout``, plus the longest backoffs between them. Spent once per
+        call, whatever the number of batches in flight (module doc); serialising and
+        spooling the rest of the call come on top."""
+        backoffs = sum(
+            min(self.backoff_max, self.backoff_initial * 2**attempt)
+            for attempt in range(self.max_retries)
+        )
+        return (1 + self.max_retries) * self.request_timeout + backoffs
+
     # ---------------------------------------------------------------- internals
 
     def _replay(self, flights: _Flights) -> None:
@@ -340,24 +364,37 @@ class BulkWriter:
                 ensure_index(self.client, index)
                 self._known_indices.add(index)
 
-    def _send_segment(self, seg: Segment, report: WriteReport, *, replay: bool) -> bool:
+    def _send_segment(
+        self, seg: Segment, report: WriteReport, *, replay: bool, given_up: threading.Event
+    ) -> bool:
         """Spool a new segment (durably, before any byte of it is sent), then send it.
 
         A replayed segment is on disk already. Writing the segment here, in the
         flight's thread, lets its fsyncs overlap with the calling thread serialising
-        the next batch and with the other flights' requests."""
+        the next batch and with the other flights' requests. `given_up` is the
+        call's: set by the first flight that spent its retry budget."""
         if not replay:
             self.spool.append(seg.records, seg.path)
         with contextlib.ExitStack() as retrying:  # holds the retry lock once it is taken
-            return self._send_attempts(seg, report, replay=replay, retrying=retrying)
+            return self._send_attempts(
+                seg, report, replay=replay, retrying=retrying, given_up=given_up
+            )
 
     def _send_attempts(
-        self, seg: Segment, report: WriteReport, *, replay: bool, retrying: contextlib.ExitStack
+        self,
+        seg: Segment,
+        report: WriteReport,
+        *,
+        replay: bool,
+        retrying: contextlib.ExitStack,
+        given_up: threading.Event,
     ) -> bool:
         """Send one segment until every record is acked or dead-lettered.
 
         Returns False if Elasticsearch is unavailable; the segment then keeps the
-        records that are still pending.
+        records that are still pending. That is after ``max_retries`` retries, or
+        at the first failure once another flight of the call gave up (`given_up`):
+        the call's retry budget is spent once, not once per flight (module doc).
         """
         pending = list(seg.records)
         attempt = 0
@@ -394,19 +431,8 @@ class BulkWriter:
                 last_problem = f"{len(pending)} item(s) answered 429/5xx"
                 if acked:
                     attempt = 0
-            if attempt >= self.max_retries:
-                report.spooled += len(pending)
-                report.unavailable = last_problem
-                self.spool.rewrite(seg.path, pending)
-                # INFO: the caller reports the outage (WriteReport.unavailable); the
-                # daemon says it once per outage, not once per batch
-                log.info(
-                    "Elasticsearch unavailable after %d retries (%s); %d mention(s) stay in %s",
-                    attempt,
-                    last_problem,
-                    len(pending),
-                    self.spool.dir,
-                )
+            if attempt >= self.max_retries or given_up.is_set():
+                self._give_up(seg, pending, report, last_problem, attempt, given_up)
                 return False
             if not retry_lock_held:
                 # Pushback (429/5xx) or a connection problem: one flight retries at
@@ -415,11 +441,42 @@ class BulkWriter:
                 self.pushback.set()
                 retrying.enter_context(self._retry_lock)
                 retry_lock_held = True
+                if given_up.is_set():
+                    # the flight that held the lock spent the budget meanwhile
+                    self._give_up(seg, pending, report, last_problem, attempt, given_up)
+                    return False
             report.retries += 1
             self._sleep(self._backoff(attempt))
             attempt += 1
         self.spool.remove(seg.path)
         return True
+
+    def _give_up(
+        self,
+        seg: Segment,
+        pending: list[SpoolRecord],
+        report: WriteReport,
+        problem: str,
+        attempt: int,
+        given_up: threading.Event,
+    ) -> None:
+        """Leave `pending` in `seg`'s spool segment for a later call. The first flight
+        of a call to give up says why (at INFO: the caller reports the outage from
+        `WriteReport.unavailable`, and the daemon says it once per outage, not once
+        per batch) and makes the call's other flights give up without retrying."""
+        report.spooled += len(pending)
+        report.unavailable = problem
+        self.spool.rewrite(seg.path, pending)
+        with self._give_up_lock:
+            first = not given_up.is_set()
+            given_up.set()
+        if first:
+            log.info(
+                "Elasticsearch unavailable after %d attempt(s) of up to %g s each "
+                "(request_timeout) (%s); %d mention(s) stay in %s, and the rest of this "
+                "write with them",
+                attempt + 1, self.request_timeout, problem, len(pending), self.spool.dir,
+            )  # fmt: skip
 
     def _handle_items(
         self,
@@ -467,6 +524,7 @@ class _Flights:
         self.report = report
         self.down = False
         self.confirmed = False
+        self.given_up = threading.Event()  # a flight spent the call's retry budget
         self._running: dict[Future[bool], tuple[frozenset[str], WriteReport]] = {}
         writer.pushback.clear()
         self._pool = ThreadPoolExecutor(writer.concurrency, thread_name_prefix="bulk-writer")
@@ -499,7 +557,9 @@ class _Flights:
             self._keep(seg, replay=replay)
             return
         part = WriteReport()
-        future = self._pool.submit(self.writer._send_segment, seg, part, replay=replay)
+        future = self._pool.submit(
+            self.writer._send_segment, seg, part, replay=replay, given_up=self.given_up
+        )
         self._running[future] = (ids, part)
 
     def _keep(self, seg: Segment, *, replay: bool) -> None:

@@ -1,5 +1,6 @@
 """Shared fixtures: a real Elasticsearch node and a real Redis for tests that need one,
-and a local three-node Elasticsearch cluster for the tests marked ``cluster``.
+a local three-node Elasticsearch cluster for the tests marked ``cluster``, and a
+node of its own for the tests that freeze one (`hang_node`).
 
 ``BRANDPULSE_TEST_ES_URL=http://host:port`` reuses a running node instead of
 starting one (CI services, or `python -m esnode start` kept open while iterating);
@@ -54,6 +55,27 @@ def es_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode | Ru
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def hang_node_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+    """A node of its own for the tests that make it hang (`LocalNode.freeze`), started
+    on first use: never the shared `es_node`, which a frozen node would stall for
+    every other test (and `BRANDPULSE_TEST_ES_URL` does not apply: a node someone
+    else runs cannot be frozen). Tests take it through `hang_node`."""
+    node = LocalNode(port=0, data_dir=tmp_path_factory.mktemp("esnode-hang"), heap="512m")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()  # thaws it first if a test left it frozen
+
+
+@pytest.fixture
+def hang_node(hang_node_session: LocalNode) -> Iterator[LocalNode]:
+    """The node the hang tests freeze, thawed again after each test whatever happened."""
+    yield hang_node_session
+    hang_node_session.thaw()
 
 
 @pytest.fixture(scope="module")

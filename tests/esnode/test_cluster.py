@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from elasticsearch import ConnectionTimeout, Elasticsearch
 
 import esnode
 from esnode import ES_VERSION, LocalCluster, cluster_name, read_cluster
@@ -83,6 +84,33 @@ def test_a_node_stopped_cleanly_leaves_and_comes_back_on_its_ports(es_cluster: L
     es_cluster.start_node(1)
     assert es_cluster.nodes[1].url == url
     assert es_cluster.wait_for_nodes(3)["number_of_nodes"] == 3
+
+
+def test_a_frozen_node_hangs_while_the_others_answer_and_answers_once_thawed(
+    es_cluster: LocalCluster,
+):
+    frozen = es_cluster.nodes[2]
+    direct = Elasticsearch(frozen.url, request_timeout=2, max_retries=0)
+    es_cluster.freeze_node(2)
+    try:
+        assert frozen.frozen and esnode._pid_alive(frozen.pid)  # type: ignore[arg-type]
+        with pytest.raises(ConnectionTimeout):
+            direct.cluster.health()
+        # the other two answer what they know themselves (a request routed to the
+        # master would hang too if the frozen node is the master, until the others'
+        # fault detection removes it)
+        for node in es_cluster.nodes[:2]:
+            local = Elasticsearch(node.url, request_timeout=30)
+            info = local.nodes.info(node_id="_local", metric="process")["nodes"]
+            assert [n["process"]["id"] for n in info.values()] == [node.pid]
+            local.close()
+    finally:
+        es_cluster.thaw_node(2)
+    assert not frozen.frozen
+    health = direct.options(request_timeout=60).cluster.health(timeout="30s")
+    assert health["cluster_name"] == es_cluster.name
+    es_cluster.wait_for_nodes(3)
+    direct.close()
 
 
 def _esnode(*args: str) -> subprocess.CompletedProcess[str]:

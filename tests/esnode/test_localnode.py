@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import ConnectionTimeout, Elasticsearch
 
 import esnode
 from esnode import ES_VERSION, EsNodeError, LocalNode, find_java
@@ -180,3 +180,35 @@ def test_the_node_exits_when_the_python_process_that_started_it_dies(tmp_path: P
         time.sleep(0.5)
     assert not esnode._pid_alive(pid), "the JVM outlived its parent"
     assert "parent" in esnode.log_tail(data, 200) and "shutting down" in esnode.log_tail(data, 200)
+
+
+def test_a_frozen_node_times_out_and_answers_again_once_thawed(hang_node: LocalNode):
+    es = hang_node.client(request_timeout=2, max_retries=0)
+    assert es.cluster.health()["status"] in ("yellow", "green")
+    hang_node.freeze()
+    hang_node.freeze()  # idempotent
+    assert hang_node.frozen and esnode._pid_alive(hang_node.pid)  # type: ignore[arg-type]
+    # alive and listening: the connection is accepted, the request never answered
+    assert esnode._port_open(hang_node.port)
+    with pytest.raises(ConnectionTimeout):
+        es.cluster.health()
+    hang_node.thaw()
+    hang_node.thaw()  # idempotent
+    assert not hang_node.frozen
+    assert es.cluster.health()["status"] in ("yellow", "green")
+    es.close()
+
+
+def test_a_frozen_node_stops_cleanly_on_sigterm(tmp_path: Path):
+    node = LocalNode(port=0, data_dir=tmp_path / "frozen", heap="256m").start()
+    pid = node.pid
+    assert pid is not None
+    try:
+        node.freeze()
+        # True: gone after SIGTERM (thawed to act on it), not SIGKILLed after the timeout
+        assert esnode.stop_pid(pid, timeout=120) is True
+    finally:
+        node.stop()
+    assert not esnode._pid_alive(pid)
+    with pytest.raises(EsNodeError, match="does not run"):
+        node.freeze()
