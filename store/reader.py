@@ -7,6 +7,7 @@ mention is indexed every interval is quiet.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from elasticsearch import Elasticsearch, NotFoundError
@@ -133,6 +134,19 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 # Rollup documents fetched per request (a brand's hours, oldest first).
 _HOURS_PAGE = 2000
+# How far before the newest `rolled_at` seen an incremental read looks again: a
+# recompute that started earlier (its version and rolled_at) may become visible later.
+LOOK_BACK = timedelta(hours=1)
+
+
+@dataclass
+class _Kept:
+    """One brand's rollup documents kept between checks (`RollupMentionReader`)."""
+
+    lo: datetime  # the kept documents cover [lo, hi)
+    hi: datetime
+    docs: dict[datetime, HourCounts]
+    seen: datetime | None  # the newest rolled_at among them
 
 
 def _floor(at: datetime, step: timedelta) -> datetime:
@@ -163,11 +177,15 @@ class RollupMentionReader(ElasticsearchMentionReader):
         *,
         prefix: str | None = None,
         newest_page: int = 1000,
+        incremental: bool = True,
     ) -> None:
         super().__init__(es, index, newest_page=newest_page)
         if counts_index is None:
             counts_index = counts_index_name(prefix or index.removesuffix("-mentions"))
         self.counts_index = counts_index
+        self.incremental = incremental
+        self._kept: dict[str, _Kept] = {}
+        self.read_docs = 0  # rollup documents read so far (what incremental saves)
 
     def _split(
         self, start: datetime, end: datetime, step: timedelta
@@ -183,18 +201,55 @@ class RollupMentionReader(ElasticsearchMentionReader):
 
     def hours(self, brand: str, lo: datetime, hi: datetime) -> list[HourCounts]:
         """The rollup documents of `brand` for the hours in ``[lo, hi)``, oldest first.
-        Raises `NotFoundError` without a counts index."""
+        Raises `NotFoundError` without a counts index.
+
+        Incremental (`incremental`): the documents read are kept per brand; a later call
+        over a window the kept ones cover reads only the documents recomputed since
+        (`rolled_at` at or after the newest one seen, less `LOOK_BACK`: a recompute
+        started earlier may land later) and the hours new to the window, so a check
+        reads a few documents per brand instead of weeks of them. A recompute never
+        deletes a document (a brand gone from an hour gets zeros), so nothing kept can
+        go stale unseen."""
+        if not self.incremental:
+            return self._fetch(brand, lo, hi, None)
+        kept = self._kept.get(brand)
+        if kept is None or lo < kept.lo:
+            kept = _Kept(lo, hi, {}, None)
+            found = self._fetch(brand, lo, hi, None)
+        else:
+            since = kept.seen - LOOK_BACK if kept.seen is not None else None
+            found = self._fetch(brand, lo, hi, since, new_from=kept.hi)
+        for doc in found:
+            kept.docs[doc.hour] = doc
+            if kept.seen is None or doc.rolled_at > kept.seen:
+                kept.seen = doc.rolled_at
+        kept.docs = {h: d for h, d in kept.docs.items() if h >= lo}
+        kept.lo, kept.hi = lo, max(hi, kept.hi)
+        self._kept[brand] = kept
+        self.read_docs += len(found)
+        return [kept.docs[h] for h in sorted(kept.docs) if lo <= h < hi]
+
+    def _fetch(
+        self, brand: str, lo: datetime, hi: datetime, since: datetime | None,
+        new_from: datetime | None = None,
+    ) -> list[HourCounts]:
+        """`brand`'s documents in ``[lo, hi)``; with `since`, only those rolled at or
+        after it, and those from `new_from` on."""
+        window: dict[str, object] = {"range": {"hour": {"gte": lo.isoformat(), "lt": hi.isoformat()}}}
+        filters: list[dict[str, object]] = [{"term": {"brand": brand}}, window]
+        if since is not None:
+            changed: list[dict[str, object]] = [{"range": {"rolled_at": {"gte": since.isoformat()}}}]
+            if new_from is not None and new_from < hi:
+                changed.append({"range": {"hour": {"gte": new_from.isoformat()}}})
+            filters.append({"bool": {"should": changed, "minimum_should_match": 1}})
         out: list[HourCounts] = []
         after: list[object] | None = None
         while True:
             body: dict[str, object] = {
-                "query": {"bool": {"filter": [
-                    {"term": {"brand": brand}},
-                    {"range": {"hour": {"gte": lo.isoformat(), "lt": hi.isoformat()}}},
-                ]}},
+                "query": {"bool": {"filter": filters}},
                 "sort": [{"hour": "asc"}],
                 "size": _HOURS_PAGE,
-            }  # fmt: skip
+            }
             if after is not None:
                 body["search_after"] = after
             hits = self.es.search(index=self.counts_index, **body)["hits"]["hits"]

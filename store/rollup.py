@@ -212,8 +212,8 @@ class CountsRollup:
 
     def recompute(self, hours: Iterable[datetime]) -> int:
         """Recompute the (brand, hour) documents of `hours` from the raw mentions and
-        overwrite them (a brand no longer in an hour loses its document); how many
-        documents were written."""
+        overwrite them (a brand no longer in an hour gets zeros: never a delete, so an
+        incremental reader sees the change); how many brand-hours have mentions."""
         wanted = sorted({floor_hour(require_utc(h, "hour")) for h in hours})
         written = 0
         for i in range(0, len(wanted), _HOURS_PER_QUERY):
@@ -257,8 +257,11 @@ class CountsRollup:
                                   "version": version, "version_type": "external_gte"}})  # fmt: skip
             ops.append(doc)
         for stale_id in stale:
-            ops.append({"delete": {"_index": self.index, "_id": stale_id,
-                                   "version": version, "version_type": "external_gte"}})  # fmt: skip
+            # zeros, not a delete: an incremental reader sees the change (rolled_at)
+            brand, _, hour = stale_id.rpartition("|")
+            ops.append({"index": {"_index": self.index, "_id": stale_id,
+                                  "version": version, "version_type": "external_gte"}})  # fmt: skip
+            ops.append(_empty(brand, _parse(hour), started))
         if not ops:
             return 0
         resp = self.es.bulk(operations=ops, refresh=True)
@@ -267,8 +270,7 @@ class CountsRollup:
                 result = next(iter(item.values()))
                 status = int(result.get("status", 0))
                 # 409: a later recompute of the hour already landed (it saw more)
-                # 404: a stale document someone else deleted first
-                if status >= 300 and status not in (404, 409):
+                if status >= 300 and status != 409:
                     raise RuntimeError(f"counts rollup write of {result.get('_id')} failed: "
                                        f"HTTP {status}: {result.get('error')}")  # fmt: skip
         return len(docs)

@@ -2,7 +2,9 @@
 
 The same history (the engine tests' three quiet days of Acme and Tiny, then an Acme
 wave) is indexed under two prefixes: one read raw, one whose writer keeps the hourly
-counts index (`store.rollup`) and whose engine reads it (`RollupMentionReader`).
+counts index (`store.rollup`) and whose engine reads it (`RollupMentionReader`,
+incremental: documents kept between checks, only recomputed and new hours read),
+restarted mid-wave (nothing kept, state from Elasticsearch).
 Checks run every ten minutes before and through the wave, with late mentions
 indexed in between (created in hours the rollup had already counted); every check
 must send the same alerts and leave the same per-brand state on both.
@@ -33,6 +35,8 @@ from tests.alerts.test_engine import NOW, WAVE_START, background, make_config, m
 
 # Checks every ten minutes (each judges the two five-minute intervals since the last).
 EVERY = timedelta(minutes=10)
+# The rollup engine's daemon restarts before this check (mid-wave).
+RESTART = WAVE_START + timedelta(minutes=40)
 RULES = {
     "volume_spike": {"enabled": True},
     "positive_spike": {"enabled": True},
@@ -89,8 +93,9 @@ class Store:
 
     def __init__(self, es: Elasticsearch, config: Config, slack: SlackSandbox, tmp: Path) -> None:
         setup_elasticsearch(es, config.elasticsearch, now=NOW)
+        self.now = NOW  # the simulated time: the rollup's rolled_at
         self.rollup = (
-            CountsRollup(es, config.elasticsearch.index_prefix)
+            CountsRollup(es, config.elasticsearch.index_prefix, clock=lambda: self.now)
             if config.alerts.counts_source == "rollup"
             else None
         )
@@ -131,19 +136,36 @@ def test_rollup_and_raw_decide_alike_check_by_check(es_client, prefixes, slacks,
     # what has been crawled by the first check: up to a few minutes before it
     first = WAVE_START - timedelta(minutes=20)
     for store in (raw, rolled):
+        store.now = first - timedelta(hours=2)  # the history was indexed as it came
         store.write([m for m in history if m.created_at < first])
     sent: list[tuple[object, ...]] = []
     at = first
     while at < WAVE_START + timedelta(minutes=110):
         for store in (raw, rolled):
+            store.now = at
             store.write([m for m in history if at - EVERY <= m.created_at < at])
             if at == WAVE_START + timedelta(minutes=90):
                 store.write(_late())
+        if at == RESTART:
+            # the rollup engine's daemon restarts: nothing kept in memory, state from ES
+            before = rolled.engine.reader
+            rolled.engine = AlertEngine(roll_cfg, es_client, SlackNotifier.from_config(roll_cfg.slack))
+            assert rolled.engine.reader is not before
         raw_alerts = [_decision(a) for a in raw.engine.check(at + timedelta(minutes=3))]
+        reader = rolled.engine.reader
+        assert isinstance(reader, RollupMentionReader)
+        read_before = reader.read_docs
         rolled_alerts = [_decision(a) for a in rolled.engine.check(at + timedelta(minutes=3))]
         assert rolled_alerts == raw_alerts, f"check at {at + timedelta(minutes=3)}"
         assert rolled.brand_states() == raw.brand_states(), f"check at {at + timedelta(minutes=3)}"
         sent += raw_alerts
+        if at >= WAVE_START + 2 * EVERY and at != RESTART:
+            # incremental: a check reads the recomputed and new hours, not the 3 days
+            # (three spike rules x two brands x 72 hours: 432 documents a full check).
+            # Not before: the history was all rolled up at one time, and until a newer
+            # hour enters the window every document is within the look-back of the
+            # newest seen.
+            assert reader.read_docs - read_before < 40, at
         at += EVERY
     # the comparison saw decisions, not only silence: the wave started and went on
     kinds = {(d[1], d[3]) for d in sent}
