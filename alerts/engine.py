@@ -192,7 +192,8 @@ class AlertEngine:
     what `check` would enqueue, without writing or sending anything.
 
     Mentions are read through `reader` (Elasticsearch's over `mentions_index` by
-    default); state and outbox are always in Elasticsearch. `rules` is the registry
+    default; with `alerts.counts_source: rollup` its counts come from the hourly counts
+    index, `store.reader.RollupMentionReader`); state and outbox are always in Elasticsearch. `rules` is the registry
     the engine runs, `alerts.rules.RULES` unless given. `failing_sources` tells which
     sources the health notices report as failing (the daemon passes
     `HealthTracker.sources_down`), so no rule reports their silence a second time.
@@ -240,6 +241,11 @@ class AlertEngine:
         self.clock = clock
         prefix = config.elasticsearch.index_prefix
         self.mentions_index = mentions_index or alias_name(prefix)
+        if reader is None and config.alerts.counts_source == "rollup":
+            from store.reader import RollupMentionReader
+            from store.rollup import counts_index_name
+
+            reader = RollupMentionReader(es, self.mentions_index, counts_index_name(prefix))
         self.reader = reader or ElasticsearchMentionReader(es, self.mentions_index)
         self.rules = dict(rules)
         self.failing_sources = failing_sources

@@ -1298,6 +1298,12 @@ class AlertsConfig(Strict):
         description="how much past the detector learns from (at least 1h); 21 days gives the "
         "spike detector its hour-of-week profile and a three-week record",
     )
+    counts_source: Literal["rollup", "raw"] = Field(
+        default="raw",
+        description="where the checks read counts from: `rollup`, the hourly counts index kept "
+        "after every indexing batch (the newest hour still raw; see docs/alerting.md), or `raw`, "
+        "aggregating the mentions over the whole history at every check",
+    )
     spike: SpikeSettings = Field(default_factory=SpikeSettings)
     high_reach: HighReachSettings = Field(default_factory=HighReachSettings)
     rules: RulesSettings = Field(

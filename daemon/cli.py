@@ -219,9 +219,12 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
     if args.index and mentions:
         from store.client import make_client
+        from store.rollup import counts_rollup
         from store.writer import BulkWriter
 
-        with BulkWriter(make_client(config.elasticsearch), config.elasticsearch) as writer:
+        client = make_client(config.elasticsearch)
+        with BulkWriter(client, config.elasticsearch) as writer:
+            counts_rollup(config, client, writer)
             report = writer.write(mentions)
         print(f"index: {report.summary()}")
         if not report.ok:
@@ -476,12 +479,29 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     nlp = config.nlp.model_copy(update={"model": args.model}) if args.model else config.nlp
     client = make_client(config.elasticsearch)
     scorer = SentimentScorer.from_config(nlp)
+    from store.rollup import counts_rollup
+
     with BulkWriter(client, config.elasticsearch) as writer:
+        counts_rollup(config, client, writer)
         n = rescore(
             client, config.elasticsearch.index_prefix, scorer, writer,
             only_unscored=args.only_unscored, brands=brand_queries(config.brands),
         )  # fmt: skip
     print(f"re-scored {n} mention(s) with {scorer.model_id}")
+    return 0
+
+
+def cmd_rebuild_counts(args: argparse.Namespace) -> int:
+    """Recompute the hourly counts index from the mentions (all hours, or --since/--until)."""
+    from store.client import make_client
+    from store.rollup import CountsRollup
+
+    config = _config(args)
+    since = _when(args.since, "--since") if args.since else None
+    until = _when(args.until, "--until") if args.until else None
+    rollup = CountsRollup(make_client(config.elasticsearch), config.elasticsearch.index_prefix)
+    n = rollup.rebuild(since, until)
+    print(f"counts: {n} (brand, hour) document(s) recomputed in {rollup.index}")
     return 0
 
 
@@ -634,6 +654,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("setup", cmd_setup, "install Elasticsearch templates and import the Kibana objects")
     p.add_argument("--elasticsearch", action="store_true", help="only Elasticsearch")
     p.add_argument("--kibana", action="store_true", help="only Kibana")
+    p = add("rebuild-counts", cmd_rebuild_counts,
+            "recompute the hourly counts index (alerts.counts_source: rollup) from the mentions")
+    p.add_argument("--since", help="first hour to recompute (ISO 8601, UTC); default: all")
+    p.add_argument("--until", help="recompute hours before this (ISO 8601, UTC); default: all")
     p = add("crawl", cmd_crawl, "crawl one source once and show, save or index what it found")
     p.add_argument("source", help="the source's name in the config")
     p.add_argument("--no-score", action="store_true", help="skip sentiment scoring")

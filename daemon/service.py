@@ -70,6 +70,7 @@ from daemon.metrics import Metrics
 from daemon.pipeline import IngestReport, Pipeline
 from store.client import make_client
 from store.errors import ES_ERRORS, describe_es_error
+from store.rollup import counts_rollup
 from store.setup import setup_elasticsearch
 from store.writer import BulkWriter, WriteReport
 
@@ -139,6 +140,7 @@ class Daemon:
         self.state = DaemonState()
         self.client = make_client(config.elasticsearch)
         self.writer = BulkWriter(self.client, config.elasticsearch)
+        self.rollup = counts_rollup(config, self.client, self.writer)
         self._scorer = scorer
         self._engine = engine
         self._pipeline: Pipeline | None = None
@@ -542,6 +544,11 @@ class Daemon:
         """Idempotent start-up work: templates, alert state index, spool replay."""
         result = setup_elasticsearch(self.client, self.config.elasticsearch)
         log_event(logger, "elasticsearch.ready", alias=result.alias, zh_analyzer=result.zh_analyzer)
+        if self.rollup is not None and not self.client.indices.exists(index=self.rollup.index):
+            # First start with the rollup on: its hours are built from what is indexed
+            # before anything new is written (later writes keep them current).
+            n = self.rollup.rebuild()
+            log_event(logger, "counts_rollup.built", index=self.rollup.index, documents=n)
         engine = self.engine
         if engine is not None:
             engine.install()

@@ -118,6 +118,44 @@ class MentionPage:
     next_after: list[Any] | None = field(default=None)
 
 
+def sentiment_aggs(keys_terms: dict[str, Any]) -> dict[str, Any]:
+    """The sub-aggregations one interval bucket needs to become an `IntervalCounts`
+    (`interval_counts_of`): the brands' "brand|bucket" keys (`keys_terms`, the terms
+    aggregation on `brand_sentiment_keys`), the post label of mentions scored before
+    per-brand sentiment existed, and how many are scored. Shared by the raw counts and
+    the hourly rollup (store.rollup), so both count alike."""
+    return {
+        "keys": {"terms": keys_terms},
+        # mentions scored before per-brand sentiment: their post label
+        "legacy": {
+            "filter": _NO_BRAND_KEYS,
+            "aggs": {"label": {"terms": {"field": "sentiment.label", "size": 3}}},
+        },
+        "scored": {"value_count": {"field": "sentiment.label"}},
+    }
+
+
+def interval_counts_of(brand: str, start: datetime, bucket: dict[str, Any]) -> IntervalCounts:
+    """`brand`'s counts from one bucket aggregated with `sentiment_aggs` (its keys name
+    other brands too; only `brand`'s count)."""
+    counts = {lb["key"]: int(lb["doc_count"]) for lb in bucket["legacy"]["label"]["buckets"]}
+    for kb in bucket["keys"]["buckets"]:
+        key_brand, _, label = str(kb["key"]).rpartition("|")
+        if key_brand == brand:
+            counts[label] = counts.get(label, 0) + int(kb["doc_count"])
+    total = int(bucket["doc_count"])
+    return IntervalCounts(
+        brand=brand,
+        start=start,
+        total=total,
+        negative=counts.get("negative", 0),
+        neutral=counts.get("neutral", 0),
+        positive=counts.get("positive", 0),
+        unscored=total - int(bucket["scored"]["value"]),
+        uncertain=counts.get("uncertain", 0),
+    )
+
+
 def counts_per_interval(
     client: Elasticsearch,
     index: str,
@@ -167,17 +205,7 @@ def counts_per_interval(
                             "min_doc_count": 0,
                             "extended_bounds": {"min": _iso(start), "max": _iso(last)},
                         },
-                        "aggs": {
-                            "keys": {"terms": keys_terms},
-                            # mentions scored before per-brand sentiment: their post label
-                            "legacy": {
-                                "filter": _NO_BRAND_KEYS,
-                                "aggs": {
-                                    "label": {"terms": {"field": "sentiment.label", "size": 3}}
-                                },
-                            },
-                            "scored": {"value_count": {"field": "sentiment.label"}},
-                        },
+                        "aggs": sentiment_aggs(keys_terms),
                     }
                 },
             }
@@ -187,24 +215,8 @@ def counts_per_interval(
     for b in resp["aggregations"]["brand"]["buckets"]:
         brand = str(b["key"])
         for t in b["t"]["buckets"]:
-            counts = {lb["key"]: int(lb["doc_count"]) for lb in t["legacy"]["label"]["buckets"]}
-            for kb in t["keys"]["buckets"]:
-                key_brand, _, bucket = str(kb["key"]).rpartition("|")
-                if key_brand == brand:
-                    counts[bucket] = counts.get(bucket, 0) + int(kb["doc_count"])
-            total = int(t["doc_count"])
-            out.append(
-                IntervalCounts(
-                    brand=brand,
-                    start=datetime.fromtimestamp(t["key"] / 1000, tz=UTC),
-                    total=total,
-                    negative=counts.get("negative", 0),
-                    neutral=counts.get("neutral", 0),
-                    positive=counts.get("positive", 0),
-                    unscored=total - int(t["scored"]["value"]),
-                    uncertain=counts.get("uncertain", 0),
-                )
-            )
+            start_at = datetime.fromtimestamp(t["key"] / 1000, tz=UTC)
+            out.append(interval_counts_of(brand, start_at, t))
     out.sort(key=lambda c: (c.brand, c.start))
     return out
 

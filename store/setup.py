@@ -8,7 +8,9 @@ Layout (prefix ``brandpulse`` by default, from ``elasticsearch.index_prefix``):
 - one index per month of ``created_at``: ``brandpulse-mentions-YYYY.MM``, or per
   day with ``elasticsearch.index_period: day``: ``brandpulse-mentions-YYYY.MM.DD``;
 - every such index joins the alias ``brandpulse-mentions`` (the template adds it),
-  which is what readers, Kibana and alerts query.
+  which is what readers, Kibana and alerts query;
+- the index template ``brandpulse-counts-hourly`` of the one index of that name: per
+  (brand, hour) the counts the alert checks read (`store.rollup`).
 
 The index is a pure function of ``created_at`` and the period (:func:`index_for`),
 so under one period a mention always lands in the same index and its deterministic
@@ -211,6 +213,9 @@ def install_templates(client: Elasticsearch, cfg: ElasticsearchConfig | None = N
         priority=500,
         meta=meta,
     )
+    from store.rollup import install_counts_template  # the hourly counts (store.rollup)
+
+    install_counts_template(client, prefix, meta)
     existing = client.indices.get(index=index_pattern(prefix), allow_no_indices=True)
     if existing:
         mp = mappings(zh)

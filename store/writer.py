@@ -99,6 +99,8 @@ class WriteReport:
     retries: int = 0
     failures: list[DocFailure] = field(default_factory=list)
     unavailable: str | None = None  # why the remaining documents stayed in the spool
+    # UTC hours of the acknowledged documents' created_at (what `after_write` recomputes)
+    hours: set[datetime] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -113,6 +115,7 @@ class WriteReport:
         self.retries += other.retries
         self.failures += other.failures
         self.unavailable = other.unavailable or self.unavailable
+        self.hours |= other.hours
 
     def summary(self) -> str:
         parts = [f"indexed {self.indexed}"]
@@ -186,6 +189,12 @@ def _record(mention: Mention, index_of: Callable[[datetime], str]) -> SpoolRecor
     return SpoolRecord(cleaned.id, index_of(cleaned.created_at), doc, dumps(doc))
 
 
+def _hour_of(created_at: Any) -> datetime:
+    """The UTC hour of a document's ``created_at`` (ISO text, as `Mention.to_document`)."""
+    at = datetime.fromisoformat(str(created_at).replace("Z", "+00:00")).astimezone(UTC)
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
 def _bulk_body(records: list[SpoolRecord]) -> bytes:
     """The NDJSON body of one ``_bulk`` request: ``index`` op + the document's bytes."""
     parts: list[bytes] = []
@@ -216,11 +225,15 @@ class BulkWriter:
         refresh: bool = False,
         concurrency: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        after_write: Callable[[set[datetime]], None] | None = None,
     ) -> None:
         """`concurrency`: ``_bulk`` requests in flight at once (1: one at a time;
         default ``cfg.bulk_concurrency``); `max_retries`: retries of a failed request
         (default ``cfg.bulk_retries``). `sleep` is called from the sending threads
-        (tests inject a recorder)."""
+        (tests inject a recorder). `after_write`, when given, is called at the end of
+        every `write`/`replay` that indexed something, with the UTC hours of the indexed
+        mentions' ``created_at`` (`WriteReport.hours`): what keeps the hourly counts
+        (`store.rollup.CountsRollup.after_write`) in step with every write path."""
         cfg = cfg or ElasticsearchConfig()
         if concurrency is None:
             concurrency = cfg.bulk_concurrency
@@ -253,6 +266,7 @@ class BulkWriter:
         # before the daemon could install the index templates: everything spools.
         self.hold: str | None = None
         self._hosts = [cfg.cloud_id] if cfg.cloud_id else list(cfg.hosts)
+        self.after_write = after_write
 
     def close(self) -> None:
         self.spool.close()
@@ -281,6 +295,7 @@ class BulkWriter:
                 # named here, in batch order (replay order); written by the flight
                 # that sends it, or here if Elasticsearch is found down
                 flights.send(Segment(self.spool.next_path(), batch, []), replay=False)
+        self._after(report)
         if report.failures:
             log.warning(
                 "%d mention(s) rejected by Elasticsearch, see %s; first: %s",
@@ -298,7 +313,12 @@ class BulkWriter:
             return report
         with _Flights(self, report) as flights:
             self._replay(flights)
+        self._after(report)
         return report
+
+    def _after(self, report: WriteReport) -> None:
+        if self.after_write is not None and report.hours:
+            self.after_write(report.hours)
 
     def pending(self) -> int:
         return self.spool.pending_count()
@@ -494,6 +514,8 @@ class BulkWriter:
             status = int(result.get("status", 0))
             if 200 <= status < 300:
                 acked += 1
+                if self.after_write is not None:
+                    report.hours.add(_hour_of(rec.doc.get("created_at")))
             elif status in RETRYABLE_STATUS:
                 retry.append(rec)
             else:

@@ -52,6 +52,7 @@ def prefix(es_client: Elasticsearch) -> Iterator[str]:
         es_client.indices.delete(index=existing)
     client = es_client.options(ignore_status=404)
     client.indices.delete_index_template(name=f"{name}-mentions")
+    client.indices.delete_index_template(name=f"{name}-counts-hourly")
     for part in ("settings", "mappings"):
         client.cluster.delete_component_template(name=f"{name}-mentions-{part}")
 

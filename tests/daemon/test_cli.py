@@ -147,3 +147,20 @@ def test_validate_checks_every_routed_channel_and_only_the_default_without_route
         assert "channel check failed" in captured.err and "93000" in captured.err
         assert "bad-key-555" not in captured.err + captured.out
         assert bots.messages() == []  # checked without posting
+
+
+def test_rebuild_counts_builds_the_hourly_counts_from_the_mentions(config_path, es_client, capsys):
+    from store.reader import ElasticsearchMentionReader, RollupMentionReader
+
+    config = load_config(config_path, env={})
+    prefix = config.elasticsearch.index_prefix
+    assert main(["rebuild-counts", "-c", str(config_path)]) == 0
+    # Busy: every hour of the four days (97 hours touched), Quiet: 19 mentions, 19 hours
+    assert f"counts: {97 + 19} (brand, hour) document(s) recomputed in {prefix}-counts-hourly" in (
+        capsys.readouterr().out
+    )
+    raw = ElasticsearchMentionReader(es_client, f"{prefix}-mentions")
+    rolled = RollupMentionReader(es_client, raw.index, prefix=prefix)
+    start, step = NOW - timedelta(days=4), timedelta(minutes=5)
+    for brand in ("Busy", "Quiet"):
+        assert rolled.counts(brand, start, NOW, step) == raw.counts(brand, start, NOW, step)

@@ -26,7 +26,9 @@ def _isolated(es: Elasticsearch, spool: Path) -> Iterator[ElasticsearchConfig]:
     )
     if names:
         es.indices.delete(index=",".join(names))
+    es.options(ignore_status=404).indices.delete(index=f"{prefix}-counts-hourly")
     es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-mentions")
+    es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-counts-hourly")
     for suffix in ("settings", "mappings"):
         es.options(ignore_status=404).cluster.delete_component_template(
             name=f"{prefix}-mentions-{suffix}"

@@ -1,0 +1,423 @@
+"""The hourly counts index: per (brand, hour), what `store.queries.IntervalCounts` and
+`SourceCounts` hold, kept up to date after every indexing batch.
+
+Why: an alert check asks every rule's counts over `alerts.history` (weeks) for every
+brand, every minute; aggregating raw mentions for that is most of a check's cost.
+The rollup index ``<prefix>-counts-hourly`` holds one document per (brand, UTC hour)
+with the hour's counts per minute, so the readers sum a few hundred small documents
+instead (`store.reader.RollupMentionReader`).
+
+How it is kept (`CountsRollup.recompute`): after a batch is indexed, the hours its
+mentions' `created_at` fall in are recomputed from the raw mentions -- one aggregation
+over those hours only, counted exactly as the raw counts are
+(`store.queries.sentiment_aggs`) -- and each (brand, hour) document is overwritten
+under the deterministic id ``brand|hour``, with `rolled_at` (when it was recomputed).
+An hour is never incremented, only recomputed: a late mention, a re-score or a resend
+of the same batch just recomputes its hour, and the result is the same whatever the
+order. Two writers recomputing one hour at once cannot leave the older answer: each
+document is written with an external version, the time the recompute started (before
+its refresh), so the recompute that saw more wins.
+
+An hour whose recompute failed (Elasticsearch down) is kept and retried with the next
+batch; `rebuild` recomputes every hour that holds a mention (or a given span), e.g.
+after switching `alerts.counts_source` to `rollup` on an existing deployment
+(``python scheduler.py rebuild-counts``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
+
+from brandpulse.timeutil import require_utc
+from store.queries import IntervalCounts, interval_counts_of, sentiment_aggs
+
+if TYPE_CHECKING:
+    from brandpulse.config import Config
+    from store.writer import BulkWriter
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# One aggregation covers at most this many hours (a batch touches one or two; a
+# rebuild goes through history this many at a time).
+_HOURS_PER_QUERY = 24
+# Composite pages of (brand, minute) buckets: bounded whatever the number of brands.
+_PAGE = 1000
+_MAX_SOURCES = 1000
+_MAX_KEYS = 6000
+# Counted fields of a minute and of the hour, in `IntervalCounts`' order.
+COUNT_FIELDS: tuple[str, ...] = ("total", "negative", "neutral", "positive", "unscored", "uncertain")
+
+
+def counts_index_name(prefix: str = "brandpulse") -> str:
+    return f"{prefix}-counts-hourly"
+
+
+def floor_hour(at: datetime) -> datetime:
+    return at - ((at - _EPOCH) % HOUR)
+
+
+def ceil_hour(at: datetime) -> datetime:
+    floor = floor_hour(at)
+    return floor if floor == at else floor + HOUR
+
+
+def doc_id(brand: str, hour: datetime) -> str:
+    """The deterministic id of (brand, hour): ``Acme|2026-03-01T13:00:00Z``."""
+    return f"{brand}|{_iso(hour)}"
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def mappings() -> dict[str, Any]:
+    """One document per (brand, hour): the hour's totals (searchable, for Kibana and
+    reports) and, kept in `_source` only, its non-empty minutes and per-source minutes."""
+    long_ = {"type": "long"}
+    return {
+        "dynamic": "strict",
+        "properties": {
+            "brand": {"type": "keyword"},
+            "hour": {"type": "date"},
+            "rolled_at": {"type": "date"},
+            **{name: long_ for name in COUNT_FIELDS},
+            # [{"m": minute of the hour, "total": .., "negative": .., ...}], non-empty only
+            "minutes": {"type": "object", "enabled": False},
+            # [{"m": minute, "source": source_name, "total": n}], non-empty only
+            "sources": {"type": "object", "enabled": False},
+        },
+    }
+
+
+def install_counts_template(client: Elasticsearch, prefix: str, meta: dict[str, Any]) -> str:
+    """The index template of the counts index (one index, no alias). Idempotent."""
+    name = counts_index_name(prefix)
+    client.indices.put_index_template(
+        name=name,
+        index_patterns=[name],
+        template={
+            "settings": {
+                "index": {
+                    "number_of_shards": 1,
+                    "auto_expand_replicas": "0-1",
+                    "refresh_interval": "1s",
+                }
+            },
+            "mappings": mappings(),
+        },
+        priority=500,
+        meta=meta,
+    )
+    return name
+
+
+def ensure_counts_index(client: Elasticsearch, prefix: str) -> bool:
+    """Create the counts index from its template if missing; True if it was created."""
+    try:
+        client.indices.create(index=counts_index_name(prefix))
+        return True
+    except ApiError as exc:
+        if exc.error == "resource_already_exists_exception":
+            return False
+        raise
+
+
+@dataclass(frozen=True)
+class HourCounts:
+    """One (brand, hour) document of the counts index, read back."""
+
+    brand: str
+    hour: datetime
+    rolled_at: datetime
+    # minute of the hour -> counts in COUNT_FIELDS order
+    minutes: dict[int, tuple[int, ...]]
+    # (minute, source) -> mentions
+    sources: dict[tuple[int, str], int]
+
+    @classmethod
+    def from_source(cls, src: dict[str, Any]) -> HourCounts:
+        return cls(
+            brand=src["brand"],
+            hour=_parse(src["hour"]),
+            rolled_at=_parse(src["rolled_at"]),
+            minutes={
+                int(m["m"]): tuple(int(m.get(f, 0)) for f in COUNT_FIELDS)
+                for m in src.get("minutes") or ()
+            },
+            sources={(int(s["m"]), str(s["source"])): int(s["total"]) for s in src.get("sources") or ()},
+        )
+
+
+def hours_of(created: Iterable[datetime]) -> set[datetime]:
+    """The UTC hours holding these `created_at` times."""
+    return {floor_hour(require_utc(at, "created_at")) for at in created}
+
+
+class CountsRollup:
+    """Keeps ``<prefix>-counts-hourly`` in step with the mentions index (`recompute`).
+
+    Thread-safe; one instance per writer process is enough. `clock` gives `rolled_at`
+    and the documents' external version (tests inject theirs)."""
+
+    def __init__(
+        self,
+        es: Elasticsearch,
+        prefix: str,
+        *,
+        mentions_index: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.es = es
+        self.prefix = prefix
+        self.mentions_index = mentions_index or f"{prefix}-mentions"
+        self.index = counts_index_name(prefix)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pending: set[datetime] = set()  # hours whose recompute failed
+
+    def pending(self) -> int:
+        """Hours still to recompute (their last attempt failed)."""
+        return len(self._pending)
+
+    def after_write(self, hours: Iterable[datetime]) -> None:
+        """Recompute `hours` (and any left over from a failed attempt); never raises for an
+        Elasticsearch problem: the hours are kept and retried with the next batch."""
+        with self._lock:
+            todo = self._pending | set(hours)
+            if not todo:
+                return
+            try:
+                self.recompute(todo)
+            except Exception as exc:
+                self._pending = todo
+                log.warning("counts rollup: %d hour(s) not recomputed (%s: %s); retried with the "
+                            "next batch", len(todo), type(exc).__name__, exc)  # fmt: skip
+            else:
+                self._pending = set()
+
+    def recompute(self, hours: Iterable[datetime]) -> int:
+        """Recompute the (brand, hour) documents of `hours` from the raw mentions and
+        overwrite them (a brand no longer in an hour gets zeros: never a delete, so an
+        incremental reader sees the change); how many brand-hours have mentions."""
+        wanted = sorted({floor_hour(require_utc(h, "hour")) for h in hours})
+        written = 0
+        for i in range(0, len(wanted), _HOURS_PER_QUERY):
+            written += self._recompute(wanted[i : i + _HOURS_PER_QUERY])
+        return written
+
+    def rebuild(self, start: datetime | None = None, end: datetime | None = None) -> int:
+        """Recompute every hour of ``[start, end)`` that holds a mention (all of them by
+        default), plus those the counts index has there; documents written."""
+        with contextlib.suppress(NotFoundError):
+            self.es.indices.refresh(index=self.mentions_index)  # hours just written count too
+        hours = set(self._mention_hours(start, end))
+        hours |= set(self._rolled_hours(start, end))
+        return self.recompute(hours)
+
+    # ---------------------------------------------------------------- internals
+
+    def _recompute(self, hours: list[datetime]) -> int:
+        ensure_counts_index(self.es, self.prefix)
+        started = require_utc(self.clock(), "clock()")
+        version = int(started.timestamp() * 1000)
+        with contextlib.suppress(NotFoundError):
+            # what the aggregation reads must include the batch just acknowledged
+            self.es.indices.refresh(index=self.mentions_index)
+        docs: dict[tuple[str, datetime], dict[str, Any]] = {}
+        for brand, minute, bucket in self._buckets(hours):
+            hour = floor_hour(minute)
+            c = interval_counts_of(brand, minute, bucket)
+            doc = docs.setdefault((brand, hour), _empty(brand, hour, started))
+            row = {"m": int((minute - hour) // MINUTE)}
+            for f in COUNT_FIELDS:
+                row[f] = getattr(c, f)
+                doc[f] += getattr(c, f)
+            doc["minutes"].append(row)
+            for sb in bucket["source"]["buckets"]:
+                doc["sources"].append({"m": row["m"], "source": str(sb["key"]), "total": int(sb["doc_count"])})
+        stale = [i for i in self._existing_ids(hours) if i not in {doc_id(b, h) for b, h in docs}]
+        ops: list[dict[str, Any]] = []
+        for (brand, hour), doc in docs.items():
+            ops.append({"index": {"_index": self.index, "_id": doc_id(brand, hour),
+                                  "version": version, "version_type": "external_gte"}})  # fmt: skip
+            ops.append(doc)
+        for stale_id in stale:
+            # zeros, not a delete: an incremental reader sees the change (rolled_at)
+            brand, _, hour = stale_id.rpartition("|")
+            ops.append({"index": {"_index": self.index, "_id": stale_id,
+                                  "version": version, "version_type": "external_gte"}})  # fmt: skip
+            ops.append(_empty(brand, _parse(hour), started))
+        if not ops:
+            return 0
+        resp = self.es.bulk(operations=ops, refresh=True)
+        if resp.get("errors"):
+            for item in resp["items"]:
+                result = next(iter(item.values()))
+                status = int(result.get("status", 0))
+                # 409: a later recompute of the hour already landed (it saw more)
+                if status >= 300 and status != 409:
+                    raise RuntimeError(f"counts rollup write of {result.get('_id')} failed: "
+                                       f"HTTP {status}: {result.get('error')}")  # fmt: skip
+        return len(docs)
+
+    def _buckets(self, hours: list[datetime]) -> Iterable[tuple[str, datetime, dict[str, Any]]]:
+        """(brand, minute, bucket with `sentiment_aggs` + sources) for every minute of
+        `hours` holding a mention, through a paged composite aggregation."""
+        ranges = [
+            {"range": {"created_at": {"gte": _iso(h), "lt": _iso(h + HOUR),
+                                      "format": "strict_date_optional_time"}}}
+            for h in hours
+        ]
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {
+                "size": _PAGE,
+                "sources": [
+                    {"brand": {"terms": {"field": "brands"}}},
+                    {"minute": {"date_histogram": {"field": "created_at", "fixed_interval": "60s"}}},
+                ],
+            }
+            if after is not None:
+                composite["after"] = after
+            try:
+                resp = self.es.search(
+                    index=self.mentions_index,
+                    size=0,
+                    query={"bool": {"should": ranges, "minimum_should_match": 1}},
+                    aggs={
+                        "c": {
+                            "composite": composite,
+                            "aggs": {
+                                **sentiment_aggs({"field": "brand_sentiment_keys", "size": _MAX_KEYS}),
+                                "source": {"terms": {"field": "source_name", "size": _MAX_SOURCES}},
+                            },
+                        }
+                    },
+                )
+            except NotFoundError:
+                return
+            agg = resp["aggregations"]["c"]
+            for b in agg["buckets"]:
+                minute = datetime.fromtimestamp(b["key"]["minute"] / 1000, tz=UTC)
+                yield str(b["key"]["brand"]), minute, b
+            after = agg.get("after_key")
+            if not agg["buckets"] or after is None:
+                return
+
+    def _existing_ids(self, hours: list[datetime]) -> list[str]:
+        try:
+            resp = self.es.search(
+                index=self.index,
+                size=10_000,
+                query={"terms": {"hour": [_iso(h) for h in hours]}},
+                source=False,
+            )
+        except NotFoundError:
+            return []
+        return [h["_id"] for h in resp["hits"]["hits"]]
+
+    def _span_query(self, field: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        bounds: dict[str, Any] = {"format": "strict_date_optional_time"}
+        if start is not None:
+            bounds["gte"] = _iso(start)
+        if end is not None:
+            bounds["lt"] = _iso(end)
+        return {"range": {field: bounds}} if len(bounds) > 1 else {"match_all": {}}
+
+    def _hour_keys(self, index: str, field: str, start: datetime | None, end: datetime | None) -> list[datetime]:
+        out: list[datetime] = []
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {
+                "size": _PAGE,
+                "sources": [{"h": {"date_histogram": {"field": field, "fixed_interval": "3600s"}}}],
+            }
+            if after is not None:
+                composite["after"] = after
+            try:
+                resp = self.es.search(index=index, size=0, query=self._span_query(field, start, end),
+                                      aggs={"c": {"composite": composite}})  # fmt: skip
+            except NotFoundError:
+                return out
+            agg = resp["aggregations"]["c"]
+            out += [datetime.fromtimestamp(b["key"]["h"] / 1000, tz=UTC) for b in agg["buckets"]]
+            after = agg.get("after_key")
+            if not agg["buckets"] or after is None:
+                return out
+
+    def _mention_hours(self, start: datetime | None, end: datetime | None) -> list[datetime]:
+        return self._hour_keys(self.mentions_index, "created_at", start, end)
+
+    def _rolled_hours(self, start: datetime | None, end: datetime | None) -> list[datetime]:
+        return self._hour_keys(self.index, "hour", start, end)
+
+
+def counts_rollup(config: Config, client: Elasticsearch, writer: BulkWriter) -> CountsRollup | None:
+    """With `alerts.counts_source: rollup`, a `CountsRollup` hooked to `writer` (every
+    batch it indexes recomputes its hours); None (and the writer untouched) with `raw`."""
+    if config.alerts.counts_source != "rollup":
+        return None
+    rollup = CountsRollup(client, config.elasticsearch.index_prefix)
+    writer.after_write = rollup.after_write
+    return rollup
+
+
+def _empty(brand: str, hour: datetime, rolled_at: datetime) -> dict[str, Any]:
+    return {
+        "brand": brand,
+        "hour": _iso(hour),
+        "rolled_at": _iso(rolled_at),
+        **{f: 0 for f in COUNT_FIELDS},
+        "minutes": [],
+        "sources": [],
+    }
+
+
+def sum_minutes(
+    brand: str, docs: Iterable[HourCounts], start: datetime, end: datetime, step: timedelta
+) -> dict[datetime, list[int]]:
+    """Per interval of `step` (aligned to the epoch), the counts (COUNT_FIELDS order) of
+    the minutes of `docs` within ``[start, end)``; intervals without one are absent."""
+    out: dict[datetime, list[int]] = {}
+    for doc in docs:
+        for m, counts in doc.minutes.items():
+            at = doc.hour + m * MINUTE
+            if not start <= at < end:
+                continue
+            key = at - ((at - _EPOCH) % step)
+            acc = out.setdefault(key, [0] * len(COUNT_FIELDS))
+            for i, n in enumerate(counts):
+                acc[i] += n
+    return out
+
+
+def as_interval_counts(brand: str, at: datetime, counts: list[int]) -> IntervalCounts:
+    return IntervalCounts(brand, at, *counts)
+
+
+__all__ = [
+    "COUNT_FIELDS",
+    "CountsRollup",
+    "HourCounts",
+    "counts_index_name",
+    "counts_rollup",
+    "doc_id",
+    "ensure_counts_index",
+    "hours_of",
+    "install_counts_template",
+]

@@ -1,0 +1,238 @@
+"""store.rollup (the hourly counts index) and store.reader.RollupMentionReader, on a real node.
+
+The rollup reader must answer `counts` and `counts_by_source` exactly as the raw
+reader does over the same mentions: per-brand sentiment, post labels of older
+mentions, uncertain and unscored ones, several sources, a month boundary; and keep
+doing so after late mentions (created in hours rolled up long ago) and re-scores
+(same ids, another verdict), which only recompute their hours.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from brandpulse.config import ElasticsearchConfig
+from brandpulse.mention import BrandSentiment, Mention, Sentiment
+from store.reader import ElasticsearchMentionReader, RollupMentionReader
+from store.rollup import CountsRollup, HourCounts, counts_index_name, doc_id, floor_hour
+from store.setup import alias_name, install_templates
+from store.synthetic import BRANDS, mentions
+from store.writer import BulkWriter
+
+START = datetime(2026, 10, 31, 18, tzinfo=UTC)  # spans a month boundary
+END = datetime(2026, 11, 1, 6, tzinfo=UTC)
+LATE_HOUR = datetime(2026, 10, 31, 20, tzinfo=UTC)
+RESCORED_HOURS = {datetime(2026, 11, 1, 1, tzinfo=UTC), datetime(2026, 11, 1, 2, tzinfo=UTC)}
+
+
+class Clock:
+    """The rollup's clock: `rolled_at` and the documents' version."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 7, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def _per_brand(m: Mention, i: int) -> Mention:
+    """A second brand, each with its own verdict: negative, and positive or uncertain."""
+    other = BRANDS[(BRANDS.index(m.brands[0]) + 1) % len(BRANDS)]
+    verdicts = [
+        BrandSentiment(brand=m.brands[0], label="negative", negative=0.8, neutral=0.1,
+                       positive=0.1, source="clause"),
+        BrandSentiment(brand=other, label="positive", negative=0.1, neutral=0.1, positive=0.8,
+                       source="clause", uncertain=i % 3 == 0),
+    ]  # fmt: skip
+    return m.model_copy(
+        update={"brands": [m.brands[0], other], "brand_sentiments": verdicts, "source_id": f"pb{i}"}
+    )
+
+
+def _seed() -> list[Mention]:
+    batch = list(mentions(1_200, START, END, seed=13))
+    batch += [_per_brand(m, i) for i, m in enumerate(batch[:250])]
+    batch += [  # scoring lags behind crawling
+        m.model_copy(update={"sentiment": None, "source_id": f"u{i}"})
+        for i, m in enumerate(batch[250:290])
+    ]
+    return batch
+
+
+@pytest.fixture(scope="module")
+def store(es_client: Elasticsearch, es_cfg_module: ElasticsearchConfig):
+    """The seeded history written in batches through a writer that keeps the rollup,
+    then late mentions, then a re-score of some older ones."""
+    install_templates(es_client, es_cfg_module)
+    clock = Clock()
+    rollup = CountsRollup(es_client, es_cfg_module.index_prefix, clock=clock)
+    batch = _seed()
+    with BulkWriter(es_client, es_cfg_module, after_write=rollup.after_write) as writer:
+        for i in range(0, len(batch), 300):  # several indexing batches, as the daemon's
+            assert writer.write(batch[i : i + 300]).ok
+        before_late = {
+            h.hour: h.rolled_at for h in _docs(es_client, es_cfg_module.index_prefix, "Acme")
+        }
+        late = [
+            m.model_copy(update={"source_id": f"late{i}", "created_at": LATE_HOUR + timedelta(minutes=7 * i)})
+            for i, m in enumerate(batch[:8])
+        ]
+        assert writer.write(late).ok
+        rescored = [
+            m.model_copy(update={"sentiment": Sentiment(label="negative", negative=0.9, neutral=0.05,
+                                                         positive=0.05, model="rescore")})
+            for m in batch[250:290] if floor_hour(m.created_at) in RESCORED_HOURS
+        ]  # fmt: skip  # unscored ones, now scored
+        rescored += [
+            m.model_copy(update={"brand_sentiments": [
+                v.model_copy(update={"label": "neutral", "uncertain": False}) for v in m.brand_sentiments
+            ]})
+            for m in batch[1_200:1_450] if floor_hour(m.created_at) in RESCORED_HOURS
+        ]  # fmt: skip  # per-brand verdicts changed
+        assert len(rescored) > 20
+        assert writer.write(rescored).ok
+    raw = ElasticsearchMentionReader(es_client, alias_name(es_cfg_module.index_prefix))
+    rolled = RollupMentionReader(es_client, raw.index, prefix=es_cfg_module.index_prefix)
+    hours = {floor_hour(m.created_at) for m in late + rescored}
+    return raw, rolled, rollup, before_late, hours
+
+
+def _docs(es: Elasticsearch, prefix: str, brand: str) -> list[HourCounts]:
+    es.indices.refresh(index=counts_index_name(prefix))
+    resp = es.search(index=counts_index_name(prefix), query={"term": {"brand": brand}}, size=1000)
+    return [HourCounts.from_source(h["_source"]) for h in resp["hits"]["hits"]]
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+@pytest.mark.parametrize(
+    ("start", "end", "step"),
+    [
+        (START, END, timedelta(minutes=5)),  # the spike rules' default interval
+        (START, END, timedelta(hours=1)),
+        (START + timedelta(minutes=25), END - timedelta(minutes=35), timedelta(minutes=5)),
+        (START - timedelta(hours=18), END + timedelta(hours=18), timedelta(days=1)),  # share of voice
+        (START + timedelta(minutes=20), END, timedelta(minutes=7)),  # any whole-minute step
+    ],
+)
+def test_rollup_counts_equal_the_raw_counts(store, brand, start, end, step):
+    raw, rolled, *_ = store
+    expected = raw.counts(brand, start, end, step)
+    assert any(c.total for c in expected)
+    assert rolled.counts(brand, start, end, step) == expected
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+def test_rollup_counts_by_source_equal_the_raw_ones(store, brand):
+    raw, rolled, *_ = store
+    for step in (timedelta(minutes=5), timedelta(hours=1)):
+        expected = raw.counts_by_source(brand, START, END, step)
+        assert expected and rolled.counts_by_source(brand, START, END, step) == expected
+
+
+def test_late_and_rescored_mentions_recompute_only_their_hours(store, es_client, es_cfg_module):
+    raw, _, rollup, before_late, touched = store
+    after = {h.hour: h.rolled_at for h in _docs(es_client, es_cfg_module.index_prefix, "Acme")}
+    assert after.keys() == before_late.keys()
+    assert after[LATE_HOUR] > before_late[LATE_HOUR]
+    # hours no late or re-scored mention fell in were not recomputed again
+    untouched = [h for h in after if h not in touched]
+    assert untouched and all(after[h] == before_late[h] for h in untouched)
+    assert rollup.pending() == 0
+    # the late hour counts the late mentions: hour totals equal the raw count
+    [hour] = raw.counts("Acme", LATE_HOUR, LATE_HOUR + timedelta(hours=1), timedelta(hours=1))
+    doc = next(d for d in _docs(es_client, es_cfg_module.index_prefix, "Acme") if d.hour == LATE_HOUR)
+    assert sum(c[0] for c in doc.minutes.values()) == hour.total
+
+
+def test_a_recompute_is_idempotent_and_an_older_one_never_wins(store, es_client, es_cfg_module):
+    _, _, rollup, *_ = store
+    prefix = es_cfg_module.index_prefix
+    before = {(d.brand, d.hour): d for b in BRANDS for d in _docs(es_client, prefix, b)}
+    # A recompute that started earlier (older clock) lands after a later one: ignored.
+    stale = CountsRollup(es_client, prefix, clock=lambda: datetime(2026, 11, 1, 6, tzinfo=UTC))
+    stale.recompute([LATE_HOUR])
+    now = {(d.brand, d.hour): d for b in BRANDS for d in _docs(es_client, prefix, b)}
+    assert now == before
+    # The same recompute again, later: the same counts, a newer rolled_at.
+    rollup.recompute([LATE_HOUR])
+    again = {(d.brand, d.hour): d for b in BRANDS for d in _docs(es_client, prefix, b)}
+    for key, d in again.items():
+        assert (d.minutes, d.sources) == (before[key].minutes, before[key].sources)
+        assert d.rolled_at >= before[key].rolled_at
+    assert es_client.exists(index=counts_index_name(prefix), id=doc_id("Acme", LATE_HOUR))
+
+
+def test_a_brand_gone_from_an_hour_gets_zeros(es_client, es_cfg):
+    install_templates(es_client, es_cfg)
+    rollup = CountsRollup(es_client, es_cfg.index_prefix)
+    hour = datetime(2026, 3, 1, 13, tzinfo=UTC)
+    [m] = list(mentions(1, hour, hour + timedelta(minutes=10), brands=("Acme",)))
+    with BulkWriter(es_client, es_cfg, after_write=rollup.after_write) as writer:
+        assert writer.write([m]).ok
+        assert [d.brand for d in _docs(es_client, es_cfg.index_prefix, "Acme")] == ["Acme"]
+        # the same mention (same id) re-crawled naming another brand
+        assert writer.write([m.model_copy(update={"brands": ["Globex"]})]).ok
+    [gone] = _docs(es_client, es_cfg.index_prefix, "Acme")  # zeros, not deleted
+    assert (gone.hour, gone.minutes, gone.sources) == (hour, {}, {})
+    assert [d.hour for d in _docs(es_client, es_cfg.index_prefix, "Globex")] == [hour]
+
+
+def test_rebuild_recreates_the_index_from_the_mentions(es_client, es_cfg):
+    install_templates(es_client, es_cfg)
+    batch = list(mentions(200, START, END, seed=5))
+    with BulkWriter(es_client, es_cfg) as writer:  # written without the rollup
+        assert writer.write(batch).ok
+    raw = ElasticsearchMentionReader(es_client, alias_name(es_cfg.index_prefix))
+    rolled = RollupMentionReader(es_client, raw.index, prefix=es_cfg.index_prefix)
+    step = timedelta(minutes=5)
+    # no counts index yet: the rollup reader reads raw
+    assert rolled.counts("Acme", START, END, step) == raw.counts("Acme", START, END, step)
+    n = CountsRollup(es_client, es_cfg.index_prefix).rebuild()
+    assert n == len({(b, floor_hour(m.created_at)) for m in batch for b in m.brands})
+    assert rolled.counts("Acme", START, END, step) == raw.counts("Acme", START, END, step)
+
+
+def test_a_missing_mentions_index_reads_as_empty(es_client, es_cfg):
+    install_templates(es_client, es_cfg)
+    rollup = CountsRollup(es_client, es_cfg.index_prefix)
+    assert rollup.rebuild() == 0
+    rolled = RollupMentionReader(es_client, "no-such-mentions-index", prefix=es_cfg.index_prefix)
+    assert rolled.counts("Acme", START, END, timedelta(minutes=5)) == []
+    assert rolled.counts_by_source("Acme", START, END, timedelta(hours=1)) == []
+
+
+def test_an_incremental_reader_rereads_only_recomputed_hours(es_client, es_cfg):
+    install_templates(es_client, es_cfg)
+    sim = [datetime(2026, 11, 1, 8, tzinfo=UTC)]
+    rollup = CountsRollup(es_client, es_cfg.index_prefix, clock=lambda: sim[0])
+    raw = ElasticsearchMentionReader(es_client, alias_name(es_cfg.index_prefix))
+    kept = RollupMentionReader(es_client, raw.index, prefix=es_cfg.index_prefix)
+    batch = list(mentions(300, START, END, seed=9, brands=("Acme",)))
+    step = timedelta(minutes=5)
+
+    def agree() -> int:
+        before = kept.read_docs
+        assert kept.counts("Acme", START, END, step) == raw.counts("Acme", START, END, step)
+        return kept.read_docs - before
+
+    with BulkWriter(es_client, es_cfg, after_write=rollup.after_write) as writer:
+        assert writer.write(batch).ok
+        assert agree() == 11  # the whole hours but the last of 18:00-06:00
+        sim[0] += timedelta(hours=2)
+        late = [m.model_copy(update={"source_id": f"late{i}", "created_at": LATE_HOUR + timedelta(minutes=i)})
+                for i, m in enumerate(batch[:5])]  # fmt: skip
+        # a mention of 21:00 re-crawled naming another brand: Acme's hour changes
+        moved = next(m for m in batch if floor_hour(m.created_at) == LATE_HOUR + timedelta(hours=1))
+        assert writer.write([*late, moved.model_copy(update={"brands": ["Globex"]})]).ok
+        # the documents first seen are within the look-back of the newest: all again
+        assert agree() == 11
+        # then only the two recomputed hours (those within LOOK_BACK of the newest)
+        assert agree() == 2
+        assert agree() == 2
+    # a new reader (a restarted daemon) reads the whole window once, and agrees
+    kept = RollupMentionReader(es_client, raw.index, prefix=es_cfg.index_prefix)
+    assert agree() == 11
