@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from crawlers.forkserver import ForkServer
 from crawlers.job import CrawlJob
 from crawlers.runner import REPO_ROOT, run_crawl
 from tests.crawlers.conftest import TEST_SETTINGS, Reply
+from tests.hang import wait_until
 
 HN = "/api/v1/search_by_date"
 SE = "/2.3/search/advanced"
@@ -72,16 +72,6 @@ def children(pid: int) -> list[int]:
         if proc.name.isdigit() and fields[0] != "Z" and int(fields[1]) == pid:
             found.append(int(proc.name))
     return found
-
-
-def wait_for(condition: Any, limit: float, what: str) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"waited {limit:.0f}s for {what}")
 
 
 def shared_server_pid() -> int:
@@ -187,7 +177,7 @@ def test_the_job_goes_on_a_pipe_to_a_child_in_its_own_session_that_cancel_stops(
     )
     crawl.start()
     try:
-        wait_for(lambda: api_server.hits(SE), 60, "the crawl's first request")
+        wait_until(lambda: api_server.hits(SE), 60, "the crawl's first request")
         assert api_server.hits(SE)[0].param("key") == SECRET, "the job arrived with its secret"
         (child,) = children(server)
         assert os.getsid(child) == child and os.getpgid(child) == child
@@ -225,7 +215,7 @@ def test_a_crawl_that_times_out_is_killed_or_crashes_leaves_the_server_usable(
         target=lambda: results.append(run_crawl(slow, timeout=60, settings=hold))
     )
     crawl.start()
-    wait_for(lambda: len(api_server.hits(SE)) >= 2, 60, "the second crawl's request")
+    wait_until(lambda: len(api_server.hits(SE)) >= 2, 60, "the second crawl's request")
     (child,) = children(server)
     os.killpg(child, signal.SIGKILL)
     crawl.join(60)
@@ -269,11 +259,11 @@ def test_the_child_dies_when_the_daemon_or_the_server_is_sigkilled(api_server, t
         daemon.stdin.write(job.to_wire())
         daemon.stdin.close()
         server, child = map(int, daemon.stdout.readline().split())
-        wait_for(lambda: api_server.hits(HN), 60, "the child's request")
+        wait_until(lambda: api_server.hits(HN), 60, "the child's request")
         assert alive(child) and alive(server)
         os.kill(daemon.pid if killed == "daemon" else server, signal.SIGKILL)
-        wait_for(lambda: not alive(child), 30, "the crawl child to die with the " + killed)
-        wait_for(lambda: not alive(server), 30, "the server to end")
+        wait_until(lambda: not alive(child), 30, "the crawl child to die with the " + killed)
+        wait_until(lambda: not alive(server), 30, "the server to end")
     finally:
         daemon.kill()
         daemon.wait()
