@@ -187,3 +187,53 @@ def test_post_urls():
         == "https://bsky.app/profile/did:plc:abc/post/3lbx"
     )
     assert post_url("at://did:plc:abc/app.bsky.feed.like/3lbx", "a", None) is None
+
+
+def test_recorded_search_posts_pages(api_server, crawl):
+    """A searchPosts answer bsky.social sent to bskyr's test suite (fixtures/README.md),
+    split over two pages: the recorded `cursor` "25" is followed, the second page has
+    none and ends the search; 2023 post views carry no `quoteCount`."""
+    api_server.add(SESSION, Reply.fixture("bluesky", "session.json"), method="POST")
+    api_server.add(
+        SEARCH,
+        Reply.fixture("bluesky", "recorded_search_page2.json"),
+        when={"q": "redistricting", "cursor": "25"},
+    )
+    api_server.add(SEARCH, Reply.fixture("bluesky", "recorded_search_page1.json"))
+    brands = [{"name": "Redistricting", "query": "redistricting"}]
+    result = crawl(source(lookback="7300d"), brands=brands)
+    assert result.error is None, result.log
+    assert [h.param("cursor") for h in api_server.hits(SEARCH)] == [None, "25"]
+
+    got = by_id(result.mentions)
+    assert sorted(got) == sorted(
+        [
+            at("did:plc:xrs7uicyfcp5qbnhnqy7kucb", "3kghpycppiw2n"),
+            at("did:plc:tb6kdi6xp44xmafqow5wqqd7", "3kgho46gd7q2h"),
+            at("did:plc:qvcro2x63rhyll7npfzbulex", "3kghnlgjhwg2e"),
+            at("did:plc:7powrkr5qduea3kd3yzx54lp", "3kgfu43c2bp2w"),
+            at("did:plc:tb6kdi6xp44xmafqow5wqqd7", "3kgfr3hhued2z"),
+        ]
+    )
+    reply = got[at("did:plc:xrs7uicyfcp5qbnhnqy7kucb", "3kghpycppiw2n")]
+    assert reply.text.startswith("I was upset last year when redistricting meant")
+    assert reply.author == "planetcarnival.bsky.social" and reply.author_reach is None
+    assert reply.url == "https://bsky.app/profile/planetcarnival.bsky.social/post/3kghpycppiw2n"
+    assert reply.created_at == datetime(2023, 12, 14, 0, 37, 20, 615000, tzinfo=UTC)
+    assert reply.language == "en" and reply.brands == ["Redistricting"]
+    assert (reply.engagement.likes, reply.engagement.replies, reply.engagement.shares) == (1, 0, 0)
+
+    link = got[at("did:plc:tb6kdi6xp44xmafqow5wqqd7", "3kgho46gd7q2h")]
+    # The record's text as typed, the link shortened by the client; curly quotes kept.
+    assert link.text.endswith("Sietse Goffard, Asian Law Caucus\nmissionlocal.org/2023/12/redi...")
+    assert "\u201cWe really see this" in link.text
+    # An author labelled "!no-unauthenticated" is still a logged-in search's result.
+    labelled = got[at("did:plc:qvcro2x63rhyll7npfzbulex", "3kghnlgjhwg2e")]
+    assert labelled.author == "jonnypants.bsky.social"
+    assert labelled.engagement.likes == 3
+    last = got[at("did:plc:tb6kdi6xp44xmafqow5wqqd7", "3kgfr3hhued2z")]
+    assert last.created_at == datetime(2023, 12, 13, 5, 51, 38, 668000, tzinfo=UTC)
+    assert last.text.startswith("Great news!\U0001f389 The San Francisco Elections Commission")
+    assert (last.engagement.likes, last.engagement.shares) == (1, 1)  # repostCount only
+    news = got[at("did:plc:7powrkr5qduea3kd3yzx54lp", "3kgfu43c2bp2w")]
+    assert "Independent Redistricting Commission" in news.text
