@@ -489,3 +489,36 @@ def test_phpbb_topic_page_and_search_pages_with_the_preset(api_server, crawl):
     posts = by_id(found.mentions)
     assert sorted(posts) == [f"{base}/viewtopic.php?p={p}#p{p}" for p in (58004, 58190, 58211)]
     assert posts[f"{base}/viewtopic.php?p=58211#p58211"].created_at == utc(2026, 11, 26, 15, 14)
+
+
+def test_tieba_recorded_pager_is_followed_and_an_image_only_floor_is_no_mention(api_server, crawl):
+    """Page 1 of 12 of a recorded thread page with its pager (tieba_thread_pager_recorded
+    .html): "下一页" after the current page's span.tP is `?pn=2`, which is asked for
+    (page 2 was not recorded: the test server has no route for it, one fault); floor 2
+    is a mention (the shown name, not the data-field user_name; the text before its
+    image; the tail time past "来自Android客户端" and "2楼", not its in-floor reply's
+    lzl_time); floor 1, an image alone, has no text and names no brand."""
+    base = api_server.base_url
+    api_server.add("/robots.txt", ROBOTS)
+    api_server.add("/p/9117905169", Reply.fixture(
+        "html_forum", "tieba_thread_pager_recorded.html", content_type="text/html; charset=utf-8"),
+        when={"pn": None})  # fmt: skip
+    source = forum(base, "tieba", "/p/9117905169", language="zh", lookback="36500d", max_pages=2)
+    brands = [{"name": "父亲", "query": "父亲"}]
+    result = crawl(source, brands=brands, settings={**CLOCK, "LOG_LEVEL": "WARNING"})
+    assert result.error is None, result.log
+    assert [h.param("pn") for h in api_server.hits("/p/9117905169")] == [None, "2"]
+    assert faults(result) == {"http_404": 1}
+    thread = f"{base}/p/9117905169"
+    got = by_id(result.mentions)
+    assert sorted(got) == [f"{thread}?pid=150719088158#150719088158"]
+    second = got[f"{thread}?pid=150719088158#150719088158"]
+    assert second.author == "杜草莓"  # a.p_author_name's text; data-field says jkl028
+    assert second.text == (
+        "本来觉得就凭14岁的这点叛逆父亲不再理她觉得这个这个父亲是有点问题的，"
+        "后来看到母亲也不理了，我就知道这女的肯定隐藏了很多自己干得垃圾事没说，她活该"
+    )
+    assert second.created_at == utc(2024, 8, 5, 9, 7)  # "2024-08-05 17:07" in Beijing
+    assert second.brands == ["父亲"]
+    # both floors read; floor 1 (an image alone, no text) is dropped as naming no brand
+    assert result.stats["posts_seen"] == 2 and result.stats["dropped"] == {"no_brand": 1}
