@@ -865,8 +865,9 @@ class ElasticsearchConfig(TlsSettings):
     )
     retention: RetentionConfig | None = Field(
         default=None,
-        description="delete or close mention indices older than this (`scheduler.py "
-        "retention`, and once a day by the daemon); off when not given",
+        description="delete or close mention indices older than this, and delete the hours "
+        "older than it from the hourly counts index (`scheduler.py retention`, and once a day "
+        "by the daemon); off when not given",
     )
 
     @field_validator("hosts")

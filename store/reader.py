@@ -209,7 +209,8 @@ class RollupMentionReader(ElasticsearchMentionReader):
         started earlier may land later) and the hours new to the window, so a check
         reads a few documents per brand instead of weeks of them. A recompute never
         deletes a document (a brand gone from an hour gets zeros), so nothing kept can
-        go stale unseen."""
+        go stale unseen; retention (`store.retention`) deletes only hours that ended by
+        its cutoff, which a window within `alerts.history` <= `keep` never reaches."""
         if not self.incremental:
             return self._fetch(brand, lo, hi, None)
         kept = self._kept.get(brand)
