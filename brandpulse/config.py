@@ -1300,7 +1300,7 @@ class AlertsConfig(Strict):
         "spike detector its hour-of-week profile and a three-week record",
     )
     counts_source: Literal["rollup", "raw"] = Field(
-        default="raw",
+        default="rollup",
         description="where the checks read counts from: `rollup`, the hourly counts index kept "
         "after every indexing batch (the newest hour still raw; see docs/alerting.md), or `raw`, "
         "aggregating the mentions over the whole history at every check",
