@@ -192,8 +192,8 @@ class AlertEngine:
     what `check` would enqueue, without writing or sending anything.
 
     Mentions are read through `reader` (Elasticsearch's over `mentions_index` by
-    default; with `alerts.counts_source: rollup` its counts come from the hourly counts
-    index, `store.reader.RollupMentionReader`); state and outbox are always in Elasticsearch. `rules` is the registry
+    default; with `alerts.counts_source: rollup`, the default, its counts come from the
+    hourly counts index, `store.reader.RollupMentionReader`); state and outbox are always in Elasticsearch. `rules` is the registry
     the engine runs, `alerts.rules.RULES` unless given. `failing_sources` tells which
     sources the health notices report as failing (the daemon passes
     `HealthTracker.sources_down`), so no rule reports their silence a second time.

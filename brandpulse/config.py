@@ -865,8 +865,9 @@ class ElasticsearchConfig(TlsSettings):
     )
     retention: RetentionConfig | None = Field(
         default=None,
-        description="delete or close mention indices older than this (`scheduler.py "
-        "retention`, and once a day by the daemon); off when not given",
+        description="delete or close mention indices older than this, and delete the hours "
+        "older than it from the hourly counts index (`scheduler.py retention`, and once a day "
+        "by the daemon); off when not given",
     )
 
     @field_validator("hosts")
@@ -1299,7 +1300,7 @@ class AlertsConfig(Strict):
         "spike detector its hour-of-week profile and a three-week record",
     )
     counts_source: Literal["rollup", "raw"] = Field(
-        default="raw",
+        default="rollup",
         description="where the checks read counts from: `rollup`, the hourly counts index kept "
         "after every indexing batch (the newest hour still raw; see docs/alerting.md), or `raw`, "
         "aggregating the mentions over the whole history at every check",

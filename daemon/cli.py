@@ -718,7 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="the new model: a local path or a Hugging Face name")
     p.add_argument("--only-unscored", action="store_true", help="only mentions with no sentiment")
     p = add("retention", cmd_retention, "delete or close mention indices older than "
-            "elasticsearch.retention.keep (the daemon does it daily when configured)")
+            "elasticsearch.retention.keep, and those hours of the hourly counts index "
+            "(the daemon does it daily when configured)")
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted or closed, change nothing")
     p.add_argument("--at", help="pretend it is this time (ISO 8601, UTC unless given)")
     p = add("report", cmd_report, "share of voice, sentiment trend and complaint themes of a period")

@@ -8,7 +8,8 @@ Jobs:
 - one cron job per scheduled report (`reports.schedules`, `daemon.reports`), in the
   schedule's own time zone;
 - index retention once a day when `elasticsearch.retention` is set
-  (`store.retention`: delete or close mention indices past the cutoff), the first
+  (`store.retention`: delete or close mention indices past the cutoff, delete the
+  counts index's hours past it), the first
   run right after start;
 - housekeeping every minute: replay the spool, score mentions left unscored,
   deliver alerts still waiting in the outbox, apply the health thresholds and
@@ -519,7 +520,8 @@ class Daemon:
             self._es_failed(describe_es_error(exc, self._es_hosts))
             return
         log_event(logger, "retention.done", action=result.action, cutoff=result.cutoff.isoformat(),
-                  indices=result.acted, kept=len(result.kept), ignored=result.ignored)  # fmt: skip
+                  indices=result.acted, kept=len(result.kept), ignored=result.ignored,
+                  rollup_hours_deleted=result.rollup_hours)  # fmt: skip
 
     def _score_unscored(self) -> None:
         from daemon.rescore import rescore

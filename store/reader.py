@@ -209,7 +209,8 @@ class RollupMentionReader(ElasticsearchMentionReader):
         started earlier may land later) and the hours new to the window, so a check
         reads a few documents per brand instead of weeks of them. A recompute never
         deletes a document (a brand gone from an hour gets zeros), so nothing kept can
-        go stale unseen."""
+        go stale unseen; retention (`store.retention`) deletes only hours that ended by
+        its cutoff, which a window within `alerts.history` <= `keep` never reaches."""
         if not self.incremental:
             return self._fetch(brand, lo, hi, None)
         kept = self._kept.get(brand)
@@ -258,17 +259,29 @@ class RollupMentionReader(ElasticsearchMentionReader):
                 return out
             after = hits[-1]["sort"]
 
+    def _rollup_hours(
+        self, brand: str, start: datetime, end: datetime, step: timedelta
+    ) -> tuple[datetime, datetime, list[HourCounts]] | None:
+        """The whole hours ``[lo, hi)`` of the window the rollup serves and `brand`'s
+        documents for them; None when the window is read raw whole (a sub-minute step,
+        no whole hour to serve, or no counts index yet), which `counts` and
+        `counts_by_source` both answer the same way: by the raw reader."""
+        span = self._split(start, end, step)
+        if span is None:
+            return None
+        lo, hi = span
+        try:
+            return lo, hi, self.hours(brand, lo, hi)
+        except NotFoundError:
+            return None
+
     def counts(
         self, brand: str, start: datetime, end: datetime, step: timedelta
     ) -> list[IntervalCounts]:
-        span = self._split(start, end, step)
-        if span is None:
+        served = self._rollup_hours(brand, start, end, step)
+        if served is None:
             return super().counts(brand, start, end, step)
-        lo, hi = span
-        try:
-            docs = self.hours(brand, lo, hi)
-        except NotFoundError:
-            return super().counts(brand, start, end, step)
+        lo, hi, docs = served
         sums = sum_minutes(brand, docs, lo, hi, step)
         for a, b in self._raw_parts(start, end, lo, hi):
             for c in super().counts(brand, a, b, step):
@@ -287,14 +300,10 @@ class RollupMentionReader(ElasticsearchMentionReader):
     def counts_by_source(
         self, brand: str, start: datetime, end: datetime, step: timedelta
     ) -> list[SourceCounts]:
-        span = self._split(start, end, step)
-        if span is None:
+        served = self._rollup_hours(brand, start, end, step)
+        if served is None:
             return super().counts_by_source(brand, start, end, step)
-        lo, hi = span
-        try:
-            docs = self.hours(brand, lo, hi)
-        except NotFoundError:
-            return super().counts_by_source(brand, start, end, step)
+        lo, hi, docs = served
         sums: dict[tuple[str, datetime], int] = {}
         for doc in docs:
             for (m, source), n in doc.sources.items():

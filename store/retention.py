@@ -21,6 +21,18 @@ Contract:
 - ``close`` first takes the index out of the alias, then closes it: a search of
   an alias that includes a closed index fails, and readers, alerts and Kibana
   all read the alias;
+- the hourly counts index (``<prefix>-counts-hourly``, ``store.rollup``) loses, in
+  the same run, every (brand, hour) document whose hour *ended* at or before the same
+  cutoff (a range query on ``hour``, deleted by search and bulk delete), whatever
+  ``action`` is: the counts of an hour whose mentions are gone, or in a closed index
+  out of the alias, could no longer be rebuilt or checked against the raw mentions,
+  and an alert or a rollup-built figure must not count what the raw mentions no
+  longer hold. Finer
+  than the mention indices (an hour, not a month): with monthly indices the raw
+  mentions of a month that still holds one kept day stay readable while their
+  hours before the cutoff are gone from the rollup, which is why ``alerts.history``
+  must stay within ``keep``. No counts index (``counts_source: raw`` and never
+  rebuilt): nothing to do, nothing created;
 - the time is injected (``now``), so a test can say exactly which indices go.
 
 Elasticsearch's own ILM would do the same on clusters that have it; the local
@@ -40,6 +52,7 @@ from typing import Literal
 from elasticsearch import ApiError, Elasticsearch
 
 from brandpulse.config import ElasticsearchConfig, RetentionConfig
+from store.rollup import HOUR, counts_index_name
 from store.setup import alias_name, index_pattern
 
 log = logging.getLogger(__name__)
@@ -81,6 +94,10 @@ class RetentionResult:
     kept: list[str] = field(default_factory=list)  # ours, period not over by the cutoff
     already_closed: list[str] = field(default_factory=list)  # action close: nothing to do
     ignored: list[str] = field(default_factory=list)  # match the pattern, not our naming
+    # the counts index (None: it does not exist) and its (brand, hour) documents whose
+    # hour ended by the cutoff: deleted (or, with dry_run, that would be), any action
+    rollup_index: str | None = None
+    rollup_hours: int = 0
 
     def lines(self) -> list[str]:
         verb = {"delete": "deleted", "close": "closed"}[self.action]
@@ -91,6 +108,10 @@ class RetentionResult:
         out += [f"  already closed: {name}" for name in self.already_closed]
         out.append(f"  kept: {len(self.kept)} index(es)" + (f", newest {self.kept[-1]}" if self.kept else ""))
         out += [f"  not ours, untouched: {name}" for name in self.ignored]
+        if self.rollup_index is not None:
+            gone = "would be deleted" if self.dry_run else "deleted"
+            out.append(f"  {self.rollup_index}: {self.rollup_hours} (brand, hour) document(s) of "
+                       f"hours ended by the cutoff {gone}")  # fmt: skip
         return out
 
 
@@ -129,7 +150,9 @@ def apply_retention(
     retention: RetentionConfig | None = None,
 ) -> RetentionResult:
     """Delete or close (``cfg.retention.action``) the mention indices whose period
-    ended at or before ``now - keep``; with ``dry_run``, only say which.
+    ended at or before ``now - keep``, and delete the counts index's documents of the
+    hours that ended by then (`expire_rollup_hours`, whatever the action); with
+    ``dry_run``, only say which and how many.
 
     Raises ValueError when no retention is configured (nothing would say how long).
     """
@@ -146,6 +169,9 @@ def apply_retention(
         result.already_closed = [n for n in old if status[n] == "close"]
         old = [n for n in old if status[n] != "close"]
     result.acted = old
+    result.rollup_index, result.rollup_hours = expire_rollup_hours(
+        client, cfg.index_prefix, cutoff, dry_run=dry_run
+    )
     if dry_run or not old:
         return result
     alias = alias_name(cfg.index_prefix)
@@ -164,6 +190,51 @@ def apply_retention(
             client.indices.close(index=",".join(chunk), ignore_unavailable=True)
         log.info("retention: %s %s", policy.action, ", ".join(chunk))
     return result
+
+
+def expire_rollup_hours(
+    client: Elasticsearch, prefix: str, cutoff: datetime, *, dry_run: bool = False, batch: int = 1000
+) -> tuple[str | None, int]:
+    """Delete from ``<prefix>-counts-hourly`` the documents whose hour ended at or
+    before `cutoff` (``hour + 1h <= cutoff``); (the index, how many were deleted), or
+    with `dry_run` how many would be (counted, nothing deleted); (None, 0) when there is
+    no counts index, which is left absent (the rollup is built only once used).
+
+    Search and bulk delete, `batch` ids at a time, rather than ``_delete_by_query``,
+    which needs the reindex module that not every cluster (nor the test node) has
+    (as `alerts.state.AlertStateStore.prune`). An hour a concurrent recompute rewrites
+    meanwhile (a late mention of an old hour) is deleted all the same, or, written
+    after the delete, by the next run. Refreshed, so a reader right after sees the
+    hours gone. Raises RuntimeError naming the index and the document when a delete
+    is refused."""
+    index = counts_index_name(prefix)
+    if not client.indices.exists(index=index):
+        return None, 0
+    query = {"range": {"hour": {"lte": (cutoff - HOUR).astimezone(UTC).isoformat(),
+                                "format": "strict_date_optional_time"}}}  # fmt: skip
+    client.indices.refresh(index=index)
+    if dry_run:
+        return index, int(client.count(index=index, query=query)["count"])
+    deleted = 0
+    while True:
+        hits = client.search(index=index, query=query, size=batch, source=False)["hits"]["hits"]
+        if not hits:
+            break
+        resp = client.bulk(operations=[{"delete": {"_index": index, "_id": h["_id"]}} for h in hits],
+                           refresh=True)  # fmt: skip
+        for item in resp["items"]:
+            result = item["delete"]
+            status = int(result.get("status", 0))
+            if status == 404:  # another run deleted it meanwhile
+                continue
+            if status >= 300:
+                raise RuntimeError(f"retention of {index}: delete of {result.get('_id')} failed: "
+                                   f"HTTP {status}: {result.get('error')}")  # fmt: skip
+            deleted += 1
+    if deleted:
+        log.info("retention: deleted %d document(s) of hours ended by %s from %s",
+                 deleted, cutoff.isoformat(), index)  # fmt: skip
+    return index, deleted
 
 
 def ilm_available(client: Elasticsearch) -> bool:

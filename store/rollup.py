@@ -20,8 +20,8 @@ its refresh), so the recompute that saw more wins.
 
 An hour whose recompute failed (Elasticsearch down) is kept and retried with the next
 batch; `rebuild` recomputes every hour that holds a mention (or a given span), e.g.
-after switching `alerts.counts_source` to `rollup` on an existing deployment
-(``python scheduler.py rebuild-counts``).
+for a counts index that missed writes (``python scheduler.py rebuild-counts``); a
+daemon starting with `rollup` (the default) and no counts index builds it itself.
 """
 
 from __future__ import annotations

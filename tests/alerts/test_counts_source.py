@@ -127,11 +127,13 @@ def _decision(a: Alert) -> tuple[object, ...]:
 
 
 def test_rollup_and_raw_decide_alike_check_by_check(es_client, prefixes, slacks, tmp_path):
-    raw_cfg = make_config(prefixes[0], slacks[0], rules=RULES)
+    # raw explicitly: rollup is the default, and this compares the two
+    raw_cfg = make_config(prefixes[0], slacks[0], rules=RULES, counts_source="raw")
     roll_cfg = make_config(prefixes[1], slacks[1], rules=RULES, counts_source="rollup")
     raw = Store(es_client, raw_cfg, slacks[0], tmp_path / "raw")
     rolled = Store(es_client, roll_cfg, slacks[1], tmp_path / "rolled")
     assert isinstance(rolled.engine.reader, RollupMentionReader)
+    assert not isinstance(raw.engine.reader, RollupMentionReader) and raw.rollup is None
     history = _history()
     # what has been crawled by the first check: up to a few minutes before it
     first = WAVE_START - timedelta(minutes=20)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from brandpulse.config import ConfigError, ElasticsearchConfig, RetentionConfig, parse_config
 from store.retention import apply_retention, ilm_available, index_period_of, list_mention_indices
+from store.rollup import CountsRollup, counts_index_name
 from store.setup import alias_name, ensure_index, install_templates
 from store.synthetic import mentions
 from store.writer import BulkWriter
@@ -140,12 +141,61 @@ def test_close_takes_old_indices_out_of_the_alias_and_reads_keep_working(
     assert again.acted == [] and set(again.already_closed) == old
 
 
+def _rolled_hours(es: Elasticsearch, prefix: str) -> set[datetime]:
+    es.indices.refresh(index=counts_index_name(prefix))
+    hits = es.search(index=counts_index_name(prefix), size=1000, query={"match_all": {}})["hits"]["hits"]
+    return {datetime.fromisoformat(h["_source"]["hour"].replace("Z", "+00:00")) for h in hits}
+
+
+# the cutoff of KEEP at NOW is 2025-11-15 12:00: hours that ended by then go
+ROLLED_GONE = [datetime(2025, 10, 2, 9, tzinfo=UTC), datetime(2025, 11, 15, 10, tzinfo=UTC),
+               datetime(2025, 11, 15, 11, tzinfo=UTC)]  # 11:00 ends at the cutoff itself
+ROLLED_KEPT = [datetime(2025, 11, 15, 12, tzinfo=UTC), datetime(2026, 11, 20, 9, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("action", ["delete", "close"])
+def test_rollup_hours_ended_by_the_cutoff_are_deleted_whatever_the_action(
+    es_client: Elasticsearch, es_cfg: ElasticsearchConfig, action: str
+):
+    cfg = es_cfg.model_copy(update={"retention": RetentionConfig(keep="13 months", action=action)})
+    install_templates(es_client, cfg)
+    # mentions in each hour (two brands in each), the counts index built from them
+    batch = [m for i, hour in enumerate(ROLLED_GONE + ROLLED_KEPT)
+             for m in mentions(6, hour, hour + timedelta(minutes=50), seed=i, id_prefix=f"h{i}-",
+                               brands=("Acme", "Globex"))]  # fmt: skip
+    with BulkWriter(es_client, cfg) as writer:
+        assert writer.write(batch).ok
+    assert CountsRollup(es_client, cfg.index_prefix).rebuild() > 0
+    docs = len({(b, m.created_at.replace(minute=0, second=0, microsecond=0)) for m in batch for b in m.brands})
+    gone = len({(b, m.created_at.replace(minute=0, second=0, microsecond=0)) for m in batch
+                for b in m.brands if m.created_at < datetime(2025, 11, 15, 12, tzinfo=UTC)})  # fmt: skip
+    assert 0 < gone < docs
+    assert _rolled_hours(es_client, cfg.index_prefix) == set(ROLLED_GONE + ROLLED_KEPT)
+
+    dry = apply_retention(es_client, cfg, NOW, dry_run=True)
+    assert (dry.rollup_index, dry.rollup_hours) == (counts_index_name(cfg.index_prefix), gone)
+    assert f"{gone} (brand, hour) document(s) of hours ended by the cutoff would be deleted" in "\n".join(dry.lines())
+    assert _rolled_hours(es_client, cfg.index_prefix) == set(ROLLED_GONE + ROLLED_KEPT)
+
+    done = apply_retention(es_client, cfg, NOW)
+    assert done.rollup_hours == gone
+    assert f"{gone} (brand, hour) document(s) of hours ended by the cutoff deleted" in "\n".join(done.lines())
+    assert _rolled_hours(es_client, cfg.index_prefix) == set(ROLLED_KEPT)
+    assert es_client.count(index=counts_index_name(cfg.index_prefix))["count"] == docs - gone
+    # a second run finds nothing more to do
+    assert apply_retention(es_client, cfg, NOW).rollup_hours == 0
+
+
 def test_a_prefix_with_no_indices_is_nothing_to_do(
     es_client: Elasticsearch, es_cfg: ElasticsearchConfig
 ):
     cfg = es_cfg.model_copy(update={"retention": KEEP})
     result = apply_retention(es_client, cfg, NOW)
     assert (result.acted, result.kept, result.ignored) == ([], [], [])
+    # no counts index (the rollup never built): nothing said, nothing created
+    assert (result.rollup_index, result.rollup_hours) == (None, 0)
+    assert "counts-hourly" not in "\n".join(result.lines())
+    assert not es_client.indices.exists(index=counts_index_name(cfg.index_prefix))
 
 
 def test_without_retention_configured_nothing_is_applied(
