@@ -113,7 +113,8 @@ class TrainSet:
 
 
 def domain_shares(args: argparse.Namespace) -> dict[str, float]:
-    """`DOMAIN_SHARES` with the `--share NAME=X` overrides applied (recorded in the recipe).
+    """`DOMAIN_SHARES` with the `--share NAME=X` overrides and the `--hold-out NAME` zeros
+    applied (recorded in the recipe, where `nlp.domains.trained_domains` reads them back).
 
     An unknown domain name is an error naming the known ones, not a silently ignored share.
     """
@@ -126,6 +127,10 @@ def domain_shares(args: argparse.Namespace) -> dict[str, float]:
             shares[name] = float(value)
         except ValueError:
             raise SystemExit(f"--share {item!r}: {value!r} is not a number") from None
+    for name in getattr(args, "hold_out", None) or ():
+        if name not in shares:
+            raise SystemExit(f"--hold-out {name!r}: unknown domain; known: {', '.join(shares)}")
+        shares[name] = 0.0
     return shares
 
 
@@ -339,6 +344,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vocab-top-k", type=int, default=30000)
     ap.add_argument("--share", action="append", metavar="NAME=X",
                     help="broad mix: override one domain's share (repeatable)")
+    ap.add_argument("--hold-out", action="append", metavar="NAME",
+                    help="broad mix: train nothing from this domain (share 0, repeatable), "
+                         "so `nlp.domains` reports it as unseen: a leave-domains-out run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--init-from", type=Path, default=None,

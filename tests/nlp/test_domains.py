@@ -48,3 +48,37 @@ def test_authored_sarcasm_is_labelled_bilingual_and_keeps_the_probes_out() -> No
         assert not any(probe.lower()[:30] in t or t in probe.lower() for t in texts)
     examples = data.domain_examples(data.SARCASM, "all")
     assert len(examples) == len(rows) and not any(ex.binary for ex in examples)
+
+
+def test_trained_domains_follow_every_stage_a_model_came_from() -> None:
+    """The committed model's recipe chain: legacy stages (tweets + shopping) continued on
+    the broad mix, so every shared domain is seen; a leave-domains-out stage and a soup
+    are read the same way (nlp.soup, --hold-out)."""
+    import argparse
+    import json
+
+    from nlp.build_default import ARTIFACT_DIR, RECIPE_FILE
+    from nlp.domains import TWEETEVAL_VAL, trained_domains
+    from nlp.train_default import DOMAIN_SHARES, domain_shares
+
+    committed = json.loads((ARTIFACT_DIR / RECIPE_FILE).read_text(encoding="utf-8"))
+    assert {d.name for d in data.DOMAINS} <= trained_domains(committed)
+    assert TWEETEVAL_VAL in trained_domains(committed)
+
+    legacy = {"zh_share": 0.3, "layers": 6}
+    assert trained_domains(legacy) == {"en_semeval_tweets", "zh_shopping", TWEETEVAL_VAL}
+
+    held = ["zh_amazon_cn", "en_app_reviews"]
+    shares = domain_shares(argparse.Namespace(share=["zh_shopping=0.2"], hold_out=held))
+    assert shares["zh_shopping"] == 0.2 and shares["zh_amazon_cn"] == 0.0
+    lodo = {"mix": "broad", "domain_shares": shares, "continued_from": legacy}
+    seen = trained_domains(lodo)
+    assert not set(held) & seen
+    assert seen == {n for n, s in DOMAIN_SHARES.items() if n not in held} | {TWEETEVAL_VAL}
+    # a soup of the leave-out stage with the committed model has seen them all again
+    soup = {"soup_of": [{"weight": 0.5, "stage": lodo}, {"weight": 0.5, "stage": committed}]}
+    assert set(held) <= trained_domains(soup)
+    assert trained_domains({}) == set()
+
+    with pytest.raises(SystemExit, match="--hold-out 'zh_hotel'"):
+        domain_shares(argparse.Namespace(share=None, hold_out=["zh_hotel"]))
