@@ -1685,6 +1685,7 @@ class Config(Strict):
                 problems.append((("reports", "slack"), "reports.slack needs slack.token and "
                                  "slack.channel: an incoming webhook cannot upload the charts"))
         problems += cls._route_problems(data, names)
+        problems += cls._history_problems(data)
         alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
         windows = alerts.get("maintenance") if isinstance(alerts.get("maintenance"), list) else []
         for i, window in enumerate(windows):
@@ -1694,6 +1695,36 @@ class Config(Strict):
                     problems.append((("alerts", "maintenance", i, "brands"), f"{brand!r} is not a "
                                      f"configured brand (expected one of {list(dict.fromkeys(names))})"))  # fmt: skip
         return problems
+
+    @classmethod
+    def _history_problems(cls, data: dict[str, Any]) -> Problems:
+        """`alerts.history` must fit inside `elasticsearch.retention.keep`: the detector
+        would learn from hours retention has removed (raw indices and rollup hours alike),
+        so a daemon that kept them in memory and one restarted after they went would
+        judge the same brand on different baselines. A month counts as 28 days here (the
+        shortest the cutoff can reach back). Values that do not parse are left to their
+        own section's error."""
+        es = data.get("elasticsearch") if isinstance(data.get("elasticsearch"), dict) else {}
+        retention = es.get("retention") if isinstance(es.get("retention"), dict) else {}
+        keep = retention.get("keep")
+        if not isinstance(keep, str):
+            return []
+        alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+        history_raw = alerts.get("history", AlertsConfig.model_fields["history"].default)
+        try:
+            history = (history_raw if isinstance(history_raw, timedelta)
+                       else parse_duration(str(history_raw)))
+            match = _KEEP_MONTHS.match(keep)
+            kept = timedelta(days=28 * int(match.group(1))) if match else parse_duration(keep)
+        except (ValueError, TypeError):
+            return []
+        if history <= kept:
+            return []
+        shown = (history_raw if isinstance(history_raw, str)
+                 else f"{history / timedelta(days=1):g}d (the default)")
+        return [(("alerts", "history"), f"{shown} is longer than elasticsearch.retention."
+                 f"keep ({keep}): the detector would learn from hours retention deletes; "
+                 "shorten alerts.history or keep mentions longer")]
 
     @classmethod
     def channel_sections(cls) -> dict[str, Any]:

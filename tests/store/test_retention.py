@@ -209,3 +209,21 @@ def test_without_retention_configured_nothing_is_applied(
 def test_the_local_node_has_no_ilm(es_client: Elasticsearch):
     # why the job is the tested path (docs/elasticsearch.md, Retention)
     assert ilm_available(es_client) is False
+
+
+def test_alert_history_longer_than_retention_is_a_config_error():
+    """The detector's history must fit inside what retention keeps (rollup hours and raw
+    indices alike are deleted past `keep`); the error names both values."""
+    data = {"brands": [{"name": "Acme"}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config({**data, "elasticsearch": {"retention": {"keep": "14d"}}}, env={})
+    [problem] = [p for p in err.value.problems if p.startswith("alerts.history")]
+    assert "elasticsearch.retention.keep (14d)" in problem
+    with pytest.raises(ConfigError) as err:
+        parse_config({**data, "alerts": {"history": "60d"},
+                      "elasticsearch": {"retention": {"keep": "2 months"}}}, env={})
+    assert any(p.startswith("alerts.history: 60d is longer") for p in err.value.problems)
+    # fits: the default 21 days in one month; 8 weeks in two months (56 days)
+    assert parse_config({**data, "elasticsearch": {"retention": {"keep": "1 month"}}}, env={})
+    assert parse_config({**data, "alerts": {"history": "8w"},
+                         "elasticsearch": {"retention": {"keep": "2 months"}}}, env={})
