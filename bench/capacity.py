@@ -74,7 +74,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from brandpulse.config import parse_config  # noqa: E402
+from brandpulse.config import AlertsConfig, parse_config  # noqa: E402
 from esnode import LocalNode  # noqa: E402
 from redisnode import LocalRedis  # noqa: E402
 from sandbox.corpus import BURST_EN, NEGATIVE_EN, NEUTRAL_EN, POSITIVE_EN, Post  # noqa: E402
@@ -377,6 +377,8 @@ def run_topology(name: str, k: int | None, args: argparse.Namespace, work: Path,
                 n += 1
                 data = config_data(tdir, node.url, sources.base_urls(), slack, index_prefix, redis_cfg, n,
                                    args.rate)  # fmt: skip
+                if args.counts_source:
+                    data["alerts"]["counts_source"] = args.counts_source
                 path = tdir / f"config{n}.yaml"
                 path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
                 roles.append(Role(role, path, tdir / f"{role}{n}.log"))
@@ -606,6 +608,8 @@ def main() -> int:
     parser.add_argument("--alert-wait", type=float, default=300.0,
                         help="seconds to wait for the burst's alert after the drain")
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--counts-source", choices=("raw", "rollup"),
+                        help="alerts.counts_source for every process (default: the config's default)")
     parser.add_argument("--work", type=Path, help="folder for logs and configs (default: a temp folder)")
     args = parser.parse_args()
     args.rate = args.rate or (20.0 if args.quick else 40.0)
@@ -616,6 +620,8 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="brandpulse-capacity-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder (logs, configs): {work}", flush=True)
+    default = AlertsConfig.model_fields["counts_source"].default
+    print(f"alerts.counts_source: {args.counts_source or f'{default} (the default)'}", flush=True)
     results = []
     with LocalNode(port=0, data_dir=work / "es", heap="1g") as node, \
             LocalRedis(work_dir=work / "redis") as redis_node, SlackSandbox() as slack:  # fmt: skip
