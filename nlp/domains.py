@@ -117,11 +117,11 @@ def trained_domains(recipe: dict) -> set[str]:
 def model_recipe(model: str) -> dict | None:
     """The recipe a built model records (`build_info.json`), or None (a checkpoint from
     elsewhere: nothing is known of its training data)."""
-    from nlp.build_default import BUILD_INFO, DEFAULT_MODEL_DIR
+    from nlp.scorer import DEFAULT_MODEL_DIR  # not nlp.build_default: that imports torch
 
     folder = DEFAULT_MODEL_DIR if model == "default" else Path(model)
     try:
-        return json.loads((folder / BUILD_INFO).read_text(encoding="utf-8"))["recipe"]
+        return json.loads((folder / "build_info.json").read_text(encoding="utf-8"))["recipe"]
     except (OSError, ValueError, KeyError):
         return None
 
