@@ -814,6 +814,12 @@ class RetentionConfig(Strict):
             raise PydanticCustomError("keep", "must be at least 1 day (1d)")
         return value.strip()
 
+    def shortest(self) -> timedelta:
+        """The least time `keep` spans whatever `now` is: a calendar month counts as
+        28 days, a duration as itself (`Config` checks `alerts.history` against it)."""
+        match = _KEEP_MONTHS.match(self.keep)
+        return timedelta(days=28 * int(match.group(1))) if match else parse_duration(self.keep)
+
     def cutoff(self, now: datetime) -> datetime:
         """`now` minus `keep`: months are calendar months (the day clamped to the
         target month's last), anything else an exact duration."""
@@ -1701,30 +1707,24 @@ class Config(Strict):
         """`alerts.history` must fit inside `elasticsearch.retention.keep`: the detector
         would learn from hours retention has removed (raw indices and rollup hours alike),
         so a daemon that kept them in memory and one restarted after they went would
-        judge the same brand on different baselines. A month counts as 28 days here (the
-        shortest the cutoff can reach back). Values that do not parse are left to their
-        own section's error."""
+        judge the same brand on different baselines. Values that do not parse are left
+        to their own section's error."""
         es = data.get("elasticsearch") if isinstance(data.get("elasticsearch"), dict) else {}
         retention = es.get("retention") if isinstance(es.get("retention"), dict) else {}
-        keep = retention.get("keep")
-        if not isinstance(keep, str):
-            return []
         alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
-        history_raw = alerts.get("history", AlertsConfig.model_fields["history"].default)
+        given = alerts.get("history")
         try:
-            history = (history_raw if isinstance(history_raw, timedelta)
-                       else parse_duration(str(history_raw)))
-            match = _KEEP_MONTHS.match(keep)
-            kept = timedelta(days=28 * int(match.group(1))) if match else parse_duration(keep)
-        except (ValueError, TypeError):
+            kept = RetentionConfig(keep=retention.get("keep")).shortest()
+            history = parse_duration(given if given is not None
+                                     else AlertsConfig.model_fields["history"].default)
+        except (ValidationError, ValueError):
             return []
         if history <= kept:
             return []
-        shown = (history_raw if isinstance(history_raw, str)
-                 else f"{history / timedelta(days=1):g}d (the default)")
+        shown = given if given is not None else f"{history / timedelta(days=1):g}d (the default)"
         return [(("alerts", "history"), f"{shown} is longer than elasticsearch.retention."
-                 f"keep ({keep}): the detector would learn from hours retention deletes; "
-                 "shorten alerts.history or keep mentions longer")]
+                 f"keep ({retention['keep']}): the detector would learn from hours retention "
+                 "deletes; shorten alerts.history or keep mentions longer")]
 
     @classmethod
     def channel_sections(cls) -> dict[str, Any]:
