@@ -184,18 +184,21 @@ RECORDED_BRANDS = [{"name": "百度", "query": "百度"}, {"name": "知乎", "qu
 
 
 def test_recorded_search_page_of_answers_a_question_and_a_paper(api_server, crawl):
-    """search_recorded_answers.json: five items of a recorded search_v3 answer (see the
+    """search_recorded_answers.json: six items of a recorded search_v3 answer (see the
     fixtures' README): answers whose ids and question ids are strings and whose
     question names carry `<em>` highlights, a question found by search, which has no
     `created`/`created_time` (only `updated_time`) and its text in `description`, and
-    a paper (`scholar`), which is not a post. Every answer and the question is a
+    a paper (`scholar`), which is not a post, and an answer holding a table. Every answer
+    and the question is a
     mention with its recorded author, reach, counts and UTC time; nothing is a fault."""
     api_server.add(SEARCH, Reply.fixture("zhihu", "search_recorded_answers.json"))
     result = crawl(source(comments=False, max_pages=1), brands=RECORDED_BRANDS)
     assert result.error is None, result.log
     assert faults(result) == {}, result.log
     got = by_id(result.mentions)
-    assert sorted(got) == ["answer:3458972610", "answer:3606620400", "question:12473062221"]
+    assert sorted(got) == [
+        "answer:3458972610", "answer:3606620400", "answer:74216785323", "question:12473062221",
+    ]  # fmt: skip
     assert sorted(h.param("q") for h in api_server.hits(SEARCH)) == ["百度", "知乎"]
 
     google = got["answer:3458972610"]
@@ -209,6 +212,19 @@ def test_recorded_search_page_of_answers_a_question_and_a_paper(api_server, craw
     assert "我们省略了一些与已显示的 289 个非常相似的条目" in google.text  # the blockquote
     assert "例如site:http://http://cnn.com water外加" in google.text  # a link's text
     assert sorted(google.brands) == ["百度", "知乎"]  # "知乎、quora、百度知道"
+
+    # A table in an answer: one line per row, its cells apart (they ran together before:
+    # "filetype:搜索特定格式文件AI filetype:pdf", "文件" + "AI" reading as one phrase).
+    table = got["answer:74216785323"]
+    assert table.author == "平凡" and table.author_reach == 158553
+    assert table.created_at == utc(1736301757)
+    assert table.title == "如何看待百度搜索关键词增加 -robin或者 -李彦宏，就出现无广告正常内容？"
+    rows = table.text.split("\n")
+    assert "符号/语法 功能说明 示例" in rows
+    assert "filetype: 搜索特定格式文件 AI filetype:pdf 只显示 PDF 文件" in rows
+    assert "site: 限制在特定网站内搜索 site:http://http://baidu.com 人工智能" in rows
+    assert "文件AI" not in table.text
+    assert table.text.endswith("可以在搜索的时候节省很多时间。")  # the images leave no text
 
     baidu = got["answer:3606620400"]
     assert baidu.author == "冰臨" and baidu.author_reach == 302
