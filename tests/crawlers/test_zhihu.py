@@ -184,12 +184,12 @@ RECORDED_BRANDS = [{"name": "百度", "query": "百度"}, {"name": "知乎", "qu
 
 
 def test_recorded_search_page_of_answers_a_question_and_a_paper(api_server, crawl):
-    """search_recorded_answers.json: six items of a recorded search_v3 answer (see the
+    """search_recorded_answers.json: seven items of a recorded search_v3 answer (see the
     fixtures' README): answers whose ids and question ids are strings and whose
     question names carry `<em>` highlights, a question found by search, which has no
     `created`/`created_time` (only `updated_time`) and its text in `description`, and
-    a paper (`scholar`), which is not a post, and an answer holding a table. Every answer
-    and the question is a
+    a paper (`scholar`), which is not a post, an answer holding a table and an article.
+    Every answer, the article and the question is a
     mention with its recorded author, reach, counts and UTC time; nothing is a fault."""
     api_server.add(SEARCH, Reply.fixture("zhihu", "search_recorded_answers.json"))
     result = crawl(source(comments=False, max_pages=1), brands=RECORDED_BRANDS)
@@ -197,7 +197,8 @@ def test_recorded_search_page_of_answers_a_question_and_a_paper(api_server, craw
     assert faults(result) == {}, result.log
     got = by_id(result.mentions)
     assert sorted(got) == [
-        "answer:3458972610", "answer:3606620400", "answer:74216785323", "question:12473062221",
+        "answer:3458972610", "answer:3606620400", "answer:74216785323", "article:371751409",
+        "question:12473062221",
     ]  # fmt: skip
     assert sorted(h.param("q") for h in api_server.hits(SEARCH)) == ["百度", "知乎"]
 
@@ -225,6 +226,14 @@ def test_recorded_search_page_of_answers_a_question_and_a_paper(api_server, craw
     assert "site: 限制在特定网站内搜索 site:http://http://baidu.com 人工智能" in rows
     assert "文件AI" not in table.text
     assert table.text.endswith("可以在搜索的时候节省很多时间。")  # the images leave no text
+
+    article = got["article:371751409"]  # "TextSeek界面接近百度"
+    assert article.title == "文件内容搜索软件正面PK：TextSeek vs FileLocator Pro"
+    assert article.url == "https://zhuanlan.zhihu.com/p/371751409"
+    assert article.author == "辛巴" and article.author_reach == 271
+    assert article.created_at == utc(1620809815) and article.brands == ["百度"]
+    assert (article.engagement.likes, article.engagement.replies) == (65, 36)
+    assert article.text.startswith("上回我们横向评测了15款基于索引的文件内容搜索软件，国产软件TextSeek胜出。")
 
     baidu = got["answer:3606620400"]
     assert baidu.author == "冰臨" and baidu.author_reach == 302
