@@ -51,6 +51,7 @@ _BLOCK_TAGS = {
     "h6", "tr", "table", "section", "article", "aside", "header", "footer", "hr",
 }  # fmt: skip
 _LINE_TAGS = {"br", "li", "tr", "hr"}
+_CELL_TAGS = {"td", "th"}
 _DROP_TAGS = ("script", "style", "noscript", "template", "head")
 
 
@@ -162,7 +163,9 @@ def html_to_text(fragment: str | None) -> str:
 
     Paragraph-like blocks (<p>, <div>, <pre>, headings...) are set off by one blank line,
     also from bare text before or after them; <br>, list items and table rows end a
-    line. Source newlines right after those (`<br>\\n`) are layout and add nothing,
+    line, and a row's cells (<td>, <th>) are kept apart by a space (run together, two
+    cells would read as one word or phrase to a brand query: "文件" + "AI" as "文件AI").
+    Source newlines right after those (`<br>\\n`) are layout and add nothing,
     except inside <pre>, where whitespace is content.
     """
     if not fragment:
@@ -190,6 +193,11 @@ def html_to_text(fragment: str | None) -> str:
             if not _in_pre(element):
                 tail = tail.lstrip(" \t\r\n")
             element.tail = "\n" + tail
+        elif element.tag in _CELL_TAGS:
+            tail = element.tail or ""
+            if not _in_pre(element):
+                tail = tail.lstrip(" \t\r\n")
+            element.tail = " " + tail
         elif element.tag in _BLOCK_TAGS:
             # Paragraph-like blocks are set off by a blank line, also from bare text
             # around them: Hacker News writes `first paragraph<p>second`.

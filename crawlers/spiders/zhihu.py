@@ -37,7 +37,10 @@ search result, its ``excerpt`` (HTML with ``<em>`` highlights) cleaned to plain
 text by `crawlers.text.html_to_text`. Author ``author.name`` (a comment's
 ``author.member.name`` in the v4 comment format), reach ``author.follower_count``
 where the answer has it (unknown otherwise, never 0). Times are epoch seconds
-(``created_time``; a question's or article's ``created``) -> UTC.
+(``created_time``; a question's or article's ``created``) -> UTC. A question found by
+search carries neither (a recorded search answer has only ``updated_time``, its last
+edit, and its text in ``description``): its time is that ``updated_time``, the only one
+Zhihu gives there, rather than losing the question.
 
 Refusals (`crawlers.faults`): HTTP 401 (no cookie, or an expired one:
 ``{"error": {"message": "ZERR_NO_AUTH_TOKEN", "code": 100, "name":
@@ -264,11 +267,14 @@ class ZhihuSpider(MentionSpider):
             )
         if kind == "question":
             qid = obj["id"]
+            # A question found by search has neither `created` nor `created_time`, only
+            # `updated_time` (its last edit), and its text in `description`.
+            created = obj.get("created_time") or obj.get("created") or obj["updated_time"]
             return self.make_mention(
                 source_id=f"question:{qid}",
-                created_at=obj.get("created_time") or obj["created"],
+                created_at=created,
                 title=_html_title(obj.get("title") or obj.get("name")),
-                text=obj.get("detail") or obj.get("excerpt") or "",
+                text=obj.get("detail") or obj.get("excerpt") or obj.get("description") or "",
                 url=f"https://www.zhihu.com/question/{qid}",
                 **common,
             )

@@ -26,6 +26,10 @@ from crawlers.text import clean_text, decode_body, html_to_text, normalize_white
         ("<ul>\n<li>one</li>\n<li>two</li>\n</ul>", "one\ntwo"),
         # Inside <pre> the source newlines are the content.
         ("<pre><code>a = 1\nb = 2\n</code></pre>", "a = 1\nb = 2"),
+        # A table: a line per row, cells apart (a recorded Zhihu answer's table ran
+        # together, see test_zhihu.py), whatever the source layout between them.
+        ("<table><tr><th>A</th><th>B</th></tr><tr><td>x</td><td>y</td></tr></table>", "A B\nx y"),
+        ("<table>\n<tr>\n<td>Acme</td>\n<td>Rocket</td>\n</tr>\n</table>", "Acme Rocket"),
         ("", ""),
         (None, ""),
     ],

@@ -184,3 +184,45 @@ def test_language_codes_and_reset_times():
     assert seconds_until("2027-01-15T08:00:30.5Z", now=now) == 30.5  # Mastodon: ISO 8601
     assert seconds_until("1799999000", now=now) == 0.0  # already past: no negative pause
     assert seconds_until("soon", now=now) is None
+
+
+BITCOIN = [{"name": "Bitcoin", "query": "bitcoin OR btc"}]
+
+
+def test_recorded_search_answer_with_users_metrics_and_no_next_token(api_server, crawl):
+    """x/recorded_search_bitcoin.json: a recorded recent-search answer (2021-04-09, ten
+    tweets, nine users in `includes`: one user wrote two; `meta` without `next_token`;
+    no `lang`, which that request did not ask for; see the fixtures' README). Every tweet
+    is a mention with its recorded author, follower count, metrics and UTC time; the
+    crawl ends on the page without a next token."""
+    api_server.add(PATH, Reply.fixture("x", "recorded_search_bitcoin.json"))
+    result = crawl(source(lookback="2500d"), brands=BITCOIN)
+    assert result.error is None, result.log
+    assert faults(result) == {}, result.log
+    got = by_id(result.mentions)
+    assert len(got) == 10 and len(api_server.hits(PATH)) == 1
+
+    advice = got["1380581922200424449"]
+    assert advice.text.startswith("NOT FINANCIAL ADVICE:\n\nIf you’re already 100% invested in #Bitcoin")
+    assert advice.created_at == datetime(2021, 4, 9, 18, 2, 34, tzinfo=UTC)
+    assert advice.author == "jeitoapp" and advice.author_reach == 1838
+    assert advice.url == "https://x.com/jeitoapp/status/1380581922200424449"
+    assert (advice.engagement.likes, advice.engagement.replies, advice.engagement.shares) == (0, 2, 0)
+    assert advice.language is None
+
+    cycles = got["1380581024585945099"]
+    assert cycles.author == "rBryer23" and cycles.author_reach == 12530
+    assert (cycles.engagement.likes, cycles.engagement.replies, cycles.engagement.shares) == (16, 1, 3)
+
+    blocks = [m for m in result.mentions if m.author == "BCypher1"]  # one user, two tweets
+    assert sorted(m.source_id for m in blocks) == ["1380579558693330945", "1380581538824249345"]
+    assert {m.author_reach for m in blocks} == {2}
+
+    api_server.requests.clear()
+    again = crawl(source(lookback="2500d"), brands=BITCOIN)
+    assert again.error is None, again.log
+    # The newest tweet is years older than recent search's 7 days, so its id cannot be a
+    # since_id (X refuses one that old): the window start is asked for instead.
+    (hit,) = api_server.hits(PATH)
+    assert hit.param("since_id") is None and hit.param("start_time")
+    assert again.mentions == []  # the same answer again: all seen

@@ -2,9 +2,10 @@
 
 The pages are served by the local API server from tests/crawlers/fixtures/zhihu;
 its README says which objects are recorded Zhihu answers and which parts (the
-search envelope, an excerpt, a follower count) are built from the documented
-schema because no recorded search page holding posts was found (the one recorded
-search page, search_recorded_koc.json, holds only a box and an ad).
+search envelope, an excerpt, a follower count) of the two search pages the comment,
+paging and cursor tests use are built from the documented schema. Two recorded search
+pages are replayed as well: search_recorded_koc.json (a box and an ad) and
+search_recorded_answers.json (answers, a searched question, a paper).
 """
 
 from __future__ import annotations
@@ -177,6 +178,83 @@ def test_recorded_search_page_of_boxes_and_ads_yields_nothing_and_pages_on(api_s
     # what the recorded link adds besides paging is not carried over
     assert second.param("gk_version") is None and second.param("advert_count") is None
     assert [h.path for h in api_server.unmatched] == ["/robots.txt"]  # nothing else asked
+
+
+RECORDED_BRANDS = [{"name": "百度", "query": "百度"}, {"name": "知乎", "query": "知乎"}]
+
+
+def test_recorded_search_page_of_answers_a_question_and_a_paper(api_server, crawl):
+    """search_recorded_answers.json: seven items of a recorded search_v3 answer (see the
+    fixtures' README): answers whose ids and question ids are strings and whose
+    question names carry `<em>` highlights, a question found by search, which has no
+    `created`/`created_time` (only `updated_time`) and its text in `description`, and
+    a paper (`scholar`), which is not a post, an answer holding a table and an article.
+    Every answer, the article and the question is a
+    mention with its recorded author, reach, counts and UTC time; nothing is a fault."""
+    api_server.add(SEARCH, Reply.fixture("zhihu", "search_recorded_answers.json"))
+    result = crawl(source(comments=False, max_pages=1), brands=RECORDED_BRANDS)
+    assert result.error is None, result.log
+    assert faults(result) == {}, result.log
+    got = by_id(result.mentions)
+    assert sorted(got) == [
+        "answer:3458972610", "answer:3606620400", "answer:74216785323", "article:371751409",
+        "question:12473062221",
+    ]  # fmt: skip
+    assert sorted(h.param("q") for h in api_server.hits(SEARCH)) == ["百度", "知乎"]
+
+    google = got["answer:3458972610"]
+    assert google.author == "蒋晟" and google.author_reach == 11135
+    assert google.created_at == utc(1712584885) == datetime(2024, 4, 8, 14, 1, 25, tzinfo=UTC)
+    assert google.title == "为什么互联网给我一种想搜的东西什么都搜不到，屁用没有的信息一大堆的无力感？"
+    assert google.url == "https://www.zhihu.com/question/646087842/answer/3458972610"
+    assert (google.engagement.likes, google.engagement.replies) == (36, 7)
+    lines = [line for line in google.text.split("\n") if line]
+    assert lines[0] == "因为搜索引擎默认不给全部结果了"
+    assert "我们省略了一些与已显示的 289 个非常相似的条目" in google.text  # the blockquote
+    assert "例如site:http://http://cnn.com water外加" in google.text  # a link's text
+    assert sorted(google.brands) == ["百度", "知乎"]  # "知乎、quora、百度知道"
+
+    # A table in an answer: one line per row, its cells apart (they ran together before:
+    # "filetype:搜索特定格式文件AI filetype:pdf", "文件" + "AI" reading as one phrase).
+    table = got["answer:74216785323"]
+    assert table.author == "平凡" and table.author_reach == 158553
+    assert table.created_at == utc(1736301757)
+    assert table.title == "如何看待百度搜索关键词增加 -robin或者 -李彦宏，就出现无广告正常内容？"
+    rows = table.text.split("\n")
+    assert "符号/语法 功能说明 示例" in rows
+    assert "filetype: 搜索特定格式文件 AI filetype:pdf 只显示 PDF 文件" in rows
+    assert "site: 限制在特定网站内搜索 site:http://http://baidu.com 人工智能" in rows
+    assert "文件AI" not in table.text
+    assert table.text.endswith("可以在搜索的时候节省很多时间。")  # the images leave no text
+
+    article = got["article:371751409"]  # "TextSeek界面接近百度"
+    assert article.title == "文件内容搜索软件正面PK：TextSeek vs FileLocator Pro"
+    assert article.url == "https://zhuanlan.zhihu.com/p/371751409"
+    assert article.author == "辛巴" and article.author_reach == 271
+    assert article.created_at == utc(1620809815) and article.brands == ["百度"]
+    assert (article.engagement.likes, article.engagement.replies) == (65, 36)
+    assert article.text.startswith("上回我们横向评测了15款基于索引的文件内容搜索软件，国产软件TextSeek胜出。")
+
+    baidu = got["answer:3606620400"]
+    assert baidu.author == "冰臨" and baidu.author_reach == 302
+    assert baidu.created_at == utc(1724660864) and baidu.brands == ["百度"]
+    assert baidu.title == "为什么百度搜索引擎越做越差？"
+    assert baidu.text == (
+        "因为没有内容了，搁十年前，你黑猴打不过任何一个boss，你可以上百度查攻略，现在基本上只能"
+        "上小破站或者某音了，百度上的内容要不很少，要不都是重复的，有一个人写攻略，其他无数在那搬运"
+    )
+    assert (baidu.engagement.likes, baidu.engagement.replies) == (4579, 368)
+
+    question = got["question:12473062221"]
+    assert question.title == "知乎上搜索内容出现一堆无关内容，请问在知乎上有好的办法精确搜索吗？"
+    assert question.text == "知乎上搜索内容出现一堆无关内容，请问在知乎上有好的办法精确搜索吗"
+    assert question.url == "https://www.zhihu.com/question/12473062221"
+    # no creation time in a searched question: its last update, the only time it has
+    assert question.created_at == utc(1739759971)
+    assert question.author is None and question.author_reach is None  # 1 follower of the question
+    assert question.engagement.replies == 0 and question.brands == ["知乎"]
+    # wantsakOIer's "找片用yandex，极其有用" names neither brand
+    assert result.stats["dropped"].get("no_brand", 0) >= 1
 
 
 @pytest.mark.parametrize(
