@@ -2,6 +2,7 @@
 
     python -m nlp.domains [--model default|PATH] [--part test|dev] [--cap 1500]
                           [--baseline] [--json OUT.json] [--against OLD.json] [--probes]
+                          [--max-length 256]
 
 Every shared labelled file (`nlp.data.DOMAINS`) is split by SHA-1 of the text alone:
 bucket 0 of 10 is its **test** part (never trained on; for the shopping reviews it is the
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", action="store_true", help="VADER / SnowNLP on the same rows")
     ap.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--max-length", type=int, default=256,
+                    help="tokens per scoring window (the pipeline's nlp.max_length)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("--against", type=Path, default=None,
                     help="a --json file of another model: adds its figures as a column")
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         scorer = SentimentScorer.from_pretrained(args.model, runtime=args.runtime,
-                                                 threads=args.threads)
+                                                 threads=args.threads, max_length=args.max_length)
     except (FileNotFoundError, ValueError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
