@@ -137,6 +137,11 @@ _HOURS_PAGE = 2000
 # How far before the newest `rolled_at` seen an incremental read looks again: a
 # recompute that started earlier (its version and rolled_at) may become visible later.
 LOOK_BACK = timedelta(hours=1)
+# Values an incremental reader shares between the documents it keeps
+# (`HourCounts.from_source`); past this many the table starts again (what is kept stays
+# shared; only values read later are shared anew), so an unusual run of distinct
+# counts cannot grow it without bound.
+SHARED_MAX = 100_000
 
 
 @dataclass
@@ -185,6 +190,8 @@ class RollupMentionReader(ElasticsearchMentionReader):
         self.counts_index = counts_index
         self.incremental = incremental
         self._kept: dict[str, _Kept] = {}
+        # equal values of the kept documents, stored once (`HourCounts.from_source`)
+        self._shared: dict[object, object] = {}
         self.read_docs = 0  # rollup documents read so far (what incremental saves)
 
     def _split(
@@ -245,6 +252,9 @@ class RollupMentionReader(ElasticsearchMentionReader):
             filters.append({"bool": {"should": changed, "minimum_should_match": 1}})
         out: list[HourCounts] = []
         after: list[object] | None = None
+        if len(self._shared) > SHARED_MAX:
+            self._shared = {}
+        shared = self._shared if self.incremental else None  # nothing kept: nothing to share
         while True:
             body: dict[str, object] = {
                 "query": {"bool": {"filter": filters}},
@@ -254,7 +264,7 @@ class RollupMentionReader(ElasticsearchMentionReader):
             if after is not None:
                 body["search_after"] = after
             hits = self.es.search(index=self.counts_index, **body)["hits"]["hits"]
-            out += [HourCounts.from_source(h["_source"]) for h in hits]
+            out += [HourCounts.from_source(h["_source"], shared) for h in hits]
             if len(hits) < _HOURS_PAGE:
                 return out
             after = hits[-1]["sort"]

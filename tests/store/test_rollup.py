@@ -236,3 +236,29 @@ def test_an_incremental_reader_rereads_only_recomputed_hours(es_client, es_cfg):
     # a new reader (a restarted daemon) reads the whole window once, and agrees
     kept = RollupMentionReader(es_client, raw.index, prefix=es_cfg.index_prefix)
     assert agree() == 11
+
+
+def test_a_kept_reader_stores_equal_values_once_and_counts_the_same(store, es_client, es_cfg_module):
+    """What an incremental reader keeps shares equal values between documents
+    (`HourCounts.from_source` with its table): the same documents as read without the
+    table, each distinct minute-count, (minute, source) key and source name one object,
+    and the counts those documents give are the raw reader's."""
+    raw, *_ = store
+    prefix = es_cfg_module.index_prefix
+    es_client.indices.refresh(index=counts_index_name(prefix))
+    hits = es_client.search(index=counts_index_name(prefix), size=1000)["hits"]["hits"]
+    shared: dict[object, object] = {}
+    alone = [HourCounts.from_source(h["_source"]) for h in hits]
+    together = [HourCounts.from_source(h["_source"], shared) for h in hits]
+    assert together == alone and len(alone) > 20
+    kept = RollupMentionReader(es_client, raw.index, prefix=prefix)
+    step = timedelta(minutes=5)
+    for brand in BRANDS:
+        assert kept.counts(brand, START, END, step) == raw.counts(brand, START, END, step)
+        assert kept.counts_by_source(brand, START, END, step) == raw.counts_by_source(brand, START, END, step)
+    for docs in (together, [d for k in kept._kept.values() for d in k.docs.values()]):
+        counts = [c for d in docs for c in d.minutes.values()]
+        keys = [k for d in docs for k in d.sources]
+        names = [k[1] for k in keys]
+        for values in (counts, keys, names, [d.rolled_at for d in docs]):
+            assert len({id(v) for v in values}) == len(set(values)) < len(values)
