@@ -164,6 +164,12 @@ class DetectorCache:
         if n > len(counts):
             return "counts"  # the window ends before what was fed (a clock set back)
         if kept.counts[skip:] != counts[:n] or kept.totals[skip:] != totals[:n]:
+            if log.isEnabledFor(logging.DEBUG):
+                i = next(i for i in range(n) if (kept.counts[skip + i], kept.totals[skip + i])
+                         != (counts[i], totals[i]))  # fmt: skip
+                log.debug("counts of the interval from %s changed: fed %d/%d, now %d/%d",
+                          start + i * step, kept.counts[skip + i], kept.totals[skip + i],
+                          counts[i], totals[i])  # fmt: skip
             return "counts"
         return None
 

@@ -14,6 +14,7 @@ Acme wave at 11:00), checked by the real engine and the real detector. What is p
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from alerts.detector import Point, SpikeDetector
@@ -104,7 +105,7 @@ def test_kept_detectors_decide_as_one_detector_streamed_over_the_counts(
 
 
 def test_late_mentions_in_a_fed_interval_make_the_next_check_rebuild(
-    es_client, prefix, slack, tmp_path
+    es_client, prefix, slack, tmp_path, caplog
 ):
     """Acme is quiet before its wave. After a check at 10:32 has fed the intervals up to
     the one from 10:25, 60 negative mentions created at 10:10-10:15 arrive late: the next check
@@ -123,7 +124,10 @@ def test_late_mentions_in_a_fed_interval_make_the_next_check_rebuild(
     before = dict(live.detectors.rebuilds)
     now = WAVE_START - timedelta(minutes=25) + DELAY
     rebuilt = [_decision(a) for a in live.dry_run(now)]  # the rebuild path, same state
-    sent = [_decision(a) for a in live.check(now)]
+    with caplog.at_level(logging.DEBUG, logger="alerts.kept"):
+        sent = [_decision(a) for a in live.check(now)]
+    # the debug line names the first interval whose count changed
+    assert "counts of the interval from 2026-11-20 10:10:00+00:00 changed" in caplog.text
     assert sent == rebuilt
     assert [d[1:3] for d in sent] == [("started", "negative_spike")]
     assert live.detectors.rebuilds["counts"] == before.get("counts", 0) + 1
