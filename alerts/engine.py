@@ -86,6 +86,7 @@ from elasticsearch import ConnectionError as EsConnectionError
 from elasticsearch import ConnectionTimeout as EsConnectionTimeout
 from elasticsearch import Elasticsearch
 
+from alerts.kept import DetectorCache
 from alerts.model import Alert, Delivery
 from alerts.notifiers.base import CannotTell, Notifier, NotifierError, kibana_discover_url
 from alerts.reader import MentionReader
@@ -198,7 +199,12 @@ class AlertEngine:
     sources the health notices report as failing (the daemon passes
     `HealthTracker.sources_down`), so no rule reports their silence a second time.
     `leadership`: the alerter role's lock (see the module doc); None (a whole daemon,
-    `check-alerts`) checks and sends without one, as before.
+    `check-alerts`) checks and sends without one, as before. `keep_detectors`
+    (default: `alerts.keep_detectors`, off): the spike rules' detectors are kept with
+    their history from one check to the next and fed only the new intervals
+    (`alerts.kept`: rebuilt from counts when the counts fed or the stored state changed,
+    the settings differ, or on the first check); off, they are rebuilt at every check
+    from `alerts.history` of counts.
 
     Channels: `notifier` is the default channel; `channels` every channel by name
     (`alerts.notifiers.notifiers_from_config`), the first being the default when
@@ -219,8 +225,13 @@ class AlertEngine:
         rules: Mapping[str, type[AlertRule]] = RULES,
         failing_sources: Callable[[], Collection[str]] = frozenset,
         leadership: Leadership | None = None,
+        keep_detectors: bool | None = None,
     ) -> None:
         self.config = config
+        # The spike detectors of the last check, fed on at the next (`alerts.kept`).
+        if keep_detectors is None:
+            keep_detectors = config.alerts.keep_detectors
+        self.detectors = DetectorCache() if keep_detectors else None
         self.leadership = leadership
         self.es = es
         self.channels: dict[str, Notifier] = dict(channels or {})
@@ -406,7 +417,7 @@ class AlertEngine:
         alerts: list[Alert] = []
         for brand in self.config.brands:
             state = self.state.load_brand(brand.name)
-            planned, _ = self._evaluate(brand.name, now, state)
+            planned, _ = self._evaluate(brand.name, now, state, keep=False)
             alerts.extend(p.alert for p in planned)
         return alerts
 
@@ -634,7 +645,7 @@ class AlertEngine:
 
     # -- evaluation ---------------------------------------------------------------
 
-    def _check_of(self, brand: str, now: datetime) -> Check:
+    def _check_of(self, brand: str, now: datetime, detectors: DetectorCache | None = None) -> Check:
         return Check(
             brand=brand,
             now=now,
@@ -643,14 +654,18 @@ class AlertEngine:
             discover=self._discover,
             queries=self.queries,
             failing_sources=frozenset(self.failing_sources()),
+            detectors=detectors,
         )
 
     def _evaluate(
-        self, brand: str, now: datetime, state: BrandState
+        self, brand: str, now: datetime, state: BrandState, *, keep: bool = True
     ) -> tuple[list[Planned], BrandState]:
-        """Every registered rule, in registry order, each with its own state."""
+        """Every registered rule, in registry order, each with its own state; the spike
+        detectors kept from the last check (`keep`, the engine's `detectors`), or
+        rebuilt (a dry run: what it judges is never stored, so it keeps nothing)."""
         rules = rules_for(self.config, brand, self.rules)
-        planned, state, _ = evaluate_rules(rules, self._check_of(brand, now), state)
+        check = self._check_of(brand, now, self.detectors if keep else None)
+        planned, state, _ = evaluate_rules(rules, check, state)
         return planned, state
 
     def _discover(

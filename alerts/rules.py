@@ -41,6 +41,7 @@ from alerts.detector import (
     Verdict,
     _fmt_td,
 )
+from alerts.kept import DetectorCache, fed_arrays
 from alerts.model import (
     HIGH_SEVERITY_RATIO,
     Alert,
@@ -106,6 +107,9 @@ class Check:
     # Whether the spike rules compute the figures a person reads (the line a wave needed
     # and its false-alert rate, `SpikeDetector.judge(figures=True)`): `alerts explain`.
     explain: bool = False
+    # Spike detectors kept with their history from one check to the next (the engine's,
+    # `alerts.kept`); None: every check rebuilds them from `alerts.history` of counts.
+    detectors: DetectorCache | None = None
 
 
 @dataclass(frozen=True)
@@ -380,7 +384,11 @@ class SpikeRule(AlertRule):
     rounded down to a whole interval (only complete intervals that crawling and
     indexing have caught up with are judged), rebuilds the detector from them plus
     its stored alert state (open wave, cooldown), and feeds it the intervals it has
-    not judged yet. The alerts carry the top negative posts of the judged window, and
+    not judged yet. With `Check.detectors` (the engine's `alerts.kept.DetectorCache`,
+    `alerts.keep_detectors`) the detector of the last check is fed on instead, when the
+    counts it was fed and the stored state are unchanged (the rebuild is for what they
+    are not: see `alerts.kept`), so a check costs the new intervals, not
+    `alerts.history`. The alerts carry the top negative posts of the judged window, and
     (started and continuing ones) the themes of the wave's negative posts since it
     began, its newest `WAVE_THEME_POSTS` (`alerts.themes`).
     not judged yet. The alerts carry the top posts of the judged window.
@@ -447,8 +455,20 @@ class SpikeRule(AlertRule):
         if end <= start:
             return Evaluation([], state or None)
         last_fed = datetime.fromisoformat(state["last_fed"]) if state.get("last_fed") else None
+        if last_fed is not None and last_fed + step >= end and state.get("detector"):
+            # No interval completed since the last check judged one (a check every
+            # minute, 5-minute intervals: four checks in five): nothing to judge, and
+            # the state a rebuild would return is the one given. Nothing is read; counts
+            # changed meanwhile are seen by the next check that judges.
+            return Evaluation([], state)
         grid = count_grid(check.reader, watched, start, end, step)
-        detector = (
+        key = (self.name, check.brand, watched)
+        cache = check.detectors
+        kept = None
+        if cache is not None:
+            fed = fed_arrays((self.watched(c), self.share_total(c)) for c in grid)
+            kept = cache.take(key, settings, state, start, *fed)
+        detector = kept if kept is not None else (
             SpikeDetector.from_state(state["detector"], settings)
             if state.get("detector")
             else SpikeDetector(watched, settings)
@@ -464,7 +484,10 @@ class SpikeRule(AlertRule):
             oldest_new = grid[-1].at
         history = [c for c in grid if c.at < oldest_new]
         fresh = [c for c in grid if c.at >= oldest_new]
-        detector.warm(self._point(c) for c in history)
+        # A kept detector has fed every interval up to `last_fed` (`alerts.kept`): it
+        # warms only the catch-up intervals after it (`warm` skips the rest anyway).
+        detector.warm(self._point(c) for c in history
+                      if kept is None or last_fed is None or c.at > last_fed)  # fmt: skip
         events: list[SpikeEvent] = []
         judged: list[Judged] = []
         for c in fresh:
@@ -483,15 +506,14 @@ class SpikeRule(AlertRule):
         wave = OpenWave.from_dict(state["open_wave"]) if state.get("open_wave") else None
         wave = self._next_wave(wave, planned, check.now)
         new_last_fed = grid[-1].at if grid else last_fed
-        return Evaluation(
-            planned,
-            {
-                "detector": detector.to_state(include_history=False),
-                "last_fed": new_last_fed.isoformat() if new_last_fed else None,
-                "open_wave": wave.to_dict() if wave else None,
-            },
-            tuple(judged),
-        )
+        after = {
+            "detector": detector.to_state(include_history=False),
+            "last_fed": new_last_fed.isoformat() if new_last_fed else None,
+            "open_wave": wave.to_dict() if wave else None,
+        }
+        if cache is not None:
+            cache.keep(key, settings, detector, start, *fed, after)
+        return Evaluation(planned, after, tuple(judged))
 
     @staticmethod
     def winding_down(event: SpikeEvent, settings: SpikeSettings) -> bool:

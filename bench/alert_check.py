@@ -12,14 +12,21 @@
    1m, the default settings otherwise: 5-minute intervals, `history` = the seeded
    days). Before each check the minute's new mentions are written through a writer
    that keeps the rollup (its recompute time is reported apart: it is the rollup's
-   cost, paid by the writer). Three engines on the same mentions, each with its own
+   cost, paid by the writer). Four engines on the same mentions, each with its own
    alert state: raw counts, the rollup read whole at every check
-   (`RollupMentionReader(incremental=False)`), and the rollup read incrementally (the
-   default: documents kept between checks); each check's alerts must be the same on
-   all three (the run stops if not).
+   (`RollupMentionReader(incremental=False)`), and the rollup read incrementally
+   (documents kept between checks), these three rebuilding their spike detectors from
+   `alerts.history` of counts at every check (`keep_detectors=False`, the default);
+   and `kept`: the incremental rollup reader and the detectors kept between checks,
+   fed only the new intervals (`alerts.keep_detectors`, `alerts.kept`). Each check's alerts must be the same on the
+   three rebuilding paths (the run stops if not); the kept path's may differ in the
+   figures of hours near the window's start (the rebuild path has less history there):
+   the checks where it does are counted and printed.
 
-Prints, per path, the seconds of all checks, of the slowest check, and the recompute
-seconds; the raw path is the same-run baseline.
+Prints, per path, the seconds of all checks, of the slowest check, the mean seconds a
+check, and the CPU seconds spent in the spike detectors (`SpikeDetector.warm` and
+`judge`, process time); then the recompute seconds. The raw path is the same-run
+baseline.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerts.detector import SpikeDetector
 from alerts.engine import AlertEngine
 from alerts.notifiers.log import LogNotifier
 from brandpulse.config import Config
@@ -108,12 +116,19 @@ def main() -> int:
             rollup.after_write(hours)
             recompute[0] += time.perf_counter() - t
 
-        engines = {"raw": AlertEngine(raw_cfg, es, LogNotifier(), mentions_index=alias)}
-        for name, incremental in (("rollup", False), ("incremental", True)):
+        engines = {"raw": AlertEngine(raw_cfg, es, LogNotifier(), mentions_index=alias,
+                                      keep_detectors=False)}  # fmt: skip
+        for name, incremental, keep in (("rollup", False, False), ("incremental", True, False),
+                                        ("kept", True, True)):  # fmt: skip
             cfg = _config(f"{PREFIX}-{name}", brands, args.history_days, "rollup")
             reader = RollupMentionReader(es, alias, counts_index_name(PREFIX), incremental=incremental)
-            engines[name] = AlertEngine(cfg, es, LogNotifier(), mentions_index=alias, reader=reader)
+            engines[name] = AlertEngine(cfg, es, LogNotifier(), mentions_index=alias, reader=reader,
+                                        keep_detectors=keep)  # fmt: skip
         took: dict[str, list[float]] = {name: [] for name in engines}
+        cpu: dict[str, float] = dict.fromkeys(engines, 0.0)
+        running = ["raw"]
+        _time_detector(cpu, running)
+        differ = 0
         per_minute = max(1, round(args.per_hour * args.brands / 60))
         with BulkWriter(es, raw_cfg.elasticsearch, spool_dir=spool / "live",
                         after_write=after_write) as writer:  # fmt: skip
@@ -125,24 +140,50 @@ def main() -> int:
                 assert writer.write(new).ok
                 decided = {}
                 for name, engine in engines.items():
+                    running[0] = name
                     t = time.perf_counter()
                     alerts = engine.check(now + timedelta(minutes=2))
                     took[name].append(time.perf_counter() - t)
                     decided[name] = [(a.alert_id, a.kind, a.observed) for a in alerts]
-                if any(d != decided["raw"] for d in decided.values()):
+                if any(d != decided["raw"] for k, d in decided.items() if k != "kept"):
                     print(f"check {i}: different alerts: {decided}", file=sys.stderr)
                     return 1
+                if decided["kept"] != decided["raw"]:
+                    differ += 1
+                    print(f"check {i}: the kept detectors decided {decided['kept']}, the "
+                          f"rebuilt ones {decided['raw']}")  # fmt: skip
                 print(f"check {i + 1}/{args.minutes}: "
                       + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in took.items())
                       + f", {len(decided['raw'])} alert(s)")  # fmt: skip
         for name, times in took.items():
             print(f"{name}: {args.minutes} checks in {sum(times):.1f} s "
-                  f"(slowest {max(times):.2f} s)")  # fmt: skip
+                  f"(slowest {max(times):.2f} s, {sum(times) / len(times):.3f} s a check; "
+                  f"detector CPU {cpu[name]:.2f} s)")  # fmt: skip
+        kept = engines["kept"].detectors
+        assert kept is not None
+        print(f"kept detectors: {kept.reused} fed on, rebuilt {dict(kept.rebuilds)}; "
+              f"{differ} of {args.minutes} checks decided otherwise than the rebuilt ones")
         print(f"rollup recompute after each minute's batch: {recompute[0]:.1f} s in all")
-        for name in ("rollup", "incremental"):
+        for name in ("rollup", "incremental", "kept"):
             ratio = sum(took["raw"]) / max(sum(took[name]) + recompute[0], 1e-9)
             print(f"raw / ({name} + recompute): {ratio:.1f}x")
     return 0
+
+
+def _time_detector(cpu: dict[str, float], running: list[str]) -> None:
+    """Count the process time of `SpikeDetector.warm` and `judge` against the engine
+    running (`running[0]`): the detector's share of a check, whatever path feeds it."""
+    for method in ("warm", "judge"):
+        inner = getattr(SpikeDetector, method)
+
+        def timed(self, *a, _inner=inner, **k):  # type: ignore[no-untyped-def]
+            t = time.process_time()
+            try:
+                return _inner(self, *a, **k)
+            finally:
+                cpu[running[0]] += time.process_time() - t
+
+        setattr(SpikeDetector, method, timed)
 
 
 if __name__ == "__main__":

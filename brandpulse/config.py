@@ -1311,6 +1311,14 @@ class AlertsConfig(Strict):
         "after every indexing batch (the newest hour still raw; see docs/alerting.md), or `raw`, "
         "aggregating the mentions over the whole history at every check",
     )
+    keep_detectors: bool = Field(
+        default=False,
+        description="keep each spike rule's detector with its history between checks and feed it "
+        "only the new intervals, rebuilding it from `history` only when the counts it fed, the "
+        "stored state or the settings changed (docs/alerting.md, \"Detectors kept between "
+        "checks\"): checks cost far less detector CPU, but a check's figures then depend on when "
+        "the alerter last built the detector, which `alerts backtest` does not reproduce",
+    )
     spike: SpikeSettings = Field(default_factory=SpikeSettings)
     high_reach: HighReachSettings = Field(default_factory=HighReachSettings)
     rules: RulesSettings = Field(

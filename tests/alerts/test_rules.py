@@ -583,3 +583,38 @@ def test_share_of_voice_noise_and_thin_days_report_nothing():
     wandering += [mention("Acme", DAY + timedelta(minutes=i), "neutral", f"t{i}") for i in range(90)]
     wandering += [mention("Globex", DAY + timedelta(minutes=i), "neutral", f"u{i}") for i in range(110)]
     assert run("sov_shift", config, MemoryMentionReader(wandering), "Acme", NOW, None)[0] == []
+
+
+class _CountingReader:
+    """The in-memory reader, counting the count reads passed on to it."""
+
+    def __init__(self, inner: MemoryMentionReader) -> None:
+        self.inner = inner
+        self.count_reads = 0
+
+    def counts(self, *args: Any, **kwargs: Any) -> Any:
+        self.count_reads += 1
+        return self.inner.counts(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_spike_check_with_no_completed_interval_reads_nothing(acme_wave):
+    """Checks a minute apart over 5-minute intervals: only the one after an interval
+    completed reads counts (and judges); the others return the state they were given,
+    which is what reading and judging nothing new would have returned."""
+    config = make_config()
+    reader = _CountingReader(acme_wave)
+    state = None
+    reads = []
+    for minute in range(2, 14):
+        before = reader.count_reads
+        alerts, after = run("negative_spike", config, reader, "Acme",  # type: ignore[arg-type]
+                            WAVE_START + timedelta(minutes=minute), state)  # fmt: skip
+        if reader.count_reads == before:
+            assert alerts == [] and after == state
+        reads.append(reader.count_reads - before)
+        state = after
+    # 11:02 (first check) reads; 11:03-11:06 judge nothing new; 11:07 and 11:12 read
+    assert reads == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
