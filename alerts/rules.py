@@ -391,7 +391,6 @@ class SpikeRule(AlertRule):
     `alerts.history`. The alerts carry the top negative posts of the judged window, and
     (started and continuing ones) the themes of the wave's negative posts since it
     began, its newest `WAVE_THEME_POSTS` (`alerts.themes`).
-    not judged yet. The alerts carry the top posts of the judged window.
 
     State: `{"detector": <SpikeDetector state without history>, "last_fed": <start of
     the last judged interval>, "open_wave": <OpenWave>}`; None while the rule is off.
