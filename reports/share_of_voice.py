@@ -38,13 +38,11 @@ from elasticsearch import Elasticsearch
 from brandpulse.config import Config
 from brandpulse.mention import SENTIMENT_BUCKETS, SentimentBucket
 from reports.period import Period, iso
-from store.queries import brand_sentiment_filter
+from store.queries import NOT_DUPLICATE, UNKNOWN_LANGUAGE, brand_sentiment_filter
 
 # terms on source/language: a handful of each; more than this are summed into "other"
 _MAX_SPLIT = 50
-_UNKNOWN_LANGUAGE = "unknown"
-
-NOT_DUPLICATE: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "duplicate_of"}}]}}
+_UNKNOWN_LANGUAGE = UNKNOWN_LANGUAGE
 
 
 def competitive_set(config: Config, brand: str) -> tuple[str, ...]:
