@@ -425,8 +425,8 @@ def rollup_share_of_voice(
     if old:
         raise RollupUnavailable(
             f"{len(old)} (brand, hour) document(s) of {counts_index} from {iso(old[0].hour)} on "
-            f"were written before the rollup kept report counts (rollup version "
-            f"{ROLLUP_VERSION}): run python scheduler.py rebuild-counts to rewrite them",
+            f"have no report counts (written before rollup version {ROLLUP_VERSION}, or a "
+            f"report too long to keep): run python scheduler.py rebuild-counts to rewrite them",
             logging.WARNING,
         )
     width = len(REPORT_FIELDS)

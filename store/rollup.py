@@ -35,6 +35,7 @@ daemon starting with `rollup` (the default) and no counts index builds it itself
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -82,6 +83,9 @@ _MAX_LANGUAGES = 1000
 # (brand, hour) documents per request when a report reads them (a week and the one
 # before of a set of brands: a few thousand).
 _REPORT_HOURS_PAGE = 5000
+# Lucene keeps a doc value of at most 32,766 bytes; the report of an hour is a few
+# hundred (a character takes up to 4 bytes in UTF-8).
+_MAX_REPORT_CHARS = 8_000
 
 
 def counts_index_name(prefix: str = "brandpulse") -> str:
@@ -133,9 +137,13 @@ def mappings() -> dict[str, Any]:
 # Added by rollup version 2 (also put on a counts index created before, `ensure_counts_index`).
 _REPORT_MAPPINGS: dict[str, Any] = {
     "rollup_version": {"type": "short"},
-    # {"all": {REPORT_FIELDS, non-zero only}, "sources": [{"source": .., counts}],
-    #  "languages": [{"language": .., counts}]}: duplicates excluded, non-empty only
-    "report": {"type": "object", "enabled": False},
+    # compact JSON: {"all": {REPORT_FIELDS, non-zero only}, "sources": [{"source": ..,
+    # counts}], "languages": [{"language": .., counts}]}: duplicates excluded, non-empty
+    # only. A doc-values-only string: a report reads it as aggregation keys
+    # (`report_hours`), never the documents' `_source`, whose minutes are most of their size.
+    # Longer than ignore_above (thousands of sources): not kept, and reports read raw.
+    "report": {"type": "keyword", "index": False, "doc_values": True,
+               "ignore_above": _MAX_REPORT_CHARS},
 }
 
 
@@ -296,7 +304,8 @@ class CountsRollup:
                 doc["sources"].append({"m": row["m"], "source": str(sb["key"]), "total": int(sb["doc_count"])})
         for brand, hour, report in self._report_buckets(hours):
             if (brand, hour) in docs:  # always: its mentions made a minute bucket above
-                docs[(brand, hour)]["report"] = report
+                docs[(brand, hour)]["report"] = json.dumps(report, ensure_ascii=False,
+                                                           separators=(",", ":"))
         stale = [i for i in self._existing_ids(hours) if i not in {doc_id(b, h) for b, h in docs}]
         ops: list[dict[str, Any]] = []
         for (brand, hour), doc in docs.items():
@@ -493,7 +502,7 @@ def _empty(brand: str, hour: datetime, rolled_at: datetime) -> dict[str, Any]:
         **{f: 0 for f in COUNT_FIELDS},
         "minutes": [],
         "sources": [],
-        "report": {},  # no mention but near-duplicates
+        "report": "{}",  # no mention but near-duplicates
     }
 
 
@@ -520,18 +529,24 @@ class ReportHour:
 
     @classmethod
     def from_source(cls, src: dict[str, Any]) -> ReportHour:
-        report = src.get("report") or {}
+        return cls.of(src["brand"], _parse(src["hour"]), int(src.get("rollup_version") or 1),
+                      src.get("report"))  # fmt: skip
+
+    @classmethod
+    def of(cls, brand: str, hour: datetime, version: int, report: str | None) -> ReportHour:
+        """From the stored fields; `report` is the JSON string (None: absent)."""
+        parsed = json.loads(report) if report else {}
 
         def row(d: dict[str, Any]) -> tuple[int, ...]:
             return tuple(int(d.get(f, 0)) for f in REPORT_FIELDS)
 
         return cls(
-            brand=src["brand"],
-            hour=_parse(src["hour"]),
-            version=int(src.get("rollup_version") or 1),
-            counts=row(report.get("all") or {}),
-            sources={str(s["source"]): row(s) for s in report.get("sources") or ()},
-            languages={str(s["language"]): row(s) for s in report.get("languages") or ()},
+            brand=brand,
+            hour=hour,
+            version=version,
+            counts=row(parsed.get("all") or {}),
+            sources={str(s["source"]): row(s) for s in parsed.get("sources") or ()},
+            languages={str(s["language"]): row(s) for s in parsed.get("languages") or ()},
         )
 
 
@@ -539,28 +554,42 @@ def report_hours(
     es: Elasticsearch, counts_index: str, brands: Iterable[str], start: datetime, end: datetime
 ) -> list[ReportHour]:
     """The (brand, hour) documents of `brands` for the hours in ``[start, end)`` (whole
-    hours), their report counts only (`_source` filtered: not the minutes). Raises
-    `NotFoundError` without a counts index. A (brand, hour) without a mention has no
-    document, which reads as zeros."""
-    body: dict[str, Any] = {
-        "query": {"bool": {"filter": [
-            {"terms": {"brand": list(brands)}},
-            {"range": {"hour": {"gte": _iso(start), "lt": _iso(end),
-                                "format": "strict_date_optional_time"}}},
-        ]}},
-        "sort": [{"hour": "asc"}, {"brand": "asc"}],
+    hours), their report counts only. Raises `NotFoundError` without a counts index. A
+    (brand, hour) without a mention has no document, which reads as zeros.
+
+    Read as the keys of a composite aggregation (brand, hour, rollup_version, report;
+    one bucket per document, from doc values) rather than as hits: no fetch phase, no
+    `_source` (whose minutes are most of a document) -- fetching a thousand hits cost
+    the node more than the raw aggregation it replaces (docs/benchmarks.md)."""
+    composite: dict[str, Any] = {
         "size": _REPORT_HOURS_PAGE,
-        "source": ["brand", "hour", "rollup_version", "report"],
-        "track_total_hits": False,
-    }  # fmt: skip
+        "sources": [
+            {"hour": {"date_histogram": {"field": "hour", "fixed_interval": "3600s"}}},
+            {"brand": {"terms": {"field": "brand"}}},
+            {"v": {"terms": {"field": "rollup_version", "missing_bucket": True}}},
+            {"r": {"terms": {"field": "report", "missing_bucket": True}}},
+        ],
+    }
+    query = {"bool": {"filter": [
+        {"terms": {"brand": list(brands)}},
+        {"range": {"hour": {"gte": _iso(start), "lt": _iso(end),
+                            "format": "strict_date_optional_time"}}},
+    ]}}  # fmt: skip
     out: list[ReportHour] = []
     while True:
-        hits = es.search(index=counts_index, **body)["hits"]["hits"]
-        out += [ReportHour.from_source(h["_source"]) for h in hits]
-        if len(hits) < _REPORT_HOURS_PAGE:
-            return out
-        body["search_after"] = hits[-1]["sort"]
-
+        agg = es.search(index=counts_index, size=0, track_total_hits=False, query=query,
+                        aggs={"c": {"composite": composite}})["aggregations"]["c"]  # fmt: skip
+        for b in agg["buckets"]:
+            k = b["key"]
+            out.append(ReportHour.of(
+                k["brand"], datetime.fromtimestamp(k["hour"] / 1000, tz=UTC),
+                # no report (longer than ignore_above): not usable, as a version-1 document
+                int(k["v"] or 1) if k["r"] is not None else 1,
+                k["r"],
+            ))  # fmt: skip
+        if len(agg["buckets"]) < _REPORT_HOURS_PAGE or agg.get("after_key") is None:
+            return out  # a short page is the last: no request for an empty one
+        composite["after"] = agg["after_key"]
 
 
 def sum_minutes(
