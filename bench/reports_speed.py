@@ -12,6 +12,11 @@ complaint themes over 20,000 real negative posts.
    (one aggregation request; the best of 3 runs) against the naive way, the same figures
    counted in Python from every mention of the two weeks pulled with search_after
    (the fields needed only). Both must agree exactly: the run stops if they do not.
+   Then the same figures from the hourly counts rollup (`store.rollup`, what reports read
+   with `alerts.counts_source: rollup`): the rollup built once from the mentions
+   (`CountsRollup.rebuild`, timed apart: in a deployment the writer keeps it after every
+   batch), then `reports.share_of_voice.rollup_share_of_voice` (best of 3, in UTC and
+   in Asia/Shanghai), checked identical to the aggregation's `ShareOfVoice`.
 3. Themes: ``--negatives`` real negative texts from the shared data (Chinese shopping
    reviews and English reviews/comments, half each), indexed as a brand's negative
    mentions of a week, plus a quarter as many the week before; `reports.themes.
@@ -63,7 +68,7 @@ from brandpulse.mention import mention_id
 from esnode import LocalNode
 from nlp.data import shared_data_dir
 from reports.period import Period, iso
-from reports.share_of_voice import SentimentCounts, share_of_voice
+from reports.share_of_voice import SentimentCounts, rollup_share_of_voice, share_of_voice
 from reports.themes import complaint_themes
 from store.setup import alias_name, ensure_index, index_for, install_templates
 
@@ -203,6 +208,33 @@ def bench_share_of_voice(es: Elasticsearch, n: int) -> None:
           f"(runs {', '.join(f'{r:.2f}' for r in runs)}); naive pull-and-count {naive:.1f} s "
           f"({naive / min(runs):.0f}x slower); figures identical "
           f"(Acme {sov.focus.counts.mentions:,} mentions, {pulled:,} brand mentions pulled)")
+    bench_sov_rollup(es, prefix, n)
+
+
+def bench_sov_rollup(es: Elasticsearch, prefix: str, n: int) -> None:
+    """Share of voice from the counts rollup against the raw aggregation, same run, same
+    figures (the run stops if they differ)."""
+    from store.rollup import CountsRollup, counts_index_name
+
+    t0 = time.perf_counter()
+    docs = CountsRollup(es, prefix).rebuild()
+    print(f"counts rollup built from the {n:,} mentions: {docs:,} (brand, hour) documents "
+          f"in {time.perf_counter() - t0:.1f} s (once; the writer keeps it after every batch)")
+    index, counts = alias_name(prefix), counts_index_name(prefix)
+    for zone in ("UTC", "Asia/Shanghai"):
+        raw_runs, rolled_runs = [], []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            raw = share_of_voice(es, index, BRANDS, WEEK, time_zone=zone)
+            raw_runs.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            rolled = rollup_share_of_voice(es, counts, BRANDS, WEEK, time_zone=zone)
+            rolled_runs.append(time.perf_counter() - t0)
+        assert rolled == raw, (zone, rolled, raw)
+        print(f"share of voice of a week ({zone}), {n:,} mentions: raw aggregation "
+              f"{min(raw_runs):.3f} s (runs {', '.join(f'{r:.3f}' for r in raw_runs)}); rollup "
+              f"{min(rolled_runs):.3f} s (runs {', '.join(f'{r:.3f}' for r in rolled_runs)}): "
+              f"{min(raw_runs) / min(rolled_runs):.1f}x; figures identical")
 
 
 def real_negatives(n: int, seed: int = 0, *, negative: bool = True) -> tuple[list[str], list[str]]:

@@ -1309,7 +1309,8 @@ class AlertsConfig(Strict):
         default="rollup",
         description="where the checks read counts from: `rollup`, the hourly counts index kept "
         "after every indexing batch (the newest hour still raw; see docs/alerting.md), or `raw`, "
-        "aggregating the mentions over the whole history at every check",
+        "aggregating the mentions over the whole history at every check; reports of a completed "
+        "period follow it (docs/reports.md)",
     )
     keep_detectors: bool = Field(
         default=False,

@@ -168,7 +168,7 @@ def build_report(
     now = now or datetime.now(UTC)
     insight = brand_insight(client, config, index, brand, period,
                             exclude_duplicates=exclude_duplicates, themes=themes,
-                            time_zone=time_zone)
+                            time_zone=time_zone, now=now)
     alerts, note = period_alerts(client, config, brand, period, now)
     return FullReport(
         insight=insight,

@@ -24,27 +24,40 @@ Definitions (docs/reports.md):
   crawlers marked `duplicate_of` (a repost or a near-copy of an earlier post,
   crawlers.pipelines.DuplicatePipeline) are left out of every figure, so a post copied
   fifty times counts once: the earliest copy represents its cluster.
+
+**From the hourly counts rollup** (`store.rollup`, with `alerts.counts_source: rollup`,
+the default: `reports.summary.brand_insight` passes the counts index): the rollup keeps,
+per (brand, UTC hour), the brand's sentiment-bucket counts without near-duplicates, split
+by source and language, counted exactly as the aggregation above counts them. When the
+period and every trend step are whole UTC hours, duplicates are excluded and the period
+is complete (it ends before `settled`: now less `alerts.query_delay`), the figures are
+summed from those few hundred documents instead (`rollup_share_of_voice`), identical to
+the raw aggregation's; otherwise (a zone with a 30/45-minute offset, `--include-
+duplicates`, a period still being filled, no counts index or documents written before
+the report counts existed) the raw aggregation answers, and one log line says why.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, NotFoundError
 
 from brandpulse.config import Config
 from brandpulse.mention import SENTIMENT_BUCKETS, SentimentBucket
+from brandpulse.timeutil import local_midnight, require_utc, shift_local_days, zone
 from reports.period import Period, iso
-from store.queries import brand_sentiment_filter
+from store.queries import NOT_DUPLICATE, UNKNOWN_LANGUAGE, brand_sentiment_filter
+
+log = logging.getLogger(__name__)
 
 # terms on source/language: a handful of each; more than this are summed into "other"
 _MAX_SPLIT = 50
-_UNKNOWN_LANGUAGE = "unknown"
-
-NOT_DUPLICATE: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "duplicate_of"}}]}}
+_UNKNOWN_LANGUAGE = UNKNOWN_LANGUAGE
 
 
 def competitive_set(config: Config, brand: str) -> tuple[str, ...]:
@@ -271,15 +284,28 @@ def share_of_voice(
     *,
     exclude_duplicates: bool = True,
     time_zone: str = "UTC",
+    counts_index: str | None = None,
+    settled: datetime | None = None,
 ) -> ShareOfVoice:
     """The figures of ``brands`` (the reported brand first, then its competitors; see
     `competitive_set`) over ``period`` and the period before it, in one request.
 
     ``time_zone`` aligns the trend's days (an IANA name); the period itself is exact.
+    With ``counts_index`` (the hourly counts rollup, `store.rollup`) the figures come
+    from it when it can answer (`rollup_share_of_voice`; ``settled`` as there), else
+    from the raw aggregation, with one log line saying why: the same figures either way.
     """
     brands = list(dict.fromkeys(brands))
     if not brands:
         raise ValueError("share_of_voice needs at least one brand")
+    if counts_index is not None:
+        try:
+            return rollup_share_of_voice(client, counts_index, brands, period,
+                                         exclude_duplicates=exclude_duplicates,
+                                         time_zone=time_zone, settled=settled)
+        except RollupUnavailable as exc:
+            log.log(exc.level, "share of voice of %s from raw mentions, not the counts rollup: %s",
+                    brands[0], exc)  # fmt: skip
     body = build_request(brands, period, exclude_duplicates=exclude_duplicates,
                          time_zone=time_zone)
     aggs = client.search(index=index, **body)["aggregations"]
@@ -302,4 +328,151 @@ def share_of_voice(
         for b in brands
     )
     return ShareOfVoice(period=period, exclude_duplicates=exclude_duplicates,
+                        trend_interval=period.trend_interval, brands=figures)
+
+
+# ------------------------------------------------------------- from the counts rollup
+
+
+class RollupUnavailable(Exception):
+    """Why the counts rollup cannot answer a report; `share_of_voice` reads raw instead.
+    `level`: INFO for what is expected (a half-hour zone, a period still being filled),
+    WARNING for what an operator should fix (``python scheduler.py rebuild-counts``)."""
+
+    def __init__(self, reason: str, level: int = logging.INFO) -> None:
+        super().__init__(reason)
+        self.level = level
+
+
+_HOUR = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _whole_hour(at: datetime) -> bool:
+    return (at - _EPOCH) % _HOUR == timedelta(0)
+
+
+def trend_steps(period: Period, time_zone: str) -> tuple[list[datetime], dict[datetime, datetime]]:
+    """The trend's steps as the raw `date_histogram` makes them (calendar hours or days
+    in `time_zone`, from the one holding the period's start to the one holding its
+    end, in UTC), and for each UTC hour of the period the step it falls in.
+
+    Raises `RollupUnavailable` when a step does not start on a whole UTC hour (a zone
+    with a 30- or 45-minute offset, such as Asia/Kolkata): hourly documents cannot be
+    split across such steps."""
+    tz = zone(time_zone)
+    hours = [period.start + i * _HOUR for i in range(int(period.length / _HOUR))]
+    if period.trend_interval == "hour":
+        odd = next((h for h in hours if h.astimezone(tz).utcoffset() % _HOUR), None)
+        if odd is not None:
+            offset = odd.astimezone(tz).strftime("%z")
+            raise RollupUnavailable(f"time zone {time_zone} is UTC{offset[:3]}:{offset[3:]} "
+                                    f"at {iso(odd)}: its hours are not whole UTC hours")  # fmt: skip
+        return hours, {h: h for h in hours}
+    step_of = {h: local_midnight(h, time_zone) for h in hours}
+    steps = [step_of[hours[0]]]
+    while steps[-1] < step_of[hours[-1]]:
+        steps.append(shift_local_days(steps[-1], 1, time_zone))
+    odd = next((s for s in steps if not _whole_hour(s)), None)
+    if odd is not None:
+        raise RollupUnavailable(f"days in time zone {time_zone} start at {iso(odd)}, not on a "
+                                f"whole UTC hour")  # fmt: skip
+    return steps, step_of
+
+
+def rollup_share_of_voice(
+    client: Elasticsearch,
+    counts_index: str,
+    brands: Sequence[str],
+    period: Period,
+    *,
+    exclude_duplicates: bool = True,
+    time_zone: str = "UTC",
+    settled: datetime | None = None,
+) -> ShareOfVoice:
+    """`share_of_voice` summed from the (brand, hour) documents of the counts index
+    (`store.rollup.report_hours`, one or two requests of small documents) instead of an
+    aggregation over raw mentions: the same `ShareOfVoice` for the same mentions.
+
+    Raises `RollupUnavailable` (naming why) when it cannot answer exactly: duplicates
+    asked for (the rollup counts without them), the period not starting or ending on a
+    whole UTC hour or a trend step not doing so (`trend_steps`), the period ending after
+    `settled` (the time up to which the rollup is taken to be complete: the report
+    builder passes now less `alerts.query_delay`; None: the caller vouches for it), no
+    counts index, or a document of the span written before the report counts existed
+    (rollup version 1: ``python scheduler.py rebuild-counts`` rewrites them).
+    """
+    brands = list(dict.fromkeys(brands))
+    if not brands:
+        raise ValueError("share_of_voice needs at least one brand")
+    from store.rollup import REPORT_FIELDS, ROLLUP_VERSION, report_hours
+
+    if not exclude_duplicates:
+        raise RollupUnavailable("the rollup counts without near-duplicates and they were asked for")
+    if not (_whole_hour(period.start) and _whole_hour(period.end)):
+        raise RollupUnavailable(f"the period {iso(period.start)} - {iso(period.end)} is not "
+                                f"whole UTC hours")  # fmt: skip
+    if settled is not None and period.end > require_utc(settled, "settled"):
+        raise RollupUnavailable(f"the period ends at {iso(period.end)}, after {iso(settled)}: "
+                                f"the rollup may not have its last hours yet")  # fmt: skip
+    steps, step_of = trend_steps(period, time_zone)
+    try:
+        docs = report_hours(client, counts_index, brands, period.previous.start, period.end)
+    except NotFoundError:
+        raise RollupUnavailable(f"no counts index {counts_index} (python scheduler.py "
+                                f"rebuild-counts builds it)", logging.WARNING) from None
+    old = [d for d in docs if d.version < ROLLUP_VERSION]
+    if old:
+        raise RollupUnavailable(
+            f"{len(old)} (brand, hour) document(s) of {counts_index} from {iso(old[0].hour)} on "
+            f"have no report counts (written before rollup version {ROLLUP_VERSION}, or a "
+            f"report too long to keep): run python scheduler.py rebuild-counts to rewrite them",
+            logging.WARNING,
+        )
+    width = len(REPORT_FIELDS)
+
+    def add(acc: list[int], counts: Sequence[int]) -> None:
+        for i, n in enumerate(counts):
+            acc[i] += n
+
+    now = {b: [0] * width for b in brands}
+    before = {b: [0] * width for b in brands}
+    by: dict[str, dict[str, dict[str, list[int]]]] = {
+        split: {b: {} for b in brands} for split in ("source", "language")
+    }
+    trend: dict[str, dict[datetime, list[int]]] = {b: {} for b in brands}
+    for d in docs:
+        if d.hour < period.start:
+            add(before[d.brand], d.counts)
+            continue
+        add(now[d.brand], d.counts)
+        for split, values in (("source", d.sources), ("language", d.languages)):
+            for value, counts in values.items():
+                add(by[split][d.brand].setdefault(value, [0] * width), counts)
+        add(trend[d.brand].setdefault(step_of[d.hour], [0] * width), d.counts)
+
+    def counts(acc: Sequence[int] | None) -> SentimentCounts:
+        return SentimentCounts(*acc) if acc else SentimentCounts()
+
+    def split(values: Mapping[str, list[int]]) -> dict[str, SentimentCounts]:
+        rows = sorted(((v, counts(acc)) for v, acc in values.items() if acc[0]),
+                      key=lambda kv: (-kv[1].mentions, kv[0]))  # fmt: skip
+        return dict(rows[:_MAX_SPLIT])  # as the raw `terms` of size _MAX_SPLIT
+
+    now_counts = {b: counts(now[b]) for b in brands}
+    before_counts = {b: counts(before[b]) for b in brands}
+    figures = tuple(
+        BrandFigures(
+            brand=b,
+            counts=now_counts[b],
+            previous=before_counts[b],
+            share_of_voice=_sov(now_counts, b),
+            previous_share_of_voice=_sov(before_counts, b),
+            by_source=split(by["source"][b]),
+            by_language=split(by["language"][b]),
+            trend=tuple(TrendPoint(at, counts(trend[b].get(at))) for at in steps),
+        )
+        for b in brands
+    )
+    return ShareOfVoice(period=period, exclude_duplicates=True,
                         trend_interval=period.trend_interval, brands=figures)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -35,15 +35,26 @@ class BrandInsight:
 def brand_insight(
     client: Elasticsearch, config: Config, index: str, brand: str, period: Period, *,
     exclude_duplicates: bool = True, themes: bool = True, max_themes: int = 10,
-    time_zone: str = "UTC",
+    time_zone: str = "UTC", now: datetime | None = None,
 ) -> BrandInsight:
     """Share of voice of `brand` against its competitors and its complaint themes.
 
-    `time_zone` aligns the trend's days (a scheduled report's zone); the period is exact."""
+    `time_zone` aligns the trend's days (a scheduled report's zone); the period is exact.
+    With `alerts.counts_source: rollup` (the default) the figures are read from the
+    hourly counts rollup when it can answer them exactly (`share_of_voice`): a period
+    ending by `now` (default: the current time) less `alerts.query_delay`, the newest
+    stretch indexing may still be filling, as the alert checks judge it."""
     from nlp.enrich import brand_queries
 
+    counts_index = settled = None
+    if config.alerts.counts_source == "rollup":
+        from store.rollup import counts_index_name
+
+        counts_index = counts_index_name(config.elasticsearch.index_prefix)
+        settled = (now or datetime.now(UTC)) - config.alerts.query_delay
     sov = share_of_voice(client, index, competitive_set(config, brand), period,
-                         exclude_duplicates=exclude_duplicates, time_zone=time_zone)
+                         exclude_duplicates=exclude_duplicates, time_zone=time_zone,
+                         counts_index=counts_index, settled=settled)
     found = None
     if themes:
         found = complaint_themes(client, index, brand, period,

@@ -53,6 +53,13 @@ def _window(start: datetime, end: datetime) -> dict[str, Any]:
     }
 
 
+# Mentions the crawlers marked as a repost or near-copy of an earlier post
+# (crawlers.pipelines.DuplicatePipeline): reports leave them out by default, and the
+# hourly rollup's report counts (store.rollup) are counted under this very filter.
+NOT_DUPLICATE: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "duplicate_of"}}]}}
+# What reports call a mention without a detected language.
+UNKNOWN_LANGUAGE = "unknown"
+
 # Mentions scored before per-brand sentiment existed (or not scored yet).
 _NO_BRAND_KEYS: dict[str, Any] = {
     "bool": {"must_not": [{"exists": {"field": "brand_sentiment_keys"}}]}

@@ -18,6 +18,14 @@ order. Two writers recomputing one hour at once cannot leave the older answer: e
 document is written with an external version, the time the recompute started (before
 its refresh), so the recompute that saw more wins.
 
+The same recompute also counts, per (brand, hour), what a report reads (`report`,
+rollup version 2, `ROLLUP_VERSION`): the brand's mentions and sentiment buckets with
+near-duplicates excluded (`store.queries.NOT_DUPLICATE`), in all and split by `source`
+and by `language` (a missing one as "unknown"), so `reports.share_of_voice` can read
+whole hours from here instead of aggregating raw mentions. Documents written before
+(no `rollup_version`) lack it; readers fall back to raw for them until
+``python scheduler.py rebuild-counts`` rewrites them.
+
 An hour whose recompute failed (Elasticsearch down) is kept and retried with the next
 batch; `rebuild` recomputes every hour that holds a mention (or a given span), e.g.
 for a counts index that missed writes (``python scheduler.py rebuild-counts``); a
@@ -27,6 +35,7 @@ daemon starting with `rollup` (the default) and no counts index builds it itself
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -37,7 +46,13 @@ from typing import TYPE_CHECKING, Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from brandpulse.timeutil import require_utc
-from store.queries import IntervalCounts, interval_counts_of, sentiment_aggs
+from store.queries import (
+    NOT_DUPLICATE,
+    UNKNOWN_LANGUAGE,
+    IntervalCounts,
+    interval_counts_of,
+    sentiment_aggs,
+)
 
 if TYPE_CHECKING:
     from brandpulse.config import Config
@@ -57,6 +72,20 @@ _MAX_SOURCES = 1000
 _MAX_KEYS = 6000
 # Counted fields of a minute and of the hour, in `IntervalCounts`' order.
 COUNT_FIELDS: tuple[str, ...] = ("total", "negative", "neutral", "positive", "unscored", "uncertain")
+# The report counts of a (brand, hour), as `reports.share_of_voice.SentimentCounts` holds them.
+REPORT_FIELDS: tuple[str, ...] = ("mentions", "negative", "neutral", "positive", "uncertain")
+# 1: minutes and sources only (no `rollup_version` field); 2: + `report`.
+ROLLUP_VERSION = 2
+# (brand, hour) buckets per page of the report aggregation: each holds a few nested
+# terms buckets per source and language, kept well under search.max_buckets.
+_REPORT_PAGE = 100
+_MAX_LANGUAGES = 1000
+# (brand, hour) documents per request when a report reads them (a week and the one
+# before of a set of brands: a few thousand).
+_REPORT_HOURS_PAGE = 5000
+# Lucene keeps a doc value of at most 32,766 bytes; the report of an hour is a few
+# hundred (a character takes up to 4 bytes in UTF-8).
+_MAX_REPORT_CHARS = 8_000
 
 
 def counts_index_name(prefix: str = "brandpulse") -> str:
@@ -100,8 +129,22 @@ def mappings() -> dict[str, Any]:
             "minutes": {"type": "object", "enabled": False},
             # [{"m": minute, "source": source_name, "total": n}], non-empty only
             "sources": {"type": "object", "enabled": False},
+            **_REPORT_MAPPINGS,
         },
     }
+
+
+# Added by rollup version 2 (also put on a counts index created before, `ensure_counts_index`).
+_REPORT_MAPPINGS: dict[str, Any] = {
+    "rollup_version": {"type": "short"},
+    # compact JSON: {"all": {REPORT_FIELDS, non-zero only}, "sources": [{"source": ..,
+    # counts}], "languages": [{"language": .., counts}]}: duplicates excluded, non-empty
+    # only. A doc-values-only string: a report reads it as aggregation keys
+    # (`report_hours`), never the documents' `_source`, whose minutes are most of their size.
+    # Longer than ignore_above (thousands of sources): not kept, and reports read raw.
+    "report": {"type": "keyword", "index": False, "doc_values": True,
+               "ignore_above": _MAX_REPORT_CHARS},
+}
 
 
 def install_counts_template(client: Elasticsearch, prefix: str, meta: dict[str, Any]) -> str:
@@ -126,15 +169,22 @@ def install_counts_template(client: Elasticsearch, prefix: str, meta: dict[str, 
     return name
 
 
-def ensure_counts_index(client: Elasticsearch, prefix: str) -> bool:
-    """Create the counts index from its template if missing; True if it was created."""
+def ensure_counts_index(client: Elasticsearch, prefix: str, *, update_mapping: bool = False) -> bool:
+    """Create the counts index from its template if missing; True if it was created.
+
+    With `update_mapping`, an existing index also gets the fields rollup version 2 added
+    (its mapping is strict: an index created before would refuse the new documents);
+    adding fields is idempotent, so this is safe on every start."""
+    name = counts_index_name(prefix)
     try:
-        client.indices.create(index=counts_index_name(prefix))
+        client.indices.create(index=name)
         return True
     except ApiError as exc:
-        if exc.error == "resource_already_exists_exception":
-            return False
-        raise
+        if exc.error != "resource_already_exists_exception":
+            raise
+    if update_mapping:
+        client.indices.put_mapping(index=name, properties=_REPORT_MAPPINGS)
+    return False
 
 
 @dataclass(frozen=True)
@@ -222,6 +272,7 @@ class CountsRollup:
         self.clock = clock
         self._lock = threading.Lock()
         self._pending: set[datetime] = set()  # hours whose recompute failed
+        self._mapped = False  # the existing index's mapping has the version-2 fields
 
     def pending(self) -> int:
         """Hours still to recompute (their last attempt failed)."""
@@ -265,7 +316,8 @@ class CountsRollup:
     # ---------------------------------------------------------------- internals
 
     def _recompute(self, hours: list[datetime]) -> int:
-        ensure_counts_index(self.es, self.prefix)
+        ensure_counts_index(self.es, self.prefix, update_mapping=not self._mapped)
+        self._mapped = True
         started = require_utc(self.clock(), "clock()")
         version = int(started.timestamp() * 1000)
         with contextlib.suppress(NotFoundError):
@@ -283,6 +335,10 @@ class CountsRollup:
             doc["minutes"].append(row)
             for sb in bucket["source"]["buckets"]:
                 doc["sources"].append({"m": row["m"], "source": str(sb["key"]), "total": int(sb["doc_count"])})
+        for brand, hour, report in self._report_buckets(hours):
+            if (brand, hour) in docs:  # always: its mentions made a minute bucket above
+                docs[(brand, hour)]["report"] = json.dumps(report, ensure_ascii=False,
+                                                           separators=(",", ":"))
         stale = [i for i in self._existing_ids(hours) if i not in {doc_id(b, h) for b, h in docs}]
         ops: list[dict[str, Any]] = []
         for (brand, hour), doc in docs.items():
@@ -352,6 +408,66 @@ class CountsRollup:
             if not agg["buckets"] or after is None:
                 return
 
+    def _report_buckets(self, hours: list[datetime]) -> Iterable[tuple[str, datetime, dict[str, Any]]]:
+        """(brand, hour, `report` field) for every (brand, hour) of `hours` holding a
+        mention that is not a near-duplicate: the counts `reports.share_of_voice` makes
+        with `exclude_duplicates`, by the same filter (`NOT_DUPLICATE`), the same
+        sentiment counting (`sentiment_aggs`, what `brand_sentiment_filter` selects) and
+        the same splits (`source`; `language`, a missing one as "unknown")."""
+        ranges = [
+            {"range": {"created_at": {"gte": _iso(h), "lt": _iso(h + HOUR),
+                                      "format": "strict_date_optional_time"}}}
+            for h in hours
+        ]
+        counted = sentiment_aggs({"field": "brand_sentiment_keys", "size": _MAX_KEYS})
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {
+                "size": _REPORT_PAGE,
+                "sources": [
+                    {"brand": {"terms": {"field": "brands"}}},
+                    {"hour": {"date_histogram": {"field": "created_at", "fixed_interval": "3600s"}}},
+                ],
+            }
+            if after is not None:
+                composite["after"] = after
+            try:
+                resp = self.es.search(
+                    index=self.mentions_index,
+                    size=0,
+                    query={"bool": {"filter": [NOT_DUPLICATE],
+                                    "should": ranges, "minimum_should_match": 1}},
+                    aggs={
+                        "c": {
+                            "composite": composite,
+                            "aggs": {
+                                **counted,
+                                "by_source": {"terms": {"field": "source", "size": _MAX_SOURCES},
+                                              "aggs": counted},
+                                "by_language": {"terms": {"field": "language", "size": _MAX_LANGUAGES,
+                                                          "missing": UNKNOWN_LANGUAGE},
+                                                "aggs": counted},
+                            },
+                        }
+                    },
+                )  # fmt: skip
+            except NotFoundError:
+                return
+            agg = resp["aggregations"]["c"]
+            for b in agg["buckets"]:
+                brand = str(b["key"]["brand"])
+                hour = datetime.fromtimestamp(b["key"]["hour"] / 1000, tz=UTC)
+                report: dict[str, Any] = {"all": _report_counts(brand, hour, b)}
+                for name, field in (("sources", "source"), ("languages", "language")):
+                    report[name] = [
+                        {field: str(sb["key"]), **_report_counts(brand, hour, sb)}
+                        for sb in b[f"by_{field}"]["buckets"]
+                    ]
+                yield brand, hour, report
+            after = agg.get("after_key")
+            if not agg["buckets"] or after is None:
+                return
+
     def _existing_ids(self, hours: list[datetime]) -> list[str]:
         try:
             resp = self.es.search(
@@ -415,10 +531,98 @@ def _empty(brand: str, hour: datetime, rolled_at: datetime) -> dict[str, Any]:
         "brand": brand,
         "hour": _iso(hour),
         "rolled_at": _iso(rolled_at),
+        "rollup_version": ROLLUP_VERSION,
         **{f: 0 for f in COUNT_FIELDS},
         "minutes": [],
         "sources": [],
+        "report": "{}",  # no mention but near-duplicates
     }
+
+
+def _report_counts(brand: str, hour: datetime, bucket: dict[str, Any]) -> dict[str, int]:
+    """`brand`'s REPORT_FIELDS from a bucket aggregated with `sentiment_aggs`, zeros left out."""
+    c = interval_counts_of(brand, hour, bucket)
+    counts = {"mentions": c.total, "negative": c.negative, "neutral": c.neutral,
+              "positive": c.positive, "uncertain": c.uncertain}  # fmt: skip
+    return {k: n for k, n in counts.items() if n}
+
+
+@dataclass(frozen=True)
+class ReportHour:
+    """The report counts of one (brand, hour) document (`report`), read back; counts in
+    REPORT_FIELDS order. `version` < ROLLUP_VERSION: written before the report counts
+    existed (they are then empty, not zero: the reader must not use it)."""
+
+    brand: str
+    hour: datetime
+    version: int
+    counts: tuple[int, ...]
+    sources: dict[str, tuple[int, ...]]
+    languages: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def from_source(cls, src: dict[str, Any]) -> ReportHour:
+        return cls.of(src["brand"], _parse(src["hour"]), int(src.get("rollup_version") or 1),
+                      src.get("report"))  # fmt: skip
+
+    @classmethod
+    def of(cls, brand: str, hour: datetime, version: int, report: str | None) -> ReportHour:
+        """From the stored fields; `report` is the JSON string (None: absent)."""
+        parsed = json.loads(report) if report else {}
+
+        def row(d: dict[str, Any]) -> tuple[int, ...]:
+            return tuple(int(d.get(f, 0)) for f in REPORT_FIELDS)
+
+        return cls(
+            brand=brand,
+            hour=hour,
+            version=version,
+            counts=row(parsed.get("all") or {}),
+            sources={str(s["source"]): row(s) for s in parsed.get("sources") or ()},
+            languages={str(s["language"]): row(s) for s in parsed.get("languages") or ()},
+        )
+
+
+def report_hours(
+    es: Elasticsearch, counts_index: str, brands: Iterable[str], start: datetime, end: datetime
+) -> list[ReportHour]:
+    """The (brand, hour) documents of `brands` for the hours in ``[start, end)`` (whole
+    hours), their report counts only. Raises `NotFoundError` without a counts index. A
+    (brand, hour) without a mention has no document, which reads as zeros.
+
+    Read as the keys of a composite aggregation (brand, hour, rollup_version, report;
+    one bucket per document, from doc values) rather than as hits: no fetch phase, no
+    `_source` (whose minutes are most of a document) -- fetching a thousand hits cost
+    the node more than the raw aggregation it replaces (docs/benchmarks.md)."""
+    composite: dict[str, Any] = {
+        "size": _REPORT_HOURS_PAGE,
+        "sources": [
+            {"hour": {"date_histogram": {"field": "hour", "fixed_interval": "3600s"}}},
+            {"brand": {"terms": {"field": "brand"}}},
+            {"v": {"terms": {"field": "rollup_version", "missing_bucket": True}}},
+            {"r": {"terms": {"field": "report", "missing_bucket": True}}},
+        ],
+    }
+    query = {"bool": {"filter": [
+        {"terms": {"brand": list(brands)}},
+        {"range": {"hour": {"gte": _iso(start), "lt": _iso(end),
+                            "format": "strict_date_optional_time"}}},
+    ]}}  # fmt: skip
+    out: list[ReportHour] = []
+    while True:
+        agg = es.search(index=counts_index, size=0, track_total_hits=False, query=query,
+                        aggs={"c": {"composite": composite}})["aggregations"]["c"]  # fmt: skip
+        for b in agg["buckets"]:
+            k = b["key"]
+            out.append(ReportHour.of(
+                k["brand"], datetime.fromtimestamp(k["hour"] / 1000, tz=UTC),
+                # no report (longer than ignore_above): not usable, as a version-1 document
+                int(k["v"] or 1) if k["r"] is not None else 1,
+                k["r"],
+            ))  # fmt: skip
+        if len(agg["buckets"]) < _REPORT_HOURS_PAGE or agg.get("after_key") is None:
+            return out  # a short page is the last: no request for an empty one
+        composite["after"] = agg["after_key"]
 
 
 def sum_minutes(
@@ -445,12 +649,16 @@ def as_interval_counts(brand: str, at: datetime, counts: list[int]) -> IntervalC
 
 __all__ = [
     "COUNT_FIELDS",
+    "REPORT_FIELDS",
+    "ROLLUP_VERSION",
     "CountsRollup",
     "HourCounts",
+    "ReportHour",
     "counts_index_name",
     "counts_rollup",
     "doc_id",
     "ensure_counts_index",
     "hours_of",
     "install_counts_template",
+    "report_hours",
 ]

@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 from brandpulse.config import ElasticsearchConfig
 from brandpulse.mention import BrandSentiment, Mention, Sentiment
 from store.reader import ElasticsearchMentionReader, RollupMentionReader
-from store.rollup import CountsRollup, HourCounts, counts_index_name, doc_id, floor_hour
+from store.rollup import HOUR, CountsRollup, HourCounts, counts_index_name, doc_id, floor_hour
 from store.setup import alias_name, install_templates
 from store.synthetic import BRANDS, mentions
 from store.writer import BulkWriter
@@ -262,3 +262,41 @@ def test_a_kept_reader_stores_equal_values_once_and_counts_the_same(store, es_cl
         names = [k[1] for k in keys]
         for values in (counts, keys, names, [d.rolled_at for d in docs]):
             assert len({id(v) for v in values}) == len(set(values)) < len(values)
+
+
+def test_a_counts_index_from_before_the_report_counts_gets_them(es_client, es_cfg):
+    """An index created by rollup version 1 (strict mapping without `rollup_version` and
+    `report`) holding a version-1 document: the first recompute adds the fields (else
+    strict mapping refuses the documents), new documents are version 2, the old one
+    reads as version 1 until `rebuild` (``rebuild-counts``) rewrites it."""
+    from store.rollup import _REPORT_MAPPINGS, ROLLUP_VERSION, ReportHour, mappings
+
+    prefix, index = es_cfg.index_prefix, counts_index_name(es_cfg.index_prefix)
+    old = mappings()
+    for name in _REPORT_MAPPINGS:
+        del old["properties"][name]
+    es_client.indices.create(index=index, mappings=old)
+    install_templates(es_client, es_cfg)  # the template is new; the index keeps its mapping
+    hour = datetime(2026, 3, 1, 13, tzinfo=UTC)
+    first, second = (list(mentions(5, h, h + timedelta(minutes=50), seed=2, brands=("Acme",),
+                                   id_prefix=f"h{h.hour}"))
+                     for h in (hour, hour + HOUR))  # fmt: skip
+    with BulkWriter(es_client, es_cfg) as writer:  # before the rollup kept report counts
+        assert writer.write(first).ok
+    es_client.index(index=index, id=doc_id("Acme", hour), refresh=True, document={
+        "brand": "Acme", "hour": "2026-03-01T13:00:00Z", "rolled_at": "2026-03-01T14:00:00Z",
+        "total": 5, "negative": 0, "neutral": 0, "positive": 0, "unscored": 5, "uncertain": 0,
+        "minutes": [], "sources": [],
+    })  # fmt: skip
+    rollup = CountsRollup(es_client, prefix)
+    with BulkWriter(es_client, es_cfg, after_write=rollup.after_write) as writer:
+        assert writer.write(second).ok
+    assert rollup.pending() == 0
+
+    def read(at: datetime) -> ReportHour:
+        return ReportHour.from_source(es_client.get(index=index, id=doc_id("Acme", at))["_source"])
+
+    assert (read(hour).version, read(hour + HOUR).version) == (1, ROLLUP_VERSION)
+    assert read(hour + HOUR).counts[0] == 5
+    assert rollup.rebuild() == 2
+    assert (read(hour).version, read(hour).counts[0]) == (ROLLUP_VERSION, 5)
