@@ -135,7 +135,9 @@ _MS = timedelta(milliseconds=1)
 # Rollup documents fetched per request (a brand's hours, oldest first).
 _HOURS_PAGE = 2000
 # How far before the newest `rolled_at` seen an incremental read looks again: a
-# recompute that started earlier (its version and rolled_at) may become visible later.
+# recompute that started earlier (its rolled_at) may become visible later, and writers
+# on other hosts stamp rolled_at with their own clocks (store.rollup: within about this
+# much of each other).
 LOOK_BACK = timedelta(hours=1)
 # Values an incremental reader shares between the documents it keeps
 # (`HourCounts.from_source`); past this many the table starts again (what is kept stays

@@ -14,9 +14,30 @@ over those hours only, counted exactly as the raw counts are
 under the deterministic id ``brand|hour``, with `rolled_at` (when it was recomputed).
 An hour is never incremented, only recomputed: a late mention, a re-score or a resend
 of the same batch just recomputes its hour, and the result is the same whatever the
-order. Two writers recomputing one hour at once cannot leave the older answer: each
-document is written with an external version, the time the recompute started (before
-its refresh), so the recompute that saw more wins.
+order.
+
+Two writers recomputing one hour at once (scorer workers on several hosts) cannot leave
+an answer that misses a mention, whatever their clocks say: the recompute first reads
+the `_seq_no`/`_primary_term` of the hour's documents, then refreshes and aggregates,
+then writes each document only if it is unchanged since that read (`if_seq_no` /
+`if_primary_term`; one that did not exist with `op_type: create`). A write succeeds
+only if nobody wrote the document since this recompute read it, and this recompute
+aggregated after that read, so the last successful write's aggregation saw every
+mention acknowledged before the document's previous write; a mention acknowledged
+later triggers its own recompute, which reads a later seq_no (and, if an older
+recompute lands first, conflicts and redoes). On a conflict (HTTP 409) the hours of
+the conflicting documents are recomputed again (read, refresh, aggregate, write), at
+most `_ROUNDS` times; hours still conflicting after that are kept pending and retried
+with the next batch (one WARNING). No clock decides who wins: a recompute whose clock
+is behind another's but that ran later lands.
+
+`rolled_at` is still the writer's clock when the round started: the incremental reader
+(`store.reader.RollupMentionReader`) re-reads the documents rolled at or after the
+newest `rolled_at` it has seen less `store.reader.LOOK_BACK` (1 h). A document written
+by a writer whose clock is behind the one that wrote that newest `rolled_at` by more
+than the look-back less the recompute's duration (seconds) is missed by a reader that
+keeps documents until it restarts: writers' clocks must agree within about an hour
+for the incremental reader (the counts written are right whatever the clocks).
 
 The same recompute also counts, per (brand, hour), what a report reads (`report`,
 rollup version 2, `ROLLUP_VERSION`): the brand's mentions and sentiment buckets with
@@ -86,6 +107,11 @@ _REPORT_HOURS_PAGE = 5000
 # Lucene keeps a doc value of at most 32,766 bytes; the report of an hour is a few
 # hundred (a character takes up to 4 bytes in UTF-8).
 _MAX_REPORT_CHARS = 8_000
+# Rounds of a recompute whose writes conflicted (another writer wrote the hour's document
+# between this one's read and its write) before its hours are left pending.
+_ROUNDS = 5
+# Existing (brand, hour) documents read per request before a recompute.
+_IDS_PAGE = 10_000
 
 
 def counts_index_name(prefix: str = "brandpulse") -> str:
@@ -254,8 +280,11 @@ def hours_of(created: Iterable[datetime]) -> set[datetime]:
 class CountsRollup:
     """Keeps ``<prefix>-counts-hourly`` in step with the mentions index (`recompute`).
 
-    Thread-safe; one instance per writer process is enough. `clock` gives `rolled_at`
-    and the documents' external version (tests inject theirs)."""
+    Thread-safe; one instance per writer process is enough, and any number of writer
+    processes may keep one index (concurrent writes are resolved by `_seq_no`, not by
+    clocks: module docstring). `clock` gives `rolled_at` only (tests inject theirs).
+    `before_write`, for tests only, is called with the hours of a round between its
+    aggregation and its write (to interleave another writer there)."""
 
     def __init__(
         self,
@@ -264,12 +293,14 @@ class CountsRollup:
         *,
         mentions_index: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        before_write: Callable[[list[datetime]], None] | None = None,
     ) -> None:
         self.es = es
         self.prefix = prefix
         self.mentions_index = mentions_index or f"{prefix}-mentions"
         self.index = counts_index_name(prefix)
         self.clock = clock
+        self.before_write = before_write
         self._lock = threading.Lock()
         self._pending: set[datetime] = set()  # hours whose recompute failed
         self._mapped = False  # the existing index's mapping has the version-2 fields
@@ -280,29 +311,52 @@ class CountsRollup:
 
     def after_write(self, hours: Iterable[datetime]) -> None:
         """Recompute `hours` (and any left over from a failed attempt); never raises for an
-        Elasticsearch problem: the hours are kept and retried with the next batch."""
+        Elasticsearch problem: the hours are kept and retried with the next batch, as are
+        hours whose writes still conflicted after `_ROUNDS` rounds."""
         with self._lock:
             todo = self._pending | set(hours)
             if not todo:
                 return
             try:
-                self.recompute(todo)
+                _, left = self._recompute_all(todo)
             except Exception as exc:
                 self._pending = todo
                 log.warning("counts rollup: %d hour(s) not recomputed (%s: %s); retried with the "
                             "next batch", len(todo), type(exc).__name__, exc)  # fmt: skip
             else:
-                self._pending = set()
+                self._pending = left
+                _warn_conflicts(left)
 
     def recompute(self, hours: Iterable[datetime]) -> int:
         """Recompute the (brand, hour) documents of `hours` from the raw mentions and
         overwrite them (a brand no longer in an hour gets zeros: never a delete, so an
-        incremental reader sees the change); how many brand-hours have mentions."""
+        incremental reader sees the change); how many brand-hours have mentions.
+
+        Hours whose writes still conflicted after `_ROUNDS` rounds (other writers kept
+        writing them) are left pending, recomputed with the next `after_write`."""
+        written, left = self._recompute_all(hours)
+        if left:
+            with self._lock:
+                self._pending |= left
+            _warn_conflicts(left)
+        return written
+
+    def _recompute_all(self, hours: Iterable[datetime]) -> tuple[int, set[datetime]]:
+        """(brand-hours with mentions written, hours left conflicting)."""
         wanted = sorted({floor_hour(require_utc(h, "hour")) for h in hours})
         written = 0
+        left: set[datetime] = set()
         for i in range(0, len(wanted), _HOURS_PER_QUERY):
-            written += self._recompute(wanted[i : i + _HOURS_PER_QUERY])
-        return written
+            todo = wanted[i : i + _HOURS_PER_QUERY]
+            for _ in range(_ROUNDS):
+                n, conflicted = self._recompute(todo)
+                written += n
+                if not conflicted:
+                    break
+                todo = sorted(conflicted)
+            else:
+                left |= set(todo)
+        return written, left
 
     def rebuild(self, start: datetime | None = None, end: datetime | None = None) -> int:
         """Recompute every hour of ``[start, end)`` that holds a mention (all of them by
@@ -315,11 +369,16 @@ class CountsRollup:
 
     # ---------------------------------------------------------------- internals
 
-    def _recompute(self, hours: list[datetime]) -> int:
+    def _recompute(self, hours: list[datetime]) -> tuple[int, set[datetime]]:
+        """One round: read the hours' documents' seq_no, refresh, aggregate, write each
+        document only if unchanged since the read. (Brand-hours with mentions written,
+        hours of the documents whose write conflicted: another writer wrote them.)"""
         ensure_counts_index(self.es, self.prefix, update_mapping=not self._mapped)
         self._mapped = True
         started = require_utc(self.clock(), "clock()")
-        version = int(started.timestamp() * 1000)
+        # read before the refresh and the aggregation: what this round writes must have
+        # been aggregated after the state it replaces was read (module docstring)
+        existing = self._existing_ids(hours)
         with contextlib.suppress(NotFoundError):
             # what the aggregation reads must include the batch just acknowledged
             self.es.indices.refresh(index=self.mentions_index)
@@ -339,30 +398,38 @@ class CountsRollup:
             if (brand, hour) in docs:  # always: its mentions made a minute bucket above
                 docs[(brand, hour)]["report"] = json.dumps(report, ensure_ascii=False,
                                                            separators=(",", ":"))
-        stale = [i for i in self._existing_ids(hours) if i not in {doc_id(b, h) for b, h in docs}]
-        ops: list[dict[str, Any]] = []
-        for (brand, hour), doc in docs.items():
-            ops.append({"index": {"_index": self.index, "_id": doc_id(brand, hour),
-                                  "version": version, "version_type": "external_gte"}})  # fmt: skip
-            ops.append(doc)
-        for stale_id in stale:
+        by_id = {doc_id(brand, hour): doc for (brand, hour), doc in docs.items()}
+        for stale_id in existing.keys() - by_id.keys():
             # zeros, not a delete: an incremental reader sees the change (rolled_at)
             brand, _, hour = stale_id.rpartition("|")
-            ops.append({"index": {"_index": self.index, "_id": stale_id,
-                                  "version": version, "version_type": "external_gte"}})  # fmt: skip
-            ops.append(_empty(brand, _parse(hour), started))
+            by_id[stale_id] = _empty(brand, _parse(hour), started)
+        ops: list[dict[str, Any]] = []
+        for id_, doc in by_id.items():
+            if id_ in existing:
+                seq_no, primary_term = existing[id_]
+                ops.append({"index": {"_index": self.index, "_id": id_, "if_seq_no": seq_no,
+                                      "if_primary_term": primary_term}})  # fmt: skip
+            else:
+                ops.append({"create": {"_index": self.index, "_id": id_}})
+            ops.append(doc)
         if not ops:
-            return 0
+            return 0, set()
+        if self.before_write is not None:
+            self.before_write(hours)
         resp = self.es.bulk(operations=ops, refresh=True)
-        if resp.get("errors"):
-            for item in resp["items"]:
-                result = next(iter(item.values()))
-                status = int(result.get("status", 0))
-                # 409: a later recompute of the hour already landed (it saw more)
-                if status >= 300 and status != 409:
-                    raise RuntimeError(f"counts rollup write of {result.get('_id')} failed: "
-                                       f"HTTP {status}: {result.get('error')}")  # fmt: skip
-        return len(docs)
+        if not resp.get("errors"):
+            return len(docs), set()
+        conflicted: set[datetime] = set()
+        for item in resp["items"]:
+            result = next(iter(item.values()))
+            status = int(result.get("status", 0))
+            if status == 409:  # written by another since our read: this hour again
+                conflicted.add(_parse(str(result.get("_id")).rpartition("|")[2]))
+            elif status >= 300:
+                raise RuntimeError(f"counts rollup write of {result.get('_id')} failed: "
+                                   f"HTTP {status}: {result.get('error')}")  # fmt: skip
+        # those with mentions that landed (the conflicting ones are counted when redone)
+        return sum(1 for b, h in docs if h not in conflicted), conflicted
 
     def _buckets(self, hours: list[datetime]) -> Iterable[tuple[str, datetime, dict[str, Any]]]:
         """(brand, minute, bucket with `sentiment_aggs` + sources) for every minute of
@@ -468,17 +535,32 @@ class CountsRollup:
             if not agg["buckets"] or after is None:
                 return
 
-    def _existing_ids(self, hours: list[datetime]) -> list[str]:
-        try:
-            resp = self.es.search(
-                index=self.index,
-                size=10_000,
-                query={"terms": {"hour": [_iso(h) for h in hours]}},
-                source=False,
-            )
-        except NotFoundError:
-            return []
-        return [h["_id"] for h in resp["hits"]["hits"]]
+    def _existing_ids(self, hours: list[datetime]) -> dict[str, tuple[int, int]]:
+        """The ids of the documents of `hours` -> their (`_seq_no`, `_primary_term`), as
+        last refreshed (every write here refreshes; one not yet visible makes the write
+        conflict, and the hour is redone). Paged: every document must be found, or its
+        write (`create`) would conflict every round."""
+        out: dict[str, tuple[int, int]] = {}
+        after: list[Any] | None = None
+        while True:
+            try:
+                resp = self.es.search(
+                    index=self.index,
+                    size=_IDS_PAGE,
+                    query={"terms": {"hour": [_iso(h) for h in hours]}},
+                    sort=[{"hour": "asc"}, {"brand": "asc"}],
+                    search_after=after,
+                    source=False,
+                    seq_no_primary_term=True,
+                    track_total_hits=False,
+                )
+            except NotFoundError:
+                return out
+            hits = resp["hits"]["hits"]
+            out.update((h["_id"], (int(h["_seq_no"]), int(h["_primary_term"]))) for h in hits)
+            if len(hits) < _IDS_PAGE:
+                return out
+            after = hits[-1]["sort"]
 
     def _span_query(self, field: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
         bounds: dict[str, Any] = {"format": "strict_date_optional_time"}
@@ -514,6 +596,13 @@ class CountsRollup:
 
     def _rolled_hours(self, start: datetime | None, end: datetime | None) -> list[datetime]:
         return self._hour_keys(self.index, "hour", start, end)
+
+
+def _warn_conflicts(hours: set[datetime]) -> None:
+    if hours:
+        log.warning("counts rollup: %d hour(s) still written by another writer after %d rounds "
+                    "(%s); kept and retried with the next batch", len(hours), _ROUNDS,
+                    ", ".join(_iso(h) for h in sorted(hours)[:5]))  # fmt: skip
 
 
 def counts_rollup(config: Config, client: Elasticsearch, writer: BulkWriter) -> CountsRollup | None:

@@ -29,7 +29,7 @@ RESCORED_HOURS = {datetime(2026, 11, 1, 1, tzinfo=UTC), datetime(2026, 11, 1, 2,
 
 
 class Clock:
-    """The rollup's clock: `rolled_at` and the documents' version."""
+    """The rollup's clock: `rolled_at`."""
 
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 1, 7, tzinfo=UTC)
@@ -148,22 +148,137 @@ def test_late_and_rescored_mentions_recompute_only_their_hours(store, es_client,
     assert sum(c[0] for c in doc.minutes.values()) == hour.total
 
 
-def test_a_recompute_is_idempotent_and_an_older_one_never_wins(store, es_client, es_cfg_module):
+def test_a_recompute_again_is_idempotent(store, es_client, es_cfg_module):
     _, _, rollup, *_ = store
     prefix = es_cfg_module.index_prefix
     before = {(d.brand, d.hour): d for b in BRANDS for d in _docs(es_client, prefix, b)}
-    # A recompute that started earlier (older clock) lands after a later one: ignored.
-    stale = CountsRollup(es_client, prefix, clock=lambda: datetime(2026, 11, 1, 6, tzinfo=UTC))
-    stale.recompute([LATE_HOUR])
-    now = {(d.brand, d.hour): d for b in BRANDS for d in _docs(es_client, prefix, b)}
-    assert now == before
     # The same recompute again, later: the same counts, a newer rolled_at.
     rollup.recompute([LATE_HOUR])
+    rollup.recompute([LATE_HOUR])
     again = {(d.brand, d.hour): d for b in BRANDS for d in _docs(es_client, prefix, b)}
+    assert again.keys() == before.keys()
     for key, d in again.items():
         assert (d.minutes, d.sources) == (before[key].minutes, before[key].sources)
         assert d.rolled_at >= before[key].rolled_at
     assert es_client.exists(index=counts_index_name(prefix), id=doc_id("Acme", LATE_HOUR))
+    assert rollup.pending() == 0
+
+
+SKEW_HOUR = datetime(2026, 3, 1, 13, tzinfo=UTC)
+
+
+def _acme(n: int, seed: int, id_prefix: str) -> list[Mention]:
+    return list(mentions(n, SKEW_HOUR, SKEW_HOUR + timedelta(minutes=50), seed=seed,
+                         brands=("Acme",), id_prefix=id_prefix))  # fmt: skip
+
+
+def _acme_total(es: Elasticsearch, prefix: str) -> int:
+    src = es.get(index=counts_index_name(prefix), id=doc_id("Acme", SKEW_HOUR))["_source"]
+    return int(src["total"])
+
+
+def test_a_recompute_whose_clock_is_behind_but_ran_later_lands(es_client, es_cfg):
+    """Two writers (scorer workers on two hosts), the second's clock an hour behind:
+    its recompute runs after more mentions were acknowledged, so it must land (a clock
+    version dropped it as older and the hour kept missing those mentions)."""
+    install_templates(es_client, es_cfg)
+    prefix = es_cfg.index_prefix
+    ahead = CountsRollup(es_client, prefix, clock=lambda: datetime(2026, 3, 1, 15, tzinfo=UTC))
+    behind = CountsRollup(es_client, prefix, clock=lambda: datetime(2026, 3, 1, 14, tzinfo=UTC))
+    with BulkWriter(es_client, es_cfg, after_write=ahead.after_write) as writer:
+        assert writer.write(_acme(3, 1, "a")).ok
+    assert _acme_total(es_client, prefix) == 3
+    with BulkWriter(es_client, es_cfg, after_write=behind.after_write) as writer:
+        assert writer.write(_acme(4, 2, "b")).ok
+    assert (ahead.pending(), behind.pending()) == (0, 0)
+    assert _acme_total(es_client, prefix) == 7
+    [doc] = _docs(es_client, prefix, "Acme")
+    assert doc.rolled_at == datetime(2026, 3, 1, 14, tzinfo=UTC)  # the clock that ran later
+
+
+def test_a_recompute_overtaken_between_its_aggregation_and_its_write_redoes_it(es_client, es_cfg):
+    """X reads the hour's document and aggregates; meanwhile a batch is written and Y
+    (clock behind X's) recomputes the hour and lands; then X writes: its document
+    changed since X read it, so X's write conflicts and X recomputes the hour again,
+    which counts the batch too. Clocks decide nothing: X's newer clock must not make
+    its older aggregation win."""
+    install_templates(es_client, es_cfg)
+    prefix = es_cfg.index_prefix
+    y = CountsRollup(es_client, prefix, clock=lambda: datetime(2026, 3, 1, 14, tzinfo=UTC))
+    rounds: list[list[datetime]] = []
+
+    def interleave(hours: list[datetime]) -> None:
+        rounds.append(hours)
+        if len(rounds) == 1:  # between X's first aggregation and its write
+            with BulkWriter(es_client, es_cfg, after_write=y.after_write) as writer:
+                assert writer.write(_acme(4, 2, "b")).ok
+            assert y.pending() == 0 and _acme_total(es_client, prefix) == 7
+
+    x = CountsRollup(es_client, prefix, clock=lambda: datetime(2026, 3, 1, 15, tzinfo=UTC),
+                     before_write=interleave)  # fmt: skip
+    with BulkWriter(es_client, es_cfg) as writer:  # written, not yet recomputed
+        assert writer.write(_acme(3, 1, "a")).ok
+    y.recompute([SKEW_HOUR])  # the document exists: X's write is conditional on its seq_no
+    assert _acme_total(es_client, prefix) == 3
+    assert x.recompute([SKEW_HOUR]) == 1
+    assert _acme_total(es_client, prefix) == 7
+    assert rounds == [[SKEW_HOUR], [SKEW_HOUR]]  # conflicted once, redone once
+    assert x.pending() == 0
+    raw = ElasticsearchMentionReader(es_client, alias_name(prefix))
+    rolled = RollupMentionReader(es_client, raw.index, prefix=prefix, incremental=False)
+    span = (SKEW_HOUR - HOUR, SKEW_HOUR + 2 * HOUR, timedelta(minutes=5))
+    assert rolled.counts("Acme", *span) == raw.counts("Acme", *span)
+
+
+def test_an_hour_still_conflicting_after_the_rounds_stays_pending(es_client, es_cfg, caplog):
+    """Another writer that writes the hour's document before every write of X: X gives
+    up after `_ROUNDS` rounds with one WARNING, keeps the hour pending, and recomputes
+    it with its next batch."""
+    from store.rollup import _ROUNDS
+
+    install_templates(es_client, es_cfg)
+    prefix = es_cfg.index_prefix
+    y = CountsRollup(es_client, prefix)
+    busy = [True]
+
+    def overtake(hours: list[datetime]) -> None:
+        if busy[0]:
+            y.recompute(hours)
+
+    x = CountsRollup(es_client, prefix, before_write=overtake)
+    with BulkWriter(es_client, es_cfg) as writer:
+        assert writer.write(_acme(3, 1, "a")).ok
+    y.recompute([SKEW_HOUR])
+    seq_no = es_client.get(index=counts_index_name(prefix), id=doc_id("Acme", SKEW_HOUR))["_seq_no"]
+    with caplog.at_level("WARNING", logger="store.rollup"):
+        x.after_write([SKEW_HOUR])
+    assert x.pending() == 1
+    warned = [r for r in caplog.records if r.name == "store.rollup"]
+    assert len(warned) == 1 and f"after {_ROUNDS} rounds" in warned[0].getMessage()
+    after = es_client.get(index=counts_index_name(prefix), id=doc_id("Acme", SKEW_HOUR))["_seq_no"]
+    assert after == seq_no + _ROUNDS  # Y's writes only: every one of X's conflicted
+    busy[0] = False
+    with BulkWriter(es_client, es_cfg, after_write=x.after_write) as writer:
+        assert writer.write(_acme(4, 2, "b")).ok
+    assert x.pending() == 0
+    assert _acme_total(es_client, prefix) == 7
+
+
+def test_a_document_written_with_a_clock_version_is_recomputed(es_client, es_cfg):
+    """After the upgrade, documents written before (external version = the writer's
+    clock in ms, far above any seq_no-era version) are overwritten as any other."""
+    install_templates(es_client, es_cfg)
+    prefix = es_cfg.index_prefix
+    with BulkWriter(es_client, es_cfg) as writer:
+        assert writer.write(_acme(3, 1, "a")).ok
+    CountsRollup(es_client, prefix).recompute([SKEW_HOUR])
+    index, id_ = counts_index_name(prefix), doc_id("Acme", SKEW_HOUR)
+    src = es_client.get(index=index, id=id_)["_source"]
+    es_client.index(index=index, id=id_, document={**src, "total": 0}, version=1_796_000_000_000,
+                    version_type="external_gte", refresh=True)  # fmt: skip
+    with BulkWriter(es_client, es_cfg, after_write=CountsRollup(es_client, prefix).after_write) as writer:
+        assert writer.write(_acme(4, 2, "b")).ok
+    assert _acme_total(es_client, prefix) == 7
 
 
 def test_a_brand_gone_from_an_hour_gets_zeros(es_client, es_cfg):
