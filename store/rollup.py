@@ -434,46 +434,17 @@ class CountsRollup:
     def _buckets(self, hours: list[datetime]) -> Iterable[tuple[str, datetime, dict[str, Any]]]:
         """(brand, minute, bucket with `sentiment_aggs` + sources) for every minute of
         `hours` holding a mention, through a paged composite aggregation."""
-        ranges = [
-            {"range": {"created_at": {"gte": _iso(h), "lt": _iso(h + HOUR),
-                                      "format": "strict_date_optional_time"}}}
-            for h in hours
+        sources = [
+            {"brand": {"terms": {"field": "brands"}}},
+            {"minute": {"date_histogram": {"field": "created_at", "fixed_interval": "60s"}}},
         ]
-        after: dict[str, Any] | None = None
-        while True:
-            composite: dict[str, Any] = {
-                "size": _PAGE,
-                "sources": [
-                    {"brand": {"terms": {"field": "brands"}}},
-                    {"minute": {"date_histogram": {"field": "created_at", "fixed_interval": "60s"}}},
-                ],
-            }
-            if after is not None:
-                composite["after"] = after
-            try:
-                resp = self.es.search(
-                    index=self.mentions_index,
-                    size=0,
-                    query={"bool": {"should": ranges, "minimum_should_match": 1}},
-                    aggs={
-                        "c": {
-                            "composite": composite,
-                            "aggs": {
-                                **sentiment_aggs({"field": "brand_sentiment_keys", "size": _MAX_KEYS}),
-                                "source": {"terms": {"field": "source_name", "size": _MAX_SOURCES}},
-                            },
-                        }
-                    },
-                )
-            except NotFoundError:
-                return
-            agg = resp["aggregations"]["c"]
-            for b in agg["buckets"]:
-                minute = datetime.fromtimestamp(b["key"]["minute"] / 1000, tz=UTC)
-                yield str(b["key"]["brand"]), minute, b
-            after = agg.get("after_key")
-            if not agg["buckets"] or after is None:
-                return
+        aggs = {
+            **sentiment_aggs({"field": "brand_sentiment_keys", "size": _MAX_KEYS}),
+            "source": {"terms": {"field": "source_name", "size": _MAX_SOURCES}},
+        }
+        for b in self._composite(self.mentions_index, _in_hours(hours), sources, aggs, _PAGE):
+            minute = datetime.fromtimestamp(b["key"]["minute"] / 1000, tz=UTC)
+            yield str(b["key"]["brand"]), minute, b
 
     def _report_buckets(self, hours: list[datetime]) -> Iterable[tuple[str, datetime, dict[str, Any]]]:
         """(brand, hour, `report` field) for every (brand, hour) of `hours` holding a
@@ -481,56 +452,53 @@ class CountsRollup:
         with `exclude_duplicates`, by the same filter (`NOT_DUPLICATE`), the same
         sentiment counting (`sentiment_aggs`, what `brand_sentiment_filter` selects) and
         the same splits (`source`; `language`, a missing one as "unknown")."""
-        ranges = [
-            {"range": {"created_at": {"gte": _iso(h), "lt": _iso(h + HOUR),
-                                      "format": "strict_date_optional_time"}}}
-            for h in hours
-        ]
         counted = sentiment_aggs({"field": "brand_sentiment_keys", "size": _MAX_KEYS})
+        sources = [
+            {"brand": {"terms": {"field": "brands"}}},
+            {"hour": {"date_histogram": {"field": "created_at", "fixed_interval": "3600s"}}},
+        ]
+        aggs = {
+            **counted,
+            "by_source": {"terms": {"field": "source", "size": _MAX_SOURCES}, "aggs": counted},
+            "by_language": {"terms": {"field": "language", "size": _MAX_LANGUAGES,
+                                      "missing": UNKNOWN_LANGUAGE}, "aggs": counted},
+        }  # fmt: skip
+        query = _in_hours(hours)
+        query["bool"]["filter"] = [NOT_DUPLICATE]
+        for b in self._composite(self.mentions_index, query, sources, aggs, _REPORT_PAGE):
+            brand = str(b["key"]["brand"])
+            hour = datetime.fromtimestamp(b["key"]["hour"] / 1000, tz=UTC)
+            report: dict[str, Any] = {"all": _report_counts(brand, hour, b)}
+            for name, field in (("sources", "source"), ("languages", "language")):
+                report[name] = [
+                    {field: str(sb["key"]), **_report_counts(brand, hour, sb)}
+                    for sb in b[f"by_{field}"]["buckets"]
+                ]
+            yield brand, hour, report
+
+    def _composite(
+        self,
+        index: str,
+        query: dict[str, Any],
+        sources: list[dict[str, Any]],
+        aggs: dict[str, Any] | None,
+        size: int,
+    ) -> Iterable[dict[str, Any]]:
+        """Every bucket of a composite aggregation of `sources` (with sub-aggregations
+        `aggs`) over the documents of `index` matching `query`, page by page; nothing
+        when the index does not exist."""
         after: dict[str, Any] | None = None
         while True:
-            composite: dict[str, Any] = {
-                "size": _REPORT_PAGE,
-                "sources": [
-                    {"brand": {"terms": {"field": "brands"}}},
-                    {"hour": {"date_histogram": {"field": "created_at", "fixed_interval": "3600s"}}},
-                ],
-            }
+            composite: dict[str, Any] = {"size": size, "sources": sources}
             if after is not None:
                 composite["after"] = after
             try:
-                resp = self.es.search(
-                    index=self.mentions_index,
-                    size=0,
-                    query={"bool": {"filter": [NOT_DUPLICATE],
-                                    "should": ranges, "minimum_should_match": 1}},
-                    aggs={
-                        "c": {
-                            "composite": composite,
-                            "aggs": {
-                                **counted,
-                                "by_source": {"terms": {"field": "source", "size": _MAX_SOURCES},
-                                              "aggs": counted},
-                                "by_language": {"terms": {"field": "language", "size": _MAX_LANGUAGES,
-                                                          "missing": UNKNOWN_LANGUAGE},
-                                                "aggs": counted},
-                            },
-                        }
-                    },
-                )  # fmt: skip
+                resp = self.es.search(index=index, size=0, query=query, aggs={
+                    "c": {"composite": composite, **({"aggs": aggs} if aggs else {})}})  # fmt: skip
             except NotFoundError:
                 return
             agg = resp["aggregations"]["c"]
-            for b in agg["buckets"]:
-                brand = str(b["key"]["brand"])
-                hour = datetime.fromtimestamp(b["key"]["hour"] / 1000, tz=UTC)
-                report: dict[str, Any] = {"all": _report_counts(brand, hour, b)}
-                for name, field in (("sources", "source"), ("languages", "language")):
-                    report[name] = [
-                        {field: str(sb["key"]), **_report_counts(brand, hour, sb)}
-                        for sb in b[f"by_{field}"]["buckets"]
-                    ]
-                yield brand, hour, report
+            yield from agg["buckets"]
             after = agg.get("after_key")
             if not agg["buckets"] or after is None:
                 return
@@ -571,31 +539,25 @@ class CountsRollup:
         return {"range": {field: bounds}} if len(bounds) > 1 else {"match_all": {}}
 
     def _hour_keys(self, index: str, field: str, start: datetime | None, end: datetime | None) -> list[datetime]:
-        out: list[datetime] = []
-        after: dict[str, Any] | None = None
-        while True:
-            composite: dict[str, Any] = {
-                "size": _PAGE,
-                "sources": [{"h": {"date_histogram": {"field": field, "fixed_interval": "3600s"}}}],
-            }
-            if after is not None:
-                composite["after"] = after
-            try:
-                resp = self.es.search(index=index, size=0, query=self._span_query(field, start, end),
-                                      aggs={"c": {"composite": composite}})  # fmt: skip
-            except NotFoundError:
-                return out
-            agg = resp["aggregations"]["c"]
-            out += [datetime.fromtimestamp(b["key"]["h"] / 1000, tz=UTC) for b in agg["buckets"]]
-            after = agg.get("after_key")
-            if not agg["buckets"] or after is None:
-                return out
+        sources = [{"h": {"date_histogram": {"field": field, "fixed_interval": "3600s"}}}]
+        buckets = self._composite(index, self._span_query(field, start, end), sources, None, _PAGE)
+        return [datetime.fromtimestamp(b["key"]["h"] / 1000, tz=UTC) for b in buckets]
 
     def _mention_hours(self, start: datetime | None, end: datetime | None) -> list[datetime]:
         return self._hour_keys(self.mentions_index, "created_at", start, end)
 
     def _rolled_hours(self, start: datetime | None, end: datetime | None) -> list[datetime]:
         return self._hour_keys(self.index, "hour", start, end)
+
+
+def _in_hours(hours: list[datetime]) -> dict[str, Any]:
+    """A query for the mentions created in any of `hours` (a fresh dict: callers add to it)."""
+    ranges = [
+        {"range": {"created_at": {"gte": _iso(h), "lt": _iso(h + HOUR),
+                                  "format": "strict_date_optional_time"}}}
+        for h in hours
+    ]  # fmt: skip
+    return {"bool": {"should": ranges, "minimum_should_match": 1}}
 
 
 def _warn_conflicts(hours: set[datetime]) -> None:
