@@ -40,7 +40,7 @@ the report counts existed) the raw aggregation answers, and one log line says wh
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -312,23 +312,34 @@ def share_of_voice(
     current = aggs["current"]["k"]["buckets"]
     flat_now = {k: int(v["doc_count"]) for k, v in current.items()}
     flat_before = {k: int(v["doc_count"]) for k, v in aggs["previous"]["k"]["buckets"].items()}
-    now = {b: _counts(flat_now, b) for b in brands}
-    before = {b: _counts(flat_before, b) for b in brands}
-    figures = tuple(
-        BrandFigures(
-            brand=b,
-            counts=now[b],
-            previous=before[b],
-            share_of_voice=_sov(now, b),
-            previous_share_of_voice=_sov(before, b),
-            by_source=_split(current, b, "source"),
-            by_language=_split(current, b, "language"),
-            trend=_trend(current, b),
-        )
-        for b in brands
-    )
+    return _assemble(
+        period, exclude_duplicates,
+        {b: _counts(flat_now, b) for b in brands},
+        {b: _counts(flat_before, b) for b in brands},
+        lambda b: (_split(current, b, "source"), _split(current, b, "language"), _trend(current, b)),
+    )  # fmt: skip
+
+
+def _assemble(
+    period: Period,
+    exclude_duplicates: bool,
+    now: Mapping[str, SentimentCounts],
+    before: Mapping[str, SentimentCounts],
+    splits: Callable[[str], tuple[dict[str, SentimentCounts], dict[str, SentimentCounts],
+                                  tuple[TrendPoint, ...]]],
+) -> ShareOfVoice:
+    """The `ShareOfVoice` of the brands of `now` (in order), whichever way their counts
+    were made: `splits(brand)` gives its (by source, by language, trend)."""
+    figures = []
+    for b in now:
+        by_source, by_language, trend = splits(b)
+        figures.append(BrandFigures(
+            brand=b, counts=now[b], previous=before[b],
+            share_of_voice=_sov(now, b), previous_share_of_voice=_sov(before, b),
+            by_source=by_source, by_language=by_language, trend=trend,
+        ))  # fmt: skip
     return ShareOfVoice(period=period, exclude_duplicates=exclude_duplicates,
-                        trend_interval=period.trend_interval, brands=figures)
+                        trend_interval=period.trend_interval, brands=tuple(figures))
 
 
 # ------------------------------------------------------------- from the counts rollup
@@ -459,20 +470,10 @@ def rollup_share_of_voice(
                       key=lambda kv: (-kv[1].mentions, kv[0]))  # fmt: skip
         return dict(rows[:_MAX_SPLIT])  # as the raw `terms` of size _MAX_SPLIT
 
-    now_counts = {b: counts(now[b]) for b in brands}
-    before_counts = {b: counts(before[b]) for b in brands}
-    figures = tuple(
-        BrandFigures(
-            brand=b,
-            counts=now_counts[b],
-            previous=before_counts[b],
-            share_of_voice=_sov(now_counts, b),
-            previous_share_of_voice=_sov(before_counts, b),
-            by_source=split(by["source"][b]),
-            by_language=split(by["language"][b]),
-            trend=tuple(TrendPoint(at, counts(trend[b].get(at))) for at in steps),
-        )
-        for b in brands
-    )
-    return ShareOfVoice(period=period, exclude_duplicates=True,
-                        trend_interval=period.trend_interval, brands=figures)
+    return _assemble(
+        period, True,
+        {b: counts(now[b]) for b in brands},
+        {b: counts(before[b]) for b in brands},
+        lambda b: (split(by["source"][b]), split(by["language"][b]),
+                   tuple(TrendPoint(at, counts(trend[b].get(at))) for at in steps)),
+    )  # fmt: skip
