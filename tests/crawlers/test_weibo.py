@@ -245,6 +245,53 @@ def test_a_recorded_brand_search_result(api_server, crawl):
     assert first == {"100103type=61&q=爱他美", "100103type=61&q=aptamil"}
 
 
+def test_a_recorded_hot_feed_answer_with_counts_in_wan(api_server, crawl):
+    # A real getIndex answer of the hot feed (containerid 102803, 2022-11-04; four of
+    # its ten cards, see weibo/README.md): the same envelope and card 9 mblogs as a
+    # search answer, with what the other recordings lack: follower counts as strings
+    # in 万 ("11万", "138.5万", "20万"), full "Wed Oct 19 ... +0800 2022" times, topic
+    # and video links, an emoji character, a long post cut at "全文" and an alt-less
+    # video icon. Ranked (search_type all), so every card is read.
+    api_server.add(INDEX, Reply.fixture("weibo", "hot_feed_recorded.json"), when=page(None))
+    api_server.add(INDEX, Reply.fixture("weibo", "empty.json"), when=page("2"))
+    serve_comments(api_server)
+    brands = [
+        {"name": "浣熊", "query": '"浣熊宝宝"'},
+        {"name": "理想型", "query": "理想型"},
+        {"name": "影视剪辑", "query": '"影视剪辑"'},
+    ]
+    result = crawl({"type": "weibo", "search_type": "all", "lookback": "2000d"}, brands=brands, settings=SETTINGS)
+    assert faults(result) == {}
+    mentions = by_id(result.mentions)
+    assert sorted(mentions) == ["4824470906473755", "4826311288423595", "4828884317504144"]
+
+    raccoon = mentions["4826311288423595"]
+    assert raccoon.brands == ["浣熊"]
+    assert raccoon.text == (
+        "撸🦝浣熊宝宝的时候，原来baby会发出“克拉克拉”这种满足的声音呢……\n\n#宝藏二创榜# // 一碗冷掉的粥的微博视频"
+    )
+    assert raccoon.author == "一碗冷掉的粥" and raccoon.author_reach == 110_000  # "11万"
+    assert raccoon.created_at == datetime(2022, 10, 19, 7, 49, 2, tzinfo=UTC)  # +0800
+    assert (raccoon.engagement.shares, raccoon.engagement.replies, raccoon.engagement.likes) == (1614, 325, 14334)
+    assert raccoon.url == "https://m.weibo.cn/status/Mb2tyzlmr"
+
+    clip = mentions["4828884317504144"]  # two topic links back to back
+    assert clip.brands == ["影视剪辑"] and clip.author_reach == 1_385_000  # "138.5万"
+    assert clip.text.endswith("#电影二创榜##影视剪辑# 网红柒点半的微博视频")
+
+    ideal = mentions["4824470906473755"]  # the emoji image's unquoted alt is its text
+    assert ideal.brands == ["理想型"] and ideal.text == "我的理想型 以及朋友们的评价[嘘]"
+    assert ideal.author == "沈浩楠" and ideal.author_reach == 200_000
+    assert ideal.created_at == datetime(2022, 10, 14, 5, 56, 1, tzinfo=UTC)
+    # The long post names no brand; its "全文" link is not part of any text.
+    assert all("全文" not in m.text for m in result.mentions)
+    assert [h.param("containerid") for h in api_server.hits(INDEX) if h.param("page") is None] == [
+        "100103type=1&q=浣熊宝宝",
+        "100103type=1&q=理想型",
+        "100103type=1&q=影视剪辑",
+    ]
+
+
 def test_an_old_promoted_post_neither_ends_the_paging_nor_is_yielded(api_server, crawl):
     # The first page as Weibo mixes it: a "推荐内容" (promoted) post of June on top
     # of yesterday's posts. Composed from the recorded cards of both fixture pages.
