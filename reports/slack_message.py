@@ -26,12 +26,11 @@ from alerts.notifiers.slack_templates import (
     MAX_FALLBACK_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
-    clip,
     escape,
     escaped_clip,
     safe_link,
-    untrusted,
 )
+from alerts.notifiers.text import clip, untrusted
 from brandpulse.config import SlackConfig
 from brandpulse.secrets import reveal
 from reports.charts import chart_title_key

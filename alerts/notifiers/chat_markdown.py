@@ -9,7 +9,7 @@ characters that open markup in their dialects (`*` `_` `[` `]` `` ` `` `~` `#` `
 (`＊` `［` `＜` ...), which read the same and mean nothing to either renderer. `@`
 gets a word joiner after it, so `@all` in a post is not a mention on clients that
 parse one out of text (DingTalk mentions only what the request's `at` lists, and
-BrandPulse lists nobody). Links are built here from `digest.clean_url` with their
+BrandPulse lists nobody). Links are built here from `text.clean_url` with their
 host shown beside them.
 """
 

@@ -3,7 +3,7 @@
 The webhook-style channels (`webhook`, `teams`, `wecom`, `dingtalk`, `feishu`) all show
 the same things: a title, the counts, the top posts with their links, a Kibana link and
 the alert id. `AlertDigest` holds them as plain text that is already fit to show (bidi
-controls removed and long symbol runs shortened by `slack_templates.untrusted`, posts
+controls removed and long symbol runs shortened by `text.untrusted`, posts
 on one line, URLs reduced to http(s) without a `user@` part) but neither escaped nor
 cut: each channel's template escapes for its own markup and cuts to its own limits.
 The wording is the Slack message's (the same helpers), so a team that moves from
@@ -16,32 +16,28 @@ are never cut, because they are what a reader acts on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from alerts.health import HealthNotice, notice_text
 from alerts.model import Alert
-from alerts.notifiers.slack_templates import (
+from alerts.notifiers.summary import _pct, _when, summary_lines
+from alerts.notifiers.text import (
     EXCERPT_CHARS,
-    _expected,
-    _number,
-    _one_line,
-    _pct,
-    _when,
-    _window,
+    clean_url,
     clip,
+    count_text,
     escalation_note,
+    expected_text,
+    one_line,
     untrusted,
+    window_text,
 )
-from alerts.notifiers.summary import summary_lines
 from brandpulse.mention import Mention
 
 TITLE_CHARS = 150
 AUTHOR_CHARS = 100
-
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 _TITLES = {
     "started": "Negative spike",
@@ -55,28 +51,6 @@ _NOTICE_TITLES = {
     "elasticsearch_down": "Elasticsearch down",
     "elasticsearch_back": "Elasticsearch back",
 }
-
-
-def clean_url(url: str | None) -> str | None:
-    """`url` when it is http(s) with a host, without bidi controls and without a
-    `user@` part (in `https://trusted.example@evil.example/` only what follows the `@`
-    is where the link goes); None for anything else (javascript:, data:, garbage)."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(_BIDI.sub("", url.strip()))
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    clean = urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
-    # whitespace inside a URL ends it in every markup: percent-encode it
-    return re.sub(r"\s", lambda m: f"%{ord(m.group(0)):02X}", clean)
 
 
 @dataclass(frozen=True)
@@ -117,10 +91,10 @@ class NoticeDigest:
 def _post(post: Mention) -> PostDigest:
     # titles and names cut like the Slack message's: a 5,000-character title must not
     # push every other post out of a size-limited message
-    title = clip(_one_line(untrusted(post.title or "")), TITLE_CHARS) or f"Post on {post.source}"
+    title = clip(one_line(untrusted(post.title or "")), TITLE_CHARS) or f"Post on {post.source}"
     url = clean_url(post.url)
     host = urlsplit(url).hostname if url else None
-    meta = [f"reach {_number(post.author_reach)}",
+    meta = [f"reach {count_text(post.author_reach)}",
             post.source if post.source_name == post.source else f"{post.source} · {post.source_name}",
             _when(post.created_at)]  # fmt: skip
     engagement = post.engagement.total()
@@ -132,19 +106,19 @@ def _post(post: Mention) -> PostDigest:
         title=title,
         url=url,
         host=host,
-        excerpt=_one_line(untrusted(post.text)),
-        author=clip(_one_line(untrusted(post.author or "")), AUTHOR_CHARS) or "unknown author",
-        meta=_one_line(untrusted(" · ".join(meta))),
+        excerpt=one_line(untrusted(post.text)),
+        author=clip(one_line(untrusted(post.author or "")), AUTHOR_CHARS) or "unknown author",
+        meta=one_line(untrusted(" · ".join(meta))),
     )
 
 
 def _headline(alert: Alert, brand: str) -> str:
     if alert.kind == "high_reach":
         post = alert.top_posts[0] if alert.top_posts else None
-        who = (_one_line(untrusted(post.author or "")) or "an author") if post else "an author"
-        reach = _number(post.author_reach) if post else "unknown"
+        who = (one_line(untrusted(post.author or "")) or "an author") if post else "an author"
+        reach = count_text(post.author_reach) if post else "unknown"
         return f"High-reach negative post about {brand} by {who} (reach {reach})"
-    counts = f"{alert.observed} negative mentions {_window(alert)}, usually {_expected(alert.expected)}"
+    counts = f"{alert.observed} negative mentions {window_text(alert)}, usually {expected_text(alert.expected)}"
     if alert.kind == "started":
         what = "Negative sentiment dip" if alert.signal == "share" else "Negative spike"
         return f"{what} for {brand}: {counts}"
@@ -158,22 +132,22 @@ def _summary(alert: Alert, brand: str) -> tuple[str, ...]:
         return (f"A negative post about {brand} from an account with a large audience.",)
     ratio = alert.ratio
     times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
-    lines = [f"{alert.observed} negative mentions of {brand} in {_window(alert)}, "
-             f"against a usual {_expected(alert.expected)}{times}."]  # fmt: skip
+    lines = [f"{alert.observed} negative mentions of {brand} in {window_text(alert)}, "
+             f"against a usual {expected_text(alert.expected)}{times}."]  # fmt: skip
     lines += summary_lines(alert)
     return tuple(lines)
 
 
 def alert_digest(alert: Alert) -> AlertDigest:
     """The alert as plain, display-safe text (see the module docstring)."""
-    brand = _one_line(untrusted(alert.brand))
+    brand = one_line(untrusted(alert.brand))
     title = _TITLES[alert.kind]
     if alert.kind == "started" and alert.signal == "share":
         title = "Negative sentiment dip"
     facts: list[tuple[str, str]] = []
     if alert.kind != "high_reach":
-        facts = [("Brand", brand), ("Window", _window(alert)),
-                 ("Negative mentions", f"{alert.observed} (usual {_expected(alert.expected)})"),
+        facts = [("Brand", brand), ("Window", window_text(alert)),
+                 ("Negative mentions", f"{alert.observed} (usual {expected_text(alert.expected)})"),
                  ("Negative share", f"{_pct(alert.negative_share)} (usual {_pct(alert.usual_share)})")]  # fmt: skip
         if alert.score is not None:
             facts.append(("Score", f"{alert.score:.1f}"))
@@ -205,7 +179,7 @@ def notice_digest(notice: HealthNotice) -> NoticeDigest:
         title += f": {notice.subject}"
     return NoticeDigest(
         kind=notice.kind,
-        title=_one_line(untrusted(title)),
+        title=one_line(untrusted(title)),
         sentence=untrusted(notice_text(notice)),
         footer=f"BrandPulse health notice {notice.notice_id}",
         notice_id=notice.notice_id,

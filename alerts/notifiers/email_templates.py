@@ -3,7 +3,7 @@
 Everything a post's author wrote is untrusted. In the HTML part it goes through
 `html.escape` (quotes included, so it cannot leave an attribute either); in both parts
 bidi override/isolate characters are removed and long symbol runs shortened
-(`slack_templates.untrusted`, the same rule as in Slack). A post's link is written out
+(`text.untrusted`, the same rule as in Slack). A post's link is written out
 whole, with the host it really goes to, and only for http(s): a link is never cut
 (a cut URL leads somewhere else), so the size limits fall on the excerpt, the title
 and the author instead.
@@ -21,20 +21,21 @@ import re
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from alerts.health import HealthNotice, notice_text
 from alerts.model import Alert
-from alerts.notifiers.slack_templates import (
+from alerts.notifiers.summary import _when, summary_lines
+from alerts.notifiers.text import (
     EXCERPT_CHARS,
-    _expected,
-    _when,
-    _window,
+    clean_url,
     clip,
     escalation_note,
+    expected_text,
+    one_line,
     untrusted,
+    window_text,
 )
-from alerts.notifiers.summary import summary_lines
 from brandpulse.mention import Mention
 
 TITLE_CHARS = 150
@@ -67,7 +68,7 @@ def sender_domain(sender: str) -> str:
 
 
 def _line(text: str) -> str:
-    return re.sub(r"\s+", " ", untrusted(text)).strip()
+    return one_line(untrusted(text))
 
 
 def wave_subject(alert: Alert) -> str:
@@ -100,8 +101,8 @@ def _status_line(alert: Alert) -> str:
         return f"High-reach negative post about {brand} by {who or 'an author'} (reach {reach})"
     ratio = alert.ratio
     times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
-    counts = (f"{alert.observed} negative mentions {_window(alert)}, "
-              f"usually {_expected(alert.expected)}{times}")  # fmt: skip
+    counts = (f"{alert.observed} negative mentions {window_text(alert)}, "
+              f"usually {expected_text(alert.expected)}{times}")  # fmt: skip
     if alert.kind == "started":
         what = "Negative sentiment dip" if alert.signal == "share" else "Negative spike"
         return f"{what} for {brand}: {counts}"
@@ -122,26 +123,12 @@ def _details(alert: Alert) -> list[str]:
 
 
 def safe_url(url: str | None) -> tuple[str, str] | None:
-    """(URL, host) for an http(s) link, whole; None for anything else or an over-long one.
-
-    Bidi controls are removed and the userinfo dropped: in
-    `https://trusted.example@evil.example/` only what follows the `@` is the host.
-    """
-    if not url:
+    """(URL, host) for an http(s) link, whole (`text.clean_url`: no bidi controls, no
+    `user@` part, nothing else changed); None for anything else or an over-long one."""
+    clean = clean_url(url)
+    if clean is None or len(clean) > MAX_LINK:
         return None
-    try:
-        parts = urlsplit(untrusted(url).strip())
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return None
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
-    clean = urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
-    clean = re.sub(r"\s", lambda m: f"%{ord(m.group(0)):02X}", clean)
-    if len(clean) > MAX_LINK:
-        return None
-    return clean, host
+    return clean, urlsplit(clean).hostname or ""
 
 
 def _post_parts(post: Mention) -> tuple[str, str | None, str, str, str]:

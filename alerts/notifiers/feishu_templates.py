@@ -18,7 +18,7 @@ Text: every text that holds something from a post, an author or a brand is a
 `plain_text` element, which Feishu shows as written and never parses (`lark_md` would
 turn `<at id=all></at>` into a ping of the whole group and `[x](url)` into a link), so
 it needs no escaping, only the bidi and noise cleaning `digest` does. Links are
-buttons whose URL comes from `digest.clean_url` (http(s) only, no `user@`), labelled
+buttons whose URL comes from `text.clean_url` (http(s) only, no `user@`), labelled
 with the host they go to.
 
 Size: a custom bot's request body may be at most 20 KB; the card is kept under

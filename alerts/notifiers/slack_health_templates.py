@@ -17,10 +17,9 @@ from alerts.notifiers.slack_templates import (
     MAX_FALLBACK_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
-    clip,
     escaped_clip,
-    untrusted,
 )
+from alerts.notifiers.text import clip, untrusted
 
 _TITLES = {
     "source_down": ":warning: Source failing",

@@ -3,10 +3,10 @@
 Everything a post's author wrote is untrusted: it is escaped before it reaches a
 mrkdwn field, so no post can ping `<!channel>`, mention `<@U123>` or dress a link up as
 something else (`<http://evil|kibana>`). Text objects that carry it are `verbatim`, so
-Slack does not turn a bare URL or `#channel` in a post into a link either. Bidi
-override and isolate characters are removed from it (a U+202E can make "nimda" read
-"admin"), a post's link shows the host it really goes to, and the URL loses any
-`user@` part that could pass for a host. Every field is also cut to Slack's limits,
+Slack does not turn a bare URL or `#channel` in a post into a link either. Before
+that, every channel's rules apply (`alerts.notifiers.text`): bidi controls removed, long
+symbol runs shortened, a post's link only http(s) without a `user@` part, shown with
+the host it really goes to. Every field is also cut to Slack's limits,
 because Slack rejects (rather than truncates) an over-long block and the alert would
 then be lost to a 20,000-character rant; the cut is made on what a reader sees, after
 long runs of punctuation are shortened, so 300 `<` cannot eat an excerpt's budget.
@@ -17,10 +17,22 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from alerts.model import Alert, base_alert_id
+from alerts.model import Alert
 from alerts.notifiers.summary import _duration, _pct, _when, counted, summary_lines
+from alerts.notifiers.text import (
+    ELLIPSIS,
+    EXCERPT_CHARS,
+    clean_url,
+    clip,
+    count_text,
+    escalation_note,
+    expected_text,
+    one_line,
+    untrusted,
+    window_text,
+)
 from brandpulse.mention import Mention
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -33,38 +45,16 @@ MAX_BUTTON_URL = 3000
 MAX_BUTTON_TEXT = 75
 MAX_FALLBACK_TEXT = 4000  # Slack truncates `text` at 40,000; a fallback needs far less
 
-EXCERPT_CHARS = 280  # per post: enough to judge it, short enough for five of them
-ELLIPSIS = "…"
 
 # `@here` and friends only ping when written as `<!here>`, which escaping defeats; a
 # word joiner after the `@` also keeps clients that linkify bare words from doing so.
 _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 
 
-# Characters that reorder what follows them (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI,
-# PDI) or flip the direction of neutral characters (LRM, RLM, ALM): invisible, and able
-# to make text read differently from what it is.
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-# More than three of the same punctuation or symbol in a row says nothing three do not.
-_NOISE_RUN = re.compile(r"([^\w\s])\1{3,}")
-
-
-def untrusted(text: str) -> str:
-    """A post's text made fit to show: bidi controls removed, long symbol runs shortened."""
-    return _NOISE_RUN.sub(r"\1\1\1", _BIDI.sub("", text))
-
-
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn gives control meaning to."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub("@\u2060\\1", escaped)
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
 
 
 def escaped_clip(raw: str, limit: int, *, max_len: int | None = None) -> str:
@@ -89,33 +79,15 @@ def escaped_clip(raw: str, limit: int, *, max_len: int | None = None) -> str:
     return out
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
 def _link_target(url: str | None) -> tuple[str, str] | None:
-    """(mrkdwn-safe URL, host) for an http(s) URL, or None for anything else.
-
-    The userinfo is dropped: in `https://trusted.example@evil.example/` everything
-    before the `@` is a user name, and only what follows is where the link goes.
-    """
-    if not url:
+    """(mrkdwn-safe URL, host) for an http(s) URL (`text.clean_url`), or None for anything
+    else or a link too long for a field. Inside <url|label> the URL must not contain '|'
+    or '>' and must be entity-escaped."""
+    clean = clean_url(url)
+    if clean is None:
         return None
-    try:
-        parts = urlsplit(_BIDI.sub("", url.strip()))
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    clean = urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
-    # Inside <url|label> the URL must not contain '|' or '>' and must be entity-escaped.
+    host = urlsplit(clean).hostname or ""
     target = clean.replace("|", "%7C").replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
-    target = re.sub(r"\s", lambda m: f"%{ord(m.group(0)):02X}", target)
     if len(target) > 1000:
         return None
     return target, host
@@ -130,21 +102,6 @@ def safe_link(url: str | None, label: str) -> str:
         return label
     target, host = link
     return f"<{target}|{label}> ({escape(host)})"
-
-
-def _window(alert: Alert) -> str:
-    start, end = alert.interval_start, alert.interval_end
-    if start.date() == end.date():
-        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
-    return f"{_when(start)} – {_when(end)}"
-
-
-def _number(value: int | None) -> str:
-    return "unknown" if value is None else f"{value:,}"
-
-
-def _expected(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _counted(alert: Alert) -> str:
@@ -201,17 +158,6 @@ _TITLES: dict[str, dict[str, str]] = {
 }
 
 
-def escalation_note(alert: Alert) -> str | None:
-    """For an escalation copy (`Alert.escalated`): that nobody acknowledged the alert in
-    time and how to. Plain text; None for any other alert."""
-    if alert.escalated_after is None:
-        return None
-    waited = _duration(alert.created_at, alert.created_at + alert.escalated_after)
-    original = base_alert_id(alert.alert_id)
-    return (f"Escalated: not acknowledged within {waited} "
-            f"(acknowledge with: scheduler.py alerts ack {original})")  # fmt: skip
-
-
 def headline(alert: Alert) -> str:
     """One line saying what happened, untrusted text escaped: also the `text` fallback."""
     line = _headline(alert)
@@ -220,17 +166,17 @@ def headline(alert: Alert) -> str:
 
 def _headline(alert: Alert) -> str:
     brand = escape(alert.brand)
-    window = _window(alert)
+    window = window_text(alert)
     if alert.kind == "high_reach":
         post = alert.top_posts[0] if alert.top_posts else None
-        who = (escape(_one_line(untrusted(post.author or ""))) or "an author") if post else "an author"
-        reach = _number(post.author_reach) if post else "unknown"
+        who = (escape(one_line(untrusted(post.author or ""))) or "an author") if post else "an author"
+        reach = count_text(post.author_reach) if post else "unknown"
         return f"High-reach negative post about {brand} by {who} (reach {reach})"
     if alert.rule == "sov_shift":
         share, usual, way = _sov(alert)
         return (
             f"Share of voice of {brand} {way} on {_day(alert)}: {_pct(share)} of "
-            f"{_number(alert.total)} mentions with its competitors, usually {_pct(usual)}"
+            f"{count_text(alert.total)} mentions with its competitors, usually {_pct(usual)}"
         )
     if alert.rule == "flatline":
         silent = _duration(alert.wave_started_at or alert.interval_start, alert.interval_end)
@@ -238,10 +184,10 @@ def _headline(alert: Alert) -> str:
             return f"Mentions of {brand}{_source(alert)} are back after {silent} of silence"
         return (
             f"No mentions of {brand}{_source(alert)} since "
-            f"{_when(alert.interval_start)} ({silent}); usually {_expected(alert.expected)} "
+            f"{_when(alert.interval_start)} ({silent}); usually {expected_text(alert.expected)} "
             "in that time"
         )
-    counts = f"{alert.observed} {_counted(alert)} {window}, usually {_expected(alert.expected)}"
+    counts = f"{alert.observed} {_counted(alert)} {window}, usually {expected_text(alert.expected)}"
     if alert.rule == "competitor_negative_spike":
         rival = escape(alert.subject or "a competitor")
         if alert.kind == "started":
@@ -288,14 +234,14 @@ def themes_line(alert: Alert) -> str | None:
     if not alert.themes:
         return None
     parts = [
-        f"{escaped_clip(_one_line(untrusted(t.label)), 80)} ({_pct(t.share)})" for t in alert.themes
+        f"{escaped_clip(one_line(untrusted(t.label)), 80)} ({_pct(t.share)})" for t in alert.themes
     ]
     return "Mostly: " + ", ".join(parts)
 
 
 def _summary(alert: Alert) -> str:
     brand = escape(alert.brand)
-    window = _window(alert)
+    window = window_text(alert)
     ratio = alert.ratio
     times = f" ({ratio:.1f}× usual)" if ratio is not None else ""
     note = escalation_note(alert)
@@ -306,7 +252,7 @@ def _summary(alert: Alert) -> str:
         share, usual, way = _sov(alert)
         return clip(
             lead + f"On {_day(alert)} *{brand}* had *{_pct(share)}* of the "
-            f"{_number(alert.total)} mentions of it and its competitors "
+            f"{count_text(alert.total)} mentions of it and its competitors "
             f"({alert.observed:,} of them), against a usual *{_pct(usual)}*: its share "
             f"of voice went *{way}*, more than day-to-day chance explains.",
             MAX_SECTION_TEXT,
@@ -328,20 +274,20 @@ def _summary(alert: Alert) -> str:
         )
         return clip(
             lead + f"No mentions of *{brand}*{_source(alert)} since {_when(alert.interval_start)} "
-            f"({silent}), when about *{_expected(alert.expected)}* were expected: silence "
+            f"({silent}), when about *{expected_text(alert.expected)}* were expected: silence "
             f"that long is improbable for it. Worth checking {what}.",
             MAX_SECTION_TEXT,
         )
     lines = [] if note is None else [f"*{escape(note)}*"]
     lines += [
         f"*{alert.observed}* {_counted(alert)} of *{brand}* in {window}, "
-        f"against a usual *{_expected(alert.expected)}*{times}."
+        f"against a usual *{expected_text(alert.expected)}*{times}."
     ]
     if alert.rule == "competitor_negative_spike":
         rival = escape(alert.subject or "a competitor")
         lines[-1:] = [
             f"*{alert.observed}* negative mentions of competitor *{rival}* in {window}, "
-            f"against a usual *{_expected(alert.expected)}*{times}: people unhappy with "
+            f"against a usual *{expected_text(alert.expected)}*{times}: people unhappy with "
             f"{rival} may be open to *{brand}*."
         ]
     elif alert.rule == "positive_spike":
@@ -360,21 +306,21 @@ def _fields(alert: Alert) -> list[dict[str, str]]:
             ("Brand", escape(alert.brand)),
             ("Day", _day(alert)),
             ("Share of voice", f"{_pct(share)} (usual {_pct(usual)})"),
-            ("Mentions", f"{alert.observed:,} of {_number(alert.total)}"),
+            ("Mentions", f"{alert.observed:,} of {count_text(alert.total)}"),
         ]
     elif alert.rule == "flatline":
         fields = [
             ("Brand", escape(alert.brand)),
             ("Silent since", _when(alert.wave_started_at or alert.interval_start)),
-            ("Expected meanwhile", _expected(alert.expected)),
+            ("Expected meanwhile", expected_text(alert.expected)),
         ]
         if alert.subject:
             fields.append(("Source", escape(alert.subject)))
     elif alert.rule == "negative_spike":
         fields = [
             ("Brand", escape(alert.brand)),
-            ("Window", _window(alert)),
-            ("Negative mentions", f"{alert.observed} (usual {_expected(alert.expected)})"),
+            ("Window", window_text(alert)),
+            ("Negative mentions", f"{alert.observed} (usual {expected_text(alert.expected)})"),
             ("Negative share", f"{_pct(alert.negative_share)} (usual {_pct(alert.usual_share)})"),
         ]
     else:
@@ -382,8 +328,8 @@ def _fields(alert: Alert) -> list[dict[str, str]]:
         if alert.subject:
             fields.append(("Competitor", escape(alert.subject)))
         fields += [
-            ("Window", _window(alert)),
-            (_counted(alert).capitalize(), f"{alert.observed} (usual {_expected(alert.expected)})"),
+            ("Window", window_text(alert)),
+            (_counted(alert).capitalize(), f"{alert.observed} (usual {expected_text(alert.expected)})"),
         ]
     if alert.score is not None:
         fields.append(("Score", f"{alert.score:.1f}"))
@@ -394,17 +340,17 @@ def _fields(alert: Alert) -> list[dict[str, str]]:
 
 
 def _post_blocks(post: Mention) -> list[dict[str, Any]]:
-    title = _one_line(untrusted(post.title or "")) or f"Post on {post.source}"
+    title = one_line(untrusted(post.title or "")) or f"Post on {post.source}"
     link = safe_link(post.url, clip(title, 150))
     heading = f"*{link}*"
-    body = _one_line(untrusted(post.text))
+    body = one_line(untrusted(post.text))
     # what the heading leaves of the section's limit goes to the excerpt
     room = MAX_SECTION_TEXT - len(heading) - 2
     excerpt = escaped_clip(body, EXCERPT_CHARS, max_len=room) if body and room > 1 else ""
     text = heading + (f"\n>{excerpt}" if excerpt else "")
     meta = [
-        f"*{escaped_clip(_one_line(untrusted(post.author or '')) or 'unknown author', 100)}*",
-        f"reach {_number(post.author_reach)}",
+        f"*{escaped_clip(one_line(untrusted(post.author or '')) or 'unknown author', 100)}*",
+        f"reach {count_text(post.author_reach)}",
         escape(
             post.source_name
             if post.source_name == post.source

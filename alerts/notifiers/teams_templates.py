@@ -14,7 +14,7 @@ Text: Teams renders a subset of Markdown in `TextBlock` and `FactSet` text
 (https://learn.microsoft.com/en-us/adaptive-cards/authoring-cards/text-features), so
 everything from a post or a brand name has its Markdown punctuation backslash-escaped
 (`escape`): a post cannot make bold text, a heading or a link that says one place and
-goes to another. Links are built here, from `digest.clean_url` (http(s) only, no
+goes to another. Links are built here, from `text.clean_url` (http(s) only, no
 `user@`), with the host they go to shown beside them. A mention in Teams needs an
 `msteams.entities` entry, which these cards never carry, so `<at>` in a post is text.
 

@@ -43,6 +43,7 @@ from sandbox.sources import SourcesServer, assign_source
 from store.setup import setup_elasticsearch
 from store.writer import BulkWriter
 from tests.alerts.test_engine import mention
+from tests.daemon.held_server import HeldServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -435,32 +436,6 @@ def test_a_crawler_killed_mid_job_loses_nothing_and_repeats_nothing(
         _wait(lambda: rescuer.log().count("crawl.job_done") >= 2, 300, "the second job")
         assert len(_mentions(es_client, index_prefix)) == len(expected)
         assert rescuer.terminate() == 0
-
-
-class HeldServer(ThreadingHTTPServer):
-    """A slow source: answers nothing until released, then 503; counts requests."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                server.entered.set()
-                server.release.wait(300)
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
 
 
 def test_two_crawler_workers_never_crawl_one_source_at_once(

@@ -12,7 +12,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +22,7 @@ from daemon.coord import RedisState, redis_client
 from daemon.service import Daemon
 from sandbox.corpus import build_corpus
 from sandbox.sources import SourcesServer
-
-
-class HeldServer(ThreadingHTTPServer):
-    """Answers nothing until released (a slow source), then 503; records each request."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                server.entered.set()
-                server.release.wait(300)
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
+from tests.daemon.held_server import HeldServer
 
 
 def _config(es_node, redis_url: str, prefix: str, state: Path, source: dict[str, Any]) -> Config:
