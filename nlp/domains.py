@@ -26,7 +26,9 @@ out of the mix: its test part is a dozen sentences.
 extra_domains`: same hash split, same metrics, binary when it has no neutral row), marked
 `^` and kept out of the mix so the mix stays comparable across sessions; their mean is
 printed as `EXTRA MIX`. It measures transfer to text no shared file holds (a new review
-site, say) without putting that text in the shared folder. `--extra-only` scores only them.
+site, say) without putting that text in the shared folder. `--extra-only` scores only them,
+and only then may `--part all` score every row (right for a file no model trained on; the
+test part stays the held-out one should a later stage train on the file).
 
 `--baseline` adds VADER (English) or SnowNLP (Chinese) on the same rows; SnowNLP is slow,
 so it costs a few minutes. `--probes` scores the issue's two sarcastic sentences, which
@@ -165,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nlp.domains", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default", help="'default' or a checkpoint directory")
-    ap.add_argument("--part", choices=("test", "dev"), default="test")
+    ap.add_argument("--part", choices=("test", "dev", "all"), default="test",
+                    help="'all' (every row) only with --extra-only: a shared domain's "
+                         "training rows would count")
     ap.add_argument("--cap", type=int, default=1500, help="rows per domain (fixed sample)")
     ap.add_argument("--baseline", action="store_true", help="VADER / SnowNLP on the same rows")
     ap.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto")
@@ -184,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.extra_only and args.extra_data is None:
         ap.error("--extra-only needs --extra-data DIR")
+    if args.part == "all" and not args.extra_only:
+        ap.error("--part all needs --extra-only: the shared domains are trained on")
     extra: list[Part] = []
     if args.extra_data is not None:
         try:

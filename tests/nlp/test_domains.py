@@ -167,6 +167,15 @@ def test_extra_data_is_scored_apart_from_the_mix(default_model_dir, tmp_path, ca
 
     with pytest.raises(SystemExit):
         main(["--extra-only"])
+    with pytest.raises(SystemExit):  # every row of a shared domain includes its training rows
+        main(["--extra-data", str(tmp_path), "--part", "all"])
+    outside = next(t for t in (f"服务太慢了，菜也一般{'！' * k}" for k in range(80))
+                   if data.split_of(t) != "test")
+    _write(tmp_path / "zh_restaurant.csv",
+           [(label, _in_test_part(t)) for label, t in zh] + [("negative", outside)])
+    assert main(["--extra-data", str(tmp_path), "--extra-only", "--part", "all",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["domains"]["zh_restaurant"]["n"] == 5
     (tmp_path / "zh_restaurant.csv").write_text("label,text\nfour,好吃\n", encoding="utf-8")
     assert main(["--extra-data", str(tmp_path), "--extra-only"]) == 2
     assert "zh_restaurant.csv" in capsys.readouterr().err
