@@ -102,6 +102,49 @@ DOMAINS: tuple[Domain, ...] = (
 SARCASM = Domain("authored_sarcasm", str(AUTHORED_SARCASM), "mixed", False)
 
 
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def extra_domains(directory: Path) -> tuple[Domain, ...]:
+    """Every `*.csv` of a folder outside the shared data, as a domain of its own.
+
+    For measuring transfer to labelled text no model has trained on (a new review site, a
+    new platform) without adding it to `DOMAINS`: `python -m nlp.domains --extra-data DIR`.
+    Each file has the shared folder's layout, `label,text` with `negative` / `neutral` /
+    `positive` (or `0` / `1`) labels; its stem is the domain's name. It is binary when no
+    row is `neutral` (the neutral logit is then masked, as for the shared binary files);
+    its language is `zh` or `en` from a `zh_` / `en_` file-name prefix (the shared
+    folder's convention), otherwise `zh` when most of its first 200 texts hold Chinese
+    characters. Raises ValueError naming the file when a column or a label is not of that
+    form, or when a name is already one of the shared domains' (the tables would mix them).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"--extra-data: {directory} is not a folder")
+    taken = {d.name for d in DOMAINS} | {SARCASM.name}
+    out = []
+    for path in sorted(directory.glob("*.csv")):
+        rows = _read_csv(path)
+        if not rows or not {"label", "text"} <= set(rows[0]):
+            raise ValueError(f"{path}: needs a header with `label` and `text` columns")
+        labels = {r["label"] for r in rows}
+        bad = labels - {"negative", "neutral", "positive", "0", "1"}
+        if bad:
+            raise ValueError(f"{path}: labels {sorted(bad)[:5]} are not "
+                             "negative/neutral/positive or 0/1")
+        if path.stem in taken:
+            raise ValueError(f"{path}: {path.stem!r} is already a shared domain's name")
+        prefix = path.stem.split("_", 1)[0]
+        if prefix in ("zh", "en"):
+            lang = prefix
+        else:
+            head = [r["text"] for r in rows[:200]]
+            lang = "zh" if sum(map(_has_cjk, head)) * 2 > len(head) else "en"
+        out.append(Domain(path.stem, str(path.resolve()), lang, "neutral" not in labels))
+    return tuple(out)
+
+
 def domain_examples(domain: Domain, part: str) -> list[Example]:
     """The `part` ('train', 'dev', 'test' or 'all') of a domain, in file order.
 

@@ -2,7 +2,7 @@
 
     python -m nlp.domains [--model default|PATH] [--part test|dev] [--cap 1500]
                           [--baseline] [--json OUT.json] [--against OLD.json] [--probes]
-                          [--max-length 256]
+                          [--max-length 256] [--extra-data DIR [--extra-only]]
 
 Every shared labelled file (`nlp.data.DOMAINS`) is split by SHA-1 of the text alone:
 bucket 0 of 10 is its **test** part (never trained on; for the shopping reviews it is the
@@ -21,6 +21,14 @@ is the mean of the headline figures over the shared domains plus TweetEval valid
 the figure checkpoints are chosen on (on the dev parts), so no single set decides.
 The team-written sarcasm set (`nlp/training_data/sarcasm_authored.csv`) is shown but kept
 out of the mix: its test part is a dozen sentences.
+
+`--extra-data DIR` adds every `label,text` CSV of DIR as a further domain (`nlp.data.
+extra_domains`: same hash split, same metrics, binary when it has no neutral row), marked
+`^` and kept out of the mix so the mix stays comparable across sessions; their mean is
+printed as `EXTRA MIX`. It measures transfer to text no shared file holds (a new review
+site, say) without putting that text in the shared folder. `--extra-only` scores only them,
+and only then may `--part all` score every row (right for a file no model trained on; the
+test part stays the held-out one should a later stage train on the file).
 
 `--baseline` adds VADER (English) or SnowNLP (Chinese) on the same rows; SnowNLP is slow,
 so it costs a few minutes. `--probes` scores the issue's two sarcastic sentences, which
@@ -57,6 +65,7 @@ class Part:
     binary: bool
     examples: list[data.Example]
     in_mix: bool = True
+    extra: bool = False  # from --extra-data: reported, never in the mix
 
 
 def domain_score(scores: np.ndarray, labels: list[str], binary: bool) -> dict[str, float]:
@@ -79,13 +88,25 @@ def domain_score(scores: np.ndarray, labels: list[str], binary: bool) -> dict[st
 def parts(part: str, cap: int | None, seed: int = 0) -> list[Part]:
     """Every domain's `part` ('test' or 'dev'), capped; then TweetEval validation (always
     whole: it is the tweet domain's dev and test alike) and the authored sarcasm part."""
-    out = [Part(d.name, d.lang, d.binary, data.sample(data.domain_examples(d, part), cap, seed))
-           for d in data.DOMAINS]
+    out = [_part(d, part, cap, seed) for d in data.DOMAINS]
     out.append(Part(TWEETEVAL_VAL, "en", False, data.tweeteval_val()))
     sarcasm = data.domain_examples(data.SARCASM, part)
     if sarcasm:
         out.append(Part(data.SARCASM.name, "en+zh", False, sarcasm, in_mix=False))
     return out
+
+
+def _part(domain: data.Domain, part: str, cap: int | None, seed: int, *,
+          extra: bool = False) -> Part:
+    rows = data.sample(data.domain_examples(domain, part), cap, seed)
+    return Part(domain.name, domain.lang, domain.binary, rows, in_mix=not extra, extra=extra)
+
+
+def extra_parts(directory: Path, part: str, cap: int | None, seed: int = 0) -> list[Part]:
+    """The `part` of every CSV in `directory` (`nlp.data.extra_domains`), capped as the
+    shared domains are; kept out of the mix. A file with no row in that part is skipped."""
+    out = [_part(d, part, cap, seed, extra=True) for d in data.extra_domains(directory)]
+    return [p for p in out if p.examples]
 
 
 def trained_domains(recipe: dict) -> set[str]:
@@ -146,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nlp.domains", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default", help="'default' or a checkpoint directory")
-    ap.add_argument("--part", choices=("test", "dev"), default="test")
+    ap.add_argument("--part", choices=("test", "dev", "all"), default="test",
+                    help="'all' (every row) only with --extra-only: a shared domain's "
+                         "training rows would count")
     ap.add_argument("--cap", type=int, default=1500, help="rows per domain (fixed sample)")
     ap.add_argument("--baseline", action="store_true", help="VADER / SnowNLP on the same rows")
     ap.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto")
@@ -157,7 +180,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--against", type=Path, default=None,
                     help="a --json file of another model: adds its figures as a column")
     ap.add_argument("--probes", action="store_true", help="also score the issue's two probes")
+    ap.add_argument("--extra-data", type=Path, default=None, metavar="DIR",
+                    help="also score every label,text CSV in DIR as a domain of its own "
+                         "(not in the mix; EXTRA MIX is their mean)")
+    ap.add_argument("--extra-only", action="store_true",
+                    help="with --extra-data: score only those files")
     args = ap.parse_args(argv)
+    if args.extra_only and args.extra_data is None:
+        ap.error("--extra-only needs --extra-data DIR")
+    if args.part == "all" and not args.extra_only:
+        ap.error("--part all needs --extra-only: the shared domains are trained on")
+    extra: list[Part] = []
+    if args.extra_data is not None:
+        try:
+            extra = extra_parts(args.extra_data, args.part, args.cap)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     from nlp.scorer import ModelLoadError, SentimentScorer
 
@@ -170,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     against = json.loads(args.against.read_text()) if args.against else None
     results: dict[str, dict[str, float]] = {}
     baselines: dict[str, dict[str, float]] = {}
-    chosen = parts(args.part, args.cap)
+    chosen = ([] if args.extra_only else parts(args.part, args.cap)) + extra
     recipe = model_recipe(args.model)
     unseen = ({p.name for p in chosen if p.in_mix} - trained_domains(recipe)
               if recipe is not None else set())
@@ -186,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         probs = scorer.probabilities([ex.text for ex in part.examples])
         r = domain_score(probs, [ex.label for ex in part.examples], part.binary)
         results[part.name] = r
-        mark = " *" if not part.in_mix else " +" if part.name in unseen else ""
+        mark = (" ^" if part.extra else " *" if not part.in_mix
+                else " +" if part.name in unseen else "")
         line = (f"{part.name + mark:<24}{part.lang:>6}"
                 f"{'binary' if part.binary else '3-class':>8}{r['n']:>6}{r['accuracy']:>8.3f}"
                 f"{r['macro_recall']:>8.3f}{r['headline']:>8.3f}")
@@ -199,20 +239,35 @@ def main(argv: list[str] | None = None) -> int:
             line += f"{baselines[part.name]['headline']:>8.3f}"
         print(line, flush=True)
     in_mix = {p.name for p in chosen if p.in_mix}
-    line = f"{'MIX (mean of HEAD)':<44}{mix(results, in_mix):>16.4f}"
-    if against:
-        line += f"{against['mix']:>8.4f}{mix(results, in_mix) - against['mix']:>+8.4f}"
-    if args.baseline:
-        line += f"{mix(baselines, in_mix):>8.4f}"
-    print(line)
+    extra_names = {p.name for p in extra}
+    if in_mix:
+        line = f"{'MIX (mean of HEAD)':<44}{mix(results, in_mix):>16.4f}"
+        if against:
+            line += f"{against['mix']:>8.4f}{mix(results, in_mix) - against['mix']:>+8.4f}"
+        if args.baseline:
+            line += f"{mix(baselines, in_mix):>8.4f}"
+        print(line)
     if unseen:
         print(f"{'UNSEEN MIX (mean over the + domains)':<44}{mix(results, unseen):>16.4f}")
-    print("* not in the mix (team-written, a handful of test sentences)")
+    if extra_names:
+        line = f"{'EXTRA MIX (mean over the ^ files)':<44}{mix(results, extra_names):>16.4f}"
+        if args.baseline:
+            line += f"{mix(baselines, extra_names):>8.4f}"
+        print(line)
+        seen_extra = sorted(extra_names & trained_domains(recipe or {}))
+        print(f"^ --extra-data {args.extra_data}: not in the mix; "
+              + (f"trained on by this model: {', '.join(seen_extra)}" if seen_extra
+                 else "none in this model's recipe (unseen, or the model's data unknown)"))
+    if not args.extra_only:
+        print("* not in the mix (team-written, a handful of test sentences)")
     if unseen:
         print("+ never trained on by this model or any stage it came from (its recipe): "
               "transfer to a new domain")
     out = {"model_id": scorer.model_id, "part": args.part, "cap": args.cap,
-           "domains": results, "mix": mix(results, in_mix)}
+           "domains": results, "mix": mix(results, in_mix) if in_mix else None}
+    if extra_names:
+        out["extra"] = sorted(extra_names)
+        out["extra_mix"] = mix(results, extra_names)
     if unseen:
         out["unseen"] = sorted(unseen)
         out["unseen_mix"] = mix(results, unseen)
