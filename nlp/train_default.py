@@ -119,6 +119,8 @@ def domain_shares(args: argparse.Namespace) -> dict[str, float]:
     An unknown domain name is an error naming the known ones, not a silently ignored share.
     """
     shares = dict(DOMAIN_SHARES)
+    extra = [d.name for d in extra_training_domains(args)]
+    shares.update(dict.fromkeys(extra, 0.0))
     for item in getattr(args, "share", None) or ():
         name, _, value = item.partition("=")
         if name not in shares:
@@ -131,7 +133,19 @@ def domain_shares(args: argparse.Namespace) -> dict[str, float]:
         if name not in shares:
             raise SystemExit(f"--hold-out {name!r}: unknown domain; known: {', '.join(shares)}")
         shares[name] = 0.0
+    unshared = [name for name in extra if not shares[name]]
+    if unshared:
+        raise SystemExit(f"--extra-data: give each extra domain its share with --share NAME=X "
+                         f"(none for {', '.join(unshared)})")
     return shares
+
+
+def extra_training_domains(args: argparse.Namespace) -> tuple[data.Domain, ...]:
+    """The `--extra-data` folder's files as domains (`nlp.data.extra_domains`): their
+    training parts (hash buckets 2-9) join the mix at the share `--share` gives each, and
+    their dev/test parts stay out of it, as the shared domains' do."""
+    folder = getattr(args, "extra_data", None)
+    return data.extra_domains(folder) if folder is not None else ()
 
 
 def broad_mix(tok: object, args: argparse.Namespace) -> TrainSet:
@@ -141,6 +155,8 @@ def broad_mix(tok: object, args: argparse.Namespace) -> TrainSet:
     for d in data.DOMAINS:
         sources[d.name] = data.domain_examples(d, "train")
     sources["authored_sarcasm"] = data.domain_examples(data.SARCASM, "train")
+    for d in extra_training_domains(args):
+        sources[d.name] = data.domain_examples(d, "train")
     shares = domain_shares(args)
     total_share = sum(shares.values())
     chosen: list[data.Example] = []
@@ -347,6 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hold-out", action="append", metavar="NAME",
                     help="broad mix: train nothing from this domain (share 0, repeatable), "
                          "so `nlp.domains` reports it as unseen: a leave-domains-out run")
+    ap.add_argument("--extra-data", type=Path, default=None, metavar="DIR",
+                    help="broad mix: also train on the training parts of this folder's "
+                         "label,text CSVs (`nlp.domains --extra-data`), each at its --share")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--init-from", type=Path, default=None,
@@ -564,7 +583,8 @@ def save_artifact(model: nn.Module, args: argparse.Namespace, step: int, seen: i
         "mix": args.mix,
         **({"zh_share": args.zh_share} if args.mix == "legacy" else
            {"domain_shares": domain_shares(args), "epoch_examples": args.epoch_examples,
-            "truncation": "head+tail"}),
+            "truncation": "head+tail",
+            **({"extra_data": str(args.extra_data)} if args.extra_data is not None else {})}),
         "vocab_top_k": args.vocab_top_k,
         "seed": args.seed,
         "class_bias": bias.tolist(),
