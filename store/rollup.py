@@ -39,8 +39,9 @@ than the look-back less the recompute's duration (seconds) is missed by a reader
 keeps documents until it restarts: writers' clocks must agree within about an hour
 for the incremental reader (the counts written are right whatever the clocks).
 
-The same recompute also counts, per (brand, hour), what a report reads (`report`,
-rollup version 2, `ROLLUP_VERSION`): the brand's mentions and sentiment buckets with
+The same recompute -- the same aggregation, under the same (brand, hour) buckets --
+also counts, per (brand, hour), what a report reads (`report`, rollup version 2,
+`ROLLUP_VERSION`): the brand's mentions and sentiment buckets with
 near-duplicates excluded (`store.queries.NOT_DUPLICATE`), in all and split by `source`
 and by `language` (a missing one as "unknown"), so `reports.share_of_voice` can read
 whole hours from here instead of aggregating raw mentions. Documents written before
@@ -87,8 +88,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # One aggregation covers at most this many hours (a batch touches one or two; a
 # rebuild goes through history this many at a time).
 _HOURS_PER_QUERY = 24
-# Composite pages of (brand, minute) buckets: bounded whatever the number of brands.
+# Composite pages of hour keys: bounded whatever the number of hours.
 _PAGE = 1000
+# (brand, hour) buckets per page of the recompute's aggregation: each holds up to 60
+# minute buckets with a few sub-buckets (sentiment keys, sources) and the report's
+# (sources, languages), so a page holds about as many buckets as 1,000 (brand, minute)
+# ones did, well under search.max_buckets.
+_HOURS_PAGE = 20
 _MAX_SOURCES = 1000
 _MAX_KEYS = 6000
 # Counted fields of a minute and of the hour, in `IntervalCounts`' order.
@@ -97,9 +103,6 @@ COUNT_FIELDS: tuple[str, ...] = ("total", "negative", "neutral", "positive", "un
 REPORT_FIELDS: tuple[str, ...] = ("mentions", "negative", "neutral", "positive", "uncertain")
 # 1: minutes and sources only (no `rollup_version` field); 2: + `report`.
 ROLLUP_VERSION = 2
-# (brand, hour) buckets per page of the report aggregation: each holds a few nested
-# terms buckets per source and language, kept well under search.max_buckets.
-_REPORT_PAGE = 100
 _MAX_LANGUAGES = 1000
 # (brand, hour) documents per request when a report reads them (a week and the one
 # before of a set of brands: a few thousand).
@@ -383,21 +386,23 @@ class CountsRollup:
             # what the aggregation reads must include the batch just acknowledged
             self.es.indices.refresh(index=self.mentions_index)
         docs: dict[tuple[str, datetime], dict[str, Any]] = {}
-        for brand, minute, bucket in self._buckets(hours):
-            hour = floor_hour(minute)
-            c = interval_counts_of(brand, minute, bucket)
-            doc = docs.setdefault((brand, hour), _empty(brand, hour, started))
-            row = {"m": int((minute - hour) // MINUTE)}
-            for f in COUNT_FIELDS:
-                row[f] = getattr(c, f)
-                doc[f] += getattr(c, f)
-            doc["minutes"].append(row)
-            for sb in bucket["source"]["buckets"]:
-                doc["sources"].append({"m": row["m"], "source": str(sb["key"]), "total": int(sb["doc_count"])})
-        for brand, hour, report in self._report_buckets(hours):
-            if (brand, hour) in docs:  # always: its mentions made a minute bucket above
-                docs[(brand, hour)]["report"] = json.dumps(report, ensure_ascii=False,
-                                                           separators=(",", ":"))
+        for brand, hour, bucket in self._buckets(hours):
+            doc = docs[(brand, hour)] = _empty(brand, hour, started)
+            for mb in bucket["minute"]["buckets"]:
+                minute = datetime.fromtimestamp(mb["key"] / 1000, tz=UTC)
+                c = interval_counts_of(brand, minute, mb)
+                row = {"m": int((minute - hour) // MINUTE)}
+                for f in COUNT_FIELDS:
+                    row[f] = getattr(c, f)
+                    doc[f] += getattr(c, f)
+                doc["minutes"].append(row)
+                for sb in mb["source"]["buckets"]:
+                    doc["sources"].append({"m": row["m"], "source": str(sb["key"]),
+                                           "total": int(sb["doc_count"])})  # fmt: skip
+            report = bucket["report"]
+            if report["doc_count"]:  # else "{}": only near-duplicates this hour
+                doc["report"] = json.dumps(_report(brand, hour, report), ensure_ascii=False,
+                                           separators=(",", ":"))  # fmt: skip
         by_id = {doc_id(brand, hour): doc for (brand, hour), doc in docs.items()}
         for stale_id in existing.keys() - by_id.keys():
             # zeros, not a delete: an incremental reader sees the change (rolled_at)
@@ -432,49 +437,46 @@ class CountsRollup:
         return sum(1 for b, h in docs if h not in conflicted), conflicted
 
     def _buckets(self, hours: list[datetime]) -> Iterable[tuple[str, datetime, dict[str, Any]]]:
-        """(brand, minute, bucket with `sentiment_aggs` + sources) for every minute of
-        `hours` holding a mention, through a paged composite aggregation."""
-        sources = [
-            {"brand": {"terms": {"field": "brands"}}},
-            {"minute": {"date_histogram": {"field": "created_at", "fixed_interval": "60s"}}},
-        ]
-        aggs = {
-            **sentiment_aggs({"field": "brand_sentiment_keys", "size": _MAX_KEYS}),
-            "source": {"terms": {"field": "source_name", "size": _MAX_SOURCES}},
-        }
-        for b in self._composite(self.mentions_index, _in_hours(hours), sources, aggs, _PAGE):
-            minute = datetime.fromtimestamp(b["key"]["minute"] / 1000, tz=UTC)
-            yield str(b["key"]["brand"]), minute, b
+        """(brand, hour, bucket) for every (brand, hour) of `hours` holding a mention, from
+        **one** paged composite aggregation whose buckets hold both what a document keeps:
 
-    def _report_buckets(self, hours: list[datetime]) -> Iterable[tuple[str, datetime, dict[str, Any]]]:
-        """(brand, hour, `report` field) for every (brand, hour) of `hours` holding a
-        mention that is not a near-duplicate: the counts `reports.share_of_voice` makes
-        with `exclude_duplicates`, by the same filter (`NOT_DUPLICATE`), the same
-        sentiment counting (`sentiment_aggs`, what `brand_sentiment_filter` selects) and
-        the same splits (`source`; `language`, a missing one as "unknown")."""
+        - ``minute``: per minute holding a mention, `sentiment_aggs` and the mentions per
+          `source_name` (the alerts' counts);
+        - ``report``: the mentions that are not near-duplicates (`NOT_DUPLICATE`, a
+          `filter` sub-aggregation), with the same sentiment counting (`sentiment_aggs`,
+          what `brand_sentiment_filter` selects) in all and split by `source` and by
+          `language` (a missing one as "unknown"): the counts `reports.share_of_voice`
+          makes with `exclude_duplicates`.
+
+        One pass over the hours' mentions: rollup version 2 first made the report counts
+        with a second composite aggregation, which cost a warm hour's recompute +33-58 %
+        (docs/benchmarks.md)."""
         counted = sentiment_aggs({"field": "brand_sentiment_keys", "size": _MAX_KEYS})
         sources = [
             {"brand": {"terms": {"field": "brands"}}},
             {"hour": {"date_histogram": {"field": "created_at", "fixed_interval": "3600s"}}},
         ]
         aggs = {
-            **counted,
-            "by_source": {"terms": {"field": "source", "size": _MAX_SOURCES}, "aggs": counted},
-            "by_language": {"terms": {"field": "language", "size": _MAX_LANGUAGES,
-                                      "missing": UNKNOWN_LANGUAGE}, "aggs": counted},
+            "minute": {
+                "date_histogram": {"field": "created_at", "fixed_interval": "60s",
+                                   "min_doc_count": 1},
+                "aggs": {**counted,
+                         "source": {"terms": {"field": "source_name", "size": _MAX_SOURCES}}},
+            },
+            "report": {
+                "filter": NOT_DUPLICATE,
+                "aggs": {
+                    **counted,
+                    "by_source": {"terms": {"field": "source", "size": _MAX_SOURCES},
+                                  "aggs": counted},
+                    "by_language": {"terms": {"field": "language", "size": _MAX_LANGUAGES,
+                                              "missing": UNKNOWN_LANGUAGE}, "aggs": counted},
+                },
+            },
         }  # fmt: skip
-        query = _in_hours(hours)
-        query["bool"]["filter"] = [NOT_DUPLICATE]
-        for b in self._composite(self.mentions_index, query, sources, aggs, _REPORT_PAGE):
-            brand = str(b["key"]["brand"])
+        for b in self._composite(self.mentions_index, _in_hours(hours), sources, aggs, _HOURS_PAGE):
             hour = datetime.fromtimestamp(b["key"]["hour"] / 1000, tz=UTC)
-            report: dict[str, Any] = {"all": _report_counts(brand, hour, b)}
-            for name, field in (("sources", "source"), ("languages", "language")):
-                report[name] = [
-                    {field: str(sb["key"]), **_report_counts(brand, hour, sb)}
-                    for sb in b[f"by_{field}"]["buckets"]
-                ]
-            yield brand, hour, report
+            yield str(b["key"]["brand"]), hour, b
 
     def _composite(
         self,
@@ -588,6 +590,15 @@ def _empty(brand: str, hour: datetime, rolled_at: datetime) -> dict[str, Any]:
         "sources": [],
         "report": "{}",  # no mention but near-duplicates
     }
+
+
+def _report(brand: str, hour: datetime, bucket: dict[str, Any]) -> dict[str, Any]:
+    """The `report` of `brand`'s hour from its ``report`` bucket (`CountsRollup._buckets`)."""
+    report: dict[str, Any] = {"all": _report_counts(brand, hour, bucket)}
+    for name, field in (("sources", "source"), ("languages", "language")):
+        report[name] = [{field: str(sb["key"]), **_report_counts(brand, hour, sb)}
+                        for sb in bucket[f"by_{field}"]["buckets"]]  # fmt: skip
+    return report
 
 
 def _report_counts(brand: str, hour: datetime, bucket: dict[str, Any]) -> dict[str, int]:
