@@ -402,21 +402,22 @@ def rollup_share_of_voice(
     settled: datetime | None = None,
 ) -> ShareOfVoice:
     """`share_of_voice` summed from the (brand, hour) documents of the counts index
-    (`store.rollup.report_hours`, one or two requests of small documents) instead of an
-    aggregation over raw mentions: the same `ShareOfVoice` for the same mentions.
+    (`store.rollup.report_sums`: one request, the node sums the documents' report
+    counts) instead of an aggregation over raw mentions: the same `ShareOfVoice` for
+    the same mentions.
 
     Raises `RollupUnavailable` (naming why) when it cannot answer exactly: duplicates
     asked for (the rollup counts without them), the period not starting or ending on a
     whole UTC hour or a trend step not doing so (`trend_steps`), the period ending after
     `settled` (the time up to which the rollup is taken to be complete: the report
     builder passes now less `alerts.query_delay`; None: the caller vouches for it), no
-    counts index, or a document of the span written before the report counts existed
-    (rollup version 1: ``python scheduler.py rebuild-counts`` rewrites them).
+    counts index, or a document of the span written before the report counts were
+    numbers (rollup version 1 or 2: ``python scheduler.py rebuild-counts`` rewrites them).
     """
     brands = list(dict.fromkeys(brands))
     if not brands:
         raise ValueError("share_of_voice needs at least one brand")
-    from store.rollup import REPORT_FIELDS, ROLLUP_VERSION, report_hours
+    from store.rollup import ROLLUP_VERSION, report_sums
 
     if not exclude_duplicates:
         raise RollupUnavailable("the rollup counts without near-duplicates and they were asked for")
@@ -426,54 +427,35 @@ def rollup_share_of_voice(
     if settled is not None and period.end > require_utc(settled, "settled"):
         raise RollupUnavailable(f"the period ends at {iso(period.end)}, after {iso(settled)}: "
                                 f"the rollup may not have its last hours yet")  # fmt: skip
-    steps, step_of = trend_steps(period, time_zone)
+    steps, _ = trend_steps(period, time_zone)
     try:
-        docs = report_hours(client, counts_index, brands, period.previous.start, period.end)
+        sums = report_sums(client, counts_index, brands, period.previous.start, period.start,
+                           period.end, trend_interval=period.trend_interval,
+                           time_zone=time_zone, top=_MAX_SPLIT)  # fmt: skip
     except NotFoundError:
         raise RollupUnavailable(f"no counts index {counts_index} (python scheduler.py "
                                 f"rebuild-counts builds it)", logging.WARNING) from None
-    old = [d for d in docs if d.version < ROLLUP_VERSION]
-    if old:
+    if sums.old:
+        first = iso(sums.first_old) if sums.first_old else "?"
         raise RollupUnavailable(
-            f"{len(old)} (brand, hour) document(s) of {counts_index} from {iso(old[0].hour)} on "
-            f"have no report counts (written before rollup version {ROLLUP_VERSION}, or a "
-            f"report too long to keep): run python scheduler.py rebuild-counts to rewrite them",
+            f"{sums.old} (brand, hour) document(s) of {counts_index} from {first} on have no "
+            f"report counts (written before rollup version {ROLLUP_VERSION}): run python "
+            f"scheduler.py rebuild-counts to rewrite them",
             logging.WARNING,
         )
-    width = len(REPORT_FIELDS)
-
-    def add(acc: list[int], counts: Sequence[int]) -> None:
-        for i, n in enumerate(counts):
-            acc[i] += n
-
-    now = {b: [0] * width for b in brands}
-    before = {b: [0] * width for b in brands}
-    by: dict[str, dict[str, dict[str, list[int]]]] = {
-        split: {b: {} for b in brands} for split in ("source", "language")
-    }
-    trend: dict[str, dict[datetime, list[int]]] = {b: {} for b in brands}
-    for d in docs:
-        if d.hour < period.start:
-            add(before[d.brand], d.counts)
-            continue
-        add(now[d.brand], d.counts)
-        for split, values in (("source", d.sources), ("language", d.languages)):
-            for value, counts in values.items():
-                add(by[split][d.brand].setdefault(value, [0] * width), counts)
-        add(trend[d.brand].setdefault(step_of[d.hour], [0] * width), d.counts)
 
     def counts(acc: Sequence[int] | None) -> SentimentCounts:
         return SentimentCounts(*acc) if acc else SentimentCounts()
 
-    def split(values: Mapping[str, list[int]]) -> dict[str, SentimentCounts]:
+    def split(values: Mapping[str, Sequence[int]]) -> dict[str, SentimentCounts]:
         rows = sorted(((v, counts(acc)) for v, acc in values.items() if acc[0]),
                       key=lambda kv: (-kv[1].mentions, kv[0]))  # fmt: skip
         return dict(rows[:_MAX_SPLIT])  # as the raw `terms` of size _MAX_SPLIT
 
     return _assemble(
         period, True,
-        {b: counts(now[b]) for b in brands},
-        {b: counts(before[b]) for b in brands},
-        lambda b: (split(by["source"][b]), split(by["language"][b]),
-                   tuple(TrendPoint(at, counts(trend[b].get(at))) for at in steps)),
+        {b: counts(sums.now.get(b)) for b in brands},
+        {b: counts(sums.before.get(b)) for b in brands},
+        lambda b: (split(sums.sources.get(b, {})), split(sums.languages.get(b, {})),
+                   tuple(TrendPoint(at, counts(sums.trend.get(b, {}).get(at))) for at in steps)),
     )  # fmt: skip

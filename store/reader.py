@@ -262,7 +262,7 @@ class RollupMentionReader(ElasticsearchMentionReader):
                 "query": {"bool": {"filter": filters}},
                 "sort": [{"hour": "asc"}],
                 "size": _HOURS_PAGE,
-                "_source": {"excludes": ["report"]},  # the reports' counts (store.rollup)
+                "_source": {"excludes": ["report*"]},  # the reports' counts (store.rollup)
             }
             if after is not None:
                 body["search_after"] = after

@@ -13,6 +13,7 @@ before the report counts) `share_of_voice` reads raw and says why.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from elasticsearch import Elasticsearch
 
 from brandpulse.config import ElasticsearchConfig, parse_config
 from brandpulse.mention import BrandSentiment, Mention, Sentiment
-from reports.period import Period
+from reports.period import Period, iso
 from reports.share_of_voice import (
     RollupUnavailable,
     SentimentCounts,
@@ -33,7 +34,7 @@ from reports.share_of_voice import (
     share_of_voice,
 )
 from reports.summary import brand_insight
-from store.rollup import CountsRollup, ReportHour, counts_index_name, doc_id
+from store.rollup import REPORT_FIELDS, CountsRollup, ReportHour, counts_index_name, doc_id
 from store.setup import alias_name, install_templates
 from store.writer import BulkWriter
 from tests.reports.test_share_of_voice import BRANDS, DAY, START, WEEK, _verdict
@@ -246,10 +247,10 @@ def test_documents_written_before_the_report_counts_read_raw_until_rebuilt(
     index = alias_name(own_store.index_prefix)
     counts = counts_index_name(own_store.index_prefix)
     rollup = _write(es_client, own_store, hand_counted())
-    # one document as rollup version 1 wrote it: no rollup_version, no report
+    # one document as rollup version 1 wrote it: no rollup_version, no report counts
     old_id = doc_id("Globex", START + 4 * DAY)
     src = es_client.get(index=counts, id=old_id)["_source"]
-    del src["rollup_version"], src["report"]
+    del src["rollup_version"], src["report_counts"], src["report_splits"]
     es_client.index(index=counts, id=old_id, document=src, refresh=True)
     with pytest.raises(RollupUnavailable, match="rebuild-counts"):
         rollup_share_of_voice(es_client, counts, BRANDS, WEEK)
@@ -265,6 +266,45 @@ def test_documents_written_before_the_report_counts_read_raw_until_rebuilt(
     _same(rollup_share_of_voice(es_client, counts, BRANDS, DAYS[0]),
           share_of_voice(es_client, index, BRANDS, DAYS[0]))
     rollup.rebuild()  # what `python scheduler.py rebuild-counts` runs
+    _same(rollup_share_of_voice(es_client, counts, BRANDS, WEEK), raw)
+
+
+def test_documents_of_rollup_version_2_read_raw_until_rebuilt(es_client, own_store, caplog):
+    """Version 2 kept the report counts as one JSON string per hour (`report`), which the
+    node cannot sum: a span holding such a document reads raw, naming it, until
+    `rebuild` rewrites it with numbers (version 3); the string still reads back as the
+    same counts (`ReportHour`)."""
+    index = alias_name(own_store.index_prefix)
+    counts = counts_index_name(own_store.index_prefix)
+    rollup = _write(es_client, own_store, hand_counted())
+    v2_id = doc_id("Acme", START + DAY)
+    src = es_client.get(index=counts, id=v2_id)["_source"]
+    now = ReportHour.from_source(src)
+    assert now.version == 3 and now.counts[0] > 0 and now.sources and now.languages
+
+    def named(values: dict[str, tuple[int, ...]], field: str) -> list[dict[str, object]]:
+        return [{field: k, **dict(zip(REPORT_FIELDS, v, strict=True))} for k, v in values.items()]
+
+    del src["report_counts"], src["report_splits"]
+    src["rollup_version"] = 2
+    src["report"] = json.dumps({"all": dict(zip(REPORT_FIELDS, now.counts, strict=True)),
+                                "sources": named(now.sources, "source"),
+                                "languages": named(now.languages, "language")})  # fmt: skip
+    es_client.index(index=counts, id=v2_id, document=src, refresh=True)
+    was = ReportHour.from_source(es_client.get(index=counts, id=v2_id)["_source"])
+    assert (was.version, was.counts, was.sources, was.languages) == (
+        2, now.counts, now.sources, now.languages)
+    with pytest.raises(RollupUnavailable, match="rebuild-counts"):
+        rollup_share_of_voice(es_client, counts, BRANDS, WEEK)
+    with caplog.at_level(logging.INFO, logger="reports.share_of_voice"):
+        sov = share_of_voice(es_client, index, BRANDS, WEEK, counts_index=counts)
+    raw = share_of_voice(es_client, index, BRANDS, WEEK)
+    assert sov == raw
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert f"1 (brand, hour) document(s) of {counts} from {iso(START + DAY)} on" in record.getMessage()
+    rollup.rebuild()
+    assert ReportHour.from_source(es_client.get(index=counts, id=v2_id)["_source"]).version == 3
     _same(rollup_share_of_voice(es_client, counts, BRANDS, WEEK), raw)
 
 
