@@ -41,7 +41,7 @@ from alerts.detector import (
     Verdict,
     _fmt_td,
 )
-from alerts.kept import DetectorCache, fed_arrays
+from alerts.kept import DetectorCache, anchor, fed_arrays
 from alerts.model import (
     HIGH_SEVERITY_RATIO,
     Alert,
@@ -432,7 +432,7 @@ class SpikeRule(AlertRule):
     def _span(self, check: Check) -> tuple[datetime, datetime]:
         step = self.settings.interval
         end = floor_to(check.now - check.alerts.query_delay, step)
-        return floor_to(end - check.alerts.history, step), end
+        return anchor(end, check.alerts.history, step), end
 
     def _point(self, c: Counts) -> Point:
         return Point(c.at, self.watched(c), self.share_total(c))
