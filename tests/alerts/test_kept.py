@@ -6,6 +6,8 @@ Acme wave at 11:00), checked by the real engine and the real detector. What is p
 * an engine that keeps its detectors decides, check by check, what one `SpikeDetector`
   streamed interval by interval over the same counts decides (how bench/spike_nab.py
   measures the detector), and rebuilds nothing after its first check;
+* across UTC midnight (the history's start moves, `alerts.kept.anchor`) the kept
+  detector's verdicts and state are, check by check, those of a rebuilt one;
 * late mentions in an interval a kept detector already fed, a restart, another alerter's
   check and a settings change each make the next check rebuild, and that check decides
   what the rebuild path (`keep_detectors=False`, the engine's dry run) decides on the
