@@ -328,6 +328,10 @@ class SpikeDetector:
         # that already paged must not push the next one over the line.
         self._slow_from: int | None = None
         self._crossings = 0  # consecutive checks over the line, outside a wave
+        # (first hour, end hour (exclusive), level, offset) of the waves that ended within
+        # the week of predictions kept: their hours were predicted with the level the
+        # wave froze, and a history rebuilt by `warm()` must predict them the same way.
+        self._frozen: list[tuple[int, int, float, float]] = []
 
     # ------------------------------------------------------------------ public API
 
@@ -533,6 +537,7 @@ class SpikeDetector:
             "closed": self._closed.to_dict() if self._closed else None,
             "slow_from": self._slow_from,
             "crossings": self._crossings,
+            "frozen": [list(f) for f in self._frozen],
         }
         if include_history:
             h = self._hist
@@ -578,6 +583,8 @@ class SpikeDetector:
         if state.get("slow_from") is not None:
             det._slow_from = int(state["slow_from"])
         det._crossings = int(state.get("crossings", 0))
+        det._frozen = [(int(a), int(b), float(lv), float(off))
+                       for a, b, lv, off in state.get("frozen") or ()]  # fmt: skip
         if "hours" in state:
             s = det.settings
             det._last = datetime.fromisoformat(state["last"]) if state["last"] else None
@@ -792,11 +799,13 @@ class SpikeDetector:
         # against, or a plateau would "end" by becoming the norm.
         frozen = ep is not None and ep.level is not None and h.hour >= (ep.frozen_from or 0)
         # Hours before the freeze use the normal level, so a history re-fed by
-        # warm() after restoring an open wave gets the same predictions it had.
+        # warm() after restoring an open wave gets the same predictions it had; the
+        # hours of a wave that ended (`_frozen`, in the alert part) its frozen level.
         if frozen and ep is not None and ep.level is not None:
             level, offset = ep.level, ep.offset
         else:
-            level, offset = self._level()
+            past = next(((lv, off) for a, b, lv, off in self._frozen if a <= h.hour < b), None)
+            level, offset = past if past is not None else self._level()
         expected_hour = max((prof + offset) * math.exp(level) - offset, 0.0)
         self._baseline = _Baseline(h.hour, prof, expected_hour, level, offset)
         return self._baseline
@@ -1038,6 +1047,7 @@ class SpikeDetector:
             ep.peak_score = max(ep.peak_score, score)
             ep.quiet_steps = ep.quiet_steps + 1 if score < s.end_threshold else 0
             if ep.quiet_steps * s.interval >= s.end_after:
+                self._remember_frozen(ep)
                 self._episode = None
                 self._closed = ep
                 self._baseline = None  # the level is no longer frozen
@@ -1119,6 +1129,17 @@ class SpikeDetector:
             c.share,
             c.expected_share,
         ), None
+
+    def _remember_frozen(self, ep: _Episode) -> None:
+        """Keep the hours `ep` froze (from its `frozen_from` to the hour it ends in,
+        which is predicted at the normal level again) for the week their predictions
+        are kept, so `warm()` after a restore records the history this detector did."""
+        hour = self._hist.hour
+        assert hour is not None
+        week_ago = hour - _SCALE_HOURS
+        self._frozen = [f for f in self._frozen if f[1] > week_ago]
+        if ep.level is not None and ep.frozen_from is not None and ep.frozen_from < hour:
+            self._frozen.append((ep.frozen_from, hour, ep.level, ep.offset))
 
     def _why_not(self, c: _Check) -> Blocked:
         """Which volume condition failed, in the order `_trigger` asks them."""

@@ -200,11 +200,12 @@ class AlertEngine:
     `HealthTracker.sources_down`), so no rule reports their silence a second time.
     `leadership`: the alerter role's lock (see the module doc); None (a whole daemon,
     `check-alerts`) checks and sends without one, as before. `keep_detectors`
-    (default: `alerts.keep_detectors`, off): the spike rules' detectors are kept with
+    (default: `alerts.keep_detectors`, on): the spike rules' detectors are kept with
     their history from one check to the next and fed only the new intervals
-    (`alerts.kept`: rebuilt from counts when the counts fed or the stored state changed,
-    the settings differ, or on the first check); off, they are rebuilt at every check
-    from `alerts.history` of counts.
+    (`alerts.kept`: rebuilt from counts when the history's start moves at UTC midnight,
+    the counts fed or the stored state changed, the settings differ, or on the first
+    check); off, they are rebuilt at every check from the same counts, to the same
+    alerts (`alerts.kept.anchor`).
 
     Channels: `notifier` is the default channel; `channels` every channel by name
     (`alerts.notifiers.notifiers_from_config`), the first being the default when

@@ -1,19 +1,27 @@
 """Spike detectors kept with their history between checks (issue #15 item 4).
 
-Without it every check of every spike rule rebuilds its detector: the alert part from
-the stored rule state (`SpikeDetector.from_state`, no history), the history by
-`warm()` over `alerts.history` of counts -- about 70 % of a judging check
-(bench/alert_check.py). With `alerts.keep_detectors` an alerter process keeps instead,
-per (rule, brand, watched series), the detector it used at the last check, and the
-next check feeds it only the intervals it has not seen: the detector is streamed over
-the counts interval by interval, as `bench/spike_nab.py` measures it.
+What a check at T judges with (`anchor`): the detector streamed over the counts from
+`anchor(T) = floor(T - alerts.history, HISTORY_ANCHOR)` (UTC midnight) up to T, with
+the stored alert part (open wave, cooldown, the levels past waves froze:
+`SpikeDetector.to_state(include_history=False)`). The history's start moves once a
+day, not at every check, so the detector that definition names can be built two ways
+with the same result:
 
-A streamed detector is not the rebuilt one: the predictions it made for the hours
-near the window's start had more history behind them, so its figures depend on when
-it was last built (docs/alerting.md, "Detectors kept between checks"; why the option
-is off by default). A kept detector is used only while it has been fed exactly the
-counts the window holds now and its alert part is the stored one; otherwise the check
-rebuilds it as before (`DetectorCache.take` returns None and says why,
+* rebuilt (`alerts.keep_detectors: false`, the first check of a process, a dry run,
+  `alerts backtest`): the alert part from the stored rule state, the history by
+  `warm()` over the counts from `anchor(T)`;
+* kept (`alerts.keep_detectors`, the default): an alerter process keeps, per (rule,
+  brand, watched series), the detector it used at the last check and feeds it only the
+  intervals it has not seen -- about a fifth of the detector CPU of rebuilding
+  (docs/benchmarks.md), one rebuild per series a day when the anchor moves.
+
+The two are equal because a detector is a function of the counts it was fed from its
+start and of its alert state: warming and judging record the same history (the
+prediction of an hour inside a wave uses the level the wave froze, which the alert
+part keeps for a week after the wave ended), and judging changes nothing else. A kept
+detector is therefore used only while its start is this check's anchor, it has been
+fed exactly the counts the window holds now and its alert part is the stored one;
+otherwise the check rebuilds it (`DetectorCache.take` returns None and says why,
 `DetectorCache.rebuilds` counts the reasons):
 
 * ``first check`` -- none kept (the process just started, or the last check of that
@@ -24,26 +32,25 @@ rebuilds it as before (`DetectorCache.take` returns None and says why,
   detector (`last_fed` or the detector's alert part differ): another alerter judged the
   series meanwhile, a dry run or a failed state write left it behind, or someone reset
   it;
-* ``gap`` -- the kept detector is behind the window's start, or the window begins
-  before the intervals it was fed (a longer `alerts.history`);
+* ``anchor`` -- the window starts elsewhere than the kept detector: the day turned
+  (once a day), or `alerts.history` changed;
 * ``counts`` -- the count of an interval it already fed changed (late mentions, a
-  re-score, `rebuild-counts`).
+  re-score, `rebuild-counts`), or the window ends before what it fed (a clock set back).
 
 The last one compares the window's counts, as this check read them, with the counts
 the detector was fed, interval by interval: the reader hands the whole grid anyway
-(`alerts.reader.count_grid`; the rollup reader keeps it between checks), and a
-detector is a function of the counts it was fed and of its alert state, so equal
-counts and equal state leave nothing to tell apart. It is exact whatever the reader
-(raw or rollup) and whatever changed the counts, which "hours re-rolled since" is not
-(a raw reader re-rolls nothing; the newest hour is read raw). Cost: two integer arrays
-per series compared in C, well under a millisecond for 21 days of 5-minute intervals.
+(`alerts.reader.count_grid`; the rollup reader keeps it between checks). It is exact
+whatever the reader (raw or rollup) and whatever changed the counts, which "hours
+re-rolled since" is not (a raw reader re-rolls nothing; the newest hour is read raw).
+Cost: two integer arrays per series compared in C, well under a millisecond for 22
+days of 5-minute intervals.
 
 Memory, per kept series: the detector's deques are bounded by its settings (hourly
 counts and totals `history_days` x 24, predictions and profiles at most a week,
-recent intervals `kept_steps`), and the counts fed two arrays of
-`alerts.history / interval` 8-byte integers (about 100 kB for 21 days of 5-minute
-intervals). Entries are replaced in place: one per configured (rule, brand, watched
-series), which are fixed for an engine's life (its configuration is).
+recent intervals `kept_steps`), and the counts fed two arrays of up to
+`(alerts.history + 1 day) / interval` 8-byte integers (about 100 kB for 22 days of
+5-minute intervals). Entries are replaced in place: one per configured (rule, brand,
+watched series), which are fixed for an engine's life (its configuration is).
 """
 
 from __future__ import annotations
@@ -53,17 +60,34 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts.detector import SpikeDetector
-from brandpulse.alert_settings import SpikeSettings
+from brandpulse.alert_settings import HISTORY_ANCHOR, SpikeSettings
 
 log = logging.getLogger(__name__)
 
 # (rule name, brand checked, brand watched): the brand watched is the same brand, or a
 # competitor for the competitor rule.
 Key = tuple[str, str, str]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def anchor(end: datetime, history: timedelta, interval: timedelta) -> datetime:
+    """Where the history of a check judging up to `end` starts: `end - history` rounded
+    down to UTC midnight (`HISTORY_ANCHOR`), then to a whole `interval` since the epoch.
+
+    The one definition of the window a spike detector learns from (the daemon's checks,
+    kept or rebuilt, and `alerts explain` / `alerts backtest` through the same rules):
+    it moves once a day, so a detector kept from the morning's first check is the one a
+    rebuild at any later check of the day would make (see the module doc). The window
+    is `history` to `history + HISTORY_ANCHOR` long; `Config` checks that retention
+    keeps that much.
+    """
+    at = end - history
+    at -= (at - _EPOCH) % HISTORY_ANCHOR
+    return at - (at - _EPOCH) % interval
 
 
 @dataclass
@@ -156,22 +180,20 @@ class DetectorCache:
             return "settings"
         if state.get("last_fed") != kept.last_fed or state.get("detector") != kept.state:
             return "state"
-        step: timedelta = settings.interval
-        skip, rest = divmod(start - kept.start, step)
-        if start < kept.start or rest or skip > len(kept.counts):
-            return "gap"
-        n = len(kept.counts) - skip  # intervals of this window already fed
+        if start != kept.start:
+            return "anchor"
+        n = len(kept.counts)  # intervals of this window already fed
         if n > len(counts):
             return "counts"  # the window ends before what was fed (a clock set back)
-        if kept.counts[skip:] != counts[:n] or kept.totals[skip:] != totals[:n]:
+        if kept.counts != counts[:n] or kept.totals != totals[:n]:
             if log.isEnabledFor(logging.DEBUG):
-                i = next(i for i in range(n) if (kept.counts[skip + i], kept.totals[skip + i])
-                         != (counts[i], totals[i]))  # fmt: skip
+                i = next(i for i in range(n)
+                         if (kept.counts[i], kept.totals[i]) != (counts[i], totals[i]))  # fmt: skip
                 log.debug("counts of the interval from %s changed: fed %d/%d, now %d/%d",
-                          start + i * step, kept.counts[skip + i], kept.totals[skip + i],
+                          start + i * settings.interval, kept.counts[i], kept.totals[i],
                           counts[i], totals[i])  # fmt: skip
             return "counts"
         return None
 
 
-__all__ = ["DetectorCache", "Key", "fed_arrays"]
+__all__ = ["DetectorCache", "Key", "anchor", "fed_arrays"]

@@ -3,7 +3,8 @@
 The replay is the daemon's check, repeated: at every check time of a period (each
 interval's end plus `alerts.query_delay`, the first moment a daemon check sees that
 interval), `alerts.rules.evaluate_rules` runs the brand's rules -- the same rule
-objects, the same `alerts.history` window rebuilt at every check, the same rule
+objects, the same history window (`alerts.kept.anchor`: from `alerts.history` before
+the check, rounded down to UTC midnight) rebuilt at every check, the same rule
 states carried from one check to the next -- through a `MentionReader`
 (Elasticsearch's in the CLI). So a backtest lists the alerts the daemon sent on the
 same data, with the same expected counts and ids (tests/alerts/test_replay.py drives
@@ -27,8 +28,10 @@ daemon, on purpose: the replay sees the counts as they are now (mentions indexed
 late are in their interval), knows nothing of the daemon's downtime or of failing
 sources (the flatline rule judges them all), and its checks run once per interval
 (a daemon checking every minute sends a high-reach alert up to an interval sooner).
-Cost: each check of each spike rule rebuilds `alerts.history` of counts, as the
-daemon does (about 40 ms for 14 days of 5-minute intervals): a week's backtest of
+Whether the daemon kept its detectors between checks (`alerts.keep_detectors`) makes
+no difference: a kept detector is the one a rebuild makes (`alerts.kept`).
+Cost: each check of each spike rule rebuilds its history of counts, as a daemon
+without kept detectors does (about 40 ms for 14 days of 5-minute intervals): a week's backtest of
 one rule takes a minute or two. Counts are read from Elasticsearch once per replay
 (`_Prefetched`), not once per check.
 """

@@ -41,7 +41,7 @@ from alerts.detector import (
     Verdict,
     _fmt_td,
 )
-from alerts.kept import DetectorCache, fed_arrays
+from alerts.kept import DetectorCache, anchor, fed_arrays
 from alerts.model import (
     HIGH_SEVERITY_RATIO,
     Alert,
@@ -380,15 +380,16 @@ class SpikeRule(AlertRule):
     which posts an alert shows (`posts_label`, None: any sentiment). Nothing of the
     detector is copied: every spike rule is the same detector over another count.
 
-    Each check reads `alerts.history` of counts ending at `now - alerts.query_delay`
-    rounded down to a whole interval (only complete intervals that crawling and
-    indexing have caught up with are judged), rebuilds the detector from them plus
-    its stored alert state (open wave, cooldown), and feeds it the intervals it has
-    not judged yet. With `Check.detectors` (the engine's `alerts.kept.DetectorCache`,
-    `alerts.keep_detectors`) the detector of the last check is fed on instead, when the
-    counts it was fed and the stored state are unchanged (the rebuild is for what they
-    are not: see `alerts.kept`), so a check costs the new intervals, not
-    `alerts.history`. The alerts carry the top negative posts of the judged window, and
+    Each check reads the counts ending at `now - alerts.query_delay` rounded down to a
+    whole interval (only complete intervals that crawling and indexing have caught up
+    with are judged) and starting at `alerts.kept.anchor` (`alerts.history` before,
+    rounded down to UTC midnight), rebuilds the detector from them plus its stored
+    alert state (open wave, cooldown), and feeds it the intervals it has not judged
+    yet. With `Check.detectors` (the engine's `alerts.kept.DetectorCache`,
+    `alerts.keep_detectors`) the detector of the last check is fed on instead, when its
+    start, the counts it was fed and the stored state are unchanged (the rebuild is for
+    what they are not, and makes the same detector: see `alerts.kept`), so a check
+    costs the new intervals, not `alerts.history`. The alerts carry the top negative posts of the judged window, and
     (started and continuing ones) the themes of the wave's negative posts since it
     began, its newest `WAVE_THEME_POSTS` (`alerts.themes`).
 
@@ -432,7 +433,7 @@ class SpikeRule(AlertRule):
     def _span(self, check: Check) -> tuple[datetime, datetime]:
         step = self.settings.interval
         end = floor_to(check.now - check.alerts.query_delay, step)
-        return floor_to(end - check.alerts.history, step), end
+        return anchor(end, check.alerts.history, step), end
 
     def _point(self, c: Counts) -> Point:
         return Point(c.at, self.watched(c), self.share_total(c))

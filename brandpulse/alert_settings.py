@@ -18,6 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from brandpulse.units import Duration
 
 _HOUR = timedelta(hours=1)
+# A spike detector judging at check time T learns from the counts since
+# `floor(T - alerts.history, HISTORY_ANCHOR)` (UTC midnight): the start moves once a
+# day, not at every check, so a detector kept between checks and one rebuilt at T are
+# the same detector (`alerts.kept.anchor`). It reads up to `alerts.history` plus this.
+HISTORY_ANCHOR = timedelta(days=1)
 
 # How urgent an alert is (`alerts.model.Alert.severity` says how it is derived); routes
 # select on it, so the configuration must know the words.

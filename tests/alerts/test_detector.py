@@ -218,6 +218,34 @@ def test_alert_state_plus_warm_history_continues_identically() -> None:
     assert head + tail == reference
 
 
+def test_alert_state_plus_warm_history_is_the_streamed_detector_after_waves_ended() -> None:
+    """A wave that ended (and one reopened in its cooldown) predicted its hours with the
+    level it froze; the alert part keeps that, so a detector restored from it and warmed
+    over the same counts records the very history the streamed one did -- what lets the
+    daemon keep a detector between checks or rebuild it with the same alerts
+    (`alerts.kept`). Without it the wave's hours are re-predicted at the normal level."""
+    s = SpikeSettings(cooldown=timedelta(hours=6))
+    counts = poisson(50, 9 * PER_DAY, seed=15)
+    first = 4 * PER_DAY + 9 * PER_HOUR
+    counts[first : first + 4 * PER_HOUR] = poisson(300, 4 * PER_HOUR, seed=16)
+    within = first + 8 * PER_HOUR  # inside the cooldown: reopens the same wave
+    counts[within : within + 2 * PER_HOUR] = poisson(300, 2 * PER_HOUR, seed=17)
+    streamed = SpikeDetector("b", s)
+    events = run(streamed, counts[: 6 * PER_DAY])
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds.count("SpikeEnded") == 2 and any(
+        isinstance(e, SpikeContinuing) and e.reopened for _, e in events
+    )
+    fed = 6 * PER_DAY
+    for cut in range(fed, 8 * PER_DAY, 7 * PER_HOUR + 1):  # checks at several hours
+        run(streamed, counts[fed:cut], MONDAY + fed * STEP)
+        fed = cut
+        alert_state = json.loads(json.dumps(streamed.to_state(include_history=False)))
+        rebuilt = SpikeDetector.from_state(alert_state, s)
+        rebuilt.warm((MONDAY + i * STEP, c) for i, c in enumerate(counts[:cut]))
+        assert rebuilt.to_state() == streamed.to_state(), f"differ at {cut}"
+
+
 def test_refeeding_old_intervals_is_ignored() -> None:
     det = SpikeDetector("b")
     run(det, [10] * PER_DAY)

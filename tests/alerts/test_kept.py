@@ -6,6 +6,8 @@ Acme wave at 11:00), checked by the real engine and the real detector. What is p
 * an engine that keeps its detectors decides, check by check, what one `SpikeDetector`
   streamed interval by interval over the same counts decides (how bench/spike_nab.py
   measures the detector), and rebuilds nothing after its first check;
+* across UTC midnight (the history's start moves, `alerts.kept.anchor`) the kept
+  detector's verdicts and state are, check by check, those of a rebuilt one;
 * late mentions in an interval a kept detector already fed, a restart, another alerter's
   check and a settings change each make the next check rebuild, and that check decides
   what the rebuild path (`keep_detectors=False`, the engine's dry run) decides on the
@@ -15,15 +17,15 @@ Acme wave at 11:00), checked by the real engine and the real detector. What is p
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from alerts.detector import Point, SpikeDetector
 from alerts.engine import AlertEngine
-from alerts.kept import DetectorCache
+from alerts.kept import DetectorCache, anchor
 from alerts.model import Alert
 from alerts.notifiers.slack import SlackNotifier
 from alerts.reader import count_grid
-from alerts.rules import Check, NegativeSpikeRule, SpikeRule, floor_to
+from alerts.rules import Check, NegativeSpikeRule, SpikeRule
 from alerts.state import AlertStateStore
 from store.reader import ElasticsearchMentionReader
 from store.setup import alias_name
@@ -79,7 +81,7 @@ def test_kept_detectors_decide_as_one_detector_streamed_over_the_counts(
 
     settings = config.spike_settings("Acme")
     reader = ElasticsearchMentionReader(es_client, alias_name(prefix))
-    lo = floor_to(first - config.alerts.history, STEP)
+    lo = anchor(first, config.alerts.history, STEP)  # the same all day: nothing rebuilt
     grid = count_grid(reader, "Acme", lo, last, STEP)
     rule = NegativeSpikeRule("Acme", settings)
     points = [rule._point(c) for c in grid]
@@ -176,3 +178,37 @@ def test_changed_settings_rebuild(es_client, prefix, slack, tmp_path):
         state = NegativeSpikeRule("Acme", s).evaluate(check, state).state
     assert dict(cache.rebuilds) == {"first check": 1, "settings": 1}
     assert cache.reused == 1
+
+
+def test_the_day_turning_rebuilds_and_agrees_with_a_rebuild(es_client, prefix, slack, tmp_path):
+    """Checks every 10 minutes from 23:00 to 01:00: the history (`alerts.history` 3d)
+    starts at 11-17 00:00 until midnight, then at 11-18 00:00 (`alerts.kept.anchor`).
+    At every check the kept detector's verdicts (observed, expected, score, the line,
+    the false-alert rate) and returned state are exactly those of a detector rebuilt
+    from the stored state at that check; the first check after midnight rebuilds
+    (`anchor`), every other one feeds on. Fails with the history's start sliding with
+    the check (a rebuild's history then starts 10 minutes later at every check, the
+    kept detector's does not)."""
+    config = make_config(prefix, slack, counts_source="raw")
+    midnight = datetime(2026, 11, 21, tzinfo=UTC)
+    _seed(es_client, config, tmp_path, midnight + timedelta(hours=2))
+    reader = ElasticsearchMentionReader(es_client, alias_name(prefix))
+    rule = NegativeSpikeRule("Acme", config.spike_settings("Acme"))
+    cache = DetectorCache()
+    kept_state = rebuilt_state = None
+    starts, checks = set(), 0
+    at = midnight - timedelta(hours=1)
+    while at <= midnight + timedelta(hours=1):
+        kept = rule.evaluate(Check("Acme", at + DELAY, reader, config.alerts, detectors=cache,
+                                   explain=True), kept_state)  # fmt: skip
+        rebuilt_check = Check("Acme", at + DELAY, reader, config.alerts, explain=True)
+        rebuilt = rule.evaluate(rebuilt_check, rebuilt_state)
+        assert kept.judged and kept.judged == rebuilt.judged, at
+        assert kept.state == rebuilt.state, at
+        kept_state, rebuilt_state = kept.state, rebuilt.state
+        starts.add(rule._span(rebuilt_check)[0])
+        checks += 1
+        at += timedelta(minutes=10)
+    assert starts == {datetime(2026, 11, 17, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC)}
+    assert dict(cache.rebuilds) == {"first check": 1, "anchor": 1}
+    assert cache.reused == checks - 2

@@ -222,8 +222,13 @@ def test_alert_history_longer_than_retention_is_a_config_error():
     with pytest.raises(ConfigError) as err:
         parse_config({**data, "alerts": {"history": "60d"},
                       "elasticsearch": {"retention": {"keep": "2 months"}}}, env={})
-    assert any(p.startswith("alerts.history: 60d is longer") for p in err.value.problems)
-    # fits: the default 21 days in one month; 8 weeks in two months (56 days)
+    assert any(p.startswith("alerts.history: 60d plus the day") for p in err.value.problems)
+    # The start is rounded down to UTC midnight (alerts.kept.anchor): a day more is read.
+    with pytest.raises(ConfigError) as err:
+        parse_config({**data, "alerts": {"history": "8w"},
+                      "elasticsearch": {"retention": {"keep": "2 months"}}}, env={})
+    assert any(p.startswith("alerts.history: 8w plus the day") for p in err.value.problems)
+    # fits: the default 21 days (+1) in one month; 55 days (+1) in two months (56 days)
     assert parse_config({**data, "elasticsearch": {"retention": {"keep": "1 month"}}}, env={})
-    assert parse_config({**data, "alerts": {"history": "8w"},
+    assert parse_config({**data, "alerts": {"history": "55d"},
                          "elasticsearch": {"retention": {"keep": "2 months"}}}, env={})
