@@ -834,7 +834,9 @@ class FlatlineRule(AlertRule):
             return Evaluation([], None)
         step = self.detector.interval
         end = floor_to(check.now - check.alerts.query_delay, step)
-        start = floor_to(end - check.alerts.history, step)
+        # the spike rules' history window (`alerts.kept.anchor`): one window per check,
+        # so the incremental counts reader keeps one set of hours per brand
+        start = anchor(end, check.alerts.history, step)
         if end <= start:
             return Evaluation([], state)
         before = (state or {}).get("series") or {}

@@ -40,6 +40,9 @@ RESTART = WAVE_START + timedelta(minutes=40)
 RULES = {
     "volume_spike": {"enabled": True},
     "positive_spike": {"enabled": True},
+    # reads the same counts over the same history window as the spike rules: a window
+    # of its own would make the incremental reader refetch every check (asserted below)
+    "flatline": {"enabled": True},
 }
 
 
