@@ -292,6 +292,75 @@ def test_a_recorded_hot_feed_answer_with_counts_in_wan(api_server, crawl):
     ]
 
 
+def test_a_recorded_keyword_search_answer_holding_a_card_group(api_server, crawl):
+    # A real realtime keyword search for "iPhone" (containerid 100103type=2, the
+    # realtime container of 2018; page 10, six of its ten posts, see weibo/README.md):
+    # the posts sit in a card_type 11 card's card_group, every time is "1小时前",
+    # and cardlistInfo.page names the next page (11). The clock is the answer's own
+    # cardlistInfo.starttime, so "1小时前" is an hour before it.
+    recorded_at = datetime.fromtimestamp(1516705171, UTC)  # 2018-01-23 18:59:31 in Shanghai
+
+    def iphone_search(request_page: str | None):
+        return lambda r: r.param("page") == request_page and r.param("containerid").endswith("&q=iPhone")
+
+    api_server.add(INDEX, Reply.fixture("weibo", "search_recorded_iphone.json"), when=iphone_search(None))
+    api_server.add(INDEX, Reply.fixture("weibo", "empty.json"))  # page 11, and the 触宝 search
+    api_server.add(HOTFLOW, Reply.fixture("weibo", "comments_none.json"))
+    brands = [{"name": "iPhone", "query": "iPhone"}, {"name": "触宝", "query": "触宝"}]
+    settings = {"BRANDPULSE_NOW": recorded_at.isoformat()}
+    result = crawl({"type": "weibo"}, brands=brands, settings=settings)
+    assert result.error is None and faults(result) == {}
+    mentions = by_id(result.mentions)
+    assert sorted(mentions) == [
+        "4199406368313332",
+        "4199406427298228",
+        "4199407433459175",
+        "4199407937220046",
+        "4199408176055727",
+        "4199408960166799",
+    ]
+    assert {m.created_at for m in result.mentions} == {datetime(2018, 1, 23, 9, 59, 31, tzinfo=UTC)}
+
+    battery = mentions["4199407433459175"]
+    assert battery.brands == ["iPhone"]
+    assert battery.text == "张近东，99元人民币换iPhone电池，赚不了几个钱，换iPhone电池的人一定会挤爆门店，谁出的馊主意？"
+    assert battery.author == "在浅川香樟树下的胜哥哥" and battery.author_reach == 597
+    assert (battery.engagement.shares, battery.engagement.replies, battery.engagement.likes) == (1, 0, 0)
+    assert battery.url == "https://m.weibo.cn/status/FFI2zevT9"
+
+    # A lower-case "iphone" and a video link whose markup is broken (a stray </i>,
+    # an unclosed span) as Weibo sends it; a location link likewise.
+    assert mentions["4199407937220046"].text == "iphone se 2018 LANGER探科技的秒拍视频"
+    vpn = mentions["4199406427298228"]
+    assert vpn.text == "谁有好有的VPN推荐[允悲]iPhone可以用 厦门·新圩镇"
+    assert vpn.author == "佳敏a-" and vpn.engagement.replies == 15
+    # Emoji images read as their alt text, line breaks kept, the "全文" link gone.
+    vote = mentions["4199408960166799"]
+    assert vote.text.startswith("亲爱的罐妈，\n《最爱偶像》投票现在告急[拳头][拳头][拳头]这是很重要的奖")
+    assert vote.text.endswith("真的很简单[可怜]可以投成员，也 ...")
+    assert vote.author == "LHHH_WNW" and vote.author_reach == 280
+    assert mentions["4199408176055727"].author_reach == 30552
+    forbes = mentions["4199406368313332"]  # names both brands
+    assert forbes.brands == ["iPhone", "触宝"] and forbes.author == "福布斯中国"
+    assert forbes.text.endswith("触宝是首家获得 ...") and "全文" not in forbes.text
+
+    # One realtime search per term; the page's own next page (11) is followed.
+    assert [(h.param("containerid"), h.param("page")) for h in api_server.hits(INDEX)] == [
+        ("100103type=61&q=iPhone", None),
+        ("100103type=61&q=触宝", None),
+        ("100103type=61&q=iPhone", "11"),
+    ]
+    # Every post names a brand, so each one's comments are read (none here).
+    assert len(api_server.hits(HOTFLOW)) == 6
+
+    # The next crawl gets the same page: all at or below the newest id seen.
+    before = len(api_server.hits(INDEX))
+    again = crawl({"type": "weibo"}, brands=brands, settings=settings)
+    assert again.error is None and again.mentions == []
+    assert [h.param("page") for h in api_server.hits(INDEX)[before:]] == [None, None]
+    assert again.stats["dropped"].get("before_cursor") == 6
+
+
 def test_an_old_promoted_post_neither_ends_the_paging_nor_is_yielded(api_server, crawl):
     # The first page as Weibo mixes it: a "推荐内容" (promoted) post of June on top
     # of yesterday's posts. Composed from the recorded cards of both fixture pages.
