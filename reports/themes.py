@@ -35,7 +35,9 @@ previous period. How (docs/reports.md has the measurements and the limits):
 **Sampling.** A period with more negative mentions than `sample` (default 4,000) is not
 read whole: Elasticsearch draws a deterministic random sample of that many (one request,
 `function_score` with a seeded `random_score` on the mention id: the same index gives
-the same sample, so a report made twice says the same), the themes are found on it, and
+the same sample, so a report made twice says the same; Elasticsearch salts that hash with
+the index name and shard, so a reindexed or restored period draws another sample of the
+same size), the themes are found on it, and
 each theme's size (and "other") is scaled to the period's exact count of negative
 mentions (a `count` request), by largest remainder so that they still add up to it. The
 previous period is sampled the same way. A theme of share p found on n sampled posts is

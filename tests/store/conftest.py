@@ -15,10 +15,20 @@ _counter = itertools.count()
 
 
 @contextlib.contextmanager
-def _isolated(es: Elasticsearch, spool: Path) -> Iterator[ElasticsearchConfig]:
-    """A config with an index prefix of its own, so tests sharing the node never meet."""
-    prefix = f"bptest{os.getpid()}-{next(_counter)}"
+def _isolated(es: Elasticsearch, spool: Path,
+              prefix: str | None = None) -> Iterator[ElasticsearchConfig]:
+    """A config with an index prefix of its own, so tests sharing the node never meet.
+    `prefix` fixes the name for a test whose result may depend on it (left over indices
+    of that name are deleted first)."""
+    if prefix is not None:
+        _delete_prefix(es, prefix)
+    else:
+        prefix = f"bptest{os.getpid()}-{next(_counter)}"
     yield ElasticsearchConfig(index_prefix=prefix, spool_dir=spool, bulk_size=500)
+    _delete_prefix(es, prefix)
+
+
+def _delete_prefix(es: Elasticsearch, prefix: str) -> None:
     # wildcard deletes are refused (action.destructive_requires_name): name them
     # closed ones too (retention tests close indices)
     names = list(
